@@ -1,0 +1,49 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Impulse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "impulse", targets: ["impulse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Wire grammar only. Handles untrusted network input.
+        .target(name: "SMTPProtocol",
+                dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: strict),
+        .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        .target(name: "Spool",
+                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .target(name: "ImpulseServer",
+                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
+        .executableTarget(name: "impulse",
+                          dependencies: ["ImpulseServer", "ImpulseConfig", "Spool",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          swiftSettings: strict),
+        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
+        .testTarget(name: "SpoolTests", dependencies: ["Spool"], swiftSettings: strict),
+        .testTarget(name: "ImpulseServerTests",
+                    dependencies: ["ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool",
+                                   .product(name: "NIOCore", package: "swift-nio"),
+                                   .product(name: "NIOEmbedded", package: "swift-nio")],
+                    swiftSettings: strict),
+    ]
+)

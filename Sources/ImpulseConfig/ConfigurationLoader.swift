@@ -1,0 +1,343 @@
+import Foundation
+
+/// Turns a parsed scope tree into an `ImpulseConfiguration`, checking every option's name, scope,
+/// type and range. Unknown names are errors; Momentum options Impulse does not implement yet are
+/// warnings ("not supported yet"), except those whose absence would weaken security, which are
+/// errors.
+public struct ConfigurationLoader {
+    public init() {}
+
+    /// Momentum options that must not be silently dropped: ignoring them would accept mail or
+    /// clients the operator meant to refuse.
+    static let refusedWhenUnsupported: Set<String> = [
+        "enable_authentication", "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
+        "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
+    ]
+
+    static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout"]
+    static let listenOptions: Set<String> = ["enable", "listen_backlog", "implicit_tls"]
+    static let moduleCommonOptions: Set<String> = ["enabled", "debug_level"]
+
+    /// Reads, parses and validates a configuration file.
+    public func load(path: String) throws(ConfigError) -> ImpulseConfiguration {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let root = try ConfigParser().parseFile(atPath: absolute)
+        return try bind(root, sourcePath: absolute)
+    }
+
+    public func bind(_ root: ConfigScope, sourcePath: String) throws(ConfigError) -> ImpulseConfiguration {
+        var binder = Binder(sourcePath: sourcePath)
+        binder.bindGlobal(root)
+        let errors = binder.diagnostics.filter { $0.severity == .error }
+        guard errors.isEmpty, let configuration = binder.configuration else { throw ConfigError(binder.diagnostics) }
+        return configuration
+    }
+}
+
+/// The walk over the tree; collects every diagnostic instead of stopping at the first.
+struct Binder {
+    let sourcePath: String
+    var diagnostics: [ConfigDiagnostic] = []
+    var configuration: ImpulseConfiguration?
+
+    init(sourcePath: String) { self.sourcePath = sourcePath }
+
+    mutating func error(_ location: SourceLocation, _ message: String) {
+        let diagnostic = ConfigDiagnostic(.error, location, message)
+        if !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
+    }
+
+    mutating func warning(_ location: SourceLocation, _ message: String) {
+        let diagnostic = ConfigDiagnostic(.warning, location, message)
+        if !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
+    }
+
+    mutating func record(_ error: ConfigError) {
+        for diagnostic in error.diagnostics where !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
+    }
+
+    /// Reports an option Impulse does not handle in this scope: unsupported, misplaced or unknown.
+    mutating func reject(_ option: ConfigOption, in scope: ConfigScope) {
+        if MomentumOptionCatalog.names.contains(option.name) || InboundPolicy.optionNames.contains(option.name)
+            || ConfigurationLoader.globalOptions.contains(option.name) || ConfigurationLoader.listenOptions.contains(option.name) {
+            if InboundPolicy.optionNames.contains(option.name) || ConfigurationLoader.globalOptions.contains(option.name)
+                || ConfigurationLoader.listenOptions.contains(option.name) {
+                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName)")
+            } else if ConfigurationLoader.refusedWhenUnsupported.contains(option.name) {
+                error(option.location, "option '\(option.spelling)' is not supported yet, and ignoring it would weaken security: remove it or wait for support")
+            } else {
+                warning(option.location, "option '\(option.spelling)' is not supported yet (ignored)")
+            }
+        } else {
+            error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName)")
+        }
+    }
+
+    mutating func bindGlobal(_ root: ConfigScope) {
+        let hostname = ProcessInfo.processInfo.hostName
+        var config = ImpulseConfiguration(sourcePath: sourcePath, hostname: hostname.isEmpty ? "localhost" : hostname,
+                                          spoolbase: "/var/spool/ecelerity")
+        var globalPolicy = InboundPolicy()
+        for option in root.options {
+            do {
+                switch option.name {
+                case "hostname": config.hostname = try OptionReader.scalar(option)
+                case "spoolbase": config.spoolbase = try OptionReader.path(option)
+                case "spool_mode": config.spoolMode = try OptionReader.octal(option)
+                case "force_fsync":
+                    // Impulse always fsyncs before 250; the option is read for compatibility only.
+                    if try !OptionReader.bool(option) {
+                        warning(option.location, "'\(option.spelling) = false' has no effect: Impulse always fsyncs a message before answering 250")
+                    }
+                case "shutdown_timeout": config.shutdownTimeout = try OptionReader.integer(option, in: 1...3600)
+                case let name where InboundPolicy.optionNames.contains(name): try globalPolicy.apply(option)
+                default: reject(option, in: root)
+                }
+            } catch { record(error) }
+        }
+        var listenerScopes: [ConfigScope] = []
+        var scriptletScopes: [ConfigScope] = []
+        for scope in root.scopes {
+            switch scope.keyword {
+            case "esmtp_listener": listenerScopes.append(scope)
+            case "scriptlet": scriptletScopes.append(scope)
+            case "ec_logger": bindLogger(scope, into: &config.logs)
+            case "alerting": bindModuleOptionsOnly(scope)
+            case "listen", "peer":
+                error(scope.location, "'\(scope.spelling)' must be inside a listener scope such as ESMTP_Listener")
+            case let keyword where MomentumOptionCatalog.scopes.contains(keyword):
+                warning(scope.location, "scope '\(scope.spelling)' is not supported yet (ignored with everything in it)")
+            default:
+                if scope.instance == nil && InboundPolicy.optionNames.contains(scope.keyword) {
+                    error(scope.location, "'\(scope.spelling)' is an option, not a scope: write \(scope.spelling) = value")
+                } else {
+                    warning(scope.location, "module or scope '\(scope.spelling)' is not supported by Impulse yet (ignored with everything in it)")
+                }
+            }
+        }
+        for scope in listenerScopes {
+            config.listeners += bindListener(scope, global: globalPolicy)
+        }
+        if !scriptletScopes.isEmpty {
+            config.scriptlet = bindScriptlet(scriptletScopes)
+        }
+        if config.listeners.isEmpty {
+            error(root.location, "no ESMTP_Listener with a Listen stanza: Impulse would accept no mail (add ESMTP_Listener { Listen \"127.0.0.1:25\" {} })")
+        }
+        var seen: [ListenAddress: SourceLocation] = [:]
+        for listener in config.listeners {
+            if let first = seen[listener.address] {
+                error(listener.location, "Listen \"\(listener.address)\" is already defined at \(first)")
+            }
+            seen[listener.address] = listener.location
+        }
+        config.warnings = diagnostics.filter { $0.severity == .warning }
+        configuration = config
+    }
+
+    mutating func bindListener(_ scope: ConfigScope, global: InboundPolicy) -> [ListenerConfiguration] {
+        if let instance = scope.instance {
+            warning(scope.location, "ESMTP_Listener takes no instance name; \"\(instance)\" is ignored")
+        }
+        var listenerPolicy = global
+        var listenerDefaults: [ConfigOption] = []
+        for option in scope.options {
+            if InboundPolicy.optionNames.contains(option.name) {
+                do { try listenerPolicy.apply(option) } catch { record(error) }
+            } else if ConfigurationLoader.listenOptions.contains(option.name) {
+                listenerDefaults.append(option)
+            } else {
+                reject(option, in: scope)
+            }
+        }
+        var listenerPeers: [(ConfigScope, Int)] = []
+        var listens: [ConfigScope] = []
+        for child in scope.scopes {
+            switch child.keyword {
+            case "listen": listens.append(child)
+            case "peer": listenerPeers.append((child, 0))
+            default: error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen or Peer)")
+            }
+        }
+        if listens.isEmpty { warning(scope.location, "\(scope.displayName) has no Listen stanza and accepts no connections") }
+        var result: [ListenerConfiguration] = []
+        for listen in listens {
+            guard let instance = listen.instance else {
+                error(listen.location, "Listen needs an address: Listen \"127.0.0.1:25\" { }")
+                continue
+            }
+            let address: ListenAddress
+            switch ListenAddress.parse(instance) {
+            case .success(let parsed): address = parsed
+            case .failure(let failure):
+                error(listen.location, "Listen \"\(instance)\": \(failure.reason)")
+                continue
+            }
+            var policy = listenerPolicy
+            var listener = ListenerConfiguration(address: address, location: listen.location, policy: policy)
+            var enabled = true
+            for option in listenerDefaults + listen.options {
+                do {
+                    switch option.name {
+                    case "enable": enabled = try OptionReader.bool(option)
+                    case "listen_backlog": listener.backlog = try OptionReader.integer(option, in: 1...65535)
+                    case "implicit_tls": listener.implicitTLS = try OptionReader.bool(option)
+                    case let name where InboundPolicy.optionNames.contains(name): try policy.apply(option)
+                    default: reject(option, in: listen)
+                    }
+                } catch { record(error) }
+            }
+            listener.policy = policy
+            var peers: [(PeerPolicy, Int)] = []
+            let listenPeers = listen.scopes.filter { $0.keyword == "peer" }.map { ($0, 1) }
+            for child in listen.scopes where child.keyword != "peer" {
+                error(child.location, "'\(child.spelling)' is not valid inside \(listen.displayName) (expected Peer)")
+            }
+            for (peerScope, level) in listenerPeers + listenPeers {
+                if let peer = bindPeer(peerScope, base: policy) { peers.append((peer, level)) }
+            }
+            peers.sort { lhs, rhs in
+                lhs.0.block.prefixLength != rhs.0.block.prefixLength ? lhs.0.block.prefixLength > rhs.0.block.prefixLength : lhs.1 > rhs.1
+            }
+            listener.peers = peers.map(\.0)
+            if listener.implicitTLS && policy.tlsCertificate == nil {
+                error(listen.location, "Listen \"\(instance)\" has implicit_tls = true but no tls_certificate")
+            }
+            if let certificate = policy.tlsCertificate {
+                checkReadable(certificate, what: "tls_certificate", at: policy.tlsLocation ?? listen.location)
+                if let key = policy.tlsKey { checkReadable(key, what: "tls_key", at: policy.tlsLocation ?? listen.location) }
+            }
+            if enabled { result.append(listener) }
+        }
+        return result
+    }
+
+    mutating func bindPeer(_ scope: ConfigScope, base: InboundPolicy) -> PeerPolicy? {
+        guard let instance = scope.instance, let block = CIDRBlock(instance) else {
+            error(scope.location, "Peer needs an IP address or CIDR block: Peer \"10.0.0.0/8\" { }")
+            return nil
+        }
+        var policy = base
+        for option in scope.options {
+            if InboundPolicy.optionNames.contains(option.name) {
+                do { try policy.apply(option) } catch { record(error) }
+            } else {
+                reject(option, in: scope)
+            }
+        }
+        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        return PeerPolicy(block: block, policy: policy)
+    }
+
+    mutating func checkReadable(_ path: String, what: String, at location: SourceLocation) {
+        if !FileManager.default.isReadableFile(atPath: path) {
+            error(location, "\(what) '\(path)' cannot be read")
+        }
+    }
+
+    mutating func bindLogger(_ scope: ConfigScope, into logs: inout LogConfiguration) {
+        for option in scope.options {
+            do {
+                switch option.name {
+                case "mainlog": logs.mainlog = try OptionReader.path(option)
+                case "paniclog": logs.paniclog = try OptionReader.path(option)
+                case "rejectlog": logs.rejectlog = try OptionReader.path(option)
+                case "enabled", "debug_level": _ = try OptionReader.scalar(option)
+                case "acctlog", "importlog", "heartbeat", "log_receptions", "log_deliveries", "log_transient_failures",
+                     "log_permanent_failures", "log_rejections", "log_errors":
+                    warning(option.location, "ec_logger option '\(option.spelling)' is not supported yet (ignored)")
+                case let name where name.hasSuffix("_mode"):
+                    _ = try OptionReader.octal(option)
+                    warning(option.location, "ec_logger option '\(option.spelling)' is not supported yet (ignored)")
+                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName)")
+                }
+            } catch { record(error) }
+        }
+        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+    }
+
+    mutating func bindModuleOptionsOnly(_ scope: ConfigScope) {
+        for option in scope.options {
+            if ConfigurationLoader.moduleCommonOptions.contains(option.name) { continue }
+            warning(option.location, "option '\(option.spelling)' of \(scope.displayName) is not supported yet (ignored)")
+        }
+    }
+
+    /// scriptlet "name" { script_ttl = 300  script "boot" { source = "msys.boot" } … }
+    mutating func bindScriptlet(_ scopes: [ConfigScope]) -> ScriptletConfiguration? {
+        let first = scopes[0]
+        let instance = first.instance ?? "scriptlet"
+        var configuration = ScriptletConfiguration(instance: instance, location: first.location)
+        let configDirectory = (sourcePath as NSString).deletingLastPathComponent
+        configuration.searchPath = [configDirectory]
+        var names: [String: SourceLocation] = [:]
+        for scope in scopes {
+            if (scope.instance ?? "scriptlet") != instance {
+                error(scope.location, "only one scriptlet instance may be configured: \"\(instance)\" is already defined at \(first.location)")
+                continue
+            }
+            for option in scope.options {
+                do {
+                    switch option.name {
+                    case "script_ttl", "gc_pause", "gc_stepmul", "max_spare_per_master", "reap_interval":
+                        _ = try OptionReader.integer(option, in: 1...Int(Int32.max))
+                    case "always_gc": _ = try OptionReader.bool(option)
+                    case "enabled", "debug_level": _ = try OptionReader.scalar(option)
+                    default: error(option.location, "scriptlet: invalid configuration option '\(option.spelling)'")
+                    }
+                } catch { record(error) }
+            }
+            for child in scope.scopes {
+                guard child.keyword == "script" else {
+                    error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected script \"name\" { source = \"…\" })")
+                    continue
+                }
+                guard let name = child.instance else {
+                    error(child.location, "script needs a name: script \"policy\" { source = \"policy\" }")
+                    continue
+                }
+                if let previous = names[name] {
+                    error(child.location, "script \"\(name)\" is already defined at \(previous)")
+                    continue
+                }
+                names[name] = child.location
+                var source: String?
+                for option in child.options {
+                    if option.name == "source" {
+                        do { source = try OptionReader.scalar(option) } catch { record(error) }
+                    } else {
+                        error(option.location, "'\(option.spelling)' is not valid in script \"\(name)\": source is the only option")
+                    }
+                }
+                for nested in child.scopes { error(nested.location, "'\(nested.spelling)' is not valid inside script \"\(name)\"") }
+                guard let source, !source.isEmpty else {
+                    error(child.location, "script \"\(name)\" has no source = \"…\"")
+                    continue
+                }
+                let resolved = Self.resolveScript(source, searchPath: configuration.searchPath)
+                if resolved == nil && !source.hasPrefix("msys.") && !source.hasPrefix("msys/") {
+                    error(child.location, "script \"\(name)\": source \"\(source)\" not found (searched \(configuration.searchPath.joined(separator: ", ")))")
+                    continue
+                }
+                configuration.scripts.append(.init(name: name, source: source, resolvedPath: resolved, location: child.location))
+            }
+        }
+        return configuration
+    }
+
+    /// A module path (`policies.main`, `policies/main`) becomes `policies/main.lua` on the search
+    /// path; an absolute path is used as given (with or without `.lua`).
+    static func resolveScript(_ source: String, searchPath: [String]) -> String? {
+        let fileManager = FileManager.default
+        if source.hasPrefix("/") {
+            for candidate in [source, source + ".lua"] where fileManager.fileExists(atPath: candidate) { return candidate }
+            return nil
+        }
+        let relative = source.replacingOccurrences(of: ".", with: "/") + ".lua"
+        for directory in searchPath {
+            let candidate = directory + "/" + relative
+            if fileManager.fileExists(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,75 @@
+/// A loaded, validated configuration. Built by `ConfigurationLoader`.
+public struct ImpulseConfiguration: Sendable {
+    /// The master file this was read from.
+    public var sourcePath: String
+    /// `hostname`: the name Impulse uses for itself (greeting, Received:, message ids).
+    public var hostname: String
+    /// `spoolbase`: root of the message spool.
+    public var spoolbase: String
+    /// `spool_mode`: mode of new spool files.
+    public var spoolMode: Int = 0o640
+    /// `shutdown_timeout` (Impulse): seconds in-flight sessions get after SIGTERM before they are cut.
+    public var shutdownTimeout: Int = 30
+    public var listeners: [ListenerConfiguration] = []
+    public var logs = LogConfiguration()
+    public var scriptlet: ScriptletConfiguration?
+    /// Findings that did not stop loading ("not supported yet" and the like).
+    public var warnings: [ConfigDiagnostic] = []
+
+    public init(sourcePath: String, hostname: String, spoolbase: String) {
+        self.sourcePath = sourcePath
+        self.hostname = hostname
+        self.spoolbase = spoolbase
+    }
+}
+
+/// One `Listen` socket of `ESMTP_Listener`, with its resolved inbound policies.
+public struct ListenerConfiguration: Sendable {
+    public var address: ListenAddress
+    public var location: SourceLocation
+    /// `implicit_tls` (Impulse): TLS from the first octet (port 465, RFC 8314 §3.3).
+    public var implicitTLS = false
+    /// `listen_backlog`.
+    public var backlog = 500
+    /// The policy for a client no Peer matches.
+    public var policy: InboundPolicy
+    /// Peer blocks, most specific first; a Listen-level Peer wins a tie with a listener-level one.
+    public var peers: [PeerPolicy] = []
+
+    /// The policy for one client and the Peer block (if any) that supplied it.
+    public func policy(for client: IPAddress) -> (InboundPolicy, CIDRBlock?) {
+        for peer in peers where peer.block.contains(client) { return (peer.policy, peer.block) }
+        return (policy, nil)
+    }
+}
+
+/// A `Peer "cidr" { … }` block and the policy in force for its clients.
+public struct PeerPolicy: Sendable {
+    public var block: CIDRBlock
+    public var policy: InboundPolicy
+}
+
+/// The `ec_logger` module's file locations.
+public struct LogConfiguration: Sendable {
+    public var mainlog: String?
+    public var paniclog: String?
+    public var rejectlog: String?
+    public init() {}
+}
+
+/// The `scriptlet "…" { script "name" { source = "…" } }` stanza (run by the Lua engine).
+public struct ScriptletConfiguration: Sendable {
+    public struct Script: Sendable, Equatable {
+        public var name: String
+        public var source: String
+        /// The file found on the search path, or nil for Momentum's built-in `msys.*` modules.
+        public var resolvedPath: String?
+        public var location: SourceLocation
+    }
+
+    public var instance: String
+    public var scripts: [Script] = []
+    /// Directories searched for module-path sources; the config file's directory first.
+    public var searchPath: [String] = []
+    public var location: SourceLocation
+}

@@ -1,0 +1,159 @@
+import NIOCore
+
+/// What to do with a CR or LF that is not part of a CRLF pair in message data.
+public enum BareLineEndingPolicy: String, Sendable, Equatable {
+    /// Refuse the message (Momentum's `pedantic`; Impulse's default).
+    case reject = "pedantic"
+    /// Rewrite each bare CR or LF as CRLF (Momentum's `fix`).
+    case normalize = "fix"
+    /// Keep the octet as it came (Momentum's `ignore`).
+    case accept = "ignore"
+}
+
+/// Decodes DATA content (RFC 5321 §4.1.1.4, §4.5.2): undoes dot-stuffing and finds the end of
+/// data. Only `CRLF "." CRLF` ends the data — a bare CR or LF never starts or ends a line — so
+/// one DATA can never yield two messages (SMTP smuggling).
+///
+/// Handles untrusted network input. Memory is bounded: past `maxMessageSize` octets nothing more
+/// is stored, but the input is still consumed up to the end marker so the session stays in sync.
+public struct DotStuffedDataDecoder: Sendable {
+    public struct Result: Sendable, Equatable {
+        /// Octets of message content after unstuffing (also counted past the size limit).
+        public var size: Int
+        public var exceededSize: Bool
+        public var sawBareCR: Bool
+        public var sawBareLF: Bool
+        public var sawLongLine: Bool
+    }
+
+    private enum State: Sendable {
+        case lineStart, dot, dotCR, inLine, carriageReturn
+    }
+
+    public let maxMessageSize: Int
+    public let maxLineLength: Int
+    public let policy: BareLineEndingPolicy
+    /// The decoded message, up to `maxMessageSize` octets.
+    public private(set) var message: ByteBuffer
+    private var state: State = .lineStart
+    private var lineLength = 0
+    private var result = Result(size: 0, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false)
+
+    public init(maxMessageSize: Int, maxLineLength: Int, policy: BareLineEndingPolicy, initialBuffer: ByteBuffer = ByteBuffer()) {
+        self.maxMessageSize = maxMessageSize
+        self.maxLineLength = maxLineLength
+        self.policy = policy
+        self.message = initialBuffer
+    }
+
+    /// Consumes input. Returns the result once the end marker was consumed, nil if more is needed.
+    /// Bytes after the end marker are left in `buffer`.
+    public mutating func decode(_ buffer: inout ByteBuffer) -> Result? {
+        var finished = false
+        let consumed = buffer.withUnsafeReadableBytes { bytes -> Int in
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                let byte = bytes[index]
+                switch state {
+                case .lineStart:
+                    lineLength = 1
+                    index += 1
+                    switch byte {
+                    case UInt8(ascii: "."): state = .dot
+                    case UInt8(ascii: "\r"): state = .carriageReturn
+                    case UInt8(ascii: "\n"): bareLF()
+                    default: append(byte); state = .inLine
+                    }
+                case .dot:
+                    lineLength += 1
+                    index += 1
+                    switch byte {
+                    case UInt8(ascii: "\r"): state = .dotCR
+                    // The leading dot was transparency padding (RFC 5321 §4.5.2): drop it.
+                    case UInt8(ascii: "\n"): state = .inLine; bareLF()
+                    default: append(byte); state = .inLine
+                    }
+                case .dotCR:
+                    if byte == UInt8(ascii: "\n") {
+                        index += 1
+                        finished = true
+                        return index
+                    }
+                    // ".<CR>x": the dot is padding, the CR is bare; x is read again in line state.
+                    state = .inLine
+                    bareCR()
+                case .inLine:
+                    // Copy the run up to the next CR or LF in one go.
+                    var end = index
+                    while end < count, bytes[end] != UInt8(ascii: "\r"), bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                    if end > index {
+                        append(UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+                        lineLength += end - index
+                        index = end
+                        continue
+                    }
+                    lineLength += 1
+                    index += 1
+                    if byte == UInt8(ascii: "\r") { state = .carriageReturn } else { bareLF() }
+                case .carriageReturn:
+                    if byte == UInt8(ascii: "\n") {
+                        index += 1
+                        lineLength += 1
+                        if lineLength > maxLineLength { result.sawLongLine = true }
+                        appendCRLF()
+                        state = .lineStart
+                    } else {
+                        // The pending CR was bare; this byte (possibly another CR) is read again in line state.
+                        state = .inLine
+                        bareCR()
+                    }
+                }
+            }
+            return index
+        }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        if lineLength > maxLineLength { result.sawLongLine = true }
+        return finished ? result : nil
+    }
+
+    private mutating func bareLF() {
+        result.sawBareLF = true
+        bare(UInt8(ascii: "\n"))
+    }
+
+    private mutating func bareCR() {
+        result.sawBareCR = true
+        bare(UInt8(ascii: "\r"))
+    }
+
+    /// A bare CR or LF never ends a line for framing; in `normalize` it is stored as CRLF.
+    private mutating func bare(_ byte: UInt8) {
+        switch policy {
+        case .reject: break
+        case .accept: append(byte)
+        case .normalize:
+            appendCRLF()
+            if lineLength > maxLineLength { result.sawLongLine = true }
+            lineLength = 0
+        }
+    }
+
+    private mutating func appendCRLF() {
+        result.size += 2
+        if result.size > maxMessageSize { result.exceededSize = true; return }
+        message.writeStaticString("\r\n")
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        result.size += 1
+        if result.size > maxMessageSize { result.exceededSize = true; return }
+        message.writeInteger(byte)
+    }
+
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        result.size += bytes.count
+        if result.size > maxMessageSize { result.exceededSize = true; return }
+        message.writeBytes(bytes)
+    }
+}

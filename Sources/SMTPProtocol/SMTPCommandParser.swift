@@ -1,0 +1,229 @@
+/// Parses one command line (without its CRLF). Handles untrusted network input: every failure is
+/// an `SMTPCommandError` carrying the reply, never a trap.
+public enum SMTPCommandParser {
+    public static func parse(_ line: some Collection<UInt8>, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
+        // Commands are ASCII, but SMTPUTF8 paths may carry UTF-8; NUL, CR, LF and other controls never.
+        for byte in line where byte < 32 && byte != UInt8(ascii: "\t") || byte == 127 {
+            _ = byte
+            throw SMTPCommandError(SMTPReply(500, "5.5.2", "Invalid character in command"))
+        }
+        guard let text = String(validating: line, as: UTF8.self) else {
+            throw SMTPCommandError(SMTPReply(500, "5.5.2", "Command is not valid UTF-8"))
+        }
+        let verbEnd = text.firstIndex(of: " ") ?? text.endIndex
+        let verb = text[..<verbEnd].uppercased()
+        let rest = text[verbEnd...].drop(while: { $0 == " " })
+        switch verb {
+        case "HELO", "EHLO":
+            let argument = rest.split(separator: " ").first.map(String.init) ?? ""
+            guard !argument.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) requires a domain or address literal")) }
+            guard argument.utf8.count <= context.limits.maxDomainLength + 2 else {
+                throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) argument too long"))
+            }
+            return verb == "HELO" ? .helo(argument) : .ehlo(argument)
+        case "MAIL":
+            return try parseMail(rest, context: context)
+        case "RCPT":
+            return try parseRcpt(rest, context: context)
+        case "DATA":
+            try requireNoArgument(rest, verb)
+            return .data
+        case "BDAT":
+            return try parseBDAT(rest, context: context)
+        case "RSET":
+            try requireNoArgument(rest, verb)
+            return .rset
+        case "NOOP":
+            return .noop
+        case "QUIT":
+            try requireNoArgument(rest, verb)
+            return .quit
+        case "VRFY":
+            guard !rest.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "VRFY requires an argument")) }
+            return .vrfy(String(rest))
+        case "EXPN":
+            guard !rest.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "EXPN requires an argument")) }
+            return .expn(String(rest))
+        case "HELP":
+            return .help(rest.isEmpty ? nil : String(rest))
+        case "STARTTLS":
+            try requireNoArgument(rest, verb)
+            return .startTLS
+        default:
+            throw SMTPCommandError(SMTPReply(500, "5.5.1", "Command unrecognized"))
+        }
+    }
+
+    static func requireNoArgument(_ rest: Substring, _ verb: String) throws(SMTPCommandError) {
+        guard rest.allSatisfy({ $0 == " " }) else {
+            throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) takes no argument"))
+        }
+    }
+
+    /// "MAIL FROM:" Reverse-path [SP Mail-parameters]
+    static func parseMail(_ rest: Substring, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
+        let (pathText, parameterText) = try splitPath(rest, prefix: "FROM:")
+        var parameters = MailParameters()
+        if !parameterText.isEmpty {
+            guard context.extendedMode else { throw unrecognizedParameters }
+            let list = try ESMTPParameterList.split(parameterText, allowUTF8: false)
+            var seen = Set<String>()
+            for (keyword, value) in list {
+                guard seen.insert(keyword).inserted else {
+                    throw SMTPCommandError(SMTPReply(501, "5.5.4", "Duplicate \(keyword) parameter"))
+                }
+                switch keyword {
+                case "SIZE":
+                    guard let value, value.utf8.count <= 18, value.allSatisfy(\.isASCIIDigit), let size = Int(value) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid SIZE value"))
+                    }
+                    if size > context.limits.maxMessageSize {
+                        throw SMTPCommandError(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(context.limits.maxMessageSize) octets"))
+                    }
+                    parameters.size = size
+                case "BODY":
+                    guard let value, let body = BodyType(rawValue: value.uppercased()) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid BODY value (7BIT or 8BITMIME)"))
+                    }
+                    parameters.body = body
+                case "SMTPUTF8":
+                    guard value == nil else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "SMTPUTF8 takes no value")) }
+                    parameters.smtpUTF8 = true
+                case "RET":
+                    guard let value, let ret = DSNReturn(rawValue: value.uppercased()) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid RET value (FULL or HDRS)"))
+                    }
+                    parameters.ret = ret
+                case "ENVID":
+                    guard let value, value.utf8.count <= 100, ESMTPParameterList.isXtext(value) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid ENVID value"))
+                    }
+                    parameters.envelopeID = value
+                default:
+                    throw SMTPCommandError(SMTPReply(555, "5.5.4", "Unsupported parameter \(keyword)"))
+                }
+            }
+        }
+        let parser = MailPathParser(limits: context.limits, allowUTF8: parameters.smtpUTF8)
+        do {
+            return .mail(try parser.parseReversePath(pathText), parameters)
+        } catch {
+            throw SMTPCommandError(error.reply)
+        }
+    }
+
+    /// "RCPT TO:" ( "<Postmaster@" Domain ">" / "<Postmaster>" / Forward-path ) [SP Rcpt-parameters]
+    static func parseRcpt(_ rest: Substring, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
+        let (pathText, parameterText) = try splitPath(rest, prefix: "TO:")
+        var parameters = RecipientParameters()
+        if !parameterText.isEmpty {
+            guard context.extendedMode else { throw unrecognizedParameters }
+            var seen = Set<String>()
+            for (keyword, value) in try ESMTPParameterList.split(parameterText, allowUTF8: context.transactionUTF8) {
+                guard seen.insert(keyword).inserted else {
+                    throw SMTPCommandError(SMTPReply(501, "5.5.4", "Duplicate \(keyword) parameter"))
+                }
+                switch keyword {
+                case "NOTIFY":
+                    guard let value, let notify = parseNotify(value) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid NOTIFY value"))
+                    }
+                    parameters.notify = notify
+                case "ORCPT":
+                    // orcpt-parameter = "ORCPT=" addr-type ";" xtext (RFC 3461 §4.2); utf-8-addr-xtext per RFC 6533.
+                    guard let value, value.utf8.count <= 500, let semicolon = value.firstIndex(of: ";"),
+                          !value[..<semicolon].isEmpty,
+                          value[..<semicolon].unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }),
+                          context.transactionUTF8 || ESMTPParameterList.isXtext(String(value[value.index(after: semicolon)...])) else {
+                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid ORCPT value"))
+                    }
+                    parameters.originalRecipient = value
+                default:
+                    throw SMTPCommandError(SMTPReply(555, "5.5.4", "Unsupported parameter \(keyword)"))
+                }
+            }
+        }
+        let parser = MailPathParser(limits: context.limits, allowUTF8: context.transactionUTF8)
+        do {
+            return .rcpt(try parser.parseForwardPath(pathText), parameters)
+        } catch {
+            throw SMTPCommandError(error.reply)
+        }
+    }
+
+    static let unrecognizedParameters = SMTPCommandError(SMTPReply(555, "5.5.4", "Parameters are only allowed after EHLO"))
+
+    /// NOTIFY = "NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" )
+    static func parseNotify(_ value: String) -> DSNNotify? {
+        let items = value.uppercased().split(separator: ",", omittingEmptySubsequences: false)
+        if items == ["NEVER"] { return DSNNotify(never: true) }
+        var notify = DSNNotify()
+        for item in items {
+            switch item {
+            case "SUCCESS" where !notify.success: notify.success = true
+            case "FAILURE" where !notify.failure: notify.failure = true
+            case "DELAY" where !notify.delay: notify.delay = true
+            default: return nil
+            }
+        }
+        return notify
+    }
+
+    /// Splits `FROM:<path> params` into the `<…>` path (quote-aware) and the parameter text.
+    static func splitPath(_ rest: Substring, prefix: String) throws(SMTPCommandError) -> (Substring, Substring) {
+        guard rest.count >= prefix.count, rest.prefix(prefix.count).uppercased() == prefix else {
+            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: \(prefix == "FROM:" ? "MAIL FROM:<address>" : "RCPT TO:<address>")"))
+        }
+        // RFC 5321 has no space after the colon; so many clients send one that we allow it.
+        let afterColon = rest.dropFirst(prefix.count).drop(while: { $0 == " " })
+        guard afterColon.first == "<" else {
+            throw SMTPCommandError(SMTPReply(501, "5.1.3", "Bad address syntax: path must be enclosed in <>"))
+        }
+        var inQuotes = false
+        var escaped = false
+        var end: Substring.Index?
+        var index = afterColon.startIndex
+        while index < afterColon.endIndex {
+            let character = afterColon[index]
+            if escaped {
+                escaped = false
+            } else if inQuotes && character == "\\" {
+                escaped = true
+            } else if character == "\"" {
+                inQuotes.toggle()
+            } else if !inQuotes && character == ">" {
+                end = index
+                break
+            }
+            index = afterColon.index(after: index)
+        }
+        guard let end else {
+            throw SMTPCommandError(SMTPReply(501, "5.1.3", "Bad address syntax: missing '>'"))
+        }
+        let path = afterColon[...end]
+        let after = afterColon[afterColon.index(after: end)...]
+        guard after.isEmpty || after.first == " " else {
+            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Unexpected text after address"))
+        }
+        return (path, after.drop(while: { $0 == " " }))
+    }
+
+    /// bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]  (RFC 3030 §2)
+    static func parseBDAT(_ rest: Substring, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
+        guard context.extendedMode else {
+            throw SMTPCommandError(SMTPReply(503, "5.5.1", "BDAT requires EHLO"))
+        }
+        let parts = rest.split(separator: " ")
+        guard (1...2).contains(parts.count), parts[0].utf8.count <= 18, parts[0].allSatisfy(\.isASCIIDigit),
+              let size = Int(parts[0]) else {
+            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: BDAT <size> [LAST]"))
+        }
+        if parts.count == 2 {
+            guard parts[1].uppercased() == "LAST" else {
+                throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: BDAT <size> [LAST]"))
+            }
+            return .bdat(size: size, last: true)
+        }
+        return .bdat(size: size, last: false)
+    }
+}
