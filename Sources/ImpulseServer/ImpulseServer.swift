@@ -1,0 +1,168 @@
+import Foundation
+import ImpulseConfig
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SMTPProtocol
+import Spool
+
+/// The running inbound server: spool recovery, one socket per `Listen`, sessions, and an orderly
+/// stop that lets in-flight transactions finish within `shutdown_timeout`.
+public final class ImpulseServer: @unchecked Sendable {
+    public let configuration: ImpulseConfiguration
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let services: ServerServices
+    let spool: SpoolDirectory
+    var channels: [Channel] = []
+    var tlsContexts: [String: NIOSSLContext] = [:]
+    /// Messages found in the spool at start-up.
+    public private(set) var recovered: [SpoolDirectory.Entry] = []
+
+    public init(configuration: ImpulseConfiguration, logger: Logger, threads: Int = System.coreCount) {
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        self.spool = SpoolDirectory(base: configuration.spoolbase, mode: configuration.spoolMode)
+        self.services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
+                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname)
+    }
+
+    /// A start-up failure, with where it comes from.
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Prepares the spool, recovers what is in it, loads TLS material and binds every listener.
+    /// Returns the bound addresses (port 0 in the config becomes the real port).
+    public func start() throws -> [SocketAddress] {
+        do { try spool.prepare() } catch {
+            throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
+        }
+        let scan = spool.scan(readOnly: false, logger: logger)
+        recovered = scan.entries
+        for entry in scan.entries {
+            logger.info("spool: recovered message", metadata: ["id": "\(entry.envelope.id)", "from": "<\(entry.envelope.mailFrom)>",
+                                                            "rcpts": "\(entry.envelope.recipients.count)", "size": "\(entry.dataLength)"])
+        }
+        logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
+        services.spoolWriter.start()
+
+        var bound: [SocketAddress] = []
+        for listener in configuration.listeners {
+            try loadTLS(for: listener.policy)
+            for peer in listener.peers { try loadTLS(for: peer.policy) }
+            let channel: Channel
+            do {
+                channel = try bootstrap(for: listener).bind(host: listener.address.host, port: listener.address.port).wait()
+            } catch {
+                throw StartError(description: "\(listener.location): cannot listen on \(listener.address): \(error)")
+            }
+            channels.append(channel)
+            if let address = channel.localAddress { bound.append(address) }
+        }
+        return bound
+    }
+
+    func loadTLS(for policy: InboundPolicy) throws {
+        guard let certificate = policy.tlsCertificate else { return }
+        let key = policy.tlsKey ?? certificate
+        let cacheKey = certificate + "\u{0}" + key
+        if tlsContexts[cacheKey] != nil { return }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            tls.minimumTLSVersion = .tlsv12
+            tlsContexts[cacheKey] = try NIOSSLContext(configuration: tls)
+        } catch {
+            let location = policy.tlsLocation.map { "\($0): " } ?? ""
+            throw StartError(description: "\(location)cannot load TLS certificate '\(certificate)' / key '\(key)': \(error)")
+        }
+    }
+
+    func tlsContext(for policy: InboundPolicy) -> NIOSSLContext? {
+        guard let certificate = policy.tlsCertificate else { return nil }
+        return tlsContexts[certificate + "\u{0}" + (policy.tlsKey ?? certificate)]
+    }
+
+    func bootstrap(for listener: ListenerConfiguration) -> ServerBootstrap {
+        let services = self.services
+        let logger = self.logger
+        let hostname = configuration.hostname
+        let contexts = tlsContexts
+        return ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: Int32(listener.backlog))
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.initialize(channel: channel, listener: listener, services: services, hostname: hostname,
+                                        contexts: contexts, logger: logger)
+                }
+            }
+    }
+
+    static func initialize(channel: Channel, listener: ListenerConfiguration, services: ServerServices, hostname: String,
+                           contexts: [String: NIOSSLContext], logger: Logger) throws {
+        guard let remote = channel.remoteAddress, let ipText = remote.ipAddress, let ip = IPAddress(ipText) else {
+            channel.close(promise: nil)
+            return
+        }
+        let (policy, block) = listener.policy(for: ip)
+        let listenerName = listener.address.description
+        guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy) else {
+            try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: SMTPReply(421, "4.4.5", "Service unavailable, concurrency limit reached.")))
+            return
+        }
+        channel.closeFuture.whenComplete { _ in services.limiter.release(ticket) }
+        let tlsContext = policy.tlsCertificate.flatMap { contexts[$0 + "\u{0}" + (policy.tlsKey ?? $0)] }
+        if listener.implicitTLS, let tlsContext {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
+        }
+        let machine = SMTPSessionStateMachine(policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
+                                              listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
+                                              tlsActive: listener.implicitTLS, idGenerator: services.idGenerator)
+        var sessionLogger = logger
+        sessionLogger[metadataKey: "client"] = "\(ipText):\(remote.port ?? 0)"
+        try channel.pipeline.syncOperations.addHandler(
+            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: sessionLogger))
+    }
+
+    /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`
+    /// seconds), closes the rest, and waits for the spool writer to finish.
+    public func shutdown() {
+        services.startDraining()
+        for channel in channels { try? channel.close().wait() }
+        services.sessions.drainAll()
+        let deadline = Date().addingTimeInterval(TimeInterval(configuration.shutdownTimeout))
+        while services.sessions.count > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if services.sessions.count > 0 {
+            logger.warning("shutdown: closing \(services.sessions.count) session(s) still open after \(configuration.shutdownTimeout)s")
+            services.sessions.closeAll()
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        services.spoolWriter.stop()
+        try? group.syncShutdownGracefully()
+    }
+}
+
+/// Answers once and closes: used for connections over a session limit.
+final class RefusingHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let reply: SMTPReply
+
+    init(reply: SMTPReply) { self.reply = reply }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        reply.write(into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}

@@ -1,0 +1,302 @@
+import ImpulseConfig
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import SMTPProtocol
+import Spool
+
+/// Drives one inbound SMTP connection: frames input (commands, DATA, BDAT chunks), feeds the
+/// state machine, performs its actions, and enforces the timeouts. Replies to pipelined commands
+/// are written as they are produced and flushed once per read. Handles untrusted network input.
+final class SMTPServerHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Mode {
+        case command
+        case data(DotStuffedDataDecoder)
+        /// Raw BDAT octets still to read, and whether they are kept.
+        case chunk(remaining: Int, store: Bool)
+        /// Waiting for the spool: input is buffered, not processed.
+        case waiting
+        /// STARTTLS answered; waiting for the handshake (bounded by the command timeout).
+        case handshaking
+        case closed
+    }
+
+    let services: ServerServices
+    let tlsContext: NIOSSLContext?
+    var machine: SMTPSessionStateMachine
+    var framer: CommandLineFramer
+    var mode: Mode = .command
+    var inbound = ByteBuffer()
+    /// BDAT content gathered so far in this transaction.
+    var chunkBuffer = ByteBuffer()
+    var lastActivity = NIODeadline.now()
+    var timeoutTask: Scheduled<Void>?
+    var context: ChannelHandlerContext?
+    var logger: Logger
+
+    init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger) {
+        self.machine = machine
+        self.services = services
+        self.tlsContext = tlsContext
+        self.framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private var started = false
+
+    func start(context: ChannelHandlerContext) {
+        guard !started else { return }
+        started = true
+        services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
+        if services.isDraining {
+            closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
+            return
+        }
+        write(machine.greeting(), context: context)
+        context.flush()
+        scheduleTimeout(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeoutTask?.cancel()
+        services.sessions.remove(ObjectIdentifier(self))
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        mode = .closed
+        timeoutTask?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        guard case .closed = mode else {
+            lastActivity = .now()
+            if inbound.readableBytes == 0 {
+                inbound = bytes
+            } else {
+                inbound.writeBuffer(&bytes)
+            }
+            process(context: context)
+            return
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("session error", metadata: ["error": "\(error)"])
+        mode = .closed
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
+            machine.tlsEstablished(description: version)
+            inbound.clear()
+            framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
+            mode = .command
+            lastActivity = .now()
+            process(context: context)
+            context.flush()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Input
+
+    /// Works through buffered input until it runs out or the session has to wait.
+    func process(context: ChannelHandlerContext) {
+        loop: while true {
+            switch mode {
+            case .closed, .waiting, .handshaking:
+                break loop
+            case .command:
+                guard let output = framer.next(&inbound) else { break loop }
+                switch output {
+                case .line(let line): perform(machine.receive(line: line), context: context)
+                case .tooLong: perform(machine.receiveOverlongLine(), context: context)
+                }
+            case .data(var decoder):
+                mode = .waiting   // release the decoder's storage while we mutate our copy
+                if let result = decoder.decode(&inbound) {
+                    mode = .command
+                    perform(machine.dataCompleted(decoder.message, result), context: context)
+                } else {
+                    mode = .data(decoder)
+                    break loop
+                }
+            case .chunk(let remaining, let store):
+                let take = min(remaining, inbound.readableBytes)
+                if take == 0 && remaining > 0 { break loop }
+                if store, var slice = inbound.readSlice(length: take) {
+                    chunkBuffer.writeBuffer(&slice)
+                } else {
+                    inbound.moveReaderIndex(forwardBy: take)
+                }
+                if remaining - take > 0 {
+                    mode = .chunk(remaining: remaining - take, store: store)
+                    break loop
+                }
+                mode = .command
+                let action = machine.chunkCompleted(message: store ? chunkBuffer : nil)
+                if !machine.inTransaction || { if case .spool = action { return true } else { return false } }() {
+                    chunkBuffer = ByteBuffer()
+                }
+                perform(action, context: context)
+            }
+        }
+        if inbound.readableBytes == 0 {
+            inbound.clear()
+        } else if inbound.readerIndex > 65536 {
+            inbound.discardReadBytes()
+        }
+    }
+
+    // MARK: - Actions
+
+    func perform(_ action: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .reply(let reply):
+            write(reply, context: context)
+        case .replyAndClose(let reply):
+            closeWith(reply, context: context)
+        case .beginData(let reply):
+            write(reply, context: context)
+            context.flush()
+            mode = .data(DotStuffedDataDecoder(maxMessageSize: machine.policy.limits.maxMessageSize,
+                                               maxLineLength: machine.policy.limits.maxTextLineLength,
+                                               policy: machine.policy.bareLineEndings))
+        case .readChunk(let size, let store):
+            mode = .chunk(remaining: size, store: store)
+        case .startTLS(let reply):
+            startTLS(reply, context: context)
+        case .spool(let envelope, let parts):
+            mode = .waiting
+            context.flush()
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenComplete { result in
+                let (handler, context) = bound.value
+                handler.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: context)
+            }
+        }
+    }
+
+    func spoolFinished(success: Bool, context: ChannelHandlerContext) {
+        guard case .waiting = mode else { return }
+        mode = .command
+        lastActivity = .now()
+        perform(machine.spoolCompleted(success: success), context: context)
+        process(context: context)
+        context.flush()
+    }
+
+    func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        guard let tlsContext else { return }
+        if inbound.readableBytes > 0 {
+            // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
+            logger.warning("command injection after STARTTLS", metadata: ["octets": "\(inbound.readableBytes)", "policy": "\(machine.policy.startTLSInjectionPolicy)"])
+            inbound.clear()
+            if machine.policy.startTLSInjectionPolicy == .reject {
+                closeWith(SMTPReply(554, "5.5.1", "Commands pipelined after STARTTLS are not allowed, closing connection"), context: context)
+                return
+            }
+        }
+        mode = .handshaking
+        write(reply, context: context)
+        context.flush()
+        do {
+            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
+        } catch {
+            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            mode = .closed
+            context.close(promise: nil)
+        }
+    }
+
+    func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        reply.write(into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func closeWith(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        mode = .closed
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        reply.write(into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    // MARK: - Timeouts and shutdown
+
+    func scheduleTimeout(context: ChannelHandlerContext) {
+        let timeout: Int64
+        switch mode {
+        case .data, .chunk: timeout = machine.policy.limits.dataTimeout
+        default: timeout = machine.policy.limits.commandTimeout
+        }
+        let deadline = lastActivity + .seconds(timeout)
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeoutTask = context.eventLoop.scheduleTask(deadline: max(deadline, .now() + .milliseconds(100))) {
+            let (handler, context) = bound.value
+            handler.checkTimeout(context: context)
+        }
+    }
+
+    func checkTimeout(context: ChannelHandlerContext) {
+        switch mode {
+        case .closed: return
+        case .waiting:
+            break  // our own work (spool, handshake) is not the client's silence
+        case .data, .chunk:
+            if NIODeadline.now() >= lastActivity + .seconds(machine.policy.limits.dataTimeout) {
+                closeWith(machine.timedOut(), context: context)
+                return
+            }
+        case .command, .handshaking:
+            if NIODeadline.now() >= lastActivity + .seconds(machine.policy.limits.commandTimeout) {
+                closeWith(machine.timedOut(), context: context)
+                return
+            }
+        }
+        if case .waiting = mode { lastActivity = .now() }
+        scheduleTimeout(context: context)
+    }
+
+    func beginDraining() {
+        guard let context else { return }
+        if case .command = mode, let reply = machine.beginDraining() {
+            closeWith(reply, context: context)
+        } else {
+            _ = machine.beginDraining()
+        }
+    }
+
+    func forceClose() {
+        guard let context else { return }
+        mode = .closed
+        context.close(promise: nil)
+    }
+}

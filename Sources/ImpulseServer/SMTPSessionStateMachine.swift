@@ -1,0 +1,357 @@
+import Foundation
+import ImpulseConfig
+import NIOCore
+import SMTPProtocol
+import Spool
+
+/// The inbound SMTP dialogue of one connection (RFC 5321 §4.1, §4.3): which command is allowed
+/// when, what each one answers, and when a message is complete and must be spooled. It performs
+/// no I/O: the channel handler feeds it events and performs the actions it returns. Handles
+/// untrusted network input.
+public struct SMTPSessionStateMachine {
+    /// What the handler must do next.
+    public enum Action: Equatable {
+        case reply(SMTPReply)
+        /// Send the reply, then close the connection.
+        case replyAndClose(SMTPReply)
+        /// Send 354 and read dot-stuffed message data.
+        case beginData(SMTPReply)
+        /// Read exactly `size` raw octets; store them only if `store` (a refused BDAT's octets are still read).
+        case readChunk(size: Int, store: Bool)
+        /// Send 220, discard anything pipelined behind STARTTLS, and start the TLS handshake.
+        case startTLS(SMTPReply)
+        /// Write the message to the spool; call `spoolCompleted` with the outcome.
+        case spool(SpoolEnvelope, [ByteBuffer])
+    }
+
+    struct Transaction {
+        var sender: Mailbox?
+        var parameters: MailParameters
+        var recipients: [(Mailbox, RecipientParameters)] = []
+        /// Octets of BDAT content received so far (stored or not).
+        var chunkedSize = 0
+        /// A BDAT chunk in this transaction was refused; later chunks are read and refused too.
+        var chunkFailure: SMTPReply?
+        var usedBDAT = false
+    }
+
+    enum Phase: Equatable {
+        case command
+        case data
+        case chunk(last: Bool)
+        case spooling
+        case closed
+    }
+
+    public let policy: InboundPolicy
+    public let hostname: String
+    public let clientAddress: IPAddress
+    public let clientPort: Int
+    public let listener: String
+    public let clientMayRelay: Bool
+    public let tlsAvailable: Bool
+    public private(set) var tlsActive: Bool
+    public private(set) var tlsDescription: String?
+    let idGenerator: MessageIDGenerator
+
+    var phase: Phase = .command
+    var heloName: String?
+    var extendedMode = false
+    var transaction: Transaction?
+    var errorCount = 0
+    var receptions = 0
+    /// Set when the server is shutting down: the current transaction may finish, nothing new starts.
+    public private(set) var draining = false
+    var pendingMessageID: String?
+
+    public init(policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
+                tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator) {
+        self.policy = policy
+        self.hostname = hostname
+        self.clientAddress = clientAddress
+        self.clientPort = clientPort
+        self.listener = listener
+        self.clientMayRelay = policy.clientMayRelay(clientAddress)
+        self.tlsAvailable = tlsAvailable
+        self.tlsActive = tlsActive
+        self.idGenerator = idGenerator
+    }
+
+    var limits: SMTPLimits { policy.limits }
+    var bannerName: String { policy.bannerHostname ?? hostname }
+
+    /// The 220 greeting (RFC 5321 §4.3.1). No enhanced code: RFC 2034 §3 exempts the greeting.
+    public func greeting() -> SMTPReply {
+        if let banner = policy.staticBanner { return SMTPReply(220, nil, String(banner.dropFirst(4))) }
+        return SMTPReply(220, nil, "\(bannerName) ESMTP Impulse")
+    }
+
+    /// True while a message transaction is open (MAIL given and not yet completed or reset).
+    public var inTransaction: Bool { transaction != nil || phase != .command }
+
+    // MARK: - Commands
+
+    /// Handles one command line (CRLF removed).
+    public mutating func receive(line: ByteBuffer) -> Action {
+        guard phase == .command else { return .reply(.badSequence) }
+        let context = SMTPParseContext(extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
+                                       limits: limits)
+        let command: SMTPCommand
+        do {
+            command = try SMTPCommandParser.parse(line.readableBytesView, context: context)
+        } catch {
+            // A BDAT we cannot parse has no size we can trust: the stream is out of sync.
+            if line.readableBytesView.prefix(4).map({ $0 & 0xDF }) == Array("BDAT".utf8) {
+                return closeWith(SMTPReply(554, "5.5.1", "Unparseable BDAT, closing connection"))
+            }
+            return failure(error.reply)
+        }
+        return handle(command)
+    }
+
+    /// A command line longer than the limit was discarded.
+    public mutating func receiveOverlongLine() -> Action {
+        failure(SMTPReply(500, "5.5.2", "Line too long (limit \(limits.maxCommandLineLength) octets including CRLF)"))
+    }
+
+    mutating func handle(_ command: SMTPCommand) -> Action {
+        if draining && transaction == nil, command != .quit {
+            return closeWith(SMTPReply(421, "4.3.2", "\(bannerName) Service shutting down, closing connection"))
+        }
+        switch command {
+        case .ehlo(let name):
+            heloName = name
+            extendedMode = true
+            transaction = nil
+            return .reply(SMTPReply(250, nil, ehloLines()))
+        case .helo(let name):
+            heloName = name
+            extendedMode = false
+            transaction = nil
+            return .reply(SMTPReply(250, nil, "\(bannerName)"))
+        case .mail(let sender, let parameters):
+            return mail(sender, parameters)
+        case .rcpt(let recipient, let parameters):
+            return rcpt(recipient, parameters)
+        case .data:
+            guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
+            guard !transaction.recipients.isEmpty else { return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients")) }
+            guard !transaction.usedBDAT else { return failure(SMTPReply(503, "5.5.1", "Error: DATA cannot follow BDAT")) }
+            phase = .data
+            return .beginData(SMTPReply(354, nil, "End data with <CR><LF>.<CR><LF>"))
+        case .bdat(let size, let last):
+            return bdat(size: size, last: last)
+        case .rset:
+            transaction = nil
+            return .reply(SMTPReply(250, "2.0.0", "Ok"))
+        case .noop:
+            return .reply(SMTPReply(250, "2.0.0", "Ok"))
+        case .quit:
+            return .replyAndClose(SMTPReply(221, "2.0.0", "\(bannerName) Bye"))
+        case .vrfy:
+            return .reply(SMTPReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery"))
+        case .expn:
+            return failure(SMTPReply(502, "5.5.1", "EXPN not available"))
+        case .help:
+            return .reply(SMTPReply(214, "2.0.0", ["Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP" + (tlsAvailable && !tlsActive ? " STARTTLS" : ""),
+                                                  "See RFC 5321"]))
+        case .startTLS:
+            guard tlsAvailable, !tlsActive else {
+                return failure(SMTPReply(tlsActive ? 503 : 502, "5.5.1", tlsActive ? "TLS already active" : "STARTTLS not available"))
+            }
+            guard extendedMode else { return failure(SMTPReply(503, "5.5.1", "Send EHLO first")) }
+            guard transaction == nil else { return failure(SMTPReply(503, "5.5.1", "STARTTLS not allowed during a mail transaction")) }
+            return .startTLS(SMTPReply(220, "2.0.0", "Ready to start TLS"))
+        }
+    }
+
+    /// EHLO keywords (RFC 5321 §4.1.1.1) and the extensions Impulse honours.
+    func ehloLines() -> [String] {
+        var lines = ["\(bannerName) Hello \(heloName ?? "") [\(clientAddress)]", "PIPELINING", "SIZE \(limits.maxMessageSize)",
+                     "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"]
+        if tlsAvailable && !tlsActive { lines.append("STARTTLS") }
+        lines.append("HELP")
+        return lines
+    }
+
+    mutating func mail(_ sender: Mailbox?, _ parameters: MailParameters) -> Action {
+        guard heloName != nil else { return failure(SMTPReply(503, "5.5.1", "Error: send HELO/EHLO first")) }
+        guard transaction == nil else { return failure(SMTPReply(503, "5.5.1", "Error: nested MAIL command")) }
+        if limits.maxReceptionsPerConnection > 0 && receptions >= limits.maxReceptionsPerConnection {
+            return closeWith(SMTPReply(421, "4.7.0", "Too many messages in this session, closing connection"))
+        }
+        if sender == nil && !policy.allowNullEnvelopeSender {
+            return failure(SMTPReply(550, "5.7.1", "Null sender not accepted here"))
+        }
+        transaction = Transaction(sender: sender, parameters: parameters)
+        return .reply(SMTPReply(250, "2.1.0", "Ok"))
+    }
+
+    mutating func rcpt(_ recipient: Mailbox, _ parameters: RecipientParameters) -> Action {
+        guard transaction != nil else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
+        guard transaction!.recipients.count < limits.maxRecipientsPerMessage else {
+            // RFC 5321 §4.5.3.1.10: 452 for too many recipients, the client retries the rest later.
+            return failure(SMTPReply(452, "4.5.3", "Too many recipients (limit \(limits.maxRecipientsPerMessage))"))
+        }
+        if recipient.domain.isEmpty {
+            return failure(SMTPReply(550, "5.1.1", "<\(recipient.localPart)>: no local mailboxes here; write to postmaster@ a domain"))
+        }
+        if !clientMayRelay {
+            if recipient.hadSourceRoute || recipient.hasRoutingCharacters {
+                return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: sender-specified routing is not allowed"))
+            }
+            guard policy.acceptsDomain(recipient.domain) else {
+                return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: Relay access denied"))
+            }
+        }
+        transaction!.recipients.append((recipient, parameters))
+        return .reply(SMTPReply(250, "2.1.5", "Ok"))
+    }
+
+    mutating func bdat(size: Int, last: Bool) -> Action {
+        phase = .chunk(last: last)
+        guard var current = transaction, !current.recipients.isEmpty, current.chunkFailure == nil else {
+            let reply = transaction?.chunkFailure ?? (transaction == nil ? SMTPReply(503, "5.5.1", "Error: need MAIL command")
+                                                                           : SMTPReply(554, "5.5.1", "Error: no valid recipients"))
+            transaction?.chunkFailure = reply
+            return .readChunk(size: size, store: false)
+        }
+        current.usedBDAT = true
+        current.chunkedSize += size
+        if current.chunkedSize > limits.maxMessageSize {
+            current.chunkFailure = SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets")
+        }
+        let store = current.chunkFailure == nil
+        transaction = current
+        return .readChunk(size: size, store: store)
+    }
+
+    // MARK: - Message content
+
+    /// DATA content ended with CRLF.CRLF.
+    public mutating func dataCompleted(_ message: ByteBuffer, _ result: DotStuffedDataDecoder.Result) -> Action {
+        guard phase == .data, let transaction else { return .reply(.badSequence) }
+        phase = .command
+        if result.exceededSize {
+            self.transaction = nil
+            return failure(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets"))
+        }
+        if (result.sawBareLF || result.sawBareCR) && policy.bareLineEndings == .reject {
+            self.transaction = nil
+            return failure(SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)"))
+        }
+        if result.sawLongLine {
+            self.transaction = nil
+            return failure(SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)"))
+        }
+        return spool(transaction, message)
+    }
+
+    /// A BDAT chunk's octets were read (`content` holds the whole message so far when it was stored).
+    public mutating func chunkCompleted(message: ByteBuffer?) -> Action {
+        guard case .chunk(let last) = phase else { return .reply(.badSequence) }
+        phase = .command
+        guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
+        if let refusal = transaction.chunkFailure {
+            if last || refusal.code == 552 { self.transaction = nil }
+            return failure(refusal)
+        }
+        guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
+        return spool(transaction, message ?? ByteBuffer())
+    }
+
+    mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
+        let now = Date()
+        let id = idGenerator.next(now: now)
+        var envelope = SpoolEnvelope(
+            id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000),
+            mailFrom: transaction.sender?.description ?? "",
+            recipients: transaction.recipients.map {
+                SpoolEnvelope.Recipient(address: $0.0.description, notify: $0.1.notify?.description, originalRecipient: $0.1.originalRecipient)
+            },
+            peerAddress: clientAddress.description, peerPort: clientPort, helo: heloName ?? "",
+            receivedProtocol: receivedProtocol(utf8: transaction.parameters.smtpUTF8), listener: listener,
+            context: Dictionary(policy.context.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }))
+        envelope.declaredSize = transaction.parameters.size
+        envelope.body = transaction.parameters.body?.rawValue
+        envelope.smtpUTF8 = transaction.parameters.smtpUTF8
+        envelope.dsnReturn = transaction.parameters.ret?.rawValue
+        envelope.dsnEnvelopeID = transaction.parameters.envelopeID
+        envelope.tls = tlsDescription
+        var parts: [ByteBuffer] = []
+        if policy.traceHeaders {
+            parts.append(ReceivedHeader.make(helo: heloName ?? "", client: clientAddress.description,
+                                             byHost: policy.receivedHostname ?? hostname, protocolName: envelope.receivedProtocol,
+                                             id: id, recipient: transaction.recipients.count == 1 ? transaction.recipients[0].0.description : nil,
+                                             tls: tlsDescription, date: now))
+        }
+        parts.append(message)
+        self.transaction = nil
+        phase = .spooling
+        pendingMessageID = id
+        return .spool(envelope, parts)
+    }
+
+    /// RFC 3848 protocol keyword for the Received: header.
+    func receivedProtocol(utf8: Bool) -> String {
+        guard extendedMode else { return "SMTP" }
+        return (utf8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
+    }
+
+    /// The spool write finished: 250 only when it is durable, 451 4.3.0 otherwise.
+    public mutating func spoolCompleted(success: Bool) -> Action {
+        guard phase == .spooling else { return .reply(.badSequence) }
+        phase = .command
+        defer { pendingMessageID = nil }
+        guard success else { return failure(.localError) }
+        receptions += 1
+        let reply = SMTPReply(250, "2.0.0", "Ok: queued as \(pendingMessageID ?? "")")
+        if draining { return .replyAndClose(reply) }
+        return .reply(reply)
+    }
+
+    // MARK: - TLS and shutdown
+
+    /// The TLS handshake completed: forget everything said before it (RFC 3207 §4.2).
+    public mutating func tlsEstablished(description: String) {
+        tlsActive = true
+        tlsDescription = description
+        heloName = nil
+        extendedMode = false
+        transaction = nil
+        phase = .command
+    }
+
+    /// The server is stopping: finish the current transaction, refuse new ones.
+    /// Returns the reply to send now if the session is idle.
+    public mutating func beginDraining() -> SMTPReply? {
+        draining = true
+        if phase == .command && transaction == nil {
+            phase = .closed
+            return SMTPReply(421, "4.3.2", "\(bannerName) Service shutting down, closing connection")
+        }
+        return nil
+    }
+
+    /// The client was silent too long.
+    public mutating func timedOut() -> SMTPReply {
+        phase = .closed
+        return SMTPReply(421, "4.4.2", "\(bannerName) Error: timeout exceeded")
+    }
+
+    // MARK: - Errors
+
+    mutating func failure(_ reply: SMTPReply) -> Action {
+        errorCount += 1
+        if errorCount >= limits.maxErrorsPerSession {
+            phase = .closed
+            return .replyAndClose(SMTPReply(421, "4.7.0", "\(bannerName) Too many errors (last: \(reply.code) \(reply.lines.last ?? "")), closing connection"))
+        }
+        return .reply(reply)
+    }
+
+    mutating func closeWith(_ reply: SMTPReply) -> Action {
+        phase = .closed
+        return .replyAndClose(reply)
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import ImpulseConfig
+import ImpulseServer
+import Logging
+import Spool
+
+@main
+struct Impulse: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "impulse",
+        abstract: "A mail transfer agent that runs Momentum (ecelerity) Lua policies.",
+        subcommands: [Serve.self, CheckConfig.self, SpoolCommand.self])
+}
+
+/// Loads a configuration and prints its diagnostics; nil (after printing) when it has errors.
+func loadConfiguration(_ path: String) -> ImpulseConfiguration? {
+    do {
+        let configuration = try ConfigurationLoader().load(path: path)
+        for warning in configuration.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        return configuration
+    } catch {
+        for diagnostic in error.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
+        return nil
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server in the foreground.")
+
+    @Option(name: .long, help: "Path of ecelerity.conf.")
+    var config: String
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Option(name: .long, help: "Event-loop threads (default: one per core).")
+    var threads: Int?
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return handler
+        }
+        let logger = Logger(label: "impulse")
+        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
+        let server = ImpulseServer(configuration: configuration, logger: logger,
+                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let addresses: [String]
+        do {
+            addresses = try server.start().map { "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)" }
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+        logger.notice("impulse ready: listening on \(addresses.joined(separator: ", ")) (spool \(configuration.spoolbase))")
+
+        let stop = DispatchSemaphore(value: 0)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        var sources: [DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        stop.wait()
+        logger.notice("impulse stopping: finishing in-flight transactions (at most \(configuration.shutdownTimeout)s)")
+        server.shutdown()
+        logger.notice("impulse stopped")
+        _ = sources
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config",
+                                                    abstract: "Parse and validate a configuration; exit non-zero on any error.")
+
+    @Option(name: .long, help: "Path of ecelerity.conf.")
+    var config: String
+
+    func run() throws {
+        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
+        let listeners = configuration.listeners.map { $0.address.description + ($0.implicitTLS ? " (implicit TLS)" : "") }
+        print("\(config): OK — \(configuration.listeners.count) listener(s): \(listeners.joined(separator: ", ")); "
+              + "spool \(configuration.spoolbase); \(configuration.warnings.count) warning(s)")
+        if let scriptlet = configuration.scriptlet {
+            print("scriptlet \"\(scriptlet.instance)\": \(scriptlet.scripts.map { "\($0.name) (\($0.resolvedPath ?? "built-in " + $0.source))" }.joined(separator: ", "))")
+        }
+    }
+}
+
+struct SpoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "spool", abstract: "Inspect the message spool.",
+                                                    subcommands: [SpoolList.self])
+}
+
+struct SpoolList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List spooled messages: id, sender, recipients, size, age.")
+
+    @Option(name: .long, help: "Path of ecelerity.conf.")
+    var config: String
+
+    func run() throws {
+        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
+        let directory = SpoolDirectory(base: configuration.spoolbase)
+        let scan = directory.scan(readOnly: true, logger: nil)
+        let now = Date().timeIntervalSince1970
+        print("ID                      SIZE      AGE  SENDER -> RECIPIENTS")
+        for entry in scan.entries {
+            let age = max(0, Int(now - Double(entry.envelope.receivedAtMicros) / 1_000_000))
+            let recipients = entry.envelope.recipients.map { "<\($0.address)>" }.joined(separator: " ")
+            let size = String(entry.dataLength)
+            print("\(entry.envelope.id)  \(String(repeating: " ", count: max(0, 8 - size.count)))\(size)  \(formatAge(age))  <\(entry.envelope.mailFrom)> -> \(recipients)")
+        }
+        for (path, reason) in scan.damaged { print("DAMAGED \(path): \(reason)") }
+        print("\(scan.entries.count) message(s)" + (scan.damaged.isEmpty ? "" : ", \(scan.damaged.count) damaged"))
+    }
+
+    func formatAge(_ seconds: Int) -> String {
+        let text: String
+        switch seconds {
+        case ..<120: text = "\(seconds)s"
+        case ..<7200: text = "\(seconds / 60)m"
+        case ..<172800: text = "\(seconds / 3600)h"
+        default: text = "\(seconds / 86400)d"
+        }
+        return String(repeating: " ", count: max(0, 5 - text.count)) + text
+    }
+}
