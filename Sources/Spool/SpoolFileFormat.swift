@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
 
-/// The on-disk layout of one spooled message (version 1; see docs/spool-format.md):
+/// The on-disk layout of one message record (version 1; see docs/spool-format.md). A segment file
+/// is a sequence of records:
 ///
 ///     IMPULSE-SPOOL 1 <envelope-octets> <data-octets>\n
 ///     <envelope JSON, one line>\n
@@ -12,7 +13,7 @@ public enum SpoolFileFormat {
     static let magic = "IMPULSE-SPOOL"
     static let trailerPrefix = "IMPULSE-END "
 
-    /// The parts to write, in order, for one message.
+    /// The record's bytes before and after the message data.
     static func encode(envelope: SpoolEnvelope, data: [ByteBuffer]) -> (head: ByteBuffer, trailer: ByteBuffer) {
         let envelopeLine = envelope.jsonLine() + "\n"
         let dataLength = data.reduce(0) { $0 + $1.readableBytes }
@@ -25,47 +26,62 @@ public enum SpoolFileFormat {
         return (head, trailer)
     }
 
-    /// What is wrong with a spool file, for the quarantine log.
-    public struct Damage: Error, Sendable, CustomStringConvertible {
-        public var reason: String
-        public var description: String { reason }
+    public struct Record: Sendable {
+        public var envelope: SpoolEnvelope
+        public var recordOffset: Int
+        public var dataOffset: Int
+        public var dataLength: Int
     }
 
-    /// Reads the header and envelope of a file and checks that the data and trailer are complete,
-    /// without reading the data itself.
-    public static func inspect(path: String, expectedID: String?) -> Result<(SpoolEnvelope, dataOffset: Int, dataLength: Int), Damage> {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return .failure(Damage(reason: "cannot open")) }
-        defer { try? handle.close() }
-        guard let fileSize = try? handle.seekToEnd() else { return .failure(Damage(reason: "cannot seek")) }
-        try? handle.seek(toOffset: 0)
-        let prefix = (try? handle.read(upToCount: 64)) ?? Data()
-        guard let newline = prefix.firstIndex(of: 0x0A) else { return .failure(Damage(reason: "no header line")) }
-        let header = String(decoding: prefix[..<newline], as: UTF8.self).split(separator: " ")
-        guard header.count == 4, header[0] == magic else { return .failure(Damage(reason: "not an Impulse spool file")) }
-        guard header[1] == "\(version)" else { return .failure(Damage(reason: "unknown spool format version \(header[1])")) }
-        guard let envelopeLength = Int(header[2]), let dataLength = Int(header[3]), envelopeLength > 0, dataLength >= 0 else {
-            return .failure(Damage(reason: "bad lengths in header"))
+    /// Reads every record of a segment; stops at the first damaged one and reports it (with
+    /// everything after it, which cannot be trusted to be framed correctly).
+    public static func readSegment(path: String) -> (records: [Record], damage: SpoolDirectory.Damage?) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return ([], SpoolDirectory.Damage(path: path, offset: 0, length: 0, reason: "cannot read segment"))
         }
-        let headerLength = newline - prefix.startIndex + 1
-        try? handle.seek(toOffset: UInt64(headerLength))
-        guard let envelopeData = try? handle.read(upToCount: envelopeLength), envelopeData.count == envelopeLength,
-              envelopeData.last == 0x0A else {
-            return .failure(Damage(reason: "envelope truncated"))
+        var records: [Record] = []
+        var offset = 0
+        while offset < data.count {
+            switch parseRecord(data, at: offset) {
+            case .success(let record):
+                records.append(record.0)
+                offset = record.next
+            case .failure(let reason):
+                return (records, SpoolDirectory.Damage(path: path, offset: offset, length: data.count - offset, reason: reason.reason))
+            }
         }
-        guard let envelope = SpoolEnvelope(jsonLine: envelopeData.dropLast()) else {
-            return .failure(Damage(reason: "envelope is not valid JSON of version 1"))
+        return (records, nil)
+    }
+
+    struct Reason: Error { var reason: String }
+
+    static func parseRecord(_ data: Data, at start: Int) -> Result<(Record, next: Int), Reason> {
+        let base = data.startIndex
+        let limit = min(data.count, start + 64)
+        guard let newline = data[(base + start)..<(base + limit)].firstIndex(of: 0x0A) else {
+            return .failure(Reason(reason: "no record header (truncated write?)"))
         }
-        if let expectedID, envelope.id != expectedID { return .failure(Damage(reason: "envelope id \(envelope.id) does not match file name")) }
-        let trailer = "\(trailerPrefix)\(envelope.id)\n"
-        let dataOffset = headerLength + envelopeLength
-        let expectedSize = UInt64(dataOffset + dataLength + trailer.utf8.count)
-        guard fileSize == expectedSize else {
-            return .failure(Damage(reason: fileSize < expectedSize ? "truncated (\(fileSize) of \(expectedSize) octets)" : "\(fileSize - expectedSize) octets of trailing garbage"))
+        let header = String(decoding: data[(base + start)..<newline], as: UTF8.self).split(separator: " ")
+        guard header.count == 4, header[0] == magic else { return .failure(Reason(reason: "not an Impulse spool record")) }
+        guard header[1] == "\(version)" else { return .failure(Reason(reason: "unknown spool format version \(header[1])")) }
+        guard let envelopeLength = Int(header[2]), let dataLength = Int(header[3]), envelopeLength > 1, dataLength >= 0 else {
+            return .failure(Reason(reason: "bad lengths in record header"))
         }
-        try? handle.seek(toOffset: UInt64(dataOffset + dataLength))
-        guard let trailerData = try? handle.read(upToCount: trailer.utf8.count), trailerData == Data(trailer.utf8) else {
-            return .failure(Damage(reason: "trailer missing or wrong"))
+        let envelopeStart = newline - base + 1
+        let dataOffset = envelopeStart + envelopeLength
+        guard dataOffset <= data.count, data[base + dataOffset - 1] == 0x0A else {
+            return .failure(Reason(reason: "envelope truncated"))
         }
-        return .success((envelope, dataOffset, dataLength))
+        guard let envelope = SpoolEnvelope(jsonLine: data[(base + envelopeStart)..<(base + dataOffset - 1)]) else {
+            return .failure(Reason(reason: "envelope is not valid JSON of version 1"))
+        }
+        let trailer = Data("\(trailerPrefix)\(envelope.id)\n".utf8)
+        let trailerStart = dataOffset + dataLength
+        guard trailerStart + trailer.count <= data.count else { return .failure(Reason(reason: "record truncated")) }
+        guard data[(base + trailerStart)..<(base + trailerStart + trailer.count)] == trailer else {
+            return .failure(Reason(reason: "record trailer missing or wrong"))
+        }
+        return .success((Record(envelope: envelope, recordOffset: start, dataOffset: dataOffset, dataLength: dataLength),
+                         trailerStart + trailer.count))
     }
 }

@@ -7,11 +7,11 @@ import Glibc
 
 /// Writes accepted messages durably with group commit.
 ///
-/// Each message goes to `tmp/<id>`, is fsync'd, renamed into its queue shard, and the shard
-/// directory is fsync'd; only then is its promise succeeded (and the SMTP layer may answer 250).
-/// One writer thread takes every request waiting when it wakes and handles them as one batch, so
-/// concurrent sessions share the cost of the journal commits (on ext4 the first fsync of a batch
-/// commits the others' metadata too).
+/// One writer thread takes every request waiting when it wakes, appends them as records to the
+/// current segment in one write, and makes them durable with one `fdatasync` (plus an fsync of
+/// the queue directory when the segment is new). Only then are their promises succeeded, and
+/// only then may the SMTP layer answer 250. A failed batch is cut back off the segment and every
+/// request in it fails (451 4.3.0); the next batch starts a new segment.
 public final class SpoolWriter: @unchecked Sendable {
     /// A message to store: its envelope and its content as one or more buffers, written in order.
     public struct Request: Sendable {
@@ -28,14 +28,17 @@ public final class SpoolWriter: @unchecked Sendable {
 
     /// Requests handled in one batch at most.
     public static let maxBatch = 512
+    /// A segment is closed and a new one started past this size.
+    public static let segmentLimit = 64 * 1024 * 1024
 
     public let directory: SpoolDirectory
     private let logger: Logger
+    private let names = MessageIDGenerator()
     private let condition = NSCondition()
     private var pending: [Request] = []
     private var stopping = false
-    private var thread: Thread?
-    private var finished = false
+    private var running = false
+    private var segment: (fd: Int32, path: String, size: Int, synced: Bool)?
 
     public init(directory: SpoolDirectory, logger: Logger) {
         self.directory = directory
@@ -43,18 +46,18 @@ public final class SpoolWriter: @unchecked Sendable {
     }
 
     public func start() {
+        running = true
         let thread = Thread { [self] in run() }
         thread.name = "impulse-spool-writer"
-        self.thread = thread
         thread.start()
     }
 
     /// Queues a message; its promise completes once it is durable (or fails with `SpoolError`).
     public func submit(_ request: Request) {
         condition.lock()
-        if stopping {
+        if stopping || !running {
             condition.unlock()
-            request.promise.fail(SpoolError("spool writer stopped; not writing", request.envelope.id, errno: ECANCELED))
+            request.promise.fail(SpoolError("spool writer not running; not writing", request.envelope.id, errno: ECANCELED))
             return
         }
         pending.append(request)
@@ -67,7 +70,7 @@ public final class SpoolWriter: @unchecked Sendable {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while !finished && thread != nil { condition.wait() }
+        while running { condition.wait() }
         condition.unlock()
     }
 
@@ -76,7 +79,9 @@ public final class SpoolWriter: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !stopping { condition.wait() }
             if pending.isEmpty && stopping {
-                finished = true
+                if let segment { close(segment.fd) }
+                segment = nil
+                running = false
                 condition.broadcast()
                 condition.unlock()
                 return
@@ -85,70 +90,60 @@ public final class SpoolWriter: @unchecked Sendable {
             let batch = Array(pending.prefix(count))
             pending.removeFirst(count)
             condition.unlock()
-            commit(batch)
-        }
-    }
-
-    private struct Staged {
-        var request: Request
-        var tmpPath: String
-        var finalPath: String
-        var fd: Int32
-        var error: SpoolError?
-    }
-
-    private func commit(_ batch: [Request]) {
-        var staged: [Staged] = []
-        staged.reserveCapacity(batch.count)
-        for request in batch {
-            let id = request.envelope.id
-            var item = Staged(request: request, tmpPath: directory.tmp + "/" + id, finalPath: directory.path(for: id), fd: -1)
-            item.fd = open(item.tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(directory.mode))
-            if item.fd < 0 {
-                item.error = SpoolError("open", item.tmpPath, errno: errno)
+            if let error = commit(batch) {
+                logger.error("spool: batch write failed; answering 451", metadata: ["messages": "\(batch.count)", "error": "\(error)"])
+                for request in batch { request.promise.fail(error) }
             } else {
-                let (head, trailer) = SpoolFileFormat.encode(envelope: request.envelope, data: request.data)
-                for part in [head] + request.data + [trailer] where item.error == nil {
-                    item.error = Self.writeAll(item.fd, part, path: item.tmpPath)
-                }
-            }
-            staged.append(item)
-        }
-        // fsync every file, then publish it under its final name.
-        var directoriesToSync = Set<String>()
-        for index in staged.indices {
-            if staged[index].error == nil, fsync(staged[index].fd) != 0 {
-                staged[index].error = SpoolError("fsync", staged[index].tmpPath, errno: errno)
-            }
-            if staged[index].fd >= 0 { close(staged[index].fd) }
-            if staged[index].error == nil {
-                if rename(staged[index].tmpPath, staged[index].finalPath) != 0 {
-                    staged[index].error = SpoolError("rename", staged[index].finalPath, errno: errno)
-                } else {
-                    directoriesToSync.insert(directory.shard(for: staged[index].request.envelope.id))
-                }
+                for request in batch { request.promise.succeed() }
             }
         }
-        var failedDirectories: [String: SpoolError] = [:]
-        for path in directoriesToSync {
-            let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if fd < 0 || fsync(fd) != 0 { failedDirectories[path] = SpoolError("fsync directory", path, errno: errno) }
+    }
+
+    /// Appends the batch and makes it durable; nil on success.
+    private func commit(_ batch: [Request]) -> SpoolError? {
+        if segment == nil || segment!.size >= Self.segmentLimit {
+            if let error = rotate() { return error }
+        }
+        guard let current = segment else { return SpoolError("open segment", directory.queue, errno: EIO) }
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(batch.reduce(0) { $0 + $1.data.reduce(256) { $0 + $1.readableBytes } })
+        for request in batch {
+            var (head, trailer) = SpoolFileFormat.encode(envelope: request.envelope, data: request.data)
+            buffer.writeBuffer(&head)
+            for var part in request.data { buffer.writeBuffer(&part) }
+            buffer.writeBuffer(&trailer)
+        }
+        var failure = Self.writeAll(current.fd, buffer, path: current.path)
+        if failure == nil, fdatasync(current.fd) != 0 { failure = SpoolError("fdatasync", current.path, errno: errno) }
+        if failure == nil, !current.synced {
+            // A new segment's directory entry must be durable before anything in it is acknowledged.
+            let fd = open(directory.queue, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd < 0 || fsync(fd) != 0 { failure = SpoolError("fsync directory", directory.queue, errno: errno) }
             if fd >= 0 { close(fd) }
         }
-        for item in staged {
-            var error = item.error
-            if error == nil, let directoryError = failedDirectories[directory.shard(for: item.request.envelope.id)] {
-                error = directoryError
-                unlink(item.finalPath)
+        if let failure {
+            // Cut the partial batch off so the segment stays a clean sequence of records, and start
+            // a new segment next time whatever happens.
+            if ftruncate(current.fd, off_t(current.size)) != 0 {
+                logger.critical("spool: cannot cut a failed batch off its segment; start-up will quarantine it",
+                                metadata: ["segment": "\(current.path)", "errno": "\(errno)"])
             }
-            if let error {
-                unlink(item.tmpPath)
-                logger.error("spool: write failed; answering 451", metadata: ["id": "\(item.request.envelope.id)", "error": "\(error)"])
-                item.request.promise.fail(error)
-            } else {
-                item.request.promise.succeed()
-            }
+            close(current.fd)
+            segment = nil
+            return failure
         }
+        segment = (current.fd, current.path, current.size + buffer.readableBytes, true)
+        return nil
+    }
+
+    private func rotate() -> SpoolError? {
+        if let segment { close(segment.fd) }
+        segment = nil
+        let path = directory.segmentPath(names.next())
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode_t(directory.mode))
+        guard fd >= 0 else { return SpoolError("create segment", path, errno: errno) }
+        segment = (fd, path, 0, false)
+        return nil
     }
 
     private static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: String) -> SpoolError? {

@@ -60,6 +60,8 @@ struct Serve: ParsableCommand {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit makes spool writes fail with EFBIG (answered 451) instead of killing us.
+        signal(SIGXFSZ, SIG_IGN)
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -116,7 +118,7 @@ struct SpoolList: ParsableCommand {
             let size = String(entry.dataLength)
             print("\(entry.envelope.id)  \(String(repeating: " ", count: max(0, 8 - size.count)))\(size)  \(formatAge(age))  <\(entry.envelope.mailFrom)> -> \(recipients)")
         }
-        for (path, reason) in scan.damaged { print("DAMAGED \(path): \(reason)") }
+        for damage in scan.damaged { print("DAMAGED \(damage.path) at offset \(damage.offset) (\(damage.length) octets): \(damage.reason)") }
         print("\(scan.entries.count) message(s)" + (scan.damaged.isEmpty ? "" : ", \(scan.damaged.count) damaged"))
     }
 
