@@ -63,6 +63,8 @@ public struct SMTPSessionStateMachine {
     /// Set when the server is shutting down: the current transaction may finish, nothing new starts.
     public private(set) var draining = false
     var pendingMessageID: String?
+    /// A BDAT refused outside any transaction (its octets are read, then this is the reply).
+    var refusedChunk: SMTPReply?
 
     public init(policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
                 tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator) {
@@ -210,6 +212,10 @@ public struct SMTPSessionStateMachine {
 
     mutating func bdat(size: Int, last: Bool) -> Action {
         phase = .chunk(last: last)
+        guard extendedMode else {
+            refusedChunk = SMTPReply(503, "5.5.1", "BDAT requires EHLO")
+            return .readChunk(size: size, store: false)
+        }
         guard var current = transaction, !current.recipients.isEmpty, current.chunkFailure == nil else {
             let reply = transaction?.chunkFailure ?? (transaction == nil ? SMTPReply(503, "5.5.1", "Error: need MAIL command")
                                                                            : SMTPReply(554, "5.5.1", "Error: no valid recipients"))
@@ -251,6 +257,10 @@ public struct SMTPSessionStateMachine {
     public mutating func chunkCompleted(message: ByteBuffer?) -> Action {
         guard case .chunk(let last) = phase else { return .reply(.badSequence) }
         phase = .command
+        if let refusal = refusedChunk {
+            refusedChunk = nil
+            return failure(refusal)
+        }
         guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
         if let refusal = transaction.chunkFailure {
             if last || refusal.code == 552 { self.transaction = nil }

@@ -24,6 +24,14 @@ public struct DotStuffedDataDecoder: Sendable {
         public var sawBareCR: Bool
         public var sawBareLF: Bool
         public var sawLongLine: Bool
+
+        public init(size: Int, exceededSize: Bool, sawBareCR: Bool, sawBareLF: Bool, sawLongLine: Bool) {
+            self.size = size
+            self.exceededSize = exceededSize
+            self.sawBareCR = sawBareCR
+            self.sawBareLF = sawBareLF
+            self.sawLongLine = sawLongLine
+        }
     }
 
     private enum State: Sendable {

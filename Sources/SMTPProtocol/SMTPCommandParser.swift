@@ -210,9 +210,7 @@ public enum SMTPCommandParser {
 
     /// bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ]  (RFC 3030 §2)
     static func parseBDAT(_ rest: Substring, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
-        guard context.extendedMode else {
-            throw SMTPCommandError(SMTPReply(503, "5.5.1", "BDAT requires EHLO"))
-        }
+        // BDAT after HELO is refused by the session, which still reads the chunk: parse the size.
         let parts = rest.split(separator: " ")
         guard (1...2).contains(parts.count), parts[0].utf8.count <= 18, parts[0].allSatisfy(\.isASCIIDigit),
               let size = Int(parts[0]) else {

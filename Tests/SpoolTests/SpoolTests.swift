@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import XCTest
+@testable import Spool
+
+final class SpoolTests: XCTestCase {
+    var base = ""
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    override func setUp() {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("impulse-spool-\(UUID())").path
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: base)
+        try? group.syncShutdownGracefully()
+    }
+
+    func envelope(_ id: String, recipients: Int = 1) -> SpoolEnvelope {
+        var envelope = SpoolEnvelope(id: id, receivedAtMicros: 1_700_000_000_000_000 + Int64(recipients), mailFrom: "s\"q@example.com",
+                                     recipients: (0..<recipients).map { .init(address: "r\($0)@example.net", notify: "SUCCESS,FAILURE", originalRecipient: "rfc822;r\($0)@example.net") },
+                                     peerAddress: "192.0.2.1", peerPort: 4242, helo: "client\n\u{1}example",
+                                     receivedProtocol: "ESMTPS", listener: "127.0.0.1:25", context: ["trusted": "yes", "ü": "\\"])
+        envelope.declaredSize = 99
+        envelope.body = "8BITMIME"
+        envelope.smtpUTF8 = true
+        envelope.dsnReturn = "HDRS"
+        envelope.dsnEnvelopeID = "abc+2B"
+        envelope.tls = "TLSv1.3"
+        return envelope
+    }
+
+    func store(_ writer: SpoolWriter, _ items: [(SpoolEnvelope, String)]) throws {
+        let futures = items.map { item -> EventLoopFuture<Void> in
+            let promise = group.next().makePromise(of: Void.self)
+            writer.submit(.init(envelope: item.0, data: [ByteBuffer(string: "Received: x\r\n"), ByteBuffer(string: item.1)], promise: promise))
+            return promise.futureResult
+        }
+        for future in futures { try future.wait() }
+    }
+
+    func testEnvelopeJSONRoundTrip() {
+        let original = envelope("ID-1", recipients: 3)
+        XCTAssertFalse(original.jsonLine().contains("\n"))
+        XCTAssertEqual(SpoolEnvelope(jsonLine: Data(original.jsonLine().utf8)), original)
+    }
+
+    func testMessagesAreDurableAndFoundAgain() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        let bodies = (0..<200).map { ("ID-\(String(format: "%04d", $0))", "Subject: \($0)\r\n\r\n" + String(repeating: "x", count: $0 * 37) + "\r\n") }
+        try store(writer, bodies.map { (envelope($0.0, recipients: 1 + $0.1.count % 4), $0.1) })
+        writer.stop()
+        let scan = directory.scan(readOnly: true, logger: nil)
+        XCTAssertTrue(scan.damaged.isEmpty)
+        XCTAssertEqual(Set(scan.entries.map(\.envelope.id)), Set(bodies.map(\.0)))
+        let contents = FileManager.default.contents(atPath: scan.entries[0].path)!
+        for entry in scan.entries {
+            let data = contents[entry.dataOffset..<(entry.dataOffset + entry.dataLength)]
+            let expected = bodies.first { $0.0 == entry.envelope.id }!.1
+            XCTAssertEqual(String(decoding: data, as: UTF8.self), "Received: x\r\n" + expected)
+        }
+    }
+
+    func testTruncatedTailIsQuarantinedAndIntactRecordsSurvive() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        try store(writer, [(envelope("A"), "one\r\n"), (envelope("B"), "two\r\n")])
+        writer.stop()
+        let segment = directory.segmentPath(directory.segmentNames()[0])
+        let intactSize = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
+        // A batch cut short by a crash: a record header and half an envelope.
+        let handle = FileHandle(forWritingAtPath: segment)!
+        handle.seekToEndOfFile()
+        handle.write(Data("IMPULSE-SPOOL 1 500 10\n{\"version\":1,\"id\":\"C".utf8))
+        handle.closeFile()
+
+        let readOnly = directory.scan(readOnly: true, logger: nil)
+        XCTAssertEqual(readOnly.entries.map(\.envelope.id), ["A", "B"].sorted())
+        XCTAssertEqual(readOnly.damaged.count, 1)
+        XCTAssertNil(readOnly.damaged[0].quarantinedTo)
+
+        let scan = directory.scan(readOnly: false, logger: nil)
+        XCTAssertEqual(scan.entries.count, 2)
+        let moved = try XCTUnwrap(scan.damaged.first?.quarantinedTo)
+        XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: moved)!, as: UTF8.self), "IMPULSE-SPOOL 1 500 10\n{\"version\":1,\"id\":\"C")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, intactSize)
+        XCTAssertTrue(directory.scan(readOnly: false, logger: nil).damaged.isEmpty)
+    }
+
+    func testCorruptRecordIsReported() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        FileManager.default.createFile(atPath: directory.segmentPath("0000000000000-00000000"), contents: Data("garbage that is not a record\n".utf8))
+        let scan = directory.scan(readOnly: true, logger: nil)
+        XCTAssertEqual(scan.entries.count, 0)
+        XCTAssertEqual(scan.damaged.first?.reason, "not an Impulse spool record")
+    }
+
+    func testWriteFailureFailsTheBatchCutsItOffAndTheNextBatchGoesToANewSegment() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        defer { writer.stop() }
+        try store(writer, [(envelope("A"), "one\r\n")])
+        let segment = directory.segmentPath(directory.segmentNames()[0])
+        let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
+
+        // A real I/O error: a file-size limit makes the next append fail with EFBIG.
+        signal(SIGXFSZ, SIG_IGN)
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        var limited = saved
+        limited.rlim_cur = rlim_t(size + 100)
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited)
+        XCTAssertThrowsError(try store(writer, [(envelope("B"), String(repeating: "b", count: 1000))])) { error in
+            XCTAssertEqual((error as? SpoolError)?.errno, EFBIG, "\(error)")
+        }
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, size, "the failed batch is cut off")
+
+        try store(writer, [(envelope("C"), "three\r\n")])
+        XCTAssertEqual(directory.segmentNames().count, 2)
+        let scan = directory.scan(readOnly: true, logger: nil)
+        XCTAssertEqual(scan.entries.map(\.envelope.id).sorted(), ["A", "C"])
+        XCTAssertTrue(scan.damaged.isEmpty)
+    }
+
+    func testMissingQueueDirectoryIsReportedNotIgnored() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        try FileManager.default.removeItem(atPath: directory.queue)
+        FileManager.default.createFile(atPath: directory.queue, contents: Data())
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        defer { writer.stop() }
+        XCTAssertThrowsError(try store(writer, [(envelope("B"), "two\r\n")])) { error in
+            XCTAssertTrue("\(error)".contains("create segment"), "\(error)")
+        }
+    }
+
+    func testIDsAreUniqueAndSortByTime() {
+        let generator = MessageIDGenerator()
+        let ids = (0..<10000).map { _ in generator.next() }
+        XCTAssertEqual(Set(ids).count, ids.count)
+        let early = generator.next(now: Date(timeIntervalSince1970: 1_000_000_000))
+        let late = generator.next(now: Date(timeIntervalSince1970: 2_000_000_000))
+        XCTAssertLessThan(early, late)
+        XCTAssertTrue(ids.allSatisfy { $0.count == 22 && !$0.contains("/") })
+    }
+}
