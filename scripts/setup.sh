@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building and testing Impulse needs on a Debian machine, skipping what is there.
+# Usage: scripts/setup.sh [run|test]   (run: only the build tools; test: also the test clients)
+set -euo pipefail
+what=${1:-test}
+
+if ! command -v swift >/dev/null 2>&1; then
+  for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+    [[ -x $candidate/swift ]] && export PATH="$candidate:$PATH"
+  done
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  echo "setup: no Swift toolchain found (Swift 6 is needed; see https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
+
+sudo_cmd=()
+[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+apt_updated=0
+need() {  # need PACKAGE [COMMAND-OR-FILE-THAT-PROVES-IT]
+  local package=$1 probe=${2:-}
+  if [[ -n $probe ]]; then
+    if [[ $probe == /* ]]; then [[ -e $probe ]] && return 0; else command -v "$probe" >/dev/null 2>&1 && return 0; fi
+  elif dpkg -s "$package" >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ $apt_updated -eq 0 ]]; then "${sudo_cmd[@]}" apt-get update -qq; apt_updated=1; fi
+  echo "setup: installing $package" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$package" >/dev/null
+}
+
+if [[ $what == test || $what == bench ]]; then
+  if ! command -v smtp-source >/dev/null 2>&1; then
+    # Postfix brings smtp-source and smtp-sink; "No configuration" keeps it from touching the system.
+    echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
+    need postfix smtp-source
+  fi
+  need swaks swaks
+  need openssl openssl
+  need python3 python3
+  if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+    need python3-pytest /usr/lib/python3/dist-packages/pytest
+    python3 -c 'import pytest' >/dev/null 2>&1 || python3 -m pip install -q pytest
+  fi
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: unit and codec tests (swift test), then end-to-end tests that start the real
+# impulse binary and drive it with real clients (Python smtplib, swaks, smtp-source, openssl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+export PATH="/opt/swift/usr/bin:$PATH"
+swift build --build-tests
+swift test --skip-build
+IMPULSE_BIN="$PWD/.build/debug/impulse" python3 -m pytest -q tests/e2e "$@"

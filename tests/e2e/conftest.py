@@ -1,0 +1,168 @@
+"""Fixtures that run the real impulse binary on a temporary config and talk to it on loopback."""
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("IMPULSE_BIN", str(ROOT / ".build" / "debug" / "impulse"))
+
+
+class Impulse:
+    """One impulse process on its own config, spool and loopback port."""
+
+    def __init__(self, directory: Path, body: str, listen: str = "127.0.0.1:0", global_options: str = "",
+                 listen_options: str = "", prefix: list[str] | None = None):
+        self.directory = directory
+        self.config = directory / "ecelerity.conf"
+        self.config.write_text(
+            f'hostname = "impulse.test"\nspoolbase = "spool"\n{global_options}\n'
+            f'ESMTP_Listener {{\n{body}\n  Listen "{listen}" {{ {listen_options} }}\n}}\n')
+        self.log = directory / "impulse.log"
+        self.prefix = prefix or []
+        self.process = None
+        self.port = None
+
+    def start(self, expect_ready: bool = True):
+        self.logfile = open(self.log, "ab")
+        offset = self.log.stat().st_size
+        self.process = subprocess.Popen(self.prefix + [BIN, "serve", "--config", str(self.config), "--log-level", "info"],
+                                        stdout=self.logfile, stderr=self.logfile)
+        if not expect_ready:
+            return self
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            text = self.log.read_bytes()[offset:].decode(errors="replace")
+            self.startup_log = text
+            match = re.findall(r"listening on (\S+?):(\d+)[ ,]", text)
+            if match and "impulse ready" in text:
+                self.port = int(match[-1][1])
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"impulse exited: {text}")
+            time.sleep(0.02)
+        raise RuntimeError("impulse did not become ready: " + self.log.read_text())
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=timeout)
+        if getattr(self, "logfile", None):
+            self.logfile.close()
+        return self.process.returncode if self.process else None
+
+    def spool_list(self) -> str:
+        return subprocess.run([BIN, "spool", "list", "--config", str(self.config)], capture_output=True, text=True,
+                              check=True).stdout
+
+    def spooled_ids(self) -> set[str]:
+        return set(re.findall(r"^([0-9A-F]{13}-[0-9A-F]{8}) ", self.spool_list(), re.M))
+
+    def records(self) -> dict[str, bytes]:
+        """id -> stored message data, read straight from the segment files."""
+        out = {}
+        for segment in sorted((self.directory / "spool" / "queue").glob("*.seg")):
+            data = segment.read_bytes()
+            offset = 0
+            while offset < len(data):
+                newline = data.index(b"\n", offset)
+                magic, version, env_len, data_len = data[offset:newline].split(b" ")
+                assert magic == b"IMPULSE-SPOOL" and version == b"1"
+                env_start = newline + 1
+                body_start = env_start + int(env_len)
+                import json
+                envelope = json.loads(data[env_start:body_start - 1])
+                body = data[body_start:body_start + int(data_len)]
+                trailer = f"IMPULSE-END {envelope['id']}\n".encode()
+                assert data[body_start + int(data_len):body_start + int(data_len) + len(trailer)] == trailer
+                out[envelope["id"]] = (envelope, body)
+                offset = body_start + int(data_len) + len(trailer)
+        return out
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers = []
+
+    def make(body: str = "", **kwargs) -> Impulse:
+        directory = tmp_path / f"s{len(servers)}"
+        directory.mkdir()
+        server = Impulse(directory, body, **kwargs)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        if server.process and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture
+def relay_server(server_factory):
+    """relay_domains = example.test; 127.0.0.1 may not relay elsewhere."""
+    server = server_factory('  relay_domains = ( "example.test" )')
+    return server.start()
+
+
+class Raw:
+    """A plain socket SMTP client for what smtplib will not send."""
+
+    def __init__(self, port, host="127.0.0.1", family=socket.AF_INET, timeout=10):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        self.buffer = b""
+
+    def send(self, data: bytes | str):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def reply(self) -> tuple[int, str]:
+        """Reads one (possibly multi-line) reply."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buffer:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError(f"closed; got {lines!r} {self.buffer!r}")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\r\n", 1)
+            lines.append(line.decode(errors="replace"))
+            if len(line) < 4 or line[3:4] == b" ":
+                return int(line[:3]), "\n".join(lines)
+
+    def command(self, data) -> tuple[int, str]:
+        self.send(data if (isinstance(data, bytes) and data.endswith(b"\r\n")) else (data + "\r\n" if isinstance(data, str) else data))
+        return self.reply()
+
+    def closed(self, timeout=5) -> bool:
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=impulse.test"], check=True, capture_output=True)
+    return cert, key
+
+
+def client_tls_context():
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

@@ -1,0 +1,78 @@
+"""STARTTLS and implicit TLS with a certificate the test makes, and STARTTLS command injection."""
+import smtplib
+import socket
+import ssl
+import subprocess
+
+from conftest import Raw, client_tls_context
+
+
+def tls_server(server_factory, certificate, extra="", **kwargs):
+    cert, key = certificate
+    return server_factory(f'  relay_domains = ( "example.test" )\n  tls_certificate = "{cert}"\n  tls_key = "{key}"\n{extra}',
+                          **kwargs).start()
+
+
+def test_starttls_with_smtplib(server_factory, certificate):
+    server = tls_server(server_factory, certificate)
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.ehlo("c.test")
+        assert client.has_extn("starttls")
+        assert client.starttls(context=client_tls_context())[0] == 220
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+        client.ehlo("c.test")
+        assert not client.has_extn("starttls")
+        client.sendmail("a@b.test", ["x@example.test"], b"Subject: tls\r\n\r\nsecret\r\n")
+    (envelope, data), = server.records().values()
+    assert envelope["protocol"] == "ESMTPS" and envelope["tls"].startswith("tlsv1")
+    assert b"with ESMTPS id" in data
+
+
+def test_openssl_s_client_starttls(server_factory, certificate):
+    server = tls_server(server_factory, certificate)
+    result = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{server.port}", "-brief"],
+                            input="QUIT\n", capture_output=True, text=True, timeout=30)
+    assert "Protocol version: TLSv1.3" in result.stderr or "Protocol version: TLSv1.2" in result.stderr, result.stderr
+    result = subprocess.run(["openssl", "s_client", "-starttls", "smtp", "-connect", f"127.0.0.1:{server.port}", "-tls1_1"],
+                            input="QUIT\n", capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0, "TLS 1.1 must be refused"
+
+
+def test_starttls_injection_is_rejected(server_factory, certificate):
+    server = tls_server(server_factory, certificate)
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.send("STARTTLS\r\nMAIL FROM:<injected@b.test>\r\n")
+    code, text = raw.reply()
+    assert code == 554 and "STARTTLS" in text
+    assert raw.closed()
+
+
+def test_starttls_injection_is_discarded_when_ignored(server_factory, certificate):
+    server = tls_server(server_factory, certificate, "  starttls_injection_policy = ignore")
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.send("STARTTLS\r\nMAIL FROM:<injected@b.test>\r\n")
+    assert raw.reply()[0] == 220
+    tls = client_tls_context().wrap_socket(raw.sock)
+    tls.sendall(b"MAIL FROM:<a@b.test>\r\n")
+    reply = tls.recv(1000)
+    assert reply.startswith(b"503"), reply  # EHLO again first: nothing from before the handshake survived
+    tls.sendall(b"EHLO c\r\n")
+    assert tls.recv(4000).startswith(b"250")
+
+
+def test_implicit_tls_listener(server_factory, certificate):
+    server = tls_server(server_factory, certificate, listen_options="implicit_tls = true")
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    tls = client_tls_context().wrap_socket(sock)
+    assert tls.recv(1000).startswith(b"220 ")
+    tls.sendall(b"EHLO c\r\n")
+    features = tls.recv(4000)
+    assert b"STARTTLS" not in features
+    with smtplib.SMTP_SSL("127.0.0.1", server.port, context=client_tls_context()) as client:
+        client.sendmail("a@b.test", ["x@example.test"], b"Subject: 465\r\n\r\nhi\r\n")
+    (envelope, _), = server.records().values()
+    assert envelope["protocol"] == "ESMTPS"
