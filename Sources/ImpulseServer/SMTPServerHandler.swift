@@ -37,6 +37,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var timeoutTask: Scheduled<Void>?
     var context: ChannelHandlerContext?
     var logger: Logger
+    /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
+    var readingPaused = false
+    /// Input buffered while waiting for the spool beyond which reading pauses.
+    static let maxBufferedWhileWaiting = 256 * 1024
 
     init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger) {
         self.machine = machine
@@ -93,12 +97,37 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 inbound.writeBuffer(&bytes)
             }
             process(context: context)
+            if case .waiting = mode, inbound.readableBytes > Self.maxBufferedWhileWaiting { pauseReading(context: context) }
             return
         }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
+    }
+
+    /// A client that does not read its replies gets no more of its input processed until it does,
+    /// so the replies queued for it stay bounded.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            resumeReading(context: context)
+            process(context: context)
+            context.flush()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func pauseReading(context: ChannelHandlerContext) {
+        guard !readingPaused else { return }
+        readingPaused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    func resumeReading(context: ChannelHandlerContext) {
+        guard readingPaused else { return }
+        readingPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        context.read()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -127,6 +156,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Works through buffered input until it runs out or the session has to wait.
     func process(context: ChannelHandlerContext) {
         loop: while true {
+            if !context.channel.isWritable {
+                pauseReading(context: context)
+                break loop
+            }
             switch mode {
             case .closed, .waiting, .handshaking:
                 break loop
@@ -210,6 +243,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         perform(machine.spoolCompleted(success: success), context: context)
         process(context: context)
         context.flush()
+        if context.channel.isWritable { resumeReading(context: context) }
     }
 
     func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
