@@ -57,6 +57,11 @@ public struct DotStuffedDataDecoder: Sendable {
     /// Consumes input. Returns the result once the end marker was consumed, nil if more is needed.
     /// Bytes after the end marker are left in `buffer`.
     public mutating func decode(_ buffer: inout ByteBuffer) -> Result? {
+        // Work on locals: the loop runs per octet and must not pay for access checks on `self`.
+        var sink = Sink(message: message, result: result, maxMessageSize: maxMessageSize, maxLineLength: maxLineLength,
+                        policy: policy, lineLength: lineLength)
+        message = ByteBuffer()
+        var state = self.state
         var finished = false
         let consumed = buffer.withUnsafeReadableBytes { bytes -> Int in
             var index = 0
@@ -65,22 +70,22 @@ public struct DotStuffedDataDecoder: Sendable {
                 let byte = bytes[index]
                 switch state {
                 case .lineStart:
-                    lineLength = 1
+                    sink.lineLength = 1
                     index += 1
                     switch byte {
                     case UInt8(ascii: "."): state = .dot
                     case UInt8(ascii: "\r"): state = .carriageReturn
-                    case UInt8(ascii: "\n"): bareLF()
-                    default: append(byte); state = .inLine
+                    case UInt8(ascii: "\n"): state = .inLine; sink.bareLF()
+                    default: sink.append(byte); state = .inLine
                     }
                 case .dot:
-                    lineLength += 1
+                    sink.lineLength += 1
                     index += 1
                     switch byte {
                     case UInt8(ascii: "\r"): state = .dotCR
                     // The leading dot was transparency padding (RFC 5321 §4.5.2): drop it.
-                    case UInt8(ascii: "\n"): state = .inLine; bareLF()
-                    default: append(byte); state = .inLine
+                    case UInt8(ascii: "\n"): state = .inLine; sink.bareLF()
+                    default: sink.append(byte); state = .inLine
                     }
                 case .dotCR:
                     if byte == UInt8(ascii: "\n") {
@@ -90,78 +95,92 @@ public struct DotStuffedDataDecoder: Sendable {
                     }
                     // ".<CR>x": the dot is padding, the CR is bare; x is read again in line state.
                     state = .inLine
-                    bareCR()
+                    sink.bareCR()
                 case .inLine:
                     // Copy the run up to the next CR or LF in one go.
                     var end = index
                     while end < count, bytes[end] != UInt8(ascii: "\r"), bytes[end] != UInt8(ascii: "\n") { end += 1 }
                     if end > index {
-                        append(UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
-                        lineLength += end - index
+                        sink.append(UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+                        sink.lineLength += end - index
                         index = end
                         continue
                     }
-                    lineLength += 1
+                    sink.lineLength += 1
                     index += 1
-                    if byte == UInt8(ascii: "\r") { state = .carriageReturn } else { bareLF() }
+                    if byte == UInt8(ascii: "\r") { state = .carriageReturn } else { sink.bareLF() }
                 case .carriageReturn:
                     if byte == UInt8(ascii: "\n") {
                         index += 1
-                        lineLength += 1
-                        if lineLength > maxLineLength { result.sawLongLine = true }
-                        appendCRLF()
+                        sink.lineLength += 1
+                        if sink.lineLength > sink.maxLineLength { sink.result.sawLongLine = true }
+                        sink.appendCRLF()
                         state = .lineStart
                     } else {
                         // The pending CR was bare; this byte (possibly another CR) is read again in line state.
                         state = .inLine
-                        bareCR()
+                        sink.bareCR()
                     }
                 }
             }
             return index
         }
         buffer.moveReaderIndex(forwardBy: consumed)
-        if lineLength > maxLineLength { result.sawLongLine = true }
-        return finished ? result : nil
+        if sink.lineLength > maxLineLength { sink.result.sawLongLine = true }
+        self.state = state
+        self.lineLength = sink.lineLength
+        self.result = sink.result
+        self.message = sink.message
+        return finished ? sink.result : nil
     }
 
-    private mutating func bareLF() {
-        result.sawBareLF = true
-        bare(UInt8(ascii: "\n"))
-    }
+    /// Where decoded octets go, with the counters that follow them.
+    private struct Sink {
+        var message: ByteBuffer
+        var result: Result
+        let maxMessageSize: Int
+        let maxLineLength: Int
+        let policy: BareLineEndingPolicy
+        var lineLength: Int
 
-    private mutating func bareCR() {
-        result.sawBareCR = true
-        bare(UInt8(ascii: "\r"))
-    }
-
-    /// A bare CR or LF never ends a line for framing; in `normalize` it is stored as CRLF.
-    private mutating func bare(_ byte: UInt8) {
-        switch policy {
-        case .reject: break
-        case .accept: append(byte)
-        case .normalize:
-            appendCRLF()
-            if lineLength > maxLineLength { result.sawLongLine = true }
-            lineLength = 0
+        mutating func bareLF() {
+            result.sawBareLF = true
+            bare(UInt8(ascii: "\n"))
         }
-    }
 
-    private mutating func appendCRLF() {
-        result.size += 2
-        if result.size > maxMessageSize { result.exceededSize = true; return }
-        message.writeStaticString("\r\n")
-    }
+        mutating func bareCR() {
+            result.sawBareCR = true
+            bare(UInt8(ascii: "\r"))
+        }
 
-    private mutating func append(_ byte: UInt8) {
-        result.size += 1
-        if result.size > maxMessageSize { result.exceededSize = true; return }
-        message.writeInteger(byte)
-    }
+        /// A bare CR or LF never ends a line for framing; in `normalize` it is stored as CRLF.
+        mutating func bare(_ byte: UInt8) {
+            switch policy {
+            case .reject: break
+            case .accept: append(byte)
+            case .normalize:
+                appendCRLF()
+                if lineLength > maxLineLength { result.sawLongLine = true }
+                lineLength = 0
+            }
+        }
 
-    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        result.size += bytes.count
-        if result.size > maxMessageSize { result.exceededSize = true; return }
-        message.writeBytes(bytes)
+        mutating func appendCRLF() {
+            result.size += 2
+            if result.size > maxMessageSize { result.exceededSize = true; return }
+            message.writeStaticString("\r\n")
+        }
+
+        mutating func append(_ byte: UInt8) {
+            result.size += 1
+            if result.size > maxMessageSize { result.exceededSize = true; return }
+            message.writeInteger(byte)
+        }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            result.size += bytes.count
+            if result.size > maxMessageSize { result.exceededSize = true; return }
+            message.writeBytes(bytes)
+        }
     }
 }

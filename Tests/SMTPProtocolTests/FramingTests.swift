@@ -96,7 +96,7 @@ final class DotStuffedDataDecoderTests: XCTestCase {
 
     /// SMTP smuggling: none of these end the data; the real end comes later.
     func testSmugglingVariantsNeverEndData() {
-        let variants = ["\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r", "\r.\r\n", "\n.\r"]
+        let variants = ["\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r", "\r.\r\n", "\n.\r", "\r\n\n.\r\n", "\r\n\r.\r\n", "\r\n\n.\n"]
         for variant in variants {
             for policy in [BareLineEndingPolicy.reject, .normalize, .accept] {
                 for byteByByte in [false, true] {

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import Raw
 
-SMUGGLING = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r.\r\n", b"\n.\r"]
+SMUGGLING = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r.\r\n", b"\n.\r", b"\r\n\n.\r\n", b"\r\n\r.\r\n"]
 
 
 def open_data(raw):
