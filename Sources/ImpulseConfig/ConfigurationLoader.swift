@@ -74,7 +74,7 @@ struct Binder {
     }
 
     mutating func bindGlobal(_ root: ConfigScope) {
-        let hostname = ProcessInfo.processInfo.hostName
+        let hostname = Self.systemHostname()
         var config = ImpulseConfiguration(sourcePath: sourcePath, hostname: hostname.isEmpty ? "localhost" : hostname,
                                           spoolbase: "/var/spool/ecelerity")
         var globalPolicy = InboundPolicy()
@@ -133,6 +133,13 @@ struct Binder {
         }
         config.warnings = diagnostics.filter { $0.severity == .warning }
         configuration = config
+    }
+
+    /// gethostname(2), without the resolver look-ups Foundation's hostName may do.
+    static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
+        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     mutating func bindListener(_ scope: ConfigScope, global: InboundPolicy) -> [ListenerConfiguration] {

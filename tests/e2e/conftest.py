@@ -152,6 +152,16 @@ class Raw:
         self.sock.close()
 
 
+def begin_data(raw, recipient="x@example.test", greeting=True):
+    """Greeting (if not read yet), EHLO, MAIL, RCPT and DATA, each expected to succeed."""
+    if greeting:
+        assert raw.reply()[0] == 220
+    assert raw.command("EHLO c")[0] == 250
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    assert raw.command(f"RCPT TO:<{recipient}>")[0] == 250
+    assert raw.command("DATA")[0] == 354
+
+
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tls")

@@ -4,7 +4,7 @@ import smtplib
 import threading
 import time
 
-from conftest import Raw
+from conftest import Raw, begin_data
 
 
 def send_until(port, stop, acknowledged, errors):
@@ -82,11 +82,7 @@ def test_spool_write_failure_answers_451_and_session_stays_usable(server_factory
 
 def test_sigterm_lets_the_open_transaction_finish(relay_server):
     raw = Raw(relay_server.port)
-    raw.reply()
-    raw.command("EHLO c")
-    raw.command("MAIL FROM:<a@b.test>")
-    raw.command("RCPT TO:<x@example.test>")
-    assert raw.command("DATA")[0] == 354
+    begin_data(raw)
     raw.send("Subject: in flight\r\n\r\npart one\r\n")
     idle = Raw(relay_server.port)
     idle.reply()

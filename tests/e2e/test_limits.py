@@ -2,7 +2,7 @@
 import socket
 import time
 
-from conftest import Raw
+from conftest import Raw, begin_data
 
 
 def test_overlong_command_gets_one_reply_and_session_continues(relay_server):
@@ -42,11 +42,7 @@ def test_recipient_limit(server_factory):
 
 def test_text_line_limit(relay_server):
     raw = Raw(relay_server.port)
-    raw.reply()
-    raw.command("EHLO c")
-    raw.command("MAIL FROM:<a@b.test>")
-    raw.command("RCPT TO:<x@example.test>")
-    raw.command("DATA")
+    begin_data(raw)
     code, text = raw.command("z" * 1200 + "\r\n.")
     assert code == 554 and "longer than 1000" in text
 
@@ -93,11 +89,7 @@ def test_idle_timeout(server_factory):
     assert 0.9 <= time.time() - started < 5
     # In DATA, silence is bounded too.
     raw = Raw(server.port)
-    raw.reply()
-    raw.command("EHLO c")
-    raw.command("MAIL FROM:<a@b.test>")
-    raw.command("RCPT TO:<x@example.test>")
-    assert raw.command("DATA")[0] == 354
+    begin_data(raw)
     raw.send("partial line")
     assert raw.reply()[0] == 421
     assert server.records() == {}

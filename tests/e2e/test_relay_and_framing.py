@@ -1,23 +1,15 @@
 """Relay control and strict framing (SMTP smuggling) against the real server."""
 import pytest
 
-from conftest import Raw
+from conftest import Raw, begin_data
 
 SMUGGLING = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r.\r\n", b"\n.\r", b"\r\n\n.\r\n", b"\r\n\r.\r\n"]
-
-
-def open_data(raw):
-    raw.reply()
-    raw.command("EHLO c")
-    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
-    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
-    assert raw.command("DATA")[0] == 354
 
 
 @pytest.mark.parametrize("variant", SMUGGLING, ids=[v.decode().encode("unicode_escape").decode() for v in SMUGGLING])
 def test_smuggling_is_refused_and_never_makes_two_messages(relay_server, variant):
     raw = Raw(relay_server.port)
-    open_data(raw)
+    begin_data(raw)
     raw.send(b"Subject: a\r\n\r\nbody" + variant + b"MAIL FROM:<evil@b.test>\r\nRCPT TO:<y@example.test>\r\nDATA\r\n"
              b"\r\nsmuggled\r\n.\r\nNOOP\r\n")
     code, text = raw.reply()
@@ -29,7 +21,7 @@ def test_smuggling_is_refused_and_never_makes_two_messages(relay_server, variant
 def test_normalising_bare_line_ends_still_yields_one_message(server_factory):
     server = server_factory('  relay_domains = ( "example.test" )\n  rfc2822_lone_lf_in_body = fix').start()
     raw = Raw(server.port)
-    open_data(raw)
+    begin_data(raw)
     raw.send(b"Subject: a\r\n\r\nbody\n.\nMAIL FROM:<evil@b.test>\r\n.\r\n")
     code, text = raw.reply()
     assert code == 250
