@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh test
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build --build-tests
-swift test --skip-build
+swift test --skip-build --disable-swift-testing
 IMPULSE_BIN="$PWD/.build/debug/impulse" python3 -m pytest -q tests/e2e "$@"

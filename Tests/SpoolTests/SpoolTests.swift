@@ -97,7 +97,7 @@ final class SpoolTests: XCTestCase {
     func testCorruptRecordIsReported() throws {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()
-        FileManager.default.createFile(atPath: directory.segmentPath("0000000000000-00000000"), contents: Data("garbage that is not a record\n".utf8))
+        _ = FileManager.default.createFile(atPath: directory.segmentPath("0000000000000-00000000"), contents: Data("garbage that is not a record\n".utf8))
         let scan = directory.scan(readOnly: true, logger: nil)
         XCTAssertEqual(scan.entries.count, 0)
         XCTAssertEqual(scan.damaged.first?.reason, "not an Impulse spool record")
@@ -137,7 +137,7 @@ final class SpoolTests: XCTestCase {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()
         try FileManager.default.removeItem(atPath: directory.queue)
-        FileManager.default.createFile(atPath: directory.queue, contents: Data())
+        _ = FileManager.default.createFile(atPath: directory.queue, contents: Data())
         let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
         writer.start()
         defer { writer.stop() }
