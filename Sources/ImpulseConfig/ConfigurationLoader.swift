@@ -14,7 +14,8 @@ public struct ConfigurationLoader {
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
     ]
 
-    static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout"]
+    static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
+                                             "reception_memory_limit"]
     static let listenOptions: Set<String> = ["enable", "listen_backlog", "implicit_tls"]
     static let moduleCommonOptions: Set<String> = ["enabled", "debug_level"]
 
@@ -90,6 +91,7 @@ struct Binder {
                         warning(option.location, "'\(option.spelling) = false' has no effect: Impulse always fsyncs a message before answering 250")
                     }
                 case "shutdown_timeout": config.shutdownTimeout = try OptionReader.integer(option, in: 1...3600)
+                case "reception_memory_limit": config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
                 case let name where InboundPolicy.optionNames.contains(name): try globalPolicy.apply(option)
                 default: reject(option, in: root)
                 }

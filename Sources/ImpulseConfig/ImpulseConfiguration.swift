@@ -10,6 +10,8 @@ public struct ImpulseConfiguration: Sendable {
     public var spoolMode: Int = 0o640
     /// `shutdown_timeout` (Impulse): seconds in-flight sessions get after SIGTERM before they are cut.
     public var shutdownTimeout: Int = 30
+    /// `reception_memory_limit` (Impulse): octets all sessions together may hold in messages being received.
+    public var receptionMemoryLimit: Int = 1 << 30
     public var listeners: [ListenerConfiguration] = []
     public var logs = LogConfiguration()
     public var scriptlet: ScriptletConfiguration?

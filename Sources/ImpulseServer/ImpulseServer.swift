@@ -26,7 +26,8 @@ public final class ImpulseServer: @unchecked Sendable {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         self.spool = SpoolDirectory(base: configuration.spoolbase, mode: configuration.spoolMode)
         self.services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
-                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname)
+                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
+                                       receptionMemoryLimit: configuration.receptionMemoryLimit)
     }
 
     /// A start-up failure, with where it comes from.

@@ -33,6 +33,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var inbound = ByteBuffer()
     /// BDAT content gathered so far in this transaction.
     var chunkBuffer = ByteBuffer()
+    /// Octets of message content this session holds against the shared reception budget.
+    var charged = 0
+    /// The budget ran out during this BDAT transaction: later chunks are read, not kept.
+    var chunksAbandoned = false
     var lastActivity = NIODeadline.now()
     var timeoutTask: Scheduled<Void>?
     var context: ChannelHandlerContext?
@@ -76,6 +80,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        releaseMemory()
         timeoutTask?.cancel()
         services.sessions.remove(ObjectIdentifier(self))
         self.context = nil
@@ -171,9 +176,19 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 }
             case .data(var decoder):
                 mode = .waiting   // release the decoder's storage while we mutate our copy
-                if let result = decoder.decode(&inbound) {
+                let finished = decoder.decode(&inbound)
+                var abandonedNow = false
+                if !chargeMemory(holding: decoder.message.readableBytes) {
+                    decoder.abandon()
+                    releaseMemory()
+                    abandonedNow = true
+                }
+                if var result = finished {
                     mode = .command
-                    perform(machine.dataCompleted(decoder.message, result), context: context)
+                    if abandonedNow { result.abandoned = true }
+                    let action = machine.dataCompleted(decoder.message, result)
+                    if case .spool = action {} else { releaseMemory() }
+                    perform(action, context: context)
                 } else {
                     mode = .data(decoder)
                     break loop
@@ -181,9 +196,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .chunk(let remaining, let store):
                 let take = min(remaining, inbound.readableBytes)
                 if take == 0 && remaining > 0 { break loop }
-                if store, var slice = inbound.readSlice(length: take) {
+                if store, !chunksAbandoned, chargeMemory(holding: chunkBuffer.readableBytes + take), var slice = inbound.readSlice(length: take) {
                     chunkBuffer.writeBuffer(&slice)
                 } else {
+                    if store && !chunksAbandoned {
+                        chunksAbandoned = true
+                        chunkBuffer = ByteBuffer()
+                        releaseMemory()
+                    }
                     inbound.moveReaderIndex(forwardBy: take)
                 }
                 if remaining - take > 0 {
@@ -191,9 +211,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
                     break loop
                 }
                 mode = .command
-                let action = machine.chunkCompleted(message: store ? chunkBuffer : nil)
-                if !machine.inTransaction || { if case .spool = action { return true } else { return false } }() {
+                let action = machine.chunkCompleted(message: store ? chunkBuffer : nil, abandoned: store && chunksAbandoned)
+                let spooling: Bool
+                if case .spool = action { spooling = true } else { spooling = false }
+                if spooling || !machine.inTransaction {
                     chunkBuffer = ByteBuffer()
+                    chunksAbandoned = false
+                    if !spooling { releaseMemory() }
                 }
                 perform(action, context: context)
             }
@@ -236,7 +260,21 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// Brings this session's charge up to `holding` octets; false when the shared budget is out.
+    func chargeMemory(holding: Int) -> Bool {
+        guard holding > charged else { return true }
+        guard services.memory.charge(holding - charged) else { return false }
+        charged = holding
+        return true
+    }
+
+    func releaseMemory() {
+        services.memory.release(charged)
+        charged = 0
+    }
+
     func spoolFinished(success: Bool, context: ChannelHandlerContext) {
+        releaseMemory()
         guard case .waiting = mode else { return }
         mode = .command
         lastActivity = .now()

@@ -242,6 +242,10 @@ public struct SMTPSessionStateMachine {
             self.transaction = nil
             return failure(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets"))
         }
+        if result.abandoned {
+            self.transaction = nil
+            return .reply(Self.insufficientStorage)
+        }
         if (result.sawBareLF || result.sawBareCR) && policy.bareLineEndings == .reject {
             self.transaction = nil
             return failure(SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)"))
@@ -254,9 +258,13 @@ public struct SMTPSessionStateMachine {
     }
 
     /// A BDAT chunk's octets were read (`content` holds the whole message so far when it was stored).
-    public mutating func chunkCompleted(message: ByteBuffer?) -> Action {
+    public mutating func chunkCompleted(message: ByteBuffer?, abandoned: Bool = false) -> Action {
         guard case .chunk(let last) = phase else { return .reply(.badSequence) }
         phase = .command
+        if abandoned && transaction != nil {
+            transaction = nil
+            return .reply(Self.insufficientStorage)
+        }
         if let refusal = refusedChunk {
             refusedChunk = nil
             return failure(refusal)
@@ -301,6 +309,9 @@ public struct SMTPSessionStateMachine {
         pendingMessageID = id
         return .spool(envelope, parts)
     }
+
+    /// The server holds as much message data as `reception_memory_limit` allows (RFC 5321 §4.5.3.1.10 style temporary failure).
+    static let insufficientStorage = SMTPReply(452, "4.3.1", "Insufficient system storage, try again later")
 
     /// RFC 3848 protocol keyword for the Received: header.
     func receivedProtocol(utf8: Bool) -> String {

@@ -10,9 +10,11 @@ final class ServerServices: Sendable {
     let limiter: ConnectionLimiter
     let sessions: SessionRegistry
     let hostname: String
+    let memory: ReceptionMemoryBudget
     private let draining = NIOLockedValueBox(false)
 
-    init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String) {
+    init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int) {
+        self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator
         self.limiter = ConnectionLimiter()

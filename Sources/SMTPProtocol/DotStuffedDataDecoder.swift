@@ -24,8 +24,11 @@ public struct DotStuffedDataDecoder: Sendable {
         public var sawBareCR: Bool
         public var sawBareLF: Bool
         public var sawLongLine: Bool
+        /// Storing was abandoned (the server's memory budget ran out); the content is incomplete.
+        public var abandoned = false
 
-        public init(size: Int, exceededSize: Bool, sawBareCR: Bool, sawBareLF: Bool, sawLongLine: Bool) {
+        public init(size: Int, exceededSize: Bool, sawBareCR: Bool, sawBareLF: Bool, sawLongLine: Bool, abandoned: Bool = false) {
+            self.abandoned = abandoned
             self.size = size
             self.exceededSize = exceededSize
             self.sawBareCR = sawBareCR
@@ -52,6 +55,12 @@ public struct DotStuffedDataDecoder: Sendable {
         self.maxLineLength = maxLineLength
         self.policy = policy
         self.message = initialBuffer
+    }
+
+    /// Stops storing content (and frees what was stored); framing goes on to the end marker.
+    public mutating func abandon() {
+        result.abandoned = true
+        message = ByteBuffer()
     }
 
     /// Consumes input. Returns the result once the end marker was consumed, nil if more is needed.
@@ -167,18 +176,21 @@ public struct DotStuffedDataDecoder: Sendable {
 
         mutating func appendCRLF() {
             result.size += 2
+            if result.abandoned { return }
             if result.size > maxMessageSize { result.exceededSize = true; return }
             message.writeStaticString("\r\n")
         }
 
         mutating func append(_ byte: UInt8) {
             result.size += 1
+            if result.abandoned { return }
             if result.size > maxMessageSize { result.exceededSize = true; return }
             message.writeInteger(byte)
         }
 
         mutating func append(_ bytes: UnsafeRawBufferPointer) {
             result.size += bytes.count
+            if result.abandoned { return }
             if result.size > maxMessageSize { result.exceededSize = true; return }
             message.writeBytes(bytes)
         }

@@ -2,6 +2,7 @@ import ImpulseConfig
 import NIOCore
 import SMTPProtocol
 import Spool
+import Foundation
 import XCTest
 @testable import ImpulseServer
 
@@ -228,5 +229,31 @@ final class SMTPSessionStateMachineTests: XCTestCase {
         _ = session.spoolCompleted(success: true)
         guard case .replyAndClose(let reply) = send(&session, "MAIL FROM:<a@b.test>") else { return XCTFail() }
         XCTAssertEqual(reply.code, 421)
+    }
+}
+
+final class ReceptionMemoryBudgetTests: XCTestCase {
+    func testChargesUpToTheLimitAndReleases() {
+        let budget = ReceptionMemoryBudget(limit: 100)
+        XCTAssertTrue(budget.charge(60))
+        XCTAssertFalse(budget.charge(41))
+        XCTAssertEqual(budget.inUse, 60)
+        XCTAssertTrue(budget.charge(40))
+        budget.release(60)
+        XCTAssertEqual(budget.inUse, 40)
+        DispatchQueue.concurrentPerform(iterations: 1000) { _ in
+            if budget.charge(1) { budget.release(1) }
+        }
+        XCTAssertEqual(budget.inUse, 40)
+    }
+
+    func testAbandonedMessageIsRefusedWith452() {
+        var policy = InboundPolicy()
+        policy.relayDomains = [DomainPattern("example.test")]
+        var session = SMTPSessionStateMachine(policy: policy, hostname: "mx.test", clientAddress: IPAddress("192.0.2.9")!, clientPort: 1,
+                                              listener: "l", tlsAvailable: false, tlsActive: false, idGenerator: MessageIDGenerator())
+        for line in ["EHLO c", "MAIL FROM:<a@b.test>", "RCPT TO:<u@example.test>", "DATA"] { _ = session.receive(line: ByteBuffer(string: line)) }
+        XCTAssertEqual(session.dataCompleted(ByteBuffer(), .init(size: 9, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false, abandoned: true)),
+                       .reply(SMTPReply(452, "4.3.1", "Insufficient system storage, try again later")))
     }
 }

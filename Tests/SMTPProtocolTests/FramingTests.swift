@@ -139,3 +139,17 @@ final class DotStuffedDataDecoderTests: XCTestCase {
         XCTAssertEqual(decode(String(repeating: "x", count: 5000) + "\r\n.\r\n", byteByByte: true).result?.sawLongLine, true)
     }
 }
+
+extension DotStuffedDataDecoderTests {
+    func testAbandonStopsStoringButNotFraming() {
+        var decoder = DotStuffedDataDecoder(maxMessageSize: 1 << 20, maxLineLength: 1000, policy: .reject)
+        var buffer = ByteBuffer(string: "first\r\n")
+        XCTAssertNil(decoder.decode(&buffer))
+        decoder.abandon()
+        buffer.writeString("second\r\n.\r\nNOOP\r\n")
+        let result = decoder.decode(&buffer)
+        XCTAssertEqual(result?.abandoned, true)
+        XCTAssertEqual(decoder.message.readableBytes, 0)
+        XCTAssertEqual(String(buffer: buffer), "NOOP\r\n")
+    }
+}

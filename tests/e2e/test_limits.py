@@ -93,3 +93,21 @@ def test_idle_timeout(server_factory):
     raw.send("partial line")
     assert raw.reply()[0] == 421
     assert server.records() == {}
+
+
+def test_reception_memory_limit_refuses_with_452_and_recovers(server_factory):
+    server = server_factory('  relay_domains = ( "example.test" )', global_options="reception_memory_limit = 65536").start()
+    raw = Raw(server.port)
+    begin_data(raw)
+    code, text = raw.command(("m" * 98 + "\r\n") * 1000 + ".")  # 100 kB: more than all sessions may hold
+    assert (code, text) == (452, "452 4.3.1 Insufficient system storage, try again later")
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<x@example.test>")
+    raw.command("DATA")
+    assert raw.command(("s" * 98 + "\r\n") * 100 + ".")[0] == 250  # the budget was given back
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<x@example.test>")
+    big = b"c" * 100_000
+    assert raw.command(b"BDAT %d LAST\r\n" % len(big) + big)[0] == 452
+    assert raw.command("NOOP")[0] == 250
+    assert len(server.records()) == 1
