@@ -183,7 +183,7 @@ struct Binder {
                 continue
             }
             var policy = listenerPolicy
-            var listener = ListenerConfiguration(address: address, location: listen.location, policy: policy)
+            var listener = ListenerConfiguration(address: address, name: address.description, location: listen.location, policy: policy)
             var enabled = true
             for option in listenerDefaults + listen.options {
                 do {

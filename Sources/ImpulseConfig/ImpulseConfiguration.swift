@@ -27,7 +27,11 @@ public struct ImpulseConfiguration: Sendable {
 
 /// One `Listen` socket of `ESMTP_Listener`, with its resolved inbound policies.
 public struct ListenerConfiguration: Sendable {
-    public var address: ListenAddress
+    public var address: ListenAddress {
+        didSet { name = address.description }
+    }
+    /// `address` as text, computed once: it labels every session.
+    public private(set) var name: String
     public var location: SourceLocation
     /// `implicit_tls` (Impulse): TLS from the first octet (port 465, RFC 8314 §3.3).
     public var implicitTLS = false

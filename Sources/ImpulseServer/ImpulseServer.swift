@@ -113,7 +113,7 @@ public final class ImpulseServer: @unchecked Sendable {
             return
         }
         let (policy, block) = listener.policy(for: ip)
-        let listenerName = listener.address.description
+        let listenerName = listener.name
         guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy) else {
             try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: SMTPReply(421, "4.4.5", "Service unavailable, concurrency limit reached.")))
             return
@@ -126,10 +126,8 @@ public final class ImpulseServer: @unchecked Sendable {
         let machine = SMTPSessionStateMachine(policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
                                               listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
                                               tlsActive: listener.implicitTLS, idGenerator: services.idGenerator)
-        var sessionLogger = logger
-        sessionLogger[metadataKey: "client"] = "\(ipText):\(remote.port ?? 0)"
         try channel.pipeline.syncOperations.addHandler(
-            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: sessionLogger))
+            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger))
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`

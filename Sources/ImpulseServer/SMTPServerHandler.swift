@@ -54,6 +54,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
+    /// `address:port` of the client, for log lines.
+    var clientLabel: String { "\(machine.clientAddress):\(machine.clientPort)" }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { start(context: context) }
@@ -80,7 +83,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        releaseMemory()
+        // A spool write still in flight gives its charge back when it completes (spoolFinished).
+        if case .waiting = mode {} else { releaseMemory() }
         timeoutTask?.cancel()
         services.sessions.remove(ObjectIdentifier(self))
         self.context = nil
@@ -136,7 +140,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.debug("session error", metadata: ["error": "\(error)"])
+        logger.debug("session error", metadata: ["client": "\(clientLabel)", "error": "\(error)"])
         mode = .closed
         context.close(promise: nil)
     }
@@ -252,10 +256,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             context.flush()
             let promise = context.eventLoop.makePromise(of: Void.self)
             services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             promise.futureResult.whenComplete { result in
-                let (handler, context) = bound.value
-                handler.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: context)
+                bound.value.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: bound.value.context)
             }
         }
     }
@@ -273,9 +276,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         charged = 0
     }
 
-    func spoolFinished(success: Bool, context: ChannelHandlerContext) {
+    func spoolFinished(success: Bool, context: ChannelHandlerContext?) {
         releaseMemory()
-        guard case .waiting = mode else { return }
+        guard let context, case .waiting = mode else { return }
         mode = .command
         lastActivity = .now()
         perform(machine.spoolCompleted(success: success), context: context)
@@ -288,7 +291,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard let tlsContext else { return }
         if inbound.readableBytes > 0 {
             // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
-            logger.warning("command injection after STARTTLS", metadata: ["octets": "\(inbound.readableBytes)", "policy": "\(machine.policy.startTLSInjectionPolicy)"])
+            logger.warning("command injection after STARTTLS", metadata: ["client": "\(clientLabel)", "octets": "\(inbound.readableBytes)", "policy": "\(machine.policy.startTLSInjectionPolicy)"])
             inbound.clear()
             if machine.policy.startTLSInjectionPolicy == .reject {
                 closeWith(SMTPReply(554, "5.5.1", "Commands pipelined after STARTTLS are not allowed, closing connection"), context: context)
@@ -301,7 +304,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         do {
             try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
         } catch {
-            logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            logger.error("cannot start TLS", metadata: ["client": "\(clientLabel)", "error": "\(error)"])
             mode = .closed
             context.close(promise: nil)
         }
@@ -330,10 +333,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
         default: timeout = machine.policy.limits.commandTimeout
         }
         let deadline = lastActivity + .seconds(timeout)
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timeoutTask = context.eventLoop.scheduleTask(deadline: max(deadline, .now() + .milliseconds(100))) {
-            let (handler, context) = bound.value
-            handler.checkTimeout(context: context)
+            guard let context = bound.value.context else { return }
+            bound.value.checkTimeout(context: context)
         }
     }
 
