@@ -90,11 +90,27 @@ public final class SpoolWriter: @unchecked Sendable {
             let batch = Array(pending.prefix(count))
             pending.removeFirst(count)
             condition.unlock()
-            if let error = commit(batch) {
+            let error = commit(batch)
+            if let error {
                 logger.error("spool: batch write failed; answering 451", metadata: ["messages": "\(batch.count)", "error": "\(error)"])
-                for request in batch { request.promise.fail(error) }
-            } else {
-                for request in batch { request.promise.succeed() }
+            }
+            Self.complete(batch.map(\.promise), with: error)
+        }
+    }
+
+    /// Completes the promises with one hop onto each event loop rather than one per promise: every
+    /// hop from this thread wakes that loop.
+    static func complete(_ promises: [EventLoopPromise<Void>], with error: SpoolError?) {
+        var byLoop: [ObjectIdentifier: (EventLoop, [EventLoopPromise<Void>])] = [:]
+        for promise in promises {
+            let loop = promise.futureResult.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].1.append(promise)
+        }
+        for (loop, group) in byLoop.values {
+            loop.execute {
+                for promise in group {
+                    if let error { promise.fail(error) } else { promise.succeed() }
+                }
             }
         }
     }
