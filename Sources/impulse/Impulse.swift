@@ -34,7 +34,7 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(name: .long, help: "Event-loop threads (default: one per core).")
+    @Option(name: .long, help: "Event-loop threads (default: one per core but one, which the spool writer and the kernel's I/O work need).")
     var threads: Int?
 
     func run() throws {
@@ -46,7 +46,7 @@ struct Serve: ParsableCommand {
         let logger = Logger(label: "impulse")
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         let server = ImpulseServer(configuration: configuration, logger: logger,
-                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                                   threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
         let addresses: [String]
         do {
             addresses = try server.start().map { "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)" }
