@@ -20,6 +20,10 @@ let package = Package(
         .target(name: "SMTPProtocol",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio")],
                 swiftSettings: strict),
+        // LuaJIT from Debian's libluajit-5.1-dev, and the C layer that raises and yields for Swift.
+        .systemLibrary(name: "CLuaJIT", pkgConfig: "luajit", providers: [.apt(["libluajit-5.1-dev"])]),
+        .target(name: "LuaShim", dependencies: ["CLuaJIT"]),
+        .target(name: "LuaBridge", dependencies: ["CLuaJIT", "LuaShim"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),
@@ -41,6 +45,7 @@ let package = Package(
                           swiftSettings: strict),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),
         .testTarget(name: "SpoolTests",
                     dependencies: ["Spool", .product(name: "NIOPosix", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")],

@@ -29,6 +29,10 @@ need() {  # need PACKAGE [COMMAND-OR-FILE-THAT-PROVES-IT]
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "$package" >/dev/null
 }
 
+# LuaJIT (the scriptlet engine's VM) and pkg-config, which SwiftPM uses to find it.
+need pkgconf pkg-config
+need libluajit-5.1-dev /usr/include/luajit-2.1/lua.h
+
 if [[ $what == test || $what == bench ]]; then
   if ! command -v smtp-source >/dev/null 2>&1; then
     # Postfix brings smtp-source and smtp-sink; "No configuration" keeps it from touching the system.

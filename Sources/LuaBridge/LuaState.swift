@@ -1,0 +1,209 @@
+import CLuaJIT
+import LuaShim
+
+/// One LuaJIT state, confined to the thread that uses it (a `lua_State` is never touched by two
+/// threads). Every call into Lua is protected; Swift functions exposed to Lua return a result
+/// and the C shim raises or yields after they have returned (design.md §3.1–3.2).
+public final class LuaState {
+    /// What a Swift function exposed to Lua answers.
+    public enum FunctionResult {
+        case values([LuaValue])
+        /// Raise a Lua error with this message.
+        case error(String)
+        /// Yield the running coroutine with these values.
+        case yield([LuaValue])
+    }
+
+    /// A Swift function callable from Lua; it reads its arguments from `LuaArguments`.
+    public typealias Function = (LuaArguments) -> FunctionResult
+
+    public let pointer: OpaquePointer
+    var functions: [Function] = []
+
+    /// A sandboxed state (see `impulse_lua_new_state`); `jit` turns the JIT compiler on.
+    public init(jit: Bool = false) {
+        LuaState.installDispatcher
+        guard let state = impulse_lua_new_state(jit ? 1 : 0) else {
+            fatalError("impulse: cannot create a Lua state")  // only on allocation failure, which aborts anyway
+        }
+        pointer = state
+        lua_pushlightuserdata(pointer, Unmanaged.passUnretained(self).toOpaque())
+        lua_setfield(pointer, impulse_lua_registryindex(), "impulse.state")
+    }
+
+    deinit { lua_close(pointer) }
+
+    /// Installs the one C-callable dispatcher, once per process.
+    static let installDispatcher: Void = {
+        impulse_lua_set_dispatcher { state, id, yieldCount in
+            guard let state else { return Int32(IMPULSE_LUA_RAISE) }
+            lua_getfield(state, impulse_lua_registryindex(), "impulse.state")
+            let raw = lua_touserdata(state, -1)
+            impulse_lua_pop(state, 1)
+            guard let raw else {
+                lua_pushstring(state, "impulse: Lua state has no Swift owner")
+                return Int32(IMPULSE_LUA_RAISE)
+            }
+            let owner = Unmanaged<LuaState>.fromOpaque(raw).takeUnretainedValue()
+            return owner.dispatch(state, Int(id), yieldCount)
+        }
+    }()
+
+    func dispatch(_ thread: OpaquePointer, _ id: Int, _ yieldCount: UnsafeMutablePointer<Int32>?) -> Int32 {
+        guard functions.indices.contains(id) else {
+            lua_pushstring(thread, "impulse: unknown Swift function \(id)")
+            return Int32(IMPULSE_LUA_RAISE)
+        }
+        let arguments = LuaArguments(thread: thread, count: Int(lua_gettop(thread)))
+        switch functions[id](arguments) {
+        case .values(let values):
+            for value in values { Self.push(value, on: thread) }
+            return Int32(values.count)
+        case .error(let message):
+            lua_pushstring(thread, message)
+            return Int32(IMPULSE_LUA_RAISE)
+        case .yield(let values):
+            lua_settop(thread, 0)
+            for value in values { Self.push(value, on: thread) }
+            yieldCount?.pointee = Int32(values.count)
+            return Int32(IMPULSE_LUA_YIELD)
+        }
+    }
+
+    /// Pushes a Swift function onto the stack.
+    public func pushFunction(_ function: @escaping Function) {
+        functions.append(function)
+        impulse_lua_push_function(pointer, Int32(functions.count - 1))
+    }
+
+    /// Sets global `name` to a Swift function.
+    public func setGlobal(_ name: String, _ function: @escaping Function) {
+        pushFunction(function)
+        impulse_lua_setglobal(pointer, name)
+    }
+
+    /// Sets `table.name` (creating global table `table` if needed) to a Swift function.
+    public func setField(table: String, _ name: String, _ function: @escaping Function) {
+        impulse_lua_getglobal(pointer, table)
+        if !(impulse_lua_istable(pointer, -1) != 0) {
+            impulse_lua_pop(pointer, 1)
+            impulse_lua_newtable(pointer)
+            lua_pushvalue(pointer, -1)
+            impulse_lua_setglobal(pointer, table)
+        }
+        pushFunction(function)
+        lua_setfield(pointer, -2, name)
+        impulse_lua_pop(pointer, 1)
+    }
+
+    /// Loads `source` as a chunk named `chunkName` (error messages say `chunkName:line:`) and
+    /// leaves the function on the stack.
+    public func load(_ source: String, chunkName: String) throws(LuaError) {
+        let status = source.withCString { text in
+            // "@name" makes Lua report positions as name:line (not [string "name"]:line).
+            impulse_lua_load_text(pointer, text, source.utf8.count, "@" + chunkName)
+        }
+        if status != 0 { throw popError(status) }
+    }
+
+    /// Loads and runs a chunk; returns what it returned.
+    @discardableResult
+    public func run(_ source: String, chunkName: String) throws(LuaError) -> [LuaValue] {
+        let base = lua_gettop(pointer)
+        try load(source, chunkName: chunkName)
+        return try call(arguments: [], base: base)
+    }
+
+    /// Calls global function `name` with `arguments`.
+    @discardableResult
+    public func callGlobal(_ name: String, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        let base = lua_gettop(pointer)
+        impulse_lua_getglobal(pointer, name)
+        return try call(arguments: arguments, base: base)
+    }
+
+    func call(arguments: [LuaValue], base: Int32) throws(LuaError) -> [LuaValue] {
+        for argument in arguments { Self.push(argument, on: pointer) }
+        let status = impulse_lua_pcall(pointer, Int32(arguments.count), LUA_MULTRET)
+        if status != 0 { throw popError(status) }
+        let top = lua_gettop(pointer)
+        var results: [LuaValue] = []
+        if top > base {
+            for index in (base + 1)...top { results.append(Self.value(at: index, on: pointer)) }
+        }
+        lua_settop(pointer, base)
+        return results
+    }
+
+    func popError(_ status: Int32) -> LuaError {
+        let message = Self.string(at: -1, on: pointer) ?? "(error object is not a string)"
+        impulse_lua_pop(pointer, 1)
+        let kind: LuaError.Kind
+        switch status {
+        case LUA_ERRSYNTAX: kind = .syntax
+        case LUA_ERRRUN: kind = .runtime
+        case LUA_ERRMEM: kind = .memory
+        default: kind = .other
+        }
+        return LuaError(kind: kind, message: message)
+    }
+
+    /// Arms (or with 0 disarms) the runaway-script watchdog, in VM instructions.
+    public func setWatchdog(instructions: Int) {
+        impulse_lua_set_watchdog(pointer, instructions)
+    }
+
+    /// Lua's own memory use, in octets.
+    public var memoryInUse: Int {
+        Int(lua_gc(pointer, LUA_GCCOUNT, 0)) * 1024 + Int(lua_gc(pointer, LUA_GCCOUNTB, 0))
+    }
+
+    // MARK: - Values
+
+    /// Pushes a value; never raises (the allocator aborts instead of failing).
+    static func push(_ value: LuaValue, on state: OpaquePointer) {
+        switch value {
+        case .nil, .other: lua_pushnil(state)
+        case .boolean(let flag): lua_pushboolean(state, flag ? 1 : 0)
+        case .number(let number): lua_pushnumber(state, number)
+        case .string(let text): lua_pushlstring(state, text, text.utf8.count)
+        }
+    }
+
+    static func string(at index: Int32, on state: OpaquePointer) -> String? {
+        guard lua_type(state, index) == LUA_TSTRING || lua_type(state, index) == LUA_TNUMBER else { return nil }
+        // Converting a number in place would confuse lua_next; copy it first.
+        lua_pushvalue(state, index)
+        defer { impulse_lua_pop(state, 1) }
+        var length = 0
+        guard let bytes = impulse_lua_tolstring(state, -1, &length) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: length), as: UTF8.self)
+    }
+
+    static func value(at index: Int32, on state: OpaquePointer) -> LuaValue {
+        switch lua_type(state, index) {
+        case LUA_TNIL, LUA_TNONE: return .nil
+        case LUA_TBOOLEAN: return .boolean(lua_toboolean(state, index) != 0)
+        case LUA_TNUMBER: return .number(lua_tonumber(state, index))
+        case LUA_TSTRING: return .string(string(at: index, on: state) ?? "")
+        case let type: return .other(String(cString: lua_typename(state, type)))
+        }
+    }
+}
+
+/// The arguments of a Swift function called from Lua (1-based, as in Lua).
+public struct LuaArguments {
+    let thread: OpaquePointer
+    public let count: Int
+
+    public subscript(_ index: Int) -> LuaValue {
+        guard index >= 1, index <= count else { return .nil }
+        return LuaState.value(at: Int32(index), on: thread)
+    }
+
+    /// The argument as a string (numbers convert), or nil.
+    public func string(_ index: Int) -> String? {
+        guard index >= 1, index <= count else { return nil }
+        return LuaState.string(at: Int32(index), on: thread)
+    }
+}

@@ -1,0 +1,28 @@
+/// A Lua value crossing the bridge. Tables stay in Lua; 64-bit integers cross as strings
+/// (LuaJIT numbers are doubles, design.md §3.6).
+public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
+    case `nil`
+    case boolean(Bool)
+    case number(Double)
+    case string(String)
+    /// A table, function, userdata or thread, known only by its type name.
+    case other(String)
+
+    public var description: String {
+        switch self {
+        case .nil: return "nil"
+        case .boolean(let value): return String(value)
+        case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        case .string(let value): return value
+        case .other(let type): return "<\(type)>"
+        }
+    }
+}
+
+/// A Lua error: a syntax error while loading, or a runtime error with its traceback.
+public struct LuaError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case syntax, runtime, memory, other }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,139 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lua.h>
+#include <lualib.h>
+#include <lauxlib.h>
+#include <luajit.h>
+#include "LuaShim.h"
+
+static impulse_lua_dispatcher dispatcher = NULL;
+
+void impulse_lua_set_dispatcher(impulse_lua_dispatcher d) { dispatcher = d; }
+
+static void *abort_on_oom_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    (void)ud; (void)osize;
+    if (nsize == 0) { free(ptr); return NULL; }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL) {
+        fprintf(stderr, "impulse: out of memory in a Lua state (%zu octets); aborting\n", nsize);
+        abort();
+    }
+    return p;
+}
+
+static int panic_handler(lua_State *L) {
+    fprintf(stderr, "impulse: unprotected Lua error: %s\n", lua_tostring(L, -1));
+    abort();
+    return 0;
+}
+
+static void clear_field(lua_State *L, const char *table, const char *field) {
+    lua_getglobal(L, table);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, field);
+    }
+    lua_pop(L, 1);
+}
+
+lua_State *impulse_lua_new_state(int jit_on) {
+    lua_State *L = lua_newstate(abort_on_oom_alloc, NULL);
+    if (L == NULL) return NULL;
+    lua_atpanic(L, panic_handler);
+    luaL_openlibs(L);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (jit_on ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
+    /* Sandbox (design.md §3.4). */
+    lua_pushnil(L); lua_setglobal(L, "newproxy");
+    lua_pushnil(L); lua_setglobal(L, "ffi");
+    clear_field(L, "os", "execute");
+    clear_field(L, "io", "popen");
+    clear_field(L, "debug", "setmetatable");
+    clear_field(L, "debug", "getmetatable");
+    clear_field(L, "debug", "sethook");
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaded");
+    lua_pushnil(L); lua_setfield(L, -2, "ffi");
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "preload");
+    lua_pushnil(L); lua_setfield(L, -2, "ffi");
+    lua_pop(L, 2);
+    return L;
+}
+
+static int call_swift(lua_State *L) {
+    int id = (int)lua_tointeger(L, lua_upvalueindex(1));
+    int yield_count = 0;
+    int status = dispatcher ? dispatcher(L, id, &yield_count) : IMPULSE_LUA_RAISE;
+    if (!dispatcher) lua_pushliteral(L, "impulse: no Swift dispatcher installed");
+    /* The Swift frame has returned: raising or yielding is safe now. */
+    if (status == IMPULSE_LUA_RAISE) return lua_error(L);
+    if (status == IMPULSE_LUA_YIELD) return lua_yield(L, yield_count);
+    return status;
+}
+
+void impulse_lua_push_function(lua_State *L, int id) {
+    lua_pushinteger(L, id);
+    lua_pushcclosure(L, call_swift, 1);
+}
+
+static int traceback(lua_State *L) {
+    const char *message = lua_tostring(L, 1);
+    if (message == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, message, 1);
+    return 1;
+}
+
+int impulse_lua_pcall(lua_State *L, int nargs, int nresults) {
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_insert(L, base);
+    int status = lua_pcall(L, nargs, nresults, base);
+    lua_remove(L, base);
+    return status;
+}
+
+int impulse_lua_resume(lua_State *co, int nargs) {
+    int status = lua_resume(co, nargs);
+    if (status != 0 && status != LUA_YIELD) {
+        const char *message = lua_tostring(co, -1);
+        luaL_traceback(co, co, message ? message : "(error object is not a string)", 0);
+        lua_remove(co, -2);
+    }
+    return status;
+}
+
+int impulse_lua_load_text(lua_State *L, const char *text, size_t length, const char *chunkname) {
+    if (length > 0 && text[0] == LUA_SIGNATURE[0]) {
+        lua_pushfstring(L, "%s: precompiled chunks are not accepted", chunkname);
+        return LUA_ERRSYNTAX;
+    }
+    return luaL_loadbuffer(L, text, length, chunkname);
+}
+
+static void watchdog_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_getfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    long remaining = (long)lua_tointeger(L, -1) - 10000;
+    lua_pop(L, 1);
+    if (remaining <= 0) {
+        lua_sethook(L, NULL, 0, 0);
+        luaL_error(L, "watchdog: script ran too long");
+        return;
+    }
+    lua_pushinteger(L, remaining);
+    lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+}
+
+void impulse_lua_set_watchdog(lua_State *L, long budget) {
+    if (budget <= 0) {
+        lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+    lua_pushinteger(L, budget);
+    lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
+}

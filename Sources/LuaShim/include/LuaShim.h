@@ -1,0 +1,61 @@
+#ifndef IMPULSE_LUA_SHIM_H
+#define IMPULSE_LUA_SHIM_H
+
+/// The project's own C layer between Swift and LuaJIT (design.md §3). Everything that can raise a
+/// Lua error or yield happens here, after the Swift frame that decided it has returned, so no
+/// longjmp ever crosses Swift code.
+
+#include <stddef.h>
+#include <lua.h>
+
+/// Status a Swift function callback returns instead of raising.
+enum {
+    /// Raise the error message the callback left on top of the stack.
+    IMPULSE_LUA_RAISE = -1,
+    /// Yield the running coroutine with the values the callback left (count in *yield_count).
+    IMPULSE_LUA_YIELD = -2,
+};
+
+/// Swift's dispatcher: runs callback `id` with the Lua stack as its arguments. Returns the number
+/// of results left on the stack (>= 0), or IMPULSE_LUA_RAISE / IMPULSE_LUA_YIELD.
+typedef int (*impulse_lua_dispatcher)(lua_State *L, int id, int *yield_count);
+
+/// Installs the dispatcher every Swift function pushed with impulse_lua_push_function calls.
+void impulse_lua_set_dispatcher(impulse_lua_dispatcher dispatcher);
+
+/// A new state whose allocator aborts on out-of-memory (so pushes from Swift cannot raise),
+/// with the standard libraries opened and the sandbox applied: no ffi, newproxy, os.execute,
+/// io.popen, debug.setmetatable/getmetatable/sethook; the JIT off unless
+/// `jit_on` (Debian's LuaJIT runs no count hook inside compiled loops).
+lua_State *impulse_lua_new_state(int jit_on);
+
+/// Pushes a Lua function that calls Swift callback `id`.
+void impulse_lua_push_function(lua_State *L, int id);
+
+/// lua_pcall with a traceback message handler. On error the message (with traceback) is on top.
+int impulse_lua_pcall(lua_State *L, int nargs, int nresults);
+
+/// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
+int impulse_lua_resume(lua_State *co, int nargs);
+
+/// Loads a chunk under `chunkname` (text only: bytecode is refused).
+int impulse_lua_load_text(lua_State *L, const char *text, size_t length, const char *chunkname);
+
+/// Arms the watchdog: once `budget` VM instructions (counted every 10000) have run in this
+/// state since arming, the running code raises "watchdog: script ran too long". 0 disarms.
+void impulse_lua_set_watchdog(lua_State *L, long budget);
+
+/// The wrappers for macros Swift cannot import.
+static inline void impulse_lua_pop(lua_State *L, int n) { lua_pop(L, n); }
+static inline void impulse_lua_newtable(lua_State *L) { lua_newtable(L); }
+static inline int impulse_lua_isnil(lua_State *L, int i) { return lua_isnil(L, i); }
+static inline int impulse_lua_isfunction(lua_State *L, int i) { return lua_isfunction(L, i); }
+static inline int impulse_lua_istable(lua_State *L, int i) { return lua_istable(L, i); }
+static inline void impulse_lua_getglobal(lua_State *L, const char *name) { lua_getglobal(L, name); }
+static inline void impulse_lua_setglobal(lua_State *L, const char *name) { lua_setglobal(L, name); }
+static inline const char *impulse_lua_tolstring(lua_State *L, int i, size_t *len) { return lua_tolstring(L, i, len); }
+static inline int impulse_lua_upvalueindex(int i) { return lua_upvalueindex(i); }
+static inline int impulse_lua_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline int impulse_lua_globalsindex(void) { return LUA_GLOBALSINDEX; }
+
+#endif
