@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CLuaJIT", pkgConfig: "luajit", providers: [.apt(["libluajit-5.1-dev"])]),
         .target(name: "LuaShim", dependencies: ["CLuaJIT"]),
         .target(name: "LuaBridge", dependencies: ["CLuaJIT", "LuaShim"], swiftSettings: strict),
+        // The msys Lua API: dialect translation, registration, callouts (grows with issue 3).
+        .target(name: "Scriptlet", dependencies: ["LuaBridge"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),
@@ -45,6 +47,7 @@ let package = Package(
                           swiftSettings: strict),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
+        .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], swiftSettings: strict),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),
         .testTarget(name: "SpoolTests",
                     dependencies: ["Spool", .product(name: "NIOPosix", package: "swift-nio"),
