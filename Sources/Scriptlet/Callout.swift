@@ -1,0 +1,40 @@
+/// The validation callouts of `msys.registerModule` (seed page; spec b.1–b.2), in phase order.
+public enum Callout: String, Sendable, CaseIterable {
+    case connect = "validate_connect"
+    case ehlo = "validate_ehlo"
+    case mailFrom = "validate_mailfrom"
+    case rcptTo = "validate_rcptto"
+    case rcptToList = "validate_rcptto_list"
+    case rcptToListFinal = "validate_rcptto_list_final"
+    case data = "validate_data"
+    case dataSpool = "validate_data_spool"
+    case dataSpoolEachRcpt = "validate_data_spool_each_rcpt"
+    case setBinding = "validate_set_binding"
+}
+
+/// What the modules decided in one phase.
+public enum CalloutOutcome: Equatable, Sendable {
+    /// No module set a code: go on as the server would without policy.
+    case proceed
+    /// `vctx:set_code(code, text)`: answer with that code (4xx/5xx rejects the command).
+    case reply(code: Int, text: String?)
+    /// `vctx:disconnect(code, text)`: answer, then close the connection.
+    case disconnect(code: Int, text: String?)
+    /// A module raised an error, returned something invalid or the watchdog fired.
+    case failed(ScriptletFailure)
+}
+
+/// A callout that failed, with what the paniclog needs to name it (spec g).
+public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    public var module: String
+    public var script: String
+    public var callout: String
+    public var message: String
+
+    /// Momentum's two paniclog lines: the callout's, then the module's.
+    public var paniclogLines: [String] {
+        ["scriptlet: \(callout) error: \(message)", "scriptlet: \(module) error: \(message)"]
+    }
+
+    public var description: String { "scriptlet: module \(module) (\(script)) \(callout) error: \(message)" }
+}

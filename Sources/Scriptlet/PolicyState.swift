@@ -1,0 +1,167 @@
+import Foundation
+import LuaBridge
+
+/// A script to load: the `script "name"` stanza and its file.
+public struct ScriptSource: Sendable, Equatable {
+    public var name: String
+    public var path: String
+
+    public init(name: String, path: String) {
+        self.name = name
+        self.path = path
+    }
+
+    /// What error messages call the script: its file name.
+    public var chunkName: String { (path as NSString).lastPathComponent }
+}
+
+/// Why scripts could not be loaded; the configuration is not applied.
+public struct ScriptletLoadError: Error, Sendable, CustomStringConvertible {
+    public var script: String
+    public var message: String
+    public var description: String { "scriptlet: script \"\(script)\": \(message)" }
+}
+
+/// One Lua state with the prelude and every configured script loaded. Confined to one thread
+/// (its event loop, or the scheduler for init/deinit).
+public final class PolicyState {
+    public let lua: LuaState
+    /// Warnings from loading (unknown hooks, duplicate module names, tables with nothing usable).
+    public private(set) var warnings: [String] = []
+    let implemented: Set<Callout>
+    /// VM instructions one callout may run before the watchdog stops it.
+    public var instructionBudget = 50_000_000
+
+    /// Hook points Impulse knows; other `<scope>_<hook>` keys are reported at load.
+    public static let knownHooks = [
+        "core_config_get_message_routing_domain", "core_final_validation", "core_post_final_validation",
+        "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt", "core_validate_accept", "core_log_delivery_v1",
+        "core_log_transient_failure_v1", "core_log_permanent_failure_v1", "core_log_rejection_v1",
+    ]
+
+    /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
+    /// run once (its module-level code runs per state, as in Momentum).
+    public init(scripts: [ScriptSource], jit: Bool = false) throws(ScriptletLoadError) {
+        lua = LuaState(jit: jit)
+        do {
+            try lua.run("__impulse_hooks = {" + Self.knownHooks.map { "\($0) = true" }.joined(separator: ", ") + "}", chunkName: "impulse-hooks")
+            try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
+        } catch {
+            throw ScriptletLoadError(script: "(prelude)", message: error.message)
+        }
+        let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
+        let packagePath = searchPath.sorted().map { "\($0)/?.lua" }.joined(separator: ";")
+        _ = try? lua.run("package.path = \(Self.luaQuoted(packagePath)); package.cpath = ''", chunkName: "impulse-path")
+        for script in scripts {
+            guard let data = FileManager.default.contents(atPath: script.path) else {
+                throw ScriptletLoadError(script: script.name, message: "cannot read \(script.path)")
+            }
+            let source = String(decoding: data, as: UTF8.self)
+            let translated: String
+            do {
+                translated = try ThreadedLuaTranslator.translate(source)
+            } catch {
+                throw ScriptletLoadError(script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
+            }
+            do {
+                try lua.run("__impulse_loading(\(Self.luaQuoted(script.chunkName)))", chunkName: "impulse-loading")
+                try lua.run(translated, chunkName: script.chunkName)
+            } catch {
+                throw ScriptletLoadError(script: script.name, message: error.message)
+            }
+        }
+        if case .string(let text)? = try? lua.callGlobal("__impulse_warnings").first, !text.isEmpty {
+            warnings = text.components(separatedBy: "\n")
+        }
+        var implemented = Set<Callout>()
+        for callout in Callout.allCases {
+            if case .boolean(true)? = try? lua.callGlobal("__impulse_implements", [.string(callout.rawValue)]).first {
+                implemented.insert(callout)
+            }
+        }
+        self.implemented = implemented
+    }
+
+    static func luaQuoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+    }
+
+    /// True when some module implements `callout` (phases nobody implements cost nothing).
+    public func implements(_ callout: Callout) -> Bool { implemented.contains(callout) }
+
+    /// Starts a session's policy state, seeding its connection context.
+    public func openSession(_ id: Int, connectionContext: [(String, String)]) {
+        _ = try? lua.callGlobal("__impulse_open", [.number(Double(id))])
+        for (key, value) in connectionContext { setContext(id, message: false, key, value) }
+    }
+
+    /// Sets a connection- or message-context key (the predefined keys of spec c.1).
+    public func setContext(_ id: Int, message: Bool, _ key: String, _ value: String?) {
+        _ = try? lua.callGlobal("__impulse_set", [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
+    }
+
+    public func context(_ id: Int, message: Bool, _ key: String) -> String? {
+        guard case .string(let value)? = try? lua.callGlobal("__impulse_get", [.number(Double(id)), .number(message ? 1 : 0), .string(key)]).first else {
+            return nil
+        }
+        return value
+    }
+
+    /// A new transaction: the message context starts empty (spec c.1).
+    public func beginMessage(_ id: Int) {
+        _ = try? lua.callGlobal("__impulse_new_message", [.number(Double(id))])
+    }
+
+    /// Runs `callout` across every module; `text` is the ec_string argument where there is one.
+    public func run(_ callout: Callout, session id: Int, text: String? = nil) -> CalloutOutcome {
+        guard implements(callout) else { return .proceed }
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        let results: [LuaValue]
+        do {
+            results = try lua.callGlobal("__impulse_run", [.number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
+        } catch {
+            return .failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message))
+        }
+        return Self.outcome(results, callout: callout.rawValue)
+    }
+
+    static func outcome(_ results: [LuaValue], callout: String) -> CalloutOutcome {
+        func text(_ index: Int) -> String? {
+            if case .string(let value)? = results.dropFirst(index).first { return value }
+            return nil
+        }
+        if text(0) == "error" {
+            return .failed(ScriptletFailure(module: text(1) ?? "?", script: text(2) ?? "?", callout: callout, message: text(3) ?? "?"))
+        }
+        guard results.count > 1, case .number(let code) = results[1] else { return .proceed }
+        if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: Int(code), text: text(2)) }
+        return .reply(code: Int(code), text: text(2))
+    }
+
+    /// Ends a session: `validate_dealloc` runs for each module an earlier phase ran.
+    @discardableResult
+    public func closeSession(_ id: Int) -> ScriptletFailure? {
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        guard let results = try? lua.callGlobal("__impulse_close", [.number(Double(id))]) else { return nil }
+        if case .failed(let failure) = Self.outcome(results, callout: "validate_dealloc") { return failure }
+        return nil
+    }
+
+    /// Runs every module's `init` (scheduler state); nil when all returned true.
+    public func runInit() -> ScriptletFailure? {
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        guard let results = try? lua.callGlobal("__impulse_init") else { return nil }
+        if case .failed(let failure) = Self.outcome(results, callout: "init") { return failure }
+        return nil
+    }
+
+    public func runDeinit() -> ScriptletFailure? {
+        guard let results = try? lua.callGlobal("__impulse_deinit") else { return nil }
+        if case .failed(let failure) = Self.outcome(results, callout: "deinit") { return failure }
+        return nil
+    }
+}

@@ -1,0 +1,252 @@
+/// The trusted Lua code every policy state runs before the operator's scripts: the `msys` table,
+/// `msys.registerModule`, the session bookkeeping, the vctx / ec_string / accept / msg objects and
+/// the dispatcher that runs one callout across every registered module. Kept in Lua because it
+/// manipulates Lua tables; every entry from Swift goes through a protected call.
+enum ScriptletPrelude {
+    static let source = #"""
+local pairs, ipairs, type, tostring, tonumber, error, setmetatable, xpcall, select =
+      pairs, ipairs, type, tostring, tonumber, error, setmetatable, xpcall, select
+local traceback, format, gsub, find = debug.traceback, string.format, string.gsub, string.find
+
+local modules = {}      -- { name = , tbl = , script = }
+local sessions = {}     -- sid -> session
+local loading_script = "?"
+local current_sid = nil
+
+local CONN, MESS = 0, 1
+local function pack(...) return { n = select("#", ...), ... } end
+msys = {
+  core = {
+    VALIDATE_CONT = 0, VALIDATE_DONE = 1, VALIDATE_AGAIN = 2,
+    VCTX_CONN = CONN, VCTX_MESS = MESS, ECMESS_CTX_CONN = CONN, ECMESS_CTX_MESS = MESS,
+  },
+}
+
+local callouts = {
+  init = true, deinit = true, validate_connect = true, validate_ehlo = true, validate_mailfrom = true,
+  validate_rcptto = true, validate_data = true, validate_data_spool = true, validate_data_spool_each_rcpt = true,
+  validate_set_binding = true, validate_rcptto_list = true, validate_rcptto_list_final = true, validate_dealloc = true,
+}
+
+-- Set by Impulse: the hook points it knows (name -> true).
+__impulse_hooks = __impulse_hooks or {}
+local warnings = {}
+
+function msys.registerModule(name, tbl)
+  if type(name) ~= "string" then error("msys.registerModule: the module name must be a string", 2) end
+  if type(tbl) ~= "table" then error("msys.registerModule: the second argument must be a table", 2) end
+  local usable = 0
+  for key, value in pairs(tbl) do
+    if type(key) == "string" and type(value) == "function" then
+      if callouts[key] or __impulse_hooks[key] then
+        usable = usable + 1
+      elseif find(key, "^%l+_[%w_]+$") and not find(key, "^validate_") then
+        warnings[#warnings + 1] = format("scriptlet: %s: module %s: unknown hook point '%s' (not called)", loading_script, name, key)
+      elseif find(key, "^validate_") then
+        warnings[#warnings + 1] = format("scriptlet: %s: module %s: unknown callout '%s' (not called)", loading_script, name, key)
+      end
+    end
+  end
+  if usable == 0 then
+    warnings[#warnings + 1] = format("scriptlet: no usable methods found for module %s in registerModule call (%s)", name, loading_script)
+    return
+  end
+  for _, module in ipairs(modules) do
+    if module.name == name then
+      warnings[#warnings + 1] = format("scriptlet: %s: module name '%s' is already registered by %s; error messages will be ambiguous",
+                                       loading_script, name, module.script)
+    end
+  end
+  modules[#modules + 1] = { name = name, tbl = tbl, script = loading_script }
+end
+
+-- require of Momentum's own packages.
+local supported = { ["msys.core"] = true, ["msys.extended.message"] = true, ["msys.extended.vctx"] = true,
+                    ["msys.extended.ac"] = true, ["msys.boot"] = true }
+package.preload["msys.core"] = function() return msys.core end
+for name in pairs(supported) do
+  if not package.preload[name] then package.preload[name] = function() return msys end end
+end
+table.insert(package.loaders, 2, function(name)
+  if find(name, "^msys[%./]") and not supported[name] then
+    return function() error(format("require '%s': not supported by Impulse (%s)", name, loading_script), 0) end
+  end
+end)
+
+-- ec_string: what Momentum passes for strings; tostring() gives the text.
+local ECSTRING = {}
+ECSTRING.__index = {
+  set = function(self, text) self.value = tostring(text) end,
+  get = function(self) return self.value end,
+}
+ECSTRING.__tostring = function(self) return self.value end
+ECSTRING.__concat = function(a, b) return tostring(a) .. tostring(b) end
+local function ec_string(text) return setmetatable({ value = text or "" }, ECSTRING) end
+
+-- vctx
+local VCTX = {}
+VCTX.__index = VCTX
+local function dictionary(self, scope)
+  local session = sessions[self.__sid]
+  if not session then error("vctx used after its session ended", 3) end
+  if scope == MESS or scope == "1" then return session.mess end
+  return session.conn
+end
+function VCTX:get(scope, key) return dictionary(self, scope)[tostring(key)] end
+function VCTX:set(scope, key, value)
+  dictionary(self, scope)[tostring(key)] = value ~= nil and tostring(value) or nil
+end
+function VCTX:exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
+function VCTX:set_code(code, text)
+  local session = sessions[self.__sid]
+  session.code, session.text = tonumber(code), text ~= nil and tostring(text) or nil
+end
+function VCTX:disconnect(code, text)
+  local session = sessions[self.__sid]
+  session.code, session.text, session.disconnect = tonumber(code), text ~= nil and tostring(text) or nil, true
+end
+
+-- msg (the parts that exist before delivery)
+local MSG = {}
+MSG.__index = MSG
+function MSG:context_get(scope, key) return dictionary(self, scope)[tostring(key)] end
+function MSG:context_set(scope, key, value) dictionary(self, scope)[tostring(key)] = value ~= nil and tostring(value) or nil end
+function MSG:context_exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
+function MSG:mailfrom() return sessions[self.__sid].mess.mailfrom_address end
+function MSG:rcptto() return sessions[self.__sid].mess.rcptto_address end
+function MSG:discard(reason)
+  local session = sessions[self.__sid]
+  session.discard = reason and tostring(reason) or "550 5.7.0 discarded by policy"
+end
+
+function msys.expandMacro(text)
+  local session = current_sid and sessions[current_sid]
+  if not session then return text end
+  return (gsub(text, "%%{(vctx_%a+):([%w_#%-]+)}", function(scope, key)
+    local dict = scope == "vctx_mess" and session.mess or session.conn
+    return dict[key] or ""
+  end))
+end
+
+function __impulse_loading(script) loading_script = script end
+function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
+
+function __impulse_implements(callout)
+  for _, module in ipairs(modules) do
+    if type(module.tbl[callout]) == "function" then return true end
+  end
+  return false
+end
+
+function __impulse_open(sid)
+  local session = { conn = {}, mess = {}, selves = {}, used = {} }
+  session.vctx = setmetatable({ __sid = sid }, VCTX)
+  session.msg = setmetatable({ __sid = sid }, MSG)
+  session.accept = {}
+  sessions[sid] = session
+end
+
+function __impulse_set(sid, scope, key, value)
+  local session = sessions[sid]
+  if session then (scope == MESS and session.mess or session.conn)[key] = value end
+end
+
+function __impulse_get(sid, scope, key)
+  local session = sessions[sid]
+  return session and (scope == MESS and session.mess or session.conn)[key]
+end
+
+function __impulse_new_message(sid)
+  local session = sessions[sid]
+  if session then session.mess = {}; session.discard = nil end
+end
+
+local function arguments(session, callout, text)
+  if callout == "validate_connect" then return session.accept, session.vctx end
+  if callout == "validate_ehlo" or callout == "validate_mailfrom" then return ec_string(text), session.accept, session.vctx end
+  if callout == "validate_rcptto" then return session.msg, ec_string(text), session.accept, session.vctx end
+  if callout == "validate_set_binding" then return session.msg end
+  if callout == "validate_rcptto_list" or callout == "validate_rcptto_list_final" then return {}, session.vctx end
+  return session.msg, session.accept, session.vctx
+end
+
+-- Runs one callout across every module, in registration order.
+-- Returns "ok", code, text, disconnect, discard   or   "error", module, script, message.
+function __impulse_run(sid, callout, text)
+  local session = sessions[sid]
+  if not session then return "error", "?", "?", "no such session" end
+  session.code, session.text, session.disconnect = nil, nil, false
+  current_sid = sid
+  for index, module in ipairs(modules) do
+    local method = module.tbl[callout]
+    if type(method) == "function" then
+      local self = session.selves[index]
+      if not self then
+        self = setmetatable({}, { __index = module.tbl })
+        session.selves[index] = self
+      end
+      session.used[index] = true
+      local results = pack(xpcall(function() return method(self, arguments(session, callout, text)) end, traceback))
+      if not results[1] then
+        current_sid = nil
+        return "error", module.name, module.script, tostring(results[2])
+      end
+      local count = results.n - 1
+      local value = results[2]
+      if count ~= 1 then
+        current_sid = nil
+        return "error", module.name, module.script, format("%s:%s expected a single return value, got %d", module.name, callout, count)
+      end
+      if value ~= 0 and value ~= 1 and value ~= 2 then
+        current_sid = nil
+        return "error", module.name, module.script,
+               format("%s:%s must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN", module.name, callout)
+      end
+      if value == 1 then break end
+    end
+  end
+  current_sid = nil
+  return "ok", session.code, session.text, session.disconnect, session.discard
+end
+
+-- validate_dealloc for every module an earlier phase of this session ran, then forget the session.
+function __impulse_close(sid)
+  local session = sessions[sid]
+  if not session then return "ok" end
+  local failure
+  current_sid = sid
+  for index, module in ipairs(modules) do
+    if session.used[index] and type(module.tbl.validate_dealloc) == "function" then
+      local ok, message = xpcall(function() return module.tbl.validate_dealloc(session.selves[index]) end, traceback)
+      if not ok and not failure then failure = { module.name, module.script, tostring(message) } end
+    end
+  end
+  current_sid = nil
+  sessions[sid] = nil
+  if failure then return "error", failure[1], failure[2], failure[3] end
+  return "ok"
+end
+
+-- init on the scheduler state: every module's init must return true.
+function __impulse_init()
+  for _, module in ipairs(modules) do
+    if type(module.tbl.init) == "function" then
+      local ok, result = xpcall(function() return module.tbl.init(module.tbl) end, traceback)
+      if not ok then return "error", module.name, module.script, tostring(result) end
+      if result ~= true then return "error", module.name, module.script, "init did not return true" end
+    end
+  end
+  return "ok"
+end
+
+function __impulse_deinit()
+  for _, module in ipairs(modules) do
+    if type(module.tbl.deinit) == "function" then
+      local ok, result = xpcall(function() return module.tbl.deinit(module.tbl) end, traceback)
+      if not ok then return "error", module.name, module.script, tostring(result) end
+    end
+  end
+  return "ok"
+end
+"""#
+}

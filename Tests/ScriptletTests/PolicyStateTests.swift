@@ -1,0 +1,196 @@
+import Foundation
+import LuaBridge
+import XCTest
+@testable import Scriptlet
+
+final class PolicyStateTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("impulse-lua-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    func state(_ scripts: [(String, String)]) throws -> PolicyState {
+        var sources: [ScriptSource] = []
+        for (name, text) in scripts {
+            let path = directory + "/\(name).lua"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            sources.append(ScriptSource(name: name, path: path))
+        }
+        return try PolicyState(scripts: sources)
+    }
+
+    func testTheSeedExampleRunsAsWritten() throws {
+        let policy = try state([("ehlo_phase", """
+            require("msys.core")
+
+            local mod = {};
+
+            function mod:validate_ehlo(str, accept, vctx)
+              seen = msys.expandMacro("%{vctx_conn:ehlo_string}") .. "|" .. tostring(str)
+              return msys.core.VALIDATE_CONT;
+            end
+
+            msys.registerModule("ehlo_phase", mod);
+            """)])
+        XCTAssertTrue(policy.implements(.ehlo))
+        XCTAssertFalse(policy.implements(.mailFrom))
+        policy.openSession(1, connectionContext: [])
+        policy.setContext(1, message: false, "ehlo_string", "client.example")
+        XCTAssertEqual(policy.run(.ehlo, session: 1, text: "client.example"), .proceed)
+        XCTAssertEqual(try policy.lua.run("return seen", chunkName: "t"), [.string("client.example|client.example")])
+    }
+
+    func testSetCodeRejectsEvenWhenTheCalloutReturnsCont() throws {
+        let policy = try state([("p", """
+            local mod = {}
+            function mod:validate_mailfrom(str, accept, vctx)
+              if string.find(tostring(str), "spam") then vctx:set_code(550, "5.7.1 go away") end
+              return msys.core.VALIDATE_CONT
+            end
+            function mod:validate_rcptto(msg, str, accept, vctx)
+              vctx:disconnect("421", "4.7.0 bye")
+              return msys.core.VALIDATE_CONT
+            end
+            msys.registerModule("p", mod)
+            """)])
+        policy.openSession(7, connectionContext: [])
+        XCTAssertEqual(policy.run(.mailFrom, session: 7, text: "MAIL FROM:<a@ok.test>"), .proceed)
+        XCTAssertEqual(policy.run(.mailFrom, session: 7, text: "MAIL FROM:<a@spam.test>"), .reply(code: 550, text: "5.7.1 go away"))
+        XCTAssertEqual(policy.run(.rcptTo, session: 7, text: "RCPT TO:<b@x.test>"), .disconnect(code: 421, text: "4.7.0 bye"))
+    }
+
+    func testModulesRunInRegistrationOrderAndDoneStopsTheChain() throws {
+        let policy = try state([
+            ("first", "local m = {}\nfunction m:validate_connect(ac, vctx) order = (order or '') .. 'a'; vctx:set_code(451, 'first'); return msys.core.VALIDATE_CONT end\nmsys.registerModule('first', m)"),
+            ("second", "local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'b'; vctx:set_code(452, 'second'); return msys.core.VALIDATE_DONE end\nmsys.registerModule('second', m)"),
+            ("third", "local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'c'; return msys.core.VALIDATE_CONT end\nmsys.registerModule('third', m)"),
+        ])
+        policy.openSession(1, connectionContext: [])
+        XCTAssertEqual(policy.run(.connect, session: 1), .reply(code: 452, text: "second"))
+        XCTAssertEqual(try policy.lua.run("return order", chunkName: "t"), [.string("ab")])
+    }
+
+    func testSelfIsPerSessionAndReachesValidateDealloc() throws {
+        let policy = try state([("s", """
+            local m = {}
+            deallocs = {}
+            function m:helper() return "helped" end
+            function m:validate_connect(ac, vctx) self.count = 1; return 0 end
+            function m:validate_ehlo(str, ac, vctx) self.count = self.count + 1; self.h = self:helper(); return 0 end
+            function m:validate_dealloc() deallocs[#deallocs + 1] = tostring(self.count) .. self.h end
+            msys.registerModule("s", m)
+            local unused = {}
+            function unused:validate_mailfrom() return 0 end
+            function unused:validate_dealloc() deallocs[#deallocs + 1] = "unused" end
+            msys.registerModule("unused", unused)
+            """)])
+        for id in [1, 2] {
+            policy.openSession(id, connectionContext: [("can_relay", "true")])
+            XCTAssertEqual(policy.run(.connect, session: id), .proceed)
+        }
+        XCTAssertEqual(policy.run(.ehlo, session: 1, text: "a"), .proceed)
+        XCTAssertEqual(policy.run(.ehlo, session: 1, text: "a"), .proceed)
+        XCTAssertEqual(policy.run(.ehlo, session: 2, text: "b"), .proceed)
+        XCTAssertNil(policy.closeSession(1))
+        XCTAssertNil(policy.closeSession(2))
+        // validate_dealloc ran only for the module whose code the session invoked, with its self.
+        XCTAssertEqual(try policy.lua.run("return table.concat(deallocs, ',')", chunkName: "t"), [.string("3helped,2helped")])
+        XCTAssertEqual(policy.context(1, message: false, "can_relay"), nil, "the session is gone")
+    }
+
+    func testContextsAreStringsAndMessageContextResets() throws {
+        let policy = try state([("c", """
+            local m = {}
+            function m:validate_mailfrom(str, ac, vctx)
+              vctx:set(msys.core.VCTX_MESS, "n", 42)
+              vctx:set(msys.core.ECMESS_CTX_CONN, "seen", (vctx:get(msys.core.VCTX_CONN, "seen") or "") .. "x")
+              return msys.core.VALIDATE_CONT
+            end
+            msys.registerModule("c", m)
+            """)])
+        policy.openSession(3, connectionContext: [])
+        _ = policy.run(.mailFrom, session: 3, text: "MAIL FROM:<>")
+        XCTAssertEqual(policy.context(3, message: true, "n"), "42")
+        policy.beginMessage(3)
+        XCTAssertNil(policy.context(3, message: true, "n"))
+        _ = policy.run(.mailFrom, session: 3, text: "MAIL FROM:<>")
+        XCTAssertEqual(policy.context(3, message: false, "seen"), "xx")
+    }
+
+    func testErrorsNameModuleScriptAndLine() throws {
+        let policy = try state([("broken", """
+            local m = {}
+            function m:validate_ehlo(str, ac, vctx)
+              local t = nil
+              return t.field
+            end
+            function m:validate_mailfrom() return "yes" end
+            function m:validate_rcptto() while true do end end
+            msys.registerModule("brokenmod", m)
+            """)])
+        policy.instructionBudget = 2_000_000
+        policy.openSession(1, connectionContext: [])
+        guard case .failed(let failure) = policy.run(.ehlo, session: 1, text: "x") else { return XCTFail() }
+        XCTAssertEqual(failure.module, "brokenmod")
+        XCTAssertEqual(failure.script, "broken.lua")
+        XCTAssertTrue(failure.message.hasPrefix("broken.lua:4: attempt to index local 't'"), failure.message)
+        XCTAssertEqual(failure.paniclogLines.first?.hasPrefix("scriptlet: validate_ehlo error: broken.lua:4:"), true)
+        guard case .failed(let bad) = policy.run(.mailFrom, session: 1, text: "x") else { return XCTFail() }
+        XCTAssertEqual(bad.message, "brokenmod:validate_mailfrom must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN")
+        guard case .failed(let runaway) = policy.run(.rcptTo, session: 1, text: "x") else { return XCTFail() }
+        XCTAssertTrue(runaway.message.contains("watchdog: script ran too long"), runaway.message)
+        XCTAssertEqual(policy.run(.connect, session: 1), .proceed, "the state is still usable")
+    }
+
+    func testLoadErrorsAndWarnings() throws {
+        XCTAssertThrowsError(try state([("syntax", "local m = {}\nfunction m:validate_ehlo(\n  return 0\nend")])) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("script \"syntax\""), message)
+            XCTAssertTrue(message.contains("syntax.lua:3:"), message)
+        }
+        XCTAssertThrowsError(try state([("req", "require('msys.nosuch')")])) { error in
+            XCTAssertTrue("\(error)".contains("require 'msys.nosuch': not supported by Impulse (req.lua)"), "\(error)")
+        }
+        let policy = try state([("w", """
+            require("msys.core"); require("msys.extended.message"); require("msys.extended.vctx")
+            local a = {}
+            function a:validate_connect() return 0 end
+            function a:core_config_get_message_routing_domain(scope, msg, buff) return 0 end
+            function a:core_no_such_hook() return 0 end
+            msys.registerModule("dup", a)
+            msys.registerModule("dup", a)
+            msys.registerModule("empty", { helper = 1 })
+            """)])
+        XCTAssertEqual(policy.warnings.count, 4, "\(policy.warnings)")
+        XCTAssertTrue(policy.warnings.contains { $0.contains("unknown hook point 'core_no_such_hook'") && $0.contains("w.lua") })
+        XCTAssertTrue(policy.warnings.contains { $0.contains("module name 'dup' is already registered") })
+        XCTAssertTrue(policy.warnings.contains { $0 == "scriptlet: no usable methods found for module empty in registerModule call (w.lua)" })
+    }
+
+    func testThreadedLuaScriptsLoad() throws {
+        let policy = try state([("threaded", """
+            local m = {}
+            function m:validate_connect(ac, vctx)
+              if vctx:get(msys.core.VCTX_CONN, "flags") != nil and (tonumber(vctx:get(0, "flags")) & 4) != 0 then
+                vctx:set_code(554, "5.7.1 flagged " .. 0644)
+              end
+              return !false and msys.core.VALIDATE_CONT
+            end
+            msys.registerModule("threaded", m)
+            """)])
+        policy.openSession(1, connectionContext: [("flags", "6")])
+        XCTAssertEqual(policy.run(.connect, session: 1), .reply(code: 554, text: "5.7.1 flagged 420"))
+    }
+
+    func testInitMustReturnTrue() throws {
+        let good = try state([("i", "local m = {}\nfunction m:init() return true end\nfunction m:validate_connect() return 0 end\nmsys.registerModule('i', m)")])
+        XCTAssertNil(good.runInit())
+        let bad = try state([("j", "local m = {}\nfunction m:init() return false end\nmsys.registerModule('initmod', m)")])
+        XCTAssertEqual(bad.runInit()?.module, "initmod")
+        XCTAssertEqual(bad.runInit()?.message, "init did not return true")
+    }
+}
