@@ -1,11 +1,11 @@
--- Example Momentum policy scriptlet. Impulse loads it unchanged.
+-- Example Momentum policy scriptlet. Impulse runs it unchanged.
 require("msys.core")
 
 local mod = {}
 
+-- str is the whole command ("MAIL FROM:<user@domain> ..."); the message context holds its parts.
 function mod:validate_mailfrom(str, accept, vctx)
-  -- Refuse a sender domain that is known to be bad.
-  if string.find(tostring(str), "@spam%.invalid$") then
+  if vctx:get(msys.core.VCTX_MESS, "mailfrom_domain") == "spam.invalid" then
     vctx:set_code(550, "5.7.1 sender refused by policy")
   end
   return msys.core.VALIDATE_CONT

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Scriptlet
 import SMTPProtocol
 import Spool
 
@@ -17,6 +18,8 @@ public final class ImpulseServer: @unchecked Sendable {
     let spool: SpoolDirectory
     var channels: [Channel] = []
     var tlsContexts: [String: NIOSSLContext] = [:]
+    /// The scheduler's policy state (init/deinit), when scripts are configured.
+    var schedulerPolicy: PolicyState?
     /// Messages found in the spool at start-up.
     public private(set) var recovered: [SpoolDirectory.Entry] = []
 
@@ -48,6 +51,7 @@ public final class ImpulseServer: @unchecked Sendable {
                                                             "rcpts": "\(entry.envelope.recipients.count)", "size": "\(entry.dataLength)"])
         }
         logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
+        try loadPolicy()
         services.spoolWriter.start()
 
         var bound: [SocketAddress] = []
@@ -64,6 +68,36 @@ public final class ImpulseServer: @unchecked Sendable {
             if let address = channel.localAddress { bound.append(address) }
         }
         return bound
+    }
+
+    /// Loads the scripts into the scheduler's state and runs `init` there (a module whose init does
+    /// not return true stops the start), then into one state per event loop.
+    func loadPolicy() throws {
+        guard let scriptlet = configuration.scriptlet else { return }
+        let sources = scriptlet.scripts.compactMap { script in script.resolvedPath.map { ScriptSource(name: script.name, path: $0) } }
+        for script in scriptlet.scripts where script.resolvedPath == nil {
+            logger.info("scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \(script.source); nothing to load")
+        }
+        let scheduler: PolicyState
+        do {
+            scheduler = try PolicyState(scripts: sources)
+        } catch {
+            throw StartError(description: "\(scriptlet.location): \(error)")
+        }
+        for warning in scheduler.warnings { logger.warning("\(warning)") }
+        if let failure = scheduler.runInit() {
+            throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
+        }
+        schedulerPolicy = scheduler
+        var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
+        for loop in group.makeIterator() {
+            let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
+                NIOLoopBound(try PolicyState(scripts: sources), eventLoop: loop)
+            }.wait()
+            states[ObjectIdentifier(loop)] = bound
+        }
+        services.setPolicyStates(states)
+        logger.notice("scriptlet: \(sources.count) script(s) loaded; callouts: \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
     }
 
     func loadTLS(for policy: InboundPolicy) throws {
@@ -123,11 +157,14 @@ public final class ImpulseServer: @unchecked Sendable {
         if listener.implicitTLS, let tlsContext {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
         }
+        let policyState = services.policyState(for: channel.eventLoop)
         let machine = SMTPSessionStateMachine(policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
                                               listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
-                                              tlsActive: listener.implicitTLS, idGenerator: services.idGenerator)
+                                              tlsActive: listener.implicitTLS, idGenerator: services.idGenerator,
+                                              policyCallouts: policyState?.callouts ?? [])
         try channel.pipeline.syncOperations.addHandler(
-            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger))
+            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger,
+                              policyState: policyState, sessionID: policyState == nil ? 0 : services.makeSessionID()))
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`
@@ -144,6 +181,9 @@ public final class ImpulseServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.2)
         }
         services.spoolWriter.stop()
+        if let failure = schedulerPolicy?.runDeinit() {
+            logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
+        }
         try? group.syncShutdownGracefully()
     }
 }

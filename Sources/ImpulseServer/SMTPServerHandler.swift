@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import NIOTLS
+import Scriptlet
 import SMTPProtocol
 import Spool
 
@@ -46,7 +47,15 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Input buffered while waiting for the spool beyond which reading pauses.
     static let maxBufferedWhileWaiting = 256 * 1024
 
-    init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger) {
+    /// This event loop's policy state, when scripts are configured.
+    let policyState: PolicyState?
+    let sessionID: Int
+    var policySessionOpen = false
+
+    init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
+         policyState: PolicyState? = nil, sessionID: Int = 0) {
+        self.policyState = policyState
+        self.sessionID = sessionID
         self.machine = machine
         self.services = services
         self.tlsContext = tlsContext
@@ -77,12 +86,22 @@ final class SMTPServerHandler: ChannelInboundHandler {
             closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
             return
         }
-        write(machine.greeting(), context: context)
+        if let policyState {
+            var seeds = machine.policy.context.map { ($0.key, $0.value) }
+            if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
+            policyState.openSession(sessionID, connectionContext: seeds)
+            policySessionOpen = true
+        }
+        perform(machine.start(), context: context)
         context.flush()
         scheduleTimeout(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        if policySessionOpen, let policyState {
+            policySessionOpen = false
+            if let failure = policyState.closeSession(sessionID) { logPolicyFailure(failure) }
+        }
         // A spool write still in flight gives its charge back when it completes (spoolFinished).
         if case .waiting = mode {} else { releaseMemory() }
         timeoutTask?.cancel()
@@ -235,8 +254,23 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: - Actions
 
-    func perform(_ action: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
+    func perform(_ first: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
+        var action = first
+        // Policy callouts run here, one after another (a message's phases can chain many).
+        while case .consult(let callout, let text, let updates, let newMessage) = action {
+            guard let policyState, policySessionOpen else {
+                action = machine.policyDecided(.proceed)
+                continue
+            }
+            if newMessage { policyState.beginMessage(sessionID) }
+            for update in updates { policyState.setContext(sessionID, message: update.message, update.key, update.value) }
+            let outcome = policyState.run(callout, session: sessionID, text: text)
+            if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+            action = machine.policyDecided(outcome)
+        }
         switch action {
+        case .consult:
+            break  // handled above
         case .reply(let reply):
             write(reply, context: context)
         case .replyAndClose(let reply):
@@ -260,6 +294,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
             promise.futureResult.whenComplete { result in
                 bound.value.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: bound.value.context)
             }
+        }
+    }
+
+    /// A callout failed: Momentum's two paniclog lines, with where the client was.
+    func logPolicyFailure(_ failure: ScriptletFailure) {
+        for line in failure.paniclogLines {
+            logger.error("\(line)", metadata: ["client": "\(clientLabel)", "script": "\(failure.script)"])
         }
     }
 

@@ -1,8 +1,16 @@
 import Foundation
 import ImpulseConfig
 import NIOCore
+import Scriptlet
 import SMTPProtocol
 import Spool
+
+/// A context key the session sets before a policy callout (spec c.1's predefined keys).
+public struct PolicyContextUpdate: Equatable, Sendable {
+    public var message: Bool
+    public var key: String
+    public var value: String
+}
 
 /// The inbound SMTP dialogue of one connection (RFC 5321 §4.1, §4.3): which command is allowed
 /// when, what each one answers, and when a message is complete and must be spooled. It performs
@@ -22,6 +30,19 @@ public struct SMTPSessionStateMachine {
         case startTLS(SMTPReply)
         /// Write the message to the spool; call `spoolCompleted` with the outcome.
         case spool(SpoolEnvelope, [ByteBuffer])
+        /// Run a policy callout (after applying the context updates; `newMessage` empties the
+        /// message context first); call `policyDecided` with the outcome.
+        case consult(Callout, text: String?, context: [PolicyContextUpdate], newMessage: Bool)
+    }
+
+    /// What a policy callout is deciding, and what happens when it lets the command through.
+    enum PendingDecision {
+        case connect
+        case hello(name: String, extended: Bool)
+        case mail(sender: Mailbox?, parameters: MailParameters)
+        case recipient(Mailbox, RecipientParameters)
+        /// The message is complete; `steps` are the callouts still to run before spooling.
+        case message(Transaction, ByteBuffer, steps: [(Callout, recipient: Int?)])
     }
 
     struct Transaction {
@@ -37,6 +58,7 @@ public struct SMTPSessionStateMachine {
 
     enum Phase: Equatable {
         case command
+        case consulting
         case data
         case chunk(last: Bool)
         case spooling
@@ -65,9 +87,15 @@ public struct SMTPSessionStateMachine {
     var pendingMessageID: String?
     /// A BDAT refused outside any transaction (its octets are read, then this is the reply).
     var refusedChunk: SMTPReply?
+    /// Callouts some policy module implements (the others are not consulted at all).
+    public let policyCallouts: Set<Callout>
+    var pending: PendingDecision?
+    /// The command line being handled, as text, for callouts that receive it (`str`).
+    var currentLine = ""
 
     public init(policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
-                tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator) {
+                tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator, policyCallouts: Set<Callout> = []) {
+        self.policyCallouts = policyCallouts
         self.policy = policy
         self.hostname = hostname
         self.clientAddress = clientAddress
@@ -88,6 +116,14 @@ public struct SMTPSessionStateMachine {
         return SMTPReply(220, nil, "\(bannerName) ESMTP Impulse")
     }
 
+    /// The first action of a session: the greeting, or first `validate_connect`.
+    public mutating func start() -> Action {
+        guard policyCallouts.contains(.connect) else { return .reply(greeting()) }
+        phase = .consulting
+        pending = .connect
+        return .consult(.connect, text: nil, context: [], newMessage: false)
+    }
+
     /// True while a message transaction is open (MAIL given and not yet completed or reset).
     public var inTransaction: Bool { transaction != nil || phase != .command }
 
@@ -99,6 +135,7 @@ public struct SMTPSessionStateMachine {
         let context = SMTPParseContext(extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
                                        limits: limits)
         let command: SMTPCommand
+        if !policyCallouts.isEmpty { currentLine = String(decoding: line.readableBytesView, as: UTF8.self) }
         do {
             command = try SMTPCommandParser.parse(line.readableBytesView, context: context)
         } catch {
@@ -121,16 +158,16 @@ public struct SMTPSessionStateMachine {
             return closeWith(SMTPReply(421, "4.3.2", "\(bannerName) Service shutting down, closing connection"))
         }
         switch command {
-        case .ehlo(let name):
-            heloName = name
-            extendedMode = true
+        case .ehlo(let name), .helo(let name):
+            let extended: Bool
+            if case .ehlo = command { extended = true } else { extended = false }
             transaction = nil
-            return .reply(SMTPReply(250, nil, ehloLines()))
-        case .helo(let name):
-            heloName = name
-            extendedMode = false
-            transaction = nil
-            return .reply(SMTPReply(250, nil, "\(bannerName)"))
+            guard policyCallouts.contains(.ehlo) else { return hello(name: name, extended: extended) }
+            phase = .consulting
+            pending = .hello(name: name, extended: extended)
+            return .consult(.ehlo, text: name, context: [PolicyContextUpdate(message: false, key: "ehlo_string", value: name),
+                                                         PolicyContextUpdate(message: false, key: "ehlo_domain", value: name)],
+                            newMessage: false)
         case .mail(let sender, let parameters):
             return mail(sender, parameters)
         case .rcpt(let recipient, let parameters):
@@ -167,6 +204,17 @@ public struct SMTPSessionStateMachine {
         }
     }
 
+    mutating func hello(name: String, extended: Bool, customText: String? = nil) -> Action {
+        heloName = name
+        extendedMode = extended
+        if extended {
+            var lines = ehloLines()
+            if let customText { lines[0] = customText }
+            return .reply(SMTPReply(250, nil, lines))
+        }
+        return .reply(SMTPReply(250, nil, customText ?? "\(bannerName)"))
+    }
+
     /// EHLO keywords (RFC 5321 §4.1.1.1) and the extensions Impulse honours.
     func ehloLines() -> [String] {
         var lines = ["\(bannerName) Hello \(heloName ?? "") [\(clientAddress)]", "PIPELINING", "SIZE \(limits.maxMessageSize)",
@@ -185,8 +233,20 @@ public struct SMTPSessionStateMachine {
         if sender == nil && !policy.allowNullEnvelopeSender {
             return failure(SMTPReply(550, "5.7.1", "Null sender not accepted here"))
         }
+        guard policyCallouts.contains(.mailFrom) else { return acceptMail(sender, parameters) }
+        phase = .consulting
+        pending = .mail(sender: sender, parameters: parameters)
+        return .consult(.mailFrom, text: currentLine, context: [
+            PolicyContextUpdate(message: true, key: "mailfrom_string", value: currentLine),
+            PolicyContextUpdate(message: true, key: "mailfrom_localpart", value: sender?.localPart ?? ""),
+            PolicyContextUpdate(message: true, key: "mailfrom_domain", value: sender?.domain ?? ""),
+            PolicyContextUpdate(message: true, key: "mailfrom_address", value: sender?.description ?? ""),
+        ], newMessage: true)
+    }
+
+    mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil) -> Action {
         transaction = Transaction(sender: sender, parameters: parameters)
-        return .reply(SMTPReply(250, "2.1.0", "Ok"))
+        return .reply(reply ?? SMTPReply(250, "2.1.0", "Ok"))
     }
 
     mutating func rcpt(_ recipient: Mailbox, _ parameters: RecipientParameters) -> Action {
@@ -206,8 +266,103 @@ public struct SMTPSessionStateMachine {
                 return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: Relay access denied"))
             }
         }
-        transaction!.recipients.append((recipient, parameters))
-        return .reply(SMTPReply(250, "2.1.5", "Ok"))
+        guard policyCallouts.contains(.rcptTo) else { return acceptRecipient(recipient, parameters) }
+        phase = .consulting
+        pending = .recipient(recipient, parameters)
+        return .consult(.rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine), newMessage: false)
+    }
+
+    static func recipientContext(_ recipient: Mailbox, line: String) -> [PolicyContextUpdate] {
+        [PolicyContextUpdate(message: true, key: "rcptto_string", value: line),
+         PolicyContextUpdate(message: true, key: "rcptto_localpart", value: recipient.localPart),
+         PolicyContextUpdate(message: true, key: "rcptto_domain", value: recipient.domain),
+         PolicyContextUpdate(message: true, key: "rcptto_address", value: recipient.description)]
+    }
+
+    mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil) -> Action {
+        transaction?.recipients.append((recipient, parameters))
+        return .reply(reply ?? SMTPReply(250, "2.1.5", "Ok"))
+    }
+
+    // MARK: - Policy
+
+    /// The policy callout asked for with `.consult` has run.
+    public mutating func policyDecided(_ outcome: CalloutOutcome) -> Action {
+        guard phase == .consulting, let decision = pending else { return .reply(.badSequence) }
+        phase = .command
+        pending = nil
+        let isConnect: Bool
+        if case .connect = decision { isConnect = true } else { isConnect = false }
+        var successText: SMTPReply?
+        switch outcome {
+        case .proceed:
+            break
+        case .failed:
+            if isConnect { return closeWith(SMTPReply(421, "4.3.0", "\(bannerName) Temporary local problem, closing connection")) }
+            if case .message = decision { transaction = nil }
+            return failure(.localError)
+        case .disconnect(let code, let text):
+            return closeWith(Self.policyReply(code: code, text: text, fallback: "Closing connection by policy"))
+        case .reply(let code, let text):
+            let reply = Self.policyReply(code: code, text: text, fallback: code >= 400 ? "Rejected by policy" : "Ok")
+            if code >= 400 {
+                if isConnect { return closeWith(reply) }
+                if case .message = decision { transaction = nil }
+                return failure(reply)
+            }
+            successText = reply
+        }
+        switch decision {
+        case .connect:
+            if let successText, successText.code == 220 { return .reply(SMTPReply(220, nil, successText.lines)) }
+            return .reply(greeting())
+        case .hello(let name, let extended):
+            return hello(name: name, extended: extended, customText: successText?.lines.first)
+        case .mail(let sender, let parameters):
+            return acceptMail(sender, parameters, reply: successText)
+        case .recipient(let recipient, let parameters):
+            return acceptRecipient(recipient, parameters, reply: successText)
+        case .message(let transaction, let message, let steps):
+            return continueMessage(transaction, message, steps: steps)
+        }
+    }
+
+    /// Runs the next message-phase callout, or spools when none is left.
+    mutating func continueMessage(_ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]) -> Action {
+        guard let (callout, recipientIndex) = steps.first else { return spool(transaction, message) }
+        phase = .consulting
+        pending = .message(transaction, message, steps: Array(steps.dropFirst()))
+        var context: [PolicyContextUpdate] = []
+        if let recipientIndex, transaction.recipients.indices.contains(recipientIndex) {
+            let recipient = transaction.recipients[recipientIndex].0
+            context = Self.recipientContext(recipient, line: "RCPT TO:<\(recipient)>")
+        }
+        return .consult(callout, text: nil, context: context, newMessage: false)
+    }
+
+    /// The message-phase callouts to run for a complete message, in Momentum's order.
+    func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
+        var steps: [(Callout, recipient: Int?)] = []
+        if policyCallouts.contains(.data) { steps.append((.data, nil)) }
+        if policyCallouts.contains(.dataSpool) { steps.append((.dataSpool, nil)) }
+        if policyCallouts.contains(.dataSpoolEachRcpt) { steps += (0..<recipients).map { (.dataSpoolEachRcpt, $0) } }
+        return steps
+    }
+
+    /// A policy's code and text as a reply: "5.7.1 text" carries its own enhanced code;
+    /// otherwise the code's class supplies one (ENHANCEDSTATUSCODES is on every reply).
+    static func policyReply(code: Int, text: String?, fallback: String) -> SMTPReply {
+        let code = (200...599).contains(code) ? code : 550
+        var body = text ?? fallback
+        var enhanced = "\(code / 100).0.0"
+        let parts = body.split(separator: " ", maxSplits: 1)
+        if let first = parts.first, first.split(separator: ".").count == 3,
+           first.split(separator: ".").allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }), first.first == Character("\(code / 100)") {
+            enhanced = String(first)
+            body = parts.count > 1 ? String(parts[1]) : ""
+        }
+        body = String(body.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? " " : Character($0) })
+        return SMTPReply(code, enhanced, body)
     }
 
     mutating func bdat(size: Int, last: Bool) -> Action {
@@ -254,7 +409,7 @@ public struct SMTPSessionStateMachine {
             self.transaction = nil
             return failure(SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)"))
         }
-        return spool(transaction, message)
+        return continueMessage(transaction, message, steps: messageSteps(recipients: transaction.recipients.count))
     }
 
     /// A BDAT chunk's octets were read (`content` holds the whole message so far when it was stored).
@@ -275,7 +430,7 @@ public struct SMTPSessionStateMachine {
             return failure(refusal)
         }
         guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
-        return spool(transaction, message ?? ByteBuffer())
+        return continueMessage(transaction, message ?? ByteBuffer(), steps: messageSteps(recipients: transaction.recipients.count))
     }
 
     mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {

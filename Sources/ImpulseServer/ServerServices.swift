@@ -1,6 +1,9 @@
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
+import Scriptlet
 import Spool
+import Synchronization
 
 /// What every session shares: the spool writer, id generator, limits bookkeeping and the
 /// shutdown flag.
@@ -11,6 +14,9 @@ final class ServerServices: Sendable {
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget
+    /// One policy state per event loop (empty without a scriptlet stanza); set once at start.
+    private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
+    private let nextSessionID = Atomic<Int>(1)
     private let draining = NIOLockedValueBox(false)
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int) {
@@ -21,6 +27,17 @@ final class ServerServices: Sendable {
         self.sessions = SessionRegistry()
         self.hostname = hostname
     }
+
+    func setPolicyStates(_ states: [ObjectIdentifier: NIOLoopBound<PolicyState>]) {
+        policyStates.withLockedValue { $0 = states }
+    }
+
+    /// The policy state of `loop`; call on that loop.
+    func policyState(for loop: EventLoop) -> PolicyState? {
+        policyStates.withLockedValue { $0[ObjectIdentifier(loop)] }?.value
+    }
+
+    func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
     var isDraining: Bool { draining.withLockedValue { $0 } }
 

@@ -31,6 +31,13 @@ public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConverti
     public var callout: String
     public var message: String
 
+    public init(module: String, script: String, callout: String, message: String) {
+        self.module = module
+        self.script = script
+        self.callout = callout
+        self.message = message
+    }
+
     /// Momentum's two paniclog lines: the callout's, then the module's.
     public var paniclogLines: [String] {
         ["scriptlet: \(callout) error: \(message)", "scriptlet: \(module) error: \(message)"]

@@ -87,6 +87,9 @@ public final class PolicyState {
             .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 
+    /// The callouts some module implements.
+    public var callouts: Set<Callout> { implemented }
+
     /// True when some module implements `callout` (phases nobody implements cost nothing).
     public func implements(_ callout: Callout) -> Bool { implemented.contains(callout) }
 

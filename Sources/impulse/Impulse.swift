@@ -3,6 +3,7 @@ import Foundation
 import ImpulseConfig
 import ImpulseServer
 import Logging
+import Scriptlet
 import Spool
 
 @main
@@ -90,7 +91,18 @@ struct CheckConfig: ParsableCommand {
         print("\(config): OK — \(configuration.listeners.count) listener(s): \(listeners.joined(separator: ", ")); "
               + "spool \(configuration.spoolbase); \(configuration.warnings.count) warning(s)")
         if let scriptlet = configuration.scriptlet {
-            print("scriptlet \"\(scriptlet.instance)\": \(scriptlet.scripts.map { "\($0.name) (\($0.resolvedPath ?? "built-in " + $0.source))" }.joined(separator: ", "))")
+            // Load the scripts as the server would: syntax errors, require failures and
+            // module-level errors fail the check with the script's name and line.
+            let sources = scriptlet.scripts.compactMap { script in script.resolvedPath.map { ScriptSource(name: script.name, path: $0) } }
+            do {
+                let state = try PolicyState(scripts: sources)
+                for warning in state.warnings { FileHandle.standardError.write(Data("\(scriptlet.location): warning: \(warning)\n".utf8)) }
+                print("scriptlet \"\(scriptlet.instance)\": \(scriptlet.scripts.map { "\($0.name) (\($0.resolvedPath ?? "built-in " + $0.source))" }.joined(separator: ", ")); "
+                      + "callouts: \(state.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
+            } catch {
+                FileHandle.standardError.write(Data("\(scriptlet.location): error: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
         }
     }
 }

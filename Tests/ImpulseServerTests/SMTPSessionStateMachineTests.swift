@@ -1,6 +1,7 @@
 import ImpulseConfig
 import NIOCore
 import SMTPProtocol
+import Scriptlet
 import Spool
 import Foundation
 import XCTest
@@ -24,7 +25,7 @@ final class SMTPSessionStateMachineTests: XCTestCase {
     func code(_ action: SMTPSessionStateMachine.Action) -> Int? {
         switch action {
         case .reply(let reply), .replyAndClose(let reply), .beginData(let reply), .startTLS(let reply): return reply.code
-        case .readChunk, .spool: return nil
+        case .readChunk, .spool, .consult: return nil
         }
     }
 
@@ -255,5 +256,69 @@ final class ReceptionMemoryBudgetTests: XCTestCase {
         for line in ["EHLO c", "MAIL FROM:<a@b.test>", "RCPT TO:<u@example.test>", "DATA"] { _ = session.receive(line: ByteBuffer(string: line)) }
         XCTAssertEqual(session.dataCompleted(ByteBuffer(), .init(size: 9, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false, abandoned: true)),
                        .reply(SMTPReply(452, "4.3.1", "Insufficient system storage, try again later")))
+    }
+}
+
+final class SessionPolicyTests: XCTestCase {
+    func machine(_ callouts: Set<Callout>) -> SMTPSessionStateMachine {
+        var policy = InboundPolicy()
+        policy.relayDomains = [DomainPattern("example.test")]
+        return SMTPSessionStateMachine(policy: policy, hostname: "mx.test", clientAddress: IPAddress("192.0.2.9")!, clientPort: 1,
+                                       listener: "l", tlsAvailable: false, tlsActive: false, idGenerator: MessageIDGenerator(),
+                                       policyCallouts: callouts)
+    }
+
+    func testEachPhaseConsultsOnlyWhatIsImplemented() {
+        var session = machine([.mailFrom])
+        XCTAssertEqual(session.start(), .reply(session.greeting()))
+        _ = session.receive(line: ByteBuffer(string: "EHLO c"))
+        guard case .consult(.mailFrom, let text, let context, true) = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test> SIZE=10")) else {
+            return XCTFail()
+        }
+        XCTAssertEqual(text, "MAIL FROM:<a@b.test> SIZE=10")
+        XCTAssertTrue(context.contains(PolicyContextUpdate(message: true, key: "mailfrom_domain", value: "b.test")))
+        XCTAssertEqual(session.policyDecided(.reply(code: 550, text: "5.7.1 sender refused by policy")),
+                       .reply(SMTPReply(550, "5.7.1", "sender refused by policy")))
+        XCTAssertEqual(session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>")), .reply(SMTPReply(503, "5.5.1", "Error: need MAIL command")))
+        _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
+        XCTAssertEqual(session.policyDecided(.proceed), .reply(SMTPReply(250, "2.1.0", "Ok")))
+        XCTAssertEqual(session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>")), .reply(SMTPReply(250, "2.1.5", "Ok")))
+    }
+
+    func testFailuresAndDisconnects() {
+        var session = machine([.connect, .ehlo, .rcptTo, .data, .dataSpoolEachRcpt])
+        guard case .consult(.connect, _, _, _) = session.start() else { return XCTFail() }
+        XCTAssertEqual(session.policyDecided(.proceed), .reply(session.greeting()))
+        guard case .consult(.ehlo, "c", _, _) = session.receive(line: ByteBuffer(string: "EHLO c")) else { return XCTFail() }
+        XCTAssertEqual(session.policyDecided(.failed(ScriptletFailure(module: "m", script: "s.lua", callout: "validate_ehlo", message: "boom"))),
+                       .reply(SMTPReply(451, "4.3.0", "Requested action aborted: local error in processing")))
+        _ = session.receive(line: ByteBuffer(string: "EHLO c"))
+        guard case .reply(let ehlo) = session.policyDecided(.proceed) else { return XCTFail() }
+        XCTAssertEqual(ehlo.code, 250)
+        _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
+        _ = session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>"))
+        _ = session.policyDecided(.proceed)
+        _ = session.receive(line: ByteBuffer(string: "RCPT TO:<y@example.test>"))
+        _ = session.policyDecided(.proceed)
+        _ = session.receive(line: ByteBuffer(string: "DATA"))
+        let done = DotStuffedDataDecoder.Result(size: 1, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false)
+        guard case .consult(.data, _, _, _) = session.dataCompleted(ByteBuffer(string: "x"), done) else { return XCTFail() }
+        guard case .consult(.dataSpoolEachRcpt, _, let first, _) = session.policyDecided(.proceed) else { return XCTFail() }
+        XCTAssertTrue(first.contains(PolicyContextUpdate(message: true, key: "rcptto_address", value: "x@example.test")))
+        guard case .consult(.dataSpoolEachRcpt, _, let second, _) = session.policyDecided(.proceed) else { return XCTFail() }
+        XCTAssertTrue(second.contains(PolicyContextUpdate(message: true, key: "rcptto_address", value: "y@example.test")))
+        guard case .spool = session.policyDecided(.proceed) else { return XCTFail("spooled only after every callout") }
+        _ = session.spoolCompleted(success: true)
+        _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
+        _ = session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>"))
+        XCTAssertEqual(session.policyDecided(.disconnect(code: 421, text: "bye")), .replyAndClose(SMTPReply(421, "4.0.0", "bye")))
+    }
+
+    func testPolicyReplyText() {
+        XCTAssertEqual(SMTPSessionStateMachine.policyReply(code: 550, text: "5.7.1 no", fallback: "x"), SMTPReply(550, "5.7.1", "no"))
+        XCTAssertEqual(SMTPSessionStateMachine.policyReply(code: 550, text: "4.7.1 mismatched class", fallback: "x"),
+                       SMTPReply(550, "5.0.0", "4.7.1 mismatched class"))
+        XCTAssertEqual(SMTPSessionStateMachine.policyReply(code: 451, text: "line\r\nbreak", fallback: "x"), SMTPReply(451, "4.0.0", "line  break"))
+        XCTAssertEqual(SMTPSessionStateMachine.policyReply(code: 9999, text: nil, fallback: "Rejected by policy"), SMTPReply(550, "5.0.0", "Rejected by policy"))
     }
 }

@@ -18,12 +18,12 @@ class Impulse:
     """One impulse process on its own config, spool and loopback port."""
 
     def __init__(self, directory: Path, body: str, listen: str = "127.0.0.1:0", global_options: str = "",
-                 listen_options: str = "", prefix: list[str] | None = None):
+                 listen_options: str = "", prefix: list[str] | None = None, extra: str = ""):
         self.directory = directory
         self.config = directory / "ecelerity.conf"
         self.config.write_text(
             f'hostname = "impulse.test"\nspoolbase = "spool"\n{global_options}\n'
-            f'ESMTP_Listener {{\n{body}\n  Listen "{listen}" {{ {listen_options} }}\n}}\n')
+            f'ESMTP_Listener {{\n{body}\n  Listen "{listen}" {{ {listen_options} }}\n}}\n{extra}\n')
         self.log = directory / "impulse.log"
         self.prefix = prefix or []
         self.process = None

@@ -1,0 +1,142 @@
+"""Momentum Lua policy scripts running in the real server."""
+import shutil
+import subprocess
+
+from conftest import BIN, ROOT, Raw, begin_data
+
+
+def policy_server(server_factory, scripts: dict[str, str], body='  relay_domains = ( "example.test" )'):
+    stanza = 'alerting {}\nscriptlet "scriptlet" {\n' + "".join(
+        f'  script "{name}" {{ source = "{name}" }}\n' for name in scripts) + "}\n"
+    server = server_factory(body, extra=stanza)
+    for name, text in scripts.items():
+        (server.directory / f"{name}.lua").write_text(text)
+    return server
+
+
+def test_the_example_policy_rejects_by_sender(server_factory):
+    server = server_factory('  relay_domains = ( "example.test" )',
+                            extra='alerting {}\nscriptlet "scriptlet" { script "policy" { source = "policy" } }')
+    shutil.copy(ROOT / "examples" / "policy.lua", server.directory / "policy.lua")
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    assert raw.command("MAIL FROM:<bad@spam.invalid>") == (550, "550 5.7.1 sender refused by policy")
+    assert raw.command("MAIL FROM:<good@source.test>")[0] == 250
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+    assert raw.command("DATA")[0] == 354
+    assert raw.command("Subject: ok\r\n\r\nhi\r\n.")[0] == 250
+    assert len(server.records()) == 1
+
+
+def test_runtime_error_answers_451_and_names_the_module(server_factory):
+    server = policy_server(server_factory, {"bad": """
+local mod = {}
+function mod:validate_rcptto(msg, str, accept, vctx)
+  return nil + 1
+end
+msys.registerModule("badmod", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.command("MAIL FROM:<a@b.test>")
+    assert raw.command("RCPT TO:<x@example.test>") == (451, "451 4.3.0 Requested action aborted: local error in processing")
+    assert raw.command("NOOP")[0] == 250
+    log = server.log.read_text()
+    assert "scriptlet: validate_rcptto error: bad.lua:4: attempt to perform arithmetic on a nil value" in log
+    assert "scriptlet: badmod error: bad.lua:4:" in log
+
+
+def test_self_phases_and_validate_dealloc(server_factory, tmp_path):
+    record = tmp_path / "dealloc.txt"
+    server = policy_server(server_factory, {"counter": f"""
+require("msys.core")
+local mod = {{}}
+function mod:validate_connect(accept, vctx)
+  self.seen = {{}}
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_ehlo(str, accept, vctx)
+  self.seen[#self.seen + 1] = tostring(str)
+  if #self.seen >= 3 then vctx:set_code(550, "5.7.0 too many greetings") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_mailfrom(str, accept, vctx)
+  vctx:set(msys.core.VCTX_MESS, "from", tostring(str))
+  if vctx:get(msys.core.VCTX_CONN, "can_relay") != nil then vctx:set_code(421, "4.7.1 unexpected") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_dealloc()
+  local f = io.open("{record}", "a")
+  f:write(table.concat(self.seen, ",") .. "\\n")
+  f:close()
+end
+msys.registerModule("counter", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    assert raw.command("EHLO one")[0] == 250
+    assert raw.command("HELO two")[0] == 250
+    assert raw.command("EHLO three") == (550, "550 5.7.0 too many greetings")
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    raw.command("QUIT")
+    raw.closed()
+    import time
+    for _ in range(50):
+        if record.exists():
+            break
+        time.sleep(0.05)
+    assert record.read_text() == "one,two,three\n"
+
+
+def test_connect_callout_can_refuse_the_session(server_factory):
+    server = policy_server(server_factory, {"gate": """
+local mod = {}
+function mod:validate_connect(accept, vctx)
+  vctx:disconnect(554, "5.7.1 no service for you")
+  return msys.core.VALIDATE_DONE
+end
+msys.registerModule("gate", mod)
+"""}).start()
+    raw = Raw(server.port)
+    assert raw.reply() == (554, "554 5.7.1 no service for you")
+    assert raw.closed()
+
+
+def test_data_callouts_run_before_the_message_is_spooled(server_factory):
+    server = policy_server(server_factory, {"content": """
+local mod = {}
+function mod:validate_data_spool_each_rcpt(msg, accept, vctx)
+  if msg:context_get(msys.core.VCTX_MESS, "rcptto_localpart") == "blocked" then
+    vctx:set_code(550, "5.7.1 recipient blocked by content policy")
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("content", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<fine@example.test>")
+    raw.command("RCPT TO:<blocked@example.test>")
+    raw.command("DATA")
+    assert raw.command("Subject: x\r\n\r\nbody\r\n.") == (550, "550 5.7.1 recipient blocked by content policy")
+    assert server.records() == {}
+
+
+def test_init_returning_false_stops_the_start_and_syntax_errors_name_the_line(server_factory):
+    server = policy_server(server_factory, {"initfail": """
+local mod = {}
+function mod:init() return false end
+msys.registerModule("initmod", mod)
+"""})
+    result = subprocess.run([BIN, "serve", "--config", str(server.config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "module initmod (initfail.lua): init failed: init did not return true" in result.stderr
+    (server.directory / "initfail.lua").write_text("local mod = {}\nfunction mod:validate_ehlo(\n  return 0\nend\n")
+    result = subprocess.run([BIN, "check-config", "--config", str(server.config)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert 'script "initfail": initfail.lua:3:' in result.stderr
