@@ -39,13 +39,22 @@ struct Serve: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
+        let panicFile: PanicLogHandler.File?
+        do {
+            panicFile = try configuration.logs.paniclog.map { try PanicLogHandler.File(path: $0) }
+        } catch {
+            FileHandle.standardError.write(Data("impulse: cannot open paniclog \(configuration.logs.paniclog ?? ""): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-            return handler
+            var stderr = StreamLogHandler.standardError(label: label)
+            stderr.logLevel = level
+            guard let panicFile else { return stderr }
+            return MultiplexLogHandler([stderr, PanicLogHandler(file: panicFile)])
         }
         let logger = Logger(label: "impulse")
-        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         let server = ImpulseServer(configuration: configuration, logger: logger,
                                    threads: threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
         let addresses: [String]

@@ -140,3 +140,21 @@ msys.registerModule("initmod", mod)
     result = subprocess.run([BIN, "check-config", "--config", str(server.config)], capture_output=True, text=True)
     assert result.returncode == 2
     assert 'script "initfail": initfail.lua:3:' in result.stderr
+
+
+def test_script_errors_reach_the_paniclog(server_factory):
+    server = policy_server(server_factory, {"bad": """
+local mod = {}
+function mod:validate_ehlo(str, accept, vctx) error("no greeting today") end
+msys.registerModule("ehlomod", mod)
+"""})
+    server.config.write_text(server.config.read_text() + 'ec_logger "ec_logger" { paniclog = "log/paniclog.ec" }\n')
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    assert raw.command("EHLO c")[0] == 451
+    import re
+    panic = (server.directory / "log" / "paniclog.ec").read_text()
+    assert re.search(r"^\d{10}:scriptlet: validate_ehlo error: bad\.lua:3: no greeting today", panic, re.M), panic
+    assert re.search(r"^\d{10}:scriptlet: ehlomod error: bad\.lua:3: no greeting today", panic, re.M), panic
+    assert re.search(r"^\tstack traceback:", panic, re.M), panic
