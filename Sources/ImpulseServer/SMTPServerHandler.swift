@@ -51,6 +51,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     let policyState: PolicyState?
     let sessionID: Int
     var policySessionOpen = false
+    /// A callout suspended past this is abandoned (the client is waiting for a reply).
+    var policyDeadline = NIODeadline.now()
 
     init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
          policyState: PolicyState? = nil, sessionID: Int = 0) {
@@ -264,9 +266,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
             }
             if newMessage { policyState.beginMessage(sessionID) }
             for update in updates { policyState.setContext(sessionID, message: update.message, update.key, update.value) }
-            let outcome = policyState.run(callout, session: sessionID, text: text)
-            if case .failed(let failure) = outcome { logPolicyFailure(failure) }
-            action = machine.policyDecided(outcome)
+            policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
+            switch policyState.start(callout, session: sessionID, text: text) {
+            case .done(let outcome):
+                action = decided(outcome)
+            case .suspended(let suspension):
+                suspend(suspension, context: context)
+                return
+            }
         }
         switch action {
         case .consult:
@@ -294,6 +301,46 @@ final class SMTPServerHandler: ChannelInboundHandler {
             promise.futureResult.whenComplete { result in
                 bound.value.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: bound.value.context)
             }
+        }
+    }
+
+    /// The outcome of a policy callout, logged when it failed, fed to the state machine.
+    func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
+        if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+        return machine.policyDecided(outcome)
+    }
+
+    /// A callout waits (msys.sleep …): the session waits with it, the event loop does not.
+    func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
+        mode = .waiting
+        context.flush()
+        let delay: TimeAmount
+        switch suspension.request {
+        case .sleep(let seconds): delay = .nanoseconds(Int64(seconds * 1_000_000_000))
+        }
+        let bound = NIOLoopBound((handler: self, suspension: suspension), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: delay) { bound.value.handler.resumePolicy(bound.value.suspension) }
+    }
+
+    func resumePolicy(_ suspension: PolicyState.Suspension) {
+        guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
+        let progress: PolicyState.Progress
+        if NIODeadline.now() > policyDeadline {
+            progress = .done(.failed(ScriptletFailure(module: "?", script: "?", callout: suspension.calloutName,
+                                                      message: "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")))
+        } else {
+            progress = policyState.resume(suspension)
+        }
+        switch progress {
+        case .suspended(let next):
+            suspend(next, context: context)
+        case .done(let outcome):
+            mode = .command
+            lastActivity = .now()
+            perform(decided(outcome), context: context)
+            process(context: context)
+            context.flush()
+            if context.channel.isWritable { resumeReading(context: context) }
         }
     }
 

@@ -45,3 +45,9 @@ public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConverti
 
     public var description: String { "scriptlet: module \(module) (\(script)) \(callout) error: \(message)" }
 }
+
+/// What a suspended callout waits for; Impulse does it without blocking the event loop, then
+/// resumes the callout with `PolicyState.resume`.
+public enum SuspensionRequest: Equatable, Sendable {
+    case sleep(seconds: Double)
+}

@@ -31,6 +31,29 @@ public final class PolicyState {
     let implemented: Set<Callout>
     /// VM instructions one callout may run before the watchdog stops it.
     public var instructionBudget = 50_000_000
+    /// Longest single `msys.sleep`, in seconds.
+    public static let maxSleep = 300.0
+
+    /// A callout suspended by a msys function; resume it with `resume(_:with:)`.
+    public final class Suspension {
+        public let request: SuspensionRequest
+        let coroutine: LuaCoroutine
+        let callout: Callout
+        /// The callout's name, for messages.
+        public var calloutName: String { callout.rawValue }
+
+        init(request: SuspensionRequest, coroutine: LuaCoroutine, callout: Callout) {
+            self.request = request
+            self.coroutine = coroutine
+            self.callout = callout
+        }
+    }
+
+    /// Where a callout run stands.
+    public enum Progress {
+        case done(CalloutOutcome)
+        case suspended(Suspension)
+    }
 
     /// Hook points Impulse knows; other `<scope>_<hook>` keys are reported at load.
     public static let knownHooks = [
@@ -69,6 +92,13 @@ public final class PolicyState {
             } catch {
                 throw ScriptletLoadError(script: script.name, message: error.message)
             }
+        }
+        lua.setGlobal("__impulse_suspend") { arguments in
+            guard arguments.string(1) == "sleep" else { return .error("impulse: unknown suspension") }
+            guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
+                return .error("msys.sleep: expected a number of seconds")
+            }
+            return .yield([.string("sleep"), .number(min(seconds, PolicyState.maxSleep))])
         }
         if case .string(let text)? = try? lua.callGlobal("__impulse_warnings").first, !text.isEmpty {
             warnings = text.components(separatedBy: "\n")
@@ -116,18 +146,42 @@ public final class PolicyState {
         _ = try? lua.callGlobal("__impulse_new_message", [.number(Double(id))])
     }
 
-    /// Runs `callout` across every module; `text` is the ec_string argument where there is one.
-    public func run(_ callout: Callout, session id: Int, text: String? = nil) -> CalloutOutcome {
-        guard implements(callout) else { return .proceed }
+    /// Starts `callout` across every module in a coroutine; `text` is the ec_string argument where
+    /// there is one. A module may suspend it (msys.sleep …): then `.suspended` says what for.
+    public func start(_ callout: Callout, session id: Int, text: String? = nil) -> Progress {
+        guard implements(callout), let coroutine = LuaCoroutine(state: lua, global: "__impulse_run") else { return .done(.proceed) }
+        return step(coroutine, callout, [.number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
+    }
+
+    /// Continues a suspended callout with what its msys function returns to Lua.
+    public func resume(_ suspension: Suspension, with values: [LuaValue] = []) -> Progress {
+        step(suspension.coroutine, suspension.callout, values)
+    }
+
+    func step(_ coroutine: LuaCoroutine, _ callout: Callout, _ arguments: [LuaValue]) -> Progress {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        let results: [LuaValue]
-        do {
-            results = try lua.callGlobal("__impulse_run", [.number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
-        } catch {
-            return .failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message))
+        switch coroutine.resume(arguments) {
+        case .finished(let results):
+            return .done(Self.outcome(results, callout: callout.rawValue))
+        case .failed(let error):
+            return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message)))
+        case .yielded(let request):
+            if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
+                return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout))
+            }
+            return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue,
+                                                  message: "coroutine.yield inside a callout is not supported")))
         }
-        return Self.outcome(results, callout: callout.rawValue)
+    }
+
+    /// Runs `callout` to the end, treating any suspension as finished at once (tests and places
+    /// that cannot wait).
+    public func run(_ callout: Callout, session id: Int, text: String? = nil) -> CalloutOutcome {
+        var progress = start(callout, session: id, text: text)
+        while case .suspended(let suspension) = progress { progress = resume(suspension) }
+        guard case .done(let outcome) = progress else { return .proceed }
+        return outcome
     }
 
     static func outcome(_ results: [LuaValue], callout: String) -> CalloutOutcome {

@@ -11,7 +11,10 @@ local traceback, format, gsub, find = debug.traceback, string.format, string.gsu
 local modules = {}      -- { name = , tbl = , script = }
 local sessions = {}     -- sid -> session
 local loading_script = "?"
-local current_sid = nil
+-- The session each running callout coroutine works for (several may be suspended at once).
+local running = setmetatable({}, { __mode = "k" })
+local function current_session_id() return running[coroutine.running() or "main"] end
+local function set_current(sid) running[coroutine.running() or "main"] = sid end
 
 local CONN, MESS = 0, 1
 local function pack(...) return { n = select("#", ...), ... } end
@@ -120,12 +123,20 @@ function MSG:discard(reason)
 end
 
 function msys.expandMacro(text)
-  local session = current_sid and sessions[current_sid]
+  local sid = current_session_id()
+  local session = sid and sessions[sid]
   if not session then return text end
   return (gsub(text, "%%{(vctx_%a+):([%w_#%-]+)}", function(scope, key)
     local dict = scope == "vctx_mess" and session.mess or session.conn
     return dict[key] or ""
   end))
+end
+
+-- Suspending functions: only a callout runs in a coroutine that Impulse can resume.
+function msys.asyncOk() return coroutine.running() ~= nil end
+function msys.sleep(seconds)
+  if not coroutine.running() then error("msys.sleep: cannot suspend here (only inside a callout)", 2) end
+  return __impulse_suspend("sleep", seconds)
 end
 
 function __impulse_loading(script) loading_script = script end
@@ -176,7 +187,7 @@ function __impulse_run(sid, callout, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
   session.code, session.text, session.disconnect = nil, nil, false
-  current_sid = sid
+  set_current(sid)
   for index, module in ipairs(modules) do
     local method = module.tbl[callout]
     if type(method) == "function" then
@@ -188,24 +199,24 @@ function __impulse_run(sid, callout, text)
       session.used[index] = true
       local results = pack(xpcall(function() return method(self, arguments(session, callout, text)) end, traceback))
       if not results[1] then
-        current_sid = nil
+        set_current(nil)
         return "error", module.name, module.script, tostring(results[2])
       end
       local count = results.n - 1
       local value = results[2]
       if count ~= 1 then
-        current_sid = nil
+        set_current(nil)
         return "error", module.name, module.script, format("%s:%s expected a single return value, got %d", module.name, callout, count)
       end
       if value ~= 0 and value ~= 1 and value ~= 2 then
-        current_sid = nil
+        set_current(nil)
         return "error", module.name, module.script,
                format("%s:%s must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN", module.name, callout)
       end
       if value == 1 then break end
     end
   end
-  current_sid = nil
+  set_current(nil)
   return "ok", session.code, session.text, session.disconnect, session.discard
 end
 
@@ -214,14 +225,14 @@ function __impulse_close(sid)
   local session = sessions[sid]
   if not session then return "ok" end
   local failure
-  current_sid = sid
+  set_current(sid)
   for index, module in ipairs(modules) do
     if session.used[index] and type(module.tbl.validate_dealloc) == "function" then
       local ok, message = xpcall(function() return module.tbl.validate_dealloc(session.selves[index]) end, traceback)
       if not ok and not failure then failure = { module.name, module.script, tostring(message) } end
     end
   end
-  current_sid = nil
+  set_current(nil)
   sessions[sid] = nil
   if failure then return "error", failure[1], failure[2], failure[3] end
   return "ok"

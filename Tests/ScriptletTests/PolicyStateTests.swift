@@ -193,4 +193,31 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(bad.runInit()?.module, "initmod")
         XCTAssertEqual(bad.runInit()?.message, "init did not return true")
     }
+
+    func testSleepSuspendsTheCalloutAndResumeContinuesIt() throws {
+        let policy = try state([("sleepy", """
+            atLoad = msys.asyncOk()
+            local ok, message = pcall(msys.sleep, 1)
+            loadSleep = message
+            local m = {}
+            function m:validate_connect(ac, vctx)
+              vctx:set(0, "before", "1")
+              msys.sleep(0.25)
+              vctx:set_code(421, "4.7.0 woke " .. msys.expandMacro("%{vctx_conn:before}"))
+              return msys.core.VALIDATE_CONT
+            end
+            msys.registerModule("sleepy", m)
+            """)])
+        XCTAssertEqual(try policy.lua.run("return atLoad, loadSleep", chunkName: "t"),
+                       [.boolean(false), .string("msys.sleep: cannot suspend here (only inside a callout)")])
+        policy.openSession(1, connectionContext: [])
+        policy.openSession(2, connectionContext: [])
+        guard case .suspended(let first) = policy.start(.connect, session: 1) else { return XCTFail() }
+        XCTAssertEqual(first.request, .sleep(seconds: 0.25))
+        // Another session runs while the first one waits.
+        guard case .suspended(let second) = policy.start(.connect, session: 2) else { return XCTFail() }
+        guard case .done(let outcome) = policy.resume(first) else { return XCTFail() }
+        XCTAssertEqual(outcome, .reply(code: 421, text: "4.7.0 woke 1"))
+        guard case .done(.reply(421, _)) = policy.resume(second) else { return XCTFail() }
+    }
 }

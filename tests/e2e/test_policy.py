@@ -158,3 +158,48 @@ msys.registerModule("ehlomod", mod)
     assert re.search(r"^\d{10}:scriptlet: validate_ehlo error: bad\.lua:3: no greeting today", panic, re.M), panic
     assert re.search(r"^\d{10}:scriptlet: ehlomod error: bad\.lua:3: no greeting today", panic, re.M), panic
     assert re.search(r"^\tstack traceback:", panic, re.M), panic
+
+
+def test_msys_sleep_suspends_the_session_not_the_server(server_factory):
+    """A callout that sleeps 1 s in 5 sessions at once: all finish in about 1 s, and a 6th
+    session's greeting is not delayed (one event loop serves them all)."""
+    import threading
+    import time
+    server = policy_server(server_factory, {"slow": """
+local mod = {}
+function mod:validate_mailfrom(str, accept, vctx)
+  if !msys.asyncOk() then vctx:set_code(451, "4.3.0 not async") end
+  msys.sleep(1)
+  vctx:set(msys.core.VCTX_MESS, "slept", "yes")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("slow", mod)
+"""})
+    server.config.write_text(server.config.read_text())
+    server.start()
+    results = []
+
+    def client():
+        raw = Raw(server.port)
+        raw.reply()
+        raw.command("EHLO c")
+        started = time.time()
+        results.append((raw.command("MAIL FROM:<a@b.test>")[0], time.time() - started))
+
+    threads = [threading.Thread(target=client) for _ in range(5)]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    probe = Raw(server.port)
+    greeting_started = time.time()
+    assert probe.reply()[0] == 220
+    assert probe.command("NOOP")[0] == 250
+    greeting_delay = time.time() - greeting_started
+    for thread in threads:
+        thread.join()
+    total = time.time() - started
+    assert [code for code, _ in results] == [250] * 5
+    assert all(0.9 <= elapsed < 3 for _, elapsed in results), results
+    assert total < 3.5, total
+    assert greeting_delay < 0.5, greeting_delay
