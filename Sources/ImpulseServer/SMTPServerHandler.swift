@@ -292,7 +292,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
             mode = .chunk(remaining: size, store: store)
         case .startTLS(let reply):
             startTLS(reply, context: context)
-        case .spool(let envelope, let parts):
+        case .spool(var envelope, let parts):
+            if let policyState, policySessionOpen, policyState.hasRoutingDomainHook {
+                let domain = envelope.recipients.first.map { String($0.address.split(separator: "@").last ?? "") } ?? ""
+                switch policyState.routingDomain(session: sessionID, defaultDomain: domain) {
+                case .success(let chosen): envelope.routingDomain = chosen
+                case .failure(let failure): logPolicyFailure(failure)  // a hook error does not stop the message
+                }
+            }
             mode = .waiting
             context.flush()
             let promise = context.eventLoop.makePromise(of: Void.self)

@@ -37,10 +37,13 @@ public struct SMTPSessionStateMachine {
 
     /// What a policy callout is deciding, and what happens when it lets the command through.
     enum PendingDecision {
-        case connect
+        /// The connection's callouts (`core_validate_accept`, then `validate_connect`) still to run.
+        case connect(steps: [Callout])
         case hello(name: String, extended: Bool)
         case mail(sender: Mailbox?, parameters: MailParameters)
         case recipient(Mailbox, RecipientParameters)
+        /// `validate_rcptto_list` for a recipient `validate_rcptto` let through.
+        case recipientList(Mailbox, RecipientParameters, reply: SMTPReply?)
         /// The message is complete; `steps` are the callouts still to run before spooling.
         case message(Transaction, ByteBuffer, steps: [(Callout, recipient: Int?)])
     }
@@ -118,10 +121,14 @@ public struct SMTPSessionStateMachine {
 
     /// The first action of a session: the greeting, or first `validate_connect`.
     public mutating func start() -> Action {
-        guard policyCallouts.contains(.connect) else { return .reply(greeting()) }
+        continueConnect(steps: [Callout.validateAccept, .connect].filter(policyCallouts.contains))
+    }
+
+    mutating func continueConnect(steps: [Callout]) -> Action {
+        guard let callout = steps.first else { return .reply(greeting()) }
         phase = .consulting
-        pending = .connect
-        return .consult(.connect, text: nil, context: [], newMessage: false)
+        pending = .connect(steps: Array(steps.dropFirst()))
+        return .consult(callout, text: nil, context: [], newMessage: false)
     }
 
     /// True while a message transaction is open (MAIL given and not yet completed or reset).
@@ -266,7 +273,7 @@ public struct SMTPSessionStateMachine {
                 return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: Relay access denied"))
             }
         }
-        guard policyCallouts.contains(.rcptTo) else { return acceptRecipient(recipient, parameters) }
+        guard policyCallouts.contains(.rcptTo) else { return consultRecipientList(recipient, parameters, reply: nil) }
         phase = .consulting
         pending = .recipient(recipient, parameters)
         return .consult(.rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine), newMessage: false)
@@ -277,6 +284,14 @@ public struct SMTPSessionStateMachine {
          PolicyContextUpdate(message: true, key: "rcptto_localpart", value: recipient.localPart),
          PolicyContextUpdate(message: true, key: "rcptto_domain", value: recipient.domain),
          PolicyContextUpdate(message: true, key: "rcptto_address", value: recipient.description)]
+    }
+
+    /// `validate_rcptto_list` sees each recipient before it joins the transaction.
+    mutating func consultRecipientList(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply?) -> Action {
+        guard policyCallouts.contains(.rcptToList) else { return acceptRecipient(recipient, parameters, reply: reply) }
+        phase = .consulting
+        pending = .recipientList(recipient, parameters, reply: reply)
+        return .consult(.rcptToList, text: nil, context: [], newMessage: false)
     }
 
     mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil) -> Action {
@@ -313,7 +328,8 @@ public struct SMTPSessionStateMachine {
             successText = reply
         }
         switch decision {
-        case .connect:
+        case .connect(let steps):
+            if !steps.isEmpty { return continueConnect(steps: steps) }
             if let successText, successText.code == 220 { return .reply(SMTPReply(220, nil, successText.lines)) }
             return .reply(greeting())
         case .hello(let name, let extended):
@@ -321,7 +337,9 @@ public struct SMTPSessionStateMachine {
         case .mail(let sender, let parameters):
             return acceptMail(sender, parameters, reply: successText)
         case .recipient(let recipient, let parameters):
-            return acceptRecipient(recipient, parameters, reply: successText)
+            return consultRecipientList(recipient, parameters, reply: successText)
+        case .recipientList(let recipient, let parameters, let reply):
+            return acceptRecipient(recipient, parameters, reply: successText ?? reply)
         case .message(let transaction, let message, let steps):
             return continueMessage(transaction, message, steps: steps)
         }
@@ -340,12 +358,23 @@ public struct SMTPSessionStateMachine {
         return .consult(callout, text: nil, context: context, newMessage: false)
     }
 
-    /// The message-phase callouts to run for a complete message, in Momentum's order.
+    /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
+    /// (spec b.2): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
+    /// then final validation and post final validation. All run before the spool write, so a
+    /// rejection still reaches the client and nothing is acknowledged before it is durable.
     func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
         var steps: [(Callout, recipient: Int?)] = []
+        if policyCallouts.contains(.rcptToListFinal) { steps.append((.rcptToListFinal, nil)) }
         if policyCallouts.contains(.data) { steps.append((.data, nil)) }
         if policyCallouts.contains(.dataSpool) { steps.append((.dataSpool, nil)) }
-        if policyCallouts.contains(.dataSpoolEachRcpt) { steps += (0..<recipients).map { (.dataSpoolEachRcpt, $0) } }
+        for recipient in 0..<recipients {
+            for callout in [Callout.preMessageEachRcpt, .dataSpoolEachRcpt, .postMessageEachRcpt] where policyCallouts.contains(callout) {
+                steps.append((callout, recipient))
+            }
+        }
+        for callout in [Callout.finalValidation, .postFinalValidation] where policyCallouts.contains(callout) {
+            steps.append((callout, nil))
+        }
         return steps
     }
 

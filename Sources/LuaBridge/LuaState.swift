@@ -12,6 +12,9 @@ public final class LuaState {
         case error(String)
         /// Yield the running coroutine with these values.
         case yield([LuaValue])
+        /// Return one new, empty userdata whose metatable is the registry's `metatableKey` entry
+        /// (for objects that need `__len`, which LuaJIT honours on userdata only).
+        case newUserdata(metatableKey: String)
     }
 
     /// A Swift function callable from Lua; it reads its arguments from `LuaArguments`.
@@ -62,6 +65,11 @@ public final class LuaState {
         case .error(let message):
             lua_pushstring(thread, message)
             return Int32(IMPULSE_LUA_RAISE)
+        case .newUserdata(let key):
+            _ = lua_newuserdata(thread, 1)
+            lua_getfield(thread, impulse_lua_registryindex(), key)
+            lua_setmetatable(thread, -2)
+            return 1
         case .yield(let values):
             lua_settop(thread, 0)
             for value in values { Self.push(value, on: thread) }
@@ -199,6 +207,13 @@ public struct LuaArguments {
     public subscript(_ index: Int) -> LuaValue {
         guard index >= 1, index <= count else { return .nil }
         return LuaState.value(at: Int32(index), on: thread)
+    }
+
+    /// Stores argument `index` (any Lua value) in the registry under `key`.
+    public func storeInRegistry(_ index: Int, key: String) {
+        guard index >= 1, index <= count else { return }
+        lua_pushvalue(thread, Int32(index))
+        lua_setfield(thread, impulse_lua_registryindex(), key)
     }
 
     /// The argument as a string (numbers convert), or nil.

@@ -1,5 +1,7 @@
-/// The validation callouts of `msys.registerModule` (seed page; spec b.1–b.2), in phase order.
+/// The validation callouts of `msys.registerModule` (seed page; spec b.1–b.2), and the hook
+/// points that act like them (they see the vctx and answer through its code), in phase order.
 public enum Callout: String, Sendable, CaseIterable {
+    case validateAccept = "core_validate_accept"
     case connect = "validate_connect"
     case ehlo = "validate_ehlo"
     case mailFrom = "validate_mailfrom"
@@ -10,6 +12,13 @@ public enum Callout: String, Sendable, CaseIterable {
     case dataSpool = "validate_data_spool"
     case dataSpoolEachRcpt = "validate_data_spool_each_rcpt"
     case setBinding = "validate_set_binding"
+    case preMessageEachRcpt = "core_pre_msg_each_rcpt"
+    case postMessageEachRcpt = "core_post_msg_each_rcpt"
+    case finalValidation = "core_final_validation"
+    case postFinalValidation = "core_post_final_validation"
+
+    /// A `<scope>_<hook>` hook point rather than a `validate_*` callout.
+    public var isHook: Bool { rawValue.hasPrefix("core_") }
 }
 
 /// What the modules decided in one phase.

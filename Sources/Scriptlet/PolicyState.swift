@@ -66,6 +66,11 @@ public final class PolicyState {
     /// run once (its module-level code runs per state, as in Momentum).
     public init(scripts: [ScriptSource], jit: Bool = false) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit)
+        lua.setGlobal("__impulse_set_ecstring_metatable") { arguments in
+            arguments.storeInRegistry(1, key: "impulse.ecstring.mt")
+            return .values([])
+        }
+        lua.setGlobal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
             try lua.run("__impulse_hooks = {" + Self.knownHooks.map { "\($0) = true" }.joined(separator: ", ") + "}", chunkName: "impulse-hooks")
             try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
@@ -149,7 +154,10 @@ public final class PolicyState {
     /// Starts `callout` across every module in a coroutine; `text` is the ec_string argument where
     /// there is one. A module may suspend it (msys.sleep …): then `.suspended` says what for.
     public func start(_ callout: Callout, session id: Int, text: String? = nil) -> Progress {
-        guard implements(callout), let coroutine = LuaCoroutine(state: lua, global: "__impulse_run") else { return .done(.proceed) }
+        guard implements(callout),
+              let coroutine = LuaCoroutine(state: lua, global: callout.isHook ? "__impulse_run_hook" : "__impulse_run") else {
+            return .done(.proceed)
+        }
         return step(coroutine, callout, [.number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
     }
 
@@ -195,6 +203,31 @@ public final class PolicyState {
         guard results.count > 1, case .number(let code) = results[1] else { return .proceed }
         if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: Int(code), text: text(2)) }
         return .reply(code: Int(code), text: text(2))
+    }
+
+    /// True when some module implements `core_config_get_message_routing_domain`.
+    public private(set) lazy var hasRoutingDomainHook: Bool = {
+        if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {
+            return true
+        }
+        return false
+    }()
+
+    /// `core_config_get_message_routing_domain(scope, msg, buff)` for a message of this session:
+    /// the domain a module wrote into `buff`, or nil when none changed it.
+    public func routingDomain(session id: Int, defaultDomain: String) -> Result<String?, ScriptletFailure> {
+        guard hasRoutingDomainHook else { return .success(nil) }
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        let hook = "core_config_get_message_routing_domain"
+        do {
+            let results = try lua.callGlobal("__impulse_routing_domain", [.number(Double(id)), .string(defaultDomain)])
+            if case .failed(let failure) = Self.outcome(results, callout: hook) { return .failure(failure) }
+            if case .string(let domain)? = results.dropFirst().first { return .success(domain) }
+            return .success(nil)
+        } catch {
+            return .failure(ScriptletFailure(module: "?", script: "?", callout: hook, message: error.message))
+        }
     }
 
     /// Ends a session: `validate_dealloc` runs for each module an earlier phase ran.

@@ -76,15 +76,32 @@ table.insert(package.loaders, 2, function(name)
   end
 end)
 
--- ec_string: what Momentum passes for strings; tostring() gives the text.
+-- ec_string: what Momentum passes for strings and writable buffers. A userdata, so that `#buff`
+-- works (LuaJIT honours __len on userdata only); tostring() gives the text.
+local ecvalues = setmetatable({}, { __mode = "k" })
+local eclimits = setmetatable({}, { __mode = "k" })
 local ECSTRING = {}
 ECSTRING.__index = {
-  set = function(self, text) self.value = tostring(text) end,
-  get = function(self) return self.value end,
+  set = function(self, text)
+    text = tostring(text)
+    local limit = eclimits[self]
+    if limit and #text > limit then text = string.sub(text, 1, limit) end
+    ecvalues[self] = text
+    return #text
+  end,
+  get = function(self) return ecvalues[self] end,
 }
-ECSTRING.__tostring = function(self) return self.value end
+ECSTRING.__tostring = function(self) return ecvalues[self] or "" end
+ECSTRING.__len = function(self) return #(ecvalues[self] or "") end
 ECSTRING.__concat = function(a, b) return tostring(a) .. tostring(b) end
-local function ec_string(text) return setmetatable({ value = text or "" }, ECSTRING) end
+ECSTRING.__eq = function(a, b) return tostring(a) == tostring(b) end
+__impulse_set_ecstring_metatable(ECSTRING)
+local function ec_string(text, limit)
+  local buffer = __impulse_new_ecstring()
+  ecvalues[buffer] = text or ""
+  eclimits[buffer] = limit
+  return buffer
+end
 
 -- vctx
 local VCTX = {}
@@ -218,6 +235,73 @@ function __impulse_run(sid, callout, text)
   end
   set_current(nil)
   return "ok", session.code, session.text, session.disconnect, session.discard
+end
+
+-- Hook points: every module that defines the hook, in registration order. Hooks with a session
+-- get the module's per-session self; the others the module table.
+local hook_arguments = {
+  core_validate_accept = function(session) return session.accept, session.vctx end,
+  core_final_validation = function(session) return session.msg, session.accept, session.vctx end,
+  core_post_final_validation = function(session) return session.msg, session.accept, session.vctx end,
+  core_pre_msg_each_rcpt = function(session) return session.msg, session.accept end,
+  core_post_msg_each_rcpt = function(session) return session.msg, session.accept, session.vctx end,
+}
+
+function __impulse_hook_implemented(name)
+  for _, module in ipairs(modules) do
+    if type(module.tbl[name]) == "function" then return true end
+  end
+  return false
+end
+
+-- Validation-style hooks: like a callout, the outcome is the vctx code.
+function __impulse_run_hook(sid, name)
+  local session = sessions[sid]
+  if not session then return "error", "?", "?", "no such session" end
+  local make = hook_arguments[name]
+  session.code, session.text, session.disconnect = nil, nil, false
+  set_current(sid)
+  for index, module in ipairs(modules) do
+    local method = module.tbl[name]
+    if type(method) == "function" then
+      local self = session.selves[index]
+      if not self then
+        self = setmetatable({}, { __index = module.tbl })
+        session.selves[index] = self
+      end
+      session.used[index] = true
+      local ok, message = xpcall(function() return method(self, make(session)) end, traceback)
+      if not ok then
+        set_current(nil)
+        return "error", module.name, module.script, tostring(message)
+      end
+    end
+  end
+  set_current(nil)
+  return "ok", session.code, session.text, session.disconnect
+end
+
+-- core_config_get_message_routing_domain(scope, msg, buff): the last module to set buff wins.
+-- Returns "ok", domain-or-nil   or   "error", module, script, message.
+function __impulse_routing_domain(sid, default_domain)
+  local session = sessions[sid]
+  if not session then return "ok", nil end
+  set_current(sid)
+  local chosen
+  for _, module in ipairs(modules) do
+    local method = module.tbl.core_config_get_message_routing_domain
+    if type(method) == "function" then
+      local buff = ec_string(default_domain, 1024)
+      local ok, message = xpcall(function() return method(module.tbl, nil, session.msg, buff) end, traceback)
+      if not ok then
+        set_current(nil)
+        return "error", module.name, module.script, tostring(message)
+      end
+      if tostring(buff) ~= default_domain then chosen = tostring(buff) end
+    end
+  end
+  set_current(nil)
+  return "ok", chosen
 end
 
 -- validate_dealloc for every module an earlier phase of this session ran, then forget the session.

@@ -42,6 +42,9 @@ public struct SpoolEnvelope: Sendable, Equatable {
     public var listener: String
     /// Connection context (`context = [ … ]` seeds and later policy keys).
     public var context: [String: String]
+    /// The routing domain a policy chose (`core_config_get_message_routing_domain`); nil means
+    /// each recipient's own domain.
+    public var routingDomain: String?
 
     public init(id: String, receivedAtMicros: Int64, mailFrom: String, recipients: [Recipient],
                 peerAddress: String, peerPort: Int, helo: String, receivedProtocol: String,
@@ -87,6 +90,7 @@ public struct SpoolEnvelope: Sendable, Equatable {
         out += ",\"protocol\":"
         Self.appendJSON(receivedProtocol, to: &out)
         if let tls { out += ",\"tls\":"; Self.appendJSON(tls, to: &out) }
+        if let routingDomain { out += ",\"routing_domain\":"; Self.appendJSON(routingDomain, to: &out) }
         out += ",\"listener\":"
         Self.appendJSON(listener, to: &out)
         out += ",\"context\":{"
@@ -150,5 +154,6 @@ public struct SpoolEnvelope: Sendable, Equatable {
         dsnReturn = object["ret"] as? String
         dsnEnvelopeID = object["envid"] as? String
         tls = object["tls"] as? String
+        routingDomain = object["routing_domain"] as? String
     }
 }

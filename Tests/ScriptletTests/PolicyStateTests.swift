@@ -220,4 +220,22 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(outcome, .reply(code: 421, text: "4.7.0 woke 1"))
         guard case .done(.reply(421, _)) = policy.resume(second) else { return XCTFail() }
     }
+
+    func testRoutingDomainHookWithAWritableBuffer() throws {
+        let policy = try state([("route", """
+            local mod = {}
+            function mod:core_config_get_message_routing_domain(scope, msg, buff)
+              before = #buff .. ":" .. tostring(buff)
+              local stored = buff:set(string.rep("x", 2000))
+              long = #buff
+              buff:set("example.com");
+              return #buff;
+            end
+            msys.registerModule("route", mod)
+            """)])
+        XCTAssertTrue(policy.hasRoutingDomainHook)
+        policy.openSession(1, connectionContext: [])
+        XCTAssertEqual(try policy.routingDomain(session: 1, defaultDomain: "orig.test").get(), "example.com")
+        XCTAssertEqual(try policy.lua.run("return before, long", chunkName: "t"), [.string("9:orig.test"), .number(1024)])
+    }
 }

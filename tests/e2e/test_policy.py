@@ -203,3 +203,44 @@ msys.registerModule("slow", mod)
     assert all(0.9 <= elapsed < 3 for _, elapsed in results), results
     assert total < 3.5, total
     assert greeting_delay < 0.5, greeting_delay
+
+
+def test_hook_points_routing_domain_and_final_validation(server_factory):
+    server = policy_server(server_factory, {"hooks": """
+require("msys.core")
+local mod = {}
+-- reroute all mail via example.com (the seed page's example, as written)
+function mod:core_config_get_message_routing_domain(scope, msg, buff)
+  buff:set("example.com");
+  return #buff;
+end
+function mod:core_final_validation(msg, accept, vctx)
+  if msg:context_get(msys.core.VCTX_MESS, "mailfrom_localpart") == "late" then
+    vctx:set_code(554, "5.7.1 refused at final validation")
+  end
+end
+function mod:validate_rcptto_list(list, vctx)
+  vctx:set(msys.core.VCTX_MESS, "listed", (vctx:get(msys.core.VCTX_MESS, "listed") or 0) + 1)
+  if tonumber(vctx:get(msys.core.VCTX_MESS, "listed")) > 2 then vctx:set_code(452, "4.5.3 two is enough") end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("hooks", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.command("MAIL FROM:<early@b.test>")
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+    assert raw.command("RCPT TO:<y@example.test>")[0] == 250
+    assert raw.command("RCPT TO:<z@example.test>") == (452, "452 4.5.3 two is enough")
+    raw.command("DATA")
+    code, text = raw.command("Subject: x\r\n\r\nbody\r\n.")
+    assert code == 250
+    (envelope, _), = server.records().values()
+    assert envelope["routing_domain"] == "example.com"
+    assert [r["address"] for r in envelope["recipients"]] == ["x@example.test", "y@example.test"]
+    raw.command("MAIL FROM:<late@b.test>")
+    raw.command("RCPT TO:<x@example.test>")
+    raw.command("DATA")
+    assert raw.command("Subject: x\r\n\r\nbody\r\n.") == (554, "554 5.7.1 refused at final validation")
+    assert len(server.records()) == 1
