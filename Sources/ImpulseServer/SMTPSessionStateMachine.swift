@@ -240,7 +240,9 @@ public struct SMTPSessionStateMachine {
         if sender == nil && !policy.allowNullEnvelopeSender {
             return failure(SMTPReply(550, "5.7.1", "Null sender not accepted here"))
         }
-        guard policyCallouts.contains(.mailFrom) else { return acceptMail(sender, parameters) }
+        // With any policy loaded, MAIL always goes through the policy state: the message context
+        // must start empty and hold the mailfrom_* keys even when no module implements validate_mailfrom.
+        guard !policyCallouts.isEmpty else { return acceptMail(sender, parameters) }
         phase = .consulting
         pending = .mail(sender: sender, parameters: parameters)
         return .consult(.mailFrom, text: currentLine, context: [

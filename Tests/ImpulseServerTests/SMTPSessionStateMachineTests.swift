@@ -295,7 +295,10 @@ final class SessionPolicyTests: XCTestCase {
         _ = session.receive(line: ByteBuffer(string: "EHLO c"))
         guard case .reply(let ehlo) = session.policyDecided(.proceed) else { return XCTFail() }
         XCTAssertEqual(ehlo.code, 250)
-        _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
+        guard case .consult(.mailFrom, _, _, true) = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>")) else {
+            return XCTFail("with a policy, MAIL always starts a new message context")
+        }
+        _ = session.policyDecided(.proceed)
         _ = session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>"))
         _ = session.policyDecided(.proceed)
         _ = session.receive(line: ByteBuffer(string: "RCPT TO:<y@example.test>"))
@@ -309,7 +312,10 @@ final class SessionPolicyTests: XCTestCase {
         XCTAssertTrue(second.contains(PolicyContextUpdate(message: true, key: "rcptto_address", value: "y@example.test")))
         guard case .spool = session.policyDecided(.proceed) else { return XCTFail("spooled only after every callout") }
         _ = session.spoolCompleted(success: true)
-        _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
+        guard case .consult(.mailFrom, _, _, true) = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>")) else {
+            return XCTFail("with a policy, MAIL always starts a new message context")
+        }
+        _ = session.policyDecided(.proceed)
         _ = session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>"))
         XCTAssertEqual(session.policyDecided(.disconnect(code: 421, text: "bye")), .replyAndClose(SMTPReply(421, "4.0.0", "bye")))
     }
