@@ -51,6 +51,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
     let policyState: PolicyState?
     let sessionID: Int
     var policySessionOpen = false
+    /// The current message was handed to the policy state (message-phase callouts are running).
+    var messageShownToPolicy = false
+    var messageWritableByPolicy = true
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
     var policyDeadline = NIODeadline.now()
 
@@ -265,6 +268,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 continue
             }
             if newMessage { policyState.beginMessage(sessionID) }
+            if let message = machine.messageUnderPolicy {
+                if !messageShownToPolicy {
+                    // The bridge carries text: content that is not UTF-8 is shown to Lua with
+                    // replacement characters and a change to it is not written back.
+                    let text = String(validating: message.readableBytesView, as: UTF8.self)
+                    messageWritableByPolicy = text != nil
+                    policyState.setMessage(sessionID, text ?? String(buffer: message))
+                    messageShownToPolicy = true
+                }
+            } else {
+                messageShownToPolicy = false
+            }
             for update in updates { policyState.setContext(sessionID, message: update.message, update.key, update.value) }
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
             switch policyState.start(callout, session: sessionID, text: text) {
@@ -292,7 +307,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
             mode = .chunk(remaining: size, store: store)
         case .startTLS(let reply):
             startTLS(reply, context: context)
-        case .spool(var envelope, let parts):
+        case .spool(var envelope, var parts):
+            if messageShownToPolicy, let policyState {
+                messageShownToPolicy = false
+                if let modified = policyState.takeModifiedMessage(sessionID), let last = parts.indices.last {
+                    if messageWritableByPolicy {
+                        parts[last] = ByteBuffer(string: modified)
+                    } else {
+                        logger.warning("scriptlet: message changes dropped: the content is not UTF-8, which Impulse cannot yet pass through Lua unchanged",
+                                       metadata: ["client": "\(clientLabel)", "id": "\(envelope.id)"])
+                    }
+                }
+            }
             if let policyState, policySessionOpen, policyState.hasRoutingDomainHook {
                 let domain = envelope.recipients.first.map { String($0.address.split(separator: "@").last ?? "") } ?? ""
                 switch policyState.routingDomain(session: sessionID, defaultDomain: domain) {

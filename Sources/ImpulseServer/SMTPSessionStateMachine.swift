@@ -119,6 +119,12 @@ public struct SMTPSessionStateMachine {
         return SMTPReply(220, nil, "\(bannerName) ESMTP Impulse")
     }
 
+    /// The complete message while its policy callouts run (for the handler to show to Lua).
+    public var messageUnderPolicy: ByteBuffer? {
+        if case .message(_, let message, _) = pending { return message }
+        return nil
+    }
+
     /// The first action of a session: the greeting, or first `validate_connect`.
     public mutating func start() -> Action {
         continueConnect(steps: [Callout.validateAccept, .connect].filter(policyCallouts.contains))

@@ -230,6 +230,17 @@ public final class PolicyState {
         }
     }
 
+    /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …).
+    public func setMessage(_ id: Int, _ message: String) {
+        _ = try? lua.callGlobal("__impulse_set_message", [.number(Double(id)), .string(message)])
+    }
+
+    /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
+    public func takeModifiedMessage(_ id: Int) -> String? {
+        guard case .string(let raw)? = try? lua.callGlobal("__impulse_take_message", [.number(Double(id))]).first else { return nil }
+        return raw
+    }
+
     /// Ends a session: `validate_dealloc` runs for each module an earlier phase ran.
     @discardableResult
     public func closeSession(_ id: Int) -> ScriptletFailure? {

@@ -134,6 +134,99 @@ function MSG:context_set(scope, key, value) dictionary(self, scope)[tostring(key
 function MSG:context_exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
 function MSG:mailfrom() return sessions[self.__sid].mess.mailfrom_address end
 function MSG:rcptto() return sessions[self.__sid].mess.rcptto_address end
+-- The message itself (set once the content is complete): headers and body.
+local function split_message(raw)
+  local cut = find(raw, "\r\n\r\n", 1, true)
+  if not cut then return raw, "" end
+  return string.sub(raw, 1, cut + 1), string.sub(raw, cut + 4)
+end
+
+-- Header fields as { name = "Subject", text = "Subject: …\r\n" (with folding) }.
+local function header_fields(block)
+  local fields = {}
+  for line in string.gmatch(block, "([^\n]*\n)") do
+    if find(line, "^[ \t]") and #fields > 0 then
+      fields[#fields].text = fields[#fields].text .. line
+    else
+      local name = string.match(line, "^([^:%s]+):")
+      fields[#fields + 1] = { name = name or "", text = line }
+    end
+  end
+  return fields
+end
+
+local function field_value(text)
+  local value = string.match(text, "^[^:]*:(.*)$") or ""
+  value = gsub(value, "\r?\n[ \t]+", " ")
+  value = gsub(value, "\r?\n$", "")
+  return (gsub(value, "^%s+", ""))
+end
+
+function MSG:header(name, value, mode)
+  local session = sessions[self.__sid]
+  if not session.raw then error("msg:header: the message content is not available in this phase", 2) end
+  local block, body = split_message(session.raw)
+  local fields = header_fields(block)
+  local lower = string.lower(name)
+  if value == nil then
+    local values = {}
+    for _, field in ipairs(fields) do
+      if string.lower(field.name) == lower then values[#values + 1] = field_value(field.text) end
+    end
+    return values
+  end
+  local additions = {}
+  for _, v in ipairs(type(value) == "table" and value or { value }) do
+    if tostring(v) ~= "" then additions[#additions + 1] = { name = name, text = name .. ": " .. gsub(tostring(v), "\r?\n", "\r\n\t") .. "\r\n" } end
+  end
+  mode = mode or "replace"
+  local kept = {}
+  for _, field in ipairs(fields) do
+    if not (mode == "replace" and string.lower(field.name) == lower) then kept[#kept + 1] = field end
+  end
+  local result = {}
+  if mode == "prepend" then for _, f in ipairs(additions) do result[#result + 1] = f.text end end
+  for _, f in ipairs(kept) do result[#result + 1] = f.text end
+  if mode ~= "prepend" then for _, f in ipairs(additions) do result[#result + 1] = f.text end end
+  session.raw = table.concat(result) .. "\r\n" .. body
+  session.modified = true
+  return true
+end
+
+function MSG:body(new)
+  local session = sessions[self.__sid]
+  if not session.raw then error("msg:body: the message content is not available in this phase", 2) end
+  local block, body = split_message(session.raw)
+  if new == nil then return body end
+  session.raw = block .. "\r\n" .. tostring(new)
+  session.modified = true
+  return true
+end
+
+function MSG:raw()
+  local session = sessions[self.__sid]
+  return session.raw, session.raw and #session.raw or 0
+end
+
+function MSG:get_message_size()
+  local session = sessions[self.__sid]
+  return session.raw and #session.raw or 0
+end
+
+function __impulse_set_message(sid, raw)
+  local session = sessions[sid]
+  if session then session.raw, session.modified = raw, false end
+end
+
+function __impulse_take_message(sid)
+  local session = sessions[sid]
+  if not session then return nil end
+  local raw, modified = session.raw, session.modified
+  session.raw, session.modified = nil, false
+  if modified then return raw end
+  return nil
+end
+
 function MSG:discard(reason)
   local session = sessions[self.__sid]
   session.discard = reason and tostring(reason) or "550 5.7.0 discarded by policy"
@@ -186,7 +279,7 @@ end
 
 function __impulse_new_message(sid)
   local session = sessions[sid]
-  if session then session.mess = {}; session.discard = nil end
+  if session then session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false end
 end
 
 local function arguments(session, callout, text)

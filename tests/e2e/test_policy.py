@@ -244,3 +244,36 @@ msys.registerModule("hooks", mod)
     raw.command("DATA")
     assert raw.command("Subject: x\r\n\r\nbody\r\n.") == (554, "554 5.7.1 refused at final validation")
     assert len(server.records()) == 1
+
+
+def test_msg_headers_and_body_in_data_phase(server_factory):
+    server = policy_server(server_factory, {"headers": """
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local subjects = msg:header("subject")
+  if #subjects == 1 and string.find(subjects[1], "URGENT") then
+    vctx:set_code(550, "5.7.1 no shouting")
+    return msys.core.VALIDATE_DONE
+  end
+  msg:header("X-Policy", "seen " .. #msg:body() .. " octets of body")
+  msg:header("X-Remove-Me", "")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("headers", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+
+    def send(message):
+        raw.command("MAIL FROM:<a@b.test>")
+        raw.command("RCPT TO:<x@example.test>")
+        raw.command("DATA")
+        return raw.command(message + "\r\n.")
+
+    assert send("Subject: URGENT\r\n folded part\r\n\r\nbody") == (550, "550 5.7.1 no shouting")
+    code, text = send("Subject: calm\r\nX-Remove-Me: 1\r\n\r\nhello\r\nworld")
+    assert code == 250
+    (_, data), = server.records().values()
+    stored = data.split(b"\r\n", 3)[3]  # after the three Received: lines
+    assert stored == b"Subject: calm\r\nX-Policy: seen 14 octets of body\r\n\r\nhello\r\nworld\r\n"
