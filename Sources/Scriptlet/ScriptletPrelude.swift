@@ -282,6 +282,18 @@ function __impulse_new_message(sid)
   if session then session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false end
 end
 
+-- The module's per-session self (created on first use); marks the module as used by the session,
+-- so its validate_dealloc runs at the end.
+local function module_self(session, index, module)
+  local self = session.selves[index]
+  if not self then
+    self = setmetatable({}, { __index = module.tbl })
+    session.selves[index] = self
+  end
+  session.used[index] = true
+  return self
+end
+
 local function arguments(session, callout, text)
   if callout == "validate_connect" then return session.accept, session.vctx end
   if callout == "validate_ehlo" or callout == "validate_mailfrom" then return ec_string(text), session.accept, session.vctx end
@@ -301,12 +313,7 @@ function __impulse_run(sid, callout, text)
   for index, module in ipairs(modules) do
     local method = module.tbl[callout]
     if type(method) == "function" then
-      local self = session.selves[index]
-      if not self then
-        self = setmetatable({}, { __index = module.tbl })
-        session.selves[index] = self
-      end
-      session.used[index] = true
+      local self = module_self(session, index, module)
       local results = pack(xpcall(function() return method(self, arguments(session, callout, text)) end, traceback))
       if not results[1] then
         set_current(nil)
@@ -357,12 +364,7 @@ function __impulse_run_hook(sid, name)
   for index, module in ipairs(modules) do
     local method = module.tbl[name]
     if type(method) == "function" then
-      local self = session.selves[index]
-      if not self then
-        self = setmetatable({}, { __index = module.tbl })
-        session.selves[index] = self
-      end
-      session.used[index] = true
+      local self = module_self(session, index, module)
       local ok, message = xpcall(function() return method(self, make(session)) end, traceback)
       if not ok then
         set_current(nil)
