@@ -78,9 +78,11 @@ public final class ImpulseServer: @unchecked Sendable {
         for script in scriptlet.scripts where script.resolvedPath == nil {
             logger.info("scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \(script.source); nothing to load")
         }
+        let scriptLogger = logger
+        let printer: @Sendable (String) -> Void = { scriptLogger.notice("\($0)") }
         let scheduler: PolicyState
         do {
-            scheduler = try PolicyState(scripts: sources)
+            scheduler = try PolicyState(scripts: sources, printer: printer)
         } catch {
             throw StartError(description: "\(scriptlet.location): \(error)")
         }
@@ -92,7 +94,7 @@ public final class ImpulseServer: @unchecked Sendable {
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
         for loop in group.makeIterator() {
             let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
-                NIOLoopBound(try PolicyState(scripts: sources), eventLoop: loop)
+                NIOLoopBound(try PolicyState(scripts: sources, printer: printer), eventLoop: loop)
             }.wait()
             states[ObjectIdentifier(loop)] = bound
         }

@@ -5,7 +5,7 @@ import NIOConcurrencyHelpers
 import Glibc
 #endif
 
-/// Writes warnings and errors to the `ec_logger` paniclog in Momentum's line shape,
+/// Writes notices, warnings and errors to the `ec_logger` paniclog in Momentum's line shape,
 /// `<epoch>:<text>` (spec logs.md §7), continuation lines indented with a tab so a reader keyed
 /// on `^[0-9]+:` still finds each entry. Used next to the stderr handler.
 public struct PanicLogHandler: LogHandler {
@@ -36,7 +36,8 @@ public struct PanicLogHandler: LogHandler {
     }
 
     let file: File
-    public var logLevel: Logger.Level = .warning
+    /// Notices too: start-up lines and what scripts `print`, as Momentum's paniclog has them.
+    public var logLevel: Logger.Level = .notice
     public var metadata: Logger.Metadata = [:]
 
     public init(file: File) { self.file = file }

@@ -64,8 +64,17 @@ public final class PolicyState {
 
     /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
     /// run once (its module-level code runs per state, as in Momentum).
-    public init(scripts: [ScriptSource], jit: Bool = false) throws(ScriptletLoadError) {
+    /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
+    public init(scripts: [ScriptSource], jit: Bool = false, printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit)
+        if let printer {
+            lua.setGlobal("print") { arguments in
+                printer((0..<arguments.count).map { index in
+                    arguments.string(index + 1) ?? arguments[index + 1].description
+                }.joined(separator: "\t"))
+                return .values([])
+            }
+        }
         lua.setGlobal("__impulse_set_ecstring_metatable") { arguments in
             arguments.storeInRegistry(1, key: "impulse.ecstring.mt")
             return .values([])
