@@ -24,6 +24,10 @@ let package = Package(
         .systemLibrary(name: "CLuaJIT", pkgConfig: "luajit", providers: [.apt(["libluajit-5.1-dev"])]),
         .target(name: "LuaShim", dependencies: ["CLuaJIT"]),
         .target(name: "LuaBridge", dependencies: ["CLuaJIT", "LuaShim"], swiftSettings: strict),
+        // DNS through libunbound (Debian's libunbound-dev).
+        // No pkgConfig: libunbound.pc needs libevent's .pc, and the header is in /usr/include anyway.
+        .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev"])]),
+        .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
         // The msys Lua API: dialect translation, registration, callouts (grows with issue 3).
         .target(name: "Scriptlet", dependencies: ["LuaBridge"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
@@ -32,7 +36,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImpulseServer",
-                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet",
+                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -32,6 +32,8 @@ need() {  # need PACKAGE [COMMAND-OR-FILE-THAT-PROVES-IT]
 # LuaJIT (the scriptlet engine's VM) and pkg-config, which SwiftPM uses to find it.
 need pkgconf pkg-config
 need libluajit-5.1-dev /usr/include/luajit-2.1/lua.h
+# libunbound: the DNS resolver library.
+need libunbound-dev /usr/include/unbound.h
 
 if [[ $what == test || $what == bench ]]; then
   if ! command -v smtp-source >/dev/null 2>&1; then
@@ -40,6 +42,7 @@ if [[ $what == test || $what == bench ]]; then
     need postfix smtp-source
   fi
   need swaks swaks
+  need dnsmasq-base /usr/sbin/dnsmasq
   need openssl openssl
   need python3 python3
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then

@@ -15,7 +15,7 @@ public struct ConfigurationLoader {
     ]
 
     static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
-                                             "reception_memory_limit"]
+                                             "reception_memory_limit", "resolv_conf", "dns_nameservers"]
     static let listenOptions: Set<String> = ["enable", "listen_backlog", "implicit_tls"]
     static let moduleCommonOptions: Set<String> = ["enabled", "debug_level"]
 
@@ -92,6 +92,16 @@ struct Binder {
                     }
                 case "shutdown_timeout": config.shutdownTimeout = try OptionReader.integer(option, in: 1...3600)
                 case "reception_memory_limit": config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
+                case "resolv_conf": config.resolvConf = try OptionReader.path(option)
+                case "dns_nameservers":
+                    config.dnsNameservers = try OptionReader.list(option).map { text, location throws(ConfigError) in
+                        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+                        let validPort = parts.count == 1 || (Int(parts[1]).map { (1...65535).contains($0) } ?? false)
+                        guard IPAddress(String(parts[0])) != nil, validPort else {
+                            throw ConfigError(location, "'\(text)' in '\(option.spelling)' is not an IP address, optionally with @port")
+                        }
+                        return text
+                    }
                 case let name where InboundPolicy.optionNames.contains(name): try globalPolicy.apply(option)
                 default: reject(option, in: root)
                 }

@@ -12,6 +12,10 @@ public struct ImpulseConfiguration: Sendable {
     public var shutdownTimeout: Int = 30
     /// `reception_memory_limit` (Impulse): octets all sessions together may hold in messages being received.
     public var receptionMemoryLimit: Int = 1 << 30
+    /// `resolv_conf`: name servers for DNS lookups (nil: /etc/resolv.conf).
+    public var resolvConf: String?
+    /// `dns_nameservers` (Impulse): name servers as `ip` or `ip@port`; when set, resolv_conf is not read.
+    public var dnsNameservers: [String] = []
     public var listeners: [ListenerConfiguration] = []
     public var logs = LogConfiguration()
     public var scriptlet: ScriptletConfiguration?

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Resolver
 import Scriptlet
 import SMTPProtocol
 import Spool
@@ -16,6 +17,7 @@ public final class ImpulseServer: @unchecked Sendable {
     let group: MultiThreadedEventLoopGroup
     let services: ServerServices
     let spool: SpoolDirectory
+    let blockingWork: NIOThreadPool
     var channels: [Channel] = []
     var tlsContexts: [String: NIOSSLContext] = [:]
     /// The scheduler's policy state (init/deinit), when scripts are configured.
@@ -28,9 +30,20 @@ public final class ImpulseServer: @unchecked Sendable {
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         self.spool = SpoolDirectory(base: configuration.spoolbase, mode: configuration.spoolMode)
+        let resolver: DNSResolver?
+        do {
+            resolver = try DNSResolver(nameservers: configuration.dnsNameservers, resolvConf: configuration.resolvConf)
+        } catch {
+            logger.error("dns: \(error); DNS lookups will fail")
+            resolver = nil
+        }
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        self.blockingWork = pool
         self.services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
                                        idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
-                                       receptionMemoryLimit: configuration.receptionMemoryLimit)
+                                       receptionMemoryLimit: configuration.receptionMemoryLimit,
+                                       blockingWork: pool, resolver: resolver)
     }
 
     /// A start-up failure, with where it comes from.
@@ -187,6 +200,7 @@ public final class ImpulseServer: @unchecked Sendable {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
         }
         try? group.syncShutdownGracefully()
+        try? blockingWork.syncShutdownGracefully()
     }
 }
 

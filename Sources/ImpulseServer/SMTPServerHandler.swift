@@ -2,7 +2,9 @@ import ImpulseConfig
 import Logging
 import NIOCore
 import NIOSSL
+import LuaBridge
 import NIOTLS
+import Resolver
 import Scriptlet
 import SMTPProtocol
 import Spool
@@ -347,22 +349,43 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
         mode = .waiting
         context.flush()
-        let delay: TimeAmount
-        switch suspension.request {
-        case .sleep(let seconds): delay = .nanoseconds(Int64(seconds * 1_000_000_000))
-        }
         let bound = NIOLoopBound((handler: self, suspension: suspension), eventLoop: context.eventLoop)
-        context.eventLoop.scheduleTask(in: delay) { bound.value.handler.resumePolicy(bound.value.suspension) }
+        switch suspension.request {
+        case .sleep(let seconds):
+            context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
+                bound.value.handler.resumePolicy(bound.value.suspension)
+            }
+        case .dnsLookup(let name, let typeName):
+            guard let type = DNSRecordType(rawValue: typeName) else {
+                resumePolicy(suspension, with: [.string("error"), .string("unsupported type")])
+                return
+            }
+            // The lookup blocks, so it runs on the I/O thread pool; the answer comes back here.
+            services.blockingWork.runIfActive(eventLoop: context.eventLoop) { [resolver = services.resolver] in
+                resolver?.lookup(name, type: type) ?? .failure(.serverFailure("no resolver configured"))
+            }.whenComplete { result in
+                let values: [LuaValue]
+                switch result {
+                case .success(.success(let records)):
+                    values = [.string("ok")] + records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) }
+                case .success(.failure(let error)):
+                    values = [.string("error"), .string(error.description)]
+                case .failure(let error):
+                    values = [.string("error"), .string("\(error)")]
+                }
+                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
+            }
+        }
     }
 
-    func resumePolicy(_ suspension: PolicyState.Suspension) {
+    func resumePolicy(_ suspension: PolicyState.Suspension, with values: [LuaValue] = []) {
         guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
         let progress: PolicyState.Progress
         if NIODeadline.now() > policyDeadline {
             progress = .done(.failed(ScriptletFailure(module: "?", script: "?", callout: suspension.calloutName,
                                                       message: "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")))
         } else {
-            progress = policyState.resume(suspension)
+            progress = policyState.resume(suspension, with: values)
         }
         switch progress {
         case .suspended(let next):

@@ -1,6 +1,8 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
+import Resolver
 import Scriptlet
 import Spool
 import Synchronization
@@ -14,12 +16,19 @@ final class ServerServices: Sendable {
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget
+    /// Momentum's "IO" pool: blocking work (DNS lookups) off the event loops.
+    let blockingWork: NIOThreadPool
+    /// The DNS resolver (nil when it could not be set up; lookups then fail with a reason).
+    let resolver: DNSResolver?
     /// One policy state per event loop (empty without a scriptlet stanza); set once at start.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
     private let draining = NIOLockedValueBox(false)
 
-    init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int) {
+    init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
+         blockingWork: NIOThreadPool, resolver: DNSResolver?) {
+        self.blockingWork = blockingWork
+        self.resolver = resolver
         self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator

@@ -59,4 +59,6 @@ public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConverti
 /// resumes the callout with `PolicyState.resume`.
 public enum SuspensionRequest: Equatable, Sendable {
     case sleep(seconds: Double)
+    /// Resume with `"ok"` and the answers (MX as `"pref host"`), or `"error"` and the reason.
+    case dnsLookup(name: String, type: String)
 }

@@ -108,11 +108,20 @@ public final class PolicyState {
             }
         }
         lua.setGlobal("__impulse_suspend") { arguments in
-            guard arguments.string(1) == "sleep" else { return .error("impulse: unknown suspension") }
-            guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
-                return .error("msys.sleep: expected a number of seconds")
+            switch arguments.string(1) {
+            case "sleep":
+                guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
+                    return .error("msys.sleep: expected a number of seconds")
+                }
+                return .yield([.string("sleep"), .number(min(seconds, PolicyState.maxSleep))])
+            case "dns":
+                guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3) else {
+                    return .error("msys.dnsLookup: bad name")
+                }
+                return .yield([.string("dns"), .string(name), .string(type)])
+            default:
+                return .error("impulse: unknown suspension")
             }
-            return .yield([.string("sleep"), .number(min(seconds, PolicyState.maxSleep))])
         }
         if case .string(let text)? = try? lua.callGlobal("__impulse_warnings").first, !text.isEmpty {
             warnings = text.components(separatedBy: "\n")
@@ -186,6 +195,9 @@ public final class PolicyState {
         case .yielded(let request):
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
                 return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout))
+            }
+            if request.first == .string("dns"), request.count == 3, case .string(let name) = request[1], case .string(let type) = request[2] {
+                return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout))
             }
             return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue,
                                                   message: "coroutine.yield inside a callout is not supported")))

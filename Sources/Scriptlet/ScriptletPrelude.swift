@@ -249,6 +249,30 @@ function msys.sleep(seconds)
   return __impulse_suspend("sleep", seconds)
 end
 
+local dns_types = { A = true, AAAA = true, MX = true, TXT = true, PTR = true, NS = true }
+-- msys.dnsLookup(name[, type="A"][, { priority = bool }]): table of strings ({ pref, value }
+-- pairs for MX with priority), or nil and an error such as "NXDOMAIN". Suspends the callout.
+function msys.dnsLookup(name, qtype, options)
+  if type(name) ~= "string" then error("msys.dnsLookup: the name must be a string", 2) end
+  qtype = string.upper(qtype or "A")
+  if not dns_types[qtype] then error("msys.dnsLookup: unsupported record type '" .. qtype .. "'", 2) end
+  if not coroutine.running() then error("msys.dnsLookup: cannot suspend here (only inside a callout)", 2) end
+  local answer = pack(__impulse_suspend("dns", name, qtype))
+  if answer[1] ~= "ok" then return nil, answer[2] end
+  local priority = type(options) == "table" and options.priority
+  local results = {}
+  for i = 2, answer.n do
+    local value = answer[i]
+    if qtype == "MX" then
+      local pref, host = string.match(value, "^(%d+) (.*)$")
+      if priority then results[#results + 1] = { pref = tonumber(pref), value = host } else results[#results + 1] = host end
+    else
+      results[#results + 1] = value
+    end
+  end
+  return results
+end
+
 function __impulse_loading(script) loading_script = script end
 function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
 

@@ -176,3 +176,24 @@ def client_tls_context():
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+@pytest.fixture
+def dns_server(tmp_path):
+    """dnsmasq on a loopback port with a few records; yields its "127.0.0.1@port"."""
+    import socket as socketlib
+    probe = socketlib.socket(socketlib.AF_INET, socketlib.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    process = subprocess.Popen([
+        "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+        "--listen-address=127.0.0.1", f"--port={port}", "--user=root", f"--pid-file={tmp_path}/dnsmasq.pid",
+        "--address=/host.dnstest/192.0.2.10", "--address=/host.dnstest/2001:db8::10",
+        "--mx-host=mail.dnstest,mx2.mail.dnstest,20", "--mx-host=mail.dnstest,mx1.mail.dnstest,10",
+        "--txt-record=txt.dnstest,v=spf1 -all", "--ptr-record=4.3.2.1.in-addr.arpa,host.dnstest", "--local=/dnstest/",
+        "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    yield f"127.0.0.1@{port}"
+    process.terminate()
+    process.wait()

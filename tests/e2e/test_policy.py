@@ -278,3 +278,40 @@ msys.registerModule("headers", mod)
     (_, data), = server.records().values()
     stored = data.split(b"\r\n", 3)[3]  # after the three Received: lines
     assert stored == b"Subject: calm\r\nX-Policy: seen 14 octets of body\r\n\r\nhello\r\nworld\r\n"
+
+
+def test_msys_dnslookup_through_a_real_dns_server(server_factory, dns_server):
+    server = policy_server(server_factory, {"dns": """
+local mod = {}
+local function show(t, err)
+  if not t then return "nil:" .. err end
+  local parts = {}
+  for _, v in ipairs(t) do parts[#parts + 1] = type(v) == "table" and (v.pref .. "=" .. v.value) or v end
+  return table.concat(parts, ",")
+end
+function mod:validate_mailfrom(str, accept, vctx)
+  local answers = {
+    show(msys.dnsLookup("host.dnstest")), show(msys.dnsLookup("host.dnstest", "AAAA")),
+    show(msys.dnsLookup("mail.dnstest", "MX")), show(msys.dnsLookup("mail.dnstest", "mx", { priority = true })),
+    show(msys.dnsLookup("txt.dnstest", "TXT")), show(msys.dnsLookup("1.2.3.4", "PTR")),
+    show(msys.dnsLookup("nothing.dnstest")),
+  }
+  vctx:set_code(250, "2.1.0 " .. table.concat(answers, " "))
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto(msg, str, accept, vctx)
+  msys.dnsLookup("host.dnstest", "SRV")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("dns", mod)
+"""})
+    server.config.write_text(server.config.read_text() + f'dns_nameservers = ( "{dns_server}" )\n')
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    code, text = raw.command("MAIL FROM:<a@b.test>")
+    assert code == 250
+    assert text == ("250 2.1.0 192.0.2.10 2001:db8::10 mx1.mail.dnstest,mx2.mail.dnstest 10=mx1.mail.dnstest,20=mx2.mail.dnstest "
+                    "v=spf1 -all host.dnstest nil:NXDOMAIN")
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 451  # an invalid type raises
