@@ -2,6 +2,7 @@ import ImpulseConfig
 import Logging
 import NIOCore
 import NIOSSL
+import Foundation
 import LuaBridge
 import NIOTLS
 import Resolver
@@ -46,6 +47,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var logger: Logger
     /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
     var readingPaused = false
+    /// Largest file msys.readfile returns.
+    static let maxReadFile = 16 * 1024 * 1024
     /// Input buffered while waiting for the spool beyond which reading pauses.
     static let maxBufferedWhileWaiting = 256 * 1024
 
@@ -354,6 +357,17 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .sleep(let seconds):
             context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
                 bound.value.handler.resumePolicy(bound.value.suspension)
+            }
+        case .readFile(let path):
+            services.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> [LuaValue] in
+                guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                      let size = attributes[.size] as? Int else { return [.string("error"), .string("\(path): no such file")] }
+                guard size <= Self.maxReadFile else { return [.string("error"), .string("\(path): larger than \(Self.maxReadFile) octets")] }
+                guard let data = FileManager.default.contents(atPath: path) else { return [.string("error"), .string("\(path): cannot read")] }
+                return [.string("ok"), .string(String(decoding: data, as: UTF8.self))]
+            }.whenComplete { result in
+                let values = (try? result.get()) ?? [.string("error"), .string("thread pool stopped")]
+                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
             }
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {

@@ -61,4 +61,6 @@ public enum SuspensionRequest: Equatable, Sendable {
     case sleep(seconds: Double)
     /// Resume with `"ok"` and the answers (MX as `"pref host"`), or `"error"` and the reason.
     case dnsLookup(name: String, type: String)
+    /// Resume with `"ok"` and the content, or `"error"` and the reason.
+    case readFile(path: String)
 }

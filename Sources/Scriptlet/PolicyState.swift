@@ -119,6 +119,9 @@ public final class PolicyState {
                     return .error("msys.dnsLookup: bad name")
                 }
                 return .yield([.string("dns"), .string(name), .string(type)])
+            case "readfile":
+                guard let path = arguments.string(2), !path.isEmpty else { return .error("msys.readfile: bad path") }
+                return .yield([.string("readfile"), .string(path)])
             default:
                 return .error("impulse: unknown suspension")
             }
@@ -195,6 +198,9 @@ public final class PolicyState {
         case .yielded(let request):
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
                 return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout))
+            }
+            if request.first == .string("readfile"), request.count == 2, case .string(let path) = request[1] {
+                return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout))
             }
             if request.first == .string("dns"), request.count == 3, case .string(let name) = request[1], case .string(let type) = request[2] {
                 return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout))

@@ -273,6 +273,16 @@ function msys.dnsLookup(name, qtype, options)
   return results
 end
 
+-- msys.readfile(path or file:// URI): the whole file, or nil and the reason. Suspends the callout
+-- (the read happens on the I/O thread pool); outside a callout it cannot wait and raises.
+function msys.readfile(path)
+  if type(path) ~= "string" then error("msys.readfile: the path must be a string", 2) end
+  if not coroutine.running() then error("msys.readfile: cannot suspend here (only inside a callout)", 2) end
+  local answer = pack(__impulse_suspend("readfile", (gsub(path, "^file://", ""))))
+  if answer[1] ~= "ok" then return nil, answer[2] end
+  return answer[2]
+end
+
 function __impulse_loading(script) loading_script = script end
 function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
 

@@ -315,3 +315,27 @@ msys.registerModule("dns", mod)
     assert text == ("250 2.1.0 192.0.2.10 2001:db8::10 mx1.mail.dnstest,mx2.mail.dnstest 10=mx1.mail.dnstest,20=mx2.mail.dnstest "
                     "v=spf1 -all host.dnstest nil:NXDOMAIN")
     assert raw.command("RCPT TO:<x@example.test>")[0] == 451  # an invalid type raises
+
+
+def test_msys_readfile(server_factory, tmp_path):
+    blocklist = tmp_path / "blocked.txt"
+    blocklist.write_text("evil.test\nworse.test\n")
+    server = policy_server(server_factory, {"files": f"""
+local mod = {{}}
+function mod:validate_mailfrom(str, accept, vctx)
+  local list, err = msys.readfile("file://{blocklist}")
+  local missing, why = msys.readfile("{tmp_path}/absent.txt")
+  local domain = vctx:get(msys.core.VCTX_MESS, "mailfrom_domain")
+  if list and string.find(list, domain .. "\\n", 1, true) then
+    vctx:set_code(550, "5.7.1 " .. domain .. " is blocked (" .. tostring(missing) .. ", " .. why .. ")")
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("files", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    assert raw.command("MAIL FROM:<a@fine.test>")[0] == 250
+    raw.command("RSET")
+    assert raw.command("MAIL FROM:<a@worse.test>") == (550, f"550 5.7.1 worse.test is blocked (nil, {tmp_path}/absent.txt: no such file)")
