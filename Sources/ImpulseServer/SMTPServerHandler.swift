@@ -286,6 +286,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 messageShownToPolicy = false
             }
             for update in updates { policyState.setContext(sessionID, message: update.message, update.key, update.value) }
+            if let recipients = machine.recipientsForPolicy {
+                policyState.setRecipients(sessionID, recipients, final: machine.recipientListIsFinal(for: callout))
+            }
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
             switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):
@@ -345,6 +348,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+        if let policyState, let changed = policyState.takeRecipientChanges(sessionID) {
+            for address in machine.replaceRecipients(changed) {
+                logger.warning("scriptlet: recipient '\(address)' set by a script is not a valid address; left out",
+                               metadata: ["client": "\(clientLabel)"])
+            }
+        }
         return machine.policyDecided(outcome)
     }
 

@@ -119,6 +119,49 @@ public struct SMTPSessionStateMachine {
         return SMTPReply(220, nil, "\(bannerName) ESMTP Impulse")
     }
 
+    /// The transaction's recipients, for `vctx:recipient_list` (nil outside a transaction).
+    public var recipientsForPolicy: [String]? {
+        if case .message(let transaction, _, _) = pending { return transaction.recipients.map { $0.0.description } }
+        return transaction?.recipients.map { $0.0.description }
+    }
+
+    /// True when the recipient list may no longer change (after validate_rcptto_list_final).
+    public func recipientListIsFinal(for callout: Callout) -> Bool {
+        if case .message = pending { return callout != .rcptToListFinal }
+        return false
+    }
+
+    /// A callout rewrote the recipient list. Addresses that do not parse are left out and
+    /// returned; kept recipients keep their DSN parameters.
+    @discardableResult
+    public mutating func replaceRecipients(_ addresses: [String]) -> [String] {
+        func rebuild(_ old: [(Mailbox, RecipientParameters)], utf8: Bool) -> ([(Mailbox, RecipientParameters)], [String]) {
+            let parser = MailPathParser(limits: limits, allowUTF8: utf8)
+            var result: [(Mailbox, RecipientParameters)] = []
+            var refused: [String] = []
+            for address in addresses.prefix(limits.maxRecipientsPerMessage) {
+                guard let mailbox = try? parser.parseForwardPath(Substring("<\(address)>")), !mailbox.domain.isEmpty else {
+                    refused.append(address)
+                    continue
+                }
+                let parameters = old.first { $0.0.description.lowercased() == mailbox.description.lowercased() }?.1 ?? RecipientParameters()
+                result.append((mailbox, parameters))
+            }
+            return (result, refused)
+        }
+        if case .message(var pendingTransaction, let message, let steps) = pending {
+            let (list, refused) = rebuild(pendingTransaction.recipients, utf8: pendingTransaction.parameters.smtpUTF8)
+            pendingTransaction.recipients = list
+            pending = .message(pendingTransaction, message, steps: steps)
+            return refused
+        }
+        guard var current = transaction else { return addresses }
+        let (list, refused) = rebuild(current.recipients, utf8: current.parameters.smtpUTF8)
+        current.recipients = list
+        transaction = current
+        return refused
+    }
+
     /// The complete message while its policy callouts run (for the handler to show to Lua).
     public var messageUnderPolicy: ByteBuffer? {
         if case .message(_, let message, _) = pending { return message }
@@ -355,6 +398,10 @@ public struct SMTPSessionStateMachine {
 
     /// Runs the next message-phase callout, or spools when none is left.
     mutating func continueMessage(_ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]) -> Action {
+        if transaction.recipients.isEmpty {
+            self.transaction = nil
+            return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients left after policy"))
+        }
         guard let (callout, recipientIndex) = steps.first else { return spool(transaction, message) }
         phase = .consulting
         pending = .message(transaction, message, steps: Array(steps.dropFirst()))

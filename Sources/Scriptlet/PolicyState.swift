@@ -257,6 +257,18 @@ public final class PolicyState {
         }
     }
 
+    /// The transaction's recipients as the callouts will see them (`vctx:recipient_list`);
+    /// `final` once validate_rcptto_list_final has run (changes then raise).
+    public func setRecipients(_ id: Int, _ addresses: [String], final: Bool) {
+        _ = try? lua.callGlobal("__impulse_set_recipients", [.number(Double(id)), .string(addresses.joined(separator: "\n")), .boolean(final)])
+    }
+
+    /// The recipient list a callout changed (add_recipient, remove_recipient, recipient_list), or nil.
+    public func takeRecipientChanges(_ id: Int) -> [String]? {
+        guard case .string(let joined)? = try? lua.callGlobal("__impulse_take_recipients", [.number(Double(id))]).first else { return nil }
+        return joined.split(separator: "\n").map(String.init)
+    }
+
     /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …).
     public func setMessage(_ id: Int, _ message: String) {
         _ = try? lua.callGlobal("__impulse_set_message", [.number(Double(id)), .string(message)])

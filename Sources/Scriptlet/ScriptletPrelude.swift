@@ -126,6 +126,78 @@ function VCTX:disconnect(code, text)
   session.code, session.text, session.disconnect = tonumber(code), text ~= nil and tostring(text) or nil, true
 end
 
+-- vctx:tarpit(seconds): delay this session's reply (a suspension, so other sessions go on).
+function VCTX:tarpit(seconds)
+  seconds = tonumber(seconds)
+  if not seconds or seconds <= 0 then return end
+  if not coroutine.running() then error("vctx:tarpit: only inside a callout", 2) end
+  msys.sleep(seconds)
+end
+
+-- The session's recipient list, as addresses. Impulse sets it before each callout of a
+-- transaction and reads it back when a script changed it.
+local function recipients_of(self, caller)
+  local session = sessions[self.__sid]
+  if not session.recipients then error(caller .. ": there is no mail transaction", 3) end
+  return session
+end
+local function address_of(value)
+  if type(value) == "table" then value = value.address or value[1] end
+  value = tostring(value or "")
+  return (gsub(gsub(value, "^%s*<?", ""), ">?%s*$", ""))
+end
+function VCTX:recipient_list(replacement)
+  local session = recipients_of(self, "vctx:recipient_list")
+  if replacement == nil then
+    local copy = {}
+    for i, address in ipairs(session.recipients) do copy[i] = address end
+    return copy
+  end
+  if session.final then error("vctx:recipient_list: the recipient list is final", 2) end
+  local list = {}
+  for _, value in ipairs(type(replacement) == "table" and replacement or { replacement }) do list[#list + 1] = address_of(value) end
+  session.recipients, session.recipients_changed = list, true
+  return true
+end
+function VCTX:add_recipient(value)
+  local session = recipients_of(self, "vctx:add_recipient")
+  if session.final then error("vctx:add_recipient: the recipient list is final", 2) end
+  for _, item in ipairs(type(value) == "table" and value.address == nil and value or { value }) do
+    session.recipients[#session.recipients + 1] = address_of(item)
+  end
+  session.recipients_changed = true
+  return true
+end
+function VCTX:remove_recipient(value)
+  local session = recipients_of(self, "vctx:remove_recipient")
+  if session.final then error("vctx:remove_recipient: the recipient list is final", 2) end
+  local remove = {}
+  for _, item in ipairs(type(value) == "table" and value.address == nil and value or { value }) do
+    remove[string.lower(address_of(item))] = true
+  end
+  local kept = {}
+  for _, address in ipairs(session.recipients) do
+    if not remove[string.lower(address)] then kept[#kept + 1] = address end
+  end
+  session.recipients, session.recipients_changed = kept, true
+  return true
+end
+
+function __impulse_set_recipients(sid, joined, final)
+  local session = sessions[sid]
+  if not session then return end
+  local list = {}
+  for address in string.gmatch(joined or "", "[^\n]+") do list[#list + 1] = address end
+  session.recipients, session.recipients_changed, session.final = list, false, final
+end
+
+function __impulse_take_recipients(sid)
+  local session = sessions[sid]
+  if not session or not session.recipients_changed then return nil end
+  session.recipients_changed = false
+  return table.concat(session.recipients, "\n")
+end
+
 -- msg (the parts that exist before delivery)
 local MSG = {}
 MSG.__index = MSG
@@ -313,7 +385,10 @@ end
 
 function __impulse_new_message(sid)
   local session = sessions[sid]
-  if session then session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false end
+  if session then
+    session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false
+    session.recipients = nil; session.recipients_changed = false; session.final = false
+  end
 end
 
 -- The module's per-session self (created on first use); marks the module as used by the session,

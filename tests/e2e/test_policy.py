@@ -339,3 +339,46 @@ msys.registerModule("files", mod)
     assert raw.command("MAIL FROM:<a@fine.test>")[0] == 250
     raw.command("RSET")
     assert raw.command("MAIL FROM:<a@worse.test>") == (550, f"550 5.7.1 worse.test is blocked (nil, {tmp_path}/absent.txt: no such file)")
+
+
+def test_vctx_recipient_list_and_tarpit(server_factory):
+    server = policy_server(server_factory, {"recipients": """
+local mod = {}
+function mod:validate_connect(accept, vctx)
+  vctx:tarpit(0.5)
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto(msg, str, accept, vctx)
+  if #vctx:recipient_list() == 0 then vctx:add_recipient("archive@example.test") end
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto_list_final(node, vctx)
+  vctx:remove_recipient({ "<drop@example.test>" })
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_data(msg, accept, vctx)
+  if msg:context_get(msys.core.VCTX_MESS, "mailfrom_localpart") == "late" then vctx:add_recipient("x@example.test") end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("recipients", mod)
+"""}).start()
+    import time
+    started = time.time()
+    raw = Raw(server.port)
+    assert raw.reply()[0] == 220
+    assert time.time() - started >= 0.45  # tarpitted
+    raw.command("EHLO c")
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<first@example.test>")
+    raw.command("RCPT TO:<drop@example.test> NOTIFY=NEVER")
+    raw.command("RCPT TO:<last@example.test> NOTIFY=SUCCESS")
+    raw.command("DATA")
+    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 250
+    (envelope, _), = server.records().values()
+    assert [(r["address"], r.get("notify")) for r in envelope["recipients"]] == [
+        ("archive@example.test", None), ("first@example.test", None), ("last@example.test", "SUCCESS")]
+    raw.command("MAIL FROM:<late@b.test>")
+    raw.command("RCPT TO:<first@example.test>")
+    raw.command("DATA")
+    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 451  # the list is final after rcptto_list_final
+    assert "vctx:add_recipient: the recipient list is final" in server.log.read_text()
