@@ -178,6 +178,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
             machine.tlsEstablished(description: version)
+            if policySessionOpen { policyState?.setContext(sessionID, message: false, "tls", version) }
             inbound.clear()
             framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
             mode = .command

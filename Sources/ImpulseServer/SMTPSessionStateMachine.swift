@@ -85,6 +85,8 @@ public struct SMTPSessionStateMachine {
     var transaction: Transaction?
     var errorCount = 0
     var receptions = 0
+    /// RCPT commands that reached policy in this connection (`connection_rcpt_count`).
+    var connectionRecipients = 0
     /// Set when the server is shutting down: the current transaction may finish, nothing new starts.
     public private(set) var draining = false
     var pendingMessageID: String?
@@ -218,7 +220,8 @@ public struct SMTPSessionStateMachine {
             let extended: Bool
             if case .ehlo = command { extended = true } else { extended = false }
             transaction = nil
-            guard policyCallouts.contains(.ehlo) else { return hello(name: name, extended: extended) }
+            // With any policy loaded the ehlo_* keys are set even when no module implements validate_ehlo.
+            guard !policyCallouts.isEmpty else { return hello(name: name, extended: extended) }
             phase = .consulting
             pending = .hello(name: name, extended: extended)
             return .consult(.ehlo, text: name, context: [PolicyContextUpdate(message: false, key: "ehlo_string", value: name),
@@ -295,6 +298,7 @@ public struct SMTPSessionStateMachine {
         phase = .consulting
         pending = .mail(sender: sender, parameters: parameters)
         return .consult(.mailFrom, text: currentLine, context: [
+            PolicyContextUpdate(message: false, key: "connection_message_count", value: String(receptions)),
             PolicyContextUpdate(message: true, key: "mailfrom_string", value: currentLine),
             PolicyContextUpdate(message: true, key: "mailfrom_localpart", value: sender?.localPart ?? ""),
             PolicyContextUpdate(message: true, key: "mailfrom_domain", value: sender?.domain ?? ""),
@@ -324,10 +328,14 @@ public struct SMTPSessionStateMachine {
                 return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: Relay access denied"))
             }
         }
-        guard policyCallouts.contains(.rcptTo) else { return consultRecipientList(recipient, parameters, reply: nil) }
+        // Likewise the rcptto_* keys and counts, for every recipient.
+        guard !policyCallouts.isEmpty else { return consultRecipientList(recipient, parameters, reply: nil) }
         phase = .consulting
         pending = .recipient(recipient, parameters)
-        return .consult(.rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine), newMessage: false)
+        connectionRecipients += 1
+        let counts = [PolicyContextUpdate(message: false, key: "connection_rcpt_count", value: String(connectionRecipients)),
+                      PolicyContextUpdate(message: true, key: "message_rcpt_count", value: String((transaction?.recipients.count ?? 0) + 1))]
+        return .consult(.rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine) + counts, newMessage: false)
     }
 
     static func recipientContext(_ recipient: Mailbox, line: String) -> [PolicyContextUpdate] {

@@ -268,10 +268,15 @@ final class SessionPolicyTests: XCTestCase {
                                        policyCallouts: callouts)
     }
 
-    func testEachPhaseConsultsOnlyWhatIsImplemented() {
+    /// Connect and message phases are consulted only when implemented; EHLO, MAIL and RCPT always
+    /// go through the policy state when one is loaded, so their context keys are set.
+    func testCommandPhasesAlwaysCarryTheirContextKeys() {
         var session = machine([.mailFrom])
         XCTAssertEqual(session.start(), .reply(session.greeting()))
-        _ = session.receive(line: ByteBuffer(string: "EHLO c"))
+        guard case .consult(.ehlo, "c", let helloContext, false) = session.receive(line: ByteBuffer(string: "EHLO c")) else { return XCTFail() }
+        XCTAssertTrue(helloContext.contains(PolicyContextUpdate(message: false, key: "ehlo_string", value: "c")))
+        guard case .reply(let ehlo) = session.policyDecided(.proceed) else { return XCTFail() }
+        XCTAssertEqual(ehlo.code, 250)
         guard case .consult(.mailFrom, let text, let context, true) = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test> SIZE=10")) else {
             return XCTFail()
         }
@@ -282,7 +287,14 @@ final class SessionPolicyTests: XCTestCase {
         XCTAssertEqual(session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>")), .reply(SMTPReply(503, "5.5.1", "Error: need MAIL command")))
         _ = session.receive(line: ByteBuffer(string: "MAIL FROM:<a@b.test>"))
         XCTAssertEqual(session.policyDecided(.proceed), .reply(SMTPReply(250, "2.1.0", "Ok")))
-        XCTAssertEqual(session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>")), .reply(SMTPReply(250, "2.1.5", "Ok")))
+        guard case .consult(.rcptTo, _, let recipientContext, false) = session.receive(line: ByteBuffer(string: "RCPT TO:<x@example.test>")) else {
+            return XCTFail()
+        }
+        XCTAssertTrue(recipientContext.contains(PolicyContextUpdate(message: true, key: "message_rcpt_count", value: "1")))
+        XCTAssertEqual(session.policyDecided(.proceed), .reply(SMTPReply(250, "2.1.5", "Ok")))
+        _ = session.receive(line: ByteBuffer(string: "DATA"))
+        let done = DotStuffedDataDecoder.Result(size: 1, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false)
+        guard case .spool = session.dataCompleted(ByteBuffer(string: "x"), done) else { return XCTFail("no message-phase callout to run") }
     }
 
     func testFailuresAndDisconnects() {

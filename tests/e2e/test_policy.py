@@ -382,3 +382,30 @@ msys.registerModule("recipients", mod)
     raw.command("DATA")
     assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 451  # the list is final after rcptto_list_final
     assert "vctx:add_recipient: the recipient list is final" in server.log.read_text()
+
+
+def test_predefined_context_keys(server_factory):
+    server = policy_server(server_factory, {"keys": """
+local mod = {}
+function mod:validate_rcptto(msg, str, accept, vctx)
+  local keys = {}
+  for _, k in ipairs({ "ehlo_string", "can_relay", "trusted", "connection_message_count", "connection_rcpt_count" }) do
+    keys[#keys + 1] = k .. "=" .. tostring(vctx:get(msys.core.VCTX_CONN, k))
+  end
+  for _, k in ipairs({ "mailfrom_domain", "rcptto_localpart", "rcptto_domain", "message_rcpt_count" }) do
+    keys[#keys + 1] = k .. "=" .. tostring(vctx:get(msys.core.VCTX_MESS, k))
+  end
+  vctx:set_code(250, "2.1.5 " .. table.concat(keys, " "))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("keys", mod)
+"""}, body='  relay_domains = ( "example.test" )\n  context = [ trusted = "yes" ]')
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO client.example")
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<one@example.test>")
+    assert raw.command("RCPT TO:<two@Example.test>")[1] == (
+        "250 2.1.5 ehlo_string=client.example can_relay=nil trusted=yes connection_message_count=0 connection_rcpt_count=2 "
+        "mailfrom_domain=b.test rcptto_localpart=two rcptto_domain=Example.test message_rcpt_count=2")
