@@ -28,8 +28,10 @@ let package = Package(
         // No pkgConfig: libunbound.pc needs libevent's .pc, and the header is in /usr/include anyway.
         .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev"])]),
         .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
+        // PCRE2 for msys.pcre (Debian's libpcre2-dev).
+        .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // The msys Lua API: dialect translation, registration, callouts (grows with issue 3).
-        .target(name: "Scriptlet", dependencies: ["LuaBridge"], swiftSettings: strict),
+        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),

@@ -32,8 +32,9 @@ need() {  # need PACKAGE [COMMAND-OR-FILE-THAT-PROVES-IT]
 # LuaJIT (the scriptlet engine's VM) and pkg-config, which SwiftPM uses to find it.
 need pkgconf pkg-config
 need libluajit-5.1-dev /usr/include/luajit-2.1/lua.h
-# libunbound: the DNS resolver library.
+# libunbound: the DNS resolver library; PCRE2 for msys.pcre.
 need libunbound-dev /usr/include/unbound.h
+need libpcre2-dev /usr/include/pcre2.h
 
 if [[ $what == test || $what == bench ]]; then
   if ! command -v smtp-source >/dev/null 2>&1; then

@@ -355,6 +355,34 @@ function msys.readfile(path)
   return answer[2]
 end
 
+-- msys.pcre (PCRE2): match → captures table ([0] the whole match, 1…, and named groups) or nil
+-- (no match) or nil, message, code (bad pattern); replace → string ($0…$9 and ${name} in repl,
+-- every match); split → table of the pieces between matches.
+msys.pcre = {}
+function msys.pcre.match(subject, pattern)
+  local r = pack(__impulse_pcre_match(tostring(subject), tostring(pattern)))
+  if r[1] == nil then return nil, r[2], r[3] end
+  if r[1] == false then return nil end
+  local count, captures = r[1], {}
+  for i = 0, count - 1 do captures[i] = r[2 + i] end
+  for j = 2 + count, r.n - 1, 2 do captures[r[j]] = captures[r[j + 1]] end
+  return captures
+end
+function msys.pcre.replace(subject, pattern, replacement)
+  local r = pack(__impulse_pcre_replace(tostring(subject), tostring(pattern), tostring(replacement)))
+  if r[1] == nil then return nil, r[2], r[3] end
+  return r[1]
+end
+function msys.pcre.split(subject, pattern)
+  local r = pack(__impulse_pcre_split(tostring(subject), tostring(pattern)))
+  if r[1] == nil then return nil, r[2], r[3] end
+  local pieces = {}
+  for i = 2, r.n do pieces[#pieces + 1] = r[i] end
+  return pieces
+end
+package.preload["msys.pcre"] = function() return msys.pcre end
+supported["msys.pcre"] = true
+
 function __impulse_loading(script) loading_script = script end
 function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
 

@@ -238,4 +238,22 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(try policy.routingDomain(session: 1, defaultDomain: "orig.test").get(), "example.com")
         XCTAssertEqual(try policy.lua.run("return before, long", chunkName: "t"), [.string("9:orig.test"), .number(1024)])
     }
+
+    func testPCRE() throws {
+        let policy = try state([("re", """
+            require("msys.pcre")
+            local m = msys.pcre.match("user+tag@Example.COM", [[^(?<local>[^+@]+)(?:\\+([^@]*))?@(?i:(example\\.com))$]])
+            matched = table.concat({ m[0], m[1], m[2], m[3], m["local"] }, "|")
+            nomatch = tostring(msys.pcre.match("abc", "^x"))
+            local bad, message, code = msys.pcre.match("abc", "(")
+            badpattern = tostring(bad) .. "|" .. tostring(message ~= nil) .. "|" .. tostring(type(code) == "number")
+            replaced = msys.pcre.replace("a1b22c333", "([0-9]+)", "<$1>")
+            named = msys.pcre.replace("2026-11-25", [[(?<y>\\d+)-(?<m>\\d+)-(?<d>\\d+)]], "${d}.${m}.${y} $$")
+            parts = table.concat(msys.pcre.split("a, b,c ,, d", [[\\s*,\\s*]]), "|")
+            """)])
+        XCTAssertEqual(try policy.lua.run("return matched, nomatch, badpattern, replaced, named, parts", chunkName: "t"), [
+            .string("user+tag@Example.COM|user|tag|Example.COM|user"), .string("nil"), .string("nil|true|true"),
+            .string("a<1>b<22>c<333>"), .string("25.11.2026 $"), .string("a|b|c||d"),
+        ])
+    }
 }
