@@ -1,0 +1,104 @@
+import NIOCore
+import Scriptlet
+import SMTPProtocol
+
+/// How the session consults the policy (docs/lua/README.md): the outcome of each callout.
+extension SMTPSessionStateMachine {
+    /// The policy callout asked for with `.consult` has run.
+    public mutating func policyDecided(_ outcome: CalloutOutcome) -> Action {
+        guard phase == .consulting, let decision = pending else { return .reply(.badSequence) }
+        phase = .command
+        pending = nil
+        let isConnect: Bool
+        if case .connect = decision { isConnect = true } else { isConnect = false }
+        var successText: SMTPReply?
+        switch outcome {
+        case .proceed:
+            break
+        case .failed:
+            if isConnect { return closeWith(SMTPReply(421, "4.3.0", "\(bannerName) Temporary local problem, closing connection")) }
+            if case .message = decision { transaction = nil }
+            return failure(.localError)
+        case .disconnect(let code, let text):
+            return closeWith(Self.policyReply(code: code, text: text, fallback: "Closing connection by policy"))
+        case .reply(let code, let text):
+            let reply = Self.policyReply(code: code, text: text, fallback: code >= 400 ? "Rejected by policy" : "Ok")
+            if code >= 400 {
+                if isConnect { return closeWith(reply) }
+                if case .message = decision { transaction = nil }
+                return failure(reply)
+            }
+            successText = reply
+        }
+        switch decision {
+        case .connect(let steps):
+            if !steps.isEmpty { return continueConnect(steps: steps) }
+            if let successText, successText.code == 220 { return .reply(SMTPReply(220, nil, successText.lines)) }
+            return .reply(greeting())
+        case .hello(let name, let extended):
+            return hello(name: name, extended: extended, customText: successText?.lines.first)
+        case .mail(let sender, let parameters):
+            return acceptMail(sender, parameters, reply: successText)
+        case .recipient(let recipient, let parameters):
+            return consultRecipientList(recipient, parameters, reply: successText)
+        case .recipientList(let recipient, let parameters, let reply):
+            return acceptRecipient(recipient, parameters, reply: successText ?? reply)
+        case .message(let transaction, let message, let steps):
+            return continueMessage(transaction, message, steps: steps)
+        }
+    }
+
+    /// Runs the next message-phase callout, or spools when none is left.
+    mutating func continueMessage(_ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]) -> Action {
+        if transaction.recipients.isEmpty {
+            self.transaction = nil
+            return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients left after policy"))
+        }
+        guard let (callout, recipientIndex) = steps.first else { return spool(transaction, message) }
+        phase = .consulting
+        pending = .message(transaction, message, steps: Array(steps.dropFirst()))
+        var context: [PolicyContextUpdate] = []
+        if let recipientIndex, transaction.recipients.indices.contains(recipientIndex) {
+            let recipient = transaction.recipients[recipientIndex].0
+            context = Self.recipientContext(recipient, line: "RCPT TO:<\(recipient)>")
+        }
+        return .consult(callout, text: nil, context: context, newMessage: false)
+    }
+
+    /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
+    /// (spec b.2): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
+    /// then final validation and post final validation. All run before the spool write, so a
+    /// rejection still reaches the client and nothing is acknowledged before it is durable.
+    func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
+        var steps: [(Callout, recipient: Int?)] = []
+        if policyCallouts.contains(.rcptToListFinal) { steps.append((.rcptToListFinal, nil)) }
+        if policyCallouts.contains(.data) { steps.append((.data, nil)) }
+        if policyCallouts.contains(.dataSpool) { steps.append((.dataSpool, nil)) }
+        for recipient in 0..<recipients {
+            for callout in [Callout.preMessageEachRcpt, .dataSpoolEachRcpt, .postMessageEachRcpt] where policyCallouts.contains(callout) {
+                steps.append((callout, recipient))
+            }
+        }
+        for callout in [Callout.finalValidation, .postFinalValidation] where policyCallouts.contains(callout) {
+            steps.append((callout, nil))
+        }
+        return steps
+    }
+
+    /// A policy's code and text as a reply: "5.7.1 text" carries its own enhanced code;
+    /// otherwise the code's class supplies one (ENHANCEDSTATUSCODES is on every reply).
+    static func policyReply(code: Int, text: String?, fallback: String) -> SMTPReply {
+        let code = (200...599).contains(code) ? code : 550
+        var body = text ?? fallback
+        var enhanced = "\(code / 100).0.0"
+        let parts = body.split(separator: " ", maxSplits: 1)
+        if let first = parts.first, first.split(separator: ".").count == 3,
+           first.split(separator: ".").allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }), first.first == Character("\(code / 100)") {
+            enhanced = String(first)
+            body = parts.count > 1 ? String(parts[1]) : ""
+        }
+        body = String(body.unicodeScalars.map { $0.value < 32 || $0.value == 127 ? " " : Character($0) })
+        return SMTPReply(code, enhanced, body)
+    }
+
+}
