@@ -106,12 +106,28 @@ public struct DotStuffedDataDecoder: Sendable {
                     state = .inLine
                     sink.bareCR()
                 case .inLine:
-                    // Copy the run up to the next CR or LF in one go.
+                    // Copy a run in one go: ordinary octets, and whole CRLF line ends as long as the
+                    // next line does not start with "." or a CR/LF (and is already in the buffer).
+                    // Anything else stops the run and is handled octet by octet below.
                     var end = index
-                    while end < count, bytes[end] != UInt8(ascii: "\r"), bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                    var lineLength = sink.lineLength
+                    while end < count {
+                        let octet = bytes[end]
+                        if octet != UInt8(ascii: "\r") && octet != UInt8(ascii: "\n") {
+                            end += 1
+                            lineLength += 1
+                            continue
+                        }
+                        guard octet == UInt8(ascii: "\r"), end + 2 < count, bytes[end + 1] == UInt8(ascii: "\n") else { break }
+                        let next = bytes[end + 2]
+                        guard next != UInt8(ascii: "."), next != UInt8(ascii: "\r"), next != UInt8(ascii: "\n") else { break }
+                        if lineLength + 2 > sink.maxLineLength { sink.result.sawLongLine = true }
+                        lineLength = 0
+                        end += 2
+                    }
                     if end > index {
                         sink.append(UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
-                        sink.lineLength += end - index
+                        sink.lineLength = lineLength
                         index = end
                         continue
                     }

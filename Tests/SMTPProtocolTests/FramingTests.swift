@@ -153,3 +153,26 @@ extension DotStuffedDataDecoderTests {
         XCTAssertEqual(String(buffer: buffer), "NOOP\r\n")
     }
 }
+
+extension DotStuffedDataDecoderTests {
+    /// Whole-buffer decoding (which copies runs of lines at once) must agree with octet-by-octet
+    /// decoding (which never can) on every input: seeded random messages of CR, LF, dots and text.
+    func testChunkedAndOctetByOctetDecodingAgree() {
+        var seed: UInt64 = 0x1D2C3B4A
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        let alphabet: [[UInt8]] = [Array("\r\n".utf8), Array("\r\n".utf8), Array("\r\n.".utf8), [UInt8(ascii: ".")], [UInt8(ascii: "\r")],
+                                   [UInt8(ascii: "\n")], Array("abc".utf8), Array(String(repeating: "x", count: 400).utf8), [0]]
+        for policy in [BareLineEndingPolicy.reject, .normalize, .accept] {
+            for _ in 0..<150 {
+                var input: [UInt8] = []
+                for _ in 0..<(Int(next() % 40)) { input += alphabet[Int(next() % UInt64(alphabet.count))] }
+                input += Array("\r\n.\r\nNEXT".utf8)
+                let whole = decode(input, policy: policy, byteByByte: false)
+                let octets = decode(input, policy: policy, byteByByte: true)
+                XCTAssertEqual(whole.message, octets.message, "\(input)")
+                XCTAssertEqual(whole.result, octets.result, "\(input)")
+                XCTAssertEqual(whole.leftover, octets.leftover, "\(input)")
+            }
+        }
+    }
+}
