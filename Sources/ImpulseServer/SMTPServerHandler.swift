@@ -59,6 +59,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The current message was handed to the policy state (message-phase callouts are running).
     var messageShownToPolicy = false
     var messageWritableByPolicy = true
+    /// The callout running now (for whether the recipient list is final).
+    var currentCallout: Callout?
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
     var policyDeadline = NIODeadline.now()
 
@@ -100,6 +102,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
             var seeds = machine.policy.context.map { ($0.key, $0.value) }
             if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
             policyState.openSession(sessionID, connectionContext: seeds)
+            policyState.recipientSource[sessionID] = { [unowned self] in
+                guard let addresses = machine.recipientsForPolicy else { return nil }
+                return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
+            }
             policySessionOpen = true
         }
         perform(machine.start(), context: context)
@@ -286,10 +292,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
             } else {
                 messageShownToPolicy = false
             }
-            for update in updates { policyState.setContext(sessionID, message: update.message, update.key, update.value) }
-            if let recipients = machine.recipientsForPolicy {
-                policyState.setRecipients(sessionID, recipients, final: machine.recipientListIsFinal(for: callout))
-            }
+            policyState.setContexts(sessionID, updates.map { ($0.message, $0.key, $0.value) })
+            currentCallout = callout
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
             switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):

@@ -89,6 +89,10 @@ public final class PolicyState {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
         installPCRE()
+        lua.setGlobal("__impulse_fetch_recipients") { [unowned self] arguments in
+            guard case .number(let id) = arguments[1], let list = recipientSource[Int(id)]?() else { return .values([.nil]) }
+            return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
+        }
         let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
         let packagePath = searchPath.sorted().map { "\($0)/?.lua" }.joined(separator: ";")
         _ = try? lua.run("package.path = \(Self.luaQuoted(packagePath)); package.cpath = ''", chunkName: "impulse-path")
@@ -161,6 +165,15 @@ public final class PolicyState {
     /// Sets a connection- or message-context key (the predefined keys of spec c.1).
     public func setContext(_ id: Int, message: Bool, _ key: String, _ value: String?) {
         _ = try? lua.callGlobal("__impulse_set", [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
+    }
+
+    /// Sets several context keys with one call into Lua (the session sets a few per command).
+    public func setContexts(_ id: Int, _ updates: [(message: Bool, key: String, value: String)]) {
+        guard !updates.isEmpty else { return }
+        var arguments: [LuaValue] = [.number(Double(id))]
+        arguments.reserveCapacity(1 + updates.count * 3)
+        for update in updates { arguments += [.number(update.message ? 1 : 0), .string(update.key), .string(update.value)] }
+        _ = try? lua.callGlobal("__impulse_set_many", arguments)
     }
 
     public func context(_ id: Int, message: Bool, _ key: String) -> String? {
@@ -260,11 +273,9 @@ public final class PolicyState {
         }
     }
 
-    /// The transaction's recipients as the callouts will see them (`vctx:recipient_list`);
-    /// `final` once validate_rcptto_list_final has run (changes then raise).
-    public func setRecipients(_ id: Int, _ addresses: [String], final: Bool) {
-        _ = try? lua.callGlobal("__impulse_set_recipients", [.number(Double(id)), .string(addresses.joined(separator: "\n")), .boolean(final)])
-    }
+    /// Where `vctx:recipient_list` and friends read a session's recipients from, when a callout
+    /// first asks: the addresses and whether the list is final (nil outside a transaction).
+    public var recipientSource: [Int: () -> (addresses: [String], final: Bool)?] = [:]
 
     /// The recipient list a callout changed (add_recipient, remove_recipient, recipient_list), or nil.
     public func takeRecipientChanges(_ id: Int) -> [String]? {
@@ -286,6 +297,7 @@ public final class PolicyState {
     /// Ends a session: `validate_dealloc` runs for each module an earlier phase ran.
     @discardableResult
     public func closeSession(_ id: Int) -> ScriptletFailure? {
+        recipientSource[id] = nil
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         guard let results = try? lua.callGlobal("__impulse_close", [.number(Double(id))]) else { return nil }

@@ -134,11 +134,17 @@ function VCTX:tarpit(seconds)
   msys.sleep(seconds)
 end
 
--- The session's recipient list, as addresses. Impulse sets it before each callout of a
--- transaction and reads it back when a script changed it.
+-- The session's recipient list, as addresses: fetched from Impulse the first time a callout
+-- asks (nothing is copied for callouts that never do), read back when a script changed it.
 local function recipients_of(self, caller)
   local session = sessions[self.__sid]
-  if not session.recipients then error(caller .. ": there is no mail transaction", 3) end
+  if not session.recipients then
+    local answer = pack(__impulse_fetch_recipients(self.__sid))
+    if answer[1] == nil then error(caller .. ": there is no mail transaction", 3) end
+    local list = {}
+    for i = 2, answer.n do list[#list + 1] = answer[i] end
+    session.recipients, session.recipients_changed, session.final = list, false, answer[1]
+  end
   return session
 end
 local function address_of(value)
@@ -183,19 +189,13 @@ function VCTX:remove_recipient(value)
   return true
 end
 
-function __impulse_set_recipients(sid, joined, final)
-  local session = sessions[sid]
-  if not session then return end
-  local list = {}
-  for address in string.gmatch(joined or "", "[^\n]+") do list[#list + 1] = address end
-  session.recipients, session.recipients_changed, session.final = list, false, final
-end
-
 function __impulse_take_recipients(sid)
   local session = sessions[sid]
-  if not session or not session.recipients_changed then return nil end
-  session.recipients_changed = false
-  return table.concat(session.recipients, "\n")
+  if not session then return nil end
+  local list, changed = session.recipients, session.recipients_changed
+  session.recipients, session.recipients_changed = nil, false  -- the next callout fetches afresh
+  if not changed then return nil end
+  return table.concat(list, "\n")
 end
 
 -- msg (the parts that exist before delivery)
@@ -404,6 +404,18 @@ end
 function __impulse_set(sid, scope, key, value)
   local session = sessions[sid]
   if session then (scope == MESS and session.mess or session.conn)[key] = value end
+end
+
+-- Several keys in one call: sid, then (scope, key, value) triples.
+function __impulse_set_many(sid, ...)
+  local session = sessions[sid]
+  if not session then return end
+  local n = select("#", ...)
+  for i = 1, n, 3 do
+    local scope, key, value = select(i, ...)
+    local dict = scope == MESS and session.mess or session.conn
+    dict[key] = value
+  end
 end
 
 function __impulse_get(sid, scope, key)
