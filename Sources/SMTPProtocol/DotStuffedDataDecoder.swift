@@ -112,6 +112,18 @@ public struct DotStuffedDataDecoder: Sendable {
                     var end = index
                     var lineLength = sink.lineLength
                     while end < count {
+                        // Eight octets at a time while none is a CR or LF (the "has a zero byte" test
+                        // on the word XOR the CR and LF patterns).
+                        while end + 8 <= count, let base = bytes.baseAddress {
+                            let word = base.loadUnaligned(fromByteOffset: end, as: UInt64.self)
+                            let cr = word ^ 0x0D0D_0D0D_0D0D_0D0D
+                            let lf = word ^ 0x0A0A_0A0A_0A0A_0A0A
+                            let zero = ((cr &- 0x0101_0101_0101_0101) & ~cr) | ((lf &- 0x0101_0101_0101_0101) & ~lf)
+                            if zero & 0x8080_8080_8080_8080 != 0 { break }
+                            end += 8
+                            lineLength += 8
+                        }
+                        guard end < count else { break }
                         let octet = bytes[end]
                         if octet != UInt8(ascii: "\r") && octet != UInt8(ascii: "\n") {
                             end += 1
