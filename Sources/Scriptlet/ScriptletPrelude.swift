@@ -227,11 +227,59 @@ local function header_fields(block)
   return fields
 end
 
+-- RFC 2047 encoded words (=?charset?B|Q?text?=) in UTF-8, US-ASCII or ISO-8859-1 become UTF-8;
+-- other charsets are left encoded.
+local b64 = {}
+do
+  local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  for i = 1, 64 do b64[string.byte(alphabet, i)] = i - 1 end
+end
+local function base64_decode(text)
+  local out, bits, count = {}, 0, 0
+  for i = 1, #text do
+    local value = b64[string.byte(text, i)]
+    if value then
+      bits = bits * 64 + value
+      count = count + 6
+      if count >= 8 then
+        count = count - 8
+        local byte = math.floor(bits / 2 ^ count)
+        out[#out + 1] = string.char(byte)
+        bits = bits - byte * 2 ^ count
+      end
+    end
+  end
+  return table.concat(out)
+end
+local function latin1_to_utf8(text)
+  return (gsub(text, "[\128-\255]", function(c)
+    local b = string.byte(c)
+    return string.char(192 + math.floor(b / 64), 128 + b % 64)
+  end))
+end
+local function decode_words(value)
+  local decoded = gsub(value, "=%?([^?]+)%?([BbQq])%?([^?]*)%?=", function(charset, encoding, text)
+    charset = string.lower(gsub(charset, "%*.*$", ""))
+    if charset ~= "utf-8" and charset ~= "us-ascii" and charset ~= "iso-8859-1" then return nil end
+    local raw
+    if encoding == "B" or encoding == "b" then
+      raw = base64_decode(text)
+    else
+      raw = gsub(gsub(text, "_", " "), "=(%x%x)", function(hex) return string.char(tonumber(hex, 16)) end)
+    end
+    if charset == "iso-8859-1" then raw = latin1_to_utf8(raw) end
+    return raw
+  end)
+  -- White space between two encoded words is not part of the text (RFC 2047 §6.2).
+  return decoded
+end
+
 local function field_value(text)
   local value = string.match(text, "^[^:]*:(.*)$") or ""
   value = gsub(value, "\r?\n[ \t]+", " ")
   value = gsub(value, "\r?\n$", "")
-  return (gsub(value, "^%s+", ""))
+  value = gsub(value, "(%?=)%s+(=%?)", "%1%2")
+  return decode_words((gsub(value, "^%s+", "")))
 end
 
 function MSG:header(name, value, mode)

@@ -256,4 +256,24 @@ final class PolicyStateTests: XCTestCase {
             .string("a<1>b<22>c<333>"), .string("25.11.2026 $"), .string("a|b|c||d"),
         ])
     }
+
+    func testHeaderValuesAreRFC2047Decoded() throws {
+        let policy = try state([("h", """
+            local m = {}
+            function m:validate_data(msg, accept, vctx)
+              local s = msg:header("Subject")
+              subject = s[1]
+              other = msg:header("X-Other")[1]
+              plain = msg:header("X-Plain")[1]
+              return 0
+            end
+            msys.registerModule("h", m)
+            """)])
+        policy.openSession(1, connectionContext: [])
+        policy.setMessage(1, "Subject: =?UTF-8?B?SGVsbG8g4pyTIQ==?= =?iso-8859-1?Q?caf=E9_ok?=\r\nX-Other: =?koi8-r?B?8NLJ18XU?=\r\n"
+                          + "X-Plain: no =? words here\r\n\r\nbody\r\n")
+        XCTAssertEqual(policy.run(.data, session: 1), .proceed)
+        XCTAssertEqual(try policy.lua.run("return subject, other, plain", chunkName: "t"),
+                       [.string("Hello ✓!café ok"), .string("=?koi8-r?B?8NLJ18XU?="), .string("no =? words here")])
+    }
 }
