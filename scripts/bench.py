@@ -46,7 +46,7 @@ def load(port, messages, sessions, size):
     hz = os.sysconf("SC_CLK_TCK")
     before_busy, before = busy_ticks(), os.times()
     started = time.monotonic()
-    result = subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
+    result = subprocess.run(["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size),
                              "-f", "sender@source.test", "-t", "rcpt@discard.test", "-M", "source.test",
                              f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=900)
     elapsed = time.monotonic() - started

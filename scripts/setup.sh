@@ -37,7 +37,7 @@ need libunbound-dev /usr/include/unbound.h
 need libpcre2-dev /usr/include/pcre2.h
 
 if [[ $what == test || $what == bench ]]; then
-  if ! command -v smtp-source >/dev/null 2>&1; then
+  if [[ ! -x /usr/sbin/smtp-source ]]; then
     # Postfix brings smtp-source and smtp-sink; "No configuration" keeps it from touching the system.
     echo "postfix postfix/main_mailer_type select No configuration" | "${sudo_cmd[@]}" debconf-set-selections
     need postfix smtp-source

@@ -48,9 +48,4 @@ public final class ConnectionLimiter: Sendable {
             if counts.perAddress[ticket.address] == 0 { counts.perAddress[ticket.address] = nil }
         }
     }
-
-    /// Open sessions in total.
-    public var total: Int {
-        counts.withLockedValue { $0.perListener.values.reduce(0, +) + $0.perBlock.values.reduce(0, +) }
-    }
 }

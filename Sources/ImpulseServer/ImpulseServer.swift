@@ -118,8 +118,7 @@ public final class ImpulseServer: @unchecked Sendable {
     func loadTLS(for policy: InboundPolicy) throws {
         guard let certificate = policy.tlsCertificate else { return }
         let key = policy.tlsKey ?? certificate
-        let cacheKey = certificate + "\u{0}" + key
-        if tlsContexts[cacheKey] != nil { return }
+        guard let cacheKey = Self.tlsKey(for: policy), tlsContexts[cacheKey] == nil else { return }
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
@@ -132,9 +131,9 @@ public final class ImpulseServer: @unchecked Sendable {
         }
     }
 
-    func tlsContext(for policy: InboundPolicy) -> NIOSSLContext? {
-        guard let certificate = policy.tlsCertificate else { return nil }
-        return tlsContexts[certificate + "\u{0}" + (policy.tlsKey ?? certificate)]
+    /// The key a policy's TLS context is kept under: its certificate and key files.
+    static func tlsKey(for policy: InboundPolicy) -> String? {
+        policy.tlsCertificate.map { $0 + "\u{0}" + (policy.tlsKey ?? $0) }
     }
 
     func bootstrap(for listener: ListenerConfiguration) -> ServerBootstrap {
@@ -168,7 +167,7 @@ public final class ImpulseServer: @unchecked Sendable {
             return
         }
         channel.closeFuture.whenComplete { _ in services.limiter.release(ticket) }
-        let tlsContext = policy.tlsCertificate.flatMap { contexts[$0 + "\u{0}" + (policy.tlsKey ?? $0)] }
+        let tlsContext = tlsKey(for: policy).flatMap { contexts[$0] }
         if listener.implicitTLS, let tlsContext {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
         }

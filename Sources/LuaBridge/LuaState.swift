@@ -161,11 +161,6 @@ public final class LuaState {
         impulse_lua_set_watchdog(pointer, instructions)
     }
 
-    /// Lua's own memory use, in octets.
-    public var memoryInUse: Int {
-        Int(lua_gc(pointer, LUA_GCCOUNT, 0)) * 1024 + Int(lua_gc(pointer, LUA_GCCOUNTB, 0))
-    }
-
     // MARK: - Values
 
     /// Pushes a value; never raises (the allocator aborts instead of failing).

@@ -47,10 +47,6 @@ public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension SMTPReply {
-    public static func ok(_ text: String = "Ok") -> SMTPReply { SMTPReply(250, "2.0.0", text) }
-    public static let syntaxError = SMTPReply(500, "5.5.2", "Syntax error, command unrecognized")
-    public static let lineTooLong = SMTPReply(500, "5.5.2", "Line too long")
     public static let badSequence = SMTPReply(503, "5.5.1", "Bad sequence of commands")
-    public static let tooManyErrors = SMTPReply(421, "4.7.0", "Too many errors, closing connection")
     public static let localError = SMTPReply(451, "4.3.0", "Requested action aborted: local error in processing")
 }

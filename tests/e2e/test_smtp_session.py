@@ -94,7 +94,7 @@ def test_swaks_delivers_a_message(relay_server):
 
 
 def test_smtp_source_load_lands_every_message(relay_server):
-    result = subprocess.run(["smtp-source", "-s", "5", "-m", "200", "-l", "2048", "-f", "s@source.test",
+    result = subprocess.run(["/usr/sbin/smtp-source", "-s", "5", "-m", "200", "-l", "2048", "-f", "s@source.test",
                              "-t", "r@example.test", f"127.0.0.1:{relay_server.port}"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
