@@ -5,7 +5,7 @@ Both servers fsync every accepted message before answering 250 (Postfix's queue 
 spool always does). Rounds alternate the order of the two servers; the table shows medians and
 the median of the per-round ratios, since the machine is shared and noisy. Loopback only.
 
-usage: scripts/bench.py [--rounds N] [--sizes 1024,32768] [--sessions 1,10,50] [--messages N]
+usage: scripts/bench.py [--rounds N] [--sizes 1024,32768] [--sessions 1,10,50] [--messages N] [--no-policy-run]
 """
 import argparse
 import os
@@ -59,12 +59,17 @@ def load(port, messages, sessions, size):
 
 
 class ImpulseUnderTest:
-    def __init__(self, directory, port):
+    """Impulse on its own spool; with `policy`, that Lua script is loaded as the scriptlet."""
+
+    def __init__(self, directory, port, policy=None):
         self.port = port
-        config = directory / "impulse.conf"
-        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "spool"\nrelay_domains = ( "discard.test" )\n'
-                          f'ESMTP_Listener {{\n  listener_sessions_per_ip = 1000\n  Listen "127.0.0.1:{port}" {{ }}\n}}\n')
-        self.log = open(directory / "impulse.log", "wb")
+        name = "impulse-policy" if policy else "impulse"
+        scriptlet = f'scriptlet "scriptlet" {{\n  script "bench" {{ source = "{policy}" }}\n}}\n' if policy else ""
+        config = directory / f"{name}.conf"
+        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{name}-spool"\nrelay_domains = ( "discard.test" )\n'
+                          f'ESMTP_Listener {{\n  listener_sessions_per_ip = 1000\n  Listen "127.0.0.1:{port}" {{ }}\n}}\n'
+                          + scriptlet)
+        self.log = open(directory / f"{name}.log", "wb")
         self.process = subprocess.Popen([BIN, "serve", "--config", str(config), "--log-level", "warning"],
                                         stdout=self.log, stderr=self.log)
         wait_port(port)
@@ -133,35 +138,52 @@ def main():
     parser.add_argument("--sizes", default="1024,32768")
     parser.add_argument("--sessions", default="1,10,50")
     parser.add_argument("--messages", type=int, default=2000, help="messages per run")
+    parser.add_argument("--no-policy-run", action="store_true",
+                        help="skip the third server (Impulse with scripts/bench/full-policy.lua)")
     args = parser.parse_args()
     if not os.path.exists(BIN):
         sys.exit(f"no release binary at {BIN}: run 'swift build -c release' first")
     directory = Path(tempfile.mkdtemp(prefix="impulse-bench-"))
     os.chmod(directory, 0o755)  # Postfix's daemons run as the postfix user
-    impulse = postfix = None
-    rows = []
+    impulse = postfix = policy = None
+    rows, policy_rows = [], []
     try:
         impulse = ImpulseUnderTest(directory, 2625)
         postfix = PostfixUnderTest(directory, 2626)
-        load(impulse.port, 200, 10, 1024)  # warm up both
-        load(postfix.port, 200, 10, 1024)
+        servers = {"impulse": impulse, "postfix": postfix}
+        if not args.no_policy_run:
+            policy = ImpulseUnderTest(directory, 2627, policy=ROOT / "scripts" / "bench" / "full-policy.lua")
+            servers["policy"] = policy
+        for server in servers.values():
+            load(server.port, 200, 10, 1024)  # warm up
+        names = list(servers)
         for size in [int(s) for s in args.sizes.split(",")]:
             for sessions in [int(s) for s in args.sessions.split(",")]:
-                results = {"impulse": [], "postfix": []}
+                results = {name: [] for name in names}
                 for round_number in range(args.rounds):
-                    order = [impulse, postfix] if round_number % 2 == 0 else [postfix, impulse]
-                    for server in order:
-                        name = "impulse" if server is impulse else "postfix"
-                        results[name].append(load(server.port, args.messages, sessions, size))
+                    # Rotate the order so no server always runs first (or last) on a noisy machine.
+                    shift = round_number % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        results[name].append(load(servers[name].port, args.messages, sessions, size))
                 ratios = [i[0] / p[0] for i, p in zip(results["impulse"], results["postfix"])]
                 row = (size, sessions, statistics.median(r[0] for r in results["impulse"]),
                        statistics.median(r[0] for r in results["postfix"]), statistics.median(ratios),
                        statistics.median(r[1] for r in results["impulse"]), statistics.median(r[1] for r in results["postfix"]))
                 rows.append(row)
-                print(f"size={size} sessions={sessions} impulse={row[2]:.0f}/s postfix={row[3]:.0f}/s ratio={row[4]:.2f} "
-                      f"cpu_us_per_msg impulse={row[5]:.0f} postfix={row[6]:.0f}", flush=True)
+                line = (f"size={size} sessions={sessions} impulse={row[2]:.0f}/s postfix={row[3]:.0f}/s ratio={row[4]:.2f} "
+                        f"cpu_us_per_msg impulse={row[5]:.0f} postfix={row[6]:.0f}")
+                if policy:
+                    costs = [1 - w[0] / i[0] for w, i in zip(results["policy"], results["impulse"])]
+                    versus = [w[0] / p[0] for w, p in zip(results["policy"], results["postfix"])]
+                    policy_row = (size, sessions, statistics.median(r[0] for r in results["policy"]), row[2],
+                                  statistics.median(costs), statistics.median(versus),
+                                  statistics.median(r[1] for r in results["policy"]))
+                    policy_rows.append(policy_row)
+                    line += (f" | with full policy {policy_row[2]:.0f}/s cost={policy_row[4] * 100:.1f}% "
+                             f"vs_postfix={policy_row[5]:.2f} cpu_us_per_msg={policy_row[6]:.0f}")
+                print(line, flush=True)
     finally:
-        for server in (impulse, postfix):
+        for server in (impulse, postfix, policy):
             if server:
                 try:
                     server.stop()
@@ -176,6 +198,15 @@ def main():
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for size, sessions, i, p, ratio, ic, pc in rows:
         print(f"| {size} | {sessions} | {i:.0f} | {p:.0f} | {ratio:.2f}× | {ic:.0f} | {pc:.0f} |")
+    if policy_rows:
+        print()
+        print("With scripts/bench/full-policy.lua (every validation callout reads the vctx, sets a key, returns CONT);"
+              " cost = 1 − policy/no-policy rate, per round:")
+        print()
+        print("| size | sessions | with policy msg/s | without msg/s | policy cost | ratio to Postfix | CPU µs/msg |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for size, sessions, w, i, cost, versus, cpu in policy_rows:
+            print(f"| {size} | {sessions} | {w:.0f} | {i:.0f} | {cost * 100:.1f} % | {versus:.2f}× | {cpu:.0f} |")
 
 
 if __name__ == "__main__":

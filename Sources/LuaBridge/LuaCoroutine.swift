@@ -30,6 +30,16 @@ public final class LuaCoroutine {
         lua_xmove(state.pointer, thread, 1)  // the function, now the coroutine's body
     }
 
+    /// A coroutine whose body is the function `function` refers to.
+    public init?(state: LuaState, function: LuaReference) {
+        self.state = state
+        guard let thread = lua_newthread(state.pointer) else { return nil }
+        self.thread = thread
+        reference = luaL_ref(state.pointer, impulse_lua_registryindex())
+        lua_rawgeti(state.pointer, impulse_lua_registryindex(), function.value)
+        lua_xmove(state.pointer, thread, 1)
+    }
+
     deinit { luaL_unref(state.pointer, impulse_lua_registryindex(), reference) }
 
     /// Starts or continues the coroutine with `arguments` (the first time: the function's arguments;

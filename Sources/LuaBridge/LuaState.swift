@@ -30,8 +30,7 @@ public final class LuaState {
             fatalError("impulse: cannot create a Lua state")  // only on allocation failure, which aborts anyway
         }
         pointer = state
-        lua_pushlightuserdata(pointer, Unmanaged.passUnretained(self).toOpaque())
-        lua_setfield(pointer, impulse_lua_registryindex(), "impulse.state")
+        impulse_lua_set_owner(pointer, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit { lua_close(pointer) }
@@ -40,10 +39,7 @@ public final class LuaState {
     static let installDispatcher: Void = {
         impulse_lua_set_dispatcher { state, id, yieldCount in
             guard let state else { return Int32(IMPULSE_LUA_RAISE) }
-            lua_getfield(state, impulse_lua_registryindex(), "impulse.state")
-            let raw = lua_touserdata(state, -1)
-            impulse_lua_pop(state, 1)
-            guard let raw else {
+            guard let raw = impulse_lua_owner(state) else {
                 lua_pushstring(state, "impulse: Lua state has no Swift owner")
                 return Int32(IMPULSE_LUA_RAISE)
             }
@@ -128,6 +124,57 @@ public final class LuaState {
         let base = lua_gettop(pointer)
         impulse_lua_getglobal(pointer, name)
         return try call(arguments: arguments, base: base)
+    }
+
+    /// A reference to global function `name`, for calls that should not look the name up each
+    /// time (hot paths); nil when there is no such function.
+    public func reference(global name: String) -> LuaReference? {
+        impulse_lua_getglobal(pointer, name)
+        guard impulse_lua_isfunction(pointer, -1) != 0 else {
+            impulse_lua_pop(pointer, 1)
+            return nil
+        }
+        return LuaReference(value: luaL_ref(pointer, impulse_lua_registryindex()))
+    }
+
+    /// A reference to the first value global function `name` returns (a table Swift then reaches
+    /// into with `setFields`); nil when there is no such function or it fails.
+    public func reference(toResultOf name: String) -> LuaReference? {
+        let base = lua_gettop(pointer)
+        defer { lua_settop(pointer, base) }
+        impulse_lua_getglobal(pointer, name)
+        guard impulse_lua_pcall(pointer, 0, 1) == 0, lua_type(pointer, -1) != LUA_TNIL else { return nil }
+        return LuaReference(value: luaL_ref(pointer, impulse_lua_registryindex()))
+    }
+
+    /// Calls the function `reference` names with `arguments`.
+    @discardableResult
+    public func call(_ reference: LuaReference, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        let base = lua_gettop(pointer)
+        lua_rawgeti(pointer, impulse_lua_registryindex(), reference.value)
+        return try call(arguments: arguments, base: base)
+    }
+
+    /// Sets `fields` in the table found by following `path` (raw gets, no metamethods) from the
+    /// table `reference` refers to; false when a step is not a table. Raw sets cannot raise, so
+    /// this needs no protected call (the cheap way to fill a few keys on a hot path).
+    @discardableResult
+    public func setFields(in reference: LuaReference, path: [LuaValue], _ fields: [(String, String)]) -> Bool {
+        let base = lua_gettop(pointer)
+        defer { lua_settop(pointer, base) }
+        lua_rawgeti(pointer, impulse_lua_registryindex(), reference.value)
+        for step in path {
+            guard lua_type(pointer, -1) == LUA_TTABLE else { return false }
+            Self.push(step, on: pointer)
+            lua_rawget(pointer, -2)
+        }
+        guard lua_type(pointer, -1) == LUA_TTABLE else { return false }
+        for (key, value) in fields {
+            lua_pushlstring(pointer, key, key.utf8.count)
+            lua_pushlstring(pointer, value, value.utf8.count)
+            lua_rawset(pointer, -3)
+        }
+        return true
     }
 
     func call(arguments: [LuaValue], base: Int32) throws(LuaError) -> [LuaValue] {

@@ -25,4 +25,14 @@ public struct LuaError: Error, Sendable, CustomStringConvertible {
     public var kind: Kind
     public var message: String
     public var description: String { message }
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// A Lua value kept alive in the registry of the state that made it (see `LuaState.reference`).
+public struct LuaReference: Sendable, Equatable {
+    let value: Int32
 }

@@ -51,6 +51,19 @@ lua_State *impulse_lua_new_state(int jit_on) {
     clear_field(L, "debug", "setmetatable");
     clear_field(L, "debug", "getmetatable");
     clear_field(L, "debug", "sethook");
+    clear_field(L, "package", "loadlib");   /* would load any shared object, ffi included */
+    clear_field(L, "os", "exit");           /* a script must not stop the server */
+    /* Source text only: bytecode can break out of any Lua sandbox. */
+    static const char text_only[] =
+        "local load, loadfile = load, loadfile\n"
+        "_G.load = function(chunk, name, mode, env) return load(chunk, name, 't', env) end\n"
+        "_G.loadstring = function(text, name) return load(text, name, 't') end\n"
+        "_G.loadfile = function(path, mode, env) return loadfile(path, 't', env) end\n"
+        "_G.dofile = function(path) local f = assert(_G.loadfile(path)) return f() end\n";
+    if (luaL_loadbuffer(L, text_only, sizeof(text_only) - 1, "=impulse-sandbox") != 0 || lua_pcall(L, 0, 0, 0) != 0) {
+        lua_close(L);
+        return NULL;
+    }
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaded");
     lua_pushnil(L); lua_setfield(L, -2, "ffi");
@@ -59,6 +72,18 @@ lua_State *impulse_lua_new_state(int jit_on) {
     lua_pushnil(L); lua_setfield(L, -2, "ffi");
     lua_pop(L, 2);
     return L;
+}
+
+void impulse_lua_set_owner(lua_State *L, void *owner) {
+    lua_pushlightuserdata(L, owner);
+    lua_setfield(L, LUA_REGISTRYINDEX, "impulse.state");
+}
+
+void *impulse_lua_owner(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "impulse.state");
+    void *owner = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return owner;
 }
 
 static int call_swift(lua_State *L) {

@@ -31,6 +31,20 @@ public final class PolicyState {
     private(set) var implemented: Set<Callout> = []
     /// Compiled patterns of this state (msys.pcre), at most `pcreCacheSize`.
     var patterns: [String: PCRERegex] = [:]
+    /// The coroutine body every callout runs in (`__impulse_worker`), and finished workers kept
+    /// for the next callout (making a coroutine per callout costs more than the callout).
+    private var worker: LuaReference?
+    /// The prelude's table of sessions (sid → session), where context keys are written.
+    private var sessionsTable: LuaReference?
+    private var idleWorkers: [LuaCoroutine] = []
+    static let idleWorkerLimit = 32
+    /// The prelude's entry points, looked up once.
+    private struct Entries {
+        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain: LuaReference?
+    }
+    private var entry = Entries()
+    /// The last callout that finished changed its session's recipient list.
+    private var recipientsChanged = false
     /// VM instructions one callout may run before the watchdog stops it.
     public var instructionBudget = 50_000_000
     /// Longest single `msys.sleep`, in seconds.
@@ -143,6 +157,21 @@ public final class PolicyState {
             }
         }
         self.implemented = implemented
+        worker = lua.reference(global: "__impulse_worker")
+        sessionsTable = lua.reference(toResultOf: "__impulse_sessions")
+        entry = Entries(open: lua.reference(global: "__impulse_open"), set: lua.reference(global: "__impulse_set"),
+                        setMany: lua.reference(global: "__impulse_set_many"), get: lua.reference(global: "__impulse_get"),
+                        newMessage: lua.reference(global: "__impulse_new_message"),
+                        takeRecipients: lua.reference(global: "__impulse_take_recipients"),
+                        setMessage: lua.reference(global: "__impulse_set_message"),
+                        takeMessage: lua.reference(global: "__impulse_take_message"),
+                        close: lua.reference(global: "__impulse_close"), routingDomain: lua.reference(global: "__impulse_routing_domain"))
+    }
+
+    /// Calls one of the prelude's entry points.
+    private func call(_ reference: LuaReference?, _ arguments: [LuaValue]) throws(LuaError) -> [LuaValue] {
+        guard let reference else { throw LuaError(kind: .other, message: "impulse: prelude entry point missing") }
+        return try lua.call(reference, arguments)
     }
 
     static func luaQuoted(_ text: String) -> String {
@@ -158,26 +187,26 @@ public final class PolicyState {
 
     /// Starts a session's policy state, seeding its connection context.
     public func openSession(_ id: Int, connectionContext: [(String, String)]) {
-        _ = try? lua.callGlobal("__impulse_open", [.number(Double(id))])
+        _ = try? call(entry.open, [.number(Double(id))])
         for (key, value) in connectionContext { setContext(id, message: false, key, value) }
     }
 
     /// Sets a connection- or message-context key (the predefined keys of spec c.1).
     public func setContext(_ id: Int, message: Bool, _ key: String, _ value: String?) {
-        _ = try? lua.callGlobal("__impulse_set", [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
+        _ = try? call(entry.set, [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
     }
 
-    /// Sets several context keys with one call into Lua (the session sets a few per command).
+    /// Sets several context keys (written straight into the session's tables; no Lua code runs).
     public func setContexts(_ id: Int, _ updates: [(message: Bool, key: String, value: String)]) {
-        guard !updates.isEmpty else { return }
-        var arguments: [LuaValue] = [.number(Double(id))]
-        arguments.reserveCapacity(1 + updates.count * 3)
-        for update in updates { arguments += [.number(update.message ? 1 : 0), .string(update.key), .string(update.value)] }
-        _ = try? lua.callGlobal("__impulse_set_many", arguments)
+        guard !updates.isEmpty, let sessionsTable else { return }
+        let connection = updates.filter { !$0.message }.map { ($0.key, $0.value) }
+        let message = updates.filter(\.message).map { ($0.key, $0.value) }
+        if !connection.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connection) }
+        if !message.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("mess")], message) }
     }
 
     public func context(_ id: Int, message: Bool, _ key: String) -> String? {
-        guard case .string(let value)? = try? lua.callGlobal("__impulse_get", [.number(Double(id)), .number(message ? 1 : 0), .string(key)]).first else {
+        guard case .string(let value)? = try? call(entry.get, [.number(Double(id)), .number(message ? 1 : 0), .string(key)]).first else {
             return nil
         }
         return value
@@ -185,17 +214,16 @@ public final class PolicyState {
 
     /// A new transaction: the message context starts empty (spec c.1).
     public func beginMessage(_ id: Int) {
-        _ = try? lua.callGlobal("__impulse_new_message", [.number(Double(id))])
+        _ = try? call(entry.newMessage, [.number(Double(id))])
     }
 
     /// Starts `callout` across every module in a coroutine; `text` is the ec_string argument where
     /// there is one. A module may suspend it (msys.sleep …): then `.suspended` says what for.
     public func start(_ callout: Callout, session id: Int, text: String? = nil) -> Progress {
-        guard implements(callout),
-              let coroutine = LuaCoroutine(state: lua, global: callout.isHook ? "__impulse_run_hook" : "__impulse_run") else {
+        guard implements(callout), let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) }) else {
             return .done(.proceed)
         }
-        return step(coroutine, callout, [.number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
+        return step(coroutine, callout, [.boolean(callout.isHook), .number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
     }
 
     /// Continues a suspended callout with what its msys function returns to Lua.
@@ -212,6 +240,13 @@ public final class PolicyState {
         case .failed(let error):
             return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message)))
         case .yielded(let request):
+            if request.first == .string("__impulse_done") {
+                // The callout ran to its end; the coroutine waits for the next one.
+                if idleWorkers.count < Self.idleWorkerLimit { idleWorkers.append(coroutine) }
+                let results = Array(request.dropFirst())
+                recipientsChanged = results.count > 5 && results[5] == .boolean(true)
+                return .done(Self.outcome(results, callout: callout.rawValue))
+            }
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
                 return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout))
             }
@@ -264,7 +299,7 @@ public final class PolicyState {
         defer { lua.setWatchdog(instructions: 0) }
         let hook = "core_config_get_message_routing_domain"
         do {
-            let results = try lua.callGlobal("__impulse_routing_domain", [.number(Double(id)), .string(defaultDomain)])
+            let results = try call(entry.routingDomain, [.number(Double(id)), .string(defaultDomain)])
             if case .failed(let failure) = Self.outcome(results, callout: hook) { return .failure(failure) }
             if case .string(let domain)? = results.dropFirst().first { return .success(domain) }
             return .success(nil)
@@ -279,18 +314,20 @@ public final class PolicyState {
 
     /// The recipient list a callout changed (add_recipient, remove_recipient, recipient_list), or nil.
     public func takeRecipientChanges(_ id: Int) -> [String]? {
-        guard case .string(let joined)? = try? lua.callGlobal("__impulse_take_recipients", [.number(Double(id))]).first else { return nil }
+        guard recipientsChanged else { return nil }
+        recipientsChanged = false
+        guard case .string(let joined)? = try? call(entry.takeRecipients, [.number(Double(id))]).first else { return nil }
         return joined.split(separator: "\n").map(String.init)
     }
 
     /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …).
     public func setMessage(_ id: Int, _ message: String) {
-        _ = try? lua.callGlobal("__impulse_set_message", [.number(Double(id)), .string(message)])
+        _ = try? call(entry.setMessage, [.number(Double(id)), .string(message)])
     }
 
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
     public func takeModifiedMessage(_ id: Int) -> String? {
-        guard case .string(let raw)? = try? lua.callGlobal("__impulse_take_message", [.number(Double(id))]).first else { return nil }
+        guard case .string(let raw)? = try? call(entry.takeMessage, [.number(Double(id))]).first else { return nil }
         return raw
     }
 
@@ -300,7 +337,7 @@ public final class PolicyState {
         recipientSource[id] = nil
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        guard let results = try? lua.callGlobal("__impulse_close", [.number(Double(id))]) else { return nil }
+        guard let results = try? call(entry.close, [.number(Double(id))]) else { return nil }
         if case .failed(let failure) = Self.outcome(results, callout: "validate_dealloc") { return failure }
         return nil
     }

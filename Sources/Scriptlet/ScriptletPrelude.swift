@@ -107,22 +107,24 @@ end
 local VCTX = {}
 VCTX.__index = VCTX
 local function dictionary(self, scope)
-  local session = sessions[self.__sid]
-  if not session then error("vctx used after its session ended", 3) end
+  local session = self.__session
+  if session.closed then error("vctx used after its session ended", 3) end
   if scope == MESS or scope == "1" then return session.mess end
   return session.conn
 end
-function VCTX:get(scope, key) return dictionary(self, scope)[tostring(key)] end
+local function keyof(key) if type(key) == "string" then return key end return tostring(key) end
+function VCTX:get(scope, key) return dictionary(self, scope)[keyof(key)] end
 function VCTX:set(scope, key, value)
-  dictionary(self, scope)[tostring(key)] = value ~= nil and tostring(value) or nil
+  if value ~= nil and type(value) ~= "string" then value = tostring(value) end
+  dictionary(self, scope)[keyof(key)] = value
 end
-function VCTX:exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
+function VCTX:exists(scope, key) return dictionary(self, scope)[keyof(key)] ~= nil and 1 or 0 end
 function VCTX:set_code(code, text)
-  local session = sessions[self.__sid]
+  local session = self.__session
   session.code, session.text = tonumber(code), text ~= nil and tostring(text) or nil
 end
 function VCTX:disconnect(code, text)
-  local session = sessions[self.__sid]
+  local session = self.__session
   session.code, session.text, session.disconnect = tonumber(code), text ~= nil and tostring(text) or nil, true
 end
 
@@ -137,7 +139,7 @@ end
 -- The session's recipient list, as addresses: fetched from Impulse the first time a callout
 -- asks (nothing is copied for callouts that never do), read back when a script changed it.
 local function recipients_of(self, caller)
-  local session = sessions[self.__sid]
+  local session = self.__session
   if not session.recipients then
     local answer = pack(__impulse_fetch_recipients(self.__sid))
     if answer[1] == nil then error(caller .. ": there is no mail transaction", 3) end
@@ -204,8 +206,8 @@ MSG.__index = MSG
 function MSG:context_get(scope, key) return dictionary(self, scope)[tostring(key)] end
 function MSG:context_set(scope, key, value) dictionary(self, scope)[tostring(key)] = value ~= nil and tostring(value) or nil end
 function MSG:context_exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
-function MSG:mailfrom() return sessions[self.__sid].mess.mailfrom_address end
-function MSG:rcptto() return sessions[self.__sid].mess.rcptto_address end
+function MSG:mailfrom() return self.__session.mess.mailfrom_address end
+function MSG:rcptto() return self.__session.mess.rcptto_address end
 -- The message itself (set once the content is complete): headers and body.
 local function split_message(raw)
   local cut = find(raw, "\r\n\r\n", 1, true)
@@ -283,7 +285,7 @@ local function field_value(text)
 end
 
 function MSG:header(name, value, mode)
-  local session = sessions[self.__sid]
+  local session = self.__session
   if not session.raw then error("msg:header: the message content is not available in this phase", 2) end
   local block, body = split_message(session.raw)
   local fields = header_fields(block)
@@ -314,7 +316,7 @@ function MSG:header(name, value, mode)
 end
 
 function MSG:body(new)
-  local session = sessions[self.__sid]
+  local session = self.__session
   if not session.raw then error("msg:body: the message content is not available in this phase", 2) end
   local block, body = split_message(session.raw)
   if new == nil then return body end
@@ -324,12 +326,12 @@ function MSG:body(new)
 end
 
 function MSG:raw()
-  local session = sessions[self.__sid]
+  local session = self.__session
   return session.raw, session.raw and #session.raw or 0
 end
 
 function MSG:get_message_size()
-  local session = sessions[self.__sid]
+  local session = self.__session
   return session.raw and #session.raw or 0
 end
 
@@ -348,7 +350,7 @@ function __impulse_take_message(sid)
 end
 
 function MSG:discard(reason)
-  local session = sessions[self.__sid]
+  local session = self.__session
   session.discard = reason and tostring(reason) or "550 5.7.0 discarded by policy"
 end
 
@@ -441,10 +443,13 @@ function __impulse_implements(callout)
   return false
 end
 
+-- The session table, for Impulse to write context keys into directly.
+function __impulse_sessions() return sessions end
+
 function __impulse_open(sid)
   local session = { conn = {}, mess = {}, selves = {}, used = {} }
-  session.vctx = setmetatable({ __sid = sid }, VCTX)
-  session.msg = setmetatable({ __sid = sid }, MSG)
+  session.vctx = setmetatable({ __sid = sid, __session = session }, VCTX)
+  session.msg = setmetatable({ __sid = sid, __session = session }, MSG)
   session.accept = {}
   sessions[sid] = session
 end
@@ -491,47 +496,60 @@ local function module_self(session, index, module)
   return self
 end
 
-local function arguments(session, callout, text)
-  if callout == "validate_connect" then return session.accept, session.vctx end
-  if callout == "validate_ehlo" or callout == "validate_mailfrom" then return ec_string(text), session.accept, session.vctx end
-  if callout == "validate_rcptto" then return session.msg, ec_string(text), session.accept, session.vctx end
-  if callout == "validate_set_binding" then return session.msg end
-  if callout == "validate_rcptto_list" or callout == "validate_rcptto_list_final" then return {}, session.vctx end
-  return session.msg, session.accept, session.vctx
+-- Each callout's arguments after self (spec b.1–b.2).
+local argument_makers = {
+  validate_connect = function(session) return session.accept, session.vctx end,
+  validate_ehlo = function(session, text) return ec_string(text), session.accept, session.vctx end,
+  validate_mailfrom = function(session, text) return ec_string(text), session.accept, session.vctx end,
+  validate_rcptto = function(session, text) return session.msg, ec_string(text), session.accept, session.vctx end,
+  validate_set_binding = function(session) return session.msg end,
+  validate_rcptto_list = function(session) return {}, session.vctx end,
+  validate_rcptto_list_final = function(session) return {}, session.vctx end,
+}
+local function message_arguments(session) return session.msg, session.accept, session.vctx end
+
+-- What one module's callout returned: nil to go on, true to stop the phase (VALIDATE_DONE), or
+-- an error description. xpcall passes the arguments (a LuaJIT extension), so no closure is made.
+local function checked(module, callout, ok, ...)
+  if not ok then return { module.name, module.script, tostring((...)) } end
+  local count = select("#", ...)
+  if count ~= 1 then
+    return { module.name, module.script, format("%s:%s expected a single return value, got %d", module.name, callout, count) }
+  end
+  local value = ...
+  if value == 1 then return true end
+  if value ~= 0 and value ~= 2 then
+    return { module.name, module.script,
+             format("%s:%s must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN", module.name, callout) }
+  end
+  return nil
 end
 
 -- Runs one callout across every module, in registration order.
--- Returns "ok", code, text, disconnect, discard   or   "error", module, script, message.
-function __impulse_run(sid, callout, text)
+-- Returns "ok", code, text, disconnect, discard, recipients-changed   or   "error", module, script, message.
+local function run_callout(sid, callout, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
   session.code, session.text, session.disconnect = nil, nil, false
+  -- The recipient list is fetched afresh by the first callout that asks (Impulse has taken any
+  -- change the previous callout made).
+  session.recipients, session.recipients_changed = nil, false
   set_current(sid)
+  local make = argument_makers[callout] or message_arguments
   for index, module in ipairs(modules) do
     local method = module.tbl[callout]
     if type(method) == "function" then
       local self = module_self(session, index, module)
-      local results = pack(xpcall(function() return method(self, arguments(session, callout, text)) end, traceback))
-      if not results[1] then
+      local result = checked(module, callout, xpcall(method, traceback, self, make(session, text)))
+      if result == true then break end
+      if result then
         set_current(nil)
-        return "error", module.name, module.script, tostring(results[2])
+        return "error", result[1], result[2], result[3]
       end
-      local count = results.n - 1
-      local value = results[2]
-      if count ~= 1 then
-        set_current(nil)
-        return "error", module.name, module.script, format("%s:%s expected a single return value, got %d", module.name, callout, count)
-      end
-      if value ~= 0 and value ~= 1 and value ~= 2 then
-        set_current(nil)
-        return "error", module.name, module.script,
-               format("%s:%s must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN", module.name, callout)
-      end
-      if value == 1 then break end
     end
   end
   set_current(nil)
-  return "ok", session.code, session.text, session.disconnect, session.discard
+  return "ok", session.code, session.text, session.disconnect, session.discard, session.recipients_changed
 end
 
 -- Hook points: every module that defines the hook, in registration order. Hooks with a session
@@ -552,17 +570,20 @@ function __impulse_hook_implemented(name)
 end
 
 -- Validation-style hooks: like a callout, the outcome is the vctx code.
-function __impulse_run_hook(sid, name)
+local function run_hook(sid, name)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
   local make = hook_arguments[name]
   session.code, session.text, session.disconnect = nil, nil, false
+  -- The recipient list is fetched afresh by the first callout that asks (Impulse has taken any
+  -- change the previous callout made).
+  session.recipients, session.recipients_changed = nil, false
   set_current(sid)
   for index, module in ipairs(modules) do
     local method = module.tbl[name]
     if type(method) == "function" then
       local self = module_self(session, index, module)
-      local ok, message = xpcall(function() return method(self, make(session)) end, traceback)
+      local ok, message = xpcall(method, traceback, self, make(session))
       if not ok then
         set_current(nil)
         return "error", module.name, module.script, tostring(message)
@@ -570,7 +591,18 @@ function __impulse_run_hook(sid, name)
     end
   end
   set_current(nil)
-  return "ok", session.code, session.text, session.disconnect
+  return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed
+end
+
+-- The body of Impulse's callout coroutines. A coroutine is reused: after each callout it yields
+-- "__impulse_done" and the results, and the next resume brings the next callout's arguments.
+-- (A msys function that waits yields from inside the callout instead, with its own request.)
+local yield = coroutine.yield
+function __impulse_worker(hook, sid, callout, text)
+  while true do
+    local run = hook and run_hook or run_callout
+    hook, sid, callout, text = yield("__impulse_done", run(sid, callout, text))
+  end
 end
 
 -- core_config_get_message_routing_domain(scope, msg, buff): the last module to set buff wins.
@@ -584,7 +616,7 @@ function __impulse_routing_domain(sid, default_domain)
     local method = module.tbl.core_config_get_message_routing_domain
     if type(method) == "function" then
       local buff = ec_string(default_domain, 1024)
-      local ok, message = xpcall(function() return method(module.tbl, nil, session.msg, buff) end, traceback)
+      local ok, message = xpcall(method, traceback, module.tbl, nil, session.msg, buff)
       if not ok then
         set_current(nil)
         return "error", module.name, module.script, tostring(message)
@@ -604,12 +636,13 @@ function __impulse_close(sid)
   set_current(sid)
   for index, module in ipairs(modules) do
     if session.used[index] and type(module.tbl.validate_dealloc) == "function" then
-      local ok, message = xpcall(function() return module.tbl.validate_dealloc(session.selves[index]) end, traceback)
+      local ok, message = xpcall(module.tbl.validate_dealloc, traceback, session.selves[index])
       if not ok and not failure then failure = { module.name, module.script, tostring(message) } end
     end
   end
   set_current(nil)
   sessions[sid] = nil
+  session.closed = true
   if failure then return "error", failure[1], failure[2], failure[3] end
   return "ok"
 end
@@ -618,7 +651,7 @@ end
 function __impulse_init()
   for _, module in ipairs(modules) do
     if type(module.tbl.init) == "function" then
-      local ok, result = xpcall(function() return module.tbl.init(module.tbl) end, traceback)
+      local ok, result = xpcall(module.tbl.init, traceback, module.tbl)
       if not ok then return "error", module.name, module.script, tostring(result) end
       if result ~= true then return "error", module.name, module.script, "init did not return true" end
     end
@@ -629,7 +662,7 @@ end
 function __impulse_deinit()
   for _, module in ipairs(modules) do
     if type(module.tbl.deinit) == "function" then
-      local ok, result = xpcall(function() return module.tbl.deinit(module.tbl) end, traceback)
+      local ok, result = xpcall(module.tbl.deinit, traceback, module.tbl)
       if not ok then return "error", module.name, module.script, tostring(result) end
     end
   end

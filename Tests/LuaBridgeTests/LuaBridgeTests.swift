@@ -61,6 +61,21 @@ final class LuaBridgeTests: XCTestCase {
                        [.string("function"), .string("function"), .string("function")])
     }
 
+    func testScriptsCannotLoadBytecodeSharedObjectsOrExit() throws {
+        let lua = LuaState()
+        let results = try lua.run("""
+            local bytecode = string.dump(function() return 1 end)
+            local f1, e1 = load(bytecode, "x")
+            local f2, e2 = loadstring(bytecode)
+            return f1, e1, f2, e2, package.loadlib, os.exit, load("return 2 + 3")()
+            """, chunkName: "escape.lua")
+        XCTAssertEqual(results[0], .nil)
+        XCTAssertTrue(results[1].description.contains("wrong mode"), "\(results[1])")
+        XCTAssertEqual(results[2], .nil)
+        XCTAssertTrue(results[3].description.contains("wrong mode"), "\(results[3])")
+        XCTAssertEqual(Array(results[4...]), [.nil, .nil, .number(5)])
+    }
+
     func testPrecompiledChunksAreRefused() throws {
         let lua = LuaState()
         guard case .string(let bytecode) = try lua.run("return string.dump(function() return 1 end)", chunkName: "t")[0] else {

@@ -35,6 +35,10 @@ void impulse_lua_push_function(lua_State *L, int id);
 /// lua_pcall with a traceback message handler. On error the message (with traceback) is on top.
 int impulse_lua_pcall(lua_State *L, int nargs, int nresults);
 
+/// Records the Swift object that owns state `L` (in its registry), and reads it back.
+void impulse_lua_set_owner(lua_State *L, void *owner);
+void *impulse_lua_owner(lua_State *L);
+
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
 int impulse_lua_resume(lua_State *co, int nargs);
 
