@@ -208,6 +208,10 @@ public final class LuaState {
         impulse_lua_set_watchdog(pointer, instructions)
     }
 
+    /// True when the armed watchdog's budget ran out (the script was stopped, or — when it kept
+    /// catching the error — its coroutine was made to yield for good).
+    public var watchdogFired: Bool { impulse_lua_watchdog_fired(pointer) != 0 }
+
     // MARK: - Values
 
     /// Pushes a value; never raises (the allocator aborts instead of failing).

@@ -144,13 +144,22 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar) {
     lua_getfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
     long remaining = (long)lua_tointeger(L, -1) - 10000;
     lua_pop(L, 1);
-    if (remaining <= 0) {
-        lua_sethook(L, NULL, 0, 0);
-        luaL_error(L, "watchdog: script ran too long");
-        return;
-    }
     lua_pushinteger(L, remaining);
     lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    if (remaining > 0) return;
+    if (remaining > -10000) luaL_error(L, "watchdog: script ran too long");
+    /* The script caught that error and ran on: leave its coroutine for good. A yield from a
+       count hook is not catchable by pcall (LuaJIT adds a pseudo-frame); Impulse then drops the
+       coroutine. Where no yield is possible, keep raising. */
+    lua_yield(L, 0);
+    luaL_error(L, "watchdog: script ran too long");
+}
+
+int impulse_lua_watchdog_fired(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    long remaining = (long)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return remaining <= 0;
 }
 
 void impulse_lua_set_watchdog(lua_State *L, long budget) {

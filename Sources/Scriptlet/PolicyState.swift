@@ -40,7 +40,7 @@ public final class PolicyState {
     static let idleWorkerLimit = 32
     /// The prelude's entry points, looked up once.
     private struct Entries {
-        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain: LuaReference?
+        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule: LuaReference?
     }
     private var entry = Entries()
     /// The last callout that finished changed its session's recipient list.
@@ -55,11 +55,13 @@ public final class PolicyState {
         public let request: SuspensionRequest
         let coroutine: LuaCoroutine
         let callout: Callout
+        let session: Int
         /// The callout's name, for messages.
         public var calloutName: String { callout.rawValue }
 
-        init(request: SuspensionRequest, coroutine: LuaCoroutine, callout: Callout) {
+        init(request: SuspensionRequest, coroutine: LuaCoroutine, callout: Callout, session: Int) {
             self.request = request
+            self.session = session
             self.coroutine = coroutine
             self.callout = callout
         }
@@ -165,7 +167,8 @@ public final class PolicyState {
                         takeRecipients: lua.reference(global: "__impulse_take_recipients"),
                         setMessage: lua.reference(global: "__impulse_set_message"),
                         takeMessage: lua.reference(global: "__impulse_take_message"),
-                        close: lua.reference(global: "__impulse_close"), routingDomain: lua.reference(global: "__impulse_routing_domain"))
+                        close: lua.reference(global: "__impulse_close"), routingDomain: lua.reference(global: "__impulse_routing_domain"),
+                        runningModule: lua.reference(global: "__impulse_running_module"))
     }
 
     /// Calls one of the prelude's entry points.
@@ -223,15 +226,15 @@ public final class PolicyState {
         guard implements(callout), let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) }) else {
             return .done(.proceed)
         }
-        return step(coroutine, callout, [.boolean(callout.isHook), .number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
+        return step(coroutine, callout, session: id, [.boolean(callout.isHook), .number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
     }
 
     /// Continues a suspended callout with what its msys function returns to Lua.
     public func resume(_ suspension: Suspension, with values: [LuaValue] = []) -> Progress {
-        step(suspension.coroutine, suspension.callout, values)
+        step(suspension.coroutine, suspension.callout, session: suspension.session, values)
     }
 
-    func step(_ coroutine: LuaCoroutine, _ callout: Callout, _ arguments: [LuaValue]) -> Progress {
+    func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         switch coroutine.resume(arguments) {
@@ -242,19 +245,26 @@ public final class PolicyState {
         case .yielded(let request):
             if request.first == .string("__impulse_done") {
                 // The callout ran to its end; the coroutine waits for the next one.
-                if idleWorkers.count < Self.idleWorkerLimit { idleWorkers.append(coroutine) }
+                if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
                 let results = Array(request.dropFirst())
                 recipientsChanged = results.count > 5 && results[5] == .boolean(true)
                 return .done(Self.outcome(results, callout: callout.rawValue))
             }
+            if lua.watchdogFired {
+                // The script caught the watchdog's error and went on; its coroutine is dropped.
+                let running = (try? call(entry.runningModule, [.number(Double(session))])) ?? []
+                func text(_ index: Int) -> String { if case .string(let value)? = running.dropFirst(index).first { return value } else { return "?" } }
+                return .done(.failed(ScriptletFailure(module: text(0), script: text(1), callout: callout.rawValue,
+                                                      message: "watchdog: script ran too long (and kept running after the error)")))
+            }
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
-                return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout))
+                return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout, session: session))
             }
             if request.first == .string("readfile"), request.count == 2, case .string(let path) = request[1] {
-                return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout))
+                return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout, session: session))
             }
             if request.first == .string("dns"), request.count == 3, case .string(let name) = request[1], case .string(let type) = request[2] {
-                return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout))
+                return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout, session: session))
             }
             return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue,
                                                   message: "coroutine.yield inside a callout is not supported")))

@@ -443,6 +443,13 @@ function __impulse_implements(callout)
   return false
 end
 
+-- The module whose callout a session is running (for errors Impulse detects itself).
+function __impulse_running_module(sid)
+  local session = sessions[sid]
+  local module = session and session.module
+  if module then return module.name, module.script end
+end
+
 -- The session table, for Impulse to write context keys into directly.
 function __impulse_sessions() return sessions end
 
@@ -540,6 +547,7 @@ local function run_callout(sid, callout, text)
     local method = module.tbl[callout]
     if type(method) == "function" then
       local self = module_self(session, index, module)
+      session.module = module
       local result = checked(module, callout, xpcall(method, traceback, self, make(session, text)))
       if result == true then break end
       if result then
@@ -583,6 +591,7 @@ local function run_hook(sid, name)
     local method = module.tbl[name]
     if type(method) == "function" then
       local self = module_self(session, index, module)
+      session.module = module
       local ok, message = xpcall(method, traceback, self, make(session))
       if not ok then
         set_current(nil)

@@ -146,6 +146,24 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(policy.run(.connect, session: 1), .proceed, "the state is still usable")
     }
 
+    func testAScriptThatCatchesTheWatchdogsErrorIsStoppedAnyway() throws {
+        let policy = try state([("stubborn", """
+            local m = {}
+            function m:validate_data(msg, accept, vctx)
+              while true do pcall(function() while true do end end) end
+            end
+            function m:validate_ehlo() return 0 end
+            msys.registerModule("stubborn", m)
+            """)])
+        policy.instructionBudget = 2_000_000
+        policy.openSession(1, connectionContext: [])
+        guard case .failed(let failure) = policy.run(.data, session: 1) else { return XCTFail() }
+        XCTAssertEqual(failure.module, "stubborn")
+        XCTAssertEqual(failure.script, "stubborn.lua")
+        XCTAssertTrue(failure.message.contains("watchdog: script ran too long"), failure.message)
+        XCTAssertEqual(policy.run(.ehlo, session: 1, text: "x"), .proceed, "the state is still usable")
+    }
+
     func testLoadErrorsAndWarnings() throws {
         XCTAssertThrowsError(try state([("syntax", "local m = {}\nfunction m:validate_ehlo(\n  return 0\nend")])) { error in
             let message = "\(error)"

@@ -39,6 +39,9 @@ int impulse_lua_pcall(lua_State *L, int nargs, int nresults);
 void impulse_lua_set_owner(lua_State *L, void *owner);
 void *impulse_lua_owner(lua_State *L);
 
+/// True when the watchdog's budget ran out during the last armed run.
+int impulse_lua_watchdog_fired(lua_State *L);
+
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
 int impulse_lua_resume(lua_State *co, int nargs);
 
