@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
-        // The msys Lua API: dialect translation, registration, callouts (grows with issue 3).
-        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2"], swiftSettings: strict),
+        // IDNA2008 for msys.idn (Debian's libidn2-dev).
+        .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
+        // The msys Lua API: dialect translation, registration, callouts, objects and library.
+        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),

@@ -35,6 +35,9 @@ need libluajit-5.1-dev /usr/include/luajit-2.1/lua.h
 # libunbound: the DNS resolver library; PCRE2 for msys.pcre.
 need libunbound-dev /usr/include/unbound.h
 need libpcre2-dev /usr/include/pcre2.h
+# libidn2 for msys.idn; lua-cjson (loaded at run time) for the json package.
+need libidn2-dev /usr/include/idn2.h
+need lua-cjson
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then

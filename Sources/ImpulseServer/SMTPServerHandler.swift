@@ -58,7 +58,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var policySessionOpen = false
     /// The current message was handed to the policy state (message-phase callouts are running).
     var messageShownToPolicy = false
-    var messageWritableByPolicy = true
     /// The callout running now (for whether the recipient list is final).
     var currentCallout: Callout?
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
@@ -282,11 +281,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if newMessage { policyState.beginMessage(sessionID) }
             if let message = machine.messageUnderPolicy {
                 if !messageShownToPolicy {
-                    // The bridge carries text: content that is not UTF-8 is shown to Lua with
-                    // replacement characters and a change to it is not written back.
-                    let text = String(validating: message.readableBytesView, as: UTF8.self)
-                    messageWritableByPolicy = text != nil
-                    policyState.setMessage(sessionID, text ?? String(buffer: message))
+                    policyState.setMessage(sessionID, Array(message.readableBytesView))
                     messageShownToPolicy = true
                 }
             } else {
@@ -324,12 +319,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if messageShownToPolicy, let policyState {
                 messageShownToPolicy = false
                 if let modified = policyState.takeModifiedMessage(sessionID), let last = parts.indices.last {
-                    if messageWritableByPolicy {
-                        parts[last] = ByteBuffer(string: modified)
-                    } else {
-                        logger.warning("scriptlet: message changes dropped: the content is not UTF-8, which Impulse cannot yet pass through Lua unchanged",
-                                       metadata: ["client": "\(clientLabel)", "id": "\(envelope.id)"])
-                    }
+                    parts[last] = ByteBuffer(bytes: modified)
                 }
             }
             if let policyState, policySessionOpen, policyState.hasRoutingDomainHook {
@@ -378,7 +368,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                       let size = attributes[.size] as? Int else { return [.string("error"), .string("\(path): no such file")] }
                 guard size <= Self.maxReadFile else { return [.string("error"), .string("\(path): larger than \(Self.maxReadFile) octets")] }
                 guard let data = FileManager.default.contents(atPath: path) else { return [.string("error"), .string("\(path): cannot read")] }
-                return [.string("ok"), .string(String(decoding: data, as: UTF8.self))]
+                return [.string("ok"), .bytes(Array(data))]
             }.whenComplete { result in
                 let values = (try? result.get()) ?? [.string("error"), .string("thread pool stopped")]
                 bound.value.handler.resumePolicy(bound.value.suspension, with: values)

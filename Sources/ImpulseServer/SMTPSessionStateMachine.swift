@@ -57,6 +57,9 @@ public struct SMTPSessionStateMachine {
         /// A BDAT chunk in this transaction was refused; later chunks are read and refused too.
         var chunkFailure: SMTPReply?
         var usedBDAT = false
+        /// Given when the content is complete, so message-phase callouts see it (`msg.id`).
+        var messageID: String?
+        var receivedAt: Date?
     }
 
     enum Phase: Equatable {
@@ -168,6 +171,21 @@ public struct SMTPSessionStateMachine {
     public var messageUnderPolicy: ByteBuffer? {
         if case .message(_, let message, _) = pending { return message }
         return nil
+    }
+
+    /// The spool id the message under policy will have.
+    public var messageIDUnderPolicy: String? {
+        if case .message(let transaction, _, _) = pending { return transaction.messageID }
+        return nil
+    }
+
+    /// Names the complete message (id and reception time) before its callouts run.
+    mutating func identified(_ transaction: Transaction) -> Transaction {
+        var transaction = transaction
+        let now = Date()
+        transaction.receivedAt = now
+        transaction.messageID = idGenerator.next(now: now)
+        return transaction
     }
 
     /// The first action of a session: the greeting, or first `validate_connect`.
@@ -402,7 +420,7 @@ public struct SMTPSessionStateMachine {
             self.transaction = nil
             return failure(SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)"))
         }
-        return continueMessage(transaction, message, steps: messageSteps(recipients: transaction.recipients.count))
+        return continueMessage(identified(transaction), message, steps: messageSteps(recipients: transaction.recipients.count))
     }
 
     /// A BDAT chunk's octets were read (`content` holds the whole message so far when it was stored).
@@ -423,12 +441,12 @@ public struct SMTPSessionStateMachine {
             return failure(refusal)
         }
         guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
-        return continueMessage(transaction, message ?? ByteBuffer(), steps: messageSteps(recipients: transaction.recipients.count))
+        return continueMessage(identified(transaction), message ?? ByteBuffer(), steps: messageSteps(recipients: transaction.recipients.count))
     }
 
     mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
-        let now = Date()
-        let id = idGenerator.next(now: now)
+        let now = transaction.receivedAt ?? Date()
+        let id = transaction.messageID ?? idGenerator.next(now: now)
         var envelope = SpoolEnvelope(
             id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000),
             mailFrom: transaction.sender?.description ?? "",

@@ -221,6 +221,7 @@ public final class LuaState {
         case .boolean(let flag): lua_pushboolean(state, flag ? 1 : 0)
         case .number(let number): lua_pushnumber(state, number)
         case .string(let text): lua_pushlstring(state, text, text.utf8.count)
+        case .bytes(let octets): octets.withUnsafeBufferPointer { lua_pushlstring(state, $0.baseAddress, $0.count) }
         }
     }
 
@@ -239,7 +240,12 @@ public final class LuaState {
         case LUA_TNIL, LUA_TNONE: return .nil
         case LUA_TBOOLEAN: return .boolean(lua_toboolean(state, index) != 0)
         case LUA_TNUMBER: return .number(lua_tonumber(state, index))
-        case LUA_TSTRING: return .string(string(at: index, on: state) ?? "")
+        case LUA_TSTRING:
+            var length = 0
+            guard let pointer = impulse_lua_tolstring(state, index, &length) else { return .string("") }
+            let octets = UnsafeRawBufferPointer(start: pointer, count: length)
+            if let text = String(validating: octets, as: UTF8.self) { return .string(text) }
+            return .bytes(Array(octets))
         case let type: return .other(String(cString: lua_typename(state, type)))
         }
     }
@@ -260,6 +266,14 @@ public struct LuaArguments {
         guard index >= 1, index <= count else { return }
         lua_pushvalue(thread, Int32(index))
         lua_setfield(thread, impulse_lua_registryindex(), key)
+    }
+
+    /// The argument's octets when it is a string (text or not), or nil.
+    public func octets(_ index: Int) -> [UInt8]? {
+        guard index >= 1, index <= count, lua_type(thread, Int32(index)) == LUA_TSTRING else { return nil }
+        var length = 0
+        guard let pointer = impulse_lua_tolstring(thread, Int32(index), &length) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
     /// The argument as a string (numbers convert), or nil.

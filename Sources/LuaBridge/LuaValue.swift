@@ -5,6 +5,8 @@ public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
     case boolean(Bool)
     case number(Double)
     case string(String)
+    /// A Lua string that is not valid UTF-8 (message content, file data): the octets as they are.
+    case bytes([UInt8])
     /// A table, function, userdata or thread, known only by its type name.
     case other(String)
 
@@ -14,7 +16,19 @@ public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
         case .boolean(let value): return String(value)
         case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         case .string(let value): return value
+        case .bytes(let octets): return String(decoding: octets, as: UTF8.self)
         case .other(let type): return "<\(type)>"
+        }
+    }
+}
+
+extension LuaValue {
+    /// The octets of a string value (text or not); nil for other types.
+    public var octets: [UInt8]? {
+        switch self {
+        case .string(let text): return Array(text.utf8)
+        case .bytes(let octets): return octets
+        default: return nil
         }
     }
 }

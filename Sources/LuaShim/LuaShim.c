@@ -1,3 +1,4 @@
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,4 +171,18 @@ void impulse_lua_set_watchdog(lua_State *L, long budget) {
     lua_pushinteger(L, budget);
     lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
     lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
+}
+
+int impulse_lua_open_cjson(lua_State *L, const char *global) {
+    void *library = dlopen("liblua5.1-cjson.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL) return 0;
+    lua_CFunction open = (lua_CFunction)dlsym(library, "luaopen_cjson");
+    if (open == NULL) return 0;
+    lua_pushcfunction(L, open);
+    if (lua_pcall(L, 0, 1, 0) != 0) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_setglobal(L, global);
+    return 1;
 }

@@ -64,3 +64,27 @@ public enum SuspensionRequest: Equatable, Sendable {
     /// Resume with `"ok"` and the content, or `"error"` and the reason.
     case readFile(path: String)
 }
+
+/// Envelope changes scripts made (PolicyState.takeChanges).
+public struct PolicyChanges: Sendable, Equatable {
+    public var mailFrom: String?
+    /// (current address, new address) for msg:rcptto(new).
+    public var recipientRewrites: [(String, String)] = []
+    public var routingDomain: String?
+    public var binding: String?
+    public var bindingGroup: String?
+    /// msg:discard's reason: accept the message, then drop it.
+    public var discard: String?
+    public var priority: Int?
+    public var capabilitiesAdded: [String] = []
+    public var capabilitiesRemoved: [String] = []
+
+    public init() {}
+
+    public static func == (lhs: PolicyChanges, rhs: PolicyChanges) -> Bool {
+        lhs.mailFrom == rhs.mailFrom && lhs.recipientRewrites.map { [$0.0, $0.1] } == rhs.recipientRewrites.map { [$0.0, $0.1] }
+            && lhs.routingDomain == rhs.routingDomain && lhs.binding == rhs.binding && lhs.bindingGroup == rhs.bindingGroup
+            && lhs.discard == rhs.discard && lhs.priority == rhs.priority
+            && lhs.capabilitiesAdded == rhs.capabilitiesAdded && lhs.capabilitiesRemoved == rhs.capabilitiesRemoved
+    }
+}

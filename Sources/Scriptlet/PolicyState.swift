@@ -1,4 +1,5 @@
 import Foundation
+import ImpulseConfig
 import LuaBridge
 
 /// A script to load: the `script "name"` stanza and its file.
@@ -27,7 +28,12 @@ public struct ScriptletLoadError: Error, Sendable, CustomStringConvertible {
 public final class PolicyState {
     public let lua: LuaState
     /// Warnings from loading (unknown hooks, duplicate module names, tables with nothing usable).
-    public private(set) var warnings: [String] = []
+    public internal(set) var warnings: [String] = []
+    /// What all the process's states share (gauge caches, counters, CIDR tables).
+    public let shared: SharedPolicyData
+    /// How many SMTP sessions are open from addresses in a block (ac:inbound_session_count);
+    /// set by the server.
+    public var sessionCounter: ((CIDRBlock) -> Int)?
     private(set) var implemented: Set<Callout> = []
     /// Compiled patterns of this state (msys.pcre), at most `pcreCacheSize`.
     var patterns: [String: PCRERegex] = [:]
@@ -40,11 +46,12 @@ public final class PolicyState {
     static let idleWorkerLimit = 32
     /// The prelude's entry points, looked up once.
     private struct Entries {
-        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule: LuaReference?
+        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule, takeChanges: LuaReference?
     }
     private var entry = Entries()
     /// The last callout that finished changed its session's recipient list.
     private var recipientsChanged = false
+    private var changesPending = false
     /// VM instructions one callout may run before the watchdog stops it.
     public var instructionBudget = 50_000_000
     /// Longest single `msys.sleep`, in seconds.
@@ -83,8 +90,10 @@ public final class PolicyState {
     /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
     /// run once (its module-level code runs per state, as in Momentum).
     /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
-    public init(scripts: [ScriptSource], jit: Bool = false, printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
+    public init(scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
+                printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit)
+        self.shared = shared
         if let printer {
             lua.setGlobal("print") { arguments in
                 printer((0..<arguments.count).map { index in
@@ -101,6 +110,8 @@ public final class PolicyState {
         do {
             try lua.run("__impulse_hooks = {" + Self.knownHooks.map { "\($0) = true" }.joined(separator: ", ") + "}", chunkName: "impulse-hooks")
             try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
+            installLibrary(printer: printer)
+            try lua.run(ScriptletLibrary.source, chunkName: "impulse-library.lua")
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
@@ -150,7 +161,7 @@ public final class PolicyState {
             }
         }
         if case .string(let text)? = try? lua.callGlobal("__impulse_warnings").first, !text.isEmpty {
-            warnings = text.components(separatedBy: "\n")
+            warnings += text.components(separatedBy: "\n")
         }
         var implemented = Set<Callout>()
         for callout in Callout.allCases {
@@ -168,7 +179,8 @@ public final class PolicyState {
                         setMessage: lua.reference(global: "__impulse_set_message"),
                         takeMessage: lua.reference(global: "__impulse_take_message"),
                         close: lua.reference(global: "__impulse_close"), routingDomain: lua.reference(global: "__impulse_routing_domain"),
-                        runningModule: lua.reference(global: "__impulse_running_module"))
+                        runningModule: lua.reference(global: "__impulse_running_module"),
+                        takeChanges: lua.reference(global: "__impulse_take_changes"))
     }
 
     /// Calls one of the prelude's entry points.
@@ -188,9 +200,13 @@ public final class PolicyState {
     /// True when some module implements `callout` (phases nobody implements cost nothing).
     public func implements(_ callout: Callout) -> Bool { implemented.contains(callout) }
 
-    /// Starts a session's policy state, seeding its connection context.
-    public func openSession(_ id: Int, connectionContext: [(String, String)]) {
-        _ = try? call(entry.open, [.number(Double(id))])
+    /// Starts a session's policy state, seeding its connection context. `peer` and `listener`
+    /// are the client's and the listening socket's address and port (accept.remote_addr,
+    /// msg:reception_peer, msg:listener_addr).
+    public func openSession(_ id: Int, connectionContext: [(String, String)],
+                            peer: (ip: String, port: Int) = ("0.0.0.0", 0), listener: (ip: String, port: Int) = ("0.0.0.0", 0)) {
+        _ = try? call(entry.open, [.number(Double(id)), .string(peer.ip), .number(Double(peer.port)),
+                                   .string(listener.ip), .number(Double(listener.port))])
         for (key, value) in connectionContext { setContext(id, message: false, key, value) }
     }
 
@@ -248,6 +264,7 @@ public final class PolicyState {
                 if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
                 let results = Array(request.dropFirst())
                 recipientsChanged = results.count > 5 && results[5] == .boolean(true)
+                changesPending = results.count > 6 && results[6] == .boolean(true)
                 return .done(Self.outcome(results, callout: callout.rawValue))
             }
             if lua.watchdogFired {
@@ -330,14 +347,57 @@ public final class PolicyState {
         return joined.split(separator: "\n").map(String.init)
     }
 
-    /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …).
-    public func setMessage(_ id: Int, _ message: String) {
-        _ = try? call(entry.setMessage, [.number(Double(id)), .string(message)])
+    /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …):
+    /// the octets as they are (Lua strings are byte strings; nothing is converted).
+    public func setMessage(_ id: Int, _ message: [UInt8], messageID: String? = nil) {
+        _ = try? call(entry.setMessage, [.number(Double(id)), .bytes(message), messageID.map { .string($0) } ?? .nil])
+    }
+
+    /// The envelope changes scripts made during the last callout (msg:mailfrom, msg:rcptto,
+    /// msg:routing_domain, msg:binding, msg:discard, ac:esmtp_capability_*), or nil.
+    public func takeChanges(_ id: Int) -> PolicyChanges? {
+        guard changesPending else { return nil }
+        changesPending = false
+        guard let values = try? call(entry.takeChanges, [.number(Double(id))]), !values.isEmpty else { return nil }
+        var changes = PolicyChanges()
+        for index in stride(from: 0, to: values.count - 1, by: 2) {
+            guard case .string(let key) = values[index], case .string(let value) = values[index + 1] else { continue }
+            switch key {
+            case "mailfrom": changes.mailFrom = value
+            case "routing_domain": changes.routingDomain = value
+            case "binding": changes.binding = value
+            case "binding_group": changes.bindingGroup = value
+            case "discard": changes.discard = value
+            case "priority": changes.priority = Int(value)
+            case "rcpt":
+                let parts = value.split(separator: "\n", maxSplits: 1).map(String.init)
+                if parts.count == 2 { changes.recipientRewrites.append((parts[0], parts[1])) }
+            case "capability":
+                if value.hasPrefix("+") { changes.capabilitiesAdded.append(String(value.dropFirst())) }
+                if value.hasPrefix("-") { changes.capabilitiesRemoved.append(String(value.dropFirst())) }
+            default: break
+            }
+        }
+        return changes
+    }
+
+    /// The configuration's bindings (name → its binding_group, if any), for msg:binding and
+    /// msg:binding_group.
+    public func configureBindings(_ bindings: [(name: String, group: String?)]) {
+        var source = "local b, g = __impulse.bindings, __impulse.binding_groups\n"
+        for binding in bindings {
+            source += "b[\(Self.luaQuoted(binding.name))] = true\n"
+            if let group = binding.group {
+                source += "g[\(Self.luaQuoted(group))] = g[\(Self.luaQuoted(group))] or {}\n"
+                source += "table.insert(g[\(Self.luaQuoted(group))], \(Self.luaQuoted(binding.name)))\n"
+            }
+        }
+        _ = try? lua.run(source, chunkName: "impulse-bindings")
     }
 
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
-    public func takeModifiedMessage(_ id: Int) -> String? {
-        guard case .string(let raw)? = try? call(entry.takeMessage, [.number(Double(id))]).first else { return nil }
+    public func takeModifiedMessage(_ id: Int) -> [UInt8]? {
+        guard let raw = (try? call(entry.takeMessage, [.number(Double(id))]))?.first?.octets else { return nil }
         return raw
     }
 

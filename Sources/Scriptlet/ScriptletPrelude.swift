@@ -16,6 +16,14 @@ local running = setmetatable({}, { __mode = "k" })
 local function current_session_id() return running[coroutine.running() or "main"] end
 local function set_current(sid) running[coroutine.running() or "main"] = sid end
 
+-- Internals the library chunk (ScriptletLibrary.swift) builds on; filled in below.
+__impulse = { bindings = {}, binding_groups = {}, binding_turn = {} }
+function __impulse.endpoint(address, part)
+  if part == "ip" then return address.ip end
+  if part == "port" then return address.port end
+  return tostring(address)
+end
+
 local CONN, MESS = 0, 1
 local function pack(...) return { n = select("#", ...), ... } end
 msys = {
@@ -203,11 +211,131 @@ end
 -- msg (the parts that exist before delivery)
 local MSG = {}
 MSG.__index = MSG
-function MSG:context_get(scope, key) return dictionary(self, scope)[tostring(key)] end
-function MSG:context_set(scope, key, value) dictionary(self, scope)[tostring(key)] = value ~= nil and tostring(value) or nil end
-function MSG:context_exists(scope, key) return dictionary(self, scope)[tostring(key)] ~= nil and 1 or 0 end
-function MSG:mailfrom() return self.__session.mess.mailfrom_address end
-function MSG:rcptto() return self.__session.mess.rcptto_address end
+-- msg:context_get gives "" for a missing key (spec c.3); vctx:get gives nil.
+function MSG:context_get(scope, key) return dictionary(self, scope)[keyof(key)] or "" end
+function MSG:context_set(scope, key, value)
+  if value ~= nil and type(value) ~= "string" then value = tostring(value) end
+  dictionary(self, scope)[keyof(key)] = value
+end
+function MSG:context_exists(scope, key) return dictionary(self, scope)[keyof(key)] ~= nil and 1 or 0 end
+function MSG:context_exists_and_get(scope, key)
+  local value = dictionary(self, scope)[keyof(key)]
+  if value == nil then return 0, nil end
+  return 1, value
+end
+function MSG:context_delete(scope, key)
+  local dict = dictionary(self, scope)
+  key = keyof(key)
+  if dict[key] == nil then return 0 end
+  dict[key] = nil
+  return 1
+end
+
+-- Envelope changes a script makes reach Impulse through session.changes (taken after each callout).
+local function changes(session)
+  local pending = session.changes
+  if not pending then pending = {}; session.changes = pending end
+  return pending
+end
+
+-- msg:mailfrom([new]) / msg:rcptto([new]): the addresses without brackets; setting rewrites the
+-- envelope (rcptto: the current recipient, from validate_data_spool_each_rcpt on).
+function MSG:mailfrom(new)
+  local session = self.__session
+  if new == nil then return session.mess.mailfrom_address end
+  new = address_of(new)
+  session.mess.mailfrom_address = new
+  changes(session).mailfrom = new
+  return true
+end
+function MSG:rcptto(new)
+  local session = self.__session
+  local current = session.mess.rcptto_address
+  if new == nil then return current end
+  if not current then error("msg:rcptto: there is no current recipient in this phase", 2) end
+  new = address_of(new)
+  local pending = changes(session)
+  pending.rcpt = pending.rcpt or {}
+  pending.rcpt[#pending.rcpt + 1] = current .. "\n" .. new
+  session.mess.rcptto_address = new
+  return true
+end
+
+-- msg:get_envelope2(flags, lp, dom): the sender (EC_MSG_ENV_FROM) or current recipient
+-- (EC_MSG_ENV_TO) split into ec_strings; with EC_MSG_ENV_COMPLETE, lp gets the whole address.
+function MSG:get_envelope2(flags, lp, dom)
+  flags = tonumber(flags) or 0
+  local session = self.__session
+  local address
+  if bit.band(flags, 2) ~= 0 then address = session.mess.rcptto_address else address = session.mess.mailfrom_address end
+  if address == nil then return false end
+  local localpart, domain = string.match(address, "^(.*)@([^@]*)$")
+  localpart, domain = localpart or address, domain or ""
+  if bit.band(flags, 4) ~= 0 then localpart = address end
+  if lp then lp:set(localpart) end
+  if dom then dom:set(domain) end
+  return true
+end
+
+function MSG:reception_peer(part) return __impulse.endpoint(self.__session.peer, part) end
+function MSG:listener_addr(part) return __impulse.endpoint(self.__session.listener, part) end
+
+-- msg:code([code, text]): the reply the message gets (like vctx:set_code); without arguments, the
+-- code and text set so far.
+function MSG:code(code, text)
+  local session = self.__session
+  if code == nil then return session.code, session.text end
+  session.code, session.text = tonumber(code), text ~= nil and tostring(text) or nil
+  return true
+end
+MSG.set_code = MSG.code
+function MSG:get_code() return self.__session.code, self.__session.text end
+
+-- msg:routing_domain([domain]): the domain (queue) the message is routed to.
+function MSG:routing_domain(domain)
+  local session = self.__session
+  if domain == nil then
+    return session.routing_domain or (session.mess.rcptto_domain ~= "" and session.mess.rcptto_domain) or nil
+  end
+  domain = tostring(domain)
+  if domain == "" or #domain > 255 or find(domain, "[%s@]") then error("msg:routing_domain: not a domain: " .. domain, 2) end
+  session.routing_domain = domain
+  changes(session).routing_domain = domain
+  return true
+end
+
+-- msg:binding([name]) / msg:binding_group([name]): only in validate_set_binding. Names come from
+-- the configuration's binding / binding_group scopes ("default" always exists).
+local function binding_phase(session, caller)
+  if session.phase ~= "validate_set_binding" then error(caller .. ": only in validate_set_binding", 3) end
+end
+function MSG:binding(name)
+  local session = self.__session
+  if name == nil then return session.binding end
+  binding_phase(session, "msg:binding")
+  name = tostring(name)
+  if name ~= "default" and not __impulse.bindings[name] then return nil end
+  session.binding = name
+  changes(session).binding = name
+  return name
+end
+function MSG:binding_group(name)
+  local session = self.__session
+  if name == nil then return session.binding_group end
+  binding_phase(session, "msg:binding_group")
+  name = tostring(name)
+  local members = __impulse.binding_groups[name]
+  if name == "default" then members = members or { "default" } end
+  if not members or #members == 0 then return nil end
+  -- Spread messages over the group's bindings in turn.
+  local turn = (__impulse.binding_turn[name] or 0) % #members + 1
+  __impulse.binding_turn[name] = turn
+  session.binding, session.binding_group = members[turn], name
+  local pending = changes(session)
+  pending.binding, pending.binding_group = members[turn], name
+  return members[turn]
+end
+
 -- The message itself (set once the content is complete): headers and body.
 local function split_message(raw)
   local cut = find(raw, "\r\n\r\n", 1, true)
@@ -335,9 +463,12 @@ function MSG:get_message_size()
   return session.raw and #session.raw or 0
 end
 
-function __impulse_set_message(sid, raw)
+function __impulse_set_message(sid, raw, id)
   local session = sessions[sid]
-  if session then session.raw, session.modified = raw, false end
+  if session then
+    session.raw, session.modified = raw, false
+    session.msg.id = id
+  end
 end
 
 function __impulse_take_message(sid)
@@ -349,9 +480,13 @@ function __impulse_take_message(sid)
   return nil
 end
 
+-- msg:discard([reason]): the client is told the message was accepted, and it is dropped
+-- (logged with the reason) instead of being spooled.
 function MSG:discard(reason)
   local session = self.__session
-  session.discard = reason and tostring(reason) or "550 5.7.0 discarded by policy"
+  session.discard = reason and tostring(reason) or "discarded by policy"
+  changes(session).discard = session.discard
+  return true
 end
 
 function msys.expandMacro(text)
@@ -433,6 +568,10 @@ end
 package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
+__impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
+__impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value
+__impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
+
 function __impulse_loading(script) loading_script = script end
 function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
 
@@ -453,12 +592,77 @@ end
 -- The session table, for Impulse to write context keys into directly.
 function __impulse_sessions() return sessions end
 
-function __impulse_open(sid)
+-- accept: the connection (spec c.2).
+local ACCEPT = {}
+ACCEPT.__index = ACCEPT
+local SOCKADDR = {}
+SOCKADDR.__index = SOCKADDR
+SOCKADDR.__tostring = function(self)
+  if find(self.ip, ":", 1, true) then return "[" .. self.ip .. "]:" .. self.port end
+  return self.ip .. ":" .. self.port
+end
+SOCKADDR.__eq = function(a, b) return tostring(a) == tostring(b) end
+local function sockaddr(ip, port)
+  return setmetatable({ ip = ip, port = port, family = find(ip, ":", 1, true) and 10 or 2 }, SOCKADDR)
+end
+__impulse.SOCKADDR, __impulse.sockaddr = SOCKADDR, sockaddr
+
+-- ac:esmtp_capability_add(name) / ac:esmtp_capability_remove(name): change what EHLO offers
+-- (in validate_connect, or validate_ehlo before the reply is built).
+function ACCEPT:esmtp_capability_add(name)
+  local pending = changes(self.__session)
+  pending.capabilities = pending.capabilities or {}
+  pending.capabilities[#pending.capabilities + 1] = "+" .. tostring(name)
+  return true
+end
+function ACCEPT:esmtp_capability_remove(name)
+  local pending = changes(self.__session)
+  pending.capabilities = pending.capabilities or {}
+  pending.capabilities[#pending.capabilities + 1] = "-" .. tostring(name)
+  return true
+end
+
+-- ac:inbound_session_count([cidr][, service]): open SMTP sessions from the client's network:
+-- "/24" widens the client's address, "addr/mask" or "addr" names another; other services count 0.
+function ACCEPT:inbound_session_count(cidr, service)
+  if service ~= nil and string.upper(tostring(service)) ~= "SMTP" then return 0 end
+  local ip = self.__session.peer.ip
+  cidr = cidr and tostring(cidr) or ""
+  local block
+  if cidr == "" then block = ip
+  elseif string.sub(cidr, 1, 1) == "/" then block = ip .. cidr
+  else block = cidr end
+  return __impulse_session_count(block)
+end
+
+function __impulse_open(sid, peer_ip, peer_port, listener_ip, listener_port)
   local session = { conn = {}, mess = {}, selves = {}, used = {} }
+  session.peer = sockaddr(peer_ip or "0.0.0.0", peer_port or 0)
+  session.listener = sockaddr(listener_ip or "0.0.0.0", listener_port or 0)
   session.vctx = setmetatable({ __sid = sid, __session = session }, VCTX)
-  session.msg = setmetatable({ __sid = sid, __session = session }, MSG)
-  session.accept = {}
+  session.msg = setmetatable({ __sid = sid, __session = session, conn_id = tostring(sid), priority = 0,
+                               recv_method = 2, recv_from = session.peer, recv_via = session.listener }, MSG)
+  session.accept = setmetatable({ __sid = sid, __session = session, remote_addr = session.peer, local_addr = session.listener,
+                                  protocol = 2, conn_id = tostring(sid) }, ACCEPT)
   sessions[sid] = session
+end
+
+-- What scripts changed in the envelope since the last call (nil when nothing), as flat
+-- key/value strings: mailfrom, rcpt ("old\nnew" each), routing_domain, binding, binding_group,
+-- discard, capabilities ("+NAME" / "-NAME" each), priority.
+function __impulse_take_changes(sid)
+  local session = sessions[sid]
+  local pending = session and session.changes
+  if not pending then return nil end
+  session.changes = nil
+  local out = {}
+  for _, key in ipairs({ "mailfrom", "routing_domain", "binding", "binding_group", "discard" }) do
+    if pending[key] then out[#out + 1] = key; out[#out + 1] = pending[key] end
+  end
+  for _, item in ipairs(pending.rcpt or {}) do out[#out + 1] = "rcpt"; out[#out + 1] = item end
+  for _, item in ipairs(pending.capabilities or {}) do out[#out + 1] = "capability"; out[#out + 1] = item end
+  if pending.priority then out[#out + 1] = "priority"; out[#out + 1] = tostring(pending.priority) end
+  return unpack(out)
 end
 
 function __impulse_set(sid, scope, key, value)
@@ -487,6 +691,8 @@ function __impulse_new_message(sid)
   local session = sessions[sid]
   if session then
     session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false
+    session.routing_domain = nil; session.binding = nil; session.binding_group = nil
+    session.msg.id = nil; session.msg.priority = 0
     session.recipients = nil; session.recipients_changed = false; session.final = false
   end
 end
@@ -543,6 +749,7 @@ local function run_callout(sid, callout, text)
   session.recipients, session.recipients_changed = nil, false
   set_current(sid)
   local make = argument_makers[callout] or message_arguments
+  session.phase = callout
   for index, module in ipairs(modules) do
     local method = module.tbl[callout]
     if type(method) == "function" then
@@ -557,7 +764,9 @@ local function run_callout(sid, callout, text)
     end
   end
   set_current(nil)
-  return "ok", session.code, session.text, session.disconnect, session.discard, session.recipients_changed
+  if session.msg.priority ~= 0 and session.phase == "validate_set_binding" then changes(session).priority = session.msg.priority end
+  session.phase = nil
+  return "ok", session.code, session.text, session.disconnect, session.discard, session.recipients_changed, session.changes ~= nil
 end
 
 -- Hook points: every module that defines the hook, in registration order. Hooks with a session
@@ -600,7 +809,7 @@ local function run_hook(sid, name)
     end
   end
   set_current(nil)
-  return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed
+  return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
 end
 
 -- The body of Impulse's callout coroutines. A coroutine is reused: after each callout it yields
@@ -620,7 +829,8 @@ function __impulse_routing_domain(sid, default_domain)
   local session = sessions[sid]
   if not session then return "ok", nil end
   set_current(sid)
-  local chosen
+  local chosen = session.routing_domain
+  if chosen then default_domain = chosen end
   for _, module in ipairs(modules) do
     local method = module.tbl.core_config_get_message_routing_domain
     if type(method) == "function" then

@@ -45,6 +45,12 @@ public struct SpoolEnvelope: Sendable, Equatable {
     /// The routing domain a policy chose (`core_config_get_message_routing_domain`); nil means
     /// each recipient's own domain.
     public var routingDomain: String?
+    /// The binding a policy chose in validate_set_binding (`msg:binding`, `msg:binding_group`);
+    /// nil means the default binding.
+    public var binding: String?
+    public var bindingGroup: String?
+    /// `msg.priority` (1 = dequeued first).
+    public var priority: Int = 0
 
     public init(id: String, receivedAtMicros: Int64, mailFrom: String, recipients: [Recipient],
                 peerAddress: String, peerPort: Int, helo: String, receivedProtocol: String,
@@ -91,6 +97,9 @@ public struct SpoolEnvelope: Sendable, Equatable {
         Self.appendJSON(receivedProtocol, to: &out)
         if let tls { out += ",\"tls\":"; Self.appendJSON(tls, to: &out) }
         if let routingDomain { out += ",\"routing_domain\":"; Self.appendJSON(routingDomain, to: &out) }
+        if let binding { out += ",\"binding\":"; Self.appendJSON(binding, to: &out) }
+        if let bindingGroup { out += ",\"binding_group\":"; Self.appendJSON(bindingGroup, to: &out) }
+        if priority != 0 { out += ",\"priority\":\(priority)" }
         out += ",\"listener\":"
         Self.appendJSON(listener, to: &out)
         out += ",\"context\":{"
@@ -155,5 +164,8 @@ public struct SpoolEnvelope: Sendable, Equatable {
         dsnEnvelopeID = object["envid"] as? String
         tls = object["tls"] as? String
         routingDomain = object["routing_domain"] as? String
+        binding = object["binding"] as? String
+        bindingGroup = object["binding_group"] as? String
+        priority = (object["priority"] as? Int) ?? 0
     }
 }

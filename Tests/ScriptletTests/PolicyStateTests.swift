@@ -288,8 +288,8 @@ final class PolicyStateTests: XCTestCase {
             msys.registerModule("h", m)
             """)])
         policy.openSession(1, connectionContext: [])
-        policy.setMessage(1, "Subject: =?UTF-8?B?SGVsbG8g4pyTIQ==?= =?iso-8859-1?Q?caf=E9_ok?=\r\nX-Other: =?koi8-r?B?8NLJ18XU?=\r\n"
-                          + "X-Plain: no =? words here\r\n\r\nbody\r\n")
+        policy.setMessage(1, Array(("Subject: =?UTF-8?B?SGVsbG8g4pyTIQ==?= =?iso-8859-1?Q?caf=E9_ok?=\r\nX-Other: =?koi8-r?B?8NLJ18XU?=\r\n"
+                          + "X-Plain: no =? words here\r\n\r\nbody\r\n").utf8))
         XCTAssertEqual(policy.run(.data, session: 1), .proceed)
         XCTAssertEqual(try policy.lua.run("return subject, other, plain", chunkName: "t"),
                        [.string("Hello ✓!café ok"), .string("=?koi8-r?B?8NLJ18XU?="), .string("no =? words here")])

@@ -42,6 +42,10 @@ void *impulse_lua_owner(lua_State *L);
 /// True when the watchdog's budget ran out during the last armed run.
 int impulse_lua_watchdog_fired(lua_State *L);
 
+/// Loads lua-cjson (Debian's liblua5.1-cjson) and sets global `global` to its module table;
+/// 0 when the library is not installed.
+int impulse_lua_open_cjson(lua_State *L, const char *global);
+
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
 int impulse_lua_resume(lua_State *co, int nargs);
 

@@ -1,0 +1,142 @@
+import CIDN2
+import Foundation
+import ImpulseConfig
+import LuaBridge
+import LuaShim
+
+/// The Swift half of the msys library (ScriptletLibrary.swift is the Lua half): what needs data
+/// shared between states, a C library, or the server.
+extension PolicyState {
+    func installLibrary(printer: (@Sendable (String) -> Void)?) {
+        if impulse_lua_open_cjson(lua.pointer, "__impulse_cjson") == 0 {
+            warnings.append("scriptlet: lua-cjson (liblua5.1-cjson) is not installed: the json package is not available")
+        }
+        lua.setGlobal("__impulse_log") { arguments in
+            let text = arguments.string(2) ?? ""
+            if let printer { printer(text) } else { print(text) }
+            return .values([])
+        }
+        installGaugesAndCounters()
+        installCIDR()
+        lua.setGlobal("__impulse_idn") { arguments in
+            guard let direction = arguments.string(1), let text = arguments.string(2) else { return .error("msys.idn: expected a string") }
+            var output: UnsafeMutablePointer<CChar>?
+            let status = direction == "ascii"
+                ? idn2_to_ascii_8z(text, &output, Int32(IDN2_NONTRANSITIONAL.rawValue | IDN2_USE_STD3_ASCII_RULES.rawValue))
+                : idn2_to_unicode_8z8z(text, &output, 0)
+            guard status == IDN2_OK.rawValue, let output else {
+                return .values([.nil, .string(String(cString: idn2_strerror(status)))])
+            }
+            defer { free(output) }
+            return .values([.string(String(cString: output))])
+        }
+        lua.setGlobal("__impulse_session_count") { [unowned self] arguments in
+            guard let text = arguments.string(1), let block = CIDRBlock(text) else { return .error("expected an address or CIDR block") }
+            return .values([.number(Double(sessionCounter?(block) ?? 0))])
+        }
+    }
+
+    private func installGaugesAndCounters() {
+        lua.setGlobal("__impulse_gauge") { [shared] arguments in
+            guard let operation = arguments.string(1), let name = arguments.string(2) else { return .error("msys.gauge_cache: expected a cache name") }
+            if operation == "define" {
+                guard case .number(let maxItems) = arguments[3] else { return .error("msys.gauge_cache.define: maxelems must be a number") }
+                let ttl: Double
+                if case .number(let seconds) = arguments[4] { ttl = seconds } else { ttl = 0 }
+                shared.defineGauge(name, maxItems: Int(min(maxItems, 10_000_000)), ttl: ttl)
+                return .values([.boolean(true)])
+            }
+            guard shared.gaugeExists(name) else { return .error("msys.gauge_cache: no cache named '\(name)' (define it first)") }
+            let key = arguments.string(3) ?? ""
+            switch operation {
+            case "inc", "dec":
+                var amount = 1
+                if case .number(let value) = arguments[4] { amount = Int(value) }
+                let value = shared.adjustGauge(name, key: key, by: operation == "inc" ? amount : -amount) ?? 0
+                return .values([.number(Double(value))])
+            case "get":
+                return .values([shared.gaugeValue(name, key: key).map { .number(Double($0)) } ?? .nil])
+            case "remove":
+                shared.removeGaugeItem(name, key: key)
+                return .values([.boolean(true)])
+            default:
+                return .error("msys.gauge_cache: unknown operation \(operation)")
+            }
+        }
+        lua.setGlobal("__impulse_counter") { [shared] arguments in
+            guard let operation = arguments.string(1), let path = arguments.string(2) else { return .error("msys.counter: expected a counter") }
+            var amount: Int64 = 0
+            if case .number(let value) = arguments[3], value.isFinite, abs(value) < 9e15 { amount = Int64(value) }
+            let value: Int64
+            switch operation {
+            case "add": value = shared.counter(path, add: amount)
+            case "read": value = shared.counter(path, add: 0)
+            case "reset": value = shared.counter(path, add: 0, reset: true)
+            case "unlink": value = shared.counter(path, add: 0, remove: true)
+            default: return .error("msys.counter: unknown operation \(operation)")
+            }
+            return .values([.number(Double(value))])
+        }
+    }
+
+    private func installCIDR() {
+        lua.setGlobal("__impulse_cidr_define") { [shared] arguments in
+            guard let name = arguments.string(1) else { return .error("msys.cidr.define: the name must be a string") }
+            let path = arguments.string(2)
+            let defaultValue = arguments.string(4)
+            let text: String
+            if let path {
+                guard let data = FileManager.default.contents(atPath: path), data.count <= 64 << 20 else {
+                    return .error("msys.cidr.define: cannot read \(path)")
+                }
+                text = String(decoding: data, as: UTF8.self)
+            } else {
+                text = arguments.string(3) ?? ""
+            }
+            let (entries, datasetDefault, problems) = Self.parseRbldnsd(text)
+            shared.defineCIDR(name, entries: entries, defaultValue: defaultValue ?? datasetDefault, source: path)
+            return .values([.boolean(true), .number(Double(entries.count))] + problems.prefix(5).map { .string($0) })
+        }
+        lua.setGlobal("__impulse_cidr_query") { [shared] arguments in
+            guard let name = arguments.string(1), let text = arguments.string(2) else { return .error("msys.cidr.query: expected (name, address)") }
+            let host = text.hasPrefix("[") ? String(text.dropFirst().prefix { $0 != "]" }) : text
+            guard let address = IPAddress(host) else { return .values([.nil, .string("not an IP address: \(text)")]) }
+            guard let result = shared.queryCIDR(name, address: address) else { return .error("msys.cidr.query: no table named '\(name)' (define it first)") }
+            return .values([result.map { .string($0) } ?? .nil])
+        }
+        lua.setGlobal("__impulse_cidr_source") { [shared] arguments in
+            guard let name = arguments.string(1), let source = shared.cidrSource(name) else { return .values([.nil]) }
+            return .values([source.source.map { .string($0) } ?? .nil, source.defaultValue.map { .string($0) } ?? .nil])
+        }
+    }
+
+    /// An rbldnsd ip4set/ip6set dataset: `block [value]` lines, `:A:TXT` default lines, `#`
+    /// comments. A value of the `:A:TXT` form gives its text (or its A value).
+    static func parseRbldnsd(_ text: String) -> (entries: [(CIDRBlock, String)], defaultValue: String?, problems: [String]) {
+        var entries: [(CIDRBlock, String)] = []
+        var defaultValue: String?
+        var problems: [String] = []
+        func value(_ field: Substring) -> String {
+            guard field.hasPrefix(":") else { return String(field) }
+            let parts = field.dropFirst().split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts.count > 1, !parts[1].isEmpty { return String(parts[1]) }
+            return String(parts.first ?? "")
+        }
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("$") || line.hasPrefix("!") { continue }
+            if line.hasPrefix(":") {
+                defaultValue = value(Substring(line))
+                continue
+            }
+            let fields = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
+            guard let first = fields.first, let block = CIDRBlock(String(first)) else {
+                problems.append("line \(number + 1): not an address or CIDR block: \(line.prefix(60))")
+                continue
+            }
+            let entryValue = fields.count > 1 ? value(fields[1].drop { $0 == " " || $0 == "\t" }) : (defaultValue ?? "1")
+            entries.append((block, entryValue))
+        }
+        return (entries, defaultValue, problems)
+    }
+}

@@ -1,0 +1,427 @@
+/// The msys library around the objects (spec section d): constants, codecs, the dumper, json,
+/// logging, idn, cidr tables, gauge caches, counters, audit, more msg methods and the rfc2822
+/// macros. Runs after the prelude, whose internals it reaches through `__impulse`; the Swift
+/// halves are in PolicyState+Library.swift.
+enum ScriptletLibrary {
+    static let source = #"""
+local I = __impulse
+local core = msys.core
+local format, find, gsub, byte, char, sub = string.format, string.find, string.gsub, string.byte, string.char, string.sub
+local concat = table.concat
+local cjson = __impulse_cjson
+__impulse_cjson = nil
+
+local function preload(name, value)
+  package.preload[name] = function() return value end
+  I.supported[name] = true
+end
+
+-- Constants (spec c.5). Only VALIDATE_* and VCTX_* values are known from Momentum; the others
+-- are Impulse's (scripts compare against the names, never the numbers).
+local constants = {
+  EC_MSG_ENV_FROM = 1, EC_MSG_ENV_TO = 2, EC_MSG_ENV_COMPLETE = 4,
+  AF_INET = 2, AF_INET6 = 10,
+  P_INTERNAL = 0, P_ESMTP = 2, P_SMPP = 3, P_MM7 = 4,
+  EC_MIME_TE_7BIT = 0, EC_MIME_TE_8BIT = 1, EC_MIME_TE_BASE64 = 2, EC_MIME_TE_QUOTED_PRINTABLE = 3,
+  EC_AUTH_OK = 0, EC_AUTH_FAIL = 1, EC_AUTH_ERROR = 2,
+  ECTP_COMPLETE_CALLBACK = 0, ECTP_COMPLETE_CALLBACK_SCHED = 1,
+  EC_HOOK_CONT = 0, EC_HOOK_DONE = 1, EC_HOOK_RETRY = 2,
+  FAILED = "failed", DELAYED = "delayed", DELIVERED = "delivered", RELAYED = "relayed", EXPANDED = "expanded",
+  LOG_EMERG = 0, LOG_ALERT = 1, LOG_CRIT = 2, LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7,
+  O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_RDRW = 2, O_CREAT = 64, O_APPEND = 1024, O_BINARY = 0,
+}
+for name, value in pairs(constants) do core[name] = value end
+
+-- msys.core.string_new([text]): an ec_string (`tostring(s)`, `s.buffer`, `s:set()`).
+function core.string_new(text) return I.ec_string(text ~= nil and tostring(text) or "") end
+function core.get_now_ts() return os.time() end
+function core.ec_sockaddr_family(address)
+  if type(address) == "table" and address.family then return address.family end
+  return nil
+end
+function core.accept_construct_get_message_construct(ac)
+  local session = type(ac) == "table" and ac.__session
+  if not session then error("accept_construct_get_message_construct: not an accept construct", 2) end
+  return { message = session.msg, ctx = session.vctx, accept = ac }
+end
+function core.ec_message_context_get(msg, scope, key) return msg:context_get(scope, key) end
+function core.ec_message_context_set(msg, scope, key, value) return msg:context_set(scope, key, value) end
+
+-- msys.base64 (RFC 4648 §4) and msys.qp (RFC 2045 §6.7).
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local function base64_encode(text)
+  text = tostring(text)
+  local out = {}
+  for i = 1, #text, 3 do
+    local a, b, c = byte(text, i, i + 2)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
+    local d1, d2 = math.floor(n / 262144) % 64, math.floor(n / 4096) % 64
+    local d3, d4 = math.floor(n / 64) % 64, n % 64
+    out[#out + 1] = sub(alphabet, d1 + 1, d1 + 1) .. sub(alphabet, d2 + 1, d2 + 1)
+      .. (b and sub(alphabet, d3 + 1, d3 + 1) or "=") .. (c and sub(alphabet, d4 + 1, d4 + 1) or "=")
+  end
+  return concat(out)
+end
+msys.base64 = { encode = base64_encode, decode = function(text) return I.base64_decode(tostring(text)) end }
+preload("msys.base64", msys.base64)
+
+local function qp_encode(text)
+  text = tostring(text)
+  local lines = {}
+  for line, ending in string.gmatch(text .. "\n", "([^\n]*)(\n)") do
+    local crlf = sub(line, -1) == "\r"
+    if crlf then line = sub(line, 1, -2) end
+    local encoded = gsub(line, "[^\33-\60\62-\126 \t]", function(c) return format("=%02X", byte(c)) end)
+    encoded = gsub(encoded, "([ \t])$", function(c) return format("=%02X", byte(c)) end)
+    -- Soft line breaks keep lines within 76 characters.
+    local pieces = {}
+    while #encoded > 76 do
+      local cut = 75
+      if sub(encoded, cut - 1, cut - 1) == "=" then cut = cut - 2 elseif sub(encoded, cut, cut) == "=" then cut = cut - 1 end
+      pieces[#pieces + 1] = sub(encoded, 1, cut) .. "="
+      encoded = sub(encoded, cut + 1)
+    end
+    pieces[#pieces + 1] = encoded
+    lines[#lines + 1] = concat(pieces, "\r\n")
+  end
+  local result = concat(lines, "\r\n")
+  if sub(text, -1) ~= "\n" then return result end
+  return result
+end
+local function qp_decode(text)
+  text = gsub(tostring(text), "=\r?\n", "")
+  return (gsub(text, "=(%x%x)", function(hex) return char(tonumber(hex, 16)) end))
+end
+msys.qp = { encode = qp_encode, decode = qp_decode }
+preload("msys.qp", msys.qp)
+
+-- msys.dumper.Dumper(value): readable Lua-constructor text, keys sorted, cycles marked.
+local function dump(value, indent, seen)
+  local kind = type(value)
+  if kind == "string" then return format("%q", value) end
+  if kind ~= "table" then return tostring(value) end
+  if seen[value] then return "<cycle>" end
+  seen[value] = true
+  local keys = {}
+  for key in pairs(value) do keys[#keys + 1] = key end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "number" or type(a) == "string") then return a < b end
+    return type(a) < type(b)
+  end)
+  if #keys == 0 then seen[value] = nil return "{}" end
+  local inner = indent .. "  "
+  local lines = {}
+  for _, key in ipairs(keys) do
+    local label = type(key) == "string" and find(key, "^[%a_][%w_]*$") and key or "[" .. dump(key, inner, seen) .. "]"
+    lines[#lines + 1] = inner .. label .. " = " .. dump(value[key], inner, seen)
+  end
+  seen[value] = nil
+  return "{\n" .. concat(lines, ",\n") .. "\n" .. indent .. "}"
+end
+msys.dumper = { Dumper = function(value) return dump(value, "", {}) end }
+preload("msys.dumper", msys.dumper)
+
+-- json (lua-cjson): decode failure gives nil, code, message as in Momentum.
+if cjson then
+  local json = {}
+  function json.new() return {} end
+  function json.encode(value)
+    local ok, result = pcall(cjson.encode, value)
+    if not ok then return nil, 1, tostring(result) end
+    return result
+  end
+  function json.decode(text)
+    local ok, result = pcall(cjson.decode, tostring(text))
+    if not ok then return nil, 1, tostring(result) end
+    return result
+  end
+  function json.strerror(code) return code == 1 and "invalid JSON" or "no error" end
+  json.null = cjson.null
+  preload("json", json)
+end
+
+-- msys.log(level, ...) and msys.type(x).
+function msys.log(level, ...)
+  local parts = {}
+  for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
+  __impulse_log(tonumber(level) or core.LOG_INFO, concat(parts, " "))
+end
+local type_names = { [I.MSG] = "ec_message", [I.SOCKADDR] = "ec_sockaddr" }
+function msys.type(value)
+  local mt = getmetatable(value)
+  if type(value) == "table" and value.__session then
+    if value == value.__session.vctx then return "validate_context" end
+    if value == value.__session.accept then return "accept_construct" end
+  end
+  if mt and type_names[mt] then return type_names[mt] end
+  if type(value) == "userdata" and getmetatable(value) and getmetatable(value).__index and getmetatable(value).__index.set then
+    return "ec_string"
+  end
+  return type(value)
+end
+
+-- msys.idn (IDNA2008 through libidn2): nil and a message for what cannot be converted.
+msys.idn = {
+  to_idn = function(name) return __impulse_idn("ascii", tostring(name)) end,
+  to_utf8 = function(name) return __impulse_idn("unicode", tostring(name)) end,
+}
+preload("msys.idn", msys.idn)
+
+-- msys.cidr: tables of blocks and values, shared by every Lua state of the server.
+--   define(name, { type = "rbldnsd", file = path [, default_value = v] })
+--   define(name, { type = "empty" [, default_value = v] })
+--   define(name, { type = "inline", entries = { ["10.0.0.0/8"] = "internal", ... } })  (Impulse's)
+--   query(name[, address]) → the value of the most specific block, or the default value
+msys.cidr = {}
+function msys.cidr.define(name, options)
+  if type(name) ~= "string" then error("msys.cidr.define: the name must be a string", 2) end
+  options = options or {}
+  local kind = options.type or (options.file and "rbldnsd") or "empty"
+  local default = options.default_value ~= nil and tostring(options.default_value) or nil
+  local ok, count, problem
+  if kind == "rbldnsd" then
+    local path = options.file or options.path
+    if type(path) ~= "string" then error("msys.cidr.define: type rbldnsd needs file = path", 2) end
+    ok, count, problem = __impulse_cidr_define(name, (gsub(path, "^file://", "")), nil, default)
+  elseif kind == "inline" then
+    local lines = {}
+    for block, value in pairs(options.entries or {}) do lines[#lines + 1] = tostring(block) .. " " .. tostring(value) end
+    ok, count, problem = __impulse_cidr_define(name, nil, concat(lines, "\n"), default)
+  elseif kind == "empty" then
+    ok, count = __impulse_cidr_define(name, nil, "", default)
+  else
+    error("msys.cidr.define: type '" .. tostring(kind) .. "' is not supported by Impulse (rbldnsd, inline, empty)", 2)
+  end
+  if problem then print(format("msys.cidr.define %s: %s", name, problem)) end
+  return true
+end
+function msys.cidr.query(name, address)
+  if address == nil then
+    local sid = I.current_session()
+    local session = sid and I.sessions[sid]
+    if not session then error("msys.cidr.query: no address given and no session", 2) end
+    address = session.peer.ip
+  elseif type(address) == "table" and address.ip then
+    address = address.ip
+  end
+  return __impulse_cidr_query(tostring(name), tostring(address))
+end
+function msys.cidr.reload(name)
+  local path, default = __impulse_cidr_source(tostring(name))
+  if not path then return false end
+  __impulse_cidr_define(tostring(name), path, nil, default)
+  return true
+end
+preload("msys.cidr", msys.cidr)
+
+-- msys.gauge_cache: named counters of items (e.g. sessions per IP), shared by every state.
+msys.gauge_cache = {
+  define = function(name, maxelems, ttl, replicated) return __impulse_gauge("define", tostring(name), tonumber(maxelems) or 1000, tonumber(ttl) or 0) end,
+  inc = function(name, key, n) return __impulse_gauge("inc", tostring(name), tostring(key), tonumber(n) or 1) end,
+  dec = function(name, key, n) return __impulse_gauge("dec", tostring(name), tostring(key), tonumber(n) or 1) end,
+  get = function(name, key) return __impulse_gauge("get", tostring(name), tostring(key)) end,
+  remove_item = function(name, key) return __impulse_gauge("remove", tostring(name), tostring(key)) end,
+}
+preload("msys.gauge_cache", msys.gauge_cache)
+
+-- msys.counter: 64-bit counters by path (/site/<name>, /vendor/<name>), shared by every state.
+local COUNTER = {}
+COUNTER.__index = COUNTER
+COUNTER.__tostring = function(self) return "counter " .. self.path end
+msys.counter = { STRICT = 0, RELAXED = 1 }
+function msys.counter.open(path, mode)
+  path = tostring(path)
+  if not find(path, "^/site/[%w_%-%./]+$") and not find(path, "^/vendor/[%w_%-%./]+$") then
+    return nil, "counter paths are /site/<name> or /vendor/<name>"
+  end
+  return setmetatable({ path = path }, COUNTER)
+end
+function msys.counter.inc(counter) return __impulse_counter("add", counter.path, 1) end
+function msys.counter.add(counter, n) return __impulse_counter("add", counter.path, tonumber(n) or 0) end
+function msys.counter.read(counter) return __impulse_counter("read", counter.path) end
+function msys.counter.reset(counter) return __impulse_counter("reset", counter.path) end
+function msys.counter.unlink(counter) __impulse_counter("unlink", counter.path) return true end
+COUNTER.inc, COUNTER.add, COUNTER.read = msys.counter.inc, msys.counter.add, msys.counter.read
+COUNTER.reset, COUNTER.unlink = msys.counter.reset, msys.counter.unlink
+preload("msys.counter", msys.counter)
+
+-- msys.audit.inbound_session_count(cidr[, service]): open SMTP sessions from a network.
+msys.audit = {
+  inbound_session_count = function(cidr, service)
+    if service ~= nil and string.upper(tostring(service)) ~= "SMTP" then return 0 end
+    return __impulse_session_count(tostring(cidr))
+  end,
+}
+preload("msys.audit", msys.audit)
+
+-- msys.parseRFC2822Addresses(text[, component]) and msg:address_header(name[, component]):
+-- the addresses of an address list (RFC 5322 §3.4), as components: "all" (default; the
+-- address), "localpart"/"user", "domain", "name" (display name).
+local function parse_addresses(text)
+  local results, i, n = {}, 1, #text
+  local name_parts, address, in_angle, current = {}, nil, false, {}
+  local function finish()
+    local plain = gsub(gsub(concat(current), "^%s+", ""), "%s+$", "")
+    local display = gsub(gsub(concat(name_parts), "^%s+", ""), "%s+$", "")
+    if address or plain ~= "" then
+      local addr = address or plain
+      if find(addr, "@") then
+        results[#results + 1] = { address = addr, name = address and display or "" }
+      end
+    end
+    name_parts, address, current = {}, nil, {}
+  end
+  while i <= n do
+    local c = sub(text, i, i)
+    if c == '"' then
+      local j, buf = i + 1, {}
+      while j <= n and sub(text, j, j) ~= '"' do
+        if sub(text, j, j) == "\\" then j = j + 1 end
+        buf[#buf + 1] = sub(text, j, j)
+        j = j + 1
+      end
+      local quoted = concat(buf)
+      if in_angle then current[#current + 1] = '"' .. quoted .. '"' else name_parts[#name_parts + 1] = quoted; current[#current + 1] = '"' .. quoted .. '"' end
+      i = j + 1
+    elseif c == "(" then
+      local depth, j = 1, i + 1
+      while j <= n and depth > 0 do
+        local d = sub(text, j, j)
+        if d == "\\" then j = j + 1 elseif d == "(" then depth = depth + 1 elseif d == ")" then depth = depth - 1 end
+        j = j + 1
+      end
+      i = j
+    elseif c == "<" then
+      in_angle, current = true, {}
+      i = i + 1
+    elseif c == ">" then
+      address = gsub(concat(current), "%s", "")
+      in_angle, current = false, {}
+      i = i + 1
+    elseif (c == "," or c == ";") and not in_angle then
+      finish()
+      i = i + 1
+    elseif c == ":" and not in_angle then
+      name_parts, current = {}, {}  -- a group's name
+      i = i + 1
+    else
+      current[#current + 1] = c
+      if not in_angle then name_parts[#name_parts + 1] = c end
+      i = i + 1
+    end
+  end
+  finish()
+  return results
+end
+local function component_of(entry, component)
+  component = component or "all"
+  local localpart, domain = string.match(entry.address, "^(.*)@([^@]*)$")
+  if component == "localpart" or component == "user" then return localpart end
+  if component == "domain" then return domain end
+  if component == "name" then return entry.name end
+  return entry.address
+end
+function msys.parseRFC2822Addresses(text, component)
+  local out = {}
+  for _, entry in ipairs(parse_addresses(tostring(text))) do out[#out + 1] = component_of(entry, component) end
+  return out
+end
+function I.MSG:address_header(name, component)
+  local out = {}
+  for _, value in ipairs(self:header(name)) do
+    for _, entry in ipairs(parse_addresses(value)) do out[#out + 1] = component_of(entry, component) end
+  end
+  return out
+end
+
+-- msg:text(): the readable text of the message: the body of a single-part message, or of its
+-- first text/plain part, with its Content-Transfer-Encoding (base64, quoted-printable) undone.
+local function decode_part(headers, body)
+  local encoding = ""
+  for _, field in ipairs(I.header_fields(headers)) do
+    if string.lower(field.name) == "content-transfer-encoding" then encoding = string.lower(I.field_value(field.text)) end
+  end
+  if find(encoding, "base64", 1, true) then return I.base64_decode(body) end
+  if find(encoding, "quoted-printable", 1, true) then return qp_decode(body) end
+  return body
+end
+local function content_type(headers)
+  for _, field in ipairs(I.header_fields(headers)) do
+    if string.lower(field.name) == "content-type" then return I.field_value(field.text) end
+  end
+  return "text/plain"
+end
+function I.MSG:text()
+  local raw = self.__session.raw
+  if not raw then error("msg:text: the message content is not available in this phase", 2) end
+  local headers, body = I.split_message(raw)
+  local ctype = content_type(headers)
+  local boundary = string.match(ctype, '[Bb][Oo][Uu][Nn][Dd][Aa][Rr][Yy]="([^"]+)"') or string.match(ctype, "[Bb][Oo][Uu][Nn][Dd][Aa][Rr][Yy]=([^;%s]+)")
+  if string.lower(sub(ctype, 1, 10)) == "multipart/" and boundary then
+    local marker = "--" .. boundary
+    local start = find(body, marker, 1, true)
+    while start do
+      local part_start = find(body, "\n", start, true)
+      local next_marker = part_start and find(body, "\r\n" .. marker, part_start, true)
+      if not next_marker then break end
+      local part = sub(body, part_start + 1, next_marker - 1)
+      local part_headers, part_body = I.split_message(part)
+      if string.lower(sub(content_type(part_headers), 1, 10)) == "text/plain" then return decode_part(part_headers, part_body) end
+      start = next_marker + 2
+    end
+    return ""
+  end
+  return decode_part(headers, body)
+end
+
+-- msg:raw_match / body_match / text_match(pattern): true when the PCRE pattern matches;
+-- msg:raw_replace / body_replace(pattern, replacement): replaces every match, true when changed.
+local function part_of(msg, which)
+  if which == "raw" then return (msg:raw()) end
+  if which == "text" then return msg:text() end
+  return msg:body()
+end
+for _, which in ipairs({ "raw", "body", "text" }) do
+  I.MSG[which .. "_match"] = function(self, pattern)
+    local captures, message = msys.pcre.match(part_of(self, which), pattern)
+    if message then error("msg:" .. which .. "_match: " .. message, 2) end
+    return captures ~= nil
+  end
+end
+function I.MSG:body_replace(pattern, replacement)
+  local body = self:body()
+  local changed, message = msys.pcre.replace(body, pattern, replacement)
+  if not changed then error("msg:body_replace: " .. tostring(message), 2) end
+  if changed == body then return false end
+  self:body(changed)
+  return true
+end
+function I.MSG:raw_replace(pattern, replacement)
+  local raw = self:raw()
+  local changed, message = msys.pcre.replace(raw, pattern, replacement)
+  if not changed then error("msg:raw_replace: " .. tostring(message), 2) end
+  if changed == raw then return false end
+  local session = self.__session
+  session.raw, session.modified = changed, true
+  return true
+end
+
+-- %{rfc2822:message|headers|body|text} and %{rfc822:date} in msys.expandMacro.
+local expand_session_macros = msys.expandMacro
+function msys.expandMacro(text)
+  text = expand_session_macros(tostring(text))
+  return (gsub(text, "%%{(rfc2?822):(%w+)}", function(family, what)
+    if what == "date" then return os.date("!%a, %d %b %Y %H:%M:%S +0000") end
+    local sid = I.current_session()
+    local session = sid and I.sessions[sid]
+    if not session or not session.raw then return "" end
+    local headers, body = I.split_message(session.raw)
+    if what == "message" then return session.raw end
+    if what == "headers" then return headers end
+    if what == "body" then return body end
+    if what == "text" then return session.msg:text() end
+    return nil
+  end))
+end
+"""#
+}

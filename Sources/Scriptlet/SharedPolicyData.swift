@@ -1,0 +1,115 @@
+import Foundation
+import ImpulseConfig
+import Synchronization
+
+/// What every Lua state of the process shares: Momentum keeps these process-wide, while Impulse
+/// has one Lua state per event loop, so they live here, behind a lock, not in any state.
+/// `msys.gauge_cache`, `msys.counter` and `msys.cidr` tables.
+public final class SharedPolicyData: Sendable {
+    struct Gauge {
+        var maxItems: Int
+        var ttl: Double
+        var items: [String: (value: Int, expires: Double)] = [:]
+    }
+
+    /// One `msys.cidr` table: blocks with their values, longest prefix wins.
+    struct CIDRTable {
+        var entries: [(block: CIDRBlock, value: String)] = []
+        var defaultValue: String?
+        var source: String?
+    }
+
+    private struct State {
+        var gauges: [String: Gauge] = [:]
+        var counters: [String: Int64] = [:]
+        var cidrTables: [String: CIDRTable] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    // MARK: gauge_cache
+
+    /// `msys.gauge_cache.define(name, maxelems, ttl)`; redefining keeps the items.
+    func defineGauge(_ name: String, maxItems: Int, ttl: Double) {
+        state.withLock { state in
+            if state.gauges[name] == nil {
+                state.gauges[name] = Gauge(maxItems: max(1, maxItems), ttl: max(0, ttl))
+            } else {
+                state.gauges[name]?.maxItems = max(1, maxItems)
+                state.gauges[name]?.ttl = max(0, ttl)
+            }
+        }
+    }
+
+    /// Adds `delta` to `key` of gauge `name`; the new value, or nil when there is no such gauge.
+    /// An item's time to live starts again with each change; the oldest items go when full.
+    func adjustGauge(_ name: String, key: String, by delta: Int, now: Double = Date().timeIntervalSince1970) -> Int? {
+        state.withLock { state in
+            guard var gauge = state.gauges[name] else { return nil }
+            let current = gauge.items[key].flatMap { gauge.ttl == 0 || $0.expires > now ? $0.value : nil } ?? 0
+            let value = max(0, current + delta)
+            gauge.items[key] = (value, now + gauge.ttl)
+            if gauge.items.count > gauge.maxItems {
+                let expired = gauge.items.filter { gauge.ttl > 0 && $0.value.expires <= now }.map(\.key)
+                for key in expired { gauge.items[key] = nil }
+                while gauge.items.count > gauge.maxItems, let oldest = gauge.items.min(by: { $0.value.expires < $1.value.expires })?.key {
+                    gauge.items[oldest] = nil
+                }
+            }
+            state.gauges[name] = gauge
+            return value
+        }
+    }
+
+    func gaugeValue(_ name: String, key: String, now: Double = Date().timeIntervalSince1970) -> Int? {
+        state.withLock { state in
+            guard let gauge = state.gauges[name], let item = gauge.items[key] else { return nil }
+            return gauge.ttl == 0 || item.expires > now ? item.value : nil
+        }
+    }
+
+    func removeGaugeItem(_ name: String, key: String) {
+        state.withLock { _ = $0.gauges[name]?.items.removeValue(forKey: key) }
+    }
+
+    func gaugeExists(_ name: String) -> Bool { state.withLock { $0.gauges[name] != nil } }
+
+    // MARK: counter
+
+    /// `msys.counter`: adds `delta` (0 reads) and returns the value; `reset` sets it to 0 first.
+    func counter(_ path: String, add delta: Int64, reset: Bool = false, remove: Bool = false) -> Int64 {
+        state.withLock { state in
+            if remove {
+                state.counters[path] = nil
+                return 0
+            }
+            if reset { state.counters[path] = 0 }
+            let value = state.counters[path, default: 0] &+ delta
+            state.counters[path] = value
+            return value
+        }
+    }
+
+    // MARK: cidr
+
+    /// Replaces table `name`.
+    func defineCIDR(_ name: String, entries: [(CIDRBlock, String)], defaultValue: String?, source: String?) {
+        state.withLock { $0.cidrTables[name] = CIDRTable(entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source) }
+    }
+
+    func cidrSource(_ name: String) -> (source: String?, defaultValue: String?)? {
+        state.withLock { state in state.cidrTables[name].map { ($0.source, $0.defaultValue) } }
+    }
+
+    /// The value of the most specific block holding `address`; the default value when none does;
+    /// nil when there is no such table.
+    func queryCIDR(_ name: String, address: IPAddress) -> String?? {
+        state.withLock { state in
+            guard let table = state.cidrTables[name] else { return nil }
+            let best = table.entries.filter { $0.block.contains(address) }.max { $0.block.prefixLength < $1.block.prefixLength }
+            return .some(best?.value ?? table.defaultValue)
+        }
+    }
+}
