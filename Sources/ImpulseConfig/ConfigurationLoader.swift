@@ -115,6 +115,22 @@ struct Binder {
             case "scriptlet": scriptletScopes.append(scope)
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
+            case "binding": bindBinding(scope, group: nil, into: &config.bindings)
+            case "binding_group":
+                guard let group = scope.instance, Self.validBindingName(group) else {
+                    error(scope.location, "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
+                    continue
+                }
+                for option in scope.options {
+                    warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet (outbound delivery)")
+                }
+                for child in scope.scopes {
+                    if child.keyword == "binding" {
+                        bindBinding(child, group: group, into: &config.bindings)
+                    } else {
+                        warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+                    }
+                }
             case "listen", "peer":
                 error(scope.location, "'\(scope.spelling)' must be inside a listener scope such as ESMTP_Listener")
             case let keyword where MomentumOptionCatalog.scopes.contains(keyword):
@@ -273,6 +289,31 @@ struct Binder {
             } catch { record(error) }
         }
         for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+    }
+
+    /// A binding's name is recorded (policies choose it); its options wait for outbound delivery.
+    mutating func bindBinding(_ scope: ConfigScope, group: String?, into bindings: inout [BindingDefinition]) {
+        guard let name = scope.instance, Self.validBindingName(name) else {
+            error(scope.location, "binding needs a name without spaces or colons: binding \"name\" { }")
+            return
+        }
+        if let earlier = bindings.first(where: { $0.name == name }), earlier.group != group {
+            error(scope.location, "binding \"\(name)\" is already declared at \(earlier.location) in another binding_group")
+            return
+        }
+        if !bindings.contains(where: { $0.name == name }) {
+            bindings.append(BindingDefinition(name: name, group: group, location: scope.location))
+        }
+        for option in scope.options {
+            warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet (outbound delivery)")
+        }
+        for child in scope.scopes {
+            warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+        }
+    }
+
+    static func validBindingName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains(where: { $0 == " " || $0 == ":" || $0 == "\t" })
     }
 
     mutating func bindModuleOptionsOnly(_ scope: ConfigScope) {

@@ -19,6 +19,9 @@ public struct ImpulseConfiguration: Sendable {
     public var listeners: [ListenerConfiguration] = []
     public var logs = LogConfiguration()
     public var scriptlet: ScriptletConfiguration?
+    /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
+    /// msg:binding_group). Their delivery options come with outbound delivery.
+    public var bindings: [BindingDefinition] = []
     /// Findings that did not stop loading ("not supported yet" and the like).
     public var warnings: [ConfigDiagnostic] = []
 
@@ -81,5 +84,12 @@ public struct ScriptletConfiguration: Sendable {
     public var scripts: [Script] = []
     /// Directories searched for module-path sources; the config file's directory first.
     public var searchPath: [String] = []
+    public var location: SourceLocation
+}
+
+/// A `binding "name"` scope, at the top level or inside `binding_group "group"`.
+public struct BindingDefinition: Sendable, Equatable {
+    public var name: String
+    public var group: String?
     public var location: SourceLocation
 }

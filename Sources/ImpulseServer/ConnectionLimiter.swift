@@ -36,6 +36,13 @@ public final class ConnectionLimiter: Sendable {
         }
     }
 
+    /// Open sessions from addresses in `block` (ac:inbound_session_count).
+    public func sessions(in block: CIDRBlock) -> Int {
+        counts.withLockedValue { counts in
+            counts.perAddress.reduce(0) { total, entry in block.contains(entry.key) ? total + entry.value : total }
+        }
+    }
+
     public func release(_ ticket: Ticket) {
         counts.withLockedValue { counts in
             if let block = ticket.block {

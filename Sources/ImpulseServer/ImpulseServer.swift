@@ -94,8 +94,11 @@ public final class ImpulseServer: @unchecked Sendable {
         let scriptLogger = logger
         let printer: @Sendable (String) -> Void = { scriptLogger.notice("\($0)") }
         let scheduler: PolicyState
+        let shared = SharedPolicyData()
+        let bindings = configuration.bindings.map { (name: $0.name, group: $0.group) }
+        let limiter = services.limiter
         do {
-            scheduler = try PolicyState(scripts: sources, printer: printer)
+            scheduler = try PolicyState(scripts: sources, shared: shared, printer: printer)
         } catch {
             throw StartError(description: "\(scriptlet.location): \(error)")
         }
@@ -107,7 +110,10 @@ public final class ImpulseServer: @unchecked Sendable {
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
         for loop in group.makeIterator() {
             let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
-                NIOLoopBound(try PolicyState(scripts: sources, printer: printer), eventLoop: loop)
+                let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
+                state.configureBindings(bindings)
+                state.sessionCounter = { block in limiter.sessions(in: block) }
+                return NIOLoopBound(state, eventLoop: loop)
             }.wait()
             states[ObjectIdentifier(loop)] = bound
         }

@@ -100,7 +100,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let policyState {
             var seeds = machine.policy.context.map { ($0.key, $0.value) }
             if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
-            policyState.openSession(sessionID, connectionContext: seeds)
+            let listenerParts = machine.listener.split(separator: ":")
+            let listenerPort = listenerParts.last.flatMap { Int($0) } ?? 0
+            let listenerIP = listenerParts.count > 1 ? listenerParts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                                                     : machine.listener
+            policyState.openSession(sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
+                                    listener: (listenerIP, listenerPort))
             policyState.recipientSource[sessionID] = { [unowned self] in
                 guard let addresses = machine.recipientsForPolicy else { return nil }
                 return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
@@ -281,7 +286,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if newMessage { policyState.beginMessage(sessionID) }
             if let message = machine.messageUnderPolicy {
                 if !messageShownToPolicy {
-                    policyState.setMessage(sessionID, Array(message.readableBytesView))
+                    policyState.setMessage(sessionID, Array(message.readableBytesView), messageID: machine.messageIDUnderPolicy)
                     messageShownToPolicy = true
                 }
             } else {
@@ -313,6 +318,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
                                                policy: machine.policy.bareLineEndings))
         case .readChunk(let size, let store):
             mode = .chunk(remaining: size, store: store)
+        case .discarded(let reply, let id, let reason):
+            messageShownToPolicy = false
+            _ = policyState?.takeModifiedMessage(sessionID)
+            logger.notice("scriptlet: message discarded by policy", metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
+            write(reply, context: context)
         case .startTLS(let reply):
             startTLS(reply, context: context)
         case .spool(var envelope, var parts):
@@ -343,6 +353,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+        if let policyState, let changes = policyState.takeChanges(sessionID) {
+            for problem in machine.apply(changes) {
+                logger.warning("scriptlet: \(problem)", metadata: ["client": "\(clientLabel)"])
+            }
+        }
         if let policyState, let changed = policyState.takeRecipientChanges(sessionID) {
             for address in machine.replaceRecipients(changed) {
                 logger.warning("scriptlet: recipient '\(address)' set by a script is not a valid address; left out",

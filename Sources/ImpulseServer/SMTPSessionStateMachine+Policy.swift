@@ -54,7 +54,16 @@ extension SMTPSessionStateMachine {
             self.transaction = nil
             return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients left after policy"))
         }
-        guard let (callout, recipientIndex) = steps.first else { return spool(transaction, message) }
+        guard let (callout, recipientIndex) = steps.first else {
+            if let reason = messageEdits.discard {
+                // msg:discard: the client hears what it would for a spooled message.
+                self.transaction = nil
+                receptions += 1
+                let id = transaction.messageID ?? ""
+                return .discarded(SMTPReply(250, "2.0.0", "Ok: queued as \(id)"), id: id, reason: reason)
+            }
+            return spool(transaction, message)
+        }
         phase = .consulting
         pending = .message(transaction, message, steps: Array(steps.dropFirst()))
         var context: [PolicyContextUpdate] = []
@@ -79,7 +88,7 @@ extension SMTPSessionStateMachine {
                 steps.append((callout, recipient))
             }
         }
-        for callout in [Callout.finalValidation, .postFinalValidation] where policyCallouts.contains(callout) {
+        for callout in [Callout.finalValidation, .postFinalValidation, .setBinding] where policyCallouts.contains(callout) {
             steps.append((callout, nil))
         }
         return steps

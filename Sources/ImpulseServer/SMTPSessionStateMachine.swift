@@ -33,6 +33,8 @@ public struct SMTPSessionStateMachine {
         /// Run a policy callout (after applying the context updates; `newMessage` empties the
         /// message context first); call `policyDecided` with the outcome.
         case consult(Callout, text: String?, context: [PolicyContextUpdate], newMessage: Bool)
+        /// A script discarded the message (msg:discard): answer `reply`, log, spool nothing.
+        case discarded(SMTPReply, id: String, reason: String)
     }
 
     /// What a policy callout is deciding, and what happens when it lets the command through.
@@ -98,6 +100,11 @@ public struct SMTPSessionStateMachine {
     /// Callouts some policy module implements (the others are not consulted at all).
     public let policyCallouts: Set<Callout>
     var pending: PendingDecision?
+    /// What scripts decided about the current message (routing, binding, discard …).
+    var messageEdits = MessageEdits()
+    /// EHLO keywords scripts added or removed (ac:esmtp_capability_add/remove).
+    var capabilitiesAdded: [String] = []
+    var capabilitiesRemoved: Set<String> = []
     /// The command line being handled, as text, for callouts that receive it (`str`).
     var currentLine = ""
 
@@ -298,7 +305,15 @@ public struct SMTPSessionStateMachine {
                      "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"]
         if tlsAvailable && !tlsActive { lines.append("STARTTLS") }
         lines.append("HELP")
-        return lines
+        guard !capabilitiesAdded.isEmpty || !capabilitiesRemoved.isEmpty else { return lines }
+        // Scripts' edits: never the greeting line, never a keyword twice.
+        var edited = [lines[0]] + lines.dropFirst().filter { line in
+            !capabilitiesRemoved.contains(String(line.split(separator: " ").first ?? "").uppercased())
+        }
+        for keyword in capabilitiesAdded where !edited.dropFirst().contains(where: { $0.uppercased() == keyword.uppercased() }) {
+            edited.append(keyword)
+        }
+        return edited
     }
 
     mutating func mail(_ sender: Mailbox?, _ parameters: MailParameters) -> Action {
@@ -326,6 +341,7 @@ public struct SMTPSessionStateMachine {
 
     mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil) -> Action {
         transaction = Transaction(sender: sender, parameters: parameters)
+        messageEdits = MessageEdits()
         return .reply(reply ?? SMTPReply(250, "2.1.0", "Ok"))
     }
 
@@ -462,6 +478,10 @@ public struct SMTPSessionStateMachine {
         envelope.dsnReturn = transaction.parameters.ret?.rawValue
         envelope.dsnEnvelopeID = transaction.parameters.envelopeID
         envelope.tls = tlsDescription
+        envelope.routingDomain = messageEdits.routingDomain
+        envelope.binding = messageEdits.binding
+        envelope.bindingGroup = messageEdits.bindingGroup
+        envelope.priority = messageEdits.priority
         var parts: [ByteBuffer] = []
         if policy.traceHeaders {
             parts.append(ReceivedHeader.make(helo: heloName ?? "", client: clientAddress.description,

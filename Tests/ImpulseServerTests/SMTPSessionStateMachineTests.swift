@@ -24,7 +24,7 @@ final class SMTPSessionStateMachineTests: XCTestCase {
 
     func code(_ action: SMTPSessionStateMachine.Action) -> Int? {
         switch action {
-        case .reply(let reply), .replyAndClose(let reply), .beginData(let reply), .startTLS(let reply): return reply.code
+        case .reply(let reply), .replyAndClose(let reply), .beginData(let reply), .startTLS(let reply), .discarded(let reply, _, _): return reply.code
         case .readChunk, .spool, .consult: return nil
         }
     }

@@ -1,0 +1,89 @@
+import Foundation
+import Scriptlet
+import SMTPProtocol
+
+/// What scripts decided about a message besides accepting or refusing it.
+struct MessageEdits {
+    var routingDomain: String?
+    var binding: String?
+    var bindingGroup: String?
+    var priority = 0
+    /// msg:discard's reason: the client hears 250, the message is not spooled.
+    var discard: String?
+}
+
+/// Envelope changes scripts make (msg:mailfrom, msg:rcptto, msg:routing_domain, msg:binding,
+/// msg:discard, ac:esmtp_capability_add/remove), applied to the session.
+extension SMTPSessionStateMachine {
+    /// Applies `changes`; returns what could not be applied, for the log.
+    public mutating func apply(_ changes: PolicyChanges) -> [String] {
+        var problems: [String] = []
+        for keyword in changes.capabilitiesAdded {
+            let clean = keyword.trimmingCharacters(in: .whitespaces)
+            guard !clean.isEmpty, clean.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 || $0 == " " }) else {
+                problems.append("capability '\(keyword)' is not a valid EHLO keyword line")
+                continue
+            }
+            capabilitiesAdded.append(clean)
+            capabilitiesRemoved.remove(String(clean.split(separator: " ").first ?? "").uppercased())
+        }
+        for keyword in changes.capabilitiesRemoved {
+            let name = String(keyword.split(separator: " ").first ?? "").uppercased()
+            capabilitiesRemoved.insert(name)
+            capabilitiesAdded.removeAll { String($0.split(separator: " ").first ?? "").uppercased() == name }
+        }
+        if let sender = changes.mailFrom {
+            if !changeSender(to: sender) { problems.append("sender '\(sender)' set by a script is not a valid address; kept the old one") }
+        }
+        for (old, new) in changes.recipientRewrites where !rewriteRecipient(old, to: new) {
+            problems.append("recipient '\(new)' set by a script is not a valid address; kept '\(old)'")
+        }
+        if let domain = changes.routingDomain { messageEdits.routingDomain = domain }
+        if let binding = changes.binding { messageEdits.binding = binding }
+        if let group = changes.bindingGroup { messageEdits.bindingGroup = group }
+        if let priority = changes.priority { messageEdits.priority = priority == 0 ? 0 : 1 }
+        if let reason = changes.discard { messageEdits.discard = reason }
+        return problems
+    }
+
+    /// The message a script discarded: nil when it was not.
+    public var discardReason: String? { messageEdits.discard }
+
+    mutating func changeSender(to address: String) -> Bool {
+        let utf8 = transaction?.parameters.smtpUTF8 ?? true
+        guard let sender = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(Substring("<\(address)>")) else { return false }
+        switch pending {
+        case .mail(_, let parameters): pending = .mail(sender: sender, parameters: parameters)
+        case .message(var pendingTransaction, let message, let steps):
+            pendingTransaction.sender = sender
+            pending = .message(pendingTransaction, message, steps: steps)
+        default: break
+        }
+        transaction?.sender = sender
+        return true
+    }
+
+    mutating func rewriteRecipient(_ old: String, to new: String) -> Bool {
+        let utf8 = transaction?.parameters.smtpUTF8 ?? true
+        guard let mailbox = try? MailPathParser(limits: limits, allowUTF8: utf8).parseForwardPath(Substring("<\(new)>")),
+              !mailbox.domain.isEmpty else { return false }
+        func rewrite(_ list: inout [(Mailbox, RecipientParameters)]) {
+            if let index = list.firstIndex(where: { $0.0.description.lowercased() == old.lowercased() }) { list[index].0 = mailbox }
+        }
+        switch pending {
+        case .recipient(let current, let parameters) where current.description.lowercased() == old.lowercased():
+            pending = .recipient(mailbox, parameters)
+        case .recipientList(let current, let parameters, let reply) where current.description.lowercased() == old.lowercased():
+            pending = .recipientList(mailbox, parameters, reply: reply)
+        case .message(var pendingTransaction, let message, let steps):
+            rewrite(&pendingTransaction.recipients)
+            pending = .message(pendingTransaction, message, steps: steps)
+        default: break
+        }
+        if var current = transaction {
+            rewrite(&current.recipients)
+            transaction = current
+        }
+        return true
+    }
+}
