@@ -100,12 +100,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let policyState {
             var seeds = machine.policy.context.map { ($0.key, $0.value) }
             if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
-            let listenerParts = machine.listener.split(separator: ":")
-            let listenerPort = listenerParts.last.flatMap { Int($0) } ?? 0
-            let listenerIP = listenerParts.count > 1 ? listenerParts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-                                                     : machine.listener
+            let local = context.channel.localAddress
             policyState.openSession(sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
-                                    listener: (listenerIP, listenerPort))
+                                    listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
             policyState.recipientSource[sessionID] = { [unowned self] in
                 guard let addresses = machine.recipientsForPolicy else { return nil }
                 return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
