@@ -385,6 +385,35 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 let values = (try? result.get()) ?? [.string("error"), .string("thread pool stopped")]
                 bound.value.handler.resumePolicy(bound.value.suspension, with: values)
             }
+        case .inject(let sender, let recipients, let content):
+            // A message a script built: spooled like any other, durable before the script goes on.
+            let parser = MailPathParser(limits: machine.policy.limits, allowUTF8: true)
+            let valid = recipients.compactMap { try? parser.parseForwardPath(Substring("<\($0)>")) }.filter { !$0.domain.isEmpty }
+            guard valid.count == recipients.count, recipients.count <= machine.policy.limits.maxRecipientsPerMessage,
+                  (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil else {
+                resumePolicy(suspension, with: [.string("error"), .string("invalid sender or recipient address")])
+                return
+            }
+            guard content.count <= machine.policy.limits.maxMessageSize else {
+                resumePolicy(suspension, with: [.string("error"), .string("message larger than \(machine.policy.limits.maxMessageSize) octets")])
+                return
+            }
+            let now = Date()
+            let id = machine.idGenerator.next(now: now)
+            let envelope = SpoolEnvelope(id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: sender,
+                                         recipients: recipients.map { SpoolEnvelope.Recipient(address: $0) },
+                                         peerAddress: "", peerPort: 0, helo: "", receivedProtocol: "LOCAL", listener: "scriptlet",
+                                         context: ["injected_by": clientLabel])
+            let promise = context.eventLoop.makePromise(of: Void.self)
+            services.spoolWriter.submit(.init(envelope: envelope, data: [ByteBuffer(bytes: content)], promise: promise))
+            promise.futureResult.whenComplete { result in
+                let values: [LuaValue]
+                switch result {
+                case .success: values = [.string("ok"), .string(id)]
+                case .failure(let error): values = [.string("error"), .string("spool: \(error)")]
+                }
+                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
+            }
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 resumePolicy(suspension, with: [.string("error"), .string("unsupported type")])

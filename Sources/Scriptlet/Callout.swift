@@ -63,6 +63,9 @@ public enum SuspensionRequest: Equatable, Sendable {
     case dnsLookup(name: String, type: String)
     /// Resume with `"ok"` and the content, or `"error"` and the reason.
     case readFile(path: String)
+    /// msys `m:inject(mailfrom, rcptto)`: spool a message a script built. Resume with `"ok"` and
+    /// the new message's id once it is durable, or `"error"` and the reason.
+    case inject(mailFrom: String, recipients: [String], content: [UInt8])
 }
 
 /// Envelope changes scripts made (PolicyState.takeChanges).

@@ -153,6 +153,11 @@ public final class PolicyState {
                     return .error("msys.dnsLookup: bad name")
                 }
                 return .yield([.string("dns"), .string(name), .string(type)])
+            case "inject":
+                guard let sender = arguments.string(2), let recipients = arguments.string(3), let content = arguments.octets(4) else {
+                    return .error("inject: expected (mailfrom, rcptto, content)")
+                }
+                return .yield([.string("inject"), .string(sender), .string(recipients), .bytes(content)])
             case "readfile":
                 guard let path = arguments.string(2), !path.isEmpty else { return .error("msys.readfile: bad path") }
                 return .yield([.string("readfile"), .string(path)])
@@ -276,6 +281,12 @@ public final class PolicyState {
             }
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
                 return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout, session: session))
+            }
+            if request.first == .string("inject"), request.count == 4, case .string(let sender) = request[1],
+               case .string(let recipients) = request[2], let content = request[3].octets {
+                let list = recipients.split(separator: "\n").map(String.init)
+                return .suspended(Suspension(request: .inject(mailFrom: sender, recipients: list, content: content),
+                                             coroutine: coroutine, callout: callout, session: session))
             }
             if request.first == .string("readfile"), request.count == 2, case .string(let path) = request[1] {
                 return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout, session: session))

@@ -140,6 +140,14 @@ if cjson then
   preload("json", json)
 end
 
+-- thread (Threaded Lua's library): in Impulse no Lua data is shared between OS threads (one
+-- state per event loop), so a mutex has nothing to guard; lock, unlock and trylock succeed.
+local MUTEX = { lock = function() return true end, unlock = function() return true end, trylock = function() return true end }
+MUTEX.__index = MUTEX
+thread = { MUTEX_NORMAL = 0, MUTEX_RECURSIVE = 1, MUTEX_ERRORCHECK = 2 }
+function thread.mutex() return setmetatable({}, MUTEX) end
+preload("thread", thread)
+
 -- msys.log(level, ...) and msys.type(x).
 function msys.log(level, ...)
   local parts = {}
@@ -404,6 +412,103 @@ function I.MSG:raw_replace(pattern, replacement)
   local session = self.__session
   session.raw, session.modified = changed, true
   return true
+end
+
+-- Message generation: msys.core.ec_message_new(now), m:build(headers, parts[, attachments]),
+-- m:inject(mailfrom, rcptto).
+--   headers: { ["Subject"] = "…", … } or { { "Subject", "…" }, … } (order kept)
+--   parts: a string (text/plain), or { ["text/plain"] = "…", ["text/html"] = "…" } (alternatives)
+--   attachments: { { type = "application/pdf", name = "a.pdf", content = "…" }, … } (base64)
+-- inject suspends the callout until the message is spooled (fsync'd); rcptto may list several
+-- addresses separated by commas. It returns the new message's id, or nil and the reason.
+local boundary_count = 0
+local function boundary()
+  boundary_count = boundary_count + 1
+  return format("=_impulse_%d_%d_%d", os.time(), math.random(1, 1e9), boundary_count)
+end
+local function wrap64(text)
+  return (gsub(base64_encode(text), "(" .. string.rep(".", 76) .. ")", "%1\r\n"))
+end
+local function crlf(text) return (gsub(gsub(tostring(text), "\r?\n", "\n"), "\n", "\r\n")) end
+local function leaf(ctype, content)
+  if find(content, "[\128-\255]") then
+    return "Content-Type: " .. ctype .. "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" .. qp_encode(crlf(content))
+  end
+  return "Content-Type: " .. ctype .. "; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" .. crlf(content)
+end
+local function multipart(subtype, bodies)
+  local b = boundary()
+  local out = { "Content-Type: multipart/" .. subtype .. "; boundary=\"" .. b .. "\"\r\n\r\n" }
+  for _, body in ipairs(bodies) do out[#out + 1] = "--" .. b .. "\r\n" .. body .. "\r\n" end
+  out[#out + 1] = "--" .. b .. "--\r\n"
+  return concat(out)
+end
+function core.ec_message_new(now)
+  local session = { conn = {}, mess = {}, raw = "\r\n", generated = true }
+  return setmetatable({ __session = session, priority = 0, recv_method = core.P_INTERNAL }, I.MSG)
+end
+function I.MSG:build(headers, parts, attachments)
+  local session = self.__session
+  local lines, seen = {}, {}
+  local function add(name, value)
+    name = tostring(name)
+    if not find(name, "^[!-9;-~]+$") then error("msg:build: bad header name '" .. name .. "'", 3) end
+    seen[string.lower(name)] = true
+    lines[#lines + 1] = name .. ": " .. gsub(tostring(value), "\r?\n", "\r\n\t") .. "\r\n"
+  end
+  if type(headers) == "table" and headers[1] ~= nil then
+    for _, pair in ipairs(headers) do add(pair[1], pair[2]) end
+  else
+    local names = {}
+    for name in pairs(headers or {}) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do add(name, headers[name]) end
+  end
+  if not seen["date"] then add("Date", os.date("!%a, %d %b %Y %H:%M:%S +0000")) end
+  if not seen["mime-version"] then add("MIME-Version", "1.0") end
+  local body
+  if type(parts) == "table" then
+    local types = {}
+    for ctype in pairs(parts) do types[#types + 1] = ctype end
+    table.sort(types, function(a, b)  -- text/plain first (RFC 2046 §5.1.4: simplest first)
+      if a == "text/plain" then return b ~= "text/plain" end
+      if b == "text/plain" then return false end
+      return a < b
+    end)
+    local bodies = {}
+    for _, ctype in ipairs(types) do bodies[#bodies + 1] = leaf(ctype, parts[ctype]) end
+    body = #bodies == 1 and bodies[1] or multipart("alternative", bodies)
+  else
+    body = leaf("text/plain", parts or "")
+  end
+  if type(attachments) == "table" and #attachments > 0 then
+    local bodies = { body }
+    for _, a in ipairs(attachments) do
+      local name = gsub(tostring(a.name or "attachment"), '["\r\n]', "")
+      bodies[#bodies + 1] = "Content-Type: " .. tostring(a.type or "application/octet-stream") .. "; name=\"" .. name .. "\"\r\n"
+        .. "Content-Disposition: attachment; filename=\"" .. name .. "\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .. wrap64(tostring(a.content or ""))
+    end
+    body = multipart("mixed", bodies)
+  end
+  session.raw = concat(lines) .. body
+  session.modified = true
+  return true
+end
+function I.MSG:inject(mailfrom, rcptto)
+  local session = self.__session
+  if not session.raw or session.raw == "\r\n" then error("msg:inject: build the message first", 2) end
+  if not coroutine.running() then error("msg:inject: cannot suspend here (only inside a callout)", 2) end
+  local recipients = {}
+  for address in string.gmatch(tostring(rcptto or ""), "[^,]+") do
+    address = I.address_of(address)
+    if address ~= "" then recipients[#recipients + 1] = address end
+  end
+  if #recipients == 0 then error("msg:inject: no recipients", 2) end
+  local answer = { __impulse_suspend("inject", I.address_of(mailfrom or ""), concat(recipients, "\n"), session.raw) }
+  if answer[1] ~= "ok" then return nil, answer[2] end
+  self.id = answer[2]
+  return answer[2]
 end
 
 -- %{rfc2822:message|headers|body|text} and %{rfc822:date} in msys.expandMacro.

@@ -73,13 +73,15 @@ end
 
 -- require of Momentum's own packages.
 local supported = { ["msys.core"] = true, ["msys.extended.message"] = true, ["msys.extended.vctx"] = true,
-                    ["msys.extended.ac"] = true, ["msys.boot"] = true }
+                    ["msys.extended.ac"] = true, ["msys.boot"] = true, ["msys.extended.message_routing"] = true }
+-- Momentum packages outside msys.* that Impulse does not have: a clear error, not "not found".
+local unsupported_other = { xml = true, curl = true, ["thread.pool"] = true }
 package.preload["msys.core"] = function() return msys.core end
 for name in pairs(supported) do
   if not package.preload[name] then package.preload[name] = function() return msys end end
 end
 table.insert(package.loaders, 2, function(name)
-  if find(name, "^msys[%./]") and not supported[name] then
+  if (find(name, "^msys[%./]") and not supported[name]) or unsupported_other[name] then
     return function() error(format("require '%s': not supported by Impulse (%s)", name, loading_script), 0) end
   end
 end)

@@ -205,3 +205,40 @@ msys.registerModule("shared", mod)
         raw.close()
     third = Raw(server.port)
     assert third.reply() == (421, "421 4.7.0 too many connections from loopback")
+
+
+def test_scripts_generate_and_inject_messages(server_factory):
+    server = policy_server(server_factory, {"notify": """
+local core = msys.core
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local note = core.ec_message_new(core.get_now_ts())
+  note:build({ { "From", "postmaster@example.test" }, { "To", "notify@example.test" }, { "Subject", "copy of " .. msg:header("Subject")[1] } },
+             { ["text/plain"] = "plain café", ["text/html"] = "<p>html</p>" },
+             { { type = "application/octet-stream", name = "orig.eml", content = msg:raw() } })
+  local id, err = note:inject("postmaster@example.test", "notify@example.test, second@example.test")
+  local bad, why = core.ec_message_new():inject("x@y.test", "z@example.test")
+  msg:header("X-Injected", tostring(id) .. " " .. tostring(err))
+  return core.VALIDATE_CONT
+end
+msys.registerModule("notify", mod)
+"""}).start()
+    raw = Raw(server.port)
+    raw.reply()
+    assert send(raw, "a@source.test", ["x@example.test"], "Subject: original\r\n\r\nbody")[0] == 451  # build-first error
+    server.stop()
+    log = server.log.read_text()
+    assert "msg:inject: build the message first" in log
+    records = server.records()
+    assert len(records) == 1, "the note was spooled before the error"
+    (envelope, data), = records.values()
+    assert envelope["mail_from"] == "postmaster@example.test"
+    assert [r["address"] for r in envelope["recipients"]] == ["notify@example.test", "second@example.test"]
+    assert envelope["protocol"] == "LOCAL"
+    text = data.decode()
+    assert "Subject: copy of original\r\n" in text and "multipart/mixed" in text and "multipart/alternative" in text
+    assert text.index("text/plain") < text.index("text/html")
+    assert "plain caf=C3=A9" in text and 'filename="orig.eml"' in text
+    import base64
+    encoded = text.split('filename="orig.eml"\r\nContent-Transfer-Encoding: base64\r\n\r\n', 1)[1].split("\r\n--", 1)[0]
+    assert base64.b64decode(encoded.replace("\r\n", "")) == b"Subject: original\r\n\r\nbody\r\n"
