@@ -14,20 +14,39 @@ def policy_server(server_factory, scripts: dict[str, str], body='  relay_domains
     return server
 
 
-def test_the_example_policy_rejects_by_sender(server_factory):
-    server = server_factory('  relay_domains = ( "example.test" )',
-                            extra='alerting {}\nscriptlet "scriptlet" { script "policy" { source = "policy" } }')
-    shutil.copy(ROOT / "examples" / "policy.lua", server.directory / "policy.lua")
+def test_the_example_policy(server_factory):
+    """examples/ecelerity.conf and examples/policies/, as the README's run command loads them."""
+    server = server_factory("")
+    shutil.copytree(ROOT / "examples" / "policies", server.directory / "policies")
+    config = (ROOT / "examples" / "ecelerity.conf").read_text().replace("127.0.0.1:2525", "127.0.0.1:0")
+    config = config.replace('"log/', '"')
+    server.config.write_text(config)
     server.start()
     raw = Raw(server.port)
-    raw.reply()
-    raw.command("EHLO c")
+    assert raw.reply()[0] == 220
+    raw.command("EHLO client.test")
     assert raw.command("MAIL FROM:<bad@spam.invalid>") == (550, "550 5.7.1 sender refused by policy")
-    assert raw.command("MAIL FROM:<good@source.test>")[0] == 250
-    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
-    assert raw.command("DATA")[0] == 354
-    assert raw.command("Subject: ok\r\n\r\nhi\r\n.")[0] == 250
-    assert len(server.records()) == 1
+
+    def message(sender, recipient, subject, date=True):
+        assert raw.command(f"MAIL FROM:<{sender}>")[0] == 250
+        assert raw.command(f"RCPT TO:<{recipient}>")[0] == 250
+        assert raw.command("DATA")[0] == 354
+        headers = f"Subject: {subject}\r\n" + ("Date: Wed, 25 Nov 2026 10:00:00 +0000\r\n" if date else "")
+        return raw.command(headers + "\r\nhello\r\n.")
+
+    assert message("a@source.test", "x@example.test", "You are a LOTTERY WINNER") == (550, "550 5.7.1 message content refused")
+    assert message("a@source.test", "former-employee@example.test", "hi")[0] == 550
+    assert message("a@source.test", "x@sub.example.test", "normal", date=False)[0] == 250
+    assert message("newsletter@source.test", "x@example.test", "news")[0] == 250
+    assert message("alerts@source.test", "x@example.test", "alert")[0] == 250
+    records = sorted(server.records().values(), key=lambda r: r[0]["received_at_us"])
+    assert [r[0].get("binding") for r in records] == ["transactional", "bulk1", "transactional"]
+    assert [r[0].get("binding_group") for r in records] == [None, "bulk", None]
+    assert [r[0].get("routing_domain") for r in records] == ["example.test", None, None]
+    assert [r[0].get("priority", 0) for r in records] == [0, 0, 1]
+    assert b"X-Impulse-Policy: client=loopback; class=normal\r\n" in records[0][1]
+    assert b"\r\nDate: " in records[0][1], "a missing Date is added"
+    assert b"class=bulk" in records[1][1]
 
 
 def test_runtime_error_answers_451_and_names_the_module(server_factory):
