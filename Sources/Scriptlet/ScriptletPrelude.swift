@@ -24,6 +24,7 @@ function __impulse.endpoint(address, part)
   return tostring(address)
 end
 
+local new_table = require("table.new")
 local CONN, MESS = 0, 1
 local function pack(...) return { n = select("#", ...), ... } end
 msys = {
@@ -638,7 +639,9 @@ function ACCEPT:inbound_session_count(cidr, service)
 end
 
 function __impulse_open(sid, peer_ip, peer_port, listener_ip, listener_port)
-  local session = { conn = {}, mess = {}, selves = {}, used = {} }
+  -- Tables made at their final size: growing a table key by key rehashes it each time it fills.
+  local session = new_table(0, 32)
+  session.conn, session.mess, session.selves, session.used = new_table(0, 16), new_table(0, 16), {}, {}
   session.peer = sockaddr(peer_ip or "0.0.0.0", peer_port or 0)
   session.listener = sockaddr(listener_ip or "0.0.0.0", listener_port or 0)
   session.vctx = setmetatable({ __sid = sid, __session = session }, VCTX)
@@ -692,7 +695,7 @@ end
 function __impulse_new_message(sid)
   local session = sessions[sid]
   if session then
-    session.mess = {}; session.discard = nil; session.raw = nil; session.modified = false
+    session.mess = new_table(0, 16); session.discard = nil; session.raw = nil; session.modified = false
     session.routing_domain = nil; session.binding = nil; session.binding_group = nil
     session.msg.id = nil; session.msg.priority = 0
     session.recipients = nil; session.recipients_changed = false; session.final = false
