@@ -283,7 +283,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if newMessage { policyState.beginMessage(sessionID) }
             if let message = machine.messageUnderPolicy {
                 if !messageShownToPolicy {
-                    policyState.setMessage(sessionID, Array(message.readableBytesView), messageID: machine.messageIDUnderPolicy)
+                    policyState.offerMessage(sessionID, size: message.readableBytes, messageID: machine.messageIDUnderPolicy) {
+                        Array(message.readableBytesView)
+                    }
                     messageShownToPolicy = true
                 }
             } else {

@@ -116,6 +116,10 @@ public final class PolicyState {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
         installPCRE()
+        lua.setGlobal("__impulse_fetch_message") { [unowned self] arguments in
+            guard case .number(let id) = arguments[1], let fetch = messageSource[Int(id)] else { return .values([.nil]) }
+            return .values([.bytes(fetch())])
+        }
         lua.setGlobal("__impulse_fetch_recipients") { [unowned self] arguments in
             guard case .number(let id) = arguments[1], let list = recipientSource[Int(id)]?() else { return .values([.nil]) }
             return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
@@ -358,11 +362,21 @@ public final class PolicyState {
         return joined.split(separator: "\n").map(String.init)
     }
 
-    /// Hands the complete message to Lua for the message-phase callouts (msg:header, msg:body …):
-    /// the octets as they are (Lua strings are byte strings; nothing is converted).
-    public func setMessage(_ id: Int, _ message: [UInt8], messageID: String? = nil) {
-        _ = try? call(entry.setMessage, [.number(Double(id)), .bytes(message), messageID.map { .string($0) } ?? .nil])
+    /// Offers the complete message to the message-phase callouts (msg:header, msg:body …): `fetch`
+    /// gives its octets the first time a script looks (policies that never read the content never
+    /// copy it); Lua strings are byte strings, so nothing is converted.
+    public func offerMessage(_ id: Int, size: Int, messageID: String? = nil, fetch: @escaping () -> [UInt8]) {
+        messageSource[id] = fetch
+        _ = try? call(entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
     }
+
+    /// Offers `message` (tests, and callers that have the octets at hand).
+    public func setMessage(_ id: Int, _ message: [UInt8], messageID: String? = nil) {
+        offerMessage(id, size: message.count, messageID: messageID) { message }
+    }
+
+    /// Where msg content comes from, per session, while message-phase callouts run.
+    var messageSource: [Int: () -> [UInt8]] = [:]
 
     /// The envelope changes scripts made during the last callout (msg:mailfrom, msg:rcptto,
     /// msg:routing_domain, msg:binding, msg:discard, ac:esmtp_capability_*), or nil.
@@ -408,6 +422,7 @@ public final class PolicyState {
 
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
     public func takeModifiedMessage(_ id: Int) -> [UInt8]? {
+        messageSource[id] = nil
         guard let raw = (try? call(entry.takeMessage, [.number(Double(id))]))?.first?.octets else { return nil }
         return raw
     }
@@ -416,6 +431,7 @@ public final class PolicyState {
     @discardableResult
     public func closeSession(_ id: Int) -> ScriptletFailure? {
         recipientSource[id] = nil
+        messageSource[id] = nil
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         guard let results = try? call(entry.close, [.number(Double(id))]) else { return nil }

@@ -360,7 +360,7 @@ local function content_type(headers)
   return "text/plain"
 end
 function I.MSG:text()
-  local raw = self.__session.raw
+  local raw = I.content(self.__session)
   if not raw then error("msg:text: the message content is not available in this phase", 2) end
   local headers, body = I.split_message(raw)
   local ctype = content_type(headers)
@@ -519,9 +519,10 @@ function msys.expandMacro(text)
     if what == "date" then return os.date("!%a, %d %b %Y %H:%M:%S +0000") end
     local sid = I.current_session()
     local session = sid and I.sessions[sid]
-    if not session or not session.raw then return "" end
-    local headers, body = I.split_message(session.raw)
-    if what == "message" then return session.raw end
+    local raw = session and I.content(session)
+    if not raw then return "" end
+    local headers, body = I.split_message(raw)
+    if what == "message" then return raw end
     if what == "headers" then return headers end
     if what == "body" then return body end
     if what == "text" then return session.msg:text() end

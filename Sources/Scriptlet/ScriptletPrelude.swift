@@ -339,6 +339,17 @@ function MSG:binding_group(name)
   return members[turn]
 end
 
+-- The message itself (once the content is complete): fetched from Impulse the first time a
+-- script looks at it, so policies that never read the content never copy it.
+local function content(session)
+  local raw = session.raw
+  if raw == nil and session.content_available then
+    raw = __impulse_fetch_message(session.vctx.__sid) or ""
+    session.raw = raw
+  end
+  return raw
+end
+
 -- The message itself (set once the content is complete): headers and body.
 local function split_message(raw)
   local cut = find(raw, "\r\n\r\n", 1, true)
@@ -417,8 +428,9 @@ end
 
 function MSG:header(name, value, mode)
   local session = self.__session
-  if not session.raw then error("msg:header: the message content is not available in this phase", 2) end
-  local block, body = split_message(session.raw)
+  local raw = content(session)
+  if not raw then error("msg:header: the message content is not available in this phase", 2) end
+  local block, body = split_message(raw)
   local fields = header_fields(block)
   local lower = string.lower(name)
   if value == nil then
@@ -448,8 +460,9 @@ end
 
 function MSG:body(new)
   local session = self.__session
-  if not session.raw then error("msg:body: the message content is not available in this phase", 2) end
-  local block, body = split_message(session.raw)
+  local raw = content(session)
+  if not raw then error("msg:body: the message content is not available in this phase", 2) end
+  local block, body = split_message(raw)
   if new == nil then return body end
   session.raw = block .. "\r\n" .. tostring(new)
   session.modified = true
@@ -458,18 +471,20 @@ end
 
 function MSG:raw()
   local session = self.__session
-  return session.raw, session.raw and #session.raw or 0
+  local raw = content(session)
+  return raw, raw and #raw or 0
 end
 
 function MSG:get_message_size()
   local session = self.__session
-  return session.raw and #session.raw or 0
+  if session.raw then return #session.raw end
+  return session.content_size or 0
 end
 
-function __impulse_set_message(sid, raw, id)
+function __impulse_set_message(sid, size, id)
   local session = sessions[sid]
   if session then
-    session.raw, session.modified = raw, false
+    session.raw, session.modified, session.content_available, session.content_size = nil, false, true, size
     session.msg.id = id
   end
 end
@@ -478,7 +493,7 @@ function __impulse_take_message(sid)
   local session = sessions[sid]
   if not session then return nil end
   local raw, modified = session.raw, session.modified
-  session.raw, session.modified = nil, false
+  session.raw, session.modified, session.content_available = nil, false, false
   if modified then return raw end
   return nil
 end
@@ -572,6 +587,7 @@ package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
+__impulse.content = content
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value
 __impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
 
@@ -695,7 +711,7 @@ end
 function __impulse_new_message(sid)
   local session = sessions[sid]
   if session then
-    session.mess = new_table(0, 16); session.discard = nil; session.raw = nil; session.modified = false
+    session.mess = new_table(0, 16); session.discard = nil; session.raw = nil; session.modified = false; session.content_available = false
     session.routing_domain = nil; session.binding = nil; session.binding_group = nil
     session.msg.id = nil; session.msg.priority = 0
     session.recipients = nil; session.recipients_changed = false; session.final = false
