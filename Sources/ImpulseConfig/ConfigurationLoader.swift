@@ -116,6 +116,7 @@ struct Binder {
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings)
+            case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "binding_group":
                 guard let group = scope.instance, Self.validBindingName(group) else {
                     error(scope.location, "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
@@ -310,6 +311,29 @@ struct Binder {
         for child in scope.scopes {
             warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
         }
+    }
+
+    /// `ThreadPool "name" { Concurrency = N  Backlog = N  Stack_Size = N }`: a new pool, or new
+    /// values for a standard one (names compare without case, as Momentum's do).
+    mutating func bindThreadPool(_ scope: ConfigScope, into pools: inout [ThreadPoolDefinition]) {
+        guard let name = scope.instance, !name.isEmpty, !name.contains(where: { $0 == " " || $0 == ":" }) else {
+            error(scope.location, "ThreadPool needs a name: ThreadPool \"name\" { Concurrency = 4 }")
+            return
+        }
+        let index = pools.firstIndex { $0.name.lowercased() == name.lowercased() }
+        var pool = index.map { pools[$0] } ?? ThreadPoolDefinition(name: name, concurrency: 1)
+        for option in scope.options {
+            do {
+                switch option.name {
+                case "concurrency": pool.concurrency = try OptionReader.integer(option, in: 0...1024)
+                case "backlog": pool.backlog = try OptionReader.integer(option, in: 0...1_000_000)
+                case "stack_size": _ = try OptionReader.integer(option, in: 0...(1 << 30))
+                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName) (Concurrency, Backlog, Stack_Size)")
+                }
+            } catch { record(error) }
+        }
+        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        if let index { pools[index] = pool } else { pools.append(pool) }
     }
 
     static func validBindingName(_ name: String) -> Bool {

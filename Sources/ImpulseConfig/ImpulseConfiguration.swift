@@ -22,6 +22,9 @@ public struct ImpulseConfiguration: Sendable {
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
     /// msg:binding_group). Their delivery options come with outbound delivery.
     public var bindings: [BindingDefinition] = []
+    /// `ThreadPool "name" { Concurrency Backlog }`: Momentum's standard pools with their
+    /// defaults, changed or extended by the file's stanzas (msys.runInPool runs in them).
+    public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard
     /// Findings that did not stop loading ("not supported yet" and the like).
     public var warnings: [ConfigDiagnostic] = []
 
@@ -92,4 +95,27 @@ public struct BindingDefinition: Sendable, Equatable {
     public var name: String
     public var group: String?
     public var location: SourceLocation
+}
+
+/// A `ThreadPool "name"` scope.
+public struct ThreadPoolDefinition: Sendable, Equatable {
+    public var name: String
+    /// Threads (each with its own Lua state, made when first needed). 0: the pool refuses jobs.
+    public var concurrency: Int
+    /// Jobs waiting at most (0: no limit); a job over it is refused, never blocks an event loop.
+    public var backlog: Int
+
+    public init(name: String, concurrency: Int, backlog: Int = 0) {
+        self.name = name
+        self.concurrency = concurrency
+        self.backlog = backlog
+    }
+
+    /// Momentum's implicit pools and their defaults (ecelerity-conf.md, ThreadPool).
+    public static let standard = [
+        ThreadPoolDefinition(name: "SwapOut", concurrency: 5), ThreadPoolDefinition(name: "SwapIn", concurrency: 5),
+        ThreadPoolDefinition(name: "Unlink", concurrency: 6, backlog: 100), ThreadPoolDefinition(name: "Batch_Unlink", concurrency: 4),
+        ThreadPoolDefinition(name: "Close", concurrency: 0), ThreadPoolDefinition(name: "CPU", concurrency: 4),
+        ThreadPoolDefinition(name: "IO", concurrency: 50), ThreadPoolDefinition(name: "SpoolIn", concurrency: 1),
+    ]
 }

@@ -107,13 +107,32 @@ public final class ImpulseServer: @unchecked Sendable {
             throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
         }
         schedulerPolicy = scheduler
+        let pools = LuaThreadPools(configuration.threadPools) {
+            let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
+            state.configureBindings(bindings)
+            state.sessionCounter = { block in limiter.sessions(in: block) }
+            return state
+        }
+        services.setThreadPools(pools)
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
         for loop in group.makeIterator() {
             let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
                 let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
                 state.configureBindings(bindings)
                 state.sessionCounter = { block in limiter.sessions(in: block) }
-                return NIOLoopBound(state, eventLoop: loop)
+                state.poolInfo = { operation, pool in pools.info(operation, pool) }
+                let bound = NIOLoopBound(state, eventLoop: loop)
+                state.poolSubmitter = { pool, payload, completion in
+                    // Nobody waits: the job runs; a scheduler-side completion runs here, on this loop.
+                    guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
+                    pools.run(pool, payload: payload, on: loop).whenComplete { result in
+                        guard let completion else { return }
+                        let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
+                        bound.value.runPoolCompletion(completion, results: results)
+                    }
+                    return nil
+                }
+                return bound
             }.wait()
             states[ObjectIdentifier(loop)] = bound
         }
@@ -206,6 +225,7 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         try? group.syncShutdownGracefully()
         try? blockingWork.syncShutdownGracefully()
+        services.threadPools?.shutdown()
     }
 }
 

@@ -416,6 +416,19 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 }
                 bound.value.handler.resumePolicy(bound.value.suspension, with: values)
             }
+        case .runInPool(let pool, let payload):
+            guard let pools = services.threadPools else {
+                resumePolicy(suspension, with: [.string("error"), .string("no thread pools")])
+                return
+            }
+            pools.run(pool, payload: payload, on: context.eventLoop).whenComplete { result in
+                let values: [LuaValue]
+                switch result {
+                case .success(let results): values = [.string("ok"), .bytes(results)]
+                case .failure(let error): values = [.string("error"), .string("\(error)")]
+                }
+                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
+            }
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 resumePolicy(suspension, with: [.string("error"), .string("unsupported type")])

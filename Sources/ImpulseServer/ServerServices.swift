@@ -23,6 +23,8 @@ final class ServerServices: Sendable {
     /// One policy state per event loop (empty without a scriptlet stanza); set once at start.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
+    /// msys.runInPool's pools (nil without a scriptlet stanza); set once at start.
+    private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
     private let draining = NIOLockedValueBox(false)
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
@@ -45,6 +47,9 @@ final class ServerServices: Sendable {
     func policyState(for loop: EventLoop) -> PolicyState? {
         policyStates.withLockedValue { $0[ObjectIdentifier(loop)] }?.value
     }
+
+    func setThreadPools(_ pools: LuaThreadPools) { luaPools.withLockedValue { $0 = pools } }
+    var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
 
     func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 

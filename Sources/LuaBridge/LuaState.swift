@@ -23,17 +23,23 @@ public final class LuaState {
     public let pointer: OpaquePointer
     var functions: [Function] = []
 
-    /// A sandboxed state (see `impulse_lua_new_state`); `jit` turns the JIT compiler on.
-    public init(jit: Bool = false) {
+    /// A sandboxed state (see `impulse_lua_new_state`); `jit` turns the JIT compiler on. An
+    /// unsealed state still has debug upvalue access and a bytecode loader for trusted code to
+    /// capture: run it, then `seal()` before any script loads.
+    public init(jit: Bool = false, sealed: Bool = true) {
         LuaState.installDispatcher
         guard let state = impulse_lua_new_state(jit ? 1 : 0) else {
             fatalError("impulse: cannot create a Lua state")  // only on allocation failure, which aborts anyway
         }
         pointer = state
         impulse_lua_set_owner(pointer, Unmanaged.passUnretained(self).toOpaque())
+        if sealed { impulse_lua_seal(pointer) } else { impulse_lua_expose_binary_loader(pointer) }
     }
 
     deinit { lua_close(pointer) }
+
+    /// Completes the sandbox of an unsealed state (see `init`).
+    public func seal() { impulse_lua_seal(pointer) }
 
     /// Installs the one C-callable dispatcher, once per process.
     static let installDispatcher: Void = {

@@ -75,6 +75,36 @@ lua_State *impulse_lua_new_state(int jit_on) {
     return L;
 }
 
+/* What only trusted code (Impulse's prelude) may use: it captures these before the seal. */
+void impulse_lua_seal(lua_State *L) {
+    clear_field(L, "debug", "getupvalue");   /* would reach the raw load inside the wrappers */
+    clear_field(L, "debug", "setupvalue");
+    clear_field(L, "debug", "upvalueid");
+    clear_field(L, "debug", "upvaluejoin");
+    clear_field(L, "debug", "getregistry");
+    clear_field(L, "debug", "setfenv");
+    lua_pushnil(L); lua_setglobal(L, "__impulse_load_binary");
+}
+
+/* load_binary(chunk, name): loads source or bytecode (for functions Impulse moves between its
+   own states); never reachable by scripts after the seal. */
+static int load_binary(lua_State *L) {
+    size_t length = 0;
+    const char *chunk = luaL_checklstring(L, 1, &length);
+    const char *name = luaL_optstring(L, 2, "=impulse-marshal");
+    if (luaL_loadbuffer(L, chunk, length, name) != 0) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return 1;
+}
+
+void impulse_lua_expose_binary_loader(lua_State *L) {
+    lua_pushcfunction(L, load_binary);
+    lua_setglobal(L, "__impulse_load_binary");
+}
+
 void impulse_lua_set_owner(lua_State *L, void *owner) {
     lua_pushlightuserdata(L, owner);
     lua_setfield(L, LUA_REGISTRYINDEX, "impulse.state");

@@ -66,6 +66,9 @@ public enum SuspensionRequest: Equatable, Sendable {
     /// msys `m:inject(mailfrom, rcptto)`: spool a message a script built. Resume with `"ok"` and
     /// the new message's id once it is durable, or `"error"` and the reason.
     case inject(mailFrom: String, recipients: [String], content: [UInt8])
+    /// msys.runInPool: run the marshalled job in pool `pool` (PolicyState.runPoolJob in one of
+    /// its states). Resume with `"ok"` and the marshalled results, or `"error"` and the reason.
+    case runInPool(pool: String, payload: [UInt8])
 }
 
 /// Envelope changes scripts made (PolicyState.takeChanges).

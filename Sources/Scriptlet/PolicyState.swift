@@ -34,6 +34,11 @@ public final class PolicyState {
     /// How many SMTP sessions are open from addresses in a block (ac:inbound_session_count);
     /// set by the server.
     public var sessionCounter: ((CIDRBlock) -> Int)?
+    /// Queues a marshalled msys.runInPool job that nobody waits for (`true` or a completion
+    /// function); returns why it could not be queued, or nil. Set by the server.
+    public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
+    /// msys.threadpool.count/find/stat. Set by the server.
+    public var poolInfo: ((_ operation: String, _ pool: String) -> [LuaValue])?
     private(set) var implemented: Set<Callout> = []
     /// Compiled patterns of this state (msys.pcre), at most `pcreCacheSize`.
     var patterns: [String: PCRERegex] = [:]
@@ -92,7 +97,7 @@ public final class PolicyState {
     /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
     public init(scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
                 printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
-        lua = LuaState(jit: jit)
+        lua = LuaState(jit: jit, sealed: false)
         self.shared = shared
         if let printer {
             lua.setGlobal("print") { arguments in
@@ -112,6 +117,9 @@ public final class PolicyState {
             try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
             installLibrary(printer: printer)
             try lua.run(ScriptletLibrary.source, chunkName: "impulse-library.lua")
+            installThreadPools()
+            try lua.run(ScriptletThreadPools.source, chunkName: "impulse-threadpools.lua")
+            lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
@@ -162,6 +170,9 @@ public final class PolicyState {
                     return .error("inject: expected (mailfrom, rcptto, content)")
                 }
                 return .yield([.string("inject"), .string(sender), .string(recipients), .bytes(content)])
+            case "pool":
+                guard let pool = arguments.string(2), let payload = arguments.octets(3) else { return .error("msys.runInPool: bad job") }
+                return .yield([.string("pool"), .string(pool), .bytes(payload)])
             case "readfile":
                 guard let path = arguments.string(2), !path.isEmpty else { return .error("msys.readfile: bad path") }
                 return .yield([.string("readfile"), .string(path)])
@@ -291,6 +302,9 @@ public final class PolicyState {
                 let list = recipients.split(separator: "\n").map(String.init)
                 return .suspended(Suspension(request: .inject(mailFrom: sender, recipients: list, content: content),
                                              coroutine: coroutine, callout: callout, session: session))
+            }
+            if request.first == .string("pool"), request.count == 3, case .string(let pool) = request[1], let payload = request[2].octets {
+                return .suspended(Suspension(request: .runInPool(pool: pool, payload: payload), coroutine: coroutine, callout: callout, session: session))
             }
             if request.first == .string("readfile"), request.count == 2, case .string(let path) = request[1] {
                 return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout, session: session))

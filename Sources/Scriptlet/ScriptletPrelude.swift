@@ -587,7 +587,7 @@ package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
-__impulse.content = content
+__impulse.content, __impulse.modules = content, modules
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value
 __impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
 

@@ -46,6 +46,12 @@ int impulse_lua_watchdog_fired(lua_State *L);
 /// 0 when the library is not installed.
 int impulse_lua_open_cjson(lua_State *L, const char *global);
 
+/// Removes what only Impulse's own prelude may use (debug upvalue access, the registry, the
+/// binary loader). Call once the prelude has run.
+void impulse_lua_seal(lua_State *L);
+/// Sets global `__impulse_load_binary` (loads bytecode too) until `impulse_lua_seal`.
+void impulse_lua_expose_binary_loader(lua_State *L);
+
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
 int impulse_lua_resume(lua_State *co, int nargs);
 

@@ -1,0 +1,62 @@
+import Foundation
+import LuaBridge
+
+/// The Swift half of msys.runInPool / msys.threadpool (ScriptletThreadPools.swift is the Lua
+/// half). The pools themselves belong to the server; a PolicyState only reaches them through
+/// `poolSubmitter` and `poolInfo`.
+extension PolicyState {
+    func installThreadPools() {
+        lua.setGlobal("__impulse_pool_submit") { [unowned self] arguments in
+            guard let pool = arguments.string(1), let payload = arguments.octets(2) else { return .error("msys.runInPool: bad job") }
+            guard let submitter = poolSubmitter else { return .values([.boolean(false), .string("no thread pools here")]) }
+            if let problem = submitter(pool, payload, arguments.octets(3)) { return .values([.boolean(false), .string(problem)]) }
+            return .values([.boolean(true)])
+        }
+        lua.setGlobal("__impulse_pool_info") { [unowned self] arguments in
+            guard let operation = arguments.string(1) else { return .values([.nil]) }
+            return .values(poolInfo?(operation, arguments.string(2) ?? "") ?? [.nil])
+        }
+        lua.setGlobal("__impulse_block") { arguments in
+            // Only reachable from a pool's state (msys.sleep / msys.readfile there block the thread).
+            switch arguments.string(1) {
+            case "sleep":
+                guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds > 0 else { return .values([]) }
+                Thread.sleep(forTimeInterval: min(seconds, PolicyState.maxSleep))
+                return .values([])
+            case "readfile":
+                guard let path = arguments.string(2), let data = FileManager.default.contents(atPath: path) else {
+                    return .values([.string("error"), .string("\(arguments.string(2) ?? "?"): cannot read")])
+                }
+                guard data.count <= 16 << 20 else { return .values([.string("error"), .string("larger than 16 MiB")]) }
+                return .values([.string("ok"), .bytes(Array(data))])
+            default:
+                return .error("impulse: unknown blocking call")
+            }
+        }
+    }
+
+    /// Runs a marshalled msys.runInPool job in this (pool-owned) state; the marshalled results.
+    public func runPoolJob(_ payload: [UInt8]) -> [UInt8] {
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        do {
+            if let result = try lua.callGlobal("__impulse_pool_run", [.bytes(payload)]).first?.octets { return result }
+        } catch {
+            return Self.failedJob(error.message)
+        }
+        return Self.failedJob("the pool job returned nothing")
+    }
+
+    /// Runs a completion function (ECTP_COMPLETE_CALLBACK_SCHED) with a job's results, in this
+    /// (event loop's) state.
+    public func runPoolCompletion(_ completion: [UInt8], results: [UInt8]) {
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        _ = try? lua.callGlobal("__impulse_pool_complete", [.bytes(completion), .bytes(results)])
+    }
+
+    /// The marshalled form of `false, message` (a job that could not run).
+    public static func failedJob(_ message: String) -> [UInt8] {
+        Array("local R, K, L, U = {}, ...\nreturn { n = 2, false, \(luaQuoted(message)) }".utf8)
+    }
+}
