@@ -154,6 +154,8 @@ function mod:validate_ehlo(str, accept, vctx)
   try("newproxy", function() return newproxy(true) end)
   try("exit", function() return os.exit(1) end)
   try("sethook", function() return debug.sethook(function() end, "", 1) or true end)
+  try("upvalue", function() return debug.getupvalue(load, 1) end)
+  try("registry", function() return debug.getregistry() end)
   vctx:set_code(250, table.concat(results, " "))
   return msys.core.VALIDATE_CONT
 end
@@ -164,6 +166,6 @@ msys.registerModule("escape", mod)
     code, text = raw.command("EHLO c")
     assert code == 250
     assert text.split("\n")[0].endswith("ffi=closed execute=closed popen=closed loadlib=closed bytecode=closed "
-                                          "newproxy=closed exit=closed sethook=closed")
+                                          "newproxy=closed exit=closed sethook=closed upvalue=closed registry=closed")
     assert not marker.exists()
     assert server.process.poll() is None
