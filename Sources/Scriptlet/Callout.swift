@@ -17,6 +17,10 @@ public enum Callout: String, Sendable, CaseIterable {
     case finalValidation = "core_final_validation"
     case postFinalValidation = "core_post_final_validation"
 
+    /// The callout's position in `allCases`, 1-based (how Impulse names it to Lua, cheaply).
+    var number: Int { Self.numbers[self]! }
+    private static let numbers = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($0.element, $0.offset + 1) })
+
     /// A `<scope>_<hook>` hook point rather than a `validate_*` callout.
     public var isHook: Bool { rawValue.hasPrefix("core_") }
 }

@@ -190,6 +190,8 @@ public final class PolicyState {
             }
         }
         self.implemented = implemented
+        _ = try? lua.run("__impulse_callout_names = {" + Callout.allCases.map { Self.luaQuoted($0.rawValue) }.joined(separator: ", ") + "}",
+                         chunkName: "impulse-callouts")
         worker = lua.reference(global: "__impulse_worker")
         sessionsTable = lua.reference(toResultOf: "__impulse_sessions")
         entry = Entries(open: lua.reference(global: "__impulse_open"), set: lua.reference(global: "__impulse_set"),
@@ -238,8 +240,11 @@ public final class PolicyState {
     /// Sets several context keys (written straight into the session's tables; no Lua code runs).
     public func setContexts(_ id: Int, _ updates: [(message: Bool, key: String, value: String)]) {
         guard !updates.isEmpty, let sessionsTable else { return }
-        let connection = updates.filter { !$0.message }.map { ($0.key, $0.value) }
-        let message = updates.filter(\.message).map { ($0.key, $0.value) }
+        var connection: [(String, String)] = []
+        var message: [(String, String)] = []
+        for update in updates {
+            if update.message { message.append((update.key, update.value)) } else { connection.append((update.key, update.value)) }
+        }
         if !connection.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connection) }
         if !message.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("mess")], message) }
     }
@@ -262,7 +267,8 @@ public final class PolicyState {
         guard implements(callout), let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) }) else {
             return .done(.proceed)
         }
-        return step(coroutine, callout, session: id, [.boolean(callout.isHook), .number(Double(id)), .string(callout.rawValue), text.map { .string($0) } ?? .nil])
+        return step(coroutine, callout, session: id, [.boolean(callout.isHook), .number(Double(id)), .number(Double(callout.number)),
+                                                     text.map { .string($0) } ?? .nil])
     }
 
     /// Continues a suspended callout with what its msys function returns to Lua.
@@ -279,6 +285,13 @@ public final class PolicyState {
         case .failed(let error):
             return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message)))
         case .yielded(let request):
+            if request.count == 1, request[0] == .number(0) {
+                // The callout ran to its end and decided nothing: the coroutine waits for the next one.
+                if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
+                recipientsChanged = false
+                changesPending = false
+                return .done(.proceed)
+            }
             if request.first == .string("__impulse_done") {
                 // The callout ran to its end; the coroutine waits for the next one.
                 if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }

@@ -837,10 +837,21 @@ end
 -- "__impulse_done" and the results, and the next resume brings the next callout's arguments.
 -- (A msys function that waits yields from inside the callout instead, with its own request.)
 local yield = coroutine.yield
+-- `callout` is an index into __impulse_callout_names (set by Impulse): no string per call. A
+-- callout that decided nothing and changed nothing yields just 0 (the common case, cheapest to
+-- hand back).
+local function finished(status, ...)
+  if status == "ok" then
+    local code, _, disconnect, discard, recipients, changed = ...
+    if code == nil and not disconnect and discard == nil and not recipients and not changed then return yield(0) end
+  end
+  return yield("__impulse_done", status, ...)
+end
 function __impulse_worker(hook, sid, callout, text)
+  local names = __impulse_callout_names
   while true do
     local run = hook and run_hook or run_callout
-    hook, sid, callout, text = yield("__impulse_done", run(sid, callout, text))
+    hook, sid, callout, text = finished(run(sid, names[callout], text))
   end
 end
 
