@@ -85,12 +85,13 @@ public final class PolicyState {
         case suspended(Suspension)
     }
 
-    /// Hook points Impulse knows; other `<scope>_<hook>` keys are reported at load.
-    public static let knownHooks = [
-        "core_config_get_message_routing_domain", "core_final_validation", "core_post_final_validation",
-        "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt", "core_validate_accept", "core_log_delivery_v1",
-        "core_log_transient_failure_v1", "core_log_permanent_failure_v1", "core_log_rejection_v1",
-    ]
+    /// Hook points Impulse knows (HookRegistry): "fired", "delivery" (fired once delivery exists)
+    /// or "known" (Momentum has it, Impulse does not call it); other `<scope>_<hook>` keys are
+    /// reported at load as unknown.
+    static let hookTable: String = "__impulse_hooks = {" + HookRegistry.prototypes.keys.sorted().map { name in
+        let kind = HookRegistry.fired.contains(name) ? "fired" : HookRegistry.declaredForDelivery.contains(name) ? "delivery" : "known"
+        return "[\(luaQuoted(name))] = \"\(kind)\""
+    }.joined(separator: ", ") + "}"
 
     /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
     /// run once (its module-level code runs per state, as in Momentum).
@@ -113,7 +114,7 @@ public final class PolicyState {
         }
         lua.setGlobal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
-            try lua.run("__impulse_hooks = {" + Self.knownHooks.map { "\($0) = true" }.joined(separator: ", ") + "}", chunkName: "impulse-hooks")
+            try lua.run(Self.hookTable, chunkName: "impulse-hooks")
             try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
             installLibrary(printer: printer)
             try lua.run(ScriptletLibrary.source, chunkName: "impulse-library.lua")
@@ -350,6 +351,52 @@ public final class PolicyState {
         guard results.count > 1, case .number(let code) = results[1] else { return .proceed }
         if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: Int(code), text: text(2)) }
         return .reply(code: Int(code), text: text(2))
+    }
+
+    /// A value for one hook argument (HookPrototype.Parameter), from the firing side.
+    public enum HookValue: Sendable {
+        case message, accept, validationContext
+        case buffer(String)
+        case text(String)
+        case number(Double)
+        case opaque([String: String])
+    }
+
+    /// Fires hook `name` (every module that implements it, in order) with `values` marshalled by
+    /// its prototype; `session` gives the msg/accept/vctx objects. Returns the first buffer's
+    /// text as the modules left it, or the failure.
+    @discardableResult
+    public func fireHook(_ name: String, session: Int?, _ values: [HookValue]) -> Result<String?, ScriptletFailure> {
+        guard let prototype = HookRegistry.prototypes[name] else {
+            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: "no such hook point"))
+        }
+        guard prototype.parameters.count == values.count else {
+            return .failure(ScriptletFailure(module: "?", script: "?", callout: name,
+                                             message: "\(values.count) arguments for a prototype of \(prototype.parameters.count)"))
+        }
+        var arguments: [LuaValue] = [session.map { .number(Double($0)) } ?? .nil, .string(name)]
+        for value in values {
+            switch value {
+            case .message: arguments += [.string("msg"), .nil]
+            case .accept: arguments += [.string("accept"), .nil]
+            case .validationContext: arguments += [.string("vctx"), .nil]
+            case .buffer(let text): arguments += [.string("buffer"), .string(text)]
+            case .text(let text): arguments += [.string("text"), .string(text)]
+            case .number(let number): arguments += [.string("number"), .number(number)]
+            case .opaque(let fields):
+                arguments += [.string("opaque"), .string(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))]
+            }
+        }
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        do {
+            let results = try lua.callGlobal("__impulse_fire_hook", arguments)
+            if case .failed(let failure) = Self.outcome(results, callout: name) { return .failure(failure) }
+            if case .string(let text)? = results.dropFirst().first { return .success(text) }
+            return .success(nil)
+        } catch {
+            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: error.message))
+        }
     }
 
     /// True when some module implements `core_config_get_message_routing_domain`.

@@ -52,6 +52,11 @@ function msys.registerModule(name, tbl)
     if type(key) == "string" and type(value) == "function" then
       if callouts[key] or __impulse_hooks[key] then
         usable = usable + 1
+        if __impulse_hooks[key] == "delivery" then
+          warnings[#warnings + 1] = format("scriptlet: %s: module %s: hook point '%s' is called once outbound delivery exists", loading_script, name, key)
+        elseif __impulse_hooks[key] == "known" then
+          warnings[#warnings + 1] = format("scriptlet: %s: module %s: hook point '%s' exists in Momentum but Impulse does not call it", loading_script, name, key)
+        end
       elseif find(key, "^%l+_[%w_]+$") and not find(key, "^validate_") then
         warnings[#warnings + 1] = format("scriptlet: %s: module %s: unknown hook point '%s' (not called)", loading_script, name, key)
       elseif find(key, "^validate_") then
@@ -831,6 +836,44 @@ local function run_hook(sid, name)
   end
   set_current(nil)
   return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
+end
+
+-- Any hook by its prototype (HookRegistry): the arguments come as (kind, value) pairs — "msg",
+-- "accept", "vctx" (the session's objects), "buffer" (an ec_string), "text", "number", "opaque"
+-- (a table from "key=value" lines). Hooks without a session get nil for the session objects.
+-- Returns "ok", the first buffer's final text   or   "error", module, script, message.
+function __impulse_fire_hook(sid, name, ...)
+  local session = sid and sessions[sid]
+  local args, buffer = {}, nil
+  local count = select("#", ...)
+  for i = 1, count, 2 do
+    local kind, value = select(i, ...)
+    local arg
+    if kind == "msg" then arg = session and session.msg
+    elseif kind == "accept" then arg = session and session.accept
+    elseif kind == "vctx" then arg = session and session.vctx
+    elseif kind == "buffer" then arg = ec_string(value, math.max(#value, 1024)); buffer = buffer or arg
+    elseif kind == "opaque" then
+      arg = {}
+      for key, v in string.gmatch(value or "", "([^=\n]+)=([^\n]*)") do arg[key] = v end
+    else arg = value end
+    args[(i + 1) / 2] = arg
+  end
+  local n = (count + 1) / 2
+  if session then set_current(sid) end
+  for index, module in ipairs(modules) do
+    local method = module.tbl[name]
+    if type(method) == "function" then
+      local self = session and module_self(session, index, module) or module.tbl
+      local ok, message = xpcall(method, traceback, self, unpack(args, 1, n))
+      if not ok then
+        set_current(nil)
+        return "error", module.name, module.script, tostring(message)
+      end
+    end
+  end
+  set_current(nil)
+  return "ok", buffer and tostring(buffer) or nil
 end
 
 -- The body of Impulse's callout coroutines. A coroutine is reused: after each callout it yields
