@@ -102,14 +102,6 @@ struct CheckConfig: ParsableCommand {
     @Option(name: .long, help: "Path of ecelerity.conf.")
     var config: String
 
-    /// Measured on 2 cores (docs/performance.md): with a policy, a loop per core takes 50 sessions
-    /// from ~1,860 to ~2,450 msg/s; without one it changes nothing measurable at 50 sessions and
-    /// costs ~5 % at 10, so the spool writer keeps a core to itself there.
-    static func defaultThreads(policy: Bool) -> Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        return policy ? max(1, cores) : max(1, cores - 1)
-    }
-
     func run() throws {
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         let listeners = configuration.listeners.map { $0.address.description + ($0.implicitTLS ? " (implicit TLS)" : "") }
@@ -142,14 +134,6 @@ struct SpoolList: ParsableCommand {
 
     @Option(name: .long, help: "Path of ecelerity.conf.")
     var config: String
-
-    /// Measured on 2 cores (docs/performance.md): with a policy, a loop per core takes 50 sessions
-    /// from ~1,860 to ~2,450 msg/s; without one it changes nothing measurable at 50 sessions and
-    /// costs ~5 % at 10, so the spool writer keeps a core to itself there.
-    static func defaultThreads(policy: Bool) -> Int {
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        return policy ? max(1, cores) : max(1, cores - 1)
-    }
 
     func run() throws {
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
