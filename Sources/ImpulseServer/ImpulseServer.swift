@@ -21,7 +21,8 @@ public final class ImpulseServer: @unchecked Sendable {
     var channels: [Channel] = []
     var tlsContexts: [String: NIOSSLContext] = [:]
     /// The scheduler's policy state (init/deinit), when scripts are configured.
-    var schedulerPolicy: PolicyState?
+    /// The policy new sessions get (nil without a scriptlet stanza).
+    var policy: PolicyGeneration?
     /// Messages found in the spool at start-up.
     public private(set) var recovered: [SpoolDirectory.Entry] = []
 
@@ -83,10 +84,25 @@ public final class ImpulseServer: @unchecked Sendable {
         return bound
     }
 
-    /// Loads the scripts into the scheduler's state and runs `init` there (a module whose init does
-    /// not return true stops the start), then into one state per event loop.
+    /// Loads the policy of `configuration` and installs it (start).
     func loadPolicy() throws {
-        guard let scriptlet = configuration.scriptlet else { return }
+        install(try makePolicy(configuration))
+    }
+
+    /// One configuration's Lua policy: the scheduler's state (init/deinit), a state per event
+    /// loop, and the thread pools whose states run msys.runInPool jobs.
+    struct PolicyGeneration {
+        let scheduler: PolicyState
+        let states: [ObjectIdentifier: NIOLoopBound<PolicyState>]
+        let pools: LuaThreadPools
+        let scriptCount: Int
+    }
+
+    /// Loads the scripts into a new scheduler state and runs `init` there (a module whose init
+    /// does not return true fails it: the configuration is not applied), then into one state per
+    /// event loop. Nothing is installed; nil without a scriptlet stanza.
+    func makePolicy(_ configuration: ImpulseConfiguration) throws -> PolicyGeneration? {
+        guard let scriptlet = configuration.scriptlet else { return nil }
         let sources = scriptlet.scripts.compactMap { script in script.resolvedPath.map { ScriptSource(name: script.name, path: $0) } }
         for script in scriptlet.scripts where script.resolvedPath == nil {
             logger.info("scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \(script.source); nothing to load")
@@ -106,38 +122,73 @@ public final class ImpulseServer: @unchecked Sendable {
         if let failure = scheduler.runInit() {
             throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
         }
-        schedulerPolicy = scheduler
         let pools = LuaThreadPools(configuration.threadPools) {
             let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
             state.configureBindings(bindings)
             state.sessionCounter = { block in limiter.sessions(in: block) }
             return state
         }
-        services.setThreadPools(pools)
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
-        for loop in group.makeIterator() {
-            let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
-                let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
-                state.configureBindings(bindings)
-                state.sessionCounter = { block in limiter.sessions(in: block) }
-                state.poolInfo = { operation, pool in pools.info(operation, pool) }
-                let bound = NIOLoopBound(state, eventLoop: loop)
-                state.poolSubmitter = { pool, payload, completion in
-                    // Nobody waits: the job runs; a scheduler-side completion runs here, on this loop.
-                    guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
-                    pools.run(pool, payload: payload, on: loop).whenComplete { result in
-                        guard let completion else { return }
-                        let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
-                        bound.value.runPoolCompletion(completion, results: results)
+        do {
+            for loop in group.makeIterator() {
+                let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
+                    let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
+                    state.configureBindings(bindings)
+                    state.sessionCounter = { block in limiter.sessions(in: block) }
+                    state.poolInfo = { operation, pool in pools.info(operation, pool) }
+                    let bound = NIOLoopBound(state, eventLoop: loop)
+                    state.poolSubmitter = { pool, payload, completion in
+                        // Nobody waits: the job runs; a scheduler-side completion runs here, on this loop.
+                        guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
+                        pools.run(pool, payload: payload, on: loop).whenComplete { result in
+                            guard let completion else { return }
+                            let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
+                            bound.value.runPoolCompletion(completion, results: results)
+                        }
+                        return nil
                     }
-                    return nil
-                }
-                return bound
-            }.wait()
-            states[ObjectIdentifier(loop)] = bound
+                    return bound
+                }.wait()
+                states[ObjectIdentifier(loop)] = bound
+            }
+        } catch {
+            _ = scheduler.runDeinit()
+            throw StartError(description: "\(scriptlet.location): \(error)")
         }
-        services.setPolicyStates(states)
         logger.notice("scriptlet: \(sources.count) script(s) loaded; callouts: \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
+        return PolicyGeneration(scheduler: scheduler, states: states, pools: pools, scriptCount: sources.count)
+    }
+
+    /// Makes `generation` the policy of new sessions (sessions already open keep theirs).
+    func install(_ generation: PolicyGeneration?) {
+        services.setPolicyStates(generation?.states ?? [:])
+        services.setThreadPools(generation?.pools)
+        policy = generation
+    }
+
+    /// `config reload` / SIGHUP: re-reads the policy parts of `newConfiguration` (scripts,
+    /// bindings, thread pools). On any error — syntax, a failing require, init not returning true —
+    /// nothing changes and the error is thrown. Otherwise new sessions get the new policy, the
+    /// retired configuration's `deinit` runs, and its thread pools stop once their jobs are done.
+    /// Other options need a restart; they are reported, not applied.
+    public func reload(_ newConfiguration: ImpulseConfiguration) throws {
+        let generation = try makePolicy(newConfiguration)
+        let retired = policy
+        install(generation)
+        if let retired {
+            if let failure = retired.scheduler.runDeinit() {
+                logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
+            }
+            // Sessions opened before the reload may still run jobs in the old pools for a while.
+            let grace = TimeInterval(configuration.shutdownTimeout)
+            let pools = retired.pools
+            DispatchQueue.global().asyncAfter(deadline: .now() + grace) { pools.shutdown() }
+        }
+        if newConfiguration.listeners.map(\.name) != configuration.listeners.map(\.name) || newConfiguration.spoolbase != configuration.spoolbase
+            || newConfiguration.hostname != configuration.hostname {
+            logger.warning("config reload: listener, spoolbase and hostname changes need a restart; the policy was reloaded")
+        }
+        logger.notice("config reload: \(generation?.scriptCount ?? 0) script(s) now serve new sessions")
     }
 
     func loadTLS(for policy: InboundPolicy) throws {
@@ -220,7 +271,7 @@ public final class ImpulseServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.2)
         }
         services.spoolWriter.stop()
-        if let failure = schedulerPolicy?.runDeinit() {
+        if let failure = policy?.scheduler.runDeinit() {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
         }
         try? group.syncShutdownGracefully()

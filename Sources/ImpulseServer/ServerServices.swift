@@ -20,10 +20,10 @@ final class ServerServices: Sendable {
     let blockingWork: NIOThreadPool
     /// The DNS resolver (nil when it could not be set up; lookups then fail with a reason).
     let resolver: DNSResolver?
-    /// One policy state per event loop (empty without a scriptlet stanza); set once at start.
+    /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
-    /// msys.runInPool's pools (nil without a scriptlet stanza); set once at start.
+    /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
     private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
     private let draining = NIOLockedValueBox(false)
 
@@ -48,7 +48,7 @@ final class ServerServices: Sendable {
         policyStates.withLockedValue { $0[ObjectIdentifier(loop)] }?.value
     }
 
-    func setThreadPools(_ pools: LuaThreadPools) { luaPools.withLockedValue { $0 = pools } }
+    func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
     var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
 
     func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }

@@ -80,6 +80,9 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         // A file-size limit makes spool writes fail with EFBIG (answered 451) instead of killing us.
         signal(SIGXFSZ, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        // Reloads and the shutdown run one at a time on this queue.
+        let control = DispatchQueue(label: "impulse.control")
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -87,9 +90,27 @@ struct Serve: ParsableCommand {
             source.resume()
             sources.append(source)
         }
+        // SIGHUP: config reload (Momentum's console `config reload`): on any error the running
+        // configuration stays and the error is logged.
+        let configPath = config
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
+        reload.setEventHandler {
+            logger.notice("config reload: reading \(configPath)")
+            guard let fresh = loadConfiguration(configPath) else {
+                logger.error("config reload failed: \(configPath) has errors (above); the running configuration stays")
+                return
+            }
+            do {
+                try server.reload(fresh)
+            } catch {
+                logger.error("config reload failed: \(error); the running configuration stays")
+            }
+        }
+        reload.resume()
+        sources.append(reload)
         stop.wait()
         logger.notice("impulse stopping: finishing in-flight transactions (at most \(configuration.shutdownTimeout)s)")
-        server.shutdown()
+        control.sync { server.shutdown() }
         logger.notice("impulse stopped")
         _ = sources
     }
