@@ -108,7 +108,7 @@ public final class ImpulseServer: @unchecked Sendable {
             logger.info("scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \(script.source); nothing to load")
         }
         let scriptLogger = logger
-        let printer: @Sendable (String) -> Void = { scriptLogger.notice("\($0)") }
+        let printer: @Sendable (String) -> Void = { scriptLogger.notice("scriptlet: \($0)") }
         let scheduler: PolicyState
         let shared = SharedPolicyData()
         let bindings = configuration.bindings.map { (name: $0.name, group: $0.group) }

@@ -164,7 +164,11 @@ msys.registerModule("initmod", mod)
 def test_script_errors_reach_the_paniclog(server_factory):
     server = policy_server(server_factory, {"bad": """
 local mod = {}
-function mod:validate_ehlo(str, accept, vctx) print("greeted by", tostring(str), 42); error("no greeting today") end
+function mod:validate_ehlo(str, accept, vctx)
+  print("greeted by", tostring(str), 42)
+  msys.log(msys.core.LOG_WARNING, "logged", "too")
+  error("no greeting today")
+end
 msys.registerModule("ehlomod", mod)
 """})
     server.config.write_text(server.config.read_text() + 'ec_logger "ec_logger" { paniclog = "log/paniclog.ec" }\n')
@@ -174,10 +178,11 @@ msys.registerModule("ehlomod", mod)
     assert raw.command("EHLO c")[0] == 451
     import re
     panic = (server.directory / "log" / "paniclog.ec").read_text()
-    assert re.search(r"^\d{10}:scriptlet: validate_ehlo error: bad\.lua:3: no greeting today", panic, re.M), panic
-    assert re.search(r"^\d{10}:scriptlet: ehlomod error: bad\.lua:3: no greeting today", panic, re.M), panic
+    assert re.search(r"^\d{10}:scriptlet: validate_ehlo error: bad\.lua:6: no greeting today", panic, re.M), panic
+    assert re.search(r"^\d{10}:scriptlet: ehlomod error: bad\.lua:6: no greeting today", panic, re.M), panic
     assert re.search(r"^\tstack traceback:", panic, re.M), panic
-    assert re.search(r"^\d{10}:greeted by\tc\t42$", panic, re.M), panic
+    assert re.search(r"^\d{10}:scriptlet: greeted by\tc\t42$", panic, re.M), panic
+    assert re.search(r"^\d{10}:scriptlet: logged too$", panic, re.M), panic
 
 
 def test_msys_sleep_suspends_the_session_not_the_server(server_factory):
