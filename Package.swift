@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // Line editing and history for `impulse console` (Debian's libedit-dev).
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // IDNA2008 for msys.idn (Debian's libidn2-dev).
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
@@ -49,7 +51,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .executableTarget(name: "impulse",
-                          dependencies: ["ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet",
+                          dependencies: ["ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),

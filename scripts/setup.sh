@@ -38,6 +38,8 @@ need libpcre2-dev /usr/include/pcre2.h
 # libidn2 for msys.idn; lua-cjson (loaded at run time) for the json package.
 need libidn2-dev /usr/include/idn2.h
 need lua-cjson
+# libedit: line editing and history in `impulse console`.
+need libedit-dev /usr/include/editline/readline.h
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then

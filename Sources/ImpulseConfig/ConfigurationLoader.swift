@@ -117,6 +117,9 @@ struct Binder {
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
+            case "control_listener":
+                if config.control != nil { error(scope.location, "a second Control_Listener (put every Listen in one)") }
+                config.control = bindControlListener(scope)
             case "binding_group":
                 guard let group = scope.instance, Self.validBindingName(group) else {
                     error(scope.location, "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
@@ -334,6 +337,58 @@ struct Binder {
         }
         for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
         if let index { pools[index] = pool } else { pools.append(pool) }
+    }
+
+    /// `Control_Listener`: Unix sockets (`File_Mode`, default 0600: the server's user only) and
+    /// loopback TCP addresses; the console has no login yet, so nothing else may reach it.
+    mutating func bindControlListener(_ scope: ConfigScope) -> ControlListenerConfiguration {
+        var control = ControlListenerConfiguration(location: scope.location)
+        for option in scope.options {
+            do {
+                switch option.name {
+                case "timeout": control.timeout = try OptionReader.integer(option, in: 1...86400)
+                case "enable", "listen_backlog": _ = try OptionReader.scalar(option)
+                case "enable_authentication", "authdigestmd5parameters", "authloginparameters", "authcrammd5parameters",
+                     "enable_authorization", "authorizationparameters":
+                    error(option.location, "'\(option.spelling)' is not supported yet: Impulse's console has no login; keep it on a Unix socket or loopback")
+                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName) (Listen, Timeout)")
+                }
+            } catch { record(error) }
+        }
+        for child in scope.scopes {
+            guard child.keyword == "listen", let instance = child.instance else {
+                error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen)")
+                continue
+            }
+            var mode = 0o600
+            for option in child.options {
+                do {
+                    switch option.name {
+                    case "file_mode": mode = try OptionReader.octal(option)
+                    case "enable_authentication", "always_allow", "always_deny":
+                        error(option.location, "'\(option.spelling)' is not supported yet: Impulse's console has no login")
+                    default: error(option.location, "unknown option '\(option.spelling)' in \(child.displayName) (File_Mode)")
+                    }
+                } catch { record(error) }
+            }
+            for inner in child.scopes { error(inner.location, "'\(inner.spelling)' is not valid inside \(child.displayName)") }
+            if instance.hasPrefix("/") {
+                control.endpoints.append(.unix(path: instance, mode: mode))
+            } else if instance.hasPrefix("./") || instance.hasPrefix("../") || !instance.contains(":") {
+                control.endpoints.append(.unix(path: OptionReader.resolve(path: instance, relativeTo: child.location.file), mode: mode))
+            } else {
+                switch ListenAddress.parse(instance) {
+                case .success(let address) where address.host == "127.0.0.1" || address.host == "::1" || address.host.hasPrefix("127."):
+                    control.endpoints.append(.tcp(address))
+                case .success:
+                    error(child.location, "the control listener only listens on loopback (127.0.0.1 or ::1) or a Unix socket: it has no login or TLS yet")
+                case .failure(let failure):
+                    error(child.location, "\(failure.reason)")
+                }
+            }
+        }
+        if control.endpoints.isEmpty { warning(scope.location, "Control_Listener has no Listen stanza; no control socket is opened") }
+        return control
     }
 
     static func validBindingName(_ name: String) -> Bool {

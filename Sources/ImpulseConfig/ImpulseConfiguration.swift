@@ -22,6 +22,8 @@ public struct ImpulseConfiguration: Sendable {
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
     /// msg:binding_group). Their delivery options come with outbound delivery.
     public var bindings: [BindingDefinition] = []
+    /// `Control_Listener`: the console's sockets. Without the stanza there is no control socket.
+    public var control: ControlListenerConfiguration?
     /// `ThreadPool "name" { Concurrency Backlog }`: Momentum's standard pools with their
     /// defaults, changed or extended by the file's stanzas (msys.runInPool runs in them).
     public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard
@@ -118,4 +120,21 @@ public struct ThreadPoolDefinition: Sendable, Equatable {
         ThreadPoolDefinition(name: "Close", concurrency: 0), ThreadPoolDefinition(name: "CPU", concurrency: 4),
         ThreadPoolDefinition(name: "IO", concurrency: 50), ThreadPoolDefinition(name: "SpoolIn", concurrency: 1),
     ]
+}
+
+/// `Control_Listener { Listen "/path" { File_Mode = 0600 }  Listen "127.0.0.1:2025" { }  Timeout = 60 }`.
+public struct ControlListenerConfiguration: Sendable, Equatable {
+    public enum Endpoint: Sendable, Equatable {
+        /// A Unix-domain socket and its permissions.
+        case unix(path: String, mode: Int)
+        /// A loopback TCP address (other addresses are refused: the channel has no TLS or login).
+        case tcp(ListenAddress)
+    }
+
+    public var endpoints: [Endpoint] = []
+    /// Idle seconds before a console connection is closed.
+    public var timeout = 60
+    public var location: SourceLocation
+
+    public init(location: SourceLocation) { self.location = location }
 }

@@ -23,6 +23,15 @@ public final class ImpulseServer: @unchecked Sendable {
     /// The scheduler's policy state (init/deinit), when scripts are configured.
     /// The policy new sessions get (nil without a scriptlet stanza).
     var policy: PolicyGeneration?
+    /// Console commands, reloads and the shutdown run one at a time here.
+    public let control = DispatchQueue(label: "impulse.control")
+    /// The file the configuration came from (for `config reload`).
+    public var configurationPath: String?
+    /// Called by the console's `shutdown`.
+    public var shutdownRequested: (@Sendable () -> Void)?
+    var controlServer: ControlServer?
+    var statistics: ServerStatistics { services.statistics }
+    public static let version = "0.3.0"
     /// Messages found in the spool at start-up.
     public private(set) var recovered: [SpoolDirectory.Entry] = []
 
@@ -80,6 +89,13 @@ public final class ImpulseServer: @unchecked Sendable {
             }
             channels.append(channel)
             if let address = channel.localAddress { bound.append(address) }
+        }
+        if let control = configuration.control {
+            do {
+                controlServer = try ControlServer(control, group: group, logger: logger) { [unowned self] line in runControl(line) }
+            } catch {
+                throw StartError(description: "\(control.location): cannot open the control listener: \(error)")
+            }
         }
         return bound
     }
@@ -261,6 +277,7 @@ public final class ImpulseServer: @unchecked Sendable {
     /// seconds), closes the rest, and waits for the spool writer to finish.
     public func shutdown() {
         services.startDraining()
+        controlServer?.close(unlinking: configuration.control)
         for channel in channels { try? channel.close().wait() }
         services.sessions.drainAll()
         let deadline = Date().addingTimeInterval(TimeInterval(configuration.shutdownTimeout))

@@ -48,12 +48,16 @@ public struct PanicLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        file.append(Self.entry(event, metadata: metadata))
+    }
+
+    /// `<epoch>:<message> (key=value …)`, continuation lines indented with a tab.
+    static func entry(_ event: LogEvent, metadata: Logger.Metadata) -> String {
         var text = event.message.description
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {
             text += " (" + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"
         }
-        let epoch = Int(Date().timeIntervalSince1970)
-        file.append("\(epoch):" + text.replacingOccurrences(of: "\n", with: "\n\t"))
+        return "\(Int(Date().timeIntervalSince1970)):" + text.replacingOccurrences(of: "\n", with: "\n\t")
     }
 }

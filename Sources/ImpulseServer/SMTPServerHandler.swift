@@ -93,6 +93,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard !started else { return }
         started = true
         services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
+        services.statistics.sessionOpened()
         if services.isDraining {
             closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
             return
@@ -320,6 +321,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .discarded(let reply, let id, let reason):
             messageShownToPolicy = false
             _ = policyState?.takeModifiedMessage(sessionID)
+            services.statistics.messageDiscarded()
             logger.notice("scriptlet: message discarded by policy", metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
             write(reply, context: context)
         case .startTLS(let reply):
@@ -343,8 +345,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let promise = context.eventLoop.makePromise(of: Void.self)
             services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let recipientCount = envelope.recipients.count
+            let statistics = services.statistics
             promise.futureResult.whenComplete { result in
-                bound.value.spoolFinished(success: { if case .success = result { return true } else { return false } }(), context: bound.value.context)
+                let success: Bool
+                if case .success = result { success = true } else { success = false }
+                if success { statistics.messageReceived(recipients: recipientCount) }
+                bound.value.spoolFinished(success: success, context: bound.value.context)
             }
         }
     }
@@ -529,6 +536,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        if reply.code >= 500 { services.statistics.rejection() }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)

@@ -13,6 +13,7 @@ final class ServerServices: Sendable {
     let spoolWriter: SpoolWriter
     let idGenerator: MessageIDGenerator
     let limiter: ConnectionLimiter
+    let statistics = ServerStatistics()
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget

@@ -511,6 +511,49 @@ function I.MSG:inject(mailfrom, rcptto)
   return answer[2]
 end
 
+-- msys.registerControl(name, fn): a console command. fn(cc) gets cc.argc (the command name
+-- included) and cc.argv[0 .. argc-1]; what it prints is the command's output. Names may have
+-- several words ("policy stats"); the longest registered one that starts the line wins.
+local controls = {}
+local capture
+function msys.registerControl(name, fn)
+  if type(name) ~= "string" or not find(name, "%S") then error("msys.registerControl: the command name must be a string", 2) end
+  if type(fn) ~= "function" then error("msys.registerControl: the second argument must be a function", 2) end
+  controls[string.lower((gsub(gsub(name, "^%s+", ""), "%s+", " ")))] = fn
+  return true
+end
+local base_print = print
+function print(...)
+  if not capture then return base_print(...) end
+  local parts = {}
+  for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
+  capture[#capture + 1] = concat(parts, "\t") .. "\n"
+end
+function __impulse_controls()
+  local names = {}
+  for name in pairs(controls) do names[#names + 1] = name end
+  table.sort(names)
+  return concat(names, "\n")
+end
+-- Returns nil (no such command), or ok and the output.
+function __impulse_run_control(...)
+  local words = { ... }
+  for n = #words, 1, -1 do
+    local fn = controls[string.lower(concat(words, " ", 1, n))]
+    if fn then
+      local cc = { argc = #words, argv = {} }
+      for i = 1, #words do cc.argv[i - 1] = words[i] end
+      capture = {}
+      local ok, message = xpcall(fn, debug.traceback, cc)
+      local output = concat(capture)
+      capture = nil
+      if not ok then return false, output .. "error: " .. tostring(message) .. "\n" end
+      return true, output
+    end
+  end
+  return nil
+end
+
 -- %{rfc2822:message|headers|body|text} and %{rfc822:date} in msys.expandMacro.
 local expand_session_macros = msys.expandMacro
 function msys.expandMacro(text)

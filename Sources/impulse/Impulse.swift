@@ -11,7 +11,7 @@ struct Impulse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "impulse",
         abstract: "A mail transfer agent that runs Momentum (ecelerity) Lua policies.",
-        subcommands: [Serve.self, CheckConfig.self, SpoolCommand.self])
+        subcommands: [Serve.self, CheckConfig.self, SpoolCommand.self, Console.self])
 }
 
 /// Loads a configuration and prints its diagnostics; nil (after printing) when it has errors.
@@ -59,12 +59,13 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap { label in
             var stderr = StreamLogHandler.standardError(label: label)
             stderr.logLevel = level
-            guard let panicFile else { return stderr }
-            return MultiplexLogHandler([stderr, PanicLogHandler(file: panicFile)])
+            guard let panicFile else { return MultiplexLogHandler([stderr, RecentLogHandler()]) }
+            return MultiplexLogHandler([stderr, PanicLogHandler(file: panicFile), RecentLogHandler()])
         }
         let logger = Logger(label: "impulse")
         let server = ImpulseServer(configuration: configuration, logger: logger,
                                    threads: threads ?? Self.defaultThreads(policy: configuration.scriptlet != nil))
+        server.configurationPath = config
         let addresses: [String]
         do {
             addresses = try server.start().map { "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)" }
@@ -81,8 +82,9 @@ struct Serve: ParsableCommand {
         // A file-size limit makes spool writes fail with EFBIG (answered 451) instead of killing us.
         signal(SIGXFSZ, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
-        // Reloads and the shutdown run one at a time on this queue.
-        let control = DispatchQueue(label: "impulse.control")
+        // Reloads, console commands and the shutdown run one at a time on the server's control queue.
+        let control = server.control
+        server.shutdownRequested = { stop.signal() }
         var sources: [DispatchSourceSignal] = []
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -94,18 +96,7 @@ struct Serve: ParsableCommand {
         // configuration stays and the error is logged.
         let configPath = config
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
-        reload.setEventHandler {
-            logger.notice("config reload: reading \(configPath)")
-            guard let fresh = loadConfiguration(configPath) else {
-                logger.error("config reload failed: \(configPath) has errors (above); the running configuration stays")
-                return
-            }
-            do {
-                try server.reload(fresh)
-            } catch {
-                logger.error("config reload failed: \(error); the running configuration stays")
-            }
-        }
+        reload.setEventHandler { _ = server.reload(from: configPath) }
         reload.resume()
         sources.append(reload)
         stop.wait()

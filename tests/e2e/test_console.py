@@ -1,0 +1,140 @@
+"""The control listener and `impulse console`, with the real binary on both ends."""
+import os
+import pty
+import select
+import smtplib
+import stat
+import subprocess
+import time
+
+from conftest import BIN, Raw
+from test_policy import policy_server
+
+POLICY = """
+local m = {}
+function m:validate_mailfrom(str, accept, vctx)
+  if vctx:get(msys.core.VCTX_MESS, "mailfrom_domain") == "refused.test" then vctx:set_code(550, "5.7.1 no") end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("m", m)
+msys.registerControl("policy echo", function(cc)
+  print("argc=" .. cc.argc, "argv0=" .. cc.argv[0], "argv2=" .. tostring(cc.argv[2]), "argv9=" .. tostring(cc.argv[9]))
+end)
+msys.registerControl("policy fail", function(cc) error("the command failed") end)
+"""
+
+
+def console_server(server_factory, extra_control=""):
+    server = policy_server(server_factory, {"m": POLICY})
+    server.config.write_text(server.config.read_text()
+                             + f'Control_Listener {{\n  Listen "ctl.sock" {{ File_Mode = 0600 }}\n{extra_control}}}\n')
+    return server.start()
+
+
+def console(server, *command, input=None):
+    return subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), *command],
+                          capture_output=True, text=True, timeout=30, input=input)
+
+
+def test_no_control_listener_means_no_socket(server_factory):
+    server = policy_server(server_factory, {"m": POLICY}).start()
+    assert not list(server.directory.glob("*.sock"))
+    result = subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), "summary"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "cannot reach" in result.stderr
+
+
+def test_console_commands_and_exit_statuses(server_factory):
+    server = console_server(server_factory)
+    socket_path = server.directory / "ctl.sock"
+    assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.sendmail("a@source.test", ["x@example.test", "y@example.test"], "Subject: one\r\n\r\nbody\r\n")
+        client.sendmail("b@source.test", ["x@example.test"], "Subject: two\r\n\r\nbody\r\n")
+        code, _ = client.mail("c@refused.test")
+        assert code == 550
+    version = console(server, "version")
+    assert version.returncode == 0 and version.stdout.startswith("Impulse version ")
+    summary = console(server, "summary")
+    assert summary.returncode == 0 and summary.stdout.startswith("Summary Statistics:\n")
+    assert "  Total Received: 2 (" in summary.stdout
+    assert "  Total Recipients: 3\n" in summary.stdout
+    assert "  Total Rejected: 1\n" in summary.stdout
+    assert "  Total Connections: 1\n" in summary.stdout
+    assert console(server, "summary", "reset").stdout == "statistics cleared.\n"
+    assert "  Total Received: 0 (" in console(server, "summary").stdout
+
+    echo = console(server, "policy", "echo", "word")
+    assert (echo.returncode, echo.stdout) == (0, "argc=3\targv0=policy\targv2=word\targv9=nil\n")
+    failed = console(server, "policy", "fail")
+    assert failed.returncode == 1 and "the command failed" in failed.stdout
+    unknown = console(server, "frobnicate")
+    assert (unknown.returncode, unknown.stdout) == (1, "Unknown command 'frobnicate'. Try 'help'.\n")
+    helptext = console(server, "help").stdout
+    assert "config reload" in helptext and "policy echo" in helptext
+    assert "control listener on" in console(server, "paniclog", "50").stdout
+
+    batch = console(server, input="version\nnonsense\n")
+    assert batch.returncode == 1 and "Impulse version" in batch.stdout and "Unknown command" in batch.stdout
+
+    long_line = console(server, "x" * 9000)
+    assert long_line.returncode == 1 and "longer than 8192 octets" in long_line.stdout
+
+
+def test_config_reload_from_the_console_and_failures_keep_the_old_configuration(server_factory):
+    server = console_server(server_factory)
+    script = server.directory / "m.lua"
+    script.write_text(POLICY.replace('"5.7.1 no"', '"5.7.1 reloaded"'))
+    reload = console(server, "config", "reload")
+    assert (reload.returncode, reload.stdout) == (0, "Configuration reloaded.\n")
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    assert raw.command("MAIL FROM:<a@refused.test>") == (550, "550 5.7.1 reloaded")
+    script.write_text("this is not lua (")
+    broken = console(server, "config", "reload")
+    assert broken.returncode == 1 and "the running configuration stays" in broken.stdout and "m.lua:1:" in broken.stdout
+    raw.command("RSET")
+    again = Raw(server.port)
+    again.reply()
+    again.command("EHLO c")
+    assert again.command("MAIL FROM:<a@refused.test>") == (550, "550 5.7.1 reloaded")
+    assert "policy echo" in console(server, "help").stdout, "registered commands survive a failed reload"
+
+
+def test_interactive_console_and_shutdown(server_factory):
+    server = console_server(server_factory)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(BIN, [BIN, "console", "--socket", str(server.directory / "ctl.sock")])
+    output = b""
+
+    def read_until(marker, timeout=15):
+        nonlocal output
+        deadline = time.time() + timeout
+        while marker not in output and time.time() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    output += os.read(fd, 4096)
+                except OSError:
+                    break
+        assert marker in output, output
+
+    read_until(b"> ")
+    os.write(fd, b"version\n")
+    read_until(b"Impulse version")
+    os.write(fd, b"shutdown\n")
+    read_until(b"Shutting down")
+    os.write(fd, b"quit\n")
+    os.waitpid(pid, 0)
+    assert server.process.wait(timeout=30) == 0
+    assert not (server.directory / "ctl.sock").exists()
+
+
+def test_control_listener_refuses_addresses_beyond_loopback(server_factory):
+    server = policy_server(server_factory, {"m": POLICY})
+    server.config.write_text(server.config.read_text() + 'Control_Listener {\n  Listen "0.0.0.0:2025" { }\n}\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(server.config)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "only listens on loopback" in result.stderr + result.stdout
