@@ -74,7 +74,9 @@ public final class ImpulseServer: @unchecked Sendable {
                                                             "rcpts": "\(entry.envelope.recipients.count)", "size": "\(entry.dataLength)"])
         }
         logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
-        try loadPolicy()
+        // The scheduler's Lua state lives on the control queue: init there, then console
+        // commands, timers, reloads and deinit.
+        try control.sync { try loadPolicy() }
         services.spoolWriter.start()
 
         var bound: [SocketAddress] = []
@@ -135,6 +137,13 @@ public final class ImpulseServer: @unchecked Sendable {
             throw StartError(description: "\(scriptlet.location): \(error)")
         }
         for warning in scheduler.warnings { logger.warning("\(warning)") }
+        let controlQueue = control
+        scheduler.timerScheduler = { seconds, body in
+            let confined = ConfinedToControlQueue(body: body)
+            let item = DispatchWorkItem { confined.body() }
+            controlQueue.asyncAfter(deadline: .now() + seconds, execute: item)
+            return { item.cancel() }
+        }
         if let failure = scheduler.runInit() {
             throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
         }
@@ -152,6 +161,11 @@ public final class ImpulseServer: @unchecked Sendable {
                     state.configureBindings(bindings)
                     state.sessionCounter = { block in limiter.sessions(in: block) }
                     state.poolInfo = { operation, pool in pools.info(operation, pool) }
+                    state.timerScheduler = { seconds, body in
+                        let bound = NIOLoopBound(body, eventLoop: loop)
+                        let task = loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { bound.value() }
+                        return { task.cancel() }
+                    }
                     let bound = NIOLoopBound(state, eventLoop: loop)
                     state.poolSubmitter = { pool, payload, completion in
                         // Nobody waits: the job runs; a scheduler-side completion runs here, on this loop.
@@ -192,6 +206,10 @@ public final class ImpulseServer: @unchecked Sendable {
         let retired = policy
         install(generation)
         if let retired {
+            retired.scheduler.cancelTimers()
+            for bound in retired.states.values {
+                bound.eventLoop.execute { bound.value.cancelTimers() }
+            }
             if let failure = retired.scheduler.runDeinit() {
                 logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
             }
@@ -288,6 +306,7 @@ public final class ImpulseServer: @unchecked Sendable {
             Thread.sleep(forTimeInterval: 0.2)
         }
         services.spoolWriter.stop()
+        policy?.scheduler.cancelTimers()
         if let failure = policy?.scheduler.runDeinit() {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
         }
@@ -295,6 +314,12 @@ public final class ImpulseServer: @unchecked Sendable {
         try? blockingWork.syncShutdownGracefully()
         services.threadPools?.shutdown()
     }
+}
+
+/// A closure that only ever runs on the control queue (where the scheduler's Lua state lives),
+/// so handing it to Dispatch is safe although the state is not Sendable.
+struct ConfinedToControlQueue: @unchecked Sendable {
+    let body: () -> Void
 }
 
 /// Answers once and closes: used for connections over a session limit.

@@ -37,6 +37,10 @@ public final class PolicyState {
     /// Queues a marshalled msys.runInPool job that nobody waits for (`true` or a completion
     /// function); returns why it could not be queued, or nil. Set by the server.
     public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
+    /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
+    public var timerScheduler: TimerScheduler?
+    var timers: [Int: TimerCancel] = [:]
+    var stoppedTimers: Set<Int> = []
     /// msys.threadpool.count/find/stat. Set by the server.
     public var poolInfo: ((_ operation: String, _ pool: String) -> [LuaValue])?
     private(set) var implemented: Set<Callout> = []
@@ -120,6 +124,8 @@ public final class PolicyState {
             try lua.run(ScriptletLibrary.source, chunkName: "impulse-library.lua")
             installThreadPools()
             try lua.run(ScriptletThreadPools.source, chunkName: "impulse-threadpools.lua")
+            installTimers()
+            try lua.run(ScriptletTimers.source, chunkName: "impulse-timers.lua")
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

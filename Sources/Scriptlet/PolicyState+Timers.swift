@@ -1,0 +1,56 @@
+import Foundation
+import LuaBridge
+
+/// The Swift half of msys.timer: the owner of a state says how to run something later on the
+/// state's own thread (`timerScheduler`); a fired timer calls back into Lua there.
+extension PolicyState {
+    /// Something scheduled that can be cancelled.
+    public typealias TimerCancel = () -> Void
+    /// Runs a closure after a delay on this state's thread; set by the state's owner.
+    public typealias TimerScheduler = (_ seconds: Double, _ body: @escaping () -> Void) -> TimerCancel
+
+    func installTimers() {
+        lua.setGlobal("__impulse_set_timer_metatable") { arguments in
+            arguments.storeInRegistry(1, key: "impulse.timer.mt")
+            return .values([])
+        }
+        lua.setGlobal("__impulse_new_timer") { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
+        lua.setGlobal("__impulse_timer") { [unowned self] arguments in
+            guard let operation = arguments.string(1), case .number(let number) = arguments[2] else { return .error("timer: bad call") }
+            let id = Int(number)
+            switch operation {
+            case "cancel":
+                stoppedTimers.insert(id)
+                timers.removeValue(forKey: id)?()
+            case "start":
+                guard case .number(let seconds) = arguments[3] else { return .error("timer: bad delay") }
+                let repeating = arguments[4] == .boolean(true)
+                guard let timerScheduler else { return .error("msys.timer: timers are not available in this state") }
+                timers.removeValue(forKey: id)?()
+                stoppedTimers.remove(id)
+                arm(id, after: seconds, repeating: repeating, scheduler: timerScheduler)
+            default:
+                return .error("timer: unknown operation")
+            }
+            return .values([])
+        }
+    }
+
+    private func arm(_ id: Int, after seconds: Double, repeating: Bool, scheduler: @escaping TimerScheduler) {
+        timers[id] = scheduler(seconds) { [weak self] in
+            guard let self else { return }
+            timers[id] = nil
+            lua.setWatchdog(instructions: instructionBudget)
+            let alive = (try? lua.callGlobal("__impulse_timer_fire", [.number(Double(id))]).first) == .boolean(true)
+            lua.setWatchdog(instructions: 0)
+            // A repeating timer goes on unless its callback stopped it or it was collected.
+            if repeating, alive, timers[id] == nil, !stoppedTimers.contains(id) { arm(id, after: seconds, repeating: true, scheduler: scheduler) }
+        }
+    }
+
+    /// Cancels every timer (the state is being retired).
+    public func cancelTimers() {
+        for cancel in timers.values { cancel() }
+        timers.removeAll()
+    }
+}
