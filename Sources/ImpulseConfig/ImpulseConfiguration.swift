@@ -24,6 +24,8 @@ public struct ImpulseConfiguration: Sendable {
     public var bindings: [BindingDefinition] = []
     /// `Control_Listener`: the console's sockets. Without the stanza there is no control socket.
     public var control: ControlListenerConfiguration?
+    /// `HTTP_Listener { Listen "addr:port" { } }`: Prometheus metrics at `/metrics`.
+    public var httpListens: [ListenAddress] = []
     /// `ThreadPool "name" { Concurrency Backlog }`: Momentum's standard pools with their
     /// defaults, changed or extended by the file's stanzas (msys.runInPool runs in them).
     public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard

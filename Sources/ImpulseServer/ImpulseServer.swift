@@ -30,6 +30,7 @@ public final class ImpulseServer: @unchecked Sendable {
     /// Called by the console's `shutdown`.
     public var shutdownRequested: (@Sendable () -> Void)?
     var controlServer: ControlServer?
+    var metricsServer: MetricsHTTPServer?
     var statistics: ServerStatistics { services.statistics }
     public static let version = "0.3.0"
     /// Messages found in the spool at start-up.
@@ -91,6 +92,26 @@ public final class ImpulseServer: @unchecked Sendable {
             }
             channels.append(channel)
             if let address = channel.localAddress { bound.append(address) }
+        }
+        if !configuration.httpListens.isEmpty {
+            let services = services
+            let spoolQueue = configuration.spoolbase + "/queue"
+            do {
+                metricsServer = try MetricsHTTPServer(configuration.httpListens.map { ($0.host, $0.port) }, group: group) {
+                    let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(0) { total, name in
+                        total + ((try? FileManager.default.attributesOfItem(atPath: spoolQueue + "/" + name)[.size] as? Int) ?? 0)
+                    }
+                    let pools = services.threadPools?.pools.map { pool in
+                        (name: pool.definition.name, queued: pool.statistics.queued, running: pool.statistics.running)
+                    } ?? []
+                    return services.metrics.scrape(sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools)
+                }
+                for channel in metricsServer?.channels ?? [] {
+                    logger.notice("metrics on http://\(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")/metrics")
+                }
+            } catch {
+                throw StartError(description: "HTTP_Listener: cannot listen: \(error)")
+            }
         }
         if let control = configuration.control {
             do {
@@ -296,6 +317,7 @@ public final class ImpulseServer: @unchecked Sendable {
     public func shutdown() {
         services.startDraining()
         controlServer?.close(unlinking: configuration.control)
+        metricsServer?.close()
         for channel in channels { try? channel.close().wait() }
         services.sessions.drainAll()
         let deadline = Date().addingTimeInterval(TimeInterval(configuration.shutdownTimeout))

@@ -62,6 +62,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var currentCallout: Callout?
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
     var policyDeadline = NIODeadline.now()
+    /// When the running callout started (for its latency metric).
+    var calloutStarted: UInt64 = 0
 
     init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
          policyState: PolicyState? = nil, sessionID: Int = 0) {
@@ -94,6 +96,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         started = true
         services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
         services.statistics.sessionOpened()
+        services.metrics.connections.increment()
         if services.isDraining {
             closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
             return
@@ -294,6 +297,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             }
             policyState.setContexts(sessionID, updates.map { ($0.message, $0.key, $0.value) })
             currentCallout = callout
+            calloutStarted = DispatchTime.now().uptimeNanoseconds
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
             switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):
@@ -322,6 +326,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             messageShownToPolicy = false
             _ = policyState?.takeModifiedMessage(sessionID)
             services.statistics.messageDiscarded()
+            services.metrics.discarded.increment()
             logger.notice("scriptlet: message discarded by policy", metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
             write(reply, context: context)
         case .startTLS(let reply):
@@ -346,11 +351,16 @@ final class SMTPServerHandler: ChannelInboundHandler {
             services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let recipientCount = envelope.recipients.count
+            let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
             let statistics = services.statistics
+            let metrics = services.metrics
             promise.futureResult.whenComplete { result in
                 let success: Bool
                 if case .success = result { success = true } else { success = false }
-                if success { statistics.messageReceived(recipients: recipientCount) }
+                if success {
+                    statistics.messageReceived(recipients: recipientCount)
+                    metrics.received(recipientDomains: domains)
+                }
                 bound.value.spoolFinished(success: success, context: bound.value.context)
             }
         }
@@ -358,6 +368,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
+        if let currentCallout {
+            services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
+        }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
         if let policyState, let changes = policyState.takeChanges(sessionID) {
             for problem in machine.apply(changes) {
@@ -536,7 +549,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        if reply.code >= 500 { services.statistics.rejection() }
+        if reply.code >= 500 {
+            services.statistics.rejection()
+            services.metrics.rejected.increment()
+        }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)

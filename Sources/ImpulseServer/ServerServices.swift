@@ -14,6 +14,7 @@ final class ServerServices: Sendable {
     let idGenerator: MessageIDGenerator
     let limiter: ConnectionLimiter
     let statistics = ServerStatistics()
+    let metrics = ServerMetrics()
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget

@@ -1,0 +1,57 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; anything else 404.
+final class MetricsHTTPServer: Sendable {
+    let channels: [Channel]
+
+    init(_ addresses: [(host: String, port: Int)], group: EventLoopGroup,
+         scrape: @escaping @Sendable () -> [UInt8]) throws {
+        var channels: [Channel] = []
+        for address in addresses {
+            let channel = try ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(MetricsRequestHandler(scrape: scrape))
+                    }
+                }
+                .bind(host: address.host, port: address.port).wait()
+            channels.append(channel)
+        }
+        self.channels = channels
+    }
+
+    func close() { for channel in channels { try? channel.close().wait() } }
+}
+
+final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let scrape: @Sendable () -> [UInt8]
+    var head: HTTPRequestHead?
+
+    init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request): head = request
+        case .body: break
+        case .end:
+            guard let request = head else { return }
+            head = nil
+            let found = request.method == .GET && request.uri.split(separator: "?").first == "/metrics"
+            let body = found ? scrape() : Array("not found: try /metrics\n".utf8)
+            var headers = HTTPHeaders()
+            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+            headers.add(name: "Content-Length", value: "\(body.count)")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: found ? .ok : .notFound,
+                                                                   headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+}

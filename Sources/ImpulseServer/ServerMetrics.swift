@@ -1,0 +1,65 @@
+import Foundation
+import Metrics
+import NIOConcurrencyHelpers
+import Prometheus
+
+/// Prometheus metrics through swift-metrics (docs/metrics.md): a registry per server, so several
+/// servers in one process (tests) do not share counters; scraped over the HTTP listener.
+final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+    let connections: Metrics.Counter
+    let rejected: Metrics.Counter
+    let discarded: Metrics.Counter
+    /// Per-label metrics made on first use; label values a peer chooses (domains) are bounded.
+    private let byDomain = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+    private let byCallout = NIOLockedValueBox<[String: Metrics.Timer]>([:])
+    static let maxDomainLabels = 1000
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+                                                   .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+                                                   .milliseconds(500), .seconds(2), .seconds(10)]
+        self.factory = factory
+        connections = Metrics.Counter(label: "impulse_connections_total", factory: factory)
+        rejected = Metrics.Counter(label: "impulse_rejections_total", factory: factory)
+        discarded = Metrics.Counter(label: "impulse_messages_discarded_total", factory: factory)
+    }
+
+    /// A message accepted and spooled, counted once per recipient domain.
+    func received(recipientDomains: [String]) {
+        for domain in Set(recipientDomains.map { $0.lowercased() }) {
+            let counter = byDomain.withLockedValue { counters -> Metrics.Counter in
+                let label = counters[domain] != nil || counters.count < Self.maxDomainLabels ? domain : "(other)"
+                if let existing = counters[label] { return existing }
+                let made = Metrics.Counter(label: "impulse_messages_received_total", dimensions: [("domain", label)], factory: factory)
+                counters[label] = made
+                return made
+            }
+            counter.increment()
+        }
+    }
+
+    /// One Lua callout (every module's method for it), from start to end, suspensions included.
+    func callout(_ name: String, nanoseconds: Int64) {
+        let timer = byCallout.withLockedValue { timers -> Metrics.Timer in
+            if let existing = timers[name] { return existing }
+            let made = Metrics.Timer(label: "impulse_lua_callout_duration_seconds", dimensions: [("callout", name)], factory: factory)
+            timers[name] = made
+            return made
+        }
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// Values read at scrape time (sessions, spool, thread pools), then the exposition text.
+    func scrape(sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)]) -> [UInt8] {
+        Metrics.Gauge(label: "impulse_sessions", factory: factory).record(sessions)
+        Metrics.Gauge(label: "impulse_spool_bytes", factory: factory).record(spoolBytes)
+        for pool in pools {
+            Metrics.Gauge(label: "impulse_threadpool_queued", dimensions: [("pool", pool.name)], factory: factory).record(pool.queued)
+            Metrics.Gauge(label: "impulse_threadpool_running", dimensions: [("pool", pool.name)], factory: factory).record(pool.running)
+        }
+        return registry.emitToBuffer()
+    }
+}
