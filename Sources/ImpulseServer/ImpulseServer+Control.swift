@@ -1,5 +1,6 @@
 import Foundation
 import ImpulseConfig
+import Logging
 import Scriptlet
 
 /// The console's commands (shared/spec/console.md), with Momentum's names and output shapes
@@ -18,6 +19,7 @@ extension ImpulseServer {
         ("summary reset", "zero the summary counters"),
         ("config reload", "re-read the configuration and reload the Lua policy; on any error the running configuration stays"),
         ("paniclog [n]", "the last n (default 20) paniclog entries"),
+        ("log level [area [level]]", "show the log levels, or set one area's (or 'default') level"),
         ("shutdown", "finish in-flight transactions and stop"),
     ]
 
@@ -42,6 +44,8 @@ extension ImpulseServer {
             guard number > 0 else { return (false, "paniclog: expected a positive number of entries\n") }
             let entries = RecentLogHandler.shared.last(min(number, 200))
             return (true, entries.isEmpty ? "(no entries)\n" : entries.joined(separator: "\n") + "\n")
+        case ("log", "level"):
+            return logLevel(Array(words.dropFirst(2)))
         case ("shutdown", _):
             // A moment for this reply to reach the console before the listener closes.
             let request = shutdownRequested
@@ -55,10 +59,29 @@ extension ImpulseServer {
         }
     }
 
+    func logLevel(_ arguments: [String]) -> (ok: Bool, text: String) {
+        let levels = LogLevels.shared
+        if arguments.isEmpty {
+            var lines = ["default: \(levels.defaultLevel)"]
+            lines += LogLevels.areas.map { "\($0): \(levels.level(for: $0))" }
+            return (true, lines.joined(separator: "\n") + "\n")
+        }
+        let area = arguments[0].lowercased()
+        guard area == "default" || LogLevels.areas.contains(area) else {
+            return (false, "log level: unknown area '\(area)' (default, \(LogLevels.areas.joined(separator: ", ")))\n")
+        }
+        guard arguments.count == 2, let level = Logger.Level(rawValue: arguments[1].lowercased()) else {
+            return (false, "log level: expected one of trace, debug, info, notice, warning, error, critical\n")
+        }
+        if area == "default" { levels.defaultLevel = level } else { levels.set(level, for: area) }
+        logger.notice("console: log level of \(area) set to \(level)")
+        return (true, "\(area): \(level)\n")
+    }
+
     func help(topic: String?) -> String {
-        var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.1)" }
+        var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.1)" }
         let scripted = policy?.scheduler.controlCommands() ?? []
-        lines += scripted.map { "  \($0.padding(toLength: 18, withPad: " ", startingAt: 0)) (registered by a policy script)" }
+        lines += scripted.map { "  \($0.padding(toLength: 24, withPad: " ", startingAt: 0)) (registered by a policy script)" }
         if let topic {
             let matching = lines.filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix(topic) }
             return matching.isEmpty ? "No command '\(topic)'.\n" : matching.joined(separator: "\n") + "\n"

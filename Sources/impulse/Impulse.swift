@@ -56,11 +56,12 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
+        LogLevels.shared.defaultLevel = level
         LoggingSystem.bootstrap { label in
             var stderr = StreamLogHandler.standardError(label: label)
-            stderr.logLevel = level
-            guard let panicFile else { return MultiplexLogHandler([stderr, RecentLogHandler()]) }
-            return MultiplexLogHandler([stderr, PanicLogHandler(file: panicFile), RecentLogHandler()])
+            stderr.logLevel = .trace  // the area levels decide (console: log level)
+            let handlers: [LogHandler] = panicFile.map { [stderr, PanicLogHandler(file: $0), RecentLogHandler()] } ?? [stderr, RecentLogHandler()]
+            return AreaLevelLogHandler(wrapping: MultiplexLogHandler(handlers))
         }
         let logger = Logger(label: "impulse")
         let server = ImpulseServer(configuration: configuration, logger: logger,

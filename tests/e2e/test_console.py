@@ -138,3 +138,20 @@ def test_control_listener_refuses_addresses_beyond_loopback(server_factory):
     result = subprocess.run([BIN, "check-config", "--config", str(server.config)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "only listens on loopback" in result.stderr + result.stdout
+
+
+def test_log_levels_per_area_and_commands_going_with_their_script(server_factory):
+    server = console_server(server_factory)
+    listing = console(server, "log", "level")
+    assert listing.returncode == 0 and "default: info" in listing.stdout and "spool: info" in listing.stdout
+    assert console(server, "log", "level", "impulseserver", "error").stdout == "impulseserver: error\n"
+    assert console(server, "log", "level", "nowhere", "debug").returncode == 1
+    assert console(server, "log", "level", "spool", "loud").returncode == 1
+    before = server.log.read_text().count("config reload: reading")
+    (server.directory / "m.lua").write_text('local m = {}\nfunction m:validate_ehlo() return 0 end\nmsys.registerModule("m", m)\n')
+    assert console(server, "config", "reload").returncode == 0
+    assert server.log.read_text().count("config reload: reading") == before, "notices of an area set to error are not logged"
+    assert "policy echo" not in console(server, "help").stdout, "a command goes away with the script that registered it"
+    assert console(server, "log", "level", "impulseserver", "info").returncode == 0
+    assert console(server, "config", "reload").returncode == 0
+    assert server.log.read_text().count("config reload: reading") == before + 1
