@@ -39,6 +39,8 @@ let package = Package(
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
         .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        // The outbound SMTP client's protocol logic (issue 4), free of sockets.
+        .target(name: "OutboundSMTP", swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
@@ -61,6 +63,7 @@ let package = Package(
                                          .product(name: "Logging", package: "swift-log")],
                           swiftSettings: strict),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], swiftSettings: strict),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),

@@ -1,0 +1,274 @@
+/// One outbound SMTP transaction as a state machine (RFC 5321 §3–4), independent of sockets: it
+/// is told what the next hop said and answers with what to do next. Greeting, EHLO (HELO when
+/// EHLO is refused), optional STARTTLS (RFC 3207), MAIL with SIZE / BODY / SMTPUTF8 / DSN
+/// parameters the next hop offers (RFC 1870, 6152, 6531, 3461), RCPT for each recipient, DATA
+/// and the message, QUIT. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go in one write.
+/// The outcome says, per recipient, delivered / temporary failure / permanent failure.
+public struct SMTPClientStateMachine: Sendable {
+    public struct Recipient: Sendable, Equatable {
+        public var address: String
+        /// RFC 3461 NOTIFY and ORCPT as the client gave them, passed on when the next hop has DSN.
+        public var notify: String?
+        public var originalRecipient: String?
+
+        public init(address: String, notify: String? = nil, originalRecipient: String? = nil) {
+            self.address = address
+            self.notify = notify
+            self.originalRecipient = originalRecipient
+        }
+    }
+
+    public struct Envelope: Sendable, Equatable {
+        public var mailFrom: String
+        public var recipients: [Recipient]
+        public var size: Int
+        /// The message has octets over 127 (BODY=8BITMIME when offered).
+        public var eightBit: Bool
+        /// The envelope or headers need SMTPUTF8 (RFC 6531): a next hop without it is a permanent failure.
+        public var needsSMTPUTF8: Bool
+        public var dsnReturn: String?
+        public var dsnEnvelopeID: String?
+
+        public init(mailFrom: String, recipients: [Recipient], size: Int, eightBit: Bool = false, needsSMTPUTF8: Bool = false,
+                    dsnReturn: String? = nil, dsnEnvelopeID: String? = nil) {
+            self.mailFrom = mailFrom
+            self.recipients = recipients
+            self.size = size
+            self.eightBit = eightBit
+            self.needsSMTPUTF8 = needsSMTPUTF8
+            self.dsnReturn = dsnReturn
+            self.dsnEnvelopeID = dsnEnvelopeID
+        }
+    }
+
+    public enum TLSPolicy: Sendable, Equatable {
+        /// Never STARTTLS.
+        case off
+        /// STARTTLS when offered, plain text otherwise.
+        case opportunistic
+        /// STARTTLS or no delivery (a temporary failure: the next hop may offer it later).
+        case required
+    }
+
+    /// What happened to one recipient.
+    public enum RecipientOutcome: Sendable, Equatable {
+        case delivered(SMTPServerReply)
+        case transient(String)
+        case permanent(String)
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Write these command lines (each is sent with CRLF).
+        case send([String])
+        /// Start TLS on the connection, then call `tlsEstablished()`.
+        case startTLS
+        /// Write the message (DotStuffedDataEncoder's output), then wait for the reply.
+        case sendMessage
+        /// Nothing to do until the next reply.
+        case wait
+        /// The transaction is over: close (after QUIT, if `quit`), outcome per recipient, in order.
+        case finished([RecipientOutcome], quit: Bool)
+    }
+
+    enum State: Sendable, Equatable {
+        case greeting, ehlo, helo, startTLS, mail, recipients, data, message, abortingData, done
+    }
+
+    public let envelope: Envelope
+    public let heloName: String
+    public let tlsPolicy: TLSPolicy
+    private(set) var state: State = .greeting
+    private var tlsActive = false
+    /// EHLO keywords of the next hop (upper-cased keyword → parameters).
+    public private(set) var extensions: [String: String] = [:]
+    private var pipelining = false
+    private var rcptReplies: [SMTPServerReply] = []
+    /// Replies still expected in a pipelined group: MAIL, the RCPTs, DATA.
+    private var pendingPipelined = 0
+    private var mailReply: SMTPServerReply?
+
+    public init(envelope: Envelope, heloName: String, tlsPolicy: TLSPolicy = .opportunistic) {
+        self.envelope = envelope
+        self.heloName = heloName
+        self.tlsPolicy = tlsPolicy
+    }
+
+    /// Every recipient with the same outcome.
+    func all(_ outcome: RecipientOutcome) -> [RecipientOutcome] { Array(repeating: outcome, count: envelope.recipients.count) }
+
+    func failAll(_ reply: SMTPServerReply, _ context: String) -> Action {
+        let text = "\(context): \(reply)"
+        return .finished(all(reply.isPermanent ? .permanent(text) : .transient(text)), quit: true)
+    }
+
+    /// A reply arrived.
+    public mutating func received(_ reply: SMTPServerReply) -> Action {
+        switch state {
+        case .greeting:
+            guard reply.code == 220 else { return failAll(reply, "greeting") }
+            state = .ehlo
+            return .send(["EHLO \(heloName)"])
+        case .ehlo:
+            guard reply.code == 250 else {
+                if reply.code == 502 || reply.code == 500 || reply.code == 501 {
+                    state = .helo
+                    return .send(["HELO \(heloName)"])
+                }
+                return failAll(reply, "EHLO")
+            }
+            extensions = [:]
+            for line in reply.lines.dropFirst() {
+                let parts = line.split(separator: " ", maxSplits: 1)
+                guard let keyword = parts.first else { continue }
+                extensions[keyword.uppercased()] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            pipelining = extensions["PIPELINING"] != nil
+            if !tlsActive && tlsPolicy != .off && extensions["STARTTLS"] != nil {
+                state = .startTLS
+                return .send(["STARTTLS"])
+            }
+            if !tlsActive && tlsPolicy == .required {
+                return .finished(all(.transient("the next hop does not offer STARTTLS, which is required for this domain")), quit: true)
+            }
+            return beginTransaction()
+        case .helo:
+            guard reply.code == 250 else { return failAll(reply, "HELO") }
+            extensions = [:]
+            if tlsPolicy == .required { return .finished(all(.transient("the next hop does not offer STARTTLS (no EHLO), which is required")), quit: true) }
+            return beginTransaction()
+        case .startTLS:
+            guard reply.code == 220 else {
+                if tlsPolicy == .required { return failAll(reply, "STARTTLS (required)") }
+                // Opportunistic: go on in plain text.
+                return beginTransaction()
+            }
+            return .startTLS
+        case .mail:
+            if pipelining { return pipelinedReply(reply) }
+            guard reply.code == 250 else { return failAll(reply, "MAIL FROM") }
+            mailReply = reply
+            state = .recipients
+            return .send([rcptCommand(envelope.recipients[0])])
+        case .recipients:
+            if pipelining { return pipelinedReply(reply) }
+            rcptReplies.append(reply)
+            if rcptReplies.count < envelope.recipients.count {
+                return .send([rcptCommand(envelope.recipients[rcptReplies.count])])
+            }
+            guard rcptReplies.contains(where: { $0.code == 250 || $0.code == 251 }) else { return .finished(rcptOutcomes(), quit: true) }
+            state = .data
+            return .send(["DATA"])
+        case .data:
+            if pipelining { return pipelinedReply(reply) }
+            guard reply.code == 354 else { return finishedAfterData(failure: reply, context: "DATA") }
+            state = .message
+            return .sendMessage
+        case .message:
+            state = .done
+            if reply.code == 250 {
+                return .finished(rcptOutcomes(accepted: .delivered(reply)), quit: true)
+            }
+            return finishedAfterData(failure: reply, context: "end of data")
+        case .abortingData:
+            state = .done
+            return .finished(rcptOutcomes(), quit: true)
+        case .done:
+            return .wait
+        }
+    }
+
+    /// TLS is up: say EHLO again (RFC 3207 §4.2: forget what was said before).
+    public mutating func tlsEstablished() -> Action {
+        tlsActive = true
+        state = .ehlo
+        return .send(["EHLO \(heloName)"])
+    }
+
+    /// The connection broke or timed out before the transaction ended.
+    public func connectionLost(_ reason: String) -> [RecipientOutcome] {
+        if state == .done { return rcptOutcomes() }
+        return all(.transient(reason))
+    }
+
+    mutating func beginTransaction() -> Action {
+        if envelope.needsSMTPUTF8 && extensions["SMTPUTF8"] == nil {
+            state = .done
+            return .finished(all(.permanent("the next hop does not support SMTPUTF8, which this message needs (RFC 6531)")), quit: true)
+        }
+        if let limit = extensions["SIZE"].flatMap({ Int($0) }), limit > 0, envelope.size > limit {
+            state = .done
+            return .finished(all(.permanent("message size \(envelope.size) exceeds the next hop's limit of \(limit) (RFC 1870)")), quit: true)
+        }
+        state = .mail
+        if pipelining {
+            pendingPipelined = 2 + envelope.recipients.count
+            return .send([mailCommand()] + envelope.recipients.map(rcptCommand) + ["DATA"])
+        }
+        return .send([mailCommand()])
+    }
+
+    func mailCommand() -> String {
+        var command = "MAIL FROM:<\(envelope.mailFrom)>"
+        if extensions["SIZE"] != nil { command += " SIZE=\(envelope.size)" }
+        if envelope.eightBit && extensions["8BITMIME"] != nil { command += " BODY=8BITMIME" }
+        if envelope.needsSMTPUTF8 { command += " SMTPUTF8" }
+        if extensions["DSN"] != nil {
+            if let ret = envelope.dsnReturn { command += " RET=\(ret)" }
+            if let envid = envelope.dsnEnvelopeID { command += " ENVID=\(envid)" }
+        }
+        return command
+    }
+
+    func rcptCommand(_ recipient: Recipient) -> String {
+        var command = "RCPT TO:<\(recipient.address)>"
+        if extensions["DSN"] != nil {
+            if let notify = recipient.notify { command += " NOTIFY=\(notify)" }
+            if let orcpt = recipient.originalRecipient { command += " ORCPT=\(orcpt)" }
+        }
+        return command
+    }
+
+    /// Replies to a pipelined MAIL, RCPTs and DATA arrive in order (RFC 2920 §3.1).
+    mutating func pipelinedReply(_ reply: SMTPServerReply) -> Action {
+        pendingPipelined -= 1
+        if mailReply == nil {
+            mailReply = reply
+        } else if rcptReplies.count < envelope.recipients.count {
+            rcptReplies.append(reply)
+        } else {
+            // DATA's reply: decide now that every earlier reply is in.
+            guard mailReply?.code == 250 else { return failAll(mailReply!, "MAIL FROM") }
+            guard rcptReplies.contains(where: { $0.code == 250 || $0.code == 251 }) else {
+                // DATA was sent anyway (pipelining); after a 354 an empty message must be ended.
+                if reply.code == 354 {
+                    state = .abortingData
+                    return .send(["."])
+                }
+                state = .done
+                return .finished(rcptOutcomes(), quit: true)
+            }
+            guard reply.code == 354 else { return finishedAfterData(failure: reply, context: "DATA") }
+            state = .message
+            return .sendMessage
+        }
+        return .wait
+    }
+
+    /// Outcomes from the RCPT replies; accepted recipients get `accepted` (or a temporary
+    /// failure when the message never went through).
+    func rcptOutcomes(accepted: RecipientOutcome? = nil) -> [RecipientOutcome] {
+        envelope.recipients.indices.map { index in
+            guard index < rcptReplies.count else { return .transient("no reply to RCPT") }
+            let reply = rcptReplies[index]
+            if reply.code == 250 || reply.code == 251 { return accepted ?? .transient("RCPT accepted but the message was not sent") }
+            let text = "RCPT TO: \(reply)"
+            return reply.isPermanent ? .permanent(text) : .transient(text)
+        }
+    }
+
+    mutating func finishedAfterData(failure reply: SMTPServerReply, context: String) -> Action {
+        state = .done
+        let text = "\(context): \(reply)"
+        return .finished(rcptOutcomes(accepted: reply.isPermanent ? .permanent(text) : .transient(text)), quit: true)
+    }
+}
