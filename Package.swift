@@ -41,6 +41,13 @@ let package = Package(
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic (issue 4), free of sockets.
         .target(name: "OutboundSMTP", swiftSettings: strict),
+        // Outbound connections: the state machine on NIO sockets, STARTTLS through swift-nio-ssl.
+        .target(name: "Delivery",
+                dependencies: ["OutboundSMTP",
+                               .product(name: "NIOCore", package: "swift-nio"),
+                               .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOSSL", package: "swift-nio-ssl")],
+                swiftSettings: strict),
         .target(name: "Spool",
                 dependencies: [.product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
@@ -64,6 +71,8 @@ let package = Package(
                           swiftSettings: strict),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "OutboundSMTP",
+                                                          .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], swiftSettings: strict),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),
