@@ -44,14 +44,24 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             guard let request = head else { return }
             head = nil
             let found = request.method == .GET && request.uri.split(separator: "?").first == "/metrics"
-            let body = found ? scrape() : Array("not found: try /metrics\n".utf8)
-            var headers = HTTPHeaders()
-            headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
-            headers.add(name: "Content-Length", value: "\(body.count)")
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: found ? .ok : .notFound,
-                                                                   headers: headers))), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let scrape = scrape
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            // Scraping reads the spool directory: off the event loop.
+            DispatchQueue.global().async {
+                let body = found ? scrape() : Array("not found: try /metrics\n".utf8)
+                loop.execute { bound.value.handler.respond(body, found: found, version: request.version, context: bound.value.context) }
+            }
         }
+    }
+
+    func respond(_ body: [UInt8], found: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
+        headers.add(name: "Content-Length", value: "\(body.count)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: found ? .ok : .notFound, headers: headers))),
+                      promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }
