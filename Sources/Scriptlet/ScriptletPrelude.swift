@@ -812,29 +812,36 @@ function __impulse_hook_implemented(name)
   return false
 end
 
+-- Calls every module's `name` method in registration order with (self, ...): the session's self
+-- for the module when there is a session, else the module table. Returns the module and the
+-- message of the first error, or nothing.
+local function call_modules(session, name, ...)
+  for index, module in ipairs(modules) do
+    local method = module.tbl[name]
+    if type(method) == "function" then
+      local self = module.tbl
+      if session then
+        self = module_self(session, index, module)
+        session.module = module
+      end
+      local ok, message = xpcall(method, traceback, self, ...)
+      if not ok then return module, message end
+    end
+  end
+end
+
 -- Validation-style hooks: like a callout, the outcome is the vctx code.
 local function run_hook(sid, name)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
-  local make = hook_arguments[name]
   session.code, session.text, session.disconnect = nil, nil, false
   -- The recipient list is fetched afresh by the first callout that asks (Impulse has taken any
   -- change the previous callout made).
   session.recipients, session.recipients_changed = nil, false
   set_current(sid)
-  for index, module in ipairs(modules) do
-    local method = module.tbl[name]
-    if type(method) == "function" then
-      local self = module_self(session, index, module)
-      session.module = module
-      local ok, message = xpcall(method, traceback, self, make(session))
-      if not ok then
-        set_current(nil)
-        return "error", module.name, module.script, tostring(message)
-      end
-    end
-  end
+  local failed, message = call_modules(session, name, hook_arguments[name](session))
   set_current(nil)
+  if failed then return "error", failed.name, failed.script, tostring(message) end
   return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
 end
 
@@ -861,18 +868,9 @@ function __impulse_fire_hook(sid, name, ...)
   end
   local n = (count + 1) / 2
   if session then set_current(sid) end
-  for index, module in ipairs(modules) do
-    local method = module.tbl[name]
-    if type(method) == "function" then
-      local self = session and module_self(session, index, module) or module.tbl
-      local ok, message = xpcall(method, traceback, self, unpack(args, 1, n))
-      if not ok then
-        set_current(nil)
-        return "error", module.name, module.script, tostring(message)
-      end
-    end
-  end
+  local failed, message = call_modules(session, name, unpack(args, 1, n))
   set_current(nil)
+  if failed then return "error", failed.name, failed.script, tostring(message) end
   return "ok", buffer and tostring(buffer) or nil
 end
 
