@@ -124,7 +124,8 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
             var buffer = context.channel.allocator.buffer(capacity: 64)
             let text = "command line longer than \(ControlServer.maxLineLength) octets\n"
             buffer.writeString("ERR \(text.utf8.count)\n\(text)")
-            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         context.close(promise: nil)

@@ -19,6 +19,9 @@ extension ImpulseServer {
         ("summary reset", "zero the summary counters"),
         ("config reload", "re-read the configuration and reload the Lua policy; on any error the running configuration stays"),
         ("paniclog [n]", "the last n (default 20) paniclog entries"),
+        ("mailq [-d domain] [-b binding] [-l n]", "spooled messages per binding and routing domain"),
+        ("showqueue [binding b|all] domain [limit,offset]", "the spooled messages of a domain"),
+        ("message details [full|body] id", "one spooled message's envelope, and/or its content"),
         ("log level [area [level]]", "show the log levels, or set one area's (or 'default') level"),
         ("shutdown", "finish in-flight transactions and stop"),
     ]
@@ -44,6 +47,12 @@ extension ImpulseServer {
             guard number > 0 else { return (false, "paniclog: expected a positive number of entries\n") }
             let entries = RecentLogHandler.shared.last(min(number, 200))
             return (true, entries.isEmpty ? "(no entries)\n" : entries.joined(separator: "\n") + "\n")
+        case ("mailq", _):
+            return mailq(Array(words.dropFirst()))
+        case ("showqueue", _):
+            return showqueue(Array(words.dropFirst()))
+        case ("message", "details"):
+            return messageDetails(Array(words.dropFirst(2)))
         case ("log", "level"):
             return logLevel(Array(words.dropFirst(2)))
         case ("shutdown", _):
@@ -79,9 +88,9 @@ extension ImpulseServer {
     }
 
     func help(topic: String?) -> String {
-        var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 24, withPad: " ", startingAt: 0)) \($0.1)" }
+        var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 48, withPad: " ", startingAt: 0)) \($0.1)" }
         let scripted = policy?.scheduler.controlCommands() ?? []
-        lines += scripted.map { "  \($0.padding(toLength: 24, withPad: " ", startingAt: 0)) (registered by a policy script)" }
+        lines += scripted.map { "  \($0.padding(toLength: 48, withPad: " ", startingAt: 0)) (registered by a policy script)" }
         if let topic {
             let matching = lines.filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix(topic) }
             return matching.isEmpty ? "No command '\(topic)'.\n" : matching.joined(separator: "\n") + "\n"

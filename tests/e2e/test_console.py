@@ -1,5 +1,6 @@
 """The control listener and `impulse console`, with the real binary on both ends."""
 import os
+import re
 import pty
 import select
 import smtplib
@@ -155,3 +156,30 @@ def test_log_levels_per_area_and_commands_going_with_their_script(server_factory
     assert console(server, "log", "level", "impulseserver", "info").returncode == 0
     assert console(server, "config", "reload").returncode == 0
     assert server.log.read_text().count("config reload: reading") == before + 1
+
+
+def test_queue_inspection_from_the_spool(server_factory):
+    server = policy_server(server_factory, {"m": POLICY}, body='  relay_domains = ( "example.test" "other.test" )')
+    server.config.write_text(server.config.read_text() + 'Control_Listener {\n  Listen "ctl.sock" { }\n}\n')
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.port) as client:
+        client.sendmail("a@source.test", ["x@example.test"], "Subject: first\r\n\r\nbody one\r\n")
+        client.sendmail("b@source.test", ["y@example.test"], "Subject: second\r\n\r\nbody two\r\n")
+        client.sendmail("c@source.test", ["z@other.test"], "Subject: third\r\n\r\nbody three\r\n")
+    mailq = console(server, "mailq")
+    assert mailq.returncode == 0
+    lines = mailq.stdout.splitlines()
+    assert lines[0].split() == ["Group/Binding", "Domain", "AQ", "DQ"]
+    assert lines[2].split() == ["default/default", "example.test", "2", "0"]
+    assert lines[3].split() == ["default/default", "other.test", "1", "0"]
+    assert len(console(server, "mailq", "-d", "other.test").stdout.splitlines()) == 3
+    show = console(server, "showqueue", "example.test").stdout
+    ids = re.findall(r"^\[active/default\] (\S+) Created: \d+$", show, re.M)
+    assert len(ids) == 2 and "  From: <a@source.test> To: <x@example.test>" in show
+    assert console(server, "showqueue", "example.test", "1,1").stdout.count("[active/") == 1
+    details = console(server, "message", "details", ids[0])
+    assert details.returncode == 0 and f"Message: {ids[0]}" in details.stdout and "Sender: <a@source.test>" in details.stdout
+    body = console(server, "message", "details", "body", ids[0]).stdout
+    assert "Subject: first" in body and "body one" in body
+    assert console(server, "message", "details", "0000000000000-00000000").returncode == 1
+    assert console(server, "mailq", "-x", "y").returncode == 1
