@@ -368,7 +368,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
-        if let currentCallout {
+        // Only callouts some module implements ran any Lua (the others are consulted for context keys).
+        if let currentCallout, policyState?.implements(currentCallout) == true {
             services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
         }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
