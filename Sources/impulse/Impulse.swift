@@ -38,9 +38,9 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Event-loop threads (default: one per core with a Lua policy, whose callouts keep the loops busy; otherwise one per core but one, for the spool writer and the kernel's I/O work).")
     var threads: Int?
 
-    /// Measured on 2 cores (docs/performance.md): with a policy, a loop per core takes 50 sessions
-    /// from ~1,860 to ~2,450 msg/s; without one it changes nothing measurable at 50 sessions and
-    /// costs ~5 % at 10, so the spool writer keeps a core to itself there.
+    /// On 2 cores (docs/performance.md): without a policy one loop leaves a core to the spool
+    /// writer and the kernel (15–30 % faster than two); with a policy the loops are busier and a
+    /// loop per core measured from equal to 30 % faster at 50 sessions, equal at 10.
     static func defaultThreads(policy: Bool) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         return policy ? max(1, cores) : max(1, cores - 1)
