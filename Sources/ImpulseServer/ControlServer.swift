@@ -84,6 +84,9 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
     let timeout: Int
     let execute: @Sendable (String) -> (ok: Bool, text: String)
     var idleTask: Scheduled<Void>?
+    /// This connection's commands run in order, one after another (a client may send several
+    /// lines at once; the replies come back in the same order).
+    let commands = DispatchQueue(label: "impulse.control.connection")
 
     init(timeout: Int, execute: @escaping @Sendable (String) -> (ok: Bool, text: String)) {
         self.timeout = timeout
@@ -98,8 +101,8 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
         let execute = execute
         let channel = context.channel
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        // Commands may block (reload, shutdown): they run on a thread of their own.
-        DispatchQueue.global().async {
+        // Commands may block (reload, shutdown): they run off the event loop.
+        commands.async {
             let (ok, text) = execute(line)
             channel.eventLoop.execute {
                 var buffer = channel.allocator.buffer(capacity: text.utf8.count + 16)

@@ -71,6 +71,7 @@ final class LuaThreadPools: Sendable {
 
         func began() { counts.withLockedValue { $0.queued -= 1; $0.running += 1 } }
         func ended() { counts.withLockedValue { $0.running -= 1; $0.completed += 1 } }
+        func abandoned() { counts.withLockedValue { $0.queued = max(0, $0.queued - 1) } }
         var statistics: (queued: Int, running: Int, completed: Int) { counts.withLockedValue { $0 } }
 
         func shutdown() {
@@ -102,7 +103,7 @@ final class LuaThreadPools: Sendable {
         guard pool.definition.concurrency > 0 else { return eventLoop.makeFailedFuture(Refusal.noThreads(pool.definition.name)) }
         if let refusal = pool.enqueue() { return eventLoop.makeFailedFuture(refusal) }
         let makeState = makeState
-        return pool.started().runIfActive(eventLoop: eventLoop) { () -> [UInt8] in
+        let result = pool.started().runIfActive(eventLoop: eventLoop) { () -> [UInt8] in
             pool.began()
             defer { pool.ended() }
             let owned: ThreadState
@@ -119,6 +120,9 @@ final class LuaThreadPools: Sendable {
             guard let state = owned.state else { return PolicyState.failedJob(owned.failure ?? "no Lua state") }
             return state.runPoolJob(payload)
         }
+        // A job the pool never started (it was stopping) leaves the queue too.
+        result.whenFailure { _ in pool.abandoned() }
+        return result
     }
 
     /// msys.threadpool.count / find / stat.

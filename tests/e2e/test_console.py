@@ -183,3 +183,20 @@ def test_queue_inspection_from_the_spool(server_factory):
     assert "Subject: first" in body and "body one" in body
     assert console(server, "message", "details", "0000000000000-00000000").returncode == 1
     assert console(server, "mailq", "-x", "y").returncode == 1
+
+
+def test_several_commands_in_one_write_are_answered_in_order(server_factory):
+    import socket
+    server = console_server(server_factory)
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(10)
+    client.connect(str(server.directory / "ctl.sock"))
+    client.sendall(b"version\nnonsense\nsummary\n")
+    data = b""
+    while data.count(b"Summary Statistics") == 0 or not data.endswith(b"\n"):
+        chunk = client.recv(65536)
+        assert chunk, data
+        data += chunk
+    first, second, third = data.index(b"Impulse version"), data.index(b"Unknown command"), data.index(b"Summary Statistics")
+    assert first < second < third
+    assert data.startswith(b"OK ") and b"\nERR " in data
