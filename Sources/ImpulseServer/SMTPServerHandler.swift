@@ -62,8 +62,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var currentCallout: Callout?
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
     var policyDeadline = NIODeadline.now()
-    /// Steps in the running batch of message-phase callouts (0: a single callout).
-    var batchLength = 0
     /// When the running callout started (for its latency metric).
     var calloutStarted: UInt64 = 0
 
@@ -109,9 +107,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let local = context.channel.localAddress
             policyState.openSession(sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
                                     listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
-            policyState.recipientSource[sessionID] = { [unowned self] callout in
+            policyState.recipientSource[sessionID] = { [unowned self] in
                 guard let addresses = machine.recipientsForPolicy else { return nil }
-                return (addresses, (callout ?? currentCallout).map(machine.recipientListIsFinal(for:)) ?? false)
+                return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
             }
             policySessionOpen = true
         }
@@ -301,20 +299,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             currentCallout = callout
             calloutStarted = DispatchTime.now().uptimeNanoseconds
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
-            // Message-phase steps with no SMTP reply in between run in one Lua entry.
-            let following = machine.messageUnderPolicy == nil ? [] : machine.remainingMessageSteps
-            let progress: PolicyState.Progress
-            if following.isEmpty {
-                batchLength = 0
-                progress = policyState.start(callout, session: sessionID, text: text)
-            } else {
-                let steps = [(callout, [(String, String)]())] + following.map { step in
-                    (step.callout, step.context.map { ($0.key, $0.value) })
-                }
-                batchLength = steps.count
-                progress = policyState.start(batch: steps.map { (callout: $0.0, context: $0.1) }, session: sessionID)
-            }
-            switch progress {
+            switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):
                 action = decided(outcome)
             case .suspended(let suspension):
@@ -383,11 +368,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
-        if batchLength > 0, let policyState {
-            // Steps before the one that ended the batch went on without deciding anything.
-            machine.skipMessageSteps(policyState.batchSteps - 1)
-            batchLength = 0
-        }
         // Only callouts some module implements ran any Lua (the others are consulted for context keys).
         if let currentCallout, policyState?.implements(currentCallout) == true {
             services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))

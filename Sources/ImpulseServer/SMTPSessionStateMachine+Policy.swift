@@ -74,25 +74,6 @@ extension SMTPSessionStateMachine {
         return .consult(callout, text: nil, context: context, newMessage: false)
     }
 
-    /// The message-phase steps still to run after the one being consulted, each with the
-    /// message-context keys it needs (the current recipient's for per-recipient steps): the
-    /// handler may run them in the same Lua entry (no SMTP reply is due in between).
-    public var remainingMessageSteps: [(callout: Callout, context: [PolicyContextUpdate])] {
-        guard case .message(let transaction, _, let steps) = pending else { return [] }
-        return steps.map { step in
-            guard let index = step.recipient, transaction.recipients.indices.contains(index) else { return (step.0, []) }
-            let recipient = transaction.recipients[index].0
-            return (step.0, Self.recipientContext(recipient, line: "RCPT TO:<\(recipient)>"))
-        }
-    }
-
-    /// The first `count` remaining message steps ran in a batch and went on without deciding
-    /// anything: drop them (call before `policyDecided` for the step that ended the batch).
-    public mutating func skipMessageSteps(_ count: Int) {
-        guard count > 0, case .message(let transaction, let message, let steps) = pending else { return }
-        pending = .message(transaction, message, steps: Array(steps.dropFirst(count)))
-    }
-
     /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
     /// (spec b.2): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
     /// then final validation and post final validation. All run before the spool write, so a

@@ -61,10 +61,6 @@ public final class PolicyState {
     /// The last callout that finished changed its session's recipient list.
     private var recipientsChanged = false
     private var changesPending = false
-    /// After a batch: how many of its steps ran (the last one's outcome is the batch's).
-    public private(set) var batchSteps = 0
-    private var batchIndex: [Bool] = []
-    private var batchCallouts: [Callout] = []
     /// VM instructions one callout may run before the watchdog stops it.
     public var instructionBudget = 50_000_000
     /// Longest single `msys.sleep`, in seconds.
@@ -140,8 +136,7 @@ public final class PolicyState {
             return .values([.bytes(fetch())])
         }
         lua.setGlobal("__impulse_fetch_recipients") { [unowned self] arguments in
-            guard case .number(let id) = arguments[1], let source = recipientSource[Int(id)],
-                  let list = source(arguments.string(2).flatMap(Callout.init(rawValue:))) else { return .values([.nil]) }
+            guard case .number(let id) = arguments[1], let list = recipientSource[Int(id)]?() else { return .values([.nil]) }
             return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
         }
         let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
@@ -283,29 +278,6 @@ public final class PolicyState {
                                                      text.map { .string($0) } ?? .nil])
     }
 
-    /// Starts several callouts in one Lua entry (message phases, where no SMTP reply is due in
-    /// between): each with the message-context keys to set before it. They run in order until one
-    /// decides something; `batchSteps` then says how many ran (the outcome is that step's), or all
-    /// of them with `.proceed`.
-    public func start(batch steps: [(callout: Callout, context: [(String, String)])], session id: Int) -> Progress {
-        let runnable = steps.filter { implements($0.callout) || !$0.context.isEmpty }
-        batchSteps = 0
-        guard !runnable.isEmpty, runnable.contains(where: { implements($0.callout) }),
-              let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) }) else {
-            batchSteps = steps.count
-            // Nothing to run, but the context keys still belong in the session.
-            for step in steps { setContexts(id, step.context.map { (true, $0.0, $0.1) }) }
-            return .done(.proceed)
-        }
-        batchIndex = steps.map { implements($0.callout) || !$0.context.isEmpty }
-        batchCallouts = steps.map(\.callout)
-        let encoded = runnable.map { step in
-            ([String(step.callout.number), step.callout.isHook ? "1" : "0"] + step.context.flatMap { [$0.0, $0.1] })
-                .joined(separator: "\u{1F}")
-        }.joined(separator: "\u{1E}")
-        return step(coroutine, steps[0].callout, session: id, [.boolean(false), .number(Double(id)), .number(0), .string(encoded)])
-    }
-
     /// Continues a suspended callout with what its msys function returns to Lua.
     public func resume(_ suspension: Suspension, with values: [LuaValue] = []) -> Progress {
         step(suspension.coroutine, suspension.callout, session: suspension.session, values)
@@ -326,27 +298,6 @@ public final class PolicyState {
                 recipientsChanged = false
                 changesPending = false
                 return .done(.proceed)
-            }
-            if request.first == .string("__impulse_batch"), case .number(let ran)? = request.dropFirst().first {
-                if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
-                // Steps that ran nothing (no module, no context) were left out of the batch: map back.
-                var seen = 0
-                batchSteps = batchIndex.count
-                for (index, included) in batchIndex.enumerated() where included {
-                    seen += 1
-                    if seen == Int(ran) { batchSteps = index + 1; break }
-                }
-                let results = Array(request.dropFirst(2))
-                guard !results.isEmpty else {
-                    batchSteps = batchIndex.count
-                    recipientsChanged = false
-                    changesPending = false
-                    return .done(.proceed)
-                }
-                recipientsChanged = results.count > 5 && results[5] == .boolean(true)
-                changesPending = results.count > 6 && results[6] == .boolean(true)
-                let stopped = batchCallouts.indices.contains(batchSteps - 1) ? batchCallouts[batchSteps - 1] : callout
-                return .done(Self.outcome(results, callout: stopped.rawValue))
             }
             if request.first == .string("__impulse_done") {
                 // The callout ran to its end; the coroutine waits for the next one.
@@ -481,7 +432,7 @@ public final class PolicyState {
 
     /// Where `vctx:recipient_list` and friends read a session's recipients from, when a callout
     /// first asks: the addresses and whether the list is final (nil outside a transaction).
-    public var recipientSource: [Int: (_ callout: Callout?) -> (addresses: [String], final: Bool)?] = [:]
+    public var recipientSource: [Int: () -> (addresses: [String], final: Bool)?] = [:]
 
     /// The recipient list a callout changed (add_recipient, remove_recipient, recipient_list), or nil.
     public func takeRecipientChanges(_ id: Int) -> [String]? {

@@ -157,7 +157,7 @@ end
 local function recipients_of(self, caller)
   local session = self.__session
   if not session.recipients then
-    local answer = pack(__impulse_fetch_recipients(self.__sid, session.phase))
+    local answer = pack(__impulse_fetch_recipients(self.__sid))
     if answer[1] == nil then error(caller .. ": there is no mail transaction", 3) end
     local list = {}
     for i = 2, answer.n do list[#list + 1] = answer[i] end
@@ -888,41 +888,11 @@ local function finished(status, ...)
   end
   return yield("__impulse_done", status, ...)
 end
--- Several message-phase callouts in one entry (Impulse passes them when no SMTP reply is due in
--- between): steps separated by \30, each "number\31hook(0/1)\31key\31value…" with the message
--- context keys to set first. Runs them in order and stops at the first that decides something;
--- yields "__impulse_batch", how many steps ran, and that step's results (none when all went on).
-local function run_batch(sid, encoded, names)
-  local session = sessions[sid]
-  if not session then return yield("__impulse_batch", 0, "error", "?", "?", "no such session") end
-  local count = 0
-  for step in string.gmatch(encoded, "[^\30]+") do
-    count = count + 1
-    local parts, position = {}, 1
-    while position <= #step + 1 do
-      local stop = find(step, "\31", position, true) or (#step + 1)
-      parts[#parts + 1] = string.sub(step, position, stop - 1)
-      position = stop + 1
-    end
-    local name, is_hook = names[tonumber(parts[1])], parts[2] == "1"
-    for i = 3, #parts - 1, 2 do session.mess[parts[i]] = parts[i + 1] end
-    local status, code, text, disconnect, discard, recipients, changed = (is_hook and run_hook or run_callout)(sid, name)
-    if status ~= "ok" or code ~= nil or disconnect or discard ~= nil or recipients or changed then
-      return yield("__impulse_batch", count, status, code, text, disconnect, discard, recipients, changed)
-    end
-  end
-  return yield("__impulse_batch", count)
-end
-
 function __impulse_worker(hook, sid, callout, text)
   local names = __impulse_callout_names
   while true do
-    if callout == 0 then
-      hook, sid, callout, text = run_batch(sid, text, names)
-    else
-      local run = hook and run_hook or run_callout
-      hook, sid, callout, text = finished(run(sid, names[callout], text))
-    end
+    local run = hook and run_hook or run_callout
+    hook, sid, callout, text = finished(run(sid, names[callout], text))
   end
 end
 
