@@ -764,16 +764,20 @@ local function checked(module, callout, ok, ...)
   return nil
 end
 
+-- A phase starts: no code yet, and the recipient list is fetched afresh by the first callout that
+-- asks (Impulse has taken any change the previous callout made).
+local function begin_phase(session, sid)
+  session.code, session.text, session.disconnect = nil, nil, false
+  session.recipients, session.recipients_changed = nil, false
+  set_current(sid)
+end
+
 -- Runs one callout across every module, in registration order.
 -- Returns "ok", code, text, disconnect, discard, recipients-changed   or   "error", module, script, message.
 local function run_callout(sid, callout, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
-  session.code, session.text, session.disconnect = nil, nil, false
-  -- The recipient list is fetched afresh by the first callout that asks (Impulse has taken any
-  -- change the previous callout made).
-  session.recipients, session.recipients_changed = nil, false
-  set_current(sid)
+  begin_phase(session, sid)
   local make = argument_makers[callout] or message_arguments
   session.phase = callout
   for index, module in ipairs(modules) do
@@ -834,11 +838,7 @@ end
 local function run_hook(sid, name)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
-  session.code, session.text, session.disconnect = nil, nil, false
-  -- The recipient list is fetched afresh by the first callout that asks (Impulse has taken any
-  -- change the previous callout made).
-  session.recipients, session.recipients_changed = nil, false
-  set_current(sid)
+  begin_phase(session, sid)
   local failed, message = call_modules(session, name, hook_arguments[name](session))
   set_current(nil)
   if failed then return "error", failed.name, failed.script, tostring(message) end
