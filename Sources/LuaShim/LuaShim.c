@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,14 +194,15 @@ int impulse_lua_watchdog_fired(lua_State *L) {
     return remaining <= 0;
 }
 
+/* The count hook stays installed once armed; disarming only lifts the budget out of reach.
+   Installing or removing a hook rewrites LuaJIT's dispatch table, which costs more than the
+   callout it would guard when done twice per callout. */
+#define IMPULSE_WATCHDOG_DISARMED (LONG_MAX / 2)
+
 void impulse_lua_set_watchdog(lua_State *L, long budget) {
-    if (budget <= 0) {
-        lua_sethook(L, NULL, 0, 0);
-        return;
-    }
-    lua_pushinteger(L, budget);
+    lua_pushinteger(L, budget > 0 ? budget : IMPULSE_WATCHDOG_DISARMED);
     lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
-    lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
+    if (budget > 0 && lua_gethook(L) != watchdog_hook) lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
 }
 
 int impulse_lua_open_cjson(lua_State *L, const char *global) {
