@@ -165,14 +165,30 @@ public final class ImpulseServer: @unchecked Sendable {
             controlQueue.asyncAfter(deadline: .now() + seconds, execute: item)
             return { item.cancel() }
         }
-        if let failure = scheduler.runInit() {
-            throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
-        }
         let pools = LuaThreadPools(configuration.threadPools) {
             let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
             state.configureBindings(bindings)
             state.sessionCounter = { block in limiter.sessions(in: block) }
             return state
+        }
+        // The scheduler's state sees the same bindings, sessions and pools as the loops' (init and
+        // timers may use them); its completions run on the control queue, where it lives.
+        scheduler.configureBindings(bindings)
+        scheduler.sessionCounter = { block in limiter.sessions(in: block) }
+        scheduler.poolInfo = { operation, pool in pools.info(operation, pool) }
+        let schedulerBox = SchedulerStateBox(scheduler)
+        let schedulerLoop = group.next()
+        scheduler.poolSubmitter = { pool, payload, completion in
+            guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
+            pools.run(pool, payload: payload, on: schedulerLoop).whenComplete { result in
+                guard let completion else { return }
+                let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
+                controlQueue.async { schedulerBox.state?.runPoolCompletion(completion, results: results) }
+            }
+            return nil
+        }
+        if let failure = scheduler.runInit() {
+            throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
         }
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
         do {
@@ -336,6 +352,13 @@ public final class ImpulseServer: @unchecked Sendable {
         try? blockingWork.syncShutdownGracefully()
         services.threadPools?.shutdown()
     }
+}
+
+/// The scheduler's Lua state, handed to work that runs on the control queue (where it lives);
+/// weak, so the state's own closures do not keep it alive after a reload retired it.
+final class SchedulerStateBox: @unchecked Sendable {
+    weak var state: PolicyState?
+    init(_ state: PolicyState) { self.state = state }
 }
 
 /// A closure that only ever runs on the control queue (where the scheduler's Lua state lives),

@@ -116,3 +116,22 @@ def test_pool_jobs_that_block_do_not_block_the_event_loop(server_factory, tmp_pa
         thread.join(30)
     assert replies == [(250, "250 2.1.0 slept true")] * 20
     assert time.time() - started < 10, "the 20 sleeps ran side by side in the IO pool"
+
+
+def test_init_and_scheduler_timers_reach_the_pools(server_factory, tmp_path):
+    server = policy_server(server_factory, {"initpool": f"""
+local mod = {{}}
+function mod:init()
+  local count = msys.threadpool.count()
+  msys.runInPool("CPU", function() return 20 end, function(ok, value)
+    local f = io.open("{tmp_path}/from-init", "w") f:write(tostring(count) .. " " .. tostring(value + 1)) f:close()
+  end, msys.core.ECTP_COMPLETE_CALLBACK_SCHED)
+  return true
+end
+function mod:validate_ehlo() return msys.core.VALIDATE_CONT end
+msys.registerModule("initpool", mod)
+"""}).start()
+    deadline = time.time() + 10
+    while not (tmp_path / "from-init").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "from-init").read_text() == "8 21"
