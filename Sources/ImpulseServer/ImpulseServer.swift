@@ -148,44 +148,37 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         let scriptLogger = logger
         let printer: @Sendable (String) -> Void = { scriptLogger.notice("scriptlet: \($0)") }
-        let scheduler: PolicyState
         let shared = SharedPolicyData()
         let bindings = configuration.bindings.map { (name: $0.name, group: $0.group) }
         let limiter = services.limiter
+        // Every state of a generation: the same scripts, shared data, bindings and session counts.
+        let newState: @Sendable () throws -> PolicyState = {
+            let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
+            state.configureBindings(bindings)
+            state.sessionCounter = { block in limiter.sessions(in: block) }
+            return state
+        }
+        let scheduler: PolicyState
         do {
-            scheduler = try PolicyState(scripts: sources, shared: shared, printer: printer)
+            scheduler = try newState()
         } catch {
             throw StartError(description: "\(scriptlet.location): \(error)")
         }
         for warning in scheduler.warnings { logger.warning("\(warning)") }
+        let pools = LuaThreadPools(configuration.threadPools, makeState: newState)
+        // The scheduler's state lives on the control queue: its timers and its pool jobs'
+        // completions run there (init and its timers may use the pools too).
         let controlQueue = control
+        let schedulerRef = WeakPolicyState(scheduler)
         scheduler.timerScheduler = { seconds, body in
             let confined = ConfinedToControlQueue(body: body)
             let item = DispatchWorkItem { confined.body() }
             controlQueue.asyncAfter(deadline: .now() + seconds, execute: item)
             return { item.cancel() }
         }
-        let pools = LuaThreadPools(configuration.threadPools) {
-            let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
-            state.configureBindings(bindings)
-            state.sessionCounter = { block in limiter.sessions(in: block) }
-            return state
-        }
-        // The scheduler's state sees the same bindings, sessions and pools as the loops' (init and
-        // timers may use them); its completions run on the control queue, where it lives.
-        scheduler.configureBindings(bindings)
-        scheduler.sessionCounter = { block in limiter.sessions(in: block) }
         scheduler.poolInfo = { operation, pool in pools.info(operation, pool) }
-        let schedulerBox = SchedulerStateBox(scheduler)
-        let schedulerLoop = group.next()
-        scheduler.poolSubmitter = { pool, payload, completion in
-            guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
-            pools.run(pool, payload: payload, on: schedulerLoop).whenComplete { result in
-                guard let completion else { return }
-                let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
-                controlQueue.async { schedulerBox.state?.runPoolCompletion(completion, results: results) }
-            }
-            return nil
+        scheduler.poolSubmitter = Self.poolSubmitter(pools, loop: group.next()) { completion, results in
+            controlQueue.async { schedulerRef.state?.runPoolCompletion(completion, results: results) }
         }
         if let failure = scheduler.runInit() {
             throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
@@ -194,27 +187,19 @@ public final class ImpulseServer: @unchecked Sendable {
         do {
             for loop in group.makeIterator() {
                 let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
-                    let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
-                    state.configureBindings(bindings)
-                    state.sessionCounter = { block in limiter.sessions(in: block) }
+                    let state = try newState()
                     state.poolInfo = { operation, pool in pools.info(operation, pool) }
                     state.timerScheduler = { seconds, body in
                         let bound = NIOLoopBound(body, eventLoop: loop)
                         let task = loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { bound.value() }
                         return { task.cancel() }
                     }
-                    let bound = NIOLoopBound(state, eventLoop: loop)
-                    state.poolSubmitter = { pool, payload, completion in
-                        // Nobody waits: the job runs; a scheduler-side completion runs here, on this loop.
-                        guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
-                        pools.run(pool, payload: payload, on: loop).whenComplete { result in
-                            guard let completion else { return }
-                            let results = (try? result.get()) ?? PolicyState.failedJob("\(result)")
-                            bound.value.runPoolCompletion(completion, results: results)
-                        }
-                        return nil
+                    // A job's scheduler-side completion runs on this loop (where its future completes).
+                    let stateRef = WeakPolicyState(state)
+                    state.poolSubmitter = Self.poolSubmitter(pools, loop: loop) { completion, results in
+                        stateRef.state?.runPoolCompletion(completion, results: results)
                     }
-                    return bound
+                    return NIOLoopBound(state, eventLoop: loop)
                 }.wait()
                 states[ObjectIdentifier(loop)] = bound
             }
@@ -224,6 +209,21 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         logger.notice("scriptlet: \(sources.count) script(s) loaded; callouts: \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
         return PolicyGeneration(scheduler: scheduler, states: states, pools: pools, scriptCount: sources.count)
+    }
+
+    /// msys.runInPool jobs nobody waits for (`true` or a completion function): queued in `pools`,
+    /// their futures completing on `loop`; `complete` runs a scheduler-side completion.
+    static func poolSubmitter(_ pools: LuaThreadPools, loop: EventLoop,
+                              complete: @escaping @Sendable (_ completion: [UInt8], _ results: [UInt8]) -> Void)
+        -> (String, [UInt8], [UInt8]?) -> String? {
+        { pool, payload, completion in
+            guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
+            pools.run(pool, payload: payload, on: loop).whenComplete { result in
+                guard let completion else { return }
+                complete(completion, (try? result.get()) ?? PolicyState.failedJob("\(result)"))
+            }
+            return nil
+        }
     }
 
     /// Makes `generation` the policy of new sessions (sessions already open keep theirs).
@@ -354,9 +354,10 @@ public final class ImpulseServer: @unchecked Sendable {
     }
 }
 
-/// The scheduler's Lua state, handed to work that runs on the control queue (where it lives);
-/// weak, so the state's own closures do not keep it alive after a reload retired it.
-final class SchedulerStateBox: @unchecked Sendable {
+/// A Lua state handed to work that runs on the state's own thread (the control queue for the
+/// scheduler's, its event loop for a loop's); weak, so the state's own closures do not keep it
+/// alive after a reload retired it. Unchecked: only dereferenced on that thread.
+final class WeakPolicyState: @unchecked Sendable {
     weak var state: PolicyState?
     init(_ state: PolicyState) { self.state = state }
 }

@@ -96,7 +96,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
         started = true
         services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
         services.statistics.sessionOpened()
-        services.metrics.connections.increment()
         if services.isDraining {
             closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
             return
@@ -326,7 +325,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
             messageShownToPolicy = false
             _ = policyState?.takeModifiedMessage(sessionID)
             services.statistics.messageDiscarded()
-            services.metrics.discarded.increment()
             logger.notice("scriptlet: message discarded by policy", metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
             write(reply, context: context)
         case .startTLS(let reply):
@@ -350,17 +348,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
             let promise = context.eventLoop.makePromise(of: Void.self)
             services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let recipientCount = envelope.recipients.count
             let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
             let statistics = services.statistics
-            let metrics = services.metrics
             promise.futureResult.whenComplete { result in
                 let success: Bool
                 if case .success = result { success = true } else { success = false }
-                if success {
-                    statistics.messageReceived(recipients: recipientCount)
-                    metrics.received(recipientDomains: domains)
-                }
+                if success { statistics.messageReceived(recipientDomains: domains) }
                 bound.value.spoolFinished(success: success, context: bound.value.context)
             }
         }
@@ -477,8 +470,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
         let progress: PolicyState.Progress
         if NIODeadline.now() > policyDeadline {
-            progress = .done(.failed(ScriptletFailure(module: "?", script: "?", callout: suspension.calloutName,
-                                                      message: "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")))
+            progress = policyState.abandon(suspension, "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")
         } else {
             progress = policyState.resume(suspension, with: values)
         }
@@ -550,10 +542,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        if reply.code >= 500 {
-            services.statistics.rejection()
-            services.metrics.rejected.increment()
-        }
+        if reply.code >= 500 { services.statistics.rejection() }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)

@@ -13,8 +13,8 @@ final class ServerServices: Sendable {
     let spoolWriter: SpoolWriter
     let idGenerator: MessageIDGenerator
     let limiter: ConnectionLimiter
-    let statistics = ServerStatistics()
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
+    let statistics: ServerStatistics
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget
@@ -37,6 +37,9 @@ final class ServerServices: Sendable {
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator
         self.limiter = ConnectionLimiter()
+        let metrics = ServerMetrics()
+        self.metrics = metrics
+        self.statistics = ServerStatistics(metrics: metrics)
         self.sessions = SessionRegistry()
         self.hostname = hostname
     }

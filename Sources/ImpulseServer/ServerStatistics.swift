@@ -1,8 +1,10 @@
 import Foundation
 import Synchronization
 
-/// Counters behind the console's `summary` (since start or `summary reset`).
+/// Counters behind the console's `summary` (since start or `summary reset`); each event also
+/// goes to the Prometheus metrics, which never reset.
 final class ServerStatistics: Sendable {
+    let metrics: ServerMetrics
     private let sessions = Atomic<Int>(0)
     private let received = Atomic<Int>(0)
     private let recipients = Atomic<Int>(0)
@@ -11,14 +13,27 @@ final class ServerStatistics: Sendable {
     private let started = Date()
     private let resetAt = Mutex(Date())
 
-    func sessionOpened() { sessions.wrappingAdd(1, ordering: .relaxed) }
-    func messageReceived(recipients count: Int) {
+    init(metrics: ServerMetrics) { self.metrics = metrics }
+
+    func sessionOpened() {
+        sessions.wrappingAdd(1, ordering: .relaxed)
+        metrics.connections.increment()
+    }
+    /// A message spooled for `recipientDomains` (one entry per recipient).
+    func messageReceived(recipientDomains: [String]) {
         received.wrappingAdd(1, ordering: .relaxed)
-        recipients.wrappingAdd(count, ordering: .relaxed)
+        recipients.wrappingAdd(recipientDomains.count, ordering: .relaxed)
+        metrics.received(recipientDomains: recipientDomains)
     }
     /// A 5xx reply to a command or a message (policy or protocol).
-    func rejection() { rejected.wrappingAdd(1, ordering: .relaxed) }
-    func messageDiscarded() { discarded.wrappingAdd(1, ordering: .relaxed) }
+    func rejection() {
+        rejected.wrappingAdd(1, ordering: .relaxed)
+        metrics.rejected.increment()
+    }
+    func messageDiscarded() {
+        discarded.wrappingAdd(1, ordering: .relaxed)
+        metrics.discarded.increment()
+    }
 
     func reset() {
         sessions.store(0, ordering: .relaxed)

@@ -55,7 +55,7 @@ public final class PolicyState {
     static let idleWorkerLimit = 32
     /// The prelude's entry points, looked up once.
     private struct Entries {
-        var open, set, setMany, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule, takeChanges: LuaReference?
+        var open, set, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule, takeChanges: LuaReference?
     }
     private var entry = Entries()
     /// The last callout that finished changed its session's recipient list.
@@ -72,8 +72,6 @@ public final class PolicyState {
         let coroutine: LuaCoroutine
         let callout: Callout
         let session: Int
-        /// The callout's name, for messages.
-        public var calloutName: String { callout.rawValue }
 
         init(request: SuspensionRequest, coroutine: LuaCoroutine, callout: Callout, session: Int) {
             self.request = request
@@ -202,7 +200,7 @@ public final class PolicyState {
         worker = lua.reference(global: "__impulse_worker")
         sessionsTable = lua.reference(toResultOf: "__impulse_sessions")
         entry = Entries(open: lua.reference(global: "__impulse_open"), set: lua.reference(global: "__impulse_set"),
-                        setMany: lua.reference(global: "__impulse_set_many"), get: lua.reference(global: "__impulse_get"),
+                        get: lua.reference(global: "__impulse_get"),
                         newMessage: lua.reference(global: "__impulse_new_message"),
                         takeRecipients: lua.reference(global: "__impulse_take_recipients"),
                         setMessage: lua.reference(global: "__impulse_set_message"),
@@ -290,18 +288,17 @@ public final class PolicyState {
         case .finished(let results):
             return .done(Self.outcome(results, callout: callout.rawValue))
         case .failed(let error):
-            return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue, message: error.message)))
+            return .done(.failed(failure(in: callout, session: session, error.message)))
         case .yielded(let request):
             if request.count == 1, request[0] == .number(0) {
                 // The callout ran to its end and decided nothing: the coroutine waits for the next one.
-                if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
+                reuse(coroutine)
                 recipientsChanged = false
                 changesPending = false
                 return .done(.proceed)
             }
             if request.first == .string("__impulse_done") {
-                // The callout ran to its end; the coroutine waits for the next one.
-                if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
+                reuse(coroutine)
                 let results = Array(request.dropFirst())
                 recipientsChanged = results.count > 5 && results[5] == .boolean(true)
                 changesPending = results.count > 6 && results[6] == .boolean(true)
@@ -309,10 +306,7 @@ public final class PolicyState {
             }
             if lua.watchdogFired {
                 // The script caught the watchdog's error and went on; its coroutine is dropped.
-                let running = (try? call(entry.runningModule, [.number(Double(session))])) ?? []
-                func text(_ index: Int) -> String { if case .string(let value)? = running.dropFirst(index).first { return value } else { return "?" } }
-                return .done(.failed(ScriptletFailure(module: text(0), script: text(1), callout: callout.rawValue,
-                                                      message: "watchdog: script ran too long (and kept running after the error)")))
+                return .done(.failed(failure(in: callout, session: session, "watchdog: script ran too long (and kept running after the error)")))
             }
             if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
                 return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout, session: session))
@@ -332,9 +326,26 @@ public final class PolicyState {
             if request.first == .string("dns"), request.count == 3, case .string(let name) = request[1], case .string(let type) = request[2] {
                 return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout, session: session))
             }
-            return .done(.failed(ScriptletFailure(module: "?", script: "?", callout: callout.rawValue,
-                                                  message: "coroutine.yield inside a callout is not supported")))
+            return .done(.failed(failure(in: callout, session: session, "coroutine.yield inside a callout is not supported")))
         }
+    }
+
+    /// A callout that ran to its end waits for the next one (unless the watchdog stopped it).
+    private func reuse(_ coroutine: LuaCoroutine) {
+        if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
+    }
+
+    /// A failure Impulse itself detects in `callout`, naming the module (and its script) the
+    /// session was running, as the paniclog lines must.
+    func failure(in callout: Callout, session: Int, _ message: String) -> ScriptletFailure {
+        let running = (try? call(entry.runningModule, [.number(Double(session))])) ?? []
+        func text(_ index: Int) -> String { if case .string(let value)? = running.dropFirst(index).first { return value } else { return "?" } }
+        return ScriptletFailure(module: text(0), script: text(1), callout: callout.rawValue, message: message)
+    }
+
+    /// Gives up a suspended callout (it waited longer than the client may wait for a reply).
+    public func abandon(_ suspension: Suspension, _ message: String) -> Progress {
+        .done(.failed(failure(in: suspension.callout, session: suspension.session, message)))
     }
 
     /// Runs `callout` to the end, treating any suspension as finished at once (tests and places

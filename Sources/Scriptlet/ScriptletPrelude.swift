@@ -696,18 +696,6 @@ function __impulse_set(sid, scope, key, value)
   if session then (scope == MESS and session.mess or session.conn)[key] = value end
 end
 
--- Several keys in one call: sid, then (scope, key, value) triples.
-function __impulse_set_many(sid, ...)
-  local session = sessions[sid]
-  if not session then return end
-  local n = select("#", ...)
-  for i = 1, n, 3 do
-    local scope, key, value = select(i, ...)
-    local dict = scope == MESS and session.mess or session.conn
-    dict[key] = value
-  end
-end
-
 function __impulse_get(sid, scope, key)
   local session = sessions[sid]
   return session and (scope == MESS and session.mess or session.conn)[key]
