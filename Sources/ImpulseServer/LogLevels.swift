@@ -8,11 +8,20 @@ public final class LogLevels: Sendable {
     public static let shared = LogLevels()
     public static let areas = ["impulse", "impulseserver", "spool", "resolver"]
 
-    private let state = NIOLockedValueBox((default: Logger.Level.info, areas: [String: Logger.Level]()))
+    private struct State {
+        var `default` = Logger.Level.info
+        var areas: [String: Logger.Level] = [:]
+        /// The lowest level any area lets through, kept with the levels (every log call reads it).
+        var minimum = Logger.Level.info
+
+        mutating func update() { minimum = ([`default`] + areas.values).min() ?? `default` }
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     public var defaultLevel: Logger.Level {
         get { state.withLockedValue { $0.default } }
-        set { state.withLockedValue { $0.default = newValue } }
+        set { state.withLockedValue { $0.default = newValue; $0.update() } }
     }
 
     public func level(for area: String) -> Logger.Level {
@@ -20,15 +29,11 @@ public final class LogLevels: Sendable {
     }
 
     public func set(_ level: Logger.Level?, for area: String) {
-        state.withLockedValue { $0.areas[area.lowercased()] = level }
+        state.withLockedValue { $0.areas[area.lowercased()] = level; $0.update() }
     }
 
     /// The lowest level any area lets through (what loggers must pass on to the handler).
-    var minimum: Logger.Level {
-        state.withLockedValue { state in ([state.default] + state.areas.values).min() ?? state.default }
-    }
-
-    var overrides: [String: Logger.Level] { state.withLockedValue { $0.areas } }
+    var minimum: Logger.Level { state.withLockedValue { $0.minimum } }
 }
 
 /// Filters by the area's level, then hands the entry to `wrapped` (stderr, paniclog, the recent

@@ -33,10 +33,22 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
     let scrape: @Sendable () -> [UInt8]
     var head: HTTPRequestHead?
+    var idleTask: Scheduled<Void>?
+    /// A connection idle this long is closed (a scraper reconnects; a silent peer holds nothing).
+    static let idleTimeout = TimeAmount.seconds(30)
 
     init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
 
+    func channelActive(context: ChannelHandlerContext) { rearm(context.channel) }
+    func channelInactive(context: ChannelHandlerContext) { idleTask?.cancel() }
+
+    func rearm(_ channel: Channel) {
+        idleTask?.cancel()
+        idleTask = channel.eventLoop.scheduleTask(in: Self.idleTimeout) { channel.close(promise: nil) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        rearm(context.channel)
         switch unwrapInboundIn(data) {
         case .head(let request): head = request
         case .body: break

@@ -44,7 +44,8 @@ public final class SharedPolicyData: Sendable {
     }
 
     /// Adds `delta` to `key` of gauge `name`; the new value, or nil when there is no such gauge.
-    /// An item's time to live starts again with each change; the oldest items go when full.
+    /// An item's time to live starts again with each change; when full, expired items and then
+    /// those closest to expiry go (a tenth of the cache at a time).
     func adjustGauge(_ name: String, key: String, by delta: Int, now: Double = Date().timeIntervalSince1970) -> Int? {
         state.withLock { state in
             guard var gauge = state.gauges[name] else { return nil }
@@ -52,10 +53,13 @@ public final class SharedPolicyData: Sendable {
             let value = max(0, current + delta)
             gauge.items[key] = (value, now + gauge.ttl)
             if gauge.items.count > gauge.maxItems {
-                let expired = gauge.items.filter { gauge.ttl > 0 && $0.value.expires <= now }.map(\.key)
-                for key in expired { gauge.items[key] = nil }
-                while gauge.items.count > gauge.maxItems, let oldest = gauge.items.min(by: { $0.value.expires < $1.value.expires })?.key {
-                    gauge.items[oldest] = nil
+                // Keys are often client addresses (a peer chooses how many): make room for a tenth
+                // more at once, so a full cache does not scan every item on every new key.
+                let target = max(1, gauge.maxItems - max(1, gauge.maxItems / 10))
+                if gauge.ttl > 0 { gauge.items = gauge.items.filter { $0.value.expires > now } }
+                if gauge.items.count > target {
+                    let oldest = gauge.items.sorted { $0.value.expires < $1.value.expires }.prefix(gauge.items.count - target)
+                    for (key, _) in oldest { gauge.items[key] = nil }
                 }
             }
             state.gauges[name] = gauge

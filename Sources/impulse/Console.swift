@@ -74,6 +74,8 @@ final class ControlConnection {
 
     let fd: Int32
     var pending: [UInt8] = []
+    /// Longest reply the console accepts.
+    static let maxReply = 64 << 20
 
     init(endpoint: String) throws {
         if endpoint.hasPrefix("/") || endpoint.hasPrefix(".") {
@@ -127,7 +129,7 @@ final class ControlConnection {
         }
         let header = try readLine()
         let parts = header.split(separator: " ")
-        guard parts.count == 2, parts[0] == "OK" || parts[0] == "ERR", let length = Int(parts[1]), length >= 0 else {
+        guard parts.count == 2, parts[0] == "OK" || parts[0] == "ERR", let length = Int(parts[1]), (0...Self.maxReply).contains(length) else {
             throw Failure(description: "unexpected reply from the server: \(header.prefix(80))")
         }
         let body = try read(count: length)
