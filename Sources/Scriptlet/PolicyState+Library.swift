@@ -86,8 +86,9 @@ extension PolicyState {
             let defaultValue = arguments.string(4)
             let text: String
             if let path {
-                guard let data = FileManager.default.contents(atPath: path), data.count <= 64 << 20 else {
-                    return .error("msys.cidr.define: cannot read \(path)")
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 64 << 20,
+                      let data = FileManager.default.contents(atPath: path) else {
+                    return .error("msys.cidr.define: cannot read \(path) (missing, unreadable or over 64 MiB)")
                 }
                 text = String(decoding: data, as: UTF8.self)
             } else {

@@ -24,10 +24,13 @@ extension PolicyState {
                 Thread.sleep(forTimeInterval: min(seconds, PolicyState.maxSleep))
                 return .values([])
             case "readfile":
-                guard let path = arguments.string(2), let data = FileManager.default.contents(atPath: path) else {
-                    return .values([.string("error"), .string("\(arguments.string(2) ?? "?"): cannot read")])
+                let path = arguments.string(2) ?? ""
+                // The size first: a larger file is refused without being read.
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+                    return .values([.string("error"), .string("\(path): no such file")])
                 }
-                guard data.count <= 16 << 20 else { return .values([.string("error"), .string("larger than 16 MiB")]) }
+                guard size <= 16 << 20 else { return .values([.string("error"), .string("\(path): larger than 16 MiB")]) }
+                guard let data = FileManager.default.contents(atPath: path) else { return .values([.string("error"), .string("\(path): cannot read")]) }
                 return .values([.string("ok"), .bytes(Array(data))])
             default:
                 return .error("impulse: unknown blocking call")

@@ -84,9 +84,7 @@ local function qp_encode(text)
     pieces[#pieces + 1] = encoded
     lines[#lines + 1] = concat(pieces, "\r\n")
   end
-  local result = concat(lines, "\r\n")
-  if sub(text, -1) ~= "\n" then return result end
-  return result
+  return concat(lines, "\r\n")
 end
 local function qp_decode(text)
   text = gsub(tostring(text), "=\r?\n", "")
