@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // Wire grammar only. Handles untrusted network input.
@@ -41,9 +42,15 @@ let package = Package(
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic (issue 4), free of sockets.
         .target(name: "OutboundSMTP", swiftSettings: strict),
-        // Outbound connections: the state machine on NIO sockets, STARTTLS through swift-nio-ssl.
+        // The queue manager and outbound connections: routing (gateway, routes, MX through
+        // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
+        // through swift-nio-ssl.
         .target(name: "Delivery",
-                dependencies: ["OutboundSMTP",
+                dependencies: ["OutboundSMTP", "Spool", "ImpulseConfig", "Resolver",
+                               .product(name: "DequeModule", package: "swift-collections"),
+                               .product(name: "HeapModule", package: "swift-collections"),
+                               .product(name: "Logging", package: "swift-log"),
+                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOSSL", package: "swift-nio-ssl")],
@@ -53,7 +60,7 @@ let package = Package(
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImpulseServer",
-                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver",
+                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery",
                                .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -103,6 +103,7 @@ struct Binder {
                         return text
                     }
                 case let name where InboundPolicy.optionNames.contains(name): try globalPolicy.apply(option)
+                case let name where OutboundOptions.optionNames.contains(name): try config.outbound.global.apply(option)
                 default: reject(option, in: root)
                 }
             } catch { record(error) }
@@ -115,7 +116,10 @@ struct Binder {
             case "scriptlet": scriptletScopes.append(scope)
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
-            case "binding": bindBinding(scope, group: nil, into: &config.bindings)
+            case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)
+            case "domain":
+                if let name = domainName(scope) { config.outbound.globalDomains[name] = bindDomain(scope, merging: config.outbound.globalDomains[name]) }
+            case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "http_listener":
                 for option in scope.options { warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet") }
@@ -138,16 +142,18 @@ struct Binder {
                     error(scope.location, "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
                     continue
                 }
-                for option in scope.options {
-                    warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet (outbound delivery)")
-                }
+                var groupScope = config.outbound.bindingGroups[group] ?? OutboundConfiguration.Scope()
+                bindOutboundOptions(scope, into: &groupScope.options)
                 for child in scope.scopes {
                     if child.keyword == "binding" {
-                        bindBinding(child, group: group, into: &config.bindings)
+                        bindBinding(child, group: group, into: &config.bindings, outbound: &config.outbound)
+                    } else if child.keyword == "domain" {
+                        if let name = domainName(child) { groupScope.domains[name] = bindDomain(child, merging: groupScope.domains[name]) }
                     } else {
                         warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
                     }
                 }
+                config.outbound.bindingGroups[group] = groupScope
             case "listen", "peer":
                 error(scope.location, "'\(scope.spelling)' must be inside a listener scope such as ESMTP_Listener")
             case let keyword where MomentumOptionCatalog.scopes.contains(keyword):
@@ -308,8 +314,10 @@ struct Binder {
         for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
     }
 
-    /// A binding's name is recorded (policies choose it); its options wait for outbound delivery.
-    mutating func bindBinding(_ scope: ConfigScope, group: String?, into bindings: inout [BindingDefinition]) {
+    /// A `binding "name"` scope: its name (policies choose it), its outbound options and its
+    /// `domain` scopes. Declaring the same binding twice merges the two.
+    mutating func bindBinding(_ scope: ConfigScope, group: String?, into bindings: inout [BindingDefinition],
+                              outbound: inout OutboundConfiguration) {
         guard let name = scope.instance, Self.validBindingName(name) else {
             error(scope.location, "binding needs a name without spaces or colons: binding \"name\" { }")
             return
@@ -321,12 +329,76 @@ struct Binder {
         if !bindings.contains(where: { $0.name == name }) {
             bindings.append(BindingDefinition(name: name, group: group, location: scope.location))
         }
-        for option in scope.options {
-            warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet (outbound delivery)")
-        }
+        var bindingScope = outbound.bindings[name] ?? OutboundConfiguration.Scope()
+        bindOutboundOptions(scope, into: &bindingScope.options)
         for child in scope.scopes {
-            warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+            if child.keyword == "domain" {
+                if let domain = domainName(child) { bindingScope.domains[domain] = bindDomain(child, merging: bindingScope.domains[domain]) }
+            } else {
+                warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+            }
         }
+        outbound.bindings[name] = bindingScope
+    }
+
+    /// The options of a `binding` or `binding_group` scope (not its child scopes).
+    mutating func bindOutboundOptions(_ scope: ConfigScope, into options: inout OutboundOptions) {
+        for option in scope.options {
+            if OutboundOptions.onlyGlobalOrDomain.contains(option.name) {
+                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (only globally or in a domain scope)")
+            } else if OutboundOptions.optionNames.contains(option.name) {
+                do { try options.apply(option) } catch { record(error) }
+            } else {
+                reject(option, in: scope)
+            }
+        }
+    }
+
+    /// A `domain "name"` scope's name, lower-cased; regex names are not supported yet.
+    mutating func domainName(_ scope: ConfigScope) -> String? {
+        guard let name = scope.instance, !name.isEmpty, !name.contains(" ") else {
+            error(scope.location, "domain needs a name: domain \"example.com\" { }")
+            return nil
+        }
+        if name.hasPrefix("/") {
+            warning(scope.location, "regular-expression domain scopes are not supported yet (ignored with everything in it)")
+            return nil
+        }
+        return name.lowercased()
+    }
+
+    /// A `domain` scope's options, over what an earlier declaration of the same domain set.
+    mutating func bindDomain(_ scope: ConfigScope, merging earlier: OutboundOptions?) -> OutboundOptions {
+        var options = earlier ?? OutboundOptions()
+        for option in scope.options {
+            if OutboundOptions.notInDomain.contains(option.name) {
+                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (set it on a binding or globally)")
+            } else if OutboundOptions.optionNames.contains(option.name) {
+                do { try options.apply(option) } catch { record(error) }
+            } else {
+                reject(option, in: scope)
+            }
+        }
+        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        return options
+    }
+
+    /// `bounce_logger { bouncelog = "path" }`.
+    mutating func bindBounceLogger(_ scope: ConfigScope, into logs: inout LogConfiguration) {
+        for option in scope.options {
+            do {
+                switch option.name {
+                case "bouncelog": logs.bouncelog = try OptionReader.path(option)
+                case "enabled", "debug_level": _ = try OptionReader.scalar(option)
+                case "log_transient_failures": logs.bouncelogTransientFailures = try OptionReader.bool(option)
+                case "bouncelog_mode", "heartbeat", "log_inband_bounces", "log_outofband_bounces":
+                    _ = try OptionReader.scalar(option)
+                    warning(option.location, "bounce_logger option '\(option.spelling)' is not supported yet (ignored)")
+                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName)")
+                }
+            } catch { record(error) }
+        }
+        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
     }
 
     /// `ThreadPool "name" { Concurrency = N  Backlog = N  Stack_Size = N }`: a new pool, or new

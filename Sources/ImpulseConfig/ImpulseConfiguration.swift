@@ -22,6 +22,8 @@ public struct ImpulseConfiguration: Sendable {
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
     /// msg:binding_group). Their delivery options come with outbound delivery.
     public var bindings: [BindingDefinition] = []
+    /// Outbound delivery options of every scope (global, binding_group, binding, domain).
+    public var outbound = OutboundConfiguration()
     /// `Control_Listener`: the console's sockets. Without the stanza there is no control socket.
     public var control: ControlListenerConfiguration?
     /// `HTTP_Listener { Listen "addr:port" { } }`: Prometheus metrics at `/metrics`.
@@ -74,6 +76,10 @@ public struct LogConfiguration: Sendable {
     public var mainlog: String?
     public var paniclog: String?
     public var rejectlog: String?
+    /// `bounce_logger { bouncelog = … }`.
+    public var bouncelog: String?
+    /// `bounce_logger { log_transient_failures }`: T records in the bounce log too.
+    public var bouncelogTransientFailures = true
     public init() {}
 }
 

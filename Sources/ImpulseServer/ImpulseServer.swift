@@ -1,6 +1,8 @@
+import Delivery
 import Foundation
 import ImpulseConfig
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -35,6 +37,13 @@ public final class ImpulseServer: @unchecked Sendable {
     public static let version = "0.3.0"
     /// Messages found in the spool at start-up.
     public private(set) var recovered: [SpoolDirectory.Entry] = []
+    /// Outbound delivery.
+    let queueManager: QueueManager
+    let journal: DeliveryJournal
+    let deliveryLog: DeliveryLog
+    /// The delivery hooks the installed policy implements (fired only then).
+    let deliveryHookNames = NIOLockedValueBox<Set<String>>([])
+    var deliveryHooks: Set<String> { deliveryHookNames.withLockedValue { $0 } }
 
     public init(configuration: ImpulseConfiguration, logger: Logger, threads: Int = System.coreCount) {
         self.configuration = configuration
@@ -51,10 +60,19 @@ public final class ImpulseServer: @unchecked Sendable {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         self.blockingWork = pool
-        self.services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
-                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
-                                       receptionMemoryLimit: configuration.receptionMemoryLimit,
-                                       blockingWork: pool, resolver: resolver)
+        let services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
+                                      idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
+                                      receptionMemoryLimit: configuration.receptionMemoryLimit,
+                                      blockingWork: pool, resolver: resolver)
+        self.services = services
+        journal = DeliveryJournal(logger: logger)
+        deliveryLog = DeliveryLog(mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
+                                  bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
+        queueManager = QueueManager(
+            settings: .init(hostname: configuration.hostname, outbound: configuration.outbound, bindings: configuration.bindings,
+                            shutdownTimeout: configuration.shutdownTimeout),
+            group: group, resolver: resolver, blockingWork: pool, spoolWriter: services.spoolWriter, journal: journal,
+            log: deliveryLog, idGenerator: services.idGenerator, logger: logger)
     }
 
     /// A start-up failure, with where it comes from.
@@ -78,7 +96,7 @@ public final class ImpulseServer: @unchecked Sendable {
         // The scheduler's Lua state lives on the control queue: init there, then console
         // commands, timers, reloads and deinit.
         try control.sync { try loadPolicy() }
-        services.spoolWriter.start()
+        startDelivery()
 
         var bound: [SocketAddress] = []
         for listener in configuration.listeners {
@@ -230,6 +248,10 @@ public final class ImpulseServer: @unchecked Sendable {
     func install(_ generation: PolicyGeneration?) {
         services.setPolicyStates(generation?.states ?? [:])
         services.setThreadPools(generation?.pools)
+        let hooks = ["core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1"]
+        deliveryHookNames.withLockedValue { names in
+            names = Set(hooks.filter { generation?.scheduler.implementsHook($0) == true })
+        }
         policy = generation
     }
 
@@ -343,7 +365,10 @@ public final class ImpulseServer: @unchecked Sendable {
             services.sessions.closeAll()
             Thread.sleep(forTimeInterval: 0.2)
         }
+        queueManager.stop()
         services.spoolWriter.stop()
+        journal.stop()
+        deliveryLog.close()
         policy?.scheduler.cancelTimers()
         if let failure = policy?.scheduler.runDeinit() {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")

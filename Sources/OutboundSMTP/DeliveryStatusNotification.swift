@@ -43,6 +43,10 @@ public struct DeliveryStatusNotification: Sendable {
     public var returnFullMessage: Bool
     /// The original message (header and body, as stored).
     public var original: [UInt8]
+    /// The From: address (`mailerdaemon`); nil: MAILER-DAEMON@<reportingMTA>.
+    public var mailerDaemon: String?
+    /// Attach nothing of the original (`bounces_inline_original = none`).
+    public var omitOriginal = false
     /// Longest original attached in full; a larger one is returned as headers only.
     public var maxReturnedSize = 1 << 20
 
@@ -77,7 +81,7 @@ public struct DeliveryStatusNotification: Sendable {
         let delayed = recipients.filter { $0.action == .delayed }
         var text = ""
         func line(_ value: String) { text += value + "\r\n" }
-        line("From: Mail Delivery System <MAILER-DAEMON@\(reportingMTA)>")
+        line("From: Mail Delivery System <\(Self.clean(mailerDaemon ?? "MAILER-DAEMON@\(reportingMTA)"))>")
         line("To: <\(Self.clean(originalSender))>")
         line("Subject: " + (failed.isEmpty ? "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender"))
         line("Date: \(Self.date(now))")
@@ -119,6 +123,11 @@ public struct DeliveryStatusNotification: Sendable {
             if let remote = recipient.remoteMTA { line("Remote-MTA: dns; \(Self.clean(remote))") }
             line("Diagnostic-Code: smtp; \(Self.clean(recipient.diagnostic))")
             if let last = recipient.lastAttempt { line("Last-Attempt-Date: \(Self.date(last))") }
+        }
+        if omitOriginal {
+            line("")
+            line("--\(boundary)--")
+            return Array(text.utf8)
         }
         line("")
         line("--\(boundary)")

@@ -71,10 +71,10 @@ public struct SMTPClientStateMachine: Sendable {
     }
 
     enum State: Sendable, Equatable {
-        case greeting, ehlo, helo, startTLS, mail, recipients, data, message, abortingData, done
+        case greeting, ehlo, helo, startTLS, reset, mail, recipients, data, message, abortingData, done
     }
 
-    public let envelope: Envelope
+    public private(set) var envelope: Envelope
     public let heloName: String
     public let tlsPolicy: TLSPolicy
     private(set) var state: State = .greeting
@@ -86,6 +86,15 @@ public struct SMTPClientStateMachine: Sendable {
     /// Replies still expected in a pipelined group: MAIL, the RCPTs, DATA.
     private var pendingPipelined = 0
     private var mailReply: SMTPServerReply?
+    /// The last transaction ended with the next hop's reply to the message (or to every RCPT),
+    /// so another may follow on this connection (RFC 5321 §3.3).
+    public private(set) var canStartAnotherTransaction = false
+    /// The IP address of the next hop, for logs (set by the connection).
+    public var remoteAddress = ""
+    /// The last transaction left MAIL accepted without a message: RSET before the next one.
+    private var needsReset = false
+    /// DATA was sent and its own reply (not the message's) is what comes next.
+    private var waitingForDataReply = true
 
     public init(envelope: Envelope, heloName: String, tlsPolicy: TLSPolicy = .opportunistic) {
         self.envelope = envelope
@@ -131,6 +140,9 @@ public struct SMTPClientStateMachine: Sendable {
                 return .finished(all(.transient("the next hop does not offer STARTTLS, which is required for this domain")), quit: true)
             }
             return beginTransaction()
+        case .reset:
+            guard reply.code == 250 else { return failAll(reply, "RSET") }
+            return beginTransaction()
         case .helo:
             guard reply.code == 250 else { return failAll(reply, "HELO") }
             extensions = [:]
@@ -155,7 +167,12 @@ public struct SMTPClientStateMachine: Sendable {
             if rcptReplies.count < envelope.recipients.count {
                 return .send([rcptCommand(envelope.recipients[rcptReplies.count])])
             }
-            guard rcptReplies.contains(where: { $0.code == 250 || $0.code == 251 }) else { return .finished(rcptOutcomes(), quit: true) }
+            guard rcptReplies.contains(where: { $0.code == 250 || $0.code == 251 }) else {
+                state = .done
+                needsReset = true
+                canStartAnotherTransaction = !rcptReplies.contains { $0.code == 421 }
+                return .finished(rcptOutcomes(), quit: true)
+            }
             state = .data
             return .send(["DATA"])
         case .data:
@@ -164,16 +181,65 @@ public struct SMTPClientStateMachine: Sendable {
             state = .message
             return .sendMessage
         case .message:
+            waitingForDataReply = false
             state = .done
+            canStartAnotherTransaction = true
             if reply.code == 250 {
                 return .finished(rcptOutcomes(accepted: .delivered(reply)), quit: true)
             }
             return finishedAfterData(failure: reply, context: "end of data")
         case .abortingData:
             state = .done
+            canStartAnotherTransaction = true
             return .finished(rcptOutcomes(), quit: true)
         case .done:
             return .wait
+        }
+    }
+
+    /// Starts another transaction on the same connection after `.finished` (when
+    /// `canStartAnotherTransaction`): MAIL, RCPTs and DATA for `next`.
+    public mutating func nextTransaction(_ next: Envelope) -> Action {
+        envelope = next
+        rcptReplies = []
+        mailReply = nil
+        pendingPipelined = 0
+        waitingForDataReply = true
+        canStartAnotherTransaction = false
+        if needsReset {
+            needsReset = false
+            state = .reset
+            return .send(["RSET"])
+        }
+        return beginTransaction()
+    }
+
+    /// Momentum's connection stage code for logs (shared/spec/logs.md §4).
+    public var stageCode: Int {
+        switch state {
+        case .greeting: return 12
+        case .ehlo, .helo: return 10
+        case .startTLS: return tlsActive ? 16 : 15
+        case .reset: return 13
+        case .mail: return 2
+        case .recipients: return 4
+        case .data, .abortingData: return 6
+        case .message: return 9
+        case .done: return 1
+        }
+    }
+
+    /// What the connection waits for now (its timeout is chosen by it).
+    public enum Wait: Sendable { case greeting, ehlo, mail, recipients, data, body }
+
+    public var waitingFor: Wait {
+        switch state {
+        case .greeting: return .greeting
+        case .ehlo, .helo, .startTLS, .reset: return .ehlo
+        case .mail: return pipelining ? .recipients : .mail
+        case .recipients, .data, .abortingData: return .recipients
+        case .message: return .body
+        case .done: return .data
         }
     }
 
@@ -245,6 +311,7 @@ public struct SMTPClientStateMachine: Sendable {
                     return .send(["."])
                 }
                 state = .done
+                canStartAnotherTransaction = reply.code != 421 && !rcptReplies.contains { $0.code == 421 }
                 return .finished(rcptOutcomes(), quit: true)
             }
             guard reply.code == 354 else { return finishedAfterData(failure: reply, context: "DATA") }
@@ -268,6 +335,9 @@ public struct SMTPClientStateMachine: Sendable {
 
     mutating func finishedAfterData(failure reply: SMTPServerReply, context: String) -> Action {
         state = .done
+        // A refused DATA leaves MAIL and the RCPTs in place.
+        needsReset = reply.code != 354 && waitingForDataReply
+        canStartAnotherTransaction = reply.code != 421
         let text = "\(context): \(reply)"
         return .finished(rcptOutcomes(accepted: reply.isPermanent ? .permanent(text) : .transient(text)), quit: true)
     }

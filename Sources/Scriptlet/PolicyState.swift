@@ -416,6 +416,12 @@ public final class PolicyState {
         }
     }
 
+    /// True when some module implements the hook `name` (`core_log_delivery_v1` …).
+    public func implementsHook(_ name: String) -> Bool {
+        if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string(name)]).first { return true }
+        return false
+    }
+
     /// True when some module implements `core_config_get_message_routing_domain`.
     public private(set) lazy var hasRoutingDomainHook: Bool = {
         if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {

@@ -53,7 +53,7 @@ function msys.registerModule(name, tbl)
       if callouts[key] or __impulse_hooks[key] then
         usable = usable + 1
         if __impulse_hooks[key] == "delivery" then
-          warnings[#warnings + 1] = format("scriptlet: %s: module %s: hook point '%s' is called once outbound delivery exists", loading_script, name, key)
+          warnings[#warnings + 1] = format("scriptlet: %s: module %s: hook point '%s' is not called yet", loading_script, name, key)
         elseif __impulse_hooks[key] == "known" then
           warnings[#warnings + 1] = format("scriptlet: %s: module %s: hook point '%s' exists in Momentum but Impulse does not call it", loading_script, name, key)
         end

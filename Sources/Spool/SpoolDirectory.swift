@@ -49,6 +49,39 @@ public struct SpoolDirectory: Sendable {
         public var recordOffset: Int
         public var dataOffset: Int
         public var dataLength: Int
+        /// What the delivery journal says of each recipient (by index); absent: never tried.
+        public var recipientStates: [Int: DeliveryJournal.RecipientState] = [:]
+
+        public init(envelope: SpoolEnvelope, path: String, recordOffset: Int, dataOffset: Int, dataLength: Int,
+                    recipientStates: [Int: DeliveryJournal.RecipientState] = [:]) {
+            self.envelope = envelope
+            self.path = path
+            self.recordOffset = recordOffset
+            self.dataOffset = dataOffset
+            self.dataLength = dataLength
+            self.recipientStates = recipientStates
+        }
+
+        /// Every recipient is delivered or failed for good.
+        public var isSettled: Bool {
+            envelope.recipients.indices.allSatisfy { recipientStates[$0]?.settled == true }
+        }
+
+        /// The message's octets as stored (read with pread; page-cache fast for recent mail).
+        public func readData() throws(SpoolError) -> [UInt8] {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw SpoolError("open", path, errno: errno) }
+            defer { close(fd) }
+            var bytes = [UInt8](repeating: 0, count: dataLength)
+            var done = 0
+            while done < dataLength {
+                let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, dataLength - done, off_t(dataOffset + done)) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { throw SpoolError("read", path, errno: count < 0 ? errno : EIO) }
+                done += count
+            }
+            return bytes
+        }
     }
 
     /// A damaged region of a segment.
@@ -69,17 +102,28 @@ public struct SpoolDirectory: Sendable {
             .sorted()
     }
 
-    /// Every intact message, oldest first. A damaged tail of a segment (a batch cut short by a
-    /// crash, never acknowledged) or any other damaged region is copied to quarantine/, logged and
-    /// cut from the segment (unless `readOnly`, when it is only reported).
+    /// Every intact message with a recipient still to settle, oldest first, with its journal
+    /// state. A damaged tail of a segment (a batch cut short by a crash, never acknowledged) or
+    /// any other damaged region is copied to quarantine/, logged and cut from the segment, and a
+    /// segment whose every message is settled is deleted with its journal (unless `readOnly`,
+    /// when both are only reported).
     public func scan(readOnly: Bool, logger: Logger?) -> (entries: [Entry], damaged: [Damage]) {
         var entries: [Entry] = []
         var damaged: [Damage] = []
         for name in segmentNames() {
             let path = segmentPath(name)
             let result = SpoolFileFormat.readSegment(path: path)
-            entries += result.records.map {
-                Entry(envelope: $0.envelope, path: path, recordOffset: $0.recordOffset, dataOffset: $0.dataOffset, dataLength: $0.dataLength)
+            let journal = DeliveryJournal.read(segment: path)
+            let live = result.records.map {
+                Entry(envelope: $0.envelope, path: path, recordOffset: $0.recordOffset, dataOffset: $0.dataOffset, dataLength: $0.dataLength,
+                      recipientStates: journal[$0.envelope.id] ?? [:])
+            }.filter { !$0.isSettled }
+            entries += live
+            if live.isEmpty && result.damage == nil && !readOnly {
+                unlink(path)
+                unlink(DeliveryJournal.path(forSegment: path))
+                logger?.info("spool: removed a segment whose messages are all delivered or failed", metadata: ["segment": "\(path)"])
+                continue
             }
             if var damage = result.damage {
                 if !readOnly { damage.quarantinedTo = quarantineTail(of: path, name: name, damage: damage, logger: logger) }

@@ -38,7 +38,15 @@ public final class SpoolWriter: @unchecked Sendable {
     private var pending: [Request] = []
     private var stopping = false
     private var running = false
-    private var segment: (fd: Int32, path: String, size: Int, synced: Bool)?
+    private var segment: (fd: Int32, path: String, size: Int, synced: Bool, opened: Date)?
+    /// Called on the writer thread after each durable batch, with where each message now is
+    /// (the queue manager queues them from there). Set before `start()`.
+    public var onCommit: (@Sendable ([SpoolDirectory.Entry]) -> Void)?
+    /// Called on the writer thread when a segment is closed: no more records will be added to it.
+    public var onSegmentClosed: (@Sendable (String) -> Void)?
+    /// A segment older than this is closed at the next write, so delivered mail's segments can
+    /// be removed even when little mail flows.
+    public static let segmentMaxAge: TimeInterval = 60
 
     public init(directory: SpoolDirectory, logger: Logger) {
         self.directory = directory
@@ -79,8 +87,7 @@ public final class SpoolWriter: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !stopping { condition.wait() }
             if pending.isEmpty && stopping {
-                if let segment { close(segment.fd) }
-                segment = nil
+                closeSegment()
                 running = false
                 condition.broadcast()
                 condition.unlock()
@@ -90,9 +97,11 @@ public final class SpoolWriter: @unchecked Sendable {
             let batch = Array(pending.prefix(count))
             pending.removeFirst(count)
             condition.unlock()
-            let error = commit(batch)
+            let (error, entries) = commit(batch)
             if let error {
                 logger.error("spool: batch write failed; answering 451", metadata: ["messages": "\(batch.count)", "error": "\(error)"])
+            } else {
+                onCommit?(entries)
             }
             Self.complete(batch.map(\.promise), with: error)
         }
@@ -115,18 +124,26 @@ public final class SpoolWriter: @unchecked Sendable {
         }
     }
 
-    /// Appends the batch and makes it durable; nil on success.
-    private func commit(_ batch: [Request]) -> SpoolError? {
-        if segment == nil || segment!.size >= Self.segmentLimit {
-            if let error = rotate() { return error }
+    /// Appends the batch and makes it durable; nil on success, with where each record went.
+    private func commit(_ batch: [Request]) -> (SpoolError?, [SpoolDirectory.Entry]) {
+        if let current = segment, current.size >= Self.segmentLimit || Date().timeIntervalSince(current.opened) > Self.segmentMaxAge {
+            closeSegment()
         }
-        guard let current = segment else { return SpoolError("open segment", directory.queue, errno: EIO) }
+        if segment == nil, let error = rotate() { return (error, []) }
+        guard let current = segment else { return (SpoolError("open segment", directory.queue, errno: EIO), []) }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(batch.reduce(0) { $0 + $1.data.reduce(256) { $0 + $1.readableBytes } })
+        var entries: [SpoolDirectory.Entry] = []
+        entries.reserveCapacity(batch.count)
         for request in batch {
             var (head, trailer) = SpoolFileFormat.encode(envelope: request.envelope, data: request.data)
+            let recordOffset = current.size + buffer.writerIndex
+            let dataOffset = recordOffset + head.readableBytes
             buffer.writeBuffer(&head)
+            let dataStart = buffer.writerIndex
             for var part in request.data { buffer.writeBuffer(&part) }
+            entries.append(SpoolDirectory.Entry(envelope: request.envelope, path: current.path, recordOffset: recordOffset,
+                                                dataOffset: dataOffset, dataLength: buffer.writerIndex - dataStart))
             buffer.writeBuffer(&trailer)
         }
         var failure = Self.writeAll(current.fd, buffer, path: current.path)
@@ -144,21 +161,26 @@ public final class SpoolWriter: @unchecked Sendable {
                 logger.critical("spool: cannot cut a failed batch off its segment; start-up will quarantine it",
                                 metadata: ["segment": "\(current.path)", "errno": "\(errno)"])
             }
-            close(current.fd)
-            segment = nil
-            return failure
+            closeSegment()
+            return (failure, [])
         }
-        segment = (current.fd, current.path, current.size + buffer.readableBytes, true)
-        return nil
+        segment = (current.fd, current.path, current.size + buffer.readableBytes, true, current.opened)
+        return (nil, entries)
+    }
+
+    private func closeSegment() {
+        guard let current = segment else { return }
+        close(current.fd)
+        segment = nil
+        onSegmentClosed?(current.path)
     }
 
     private func rotate() -> SpoolError? {
-        if let segment { close(segment.fd) }
-        segment = nil
+        closeSegment()
         let path = directory.segmentPath(names.next())
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode_t(directory.mode))
         guard fd >= 0 else { return SpoolError("create segment", path, errno: errno) }
-        segment = (fd, path, 0, false)
+        segment = (fd, path, 0, false, Date())
         return nil
     }
 

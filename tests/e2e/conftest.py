@@ -18,11 +18,14 @@ class Impulse:
     """One impulse process on its own config, spool and loopback port."""
 
     def __init__(self, directory: Path, body: str, listen: str = "127.0.0.1:0", global_options: str = "",
-                 listen_options: str = "", prefix: list[str] | None = None, extra: str = ""):
+                 listen_options: str = "", prefix: list[str] | None = None, extra: str = "", deliver: bool = False):
         self.directory = directory
         self.config = directory / "ecelerity.conf"
+        # Tests that are not about delivery keep their mail in the spool: no DNS look-up or
+        # connection ever leaves loopback.
+        hold = "" if deliver else "suspend_delivery = true\n"
         self.config.write_text(
-            f'hostname = "impulse.test"\nspoolbase = "spool"\n{global_options}\n'
+            f'hostname = "impulse.test"\nspoolbase = "spool"\n{hold}{global_options}\n'
             f'ESMTP_Listener {{\n{body}\n  Listen "{listen}" {{ {listen_options} }}\n}}\n{extra}\n')
         self.log = directory / "impulse.log"
         self.prefix = prefix or []

@@ -1,0 +1,357 @@
+import Foundation
+import ImpulseConfig
+import NIOCore
+import NIOPosix
+import NIOSSL
+import OutboundSMTP
+import Spool
+
+/// One outbound connection of a queue: finds the next hops, connects to the first that answers
+/// (the next MX when one cannot be reached or greets with an error), and delivers the queue's
+/// work one transaction after another until the queue is empty and `idle_timeout` has passed,
+/// `max_deliveries_per_connection` is reached or the next hop ends the session. Everything runs
+/// on its event loop; the queue manager hands it work with `resume`.
+final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let manager: QueueManager
+    let key: QueueKey
+    let options: ResolvedOutboundOptions
+    let id: Int
+    let loop: EventLoop
+
+    var candidates: [NextHopResolver.Candidate] = []
+    var candidateIndex = 0
+    var context: ChannelHandlerContext?
+    var machine: SMTPClientStateMachine?
+    var parser = SMTPReplyParser()
+    var buffer = ByteBuffer()
+    var current: DeliveryWork?
+    var currentSize = 0
+    var currentBytes: [UInt8] = []
+    var deliveries = 0
+    var timeoutTask: Scheduled<Void>?
+    var closed = false
+    /// The last failure to reach a candidate (reported when none can be reached).
+    var lastConnectFailure = ""
+
+    init(manager: QueueManager, key: QueueKey, options: ResolvedOutboundOptions, id: Int, loop: EventLoop) {
+        self.manager = manager
+        self.key = key
+        self.options = options
+        self.id = id
+        self.loop = loop
+    }
+
+    /// Resolves the next hops (off the loop: libunbound blocks), then connects.
+    func start(_ work: DeliveryWork) {
+        current = work
+        let hops = manager.hops
+        let domain = key.domain
+        let options = options
+        manager.blockingWork.runIfActive(eventLoop: loop) { hops.candidates(for: domain, options: options) }
+            .whenComplete { [self] result in
+                switch result {
+                case .success(.success(let found)):
+                    candidates = found
+                    connectNext()
+                case .success(.failure(.permanent(let text))): giveUp(text, permanent: true)
+                case .success(.failure(.temporary(let text))): giveUp(text, permanent: false)
+                case .failure(let error): giveUp("451 4.4.3 cannot resolve \(domain): \(error)", permanent: false)
+                }
+            }
+    }
+
+    /// Tries the next candidate address; when none is left the work fails temporarily.
+    func connectNext() {
+        guard candidateIndex < candidates.count else {
+            giveUp("421 4.4.1 no adequate servers for \(key.domain)" + (lastConnectFailure.isEmpty ? "" : " (\(lastConnectFailure))"), permanent: false)
+            return
+        }
+        let candidate = candidates[candidateIndex]
+        candidateIndex += 1
+        var bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(Int64(options.connectTimeout)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(self) }
+            }
+        if let source = options.bindAddress {
+            do {
+                bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
+            } catch {
+                giveUp("451 4.4.0 bind_address \(source) is not usable: \(error)", permanent: false)
+                return
+            }
+        }
+        machine = nil
+        parser = SMTPReplyParser()
+        buffer.clear()
+        bootstrap.connect(host: candidate.address, port: candidate.port).whenFailure { [self] error in
+            lastConnectFailure = "\(candidate.address):\(candidate.port): \(error)"
+            connectNext()
+        }
+    }
+
+    /// No next hop: the current work (and the queue's, see QueueManager.unreachable) fails.
+    func giveUp(_ reason: String, permanent: Bool) {
+        if let work = current {
+            current = nil
+            manager.unreachable(self, work: work, reason: reason, permanent: permanent)
+        }
+        finishConnection()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard let work = current else {
+            context.close(promise: nil)
+            return
+        }
+        let candidate = candidates[candidateIndex - 1]
+        guard let envelope = prepare(work) else { return }
+        var machine = SMTPClientStateMachine(envelope: envelope, heloName: heloName(for: work), tlsPolicy: tlsPolicy)
+        machine.remoteAddress = candidate.address
+        self.machine = machine
+        armTimeout()
+    }
+
+    var tlsPolicy: SMTPClientStateMachine.TLSPolicy {
+        switch options.tls {
+        case .no: return .off
+        case .ifavailable: return .opportunistic
+        case .required: return .required
+        }
+    }
+
+    func heloName(for work: DeliveryWork) -> String {
+        switch options.ehloHostname {
+        case "__hostname__": return manager.settings.hostname
+        case "__message__":
+            let domain = QueueManager.domain(of: work.message.entry.envelope.mailFrom)
+            return domain.isEmpty ? manager.settings.hostname : domain
+        default: return options.ehloHostname
+        }
+    }
+
+    /// Reads the message from the spool and makes its SMTP envelope; nil (and the work
+    /// reported as a temporary failure) when the spool cannot be read.
+    func prepare(_ work: DeliveryWork) -> SMTPClientStateMachine.Envelope? {
+        let entry = work.message.entry
+        do {
+            currentBytes = try entry.readData()
+        } catch {
+            current = nil
+            manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("451 4.3.0 cannot read the spool: \(error)") },
+                           remoteAddress: "", remoteHost: nil, stage: 0, bytes: 0)
+            quit()
+            return nil
+        }
+        currentSize = currentBytes.count
+        let envelope = entry.envelope
+        return SMTPClientStateMachine.Envelope(
+            mailFrom: envelope.mailFrom,
+            recipients: work.recipients.map {
+                let recipient = envelope.recipients[$0]
+                return .init(address: recipient.address, notify: recipient.notify, originalRecipient: recipient.originalRecipient)
+            },
+            size: currentBytes.count, eightBit: envelope.body?.uppercased() == "8BITMIME" || currentBytes.contains { $0 > 127 },
+            needsSMTPUTF8: envelope.smtpUTF8, dsnReturn: envelope.dsnReturn, dsnEnvelopeID: envelope.dsnEnvelopeID)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        while !closed, machine != nil, let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+            var line = buffer.readString(length: newline - buffer.readerIndex) ?? ""
+            buffer.moveReaderIndex(forwardBy: 1)
+            if line.hasSuffix("\r") { line.removeLast() }
+            do {
+                guard let reply = try parser.feed(Substring(line)) else { continue }
+                guard var machine else { return }
+                let action = machine.received(reply)
+                self.machine = machine
+                perform(action)
+            } catch {
+                lost("protocol error from the next hop: \(error)")
+            }
+        }
+        if buffer.readableBytes > 65536 { lost("reply line too long") }
+        buffer.discardReadBytes()
+    }
+
+    func perform(_ action: SMTPClientStateMachine.Action) {
+        guard let context else { return }
+        switch action {
+        case .send(let lines):
+            var out = context.channel.allocator.buffer(capacity: 64)
+            for line in lines { out.writeString(line + "\r\n") }
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            armTimeout()
+        case .sendMessage:
+            let encoded = DotStuffedDataEncoder.encode(currentBytes)
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: encoded)), promise: nil)
+            armTimeout()
+        case .startTLS:
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.certificateVerification = .none
+                tls.minimumTLSVersion = .tlsv12
+                let handler = try NIOSSLClientHandler(context: NIOSSLContext(configuration: tls), serverHostname: nil)
+                try context.pipeline.syncOperations.addHandler(handler, position: .first)
+                guard var machine else { return }
+                let next = machine.tlsEstablished()
+                self.machine = machine
+                perform(next)
+            } catch {
+                lost("TLS: \(error)")
+            }
+        case .wait:
+            armTimeout()
+        case .finished(let outcomes, _):
+            finishedTransaction(outcomes)
+        }
+    }
+
+    /// A transaction ended: report it, then take more work, wait idle or quit.
+    func finishedTransaction(_ outcomes: [SMTPClientStateMachine.RecipientOutcome]) {
+        guard let machine else { return }
+        let greetingFailed = current != nil && deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
+            && outcomes.allSatisfy { if case .transient = $0 { return true } else { return false } }
+        if greetingFailed && candidateIndex < candidates.count {
+            // This host greets with a temporary error: the next MX may do better.
+            lastConnectFailure = "\(machine.remoteAddress): \(outcomes.first.map { "\($0)" } ?? "")"
+            detachAndConnectNext()
+            return
+        }
+        if let work = current {
+            current = nil
+            deliveries += 1
+            manager.report(self, work: work, outcomes: outcomes, remoteAddress: machine.remoteAddress,
+                           remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
+        }
+        currentBytes = []
+        guard machine.canStartAnotherTransaction,
+              options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection else {
+            quit()
+            return
+        }
+        if let next = manager.nextWork(for: self) {
+            begin(next)
+        } else {
+            timeoutTask?.cancel()
+            let idle = max(options.idleTimeout, 0)
+            timeoutTask = loop.scheduleTask(in: .seconds(Int64(idle))) { [self] in
+                if manager.unpark(self) { quit() }
+            }
+        }
+    }
+
+    /// Another transaction on this connection.
+    func begin(_ work: DeliveryWork) {
+        guard var machine, !closed else {
+            // The connection went away meanwhile: the work goes back as a temporary failure.
+            manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("421 4.4.2 connection lost before the transaction") },
+                           remoteAddress: "", remoteHost: nil, stage: 1, bytes: 0)
+            return
+        }
+        current = work
+        guard let envelope = prepare(work) else { return }
+        let action = machine.nextTransaction(envelope)
+        self.machine = machine
+        perform(action)
+    }
+
+    /// The queue manager hands this idle connection more work (from any thread).
+    func resume(_ work: DeliveryWork) {
+        loop.execute { [self] in
+            timeoutTask?.cancel()
+            begin(work)
+        }
+    }
+
+    /// Stop: an idle connection says QUIT (from any thread).
+    func closeIdle() {
+        loop.execute { [self] in quit() }
+    }
+
+    func quit() {
+        guard let context, !closed else {
+            finishConnection()
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: "QUIT\r\n")), promise: nil)
+        context.close(promise: nil)
+        finishConnection()
+    }
+
+    /// Closes this channel without reporting and tries the next candidate for the same work.
+    func detachAndConnectNext() {
+        timeoutTask?.cancel()
+        if let context {
+            self.context = nil
+            context.close(promise: nil)
+        }
+        machine = nil
+        connectNext()
+    }
+
+    /// The connection broke or timed out.
+    func lost(_ reason: String) {
+        guard !closed else { return }
+        if let work = current, let machine {
+            if deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10) && candidateIndex < candidates.count {
+                lastConnectFailure = "\(machine.remoteAddress): \(reason)"
+                detachAndConnectNext()
+                return
+            }
+            current = nil
+            manager.report(self, work: work, outcomes: machine.connectionLost(reason).map {
+                if case .delivered = $0 { return $0 }
+                return .transient("421 4.4.2 \(reason)")
+            }, remoteAddress: machine.remoteAddress, remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
+        } else if machine == nil && current != nil {
+            // Not even a greeting.
+            detachAndConnectNext()
+            return
+        }
+        _ = manager.unpark(self)
+        context?.close(promise: nil)
+        finishConnection()
+    }
+
+    /// The connection is over for good: give its slot back (once).
+    func finishConnection() {
+        guard !closed else { return }
+        closed = true
+        timeoutTask?.cancel()
+        manager.connectionClosed(self)
+    }
+
+    func armTimeout() {
+        timeoutTask?.cancel()
+        guard let machine else { return }
+        let seconds: Int
+        switch machine.waitingFor {
+        case .greeting, .ehlo: seconds = options.ehloTimeout
+        case .mail: seconds = options.mailFromTimeout
+        case .recipients, .data: seconds = options.rcptToTimeout
+        case .body: seconds = options.bodyTimeout
+        }
+        timeoutTask = loop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            lost("timeout after \(seconds) s waiting for the next hop (stage \(machine.stageCode))")
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        guard self.context === context else { return }
+        lost("connection closed by the next hop")
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard self.context === context else { return }
+        lost("connection error: \(error)")
+    }
+}

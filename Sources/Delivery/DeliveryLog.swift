@@ -1,0 +1,157 @@
+import Foundation
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Momentum's mainlog and bouncelog (shared/spec/logs.md §3, §5): `@`-separated records, one
+/// event per line, the free-text reply last. IDs: Impulse's message id stands for Momentum's
+/// message id and batch id; the connection id is Impulse's outbound connection number
+/// (inbound: the session number). Files are opened in append mode and reopened by `reopen()`
+/// (`reopen logs` after rotation). Lines are written whole with one write(2) each, so
+/// concurrent writers never interleave inside a line.
+public final class DeliveryLog: Sendable {
+    private struct Files {
+        var mainlog: Int32 = -1
+        var bouncelog: Int32 = -1
+    }
+
+    public let mainlogPath: String?
+    public let bouncelogPath: String?
+    /// bounce_logger's log_transient_failures: T records in the bounce log too.
+    public let bouncelogTransientFailures: Bool
+    private let files = NIOLockedValueBox(Files())
+
+    public init(mainlog: String?, bouncelog: String?, bouncelogTransientFailures: Bool = true) {
+        mainlogPath = mainlog
+        bouncelogPath = bouncelog
+        self.bouncelogTransientFailures = bouncelogTransientFailures
+        reopen()
+    }
+
+    /// Opens (again) both files; after `ec_rotate` renamed them, new lines go to new files.
+    public func reopen() {
+        files.withLockedValue { files in
+            if files.mainlog >= 0 { Glibc.close(files.mainlog) }
+            if files.bouncelog >= 0 { Glibc.close(files.bouncelog) }
+            files.mainlog = mainlogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+            files.bouncelog = bouncelogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        }
+    }
+
+    public func close() {
+        files.withLockedValue { files in
+            if files.mainlog >= 0 { Glibc.close(files.mainlog) }
+            if files.bouncelog >= 0 { Glibc.close(files.bouncelog) }
+            files = Files()
+        }
+    }
+
+    /// What the delivery records have in common.
+    public struct Attempt: Sendable {
+        public var messageID: String
+        public var connectionID: Int
+        public var domain: String
+        public var bindingGroup: String
+        public var binding: String
+        public var bytes: Int
+        public var retries: Int
+        public var receivedAtMicros: Int64
+        public var remoteAddress: String
+
+        public init(messageID: String, connectionID: Int, domain: String, bindingGroup: String, binding: String, bytes: Int,
+                    retries: Int, receivedAtMicros: Int64, remoteAddress: String) {
+            self.messageID = messageID
+            self.connectionID = connectionID
+            self.domain = domain
+            self.bindingGroup = bindingGroup
+            self.binding = binding
+            self.bytes = bytes
+            self.retries = retries
+            self.receivedAtMicros = receivedAtMicros
+            self.remoteAddress = remoteAddress
+        }
+
+        func secondsSinceReception(_ now: Date) -> String {
+            String(format: "%.3f", max(0, now.timeIntervalSince1970 - Double(receivedAtMicros) / 1_000_000))
+        }
+    }
+
+    /// `R`: one line per recipient of an accepted message.
+    public func reception(messageID: String, sessionID: Int, recipient: String, sender: String, clientIP: String, size: Int,
+                          protocolName: String, bindingGroup: String, binding: String, now: Date = Date()) {
+        let (rcptLocal, rcptDomain) = Self.split(recipient)
+        let (senderLocal, senderDomain) = Self.split(sender)
+        writeMain(Self.fields([Self.time(now), messageID, messageID, String(sessionID), "R", rcptLocal, rcptDomain, senderLocal,
+                               senderDomain, clientIP, String(size), protocolName, bindingGroup, binding]))
+    }
+
+    /// `D`: delivered.
+    public func delivery(_ attempt: Attempt, now: Date = Date()) {
+        writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), "D", attempt.domain,
+                               String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(attempt.retries),
+                               attempt.secondsSinceReception(now), attempt.remoteAddress]))
+    }
+
+    /// `T` (transient) or `P` (permanent) in the mainlog; the bounce log gets a `B` for a
+    /// permanent failure (and a `T` when it logs transient failures).
+    public func failure(_ attempt: Attempt, permanent: Bool, stage: Int, response: String, recipient: String, sender: String,
+                        now: Date = Date()) {
+        let text = Self.oneLine(response)
+        writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "P" : "T",
+                               attempt.domain, String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(stage),
+                               String(attempt.retries), attempt.secondsSinceReception(now), attempt.remoteAddress]) + "@" + text)
+        guard permanent || bouncelogTransientFailures else { return }
+        let (rcptLocal, rcptDomain) = Self.split(recipient)
+        let (senderLocal, senderDomain) = Self.split(sender)
+        let code = permanent ? Self.classify(text) : 70
+        writeBounce(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "B" : "T",
+                                 rcptLocal, rcptDomain, senderLocal, senderDomain, attempt.bindingGroup, attempt.binding, String(stage),
+                                 String(code), String(attempt.bytes), attempt.remoteAddress]) + "@" + text)
+    }
+
+    /// A bounce classification code (logs.md §5.3) from the reply text: Momentum's classifier
+    /// is a large rule set; this reads the RFC 3463 enhanced status code and a few words.
+    static func classify(_ text: String) -> Int {
+        let lower = text.lowercased()
+        if lower.contains("exceeded max time") || lower.contains("timeout") || lower.contains("timed out") { return 24 }
+        if lower.contains("nxdomain") || lower.contains("5.1.2") || lower.contains("5.4.4") { return 21 }
+        if lower.contains("5.1.1") || lower.contains("user unknown") || lower.contains("no such") { return 10 }
+        if lower.contains("5.2.2") || lower.contains("mailbox full") || lower.contains("quota") { return 22 }
+        if lower.contains("5.3.4") || lower.contains("too large") || lower.contains("size") { return 23 }
+        if lower.contains("relay") { return 54 }
+        if lower.contains("spam") { return 51 }
+        if lower.contains("5.7.") { return 50 }
+        return 1
+    }
+
+    static func time(_ date: Date) -> String { String(Int(date.timeIntervalSince1970)) }
+
+    /// `@` and line ends cannot appear inside a field; they are replaced.
+    static func fields(_ values: [String]) -> String {
+        values.map { $0.replacingOccurrences(of: "@", with: "_").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") }
+            .joined(separator: "@")
+    }
+
+    static func oneLine(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 32 ? " " : Character($0) })
+    }
+
+    /// `local@domain` → (local, domain); `""` → ("", "").
+    static func split(_ address: String) -> (String, String) {
+        guard let at = address.lastIndex(of: "@") else { return (address, "") }
+        return (String(address[..<at]), String(address[address.index(after: at)...]))
+    }
+
+    private func writeMain(_ line: String) { write(line, \.mainlog) }
+    private func writeBounce(_ line: String) { write(line, \.bouncelog) }
+
+    private func write(_ line: String, _ file: KeyPath<Files, Int32>) {
+        let bytes = Array((line + "\n").utf8)
+        files.withLockedValue { files in
+            let fd = files[keyPath: file]
+            guard fd >= 0 else { return }
+            _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        }
+    }
+}

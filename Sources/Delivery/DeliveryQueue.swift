@@ -1,0 +1,68 @@
+import DequeModule
+import ImpulseConfig
+import Spool
+
+/// Which queue a piece of work is in: the binding (and its group) it leaves from and the
+/// routing domain it goes to.
+public struct QueueKey: Hashable, Sendable, CustomStringConvertible {
+    public var binding: String
+    public var group: String
+    public var domain: String
+
+    public var description: String { "\(group)/\(binding) \(domain)" }
+}
+
+/// A spooled message while it has recipients to settle. Its content stays in the spool and is
+/// read for each attempt; every domain's work refers to this one object. Mutated only under
+/// the queue manager's lock.
+final class QueuedMessage: @unchecked Sendable {
+    let entry: SpoolDirectory.Entry
+    var states: [DeliveryJournal.RecipientState]
+    var unsettled: Int
+
+    init(entry: SpoolDirectory.Entry) {
+        self.entry = entry
+        states = entry.envelope.recipients.indices.map { entry.recipientStates[$0] ?? DeliveryJournal.RecipientState() }
+        unsettled = states.filter { !$0.settled }.count
+    }
+
+    var id: String { entry.envelope.id }
+}
+
+/// Some recipients of one message, all for one queue: what one transaction delivers.
+struct DeliveryWork: @unchecked Sendable {
+    let message: QueuedMessage
+    var recipients: [Int]
+}
+
+/// Work waiting for its next attempt.
+struct DelayedWork: Comparable, @unchecked Sendable {
+    var dueMicros: Int64
+    var sequence: Int
+    var key: QueueKey
+    var work: DeliveryWork
+
+    static func < (lhs: DelayedWork, rhs: DelayedWork) -> Bool {
+        (lhs.dueMicros, lhs.sequence) < (rhs.dueMicros, rhs.sequence)
+    }
+
+    static func == (lhs: DelayedWork, rhs: DelayedWork) -> Bool { lhs.sequence == rhs.sequence }
+}
+
+/// One binding/domain queue: work ready to go now, and its connections.
+final class DomainQueue: @unchecked Sendable {
+    let key: QueueKey
+    let options: ResolvedOutboundOptions
+    var ready = Deque<DeliveryWork>()
+    /// Open connections (connecting, busy or idle).
+    var connections = 0
+    /// Connections with nothing to do, waiting up to idle_timeout for more work.
+    var idle: [DeliveryConnection] = []
+    /// Work waiting in the delayed set (for the console).
+    var delayed = 0
+
+    init(key: QueueKey, options: ResolvedOutboundOptions) {
+        self.key = key
+        self.options = options
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import ImpulseConfig
+import NIOCore
+import OutboundSMTP
+import Spool
+
+/// What happens after an attempt: per recipient delivered, retried later or failed for good;
+/// the journal, the logs and the hooks hear of each; permanent failures are bounced.
+extension QueueManager {
+    static let expiredText = "554 5.4.7 [internal] exceeded max time without delivery"
+    static let retriesExhaustedText = "554 5.4.7 [internal] exceeded max retries without delivery"
+
+    /// The outcomes of one transaction (in `work.recipients` order).
+    func report(_ connection: DeliveryConnection, work: DeliveryWork, outcomes: [SMTPClientStateMachine.RecipientOutcome],
+                remoteAddress: String, remoteHost: String?, stage: Int, bytes: Int) {
+        let now = Date()
+        let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
+        let message = work.message
+        let entry = message.entry
+        let envelope = entry.envelope
+        let key = connection.key
+        let options = connection.options
+        var events: [Event] = []
+        var failed: [DeliveryStatusNotification.RecipientStatus] = []
+        var retry: [Int] = []
+        var retryAt: Int64 = 0
+        var removeSegment: String?
+        lock.withLock {
+            for (position, index) in work.recipients.enumerated() {
+                guard !message.states[index].settled else { continue }
+                let outcome = position < outcomes.count ? outcomes[position] : .transient("no outcome")
+                let retries = message.states[index].attempts
+                let attempt = DeliveryLog.Attempt(messageID: envelope.id, connectionID: connection.id, domain: key.domain,
+                                                  bindingGroup: key.group, binding: key.binding, bytes: bytes, retries: retries,
+                                                  receivedAtMicros: envelope.receivedAtMicros, remoteAddress: remoteAddress)
+                let recipient = envelope.recipients[index]
+                var permanentText: String?
+                let stage = Self.stage(of: outcome, otherwise: stage)
+                switch outcome {
+                case .delivered(let reply):
+                    message.states[index].settled = true
+                    log.delivery(attempt, now: now)
+                    events.append(Event(kind: .delivered, entry: entry, recipientIndex: index, key: key, note: reply.description,
+                                        remoteAddress: remoteAddress, attempts: retries + 1))
+                case .permanent(let text):
+                    permanentText = text
+                case .transient(let text):
+                    message.states[index].attempts += 1
+                    let attempts = message.states[index].attempts
+                    let expiresAt = envelope.receivedAtMicros + Int64(options.messageExpiration) * 1_000_000
+                    if options.neverRetry || (options.maxRetries.map { attempts > $0 } ?? false) {
+                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        permanentText = Self.retriesExhaustedText
+                    } else if nowMicros >= expiresAt {
+                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        permanentText = Self.expiredText
+                    } else {
+                        let next = min(nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
+                        message.states[index].nextAttemptMicros = next
+                        journal.deferred(segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
+                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        events.append(Event(kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                                            remoteAddress: remoteAddress, attempts: attempts))
+                        retry.append(index)
+                        retryAt = max(retryAt, next)
+                    }
+                }
+                if let text = permanentText {
+                    message.states[index].settled = true
+                    let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
+                    log.failure(attempt, permanent: true, stage: isInternal ? 21 : stage, response: text, recipient: recipient.address,
+                                sender: envelope.mailFrom, now: now)
+                    events.append(Event(kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                                        remoteAddress: remoteAddress, attempts: message.states[index].attempts))
+                    if Self.wantsFailureNotice(recipient.notify) {
+                        failed.append(DeliveryStatusNotification.RecipientStatus(
+                            address: recipient.address, originalRecipient: recipient.originalRecipient, action: .failed,
+                            status: Self.enhancedStatus(in: text), diagnostic: text,
+                            remoteMTA: isInternal ? nil : remoteHost, lastAttempt: now))
+                    }
+                }
+                if message.states[index].settled {
+                    message.unsettled -= 1
+                    journal.settled(segment: entry.path, id: envelope.id, index: index)
+                }
+            }
+            if !retry.isEmpty, let queue = queues[key] {
+                postpone(DeliveryWork(message: message, recipients: retry), to: queue, at: retryAt)
+            }
+            if message.unsettled == 0, messages.removeValue(forKey: envelope.id) != nil {
+                var segment = segments[entry.path] ?? (1, false)
+                segment.live -= 1
+                if segment.live <= 0 && segment.closed {
+                    segments[entry.path] = nil
+                    removeSegment = entry.path
+                } else {
+                    segments[entry.path] = segment
+                }
+            }
+        }
+        if let removeSegment { journal.removeSegment(removeSegment) }
+        if let onEvent { for event in events { onEvent(event) } }
+        if !failed.isEmpty { bounce(entry, failed: failed, options: options) }
+    }
+
+    /// The connection stage (logs.md §4) an outcome's text names, else `otherwise`.
+    static func stage(of outcome: SMTPClientStateMachine.RecipientOutcome, otherwise: Int) -> Int {
+        let text: String
+        switch outcome {
+        case .delivered: return otherwise
+        case .transient(let value), .permanent(let value): text = value
+        }
+        let prefixes: [(String, Int)] = [("greeting", 12), ("EHLO", 10), ("HELO", 10), ("STARTTLS", 15), ("RSET", 13),
+                                         ("MAIL FROM", 2), ("RCPT TO", 4), ("DATA", 6), ("end of data", 9)]
+        return prefixes.first { text.hasPrefix($0.0) }?.1 ?? otherwise
+    }
+
+    /// RFC 3461 §4.1: NOTIFY=NEVER, or a NOTIFY without FAILURE, asks for no failure notice.
+    static func wantsFailureNotice(_ notify: String?) -> Bool {
+        guard let notify = notify?.uppercased() else { return true }
+        return notify.contains("FAILURE")
+    }
+
+    /// The RFC 3463 status in a reply (`550 5.1.1 …` → `5.1.1`), else 5.0.0.
+    static func enhancedStatus(in text: String) -> String {
+        for word in text.split(separator: " ").prefix(6) {
+            let parts = word.split(separator: ".")
+            if parts.count == 3, parts[0] == "5" || parts[0] == "4", parts.allSatisfy({ Int($0) != nil }) {
+                return "5.\(parts[1]).\(parts[2])"
+            }
+        }
+        return "5.0.0"
+    }
+
+    /// One RFC 3464 report to the envelope sender for the recipients that failed together;
+    /// none for the null sender (RFC 5321 §4.5.5) or with `generate_bounces = false`. The report
+    /// is spooled (durably) and delivered like any other message.
+    func bounce(_ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus], options: ResolvedOutboundOptions) {
+        let envelope = entry.envelope
+        guard options.generateBounces, !envelope.mailFrom.isEmpty else { return }
+        let original: [UInt8]
+        if options.bouncesInlineOriginal == .none {
+            original = []
+        } else {
+            do {
+                original = try entry.readData()
+            } catch {
+                logger.error("delivery: cannot read the original for a bounce; sending the report without it",
+                             metadata: ["id": "\(envelope.id)", "error": "\(error)"])
+                original = []
+            }
+        }
+        var report = DeliveryStatusNotification(
+            reportingMTA: settings.hostname, originalSender: envelope.mailFrom, originalEnvelopeID: envelope.dsnEnvelopeID,
+            arrivalDate: Date(timeIntervalSince1970: Double(envelope.receivedAtMicros) / 1_000_000), recipients: failed,
+            returnFullMessage: options.bouncesInlineOriginal == .all || envelope.dsnReturn?.uppercased() == "FULL", original: original)
+        report.mailerDaemon = options.mailerDaemon
+        report.omitOriginal = options.bouncesInlineOriginal == .none
+        let id = idGenerator.next()
+        let bytes = report.render(messageID: id, boundary: "=_impulse_\(id)")
+        var bounceEnvelope = SpoolEnvelope(id: id, receivedAtMicros: Self.nowMicros(), mailFrom: "",
+                                           recipients: [.init(address: envelope.mailFrom)], peerAddress: "127.0.0.1", peerPort: 0,
+                                           helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
+        bounceEnvelope.declaredSize = bytes.count
+        let promise = group.next().makePromise(of: Void.self)
+        let logger = self.logger
+        promise.futureResult.whenComplete { result in
+            if case .failure(let error) = result {
+                logger.error("delivery: cannot spool a bounce", metadata: ["original": "\(envelope.id)", "error": "\(error)"])
+            }
+        }
+        spoolWriter.submit(.init(envelope: bounceEnvelope, data: [ByteBuffer(bytes: bytes)], promise: promise))
+    }
+}

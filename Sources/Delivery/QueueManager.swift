@@ -1,0 +1,342 @@
+import Foundation
+import HeapModule
+import ImpulseConfig
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import OutboundSMTP
+import Resolver
+import Spool
+
+/// Outbound delivery: every spooled message with recipients to settle is queued per binding
+/// and routing domain, delivered over pooled connections within the connection limits,
+/// retried with back-off on temporary failures, bounced (RFC 3464) on permanent ones, and
+/// removed from the spool once every recipient is settled. Per-recipient outcomes go to the
+/// delivery journal (DeliveryJournal), so a restart resumes where it stopped.
+///
+/// All queue state is guarded by one lock; connections run on the event loops and call back
+/// here with their outcomes. Journal, log and hook work happens outside the lock.
+public final class QueueManager: @unchecked Sendable {
+    public struct Settings: Sendable {
+        public var hostname: String
+        public var outbound: OutboundConfiguration
+        public var bindings: [BindingDefinition]
+        /// Seconds `stop()` waits for connections that are delivering.
+        public var shutdownTimeout: Int
+
+        public init(hostname: String, outbound: OutboundConfiguration, bindings: [BindingDefinition], shutdownTimeout: Int = 30) {
+            self.hostname = hostname
+            self.outbound = outbound
+            self.bindings = bindings
+            self.shutdownTimeout = shutdownTimeout
+        }
+    }
+
+    /// One recipient's outcome, for hooks (core_log_*_v1) and metrics.
+    public struct Event: Sendable {
+        public enum Kind: Sendable { case delivered, transientFailure, permanentFailure }
+        public var kind: Kind
+        public var entry: SpoolDirectory.Entry
+        public var recipientIndex: Int
+        public var key: QueueKey
+        /// The next hop's reply or Impulse's reason.
+        public var note: String
+        public var remoteAddress: String
+        public var attempts: Int
+    }
+
+    /// Called (outside the lock) for every recipient outcome. Set before `start`.
+    public var onEvent: (@Sendable (Event) -> Void)?
+
+    let settings: Settings
+    let group: EventLoopGroup
+    let hops: NextHopResolver
+    let blockingWork: NIOThreadPool
+    let spoolWriter: SpoolWriter
+    let journal: DeliveryJournal
+    let log: DeliveryLog
+    let logger: Logger
+    let idGenerator: MessageIDGenerator
+
+    let lock = NIOLock()
+    var queues: [QueueKey: DomainQueue] = [:]
+    var delayed = Heap<DelayedWork>()
+    var sequence = 0
+    var connectionsTotal = 0
+    var connectionsByBinding: [String: Int] = [:]
+    /// Live messages per segment, and whether the writer closed the segment.
+    var segments: [String: (live: Int, closed: Bool)] = [:]
+    var messages: [String: QueuedMessage] = [:]
+    var stopping = false
+    var timer: RepeatedTask?
+    var nextConnectionID = 1
+    var groupRotation: [String: Int] = [:]
+
+    public init(settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
+                spoolWriter: SpoolWriter, journal: DeliveryJournal, log: DeliveryLog, idGenerator: MessageIDGenerator, logger: Logger) {
+        self.settings = settings
+        self.group = group
+        self.hops = NextHopResolver(resolver: resolver)
+        self.blockingWork = blockingWork
+        self.spoolWriter = spoolWriter
+        self.journal = journal
+        self.log = log
+        self.idGenerator = idGenerator
+        self.logger = logger
+    }
+
+    /// Queues what the spool held at start-up (its segments are all closed) and starts the
+    /// retry timer.
+    public func start(recovered: [SpoolDirectory.Entry]) {
+        lock.withLock {
+            for entry in recovered { segments[entry.path, default: (0, true)].closed = true }
+        }
+        enqueue(recovered)
+        let loop = group.next()
+        timer = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [weak self] _ in
+            self?.releaseDueWork()
+        }
+    }
+
+    /// Messages the spool writer has just made durable.
+    public func accepted(_ entries: [SpoolDirectory.Entry]) { enqueue(entries) }
+
+    /// The spool writer closed `segment`: once its messages are settled it can go.
+    public func segmentClosed(_ segment: String) {
+        let remove = lock.withLock { () -> Bool in
+            let live = segments[segment]?.live ?? 0
+            if live == 0 {
+                segments[segment] = nil
+                return true
+            }
+            segments[segment]?.closed = true
+            return false
+        }
+        if remove { journal.removeSegment(segment) }
+    }
+
+    /// The binding (and its group) a message leaves from: the one a policy chose, one of the
+    /// chosen group's bindings in turn, or `default`.
+    func binding(for envelope: SpoolEnvelope) -> (binding: String, group: String) {
+        if let name = envelope.binding {
+            if let definition = settings.bindings.first(where: { $0.name == name }) { return (name, definition.group ?? "default") }
+            if name == "default" { return ("default", "default") }
+            logger.warning("delivery: message names an unknown binding; using default", metadata: ["id": "\(envelope.id)", "binding": "\(name)"])
+        }
+        if let groupName = envelope.bindingGroup {
+            let members = settings.bindings.filter { $0.group == groupName }
+            if !members.isEmpty {
+                let turn = groupRotation[groupName, default: 0]
+                groupRotation[groupName] = turn &+ 1
+                return (members[turn % members.count].name, groupName)
+            }
+        }
+        return ("default", "default")
+    }
+
+    /// The queue for `key`, made with its options on first use (caller holds the lock).
+    func queue(_ key: QueueKey) -> DomainQueue {
+        if let existing = queues[key] { return existing }
+        let queue = DomainQueue(key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
+        queues[key] = queue
+        return queue
+    }
+
+    func enqueue(_ entries: [SpoolDirectory.Entry]) {
+        let nowMicros = Self.nowMicros()
+        var starts: [Start] = []
+        lock.withLock {
+            for entry in entries {
+                let message = QueuedMessage(entry: entry)
+                guard message.unsettled > 0, messages[message.id] == nil else { continue }
+                messages[message.id] = message
+                segments[entry.path, default: (0, false)].live += 1
+                let (binding, group) = binding(for: entry.envelope)
+                var byDomain: [String: [Int]] = [:]
+                var order: [String] = []
+                for (index, recipient) in entry.envelope.recipients.enumerated() where !message.states[index].settled {
+                    let domain = (entry.envelope.routingDomain ?? Self.domain(of: recipient.address)).lowercased()
+                    if byDomain[domain] == nil { order.append(domain) }
+                    byDomain[domain, default: []].append(index)
+                }
+                for domain in order {
+                    let queue = queue(QueueKey(binding: binding, group: group, domain: domain))
+                    let indices = byDomain[domain] ?? []
+                    for start in stride(from: 0, to: indices.count, by: queue.options.maxRecipientsPerBatch) {
+                        let chunk = Array(indices[start..<min(indices.count, start + queue.options.maxRecipientsPerBatch)])
+                        let due = chunk.map { message.states[$0].nextAttemptMicros }.max() ?? 0
+                        let work = DeliveryWork(message: message, recipients: chunk)
+                        if due > nowMicros { postpone(work, to: queue, at: due) } else { queue.ready.append(work) }
+                    }
+                    starts += pump(queue)
+                }
+            }
+        }
+        run(starts)
+    }
+
+    /// Puts work in the delayed set (caller holds the lock).
+    func postpone(_ work: DeliveryWork, to queue: DomainQueue, at dueMicros: Int64) {
+        sequence += 1
+        queue.delayed += 1
+        delayed.insert(DelayedWork(dueMicros: dueMicros, sequence: sequence, key: queue.key, work: work))
+    }
+
+    /// Moves work whose time has come back to its queue.
+    func releaseDueWork() {
+        let nowMicros = Self.nowMicros()
+        var starts: [Start] = []
+        lock.withLock {
+            guard !stopping else { return }
+            var touched: [ObjectIdentifier: DomainQueue] = [:]
+            while let next = delayed.min, next.dueMicros <= nowMicros {
+                _ = delayed.popMin()
+                let queue = queue(next.key)
+                queue.delayed -= 1
+                queue.ready.append(next.work)
+                touched[ObjectIdentifier(queue)] = queue
+            }
+            for queue in touched.values { starts += pump(queue) }
+        }
+        run(starts)
+    }
+
+    /// What `pump` decided: hand work to an idle connection, or open a new one.
+    enum Start {
+        case resume(DeliveryConnection, DeliveryWork)
+        case open(DomainQueue, DeliveryWork, id: Int)
+    }
+
+    /// Gives the queue's ready work to idle connections, then opens connections up to the
+    /// limits (caller holds the lock).
+    func pump(_ queue: DomainQueue) -> [Start] {
+        var starts: [Start] = []
+        guard !stopping, !queue.options.suspendDelivery else { return starts }
+        while !queue.ready.isEmpty {
+            if let idle = queue.idle.popLast() {
+                starts.append(.resume(idle, queue.ready.removeFirst()))
+                continue
+            }
+            let binding = queue.key.binding
+            let bindingLimit = settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
+            guard queue.connections < queue.options.maxOutboundConnections,
+                  connectionsTotal < settings.outbound.globalMaxOutboundConnections,
+                  connectionsByBinding[binding, default: 0] < bindingLimit else { break }
+            queue.connections += 1
+            connectionsTotal += 1
+            connectionsByBinding[binding, default: 0] += 1
+            nextConnectionID += 1
+            starts.append(.open(queue, queue.ready.removeFirst(), id: nextConnectionID))
+        }
+        return starts
+    }
+
+    /// Carries out `pump`'s decisions (outside the lock).
+    func run(_ starts: [Start]) {
+        for start in starts {
+            switch start {
+            case .resume(let connection, let work): connection.resume(work)
+            case .open(let queue, let work, let id):
+                let connection = DeliveryConnection(manager: self, key: queue.key, options: queue.options, id: id, loop: group.next())
+                connection.start(work)
+            }
+        }
+    }
+
+    /// The next work for a connection that finished a transaction; nil parks it as idle.
+    func nextWork(for connection: DeliveryConnection) -> DeliveryWork? {
+        lock.withLock {
+            guard let queue = queues[connection.key] else { return nil }
+            if !stopping, !queue.options.suspendDelivery, !queue.ready.isEmpty { return queue.ready.removeFirst() }
+            queue.idle.append(connection)
+            return nil
+        }
+    }
+
+    /// An idle connection's time is up: true when it was still idle (it closes); false when
+    /// work was handed to it meanwhile.
+    func unpark(_ connection: DeliveryConnection) -> Bool {
+        lock.withLock {
+            guard let queue = queues[connection.key], let index = queue.idle.firstIndex(where: { $0 === connection }) else { return false }
+            queue.idle.remove(at: index)
+            return true
+        }
+    }
+
+    /// A connection is gone: its slot may go to waiting work.
+    func connectionClosed(_ connection: DeliveryConnection) {
+        var starts: [Start] = []
+        lock.withLock {
+            guard let queue = queues[connection.key] else { return }
+            queue.idle.removeAll { $0 === connection }
+            queue.connections -= 1
+            connectionsTotal -= 1
+            connectionsByBinding[connection.key.binding, default: 1] -= 1
+            starts += pump(queue)
+            for other in queues.values where other !== queue && !other.ready.isEmpty { starts += pump(other) }
+        }
+        run(starts)
+    }
+
+    /// No next hop could be reached for `work`: it fails temporarily, and so does the work
+    /// waiting in the same queue when no other connection of the queue is up (as Momentum
+    /// moves an unreachable domain to its delayed queue) — it is not tried again and again.
+    func unreachable(_ connection: DeliveryConnection, work: DeliveryWork, reason: String, permanent: Bool) {
+        var failed = [work]
+        lock.withLock {
+            if let queue = queues[connection.key], queue.connections <= 1 {
+                failed += queue.ready
+                queue.ready.removeAll()
+            }
+        }
+        for item in failed {
+            let outcome: SMTPClientStateMachine.RecipientOutcome = permanent ? .permanent(reason) : .transient(reason)
+            report(connection, work: item, outcomes: item.recipients.map { _ in outcome }, remoteAddress: "", remoteHost: nil, stage: 0, bytes: 0)
+        }
+    }
+
+    /// Stops opening connections, lets busy ones finish (at most shutdown_timeout), closes idle
+    /// ones and flushes the journal.
+    public func stop() {
+        let idle: [DeliveryConnection] = lock.withLock {
+            stopping = true
+            return queues.values.flatMap { queue in
+                defer { queue.idle.removeAll() }
+                return queue.idle
+            }
+        }
+        timer?.cancel()
+        for connection in idle { connection.closeIdle() }
+        let deadline = Date().addingTimeInterval(TimeInterval(settings.shutdownTimeout))
+        while lock.withLock({ connectionsTotal }) > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    /// Queue sizes for the console and metrics: per queue, ready (active) and delayed work.
+    public func summary() -> [(key: QueueKey, active: Int, delayed: Int, connections: Int)] {
+        lock.withLock {
+            queues.values.map { ($0.key, $0.ready.count, $0.delayed, $0.connections) }
+                .filter { $0.active > 0 || $0.delayed > 0 || $0.connections > 0 }
+        }
+    }
+
+    /// Messages with recipients still to settle.
+    public var messageCount: Int { lock.withLock { messages.count } }
+
+    /// A live message's recipients: (address, settled, attempts, next attempt µs).
+    public func details(of id: String) -> [(address: String, settled: Bool, attempts: Int, nextAttemptMicros: Int64)]? {
+        lock.withLock {
+            guard let message = messages[id] else { return nil }
+            return message.entry.envelope.recipients.enumerated().map { index, recipient in
+                (recipient.address, message.states[index].settled, message.states[index].attempts, message.states[index].nextAttemptMicros)
+            }
+        }
+    }
+
+    static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "" }
+        return String(address[address.index(after: at)...])
+    }
+}

@@ -1,0 +1,119 @@
+/// Every scope's outbound options, and the lookup that picks a value for one binding and
+/// destination domain in Momentum's fallback order (ecelerity-conf.md §B.2), most specific first:
+///
+/// 1. `binding ▸ domain` (a binding inside a group included: binding names are unique)
+/// 2. `binding_group ▸ domain`
+/// 3. `binding`
+/// 4. `binding_group`
+/// 5. global `domain`
+/// 6. global
+/// 7. the built-in default
+public struct OutboundConfiguration: Sendable {
+    /// A `binding` or `binding_group` scope's own options and its `domain` scopes.
+    public struct Scope: Sendable {
+        public var options = OutboundOptions()
+        /// Lower-cased domain name → options.
+        public var domains: [String: OutboundOptions] = [:]
+        public init() {}
+    }
+
+    public var global = OutboundOptions()
+    public var globalDomains: [String: OutboundOptions] = [:]
+    public var bindings: [String: Scope] = [:]
+    public var bindingGroups: [String: Scope] = [:]
+
+    public init() {}
+
+    /// The options in force for `domain` delivered through `binding` (of `group`).
+    public func resolve(binding: String, group: String?, domain: String) -> ResolvedOutboundOptions {
+        let domain = domain.lowercased()
+        let bindingScope = bindings[binding]
+        let groupScope = group.flatMap { bindingGroups[$0] }
+        let chain: [OutboundOptions?] = [
+            bindingScope?.domains[domain], groupScope?.domains[domain], bindingScope?.options, groupScope?.options,
+            globalDomains[domain], global,
+        ]
+        var merged = OutboundOptions()
+        for scope in chain.reversed() {
+            if let scope { merged = scope.over(merged) }
+        }
+        return ResolvedOutboundOptions(merged)
+    }
+
+    /// `server_max_outbound_connections` of a binding (binding ▸ group ▸ global).
+    public func serverMaxOutboundConnections(binding: String, group: String?) -> Int? {
+        bindings[binding]?.options.serverMaxOutboundConnections ?? group.flatMap { bindingGroups[$0]?.options.serverMaxOutboundConnections }
+    }
+
+    /// The global connection cap.
+    public var globalMaxOutboundConnections: Int { global.serverMaxOutboundConnections ?? 20000 }
+}
+
+/// The values in force for one binding and domain, defaults filled in.
+public struct ResolvedOutboundOptions: Sendable, Equatable {
+    public var retryInterval: Int
+    public var maxRetryInterval: Int
+    /// nil: no count limit (expiry only).
+    public var maxRetries: Int?
+    public var messageExpiration: Int
+    public var neverRetry: Bool
+    public var generateBounces: Bool
+    public var bouncesInlineOriginal: OutboundOptions.InlineOriginal
+    public var mailerDaemon: String?
+    public var maxOutboundConnections: Int
+    public var maxDeliveriesPerConnection: Int
+    public var maxRecipientsPerBatch: Int
+    public var connectTimeout: Int
+    public var ehloTimeout: Int
+    public var mailFromTimeout: Int
+    public var rcptToTimeout: Int
+    public var bodyTimeout: Int
+    public var idleTimeout: Int
+    public var remoteSMTPPort: Int
+    public var tls: OutboundOptions.TLSMode
+    /// nil or `*`: the kernel picks the source address.
+    public var bindAddress: String?
+    /// `__hostname__` (the default) or `__message__` are resolved by the caller.
+    public var ehloHostname: String
+    public var gateway: NextHop?
+    public var routes: [NextHop]?
+    public var suspendDelivery: Bool
+
+    init(_ options: OutboundOptions) {
+        retryInterval = options.retryInterval ?? 1200
+        maxRetryInterval = options.maxRetryInterval ?? 43200
+        messageExpiration = options.messageExpiration ?? 86400
+        switch options.maxRetries ?? .auto {
+        case .count(let count): maxRetries = count
+        case .auto, .none: maxRetries = nil
+        }
+        neverRetry = options.neverRetry ?? false
+        generateBounces = options.generateBounces ?? true
+        bouncesInlineOriginal = options.bouncesInlineOriginal ?? .headers
+        mailerDaemon = options.mailerDaemon
+        maxOutboundConnections = options.maxOutboundConnections ?? 32
+        maxDeliveriesPerConnection = options.maxDeliveriesPerConnection ?? 0
+        maxRecipientsPerBatch = options.maxRecipientsPerBatch ?? 100
+        connectTimeout = options.connectTimeout ?? 300
+        ehloTimeout = options.ehloTimeout ?? 300
+        mailFromTimeout = options.mailFromTimeout ?? 300
+        rcptToTimeout = options.rcptToTimeout ?? 300
+        bodyTimeout = options.bodyTimeout ?? 600
+        idleTimeout = options.idleTimeout ?? 5
+        remoteSMTPPort = options.remoteSMTPPort ?? 25
+        tls = options.tls ?? .ifavailable
+        bindAddress = options.bindAddress == "*" ? nil : options.bindAddress
+        ehloHostname = options.ehloHostname ?? "__hostname__"
+        gateway = options.gateway
+        routes = options.routes
+        suspendDelivery = options.suspendDelivery ?? false
+    }
+
+    /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of
+    /// retry_interval, capped at max_retry_interval).
+    public func retryDelay(afterAttempts attempts: Int) -> Int {
+        let exponent = min(max(attempts - 1, 0), 30)
+        let delay = retryInterval.multipliedReportingOverflow(by: 1 << exponent)
+        return delay.overflow ? maxRetryInterval : min(delay.partialValue, maxRetryInterval)
+    }
+}

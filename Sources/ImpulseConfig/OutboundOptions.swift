@@ -1,0 +1,232 @@
+/// Outbound delivery options as one scope sets them (global, `binding_group`, `binding` or
+/// `domain`); nil means "not set here, ask the next scope". Names are Momentum's
+/// (shared/spec/ecelerity-conf.md §4, §5, §7, §8); `OutboundConfiguration.resolve` applies the
+/// fallback order and the defaults.
+public struct OutboundOptions: Sendable, Equatable {
+    public enum MaxRetries: Sendable, Equatable {
+        /// Derived from message_expiration (only expiry limits the attempts in practice).
+        case auto
+        /// Only message_expiration applies.
+        case none
+        case count(Int)
+    }
+
+    /// `tls`: outbound STARTTLS policy.
+    public enum TLSMode: String, Sendable, Equatable {
+        case no, ifavailable, required
+    }
+
+    /// `bounces_inline_original`.
+    public enum InlineOriginal: String, Sendable, Equatable {
+        case none, headers, all
+    }
+
+    public var retryInterval: Int?
+    public var maxRetryInterval: Int?
+    public var maxRetries: MaxRetries?
+    public var messageExpiration: Int?
+    public var neverRetry: Bool?
+    public var generateBounces: Bool?
+    public var bouncesInlineOriginal: InlineOriginal?
+    public var mailerDaemon: String?
+    public var maxOutboundConnections: Int?
+    public var serverMaxOutboundConnections: Int?
+    public var maxDeliveriesPerConnection: Int?
+    public var maxRecipientsPerBatch: Int?
+    public var connectTimeout: Int?
+    public var ehloTimeout: Int?
+    public var mailFromTimeout: Int?
+    public var rcptToTimeout: Int?
+    public var bodyTimeout: Int?
+    public var idleTimeout: Int?
+    public var remoteSMTPPort: Int?
+    public var tls: TLSMode?
+    public var bindAddress: String?
+    public var ehloHostname: String?
+    public var gateway: NextHop?
+    public var routes: [NextHop]?
+    public var suspendDelivery: Bool?
+
+    public init() {}
+
+    /// Every option name this type reads.
+    public static let optionNames: Set<String> = [
+        "retry_interval", "max_retry_interval", "max_retries", "message_expiration", "never_retry", "generate_bounces",
+        "bounces_inline_original", "mailerdaemon", "max_outbound_connections", "server_max_outbound_connections",
+        "max_deliveries_per_connection", "max_recipients_per_batch", "connect_timeout", "ehlo_timeout", "mailfrom_timeout",
+        "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
+        "gateway", "routes", "suspend_delivery",
+    ]
+    /// Options a `domain` scope may not set (Momentum's scope column: G, B, BG only).
+    static let notInDomain: Set<String> = ["server_max_outbound_connections", "bind_address"]
+    /// Options only the global and `domain` scopes may set.
+    static let onlyGlobalOrDomain: Set<String> = ["routes"]
+
+    /// Reads one option into this scope's values.
+    mutating func apply(_ option: ConfigOption) throws(ConfigError) {
+        let day = 86400 * 365
+        switch option.name {
+        case "retry_interval": retryInterval = try OptionReader.integer(option, in: 1...day)
+        case "max_retry_interval": maxRetryInterval = try OptionReader.integer(option, in: 1...day)
+        case "max_retries":
+            switch try OptionReader.scalar(option).lowercased() {
+            case "auto": maxRetries = .auto
+            case "none": maxRetries = MaxRetries.none
+            default: maxRetries = .count(try OptionReader.integer(option, in: 0...1_000_000))
+            }
+        case "message_expiration": messageExpiration = try OptionReader.integer(option, in: 1...day)
+        case "never_retry": neverRetry = try OptionReader.bool(option)
+        case "generate_bounces": generateBounces = try OptionReader.bool(option)
+        case "bounces_inline_original":
+            bouncesInlineOriginal = try OptionReader.choice(option, [("none", InlineOriginal.none), ("headers", .headers), ("all", .all)])
+        case "mailerdaemon":
+            let text = try OptionReader.scalar(option)
+            guard text.contains("@"), !text.contains(where: { $0 == "<" || $0 == ">" || $0 == " " || $0 == "\r" || $0 == "\n" }) else {
+                throw ConfigError(option.value.location, "'\(option.spelling)' expects an address such as mailer-daemon@example.com, found '\(text)'")
+            }
+            mailerDaemon = text
+        case "max_outbound_connections": maxOutboundConnections = try OptionReader.integer(option, in: 1...100_000)
+        case "server_max_outbound_connections": serverMaxOutboundConnections = try OptionReader.integer(option, in: 1...1_000_000)
+        case "max_deliveries_per_connection": maxDeliveriesPerConnection = try OptionReader.integer(option, in: 0...Int(Int32.max))
+        case "max_recipients_per_batch": maxRecipientsPerBatch = try OptionReader.integer(option, in: 1...10_000)
+        case "connect_timeout": connectTimeout = try OptionReader.integer(option, in: 1...3600)
+        case "ehlo_timeout": ehloTimeout = try OptionReader.integer(option, in: 1...3600)
+        case "mailfrom_timeout": mailFromTimeout = try OptionReader.integer(option, in: 1...3600)
+        case "rcptto_timeout": rcptToTimeout = try OptionReader.integer(option, in: 1...3600)
+        case "body_timeout": bodyTimeout = try OptionReader.integer(option, in: 1...7200)
+        case "idle_timeout": idleTimeout = try OptionReader.integer(option, in: 0...3600)
+        case "remote_smtp_port": remoteSMTPPort = try OptionReader.integer(option, in: 1...65535)
+        case "tls": tls = try OptionReader.choice(option, [("no", .no), ("ifavailable", .ifavailable), ("required", .required)])
+        case "bind_address":
+            let text = try OptionReader.scalar(option)
+            if text != "*" && IPAddress(text) == nil {
+                throw ConfigError(option.value.location, "'\(option.spelling)' expects an IP address of this machine or *, found '\(text)'")
+            }
+            bindAddress = text
+        case "ehlo_hostname":
+            let text = try OptionReader.scalar(option)
+            guard !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else {
+                throw ConfigError(option.value.location, "'\(option.spelling)' expects a host name, __hostname__ or __message__, found '\(text)'")
+            }
+            ehloHostname = text
+        case "gateway":
+            let text = try OptionReader.scalar(option)
+            guard let hop = NextHop(text) else {
+                throw ConfigError(option.value.location, "'\(option.spelling)' expects host, host:port, IP or [IPv6]:port, found '\(text)'")
+            }
+            gateway = hop
+        case "routes":
+            var hops: [NextHop] = []
+            for (text, location) in try OptionReader.list(option) {
+                guard let hop = NextHop(route: text) else {
+                    throw ConfigError(location, "'\(text)' in '\(option.spelling)' is not a route (host, IP, __mx__ or smtp://ip?port=N)")
+                }
+                hops.append(hop)
+            }
+            routes = hops
+        case "suspend_delivery": suspendDelivery = try OptionReader.bool(option)
+        default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
+        }
+    }
+
+    /// This scope's values where it sets them, `fallback`'s elsewhere.
+    func over(_ fallback: OutboundOptions) -> OutboundOptions {
+        var result = self
+        result.retryInterval = retryInterval ?? fallback.retryInterval
+        result.maxRetryInterval = maxRetryInterval ?? fallback.maxRetryInterval
+        result.maxRetries = maxRetries ?? fallback.maxRetries
+        result.messageExpiration = messageExpiration ?? fallback.messageExpiration
+        result.neverRetry = neverRetry ?? fallback.neverRetry
+        result.generateBounces = generateBounces ?? fallback.generateBounces
+        result.bouncesInlineOriginal = bouncesInlineOriginal ?? fallback.bouncesInlineOriginal
+        result.mailerDaemon = mailerDaemon ?? fallback.mailerDaemon
+        result.maxOutboundConnections = maxOutboundConnections ?? fallback.maxOutboundConnections
+        result.serverMaxOutboundConnections = serverMaxOutboundConnections ?? fallback.serverMaxOutboundConnections
+        result.maxDeliveriesPerConnection = maxDeliveriesPerConnection ?? fallback.maxDeliveriesPerConnection
+        result.maxRecipientsPerBatch = maxRecipientsPerBatch ?? fallback.maxRecipientsPerBatch
+        result.connectTimeout = connectTimeout ?? fallback.connectTimeout
+        result.ehloTimeout = ehloTimeout ?? fallback.ehloTimeout
+        result.mailFromTimeout = mailFromTimeout ?? fallback.mailFromTimeout
+        result.rcptToTimeout = rcptToTimeout ?? fallback.rcptToTimeout
+        result.bodyTimeout = bodyTimeout ?? fallback.bodyTimeout
+        result.idleTimeout = idleTimeout ?? fallback.idleTimeout
+        result.remoteSMTPPort = remoteSMTPPort ?? fallback.remoteSMTPPort
+        result.tls = tls ?? fallback.tls
+        result.bindAddress = bindAddress ?? fallback.bindAddress
+        result.ehloHostname = ehloHostname ?? fallback.ehloHostname
+        result.gateway = gateway ?? fallback.gateway
+        result.routes = routes ?? fallback.routes
+        result.suspendDelivery = suspendDelivery ?? fallback.suspendDelivery
+        return result
+    }
+}
+
+/// A fixed next hop: `gateway` or one `routes` entry. `__mx__` (routes) means "the domain's MX".
+public struct NextHop: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    /// nil: the scope's remote_smtp_port.
+    public var port: Int?
+    /// The `__mx__` route entry: look up the domain's MX as usual.
+    public var isMX: Bool { host == "__mx__" }
+
+    public init(host: String, port: Int?) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host`, `host:port`, `1.2.3.4`, `1.2.3.4:25`, `[::1]:25`, `[::1]`.
+    public init?(_ text: String) {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let address = String(text[text.index(after: text.startIndex)..<close])
+            guard IPAddress(address) != nil else { return nil }
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty {
+                self.init(host: address, port: nil)
+                return
+            }
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (1...65535).contains(port) else { return nil }
+            self.init(host: address, port: port)
+            return
+        }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard let first = parts.first, !first.isEmpty, parts.count <= 2,
+              first.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else { return nil }
+        if parts.count == 2 {
+            guard let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
+            self.init(host: String(first), port: port)
+        } else {
+            self.init(host: String(first), port: nil)
+        }
+    }
+
+    /// A `routes` entry: a host, IP, `__mx__`, or `smtp://ip?port=N` (other query keys ignored).
+    public init?(route text: String) {
+        if text == "__mx__" {
+            self.init(host: "__mx__", port: nil)
+            return
+        }
+        guard text.lowercased().hasPrefix("smtp://") else {
+            self.init(text)
+            return
+        }
+        let body = text.dropFirst("smtp://".count)
+        let pieces = body.split(separator: "?", maxSplits: 1)
+        guard let hostPart = pieces.first, var hop = NextHop(String(hostPart)) else { return nil }
+        if pieces.count == 2 {
+            for pair in pieces[1].split(separator: "&") {
+                let keyValue = pair.split(separator: "=", maxSplits: 1)
+                if keyValue.count == 2, keyValue[0] == "port" {
+                    guard let port = Int(keyValue[1]), (1...65535).contains(port) else { return nil }
+                    hop.port = port
+                }
+            }
+        }
+        self = hop
+    }
+
+    public var description: String {
+        let shown = host.contains(":") ? "[\(host)]" : host
+        return port.map { "\(shown):\($0)" } ?? shown
+    }
+}

@@ -1,0 +1,68 @@
+import Delivery
+import Foundation
+import Scriptlet
+import Spool
+
+/// Wires the spool to outbound delivery: what the writer makes durable is logged (mainlog `R`)
+/// and queued; closed segments are offered for removal; delivery outcomes fire the
+/// `core_log_*_v1` hooks in the scheduler's Lua state.
+extension ImpulseServer {
+    func startDelivery() {
+        let manager = queueManager
+        let log = deliveryLog
+        services.spoolWriter.onCommit = { entries in
+            for entry in entries {
+                let envelope = entry.envelope
+                for recipient in envelope.recipients {
+                    log.reception(messageID: envelope.id, sessionID: 0, recipient: recipient.address, sender: envelope.mailFrom,
+                                  clientIP: envelope.peerAddress, size: entry.dataLength,
+                                  protocolName: envelope.receivedProtocol == "internal" ? "internal" : "esmtp",
+                                  bindingGroup: envelope.bindingGroup ?? "default", binding: envelope.binding ?? "default")
+                }
+            }
+            manager.accepted(entries)
+        }
+        services.spoolWriter.onSegmentClosed = { manager.segmentClosed($0) }
+        manager.onEvent = { [weak self] event in self?.deliveryEvent(event) }
+        journal.start()
+        services.spoolWriter.start()
+        manager.start(recovered: recovered)
+    }
+
+    /// Fires the delivery hook for one recipient's outcome, on the control queue (where the
+    /// scheduler's state lives), when some module implements it. A failing hook is logged;
+    /// delivery goes on.
+    func deliveryEvent(_ event: QueueManager.Event) {
+        let hook: String
+        switch event.kind {
+        case .delivered: hook = "core_log_delivery_v1"
+        case .transientFailure: hook = "core_log_transient_failure_v1"
+        case .permanentFailure: hook = "core_log_permanent_failure_v1"
+        }
+        guard deliveryHooks.contains(hook) else { return }
+        let sessionID = services.makeSessionID()
+        let logger = self.logger
+        control.async { [weak self] in
+            guard let state = self?.policy?.scheduler else { return }
+            let envelope = event.entry.envelope
+            let recipient = envelope.recipients[event.recipientIndex]
+            state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                              peer: (envelope.peerAddress, envelope.peerPort))
+            state.setContexts(sessionID, [
+                (true, "mailfrom_address", envelope.mailFrom), (true, "rcptto_address", recipient.address),
+                (true, "rcptto_domain", event.key.domain),
+            ])
+            let entry = event.entry
+            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? entry.readData()) ?? [] }
+            let record: [String: String] = ["type": "domain_record", "domain": event.key.domain, "name": event.key.domain, "binding": event.key.binding,
+                                            "binding_group": event.key.group, "remote_addr": event.remoteAddress,
+                                            "attempts": String(event.attempts)]
+            let result = state.fireHook(hook, session: sessionID, [.message, .opaque(record), .number(Date().timeIntervalSince1970),
+                                                                   .text(event.note)])
+            if case .failure(let failure) = result {
+                logger.error("scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message); delivery goes on")
+            }
+            state.closeSession(sessionID)
+        }
+    }
+}

@@ -1,0 +1,316 @@
+"""Outbound delivery end to end: a real client sends to the real impulse, which delivers to real
+sinks on loopback (our recording sink and Postfix's smtp-sink), routing through a real DNS
+server (dnsmasq) started by the test."""
+import email
+import smtplib
+import socket
+import subprocess
+import time
+from email import policy as email_policy
+
+import pytest
+
+from conftest import BIN
+from sink import Sink
+
+
+def free_udp_port():
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.fixture
+def mx_dns(tmp_path):
+    """dnsmasq answering for *.itest only (unbound itself answers NXDOMAIN for .test, RFC 6761): MX records to loopback hosts. Every other name is
+    NXDOMAIN locally, so nothing is ever asked of a resolver off this machine."""
+    port = free_udp_port()
+    process = subprocess.Popen([
+        "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+        "--listen-address=127.0.0.1", f"--port={port}", "--user=root", f"--pid-file={tmp_path}/dnsmasq.pid",
+        # one.itest and two.itest: one MX each, on the loopback sink host.
+        "--mx-host=one.itest,mx.one.itest,10", "--host-record=mx.one.itest,127.0.0.1",
+        "--mx-host=two.itest,mx.two.itest,10", "--host-record=mx.two.itest,127.0.0.1",
+        # fallback.itest: the best MX (127.0.0.2) refuses connections; the second is the sink.
+        "--mx-host=fallback.itest,down.fallback.itest,10", "--host-record=down.fallback.itest,127.0.0.2",
+        "--mx-host=fallback.itest,up.fallback.itest,20", "--host-record=up.fallback.itest,127.0.0.1",
+        # nomx.itest has no MX but an address: delivered to the address (RFC 5321 5.1).
+        "--host-record=nomx.itest,127.0.0.1",
+        "--local=/itest/", "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    yield f"127.0.0.1@{port}"
+    process.terminate()
+    process.wait()
+
+
+@pytest.fixture
+def sinks():
+    made = []
+
+    def make(**kwargs):
+        sink = Sink(**kwargs)
+        made.append(sink)
+        return sink
+
+    yield make
+    for sink in made:
+        sink.close()
+
+
+def deliver_config(dns, domains: str, extra_global: str = "", relay=("one.itest", "two.itest", "fallback.itest", "nomx.itest",
+                                                                     "sink.test", "sender.test")):
+    relay_list = " ".join(f'"{d}"' for d in relay)
+    return dict(body=f"  relay_domains = ( {relay_list} )", deliver=True,
+                global_options=f'dns_nameservers = ( "{dns}" )\nretry_interval = 1\nmax_retry_interval = 2\n'
+                               f'ec_logger {{ mainlog = "mainlog.ec" }}\nbounce_logger {{ bouncelog = "bouncelog.ec" }}\n'
+                               f'{extra_global}\n{domains}')
+
+
+def send(port, recipients, sender="alice@sender.test", body=b"Subject: hello\r\n\r\nHello.\r\n.leading dot\r\n"):
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.sendmail(sender, recipients, body)
+
+
+def mainlog(server, kind=None):
+    path = server.directory / "mainlog.ec"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [line.split("@", 13) for line in lines if kind is None or line.split("@")[4] == kind]
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_multi_recipient_message_split_per_domain_through_mx(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "one.itest" {{ remote_smtp_port = {sink.port} }}\n'
+                                                     f'domain "two.itest" {{ remote_smtp_port = {sink.port} }}')).start()
+    send(server.port, ["a@one.itest", "b@one.itest", "c@two.itest"])
+    messages = sink.wait_for(2)
+    by_domain = {m.recipients[0].split("@")[1]: m for m in messages}
+    assert sorted(by_domain["one.itest"].recipients) == ["a@one.itest", "b@one.itest"]
+    assert by_domain["two.itest"].recipients == ["c@two.itest"]
+    for message in messages:
+        assert message.mail_from == "alice@sender.test"
+        assert message.helo == "impulse.test"
+        # Dot-stuffing undone by the sink: the body arrives as sent, CRLF throughout.
+        assert b"\r\n.leading dot\r\n" in message.data and message.data.startswith(b"Received:")
+    delivered = wait_until(lambda: len(mainlog(server, "D")) == 3 and mainlog(server, "D"), what="three D records")
+    assert sorted(line[5] for line in delivered) == ["one.itest", "one.itest", "two.itest"]
+    assert all(line[11] == "127.0.0.1" and line[7:9] == ["default", "default"] for line in delivered)
+    assert len(mainlog(server, "R")) == 3
+    # Every recipient settled: the queue is empty (the segment goes once the writer closes it).
+    wait_until(lambda: server.spooled_ids() == set(), what="an empty queue")
+    time.sleep(0.5)
+    assert len(sink.messages) == 2
+
+
+def test_single_recipient_to_postfix_smtp_sink_through_gateway(server_factory, mx_dns, tmp_path):
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    dump = tmp_path / "dump"
+    sink = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "root", "-D", str(dump), f"127.0.0.1:{port}", "16"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{port}" }}')).start()
+        send(server.port, ["bob@sink.test"])
+        text = wait_until(lambda: dump.exists() and b"Hello." in dump.read_bytes() and dump.read_bytes(), what="smtp-sink's dump")
+        assert b"MAIL FROM:<alice@sender.test>" in text.upper().replace(b"MAIL FROM:", b"MAIL FROM:") or b"alice@sender.test" in text
+        assert b"bob@sink.test" in text
+        wait_until(lambda: mainlog(server, "D"), what="a D record")
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_mx_fallback_when_the_best_mx_refuses_connections(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "fallback.itest" {{ remote_smtp_port = {sink.port} }}')).start()
+    send(server.port, ["x@fallback.itest"])
+    assert sink.wait_for(1)[0].recipients == ["x@fallback.itest"]
+    assert mainlog(server, "T") == []
+
+
+def test_implicit_mx_when_the_domain_has_only_an_address(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "nomx.itest" {{ remote_smtp_port = {sink.port} }}')).start()
+    send(server.port, ["x@nomx.itest"])
+    assert sink.wait_for(1)[0].recipients == ["x@nomx.itest"]
+
+
+def test_gateway_overrides_mx(server_factory, mx_dns, sinks):
+    mx_sink, gateway_sink = sinks(), sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "one.itest" {{ remote_smtp_port = {mx_sink.port}  gateway = "127.0.0.1:{gateway_sink.port}" }}')).start()
+    send(server.port, ["x@one.itest"])
+    assert gateway_sink.wait_for(1)[0].recipients == ["x@one.itest"]
+    assert mx_sink.messages == []
+
+
+POLICY_BINDING = """
+local m = {}
+function m:validate_set_binding(msg)
+  if msg:rcptto():find("^vip") then msg:binding("vip") end
+  return msys.core.VALIDATE_CONT
+end
+function m:core_log_delivery_v1(msg, dr, now, note)
+  print("delivered " .. msg:rcptto() .. " via " .. dr.domain .. " binding " .. dr.binding .. ": " .. note)
+end
+function m:core_log_permanent_failure_v1(msg, dr, now, note)
+  error("a broken permanent-failure hook")
+end
+msys.registerModule("routing", m)
+"""
+
+
+def test_binding_chosen_by_policy_sets_source_address_and_hooks_fire(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
+                'binding "vip" { bind_address = "127.0.0.3"  ehlo_hostname = "vip.impulse.test" }\n'
+                'scriptlet "scriptlet" { script "routing" { source = "routing" } }'))
+    (server.directory / "routing.lua").write_text(POLICY_BINDING)
+    server.start()
+    send(server.port, ["vip1@sink.test"])
+    send(server.port, ["plain@sink.test", "permfail@sink.test"])
+    messages = sink.wait_for(2)
+    vip = next(m for m in messages if m.recipients == ["vip1@sink.test"])
+    plain = next(m for m in messages if m.recipients == ["plain@sink.test"])
+    assert vip.peer[0] == "127.0.0.3" and vip.helo == "vip.impulse.test"
+    assert plain.peer[0] == "127.0.0.1" and plain.helo == "impulse.test"
+    assert any(line[8] == "vip" for line in wait_until(lambda: mainlog(server, "D"), what="D records"))
+    log = wait_until(lambda: "delivered plain@sink.test" in server.log.read_text() and server.log.read_text(), what="hook output")
+    assert "delivered vip1@sink.test via sink.test binding vip: 250 2.0.0 queued" in log
+    # The failing hook is reported with its module; delivery went on (permfail was bounced/logged).
+    wait_until(lambda: "a broken permanent-failure hook" in server.log.read_text(), what="the hook's error in the log")
+    assert "core_log_permanent_failure_v1 failed" in server.log.read_text()
+    assert wait_until(lambda: mainlog(server, "P"), what="a P record")[0][13].startswith("RCPT TO: 550 5.1.1")
+
+
+def dsn_parts(message_bytes):
+    message = email.message_from_bytes(message_bytes, policy=email_policy.compat32)
+    assert message.get_content_type() == "multipart/report"
+    assert message.get_param("report-type") == "delivery-status"
+    parts = message.get_payload()
+    status = parts[1]
+    assert status.get_content_type() == "message/delivery-status"
+    blocks = status.get_payload()
+    return message, blocks
+
+
+def test_tempfail_then_success_is_retried(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    send(server.port, ["retry2@sink.test"])
+    message = sink.wait_for(1, timeout=30)[0]
+    assert message.recipients == ["retry2@sink.test"] and sink.attempts["retry2@sink.test"] == 3
+    transient = mainlog(server, "T")
+    assert len(transient) == 2 and transient[0][13].startswith("RCPT TO: 451 4.3.0")
+    assert [line[10] for line in transient] == ["0", "1"]
+    assert wait_until(lambda: mainlog(server, "D"), what="a D record")[0][9] == "2"
+
+
+def test_expiry_sends_one_dsn_to_the_sender(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}"  message_expiration = 3 }}\n'
+                f'domain "sender.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    send(server.port, ["tempfail@sink.test"])
+    bounce = sink.wait_for(1, timeout=30)[0]
+    assert bounce.mail_from == "" and bounce.recipients == ["alice@sender.test"]
+    message, blocks = dsn_parts(bounce.data)
+    assert "MAILER-DAEMON@impulse.test" in message["From"]
+    recipient_block = blocks[1]
+    assert recipient_block["Final-Recipient"] == "rfc822; tempfail@sink.test"
+    assert recipient_block["Action"] == "failed" and recipient_block["Status"] == "5.4.7"
+    assert "exceeded max time" in recipient_block["Diagnostic-Code"]
+    permanent = mainlog(server, "P")
+    assert len(permanent) == 1 and permanent[0][13] == "554 5.4.7 [internal] exceeded max time without delivery"
+    bouncelog = (server.directory / "bouncelog.ec").read_text().splitlines()
+    assert any(line.split("@")[4] == "B" and line.split("@")[5] == "tempfail" for line in bouncelog)
+    time.sleep(1.5)
+    assert len(sink.messages) == 1, "exactly one DSN"
+
+
+def test_permanent_failure_sends_a_dsn_with_the_headers(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
+                                                     f'domain "sender.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    send(server.port, ["permfail@sink.test", "ok@sink.test"])
+    messages = sink.wait_for(2)
+    bounce = next(m for m in messages if m.mail_from == "")
+    message, blocks = dsn_parts(bounce.data)
+    assert blocks[1]["Final-Recipient"] == "rfc822; permfail@sink.test" and blocks[1]["Status"] == "5.1.1"
+    assert "550 5.1.1 no such user here" in blocks[1]["Diagnostic-Code"]
+    original = message.get_payload()[2]
+    assert original.get_content_type() == "text/rfc822-headers"
+    assert b"Subject: hello" in original.as_bytes()
+    delivered = next(m for m in messages if m.mail_from)
+    assert delivered.recipients == ["ok@sink.test"]
+
+
+def test_null_sender_gets_no_bounce(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    send(server.port, ["permfail@sink.test"], sender="")
+    wait_until(lambda: mainlog(server, "P"), what="a P record")
+    time.sleep(1)
+    assert sink.messages == [] and len(mainlog(server, "R")) == 1
+
+
+def test_restart_with_a_queue_delivers_each_recipient_once(server_factory, mx_dns, sinks):
+    sink = sinks()
+    config = deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')
+    held = dict(config, global_options=config["global_options"] + "\nsuspend_delivery = true\n")
+    server = server_factory(**held).start()
+    for index in range(20):
+        send(server.port, [f"r{index}@sink.test", f"s{index}@sink.test"])
+    assert server.stop() == 0
+    assert len(server.spooled_ids()) == 20 and sink.messages == []
+    server.config.write_text(server.config.read_text().replace("suspend_delivery = true", ""))
+    server.start()
+    sink.wait_for(20)
+    wait_until(lambda: len(mainlog(server, "D")) == 40, what="40 D records")
+    assert server.stop() == 0
+    server.start()
+    time.sleep(1.5)
+    assert server.stop() == 0
+    assert sink.delivered_to() == sorted([f"r{i}@sink.test" for i in range(20)] + [f"s{i}@sink.test" for i in range(20)])
+    assert server.spooled_ids() == set()
+
+
+def test_starttls_when_offered_and_required_tls_refuses_plain_text(server_factory, mx_dns, sinks, certificate):
+    tls_sink, plain_sink = sinks(starttls=certificate), sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "one.itest" {{ gateway = "127.0.0.1:{tls_sink.port}" }}\n'
+                f'domain "two.itest" {{ gateway = "127.0.0.1:{plain_sink.port}"  tls = "required" }}')).start()
+    send(server.port, ["x@one.itest"])
+    send(server.port, ["y@two.itest"])
+    assert tls_sink.wait_for(1)[0].tls is True
+    transient = wait_until(lambda: mainlog(server, "T"), what="a T record for the plain-text sink")
+    assert "STARTTLS" in transient[0][13] and transient[0][5] == "two.itest"
+    assert plain_sink.messages == []
+
+
+def test_suspended_domain_holds_mail_and_console_shows_it(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}"  suspend_delivery = true }}',
+        extra_global='Control_Listener {\n  Listen "control.sock" { }\n}')).start()
+    send(server.port, ["held@sink.test"])
+    time.sleep(0.5)
+    assert sink.messages == []
+    output = subprocess.run([BIN, "console", "--socket", str(server.directory / "control.sock"), "mailq"],
+                            capture_output=True, text=True, timeout=10).stdout
+    assert "sink.test" in output
