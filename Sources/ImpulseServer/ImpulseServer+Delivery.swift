@@ -26,7 +26,36 @@ extension ImpulseServer {
         manager.onEvent = { [weak self] event in self?.deliveryEvent(event) }
         journal.start()
         services.spoolWriter.start()
-        manager.start(recovered: recovered)
+        manager.start(recovered: control.sync { rebind(recovered) })
+    }
+
+    /// Momentum runs validate_set_binding again for messages found in the spool at start-up
+    /// (the binding a policy chose may depend on configuration that changed). Runs in the
+    /// scheduler's state, on the control queue; a policy that chooses nothing keeps the
+    /// stored binding.
+    func rebind(_ entries: [SpoolDirectory.Entry]) -> [SpoolDirectory.Entry] {
+        guard let state = policy?.scheduler, state.implements(.setBinding) else { return entries }
+        return entries.map { entry in
+            var entry = entry
+            let envelope = entry.envelope
+            let sessionID = services.makeSessionID()
+            state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                              peer: (envelope.peerAddress, envelope.peerPort))
+            state.beginMessage(sessionID)
+            state.setContexts(sessionID, [(true, "mailfrom_address", envelope.mailFrom),
+                                          (true, "rcptto_address", envelope.recipients.first?.address ?? "")])
+            let stored = entry
+            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? stored.readData()) ?? [] }
+            if case .failed(let failure) = state.run(.setBinding, session: sessionID) {
+                logger.error("scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a recovered message: \(failure.message); keeping its binding",
+                             metadata: ["id": "\(envelope.id)"])
+            } else if let changes = state.takeChanges(sessionID) {
+                if let binding = changes.binding { entry.envelope.binding = binding }
+                if let group = changes.bindingGroup { entry.envelope.bindingGroup = group }
+            }
+            state.closeSession(sessionID)
+            return entry
+        }
     }
 
     /// Fires the delivery hook for one recipient's outcome, on the control queue (where the

@@ -86,12 +86,58 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" { spoolbase = x } }"),
                        ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
         XCTAssertEqual(errors("ESMTP_Listener { enable_authentication = true Listen \":25\" {} }").count, 1)
-        let config = try load("max_outbound_connections = 5\ndomain \"x.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \":25\" {} }")
+        XCTAssertEqual(errors("domain \"x.example\" { a = b }\nESMTP_Listener { Listen \":25\" {} }"),
+                       ["ecelerity.conf:1:22: error: unknown option 'a' in domain \"x.example\""])
+        let config = try load("outbound_throttle_messages = 5\nhost \"mx.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \":25\" {} }")
         XCTAssertEqual(config.warnings.map { $0.description.replacingOccurrences(of: directory + "/", with: "") }, [
-            "ecelerity.conf:1:1: warning: option 'max_outbound_connections' is not supported yet (ignored)",
-            "ecelerity.conf:2:1: warning: scope 'domain' is not supported yet (ignored with everything in it)",
+            "ecelerity.conf:1:1: warning: option 'outbound_throttle_messages' is not supported yet (ignored)",
+            "ecelerity.conf:2:1: warning: scope 'host' is not supported yet (ignored with everything in it)",
             "ecelerity.conf:3:1: warning: module or scope 'foo_module' is not supported by Impulse yet (ignored with everything in it)",
         ])
+    }
+
+    /// Momentum's outbound fallback order: binding ▸ domain, group ▸ domain, binding, group,
+    /// global domain, global, built-in default.
+    func testOutboundOptionsFollowMomentumsFallbackOrder() throws {
+        let config = try load("""
+            retry_interval = 100
+            max_outbound_connections = 7
+            tls = required
+            domain "d.example" { retry_interval = 200  gateway = "[::1]:2525" }
+            binding_group "bg" {
+              max_outbound_connections = 11
+              domain "d.example" { retry_interval = 300 }
+              binding "b" { bind_address = 127.0.0.3  domain "d.example" { max_outbound_connections = 13 } }
+            }
+            binding "solo" { ehlo_hostname = solo.example }
+            ESMTP_Listener { Listen ":25" {} }
+            """)
+        let outbound = config.outbound
+        let plain = outbound.resolve(binding: "default", group: "default", domain: "other.example")
+        XCTAssertEqual(plain.retryInterval, 100)
+        XCTAssertEqual(plain.maxOutboundConnections, 7)
+        XCTAssertEqual(plain.tls, .required)
+        XCTAssertEqual(plain.messageExpiration, 86400)
+        XCTAssertNil(plain.gateway)
+        let globalDomain = outbound.resolve(binding: "default", group: "default", domain: "D.Example")
+        XCTAssertEqual(globalDomain.retryInterval, 200)
+        XCTAssertEqual(globalDomain.gateway, NextHop(host: "::1", port: 2525))
+        let grouped = outbound.resolve(binding: "b", group: "bg", domain: "d.example")
+        XCTAssertEqual(grouped.retryInterval, 300, "group ▸ domain beats the global domain")
+        XCTAssertEqual(grouped.maxOutboundConnections, 13, "binding ▸ domain beats everything")
+        XCTAssertEqual(grouped.bindAddress, "127.0.0.3")
+        XCTAssertEqual(grouped.gateway, NextHop(host: "::1", port: 2525), "unset in the binding: the global domain's")
+        XCTAssertEqual(outbound.resolve(binding: "b", group: "bg", domain: "x.example").maxOutboundConnections, 11)
+        XCTAssertEqual(outbound.resolve(binding: "solo", group: nil, domain: "x.example").ehloHostname, "solo.example")
+        XCTAssertEqual(grouped.retryDelay(afterAttempts: 1), 300)
+        XCTAssertEqual(grouped.retryDelay(afterAttempts: 3), 1200)
+        XCTAssertEqual(grouped.retryDelay(afterAttempts: 40), 43200)
+        XCTAssertEqual(errors("domain \"d.example\" { bind_address = 127.0.0.2 }\nESMTP_Listener { Listen \":25\" {} }").first?
+            .contains("not valid in domain"), true)
+        XCTAssertEqual(errors("binding \"b\" { routes = ( \"mx.example\" ) }\nESMTP_Listener { Listen \":25\" {} }").first?
+            .contains("only globally or in a domain scope"), true)
+        XCTAssertEqual(errors("gateway = \"bad host:x\"\nESMTP_Listener { Listen \":25\" {} }").first?.contains("expects host"), true)
+        XCTAssertEqual(errors("tls = maybe\nESMTP_Listener { Listen \":25\" {} }").first?.contains("no, ifavailable, required"), true)
     }
 
     func testValueErrors() {
