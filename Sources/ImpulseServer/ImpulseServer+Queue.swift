@@ -1,10 +1,9 @@
 import Foundation
 import Spool
 
-/// Queue inspection from the console (`mailq`, `showqueue`, `message details`), read from the
-/// spool: every spooled message is waiting ("active") until outbound delivery (issue 4) settles
-/// it. Each command reads the spool's segments (read-only); `mailq` is meant for people, not for
-/// polling (use the metrics).
+/// Queue inspection from the console: `mailq` from the queue manager (active = ready to go or
+/// being delivered, delayed = waiting for a retry), `showqueue` and `message details` from the
+/// spool's segments and journals (read-only) plus the queue manager's per-recipient state.
 extension ImpulseServer {
     /// The messages in the spool: (routing domain, binding group, binding, envelope, size).
     func queuedMessages() -> [(domain: String, group: String, binding: String, entry: SpoolDirectory.Entry)] {
@@ -34,19 +33,15 @@ extension ImpulseServer {
             }
             index += 2
         }
-        var counts: [String: (group: String, binding: String, domain: String, active: Int)] = [:]
-        for message in queuedMessages() {
-            if !domains.isEmpty && !domains.contains(message.domain) { continue }
-            if !bindings.isEmpty && !bindings.contains(message.binding) { continue }
-            let key = "\(message.group)/\(message.binding) \(message.domain)"
-            counts[key, default: (message.group, message.binding, message.domain, 0)].active += 1
-        }
-        let rows = counts.values.sorted { ($0.active, $1.domain) > ($1.active, $0.domain) }.prefix(limit)
+        let rows = queueManager.summary()
+            .filter { (domains.isEmpty || domains.contains($0.key.domain)) && (bindings.isEmpty || bindings.contains($0.key.binding)) }
+            .sorted { ($0.active + $0.delayed, $1.key.domain) > ($1.active + $1.delayed, $0.key.domain) }
+            .prefix(limit)
         var text = "Group/Binding".padding(toLength: 44, withPad: " ", startingAt: 0) + "Domain".leftPadded(18) + "AQ".leftPadded(8) + "DQ".leftPadded(8) + "\n"
         text += String(repeating: "-", count: 78) + "\n"
         for row in rows {
-            text += "\(row.group)/\(row.binding)".padding(toLength: 44, withPad: " ", startingAt: 0) + row.domain.leftPadded(18)
-                + "\(row.active)".leftPadded(8) + "0".leftPadded(8) + "\n"
+            text += "\(row.key.group)/\(row.key.binding)".padding(toLength: 44, withPad: " ", startingAt: 0) + row.key.domain.leftPadded(18)
+                + "\(row.active)".leftPadded(8) + "\(row.delayed)".leftPadded(8) + "\n"
         }
         return (true, text)
     }
@@ -89,10 +84,27 @@ extension ImpulseServer {
         let envelope = entry.envelope
         var text = ""
         if mode != "body" {
-            text += "Message: \(envelope.id)\nCreated: \(envelope.receivedAtMicros / 1_000_000)\nNext Attempt: now (outbound delivery comes with issue 4)\n"
-            text += "Retries: 0\nReceived Via: \(envelope.peerAddress):\(envelope.peerPort) \(envelope.receivedProtocol) on \(envelope.listener)\n"
+            let states = queueManager.details(of: id)
+            let pending = states?.filter { !$0.settled } ?? []
+            let earliest: Int64 = pending.map(\.nextAttemptMicros).min() ?? 0
+            let next = earliest == 0 ? "now" : String(earliest / 1_000_000)
+            text += "Message: \(envelope.id)\nCreated: \(envelope.receivedAtMicros / 1_000_000)\nNext Attempt: \(next)\n"
+            let retries: Int = pending.map(\.attempts).max() ?? 0
+            text += "Retries: \(retries)\nReceived Via: \(envelope.peerAddress):\(envelope.peerPort) \(envelope.receivedProtocol) on \(envelope.listener)\n"
             text += "Sender: <\(envelope.mailFrom)>\n"
-            for recipient in envelope.recipients { text += "Recipient: <\(recipient.address)>\n" }
+            for (index, recipient) in envelope.recipients.enumerated() {
+                let state: (address: String, settled: Bool, attempts: Int, nextAttemptMicros: Int64)? =
+                    states.flatMap { index < $0.count ? $0[index] : nil }
+                var status = ""
+                if let state {
+                    if state.settled {
+                        status = " (done)"
+                    } else if state.attempts > 0 {
+                        status = " (\(state.attempts) attempt(s))"
+                    }
+                }
+                text += "Recipient: <\(recipient.address)>\(status)\n"
+            }
             if let domain = envelope.routingDomain { text += "Routing Domain: \(domain)\n" }
             text += "Binding: \(envelope.binding ?? "default")\nSize: \(entry.dataLength)\n"
         }

@@ -314,3 +314,27 @@ def test_suspended_domain_holds_mail_and_console_shows_it(server_factory, mx_dns
     output = subprocess.run([BIN, "console", "--socket", str(server.directory / "control.sock"), "mailq"],
                             capture_output=True, text=True, timeout=10).stdout
     assert "sink.test" in output
+
+
+def test_dsn_parameters_are_passed_on_to_a_next_hop_that_offers_dsn(server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.ehlo("client.test")
+        client.sendmail("alice@sender.test", ["x@sink.test"], b"Subject: dsn\r\n\r\nbody\r\n",
+                        mail_options=["RET=HDRS", "ENVID=env+2D1"],
+                        rcpt_options=["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;x@sink.test"])
+    message = sink.wait_for(1)[0]
+    assert "RET=HDRS" in message.mail_line and "ENVID=env+2D1" in message.mail_line
+    assert "NOTIFY=SUCCESS,FAILURE" in message.rcpt_lines[0] and "ORCPT=rfc822;x@sink.test" in message.rcpt_lines[0]
+
+
+def test_smtputf8_message_fails_permanently_at_a_next_hop_without_smtputf8(server_factory, mx_dns, sinks):
+    sink = sinks(smtputf8=False)
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.ehlo("client.test")
+        client.sendmail("", ["jürgen@sink.test"], "Subject: grüße\r\n\r\nbody\r\n".encode(), mail_options=["SMTPUTF8"])
+    permanent = wait_until(lambda: mainlog(server, "P"), what="a P record")
+    assert "SMTPUTF8" in permanent[0][13] and "RFC 6531" in permanent[0][13]
+    assert sink.messages == [] and mainlog(server, "T") == []
