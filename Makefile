@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench build
+.PHONY: run test bench bench-relay build
 
 build:
 	swift build -c release --product impulse
@@ -14,3 +14,10 @@ bench:
 	scripts/setup.sh bench
 	swift build -c release --product impulse
 	python3 scripts/bench.py $(BENCH_ARGS)
+
+# End-to-end relay (smtp-source → server → smtp-sink) against Postfix, and the queue's memory
+# with the next hop down.
+bench-relay:
+	scripts/setup.sh bench
+	swift build -c release --product impulse
+	python3 scripts/relay_bench.py $(BENCH_ARGS)

@@ -61,14 +61,19 @@ def load(port, messages, sessions, size):
 class ImpulseUnderTest:
     """Impulse on its own spool; with `policy`, that Lua script is loaded as the scriptlet."""
 
-    def __init__(self, directory, port, policy=None):
+    def __init__(self, directory, port, policy=None, name=None, outbound=None):
+        """`outbound`: config text for delivery (the relay benchmark); without it mail to
+        discard.test is only received and spooled (delivery suspended), as Postfix discards it."""
         self.port = port
-        name = "impulse-policy" if policy else "impulse"
+        self.name = name or ("impulse-policy" if policy else "impulse")
         scriptlet = f'scriptlet "scriptlet" {{\n  script "bench" {{ source = "{policy}" }}\n}}\n' if policy else ""
-        config = directory / f"{name}.conf"
-        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{name}-spool"\nrelay_domains = ( "discard.test" )\n'
+        config = directory / f"{self.name}.conf"
+        delivery = outbound if outbound is not None else 'domain "discard.test" { suspend_delivery = true }\n'
+        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{self.name}-spool"\n'
+                          f'relay_domains = ( "discard.test" "sink.test" )\n{delivery}'
                           f'ESMTP_Listener {{\n  listener_sessions_per_ip = 1000\n  Listen "127.0.0.1:{port}" {{ }}\n}}\n'
                           + scriptlet)
+        name = self.name
         self.log = open(directory / f"{name}.log", "wb")
         self.process = subprocess.Popen([BIN, "serve", "--config", str(config), "--log-level", "warning"],
                                         stdout=self.log, stderr=self.log)
@@ -82,10 +87,12 @@ class ImpulseUnderTest:
 class PostfixUnderTest:
     """A private Postfix instance: its own config and queue; mail to discard.test is queued (fsync'd) and discarded."""
 
-    def __init__(self, directory, port):
+    def __init__(self, directory, port, relay_port=None):
+        """With `relay_port`, mail to sink.test is relayed to 127.0.0.1:relay_port over SMTP."""
         self.port = port
         self.etc = directory / "postfix-etc"
         queue, data = directory / "postfix-queue", directory / "postfix-data"
+        transport = f"sink.test=smtp:[127.0.0.1]:{relay_port}" if relay_port else "discard.test=discard:"
         for path in (self.etc, queue, data):
             path.mkdir()
         shutil.chown(data, "postfix")
@@ -99,8 +106,8 @@ mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-relay_domains = discard.test
-transport_maps = inline:{{ discard.test=discard: }}
+relay_domains = discard.test, sink.test
+transport_maps = inline:{{ {transport} }}
 default_transport = error:outbound mail disabled in the benchmark
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 local_recipient_maps =

@@ -80,6 +80,7 @@ public final class DeliveryLog: Sendable {
     /// `R`: one line per recipient of an accepted message.
     public func reception(messageID: String, sessionID: Int, recipient: String, sender: String, clientIP: String, size: Int,
                           protocolName: String, bindingGroup: String, binding: String, now: Date = Date()) {
+        guard mainlogPath != nil else { return }
         let (rcptLocal, rcptDomain) = Self.split(recipient)
         let (senderLocal, senderDomain) = Self.split(sender)
         writeMain(Self.fields([Self.time(now), messageID, messageID, String(sessionID), "R", rcptLocal, rcptDomain, senderLocal,
@@ -88,6 +89,7 @@ public final class DeliveryLog: Sendable {
 
     /// `D`: delivered.
     public func delivery(_ attempt: Attempt, now: Date = Date()) {
+        guard mainlogPath != nil else { return }
         writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), "D", attempt.domain,
                                String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(attempt.retries),
                                attempt.secondsSinceReception(now), attempt.remoteAddress]))
@@ -97,6 +99,7 @@ public final class DeliveryLog: Sendable {
     /// permanent failure (and a `T` when it logs transient failures).
     public func failure(_ attempt: Attempt, permanent: Bool, stage: Int, response: String, recipient: String, sender: String,
                         now: Date = Date()) {
+        guard mainlogPath != nil || bouncelogPath != nil else { return }
         let text = Self.oneLine(response)
         writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "P" : "T",
                                attempt.domain, String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(stage),

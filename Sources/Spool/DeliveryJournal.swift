@@ -14,8 +14,10 @@ import Glibc
 /// the journal is how a restart knows which recipients are done and when to try the others; a
 /// segment whose every recipient is settled is deleted with its journal.
 ///
-/// Appends are batched by one thread and made durable with one fdatasync per file per batch.
-/// A record lost in a crash only means a recipient is tried again (at-least-once delivery).
+/// Appends are batched by one thread and written at once (a crash of the process loses none);
+/// fdatasync follows at most every `syncInterval`, so the journal does not compete with the
+/// spool's own fsyncs on every batch. What a power loss takes (the last fraction of a second)
+/// only means those recipients are tried again: delivery is at least once, never lost.
 public final class DeliveryJournal: @unchecked Sendable {
     /// One recipient's recorded state.
     public struct RecipientState: Sendable, Equatable {
@@ -36,6 +38,10 @@ public final class DeliveryJournal: @unchecked Sendable {
     private var stopping = false
     private var running = false
     private var files: [String: Int32] = [:]
+    /// Journals written since their last fdatasync.
+    private var dirty: Set<String> = []
+    private var lastSync = Date.distantPast
+    public static let syncInterval: TimeInterval = 0.2
 
     public init(logger: Logger) { self.logger = logger }
 
@@ -94,13 +100,20 @@ public final class DeliveryJournal: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while pending.isEmpty && removals.isEmpty && !stopping { condition.wait() }
+            while pending.isEmpty && removals.isEmpty && !stopping {
+                if dirty.isEmpty {
+                    condition.wait()
+                } else if !condition.wait(until: lastSync.addingTimeInterval(Self.syncInterval)) {
+                    break
+                }
+            }
             let batch = pending
             let segmentsToRemove = removals
             pending.removeAll(keepingCapacity: true)
             removals.removeAll()
             let finished = stopping && batch.isEmpty && segmentsToRemove.isEmpty
             condition.unlock()
+            if finished || Date().timeIntervalSince(lastSync) >= Self.syncInterval { syncDirty() }
             if finished {
                 for fd in files.values { close(fd) }
                 files.removeAll()
@@ -149,22 +162,35 @@ public final class DeliveryJournal: @unchecked Sendable {
                 }
                 return false
             } ?? true
-            if failed || fdatasync(fd) != 0 {
+            if failed {
                 logger.error("spool: cannot write delivery journal; recipients may be tried again after a restart",
                              metadata: ["journal": "\(path)", "errno": "\(errno)"])
             }
+            dirty.insert(segment)
         }
-        // Keep few descriptors: only the journals of the newest segments stay open.
+    }
+
+    /// fdatasync of every journal written since the last one; then only the newest few stay open.
+    private func syncDirty() {
+        for segment in dirty {
+            if let fd = files[segment], fdatasync(fd) != 0 {
+                logger.error("spool: cannot sync delivery journal", metadata: ["journal": "\(Self.path(forSegment: segment))", "errno": "\(errno)"])
+            }
+        }
+        dirty.removeAll()
+        lastSync = Date()
         if files.count > 8 {
-            for (segment, fd) in files where !order.contains(segment) {
+            for (segment, fd) in files {
                 close(fd)
                 files[segment] = nil
+                if files.count <= 2 { break }
             }
         }
     }
 
     private func remove(_ segment: String) {
         if let fd = files.removeValue(forKey: segment) { close(fd) }
+        dirty.remove(segment)
         removed.insert(segment)
         unlink(segment)
         unlink(Self.path(forSegment: segment))
