@@ -14,17 +14,20 @@ public final class DeliveryLog: Sendable {
     private struct Files {
         var mainlog: Int32 = -1
         var bouncelog: Int32 = -1
+        var rejectlog: Int32 = -1
     }
 
     public let mainlogPath: String?
     public let bouncelogPath: String?
+    public let rejectlogPath: String?
     /// bounce_logger's log_transient_failures: T records in the bounce log too.
     public let bouncelogTransientFailures: Bool
     private let files = NIOLockedValueBox(Files())
 
-    public init(mainlog: String?, bouncelog: String?, bouncelogTransientFailures: Bool = true) {
+    public init(mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true) {
         mainlogPath = mainlog
         bouncelogPath = bouncelog
+        rejectlogPath = rejectlog
         self.bouncelogTransientFailures = bouncelogTransientFailures
         reopen()
     }
@@ -32,17 +35,16 @@ public final class DeliveryLog: Sendable {
     /// Opens (again) both files; after `ec_rotate` renamed them, new lines go to new files.
     public func reopen() {
         files.withLockedValue { files in
-            if files.mainlog >= 0 { Glibc.close(files.mainlog) }
-            if files.bouncelog >= 0 { Glibc.close(files.bouncelog) }
+            for fd in [files.mainlog, files.bouncelog, files.rejectlog] where fd >= 0 { Glibc.close(fd) }
             files.mainlog = mainlogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
             files.bouncelog = bouncelogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+            files.rejectlog = rejectlogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
         }
     }
 
     public func close() {
         files.withLockedValue { files in
-            if files.mainlog >= 0 { Glibc.close(files.mainlog) }
-            if files.bouncelog >= 0 { Glibc.close(files.bouncelog) }
+            for fd in [files.mainlog, files.bouncelog, files.rejectlog] where fd >= 0 { Glibc.close(fd) }
             files = Files()
         }
     }
@@ -111,6 +113,17 @@ public final class DeliveryLog: Sendable {
         writeBounce(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "B" : "T",
                                  rcptLocal, rcptDomain, senderLocal, senderDomain, attempt.bindingGroup, attempt.binding, String(stage),
                                  String(code), String(attempt.bytes), attempt.remoteAddress]) + "@" + text)
+    }
+
+    /// A rejectlog line (logs.md §6) for a 4xx/5xx reply to a client: `time: R="ip:port"
+    /// L="ip:port" C="id" PATH="default" PATH_GRP="default" P="phase" E=code M=module
+    /// CTXCONN=[] CTXMESS=[] reason`. Impulse has no pathways; the context lists stay empty.
+    public func rejection(remote: String, local: String, sessionID: Int, phase: String, code: Int, module: String, reason: String,
+                          now: Date = Date()) {
+        guard rejectlogPath != nil else { return }
+        func quoted(_ text: String) -> String { "\"" + Self.oneLine(text).replacingOccurrences(of: "\"", with: "'") + "\"" }
+        write("\(Self.time(now)): R=\(quoted(remote)) L=\(quoted(local)) C=\(quoted(String(sessionID))) PATH=\"default\" "
+              + "PATH_GRP=\"default\" P=\(quoted(phase)) E=\(code) M=\(module) CTXCONN=[] CTXMESS=[] \(Self.oneLine(reason))", \.rejectlog)
     }
 
     /// A bounce classification code (logs.md §5.3) from the reply text: Momentum's classifier

@@ -60,14 +60,16 @@ public final class ImpulseServer: @unchecked Sendable {
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         self.blockingWork = pool
+        let recordLog = DeliveryLog(mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
+                                    rejectlog: configuration.logs.rejectlog,
+                                    bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
+        deliveryLog = recordLog
         let services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
                                       receptionMemoryLimit: configuration.receptionMemoryLimit,
-                                      blockingWork: pool, resolver: resolver)
+                                      blockingWork: pool, resolver: resolver, recordLog: recordLog)
         self.services = services
         journal = DeliveryJournal(logger: logger)
-        deliveryLog = DeliveryLog(mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
-                                  bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
         queueManager = QueueManager(
             settings: .init(hostname: configuration.hostname, outbound: configuration.outbound, bindings: configuration.bindings,
                             shutdownTimeout: configuration.shutdownTimeout),
@@ -347,7 +349,7 @@ public final class ImpulseServer: @unchecked Sendable {
                                               policyCallouts: policyState?.callouts ?? [])
         try channel.pipeline.syncOperations.addHandler(
             SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger,
-                              policyState: policyState, sessionID: policyState == nil ? 0 : services.makeSessionID()))
+                              policyState: policyState, sessionID: services.makeSessionID()))
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`

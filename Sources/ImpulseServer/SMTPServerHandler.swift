@@ -60,6 +60,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var messageShownToPolicy = false
     /// The callout running now (for whether the recipient list is final).
     var currentCallout: Callout?
+    /// The next reply is a policy's decision (rejectlog `M=scriptlet`).
+    var replyFromPolicy = false
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
     var policyDeadline = NIODeadline.now()
     /// When the running callout started (for its latency metric).
@@ -366,6 +368,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
             services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
         }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+        switch outcome {
+        case .reply, .disconnect: replyFromPolicy = true
+        default: replyFromPolicy = false
+        }
         if let policyState, let changes = policyState.takeChanges(sessionID) {
             for problem in machine.apply(changes) {
                 logger.warning("scriptlet: \(problem)", metadata: ["client": "\(clientLabel)"])
@@ -543,12 +549,24 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         if reply.code >= 500 { services.statistics.rejection() }
+        if reply.code >= 400 { logRejection(reply, context: context) }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
+    /// One rejectlog line for a 4xx/5xx reply.
+    func logRejection(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        let local = context.channel.localAddress
+        services.recordLog.rejection(remote: "\(machine.clientAddress):\(machine.clientPort)",
+                                     local: "\(local?.ipAddress ?? "?"):\(local?.port ?? 0)", sessionID: sessionID,
+                                     phase: machine.rejectionPhase, code: reply.code, module: replyFromPolicy ? "scriptlet" : "core",
+                                     reason: ((reply.enhancedCode.map { [$0] } ?? []) + reply.lines).joined(separator: " "))
+        replyFromPolicy = false
+    }
+
     func closeWith(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        if reply.code >= 400 { logRejection(reply, context: context) }
         mode = .closed
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)

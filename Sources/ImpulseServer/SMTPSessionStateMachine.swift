@@ -85,6 +85,17 @@ public struct SMTPSessionStateMachine {
     let idGenerator: MessageIDGenerator
 
     var phase: Phase = .command
+
+    /// The SMTP phase as Momentum's rejectlog names it (`P="awaiting mailfrom"`).
+    var rejectionPhase: String {
+        switch phase {
+        case .data, .chunk, .spooling: return "data"
+        default: break
+        }
+        guard heloName != nil else { return "awaiting ehlo" }
+        guard let transaction else { return "awaiting mailfrom" }
+        return transaction.recipients.isEmpty ? "awaiting rcptto" : "awaiting data"
+    }
     var heloName: String?
     var extendedMode = false
     var transaction: Transaction?

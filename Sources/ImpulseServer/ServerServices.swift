@@ -1,3 +1,4 @@
+import Delivery
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -22,6 +23,8 @@ final class ServerServices: Sendable {
     let blockingWork: NIOThreadPool
     /// The DNS resolver (nil when it could not be set up; lookups then fail with a reason).
     let resolver: DNSResolver?
+    /// mainlog, bouncelog and rejectlog.
+    let recordLog: DeliveryLog
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
@@ -30,8 +33,9 @@ final class ServerServices: Sendable {
     private let draining = NIOLockedValueBox(false)
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
-         blockingWork: NIOThreadPool, resolver: DNSResolver?) {
+         blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog) {
         self.blockingWork = blockingWork
+        self.recordLog = recordLog
         self.resolver = resolver
         self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter

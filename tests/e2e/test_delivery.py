@@ -338,3 +338,26 @@ def test_smtputf8_message_fails_permanently_at_a_next_hop_without_smtputf8(serve
     permanent = wait_until(lambda: mainlog(server, "P"), what="a P record")
     assert "SMTPUTF8" in permanent[0][13] and "RFC 6531" in permanent[0][13]
     assert sink.messages == [] and mainlog(server, "T") == []
+
+
+def test_rejections_go_to_the_rejectlog(server_factory):
+    server = server_factory('  relay_domains = ( "sink.test" )', global_options='ec_logger { rejectlog = "rejectlog.ec" }\n'
+                            'scriptlet "scriptlet" { script "p" { source = "p" } }')
+    (server.directory / "p.lua").write_text(
+        'local m = {}\nfunction m:validate_mailfrom(str, accept, vctx)\n'
+        '  if tostring(str):find("spam") then\n    vctx:set_code(550, "5.7.1 sender refused")\n    return msys.core.VALIDATE_DONE\n  end\n'
+        '  return msys.core.VALIDATE_CONT\nend\nmsys.registerModule("p", m)\n')
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.ehlo("client.test")
+        assert client.mail("a@source.test")[0] == 250
+        assert client.rcpt("x@elsewhere.example")[0] == 550
+        client.rset()
+        assert client.mail("spam@source.test")[0] == 550
+    lines = wait_until(lambda: len((server.directory / "rejectlog.ec").read_text().splitlines()) >= 2
+                       and (server.directory / "rejectlog.ec").read_text().splitlines(), what="two rejectlog lines")
+    relay, policy = lines[0], lines[1]
+    assert relay.split(": ", 1)[0].isdigit()
+    assert 'R="127.0.0.1:' in relay and f'L="127.0.0.1:{server.port}"' in relay and 'P="awaiting rcptto"' in relay
+    assert " E=550 M=core CTXCONN=[] CTXMESS=[] " in relay
+    assert 'P="awaiting mailfrom"' in policy and " E=550 M=scriptlet " in policy and policy.endswith("5.7.1 sender refused")
