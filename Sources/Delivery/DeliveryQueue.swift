@@ -1,4 +1,5 @@
 import DequeModule
+import Foundation
 import ImpulseConfig
 import Spool
 
@@ -19,6 +20,9 @@ final class QueuedMessage: @unchecked Sendable {
     let entry: SpoolDirectory.Entry
     var states: [DeliveryJournal.RecipientState]
     var unsettled: Int
+    /// The binding and group it leaves from (chosen once, when queued).
+    var binding = "default"
+    var group = "default"
 
     init(entry: SpoolDirectory.Entry) {
         self.entry = entry
@@ -27,6 +31,13 @@ final class QueuedMessage: @unchecked Sendable {
     }
 
     var id: String { entry.envelope.id }
+
+    /// `work` without the recipients settled meanwhile (an operator failed them); nil when none is left.
+    func live(_ work: DeliveryWork) -> DeliveryWork? {
+        let open = work.recipients.filter { !states[$0].settled }
+        if open.isEmpty { return nil }
+        return DeliveryWork(message: self, recipients: open)
+    }
 }
 
 /// Some recipients of one message, all for one queue: what one transaction delivers.
@@ -60,6 +71,12 @@ final class DomainQueue: @unchecked Sendable {
     var idle: [DeliveryConnection] = []
     /// Work waiting in the delayed set (for the console).
     var delayed = 0
+    /// The last failure's reply and when it happened (console `domain`).
+    var lastError: String?
+    var lastErrorAt: Date?
+    /// Recipients delivered and failed for good through this queue since start.
+    var delivered = 0
+    var failed = 0
 
     init(key: QueueKey, options: ResolvedOutboundOptions) {
         self.key = key

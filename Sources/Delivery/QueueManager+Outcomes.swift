@@ -26,6 +26,7 @@ extension QueueManager {
         var retryAt: Int64 = 0
         var removeSegment: String?
         lock.withLock {
+            let queue = queues[key]
             for (position, index) in work.recipients.enumerated() {
                 guard !message.states[index].settled else { continue }
                 let outcome = position < outcomes.count ? outcomes[position] : .transient("no outcome")
@@ -39,12 +40,15 @@ extension QueueManager {
                 switch outcome {
                 case .delivered(let reply):
                     message.states[index].settled = true
+                    queue?.delivered += 1
                     log.delivery(attempt, now: now)
                     events.append(Event(kind: .delivered, entry: entry, recipientIndex: index, key: key, note: reply.description,
                                         remoteAddress: remoteAddress, attempts: retries + 1))
                 case .permanent(let text):
                     permanentText = text
                 case .transient(let text):
+                    queue?.lastError = text
+                    queue?.lastErrorAt = now
                     message.states[index].attempts += 1
                     let attempts = message.states[index].attempts
                     let expiresAt = envelope.receivedAtMicros + Int64(options.messageExpiration) * 1_000_000
@@ -67,6 +71,9 @@ extension QueueManager {
                 }
                 if let text = permanentText {
                     message.states[index].settled = true
+                    queue?.failed += 1
+                    queue?.lastError = text
+                    queue?.lastErrorAt = now
                     let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
                     log.failure(attempt, permanent: true, stage: isInternal ? 21 : stage, response: text, recipient: recipient.address,
                                 sender: envelope.mailFrom, now: now)
@@ -84,23 +91,29 @@ extension QueueManager {
                     journal.settled(segment: entry.path, id: envelope.id, index: index)
                 }
             }
-            if !retry.isEmpty, let queue = queues[key] {
+            if !retry.isEmpty, let queue {
                 postpone(DeliveryWork(message: message, recipients: retry), to: queue, at: retryAt)
             }
-            if message.unsettled == 0, messages.removeValue(forKey: envelope.id) != nil {
-                var segment = segments[entry.path] ?? (1, false)
-                segment.live -= 1
-                if segment.live <= 0 && segment.closed {
-                    segments[entry.path] = nil
-                    removeSegment = entry.path
-                } else {
-                    segments[entry.path] = segment
-                }
-            }
+            removeSegment = forgetIfSettled(message)
         }
         if let removeSegment { journal.removeSegment(removeSegment) }
         if let onEvent { for event in events { onEvent(event) } }
         if !failed.isEmpty { bounce(entry, failed: failed, options: options) }
+    }
+
+    /// Drops a message whose every recipient is settled; returns its segment when that segment
+    /// can now be deleted (caller holds the lock).
+    func forgetIfSettled(_ message: QueuedMessage) -> String? {
+        guard message.unsettled == 0, messages.removeValue(forKey: message.id) != nil else { return nil }
+        let path = message.entry.path
+        var segment = segments[path] ?? (1, false)
+        segment.live -= 1
+        if segment.live <= 0 && segment.closed {
+            segments[path] = nil
+            return path
+        }
+        segments[path] = segment
+        return nil
     }
 
     /// The connection stage (logs.md §4) an outcome's text names, else `otherwise`.

@@ -72,6 +72,8 @@ public final class QueueManager: @unchecked Sendable {
     var timer: RepeatedTask?
     var nextConnectionID = 1
     var groupRotation: [String: Int] = [:]
+    /// Domains an operator suspended from the console (`suspend domain`).
+    var suspendedDomains: Set<String> = []
 
     public init(settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
                 spoolWriter: SpoolWriter, journal: DeliveryJournal, log: DeliveryLog, idGenerator: MessageIDGenerator, logger: Logger) {
@@ -153,6 +155,8 @@ public final class QueueManager: @unchecked Sendable {
                 messages[message.id] = message
                 segments[entry.path, default: (0, false)].live += 1
                 let (binding, group) = binding(for: entry.envelope)
+                message.binding = binding
+                message.group = group
                 var byDomain: [String: [Int]] = [:]
                 var order: [String] = []
                 for (index, recipient) in entry.envelope.recipients.enumerated() where !message.states[index].settled {
@@ -194,7 +198,7 @@ public final class QueueManager: @unchecked Sendable {
                 _ = delayed.popMin()
                 let queue = queue(next.key)
                 queue.delayed -= 1
-                queue.ready.append(next.work)
+                if let work = next.work.message.live(next.work) { queue.ready.append(work) }
                 touched[ObjectIdentifier(queue)] = queue
             }
             for queue in touched.values { starts += pump(queue) }
@@ -212,10 +216,15 @@ public final class QueueManager: @unchecked Sendable {
     /// limits (caller holds the lock).
     func pump(_ queue: DomainQueue) -> [Start] {
         var starts: [Start] = []
-        guard !stopping, !queue.options.suspendDelivery else { return starts }
-        while !queue.ready.isEmpty {
+        guard !stopping, !isSuspended(queue) else { return starts }
+        while let head = queue.ready.first {
+            guard let work = head.message.live(head) else {
+                queue.ready.removeFirst()
+                continue
+            }
             if let idle = queue.idle.popLast() {
-                starts.append(.resume(idle, queue.ready.removeFirst()))
+                queue.ready.removeFirst()
+                starts.append(.resume(idle, work))
                 continue
             }
             let binding = queue.key.binding
@@ -227,9 +236,15 @@ public final class QueueManager: @unchecked Sendable {
             connectionsTotal += 1
             connectionsByBinding[binding, default: 0] += 1
             nextConnectionID += 1
-            starts.append(.open(queue, queue.ready.removeFirst(), id: nextConnectionID))
+            queue.ready.removeFirst()
+            starts.append(.open(queue, work, id: nextConnectionID))
         }
         return starts
+    }
+
+    /// No delivery for this queue now: `suspend_delivery` or the console's `suspend domain`.
+    func isSuspended(_ queue: DomainQueue) -> Bool {
+        queue.options.suspendDelivery || suspendedDomains.contains(queue.key.domain)
     }
 
     /// Carries out `pump`'s decisions (outside the lock).
@@ -248,7 +263,9 @@ public final class QueueManager: @unchecked Sendable {
     func nextWork(for connection: DeliveryConnection) -> DeliveryWork? {
         lock.withLock {
             guard let queue = queues[connection.key] else { return nil }
-            if !stopping, !queue.options.suspendDelivery, !queue.ready.isEmpty { return queue.ready.removeFirst() }
+            while !stopping, !isSuspended(queue), let head = queue.ready.popFirst() {
+                if let work = head.message.live(head) { return work }
+            }
             queue.idle.append(connection)
             return nil
         }

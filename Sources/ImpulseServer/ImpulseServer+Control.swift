@@ -19,9 +19,17 @@ extension ImpulseServer {
         ("summary reset", "zero the summary counters"),
         ("config reload", "re-read the configuration and reload the Lua policy; on any error the running configuration stays"),
         ("paniclog [n]", "the last n (default 20) paniclog entries"),
-        ("mailq [-d domain] [-b binding] [-l n]", "spooled messages per binding and routing domain"),
-        ("showqueue [binding b|all] domain [limit,offset]", "the spooled messages of a domain"),
+        ("mailq [-d domain] [-b binding] [-l n]", "queued work per binding and routing domain: active and delayed"),
+        ("showqueue [binding b|all] domain [limit,offset]", "the queued messages of a domain"),
+        ("domain name", "a domain's queues: counts, oldest message, next attempt, last error, connections"),
         ("message details [full|body] id", "one spooled message's envelope, and/or its content"),
+        ("message retry id", "deliver a delayed message now"),
+        ("message fail [quiet] id", "fail a message's remaining recipients (554 manually failed); bounce unless quiet"),
+        ("message delete id", "fail a message's remaining recipients without a bounce"),
+        ("fail domain [quiet] [--dry-run] domain [text]", "fail every queued message of a domain"),
+        ("flush domain domain|all", "retry a domain's delayed mail now"),
+        ("suspend domain domain", "hold a domain's mail (until resume or restart)"),
+        ("resume domain domain", "deliver a suspended domain's mail again"),
         ("log level [area [level]]", "show the log levels, or set one area's (or 'default') level"),
         ("shutdown", "finish in-flight transactions and stop"),
     ]
@@ -53,6 +61,9 @@ extension ImpulseServer {
             return showqueue(Array(words.dropFirst()))
         case ("message", "details"):
             return messageDetails(Array(words.dropFirst(2)))
+        case ("message", "retry"), ("message", "fail"), ("message", "delete"), ("fail", "domain"), ("flush", "domain"),
+             ("suspend", "domain"), ("resume", "domain"), ("domain", _):
+            return queueAction(words)
         case ("log", "level"):
             return logLevel(Array(words.dropFirst(2)))
         case ("shutdown", _):
@@ -100,6 +111,7 @@ extension ImpulseServer {
 
     func summary() -> String {
         let snapshot = statistics.snapshot
+        let totals = queueManager.totals()
         func rate(_ count: Int) -> String {
             snapshot.sinceReset > 0 ? String(format: "%.1f/s", Double(count) / snapshot.sinceReset) : "0.0/s"
         }
@@ -112,8 +124,16 @@ extension ImpulseServer {
             ("Total Recipients", "\(snapshot.recipients)"),
             ("Total Rejected", "\(snapshot.rejected)"),
             ("Total Discarded", "\(snapshot.discarded)"),
-            ("Total Delivered", "0 (outbound delivery comes with issue 4)"),
-            ("Total Queued", "\(snapshot.received - snapshot.discarded) in the spool since start"),
+            ("Outbound Concurrency", "\(totals.connections)"),
+            ("Inbound Concurrency", "\(services.sessions.count)"),
+            ("Active Queue Size", "\(totals.active)"),
+            ("Delayed Queue Size", "\(totals.delayed)"),
+            ("Total Queue Size", "\(totals.active + totals.delayed)"),
+            ("Resident Messages", "\(totals.messages)"),
+            ("Successfully Delivered Messages", "\(snapshot.delivered)"),
+            ("Failed Messages", "\(snapshot.failed)"),
+            ("Transient Failures", "\(snapshot.transientFailures)"),
+            ("Delivery Rate", rate(snapshot.delivered + snapshot.failed)),
         ]
         return "Summary Statistics:\n" + rows.map { "  \($0.0): \($0.1)" }.joined(separator: "\n") + "\n"
     }

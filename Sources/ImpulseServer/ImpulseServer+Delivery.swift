@@ -62,6 +62,7 @@ extension ImpulseServer {
     /// scheduler's state lives), when some module implements it. A failing hook is logged;
     /// delivery goes on.
     func deliveryEvent(_ event: QueueManager.Event) {
+        statistics.delivery(event.kind, domain: event.key.domain, binding: event.key.binding)
         let hook: String
         switch event.kind {
         case .delivered: hook = "core_log_delivery_v1"

@@ -5,16 +5,6 @@ import Spool
 /// being delivered, delayed = waiting for a retry), `showqueue` and `message details` from the
 /// spool's segments and journals (read-only) plus the queue manager's per-recipient state.
 extension ImpulseServer {
-    /// The messages in the spool: (routing domain, binding group, binding, envelope, size).
-    func queuedMessages() -> [(domain: String, group: String, binding: String, entry: SpoolDirectory.Entry)] {
-        spool.scan(readOnly: true, logger: nil).entries.flatMap { entry in
-            let envelope = entry.envelope
-            let domains = envelope.routingDomain.map { [$0] }
-                ?? Array(Set(envelope.recipients.map { String($0.address.split(separator: "@").last ?? "").lowercased() })).sorted()
-            return domains.map { (domain: $0, group: envelope.bindingGroup ?? "default", binding: envelope.binding ?? "default", entry: entry) }
-        }
-    }
-
     /// `mailq [-d domain …] [-b binding …] [-l limit]`.
     func mailq(_ arguments: [String]) -> (ok: Bool, text: String) {
         var domains: Set<String> = [], bindings: Set<String> = [], limit = 20
@@ -46,7 +36,9 @@ extension ImpulseServer {
         return (true, text)
     }
 
-    /// `showqueue [binding <b> | binding all] <domain> [limit,offset]`.
+    /// `showqueue [binding <b> | binding all] <domain> [limit,offset]`: Momentum's
+    /// `[active|delayed/<binding>] <id> Created: <epoch>` lines (delayed ones with their next
+    /// attempt) and `From:`/`To:` lines.
     func showqueue(_ arguments: [String]) -> (ok: Bool, text: String) {
         var rest = arguments[...]
         var binding: String? = "default"
@@ -61,15 +53,80 @@ extension ImpulseServer {
             guard parts.count == 2, parts[0] > 0, parts[1] >= 0 else { return (false, "showqueue: expected limit,offset such as 100,0\n") }
             (limit, offset) = (parts[0], parts[1])
         }
-        let matching = queuedMessages().filter { $0.domain == domain && (binding == nil || $0.binding == binding) }
-            .sorted { $0.entry.envelope.receivedAtMicros < $1.entry.envelope.receivedAtMicros }
         var text = ""
-        for message in matching.dropFirst(offset).prefix(limit) {
-            let envelope = message.entry.envelope
-            text += "[active/\(message.binding)] \(envelope.id) Created: \(envelope.receivedAtMicros / 1_000_000)\n"
-            text += "  From: <\(envelope.mailFrom)> To: " + envelope.recipients.map { "<\($0.address)>" }.joined(separator: " ") + "\n"
+        for item in queueManager.items(domain: domain, binding: binding).dropFirst(offset).prefix(limit) {
+            let state = item.nextAttemptMicros == nil ? "active" : "delayed"
+            text += "[\(state)/\(item.key.binding)] \(item.id) Created: \(item.receivedAtMicros / 1_000_000)"
+            if let next = item.nextAttemptMicros { text += " Next: \(next / 1_000_000)" }
+            text += "\n  From: <\(item.sender)> To: " + item.recipients.map { "<\($0)>" }.joined(separator: " ") + "\n"
         }
         return (true, text.isEmpty ? "No messages queued for \(domain).\n" : text)
+    }
+
+    /// The queue commands that act: `message retry/fail/delete`, `fail domain`, `flush domain`,
+    /// `suspend domain`, `resume domain`, and the `domain <name>` view.
+    func queueAction(_ words: [String]) -> (ok: Bool, text: String) {
+        let verb = words[0].lowercased()
+        var rest = Array(words.dropFirst(verb == "domain" ? 1 : 2))
+        switch (verb, words.count > 1 ? words[1].lowercased() : "") {
+        case ("message", "retry"):
+            guard rest.count == 1 else { return (false, "usage: message retry <id>\n") }
+            return queueManager.retry(messageID: rest[0]) ? (true, "Message requeued for delivery\n")
+                : (false, "Message \(rest[0]) has no delayed delivery.\n")
+        case ("message", "fail"), ("message", "delete"):
+            let quiet = words[1].lowercased() == "delete" || rest.first?.lowercased() == "quiet"
+            if rest.first?.lowercased() == "quiet" { rest.removeFirst() }
+            guard rest.count == 1 else { return (false, "usage: message fail [quiet] <id> | message delete <id>\n") }
+            let text = words[1].lowercased() == "delete" ? "554 5.0.0 message deleted by the operator" : "554 5.0.0 manually failed"
+            return queueManager.fail(messageID: rest[0], text: text, quiet: quiet)
+                ? (true, "Message \(rest[0]) failed\(quiet ? " (no bounce)" : "").\n") : (false, "Message \(rest[0]) is not queued.\n")
+        case ("fail", "domain"):
+            var quiet = false, dryRun = false
+            while let flag = rest.first?.lowercased(), flag == "quiet" || flag == "--dry-run" {
+                if flag == "quiet" { quiet = true } else { dryRun = true }
+                rest.removeFirst()
+            }
+            guard let domain = rest.first?.lowercased() else { return (false, "usage: fail domain [quiet] [--dry-run] <domain> [text…]\n") }
+            let note = rest.dropFirst().joined(separator: " ")
+            let text = note.isEmpty ? "554 5.0.0 Message manually purged." : (note.first?.isNumber == true ? note : "554 5.0.0 " + note)
+            if dryRun {
+                let items = queueManager.items(domain: domain, binding: nil)
+                let ids = Set(items.map(\.id))
+                var out = ""
+                for item in items.prefix(25) {
+                    out += "  \(item.id)  domain=\(domain) from=\(item.sender) to=\(item.recipients.joined(separator: ","))\n"
+                }
+                return (true, out + "[dry-run] \(domain): \(ids.count) messages would be failed.\n")
+            }
+            let count = queueManager.fail(domain: domain, text: text, quiet: quiet)
+            return (true, "\(domain) purged. \(count) messages failed.\n")
+        case ("flush", "domain"):
+            guard let domain = rest.first?.lowercased() else { return (false, "usage: flush domain <domain|all>\n") }
+            let count = queueManager.flush(domain: domain == "all" ? nil : domain)
+            return (true, "\(domain) flushed.  \(count) messages requeued.\n")
+        case ("suspend", "domain"), ("resume", "domain"):
+            guard let domain = rest.first?.lowercased() else { return (false, "usage: \(verb) domain <domain>\n") }
+            queueManager.setSuspended(verb == "suspend", domain: domain)
+            logger.notice("console: \(verb) domain \(domain)")
+            return (true, "\(domain) \(verb == "suspend" ? "suspended" : "resumed").\n")
+        default:
+            guard let domain = rest.first?.lowercased() else { return (false, "usage: domain <name>\n") }
+            let reports = queueManager.report(domain: domain)
+            guard !reports.isEmpty else { return (true, "Domain '\(domain)' has no queue.\n") }
+            var text = ""
+            for report in reports {
+                text += "Domain '\(domain)' binding \(report.key.group)/\(report.key.binding)\(report.suspended ? " (suspended)" : "")\n"
+                text += "Queue: Active: \(report.active) Delayed: \(report.delayed)\n"
+                text += "Oldest: \(report.oldestMicros.map { String($0 / 1_000_000) } ?? "-")\n"
+                text += "Next Attempt: \(report.nextAttemptMicros.map { String($0 / 1_000_000) } ?? (report.active > 0 ? "now" : "-"))\n"
+                text += "Deliveries: \(report.delivered)\nFailures: \(report.failed)\n"
+                if let error = report.lastError {
+                    text += "Last Error: \(error)\(report.lastErrorAt.map { " (at \(Int($0.timeIntervalSince1970)))" } ?? "")\n"
+                }
+                text += "Active Connections: \(report.connections)\n"
+            }
+            return (true, text)
+        }
     }
 
     /// `message details [full | body] <id>`.

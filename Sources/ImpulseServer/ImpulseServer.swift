@@ -115,6 +115,7 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         if !configuration.httpListens.isEmpty {
             let services = services
+            let manager = queueManager
             let spoolQueue = configuration.spoolbase + "/queue"
             do {
                 metricsServer = try MetricsHTTPServer(configuration.httpListens.map { ($0.host, $0.port) }, group: group) {
@@ -124,7 +125,8 @@ public final class ImpulseServer: @unchecked Sendable {
                     let pools = services.threadPools?.pools.map { pool in
                         (name: pool.definition.name, queued: pool.statistics.queued, running: pool.statistics.running)
                     } ?? []
-                    return services.metrics.scrape(sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools)
+                    return services.metrics.scrape(sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
+                                                   queue: manager.totals())
                 }
                 for channel in metricsServer?.channels ?? [] {
                     logger.notice("metrics on http://\(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")/metrics")

@@ -1,3 +1,4 @@
+import Delivery
 import Foundation
 import Metrics
 import NIOConcurrencyHelpers
@@ -41,6 +42,30 @@ final class ServerMetrics: Sendable {
         }
     }
 
+    /// Delivery outcomes by kind, routing domain and binding (labels bounded like the domains').
+    private let byDelivery = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+
+    func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
+        let name: String
+        switch kind {
+        case .delivered: name = "impulse_messages_delivered_total"
+        case .transientFailure: name = "impulse_messages_deferred_total"
+        case .permanentFailure: name = "impulse_messages_bounced_total"
+        }
+        let counter = byDelivery.withLockedValue { counters -> Metrics.Counter in
+            let key = name + "\u{0}" + domain + "\u{0}" + binding
+            if let existing = counters[key] { return existing }
+            let overflow = counters.count >= Self.maxDomainLabels * 3
+            let fallbackKey = name + "\u{0}(other)\u{0}(other)"
+            if overflow, let existing = counters[fallbackKey] { return existing }
+            let made = Metrics.Counter(label: name, dimensions: [("domain", overflow ? "(other)" : domain), ("binding", overflow ? "(other)" : binding)],
+                                       factory: factory)
+            counters[overflow ? fallbackKey : key] = made
+            return made
+        }
+        counter.increment()
+    }
+
     /// One Lua callout (every module's method for it), from start to end, suspensions included.
     func callout(_ name: String, nanoseconds: Int64) {
         let timer = byCallout.withLockedValue { timers -> Metrics.Timer in
@@ -53,8 +78,13 @@ final class ServerMetrics: Sendable {
     }
 
     /// Values read at scrape time (sessions, spool, thread pools), then the exposition text.
-    func scrape(sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)]) -> [UInt8] {
+    func scrape(sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
+                queue: (active: Int, delayed: Int, connections: Int, messages: Int)) -> [UInt8] {
         Metrics.Gauge(label: "impulse_sessions", factory: factory).record(sessions)
+        Metrics.Gauge(label: "impulse_queue_active", factory: factory).record(queue.active)
+        Metrics.Gauge(label: "impulse_queue_delayed", factory: factory).record(queue.delayed)
+        Metrics.Gauge(label: "impulse_queue_messages", factory: factory).record(queue.messages)
+        Metrics.Gauge(label: "impulse_outbound_connections", factory: factory).record(queue.connections)
         Metrics.Gauge(label: "impulse_spool_bytes", factory: factory).record(spoolBytes)
         for pool in pools {
             Metrics.Gauge(label: "impulse_threadpool_queued", dimensions: [("pool", pool.name)], factory: factory).record(pool.queued)

@@ -1,3 +1,4 @@
+import Delivery
 import Foundation
 import Synchronization
 
@@ -10,6 +11,9 @@ final class ServerStatistics: Sendable {
     private let recipients = Atomic<Int>(0)
     private let rejected = Atomic<Int>(0)
     private let discarded = Atomic<Int>(0)
+    private let delivered = Atomic<Int>(0)
+    private let failed = Atomic<Int>(0)
+    private let transientFailures = Atomic<Int>(0)
     private let started = Date()
     private let resetAt = Mutex(Date())
 
@@ -35,12 +39,25 @@ final class ServerStatistics: Sendable {
         metrics.discarded.increment()
     }
 
+    /// One recipient's delivery outcome (per domain and binding in the metrics).
+    func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
+        switch kind {
+        case .delivered: delivered.wrappingAdd(1, ordering: .relaxed)
+        case .transientFailure: transientFailures.wrappingAdd(1, ordering: .relaxed)
+        case .permanentFailure: failed.wrappingAdd(1, ordering: .relaxed)
+        }
+        metrics.delivery(kind, domain: domain, binding: binding)
+    }
+
     func reset() {
         sessions.store(0, ordering: .relaxed)
         received.store(0, ordering: .relaxed)
         recipients.store(0, ordering: .relaxed)
         rejected.store(0, ordering: .relaxed)
         discarded.store(0, ordering: .relaxed)
+        delivered.store(0, ordering: .relaxed)
+        failed.store(0, ordering: .relaxed)
+        transientFailures.store(0, ordering: .relaxed)
         resetAt.withLock { $0 = Date() }
     }
 
@@ -48,6 +65,7 @@ final class ServerStatistics: Sendable {
         var sessions, received, recipients, rejected, discarded: Int
         var uptime: TimeInterval
         var sinceReset: TimeInterval
+        var delivered = 0, failed = 0, transientFailures = 0
     }
 
     var snapshot: Snapshot {
@@ -55,6 +73,11 @@ final class ServerStatistics: Sendable {
         return Snapshot(sessions: sessions.load(ordering: .relaxed), received: received.load(ordering: .relaxed),
                         recipients: recipients.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
                         discarded: discarded.load(ordering: .relaxed), uptime: now.timeIntervalSince(started),
-                        sinceReset: now.timeIntervalSince(resetAt.withLock { $0 }))
+                        sinceReset: now.timeIntervalSince(resetAt.withLock { $0 }),
+                        delivered: delivered.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
+                        transientFailures: transientFailures.load(ordering: .relaxed))
     }
 }
+
+/// A recipient's delivery outcome, as the statistics count it.
+typealias DeliveryOutcomeKind = QueueManager.Event.Kind
