@@ -66,6 +66,21 @@ final class ServerMetrics: Sendable {
         counter.increment()
     }
 
+    private let byModule = NIOLockedValueBox<[String: Metrics.Timer]>([:])
+
+    /// One module's method for one callout (scripts name modules: a bounded set).
+    func module(_ module: String, callout: String, seconds: Double) {
+        let timer = byModule.withLockedValue { timers -> Metrics.Timer in
+            let key = module + "\u{0}" + callout
+            if let existing = timers[key] { return existing }
+            let made = Metrics.Timer(label: "impulse_lua_module_duration_seconds", dimensions: [("module", module), ("callout", callout)],
+                                     factory: factory)
+            timers[key] = made
+            return made
+        }
+        timer.recordNanoseconds(Int64(max(0, seconds) * 1e9))
+    }
+
     /// One Lua callout (every module's method for it), from start to end, suspensions included.
     func callout(_ name: String, nanoseconds: Int64) {
         let timer = byCallout.withLockedValue { timers -> Metrics.Timer in

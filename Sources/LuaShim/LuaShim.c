@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <time.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,15 @@ void impulse_lua_seal(lua_State *L) {
     clear_field(L, "debug", "getregistry");
     clear_field(L, "debug", "setfenv");
     lua_pushnil(L); lua_setglobal(L, "__impulse_load_binary");
+    lua_pushnil(L); lua_setglobal(L, "__impulse_monotonic");
+}
+
+/* monotonic(): seconds on CLOCK_MONOTONIC, for timing each module's callouts. */
+static int monotonic(lua_State *L) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    lua_pushnumber(L, (lua_Number)now.tv_sec + (lua_Number)now.tv_nsec / 1e9);
+    return 1;
 }
 
 /* load_binary(chunk, name): loads source or bytecode (for functions Impulse moves between its
@@ -104,6 +114,8 @@ static int load_binary(lua_State *L) {
 void impulse_lua_expose_binary_loader(lua_State *L) {
     lua_pushcfunction(L, load_binary);
     lua_setglobal(L, "__impulse_load_binary");
+    lua_pushcfunction(L, monotonic);
+    lua_setglobal(L, "__impulse_monotonic");
 }
 
 void impulse_lua_set_owner(lua_State *L, void *owner) {

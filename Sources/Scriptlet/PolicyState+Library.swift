@@ -36,6 +36,17 @@ extension PolicyState {
         }
     }
 
+    /// Times every module's method for each callout and hands (module, callout, seconds) to
+    /// `record` (the metrics' per-module histograms). Off unless called: two clock reads per
+    /// module per callout.
+    public func enableModuleTiming(_ record: @escaping @Sendable (String, String, Double) -> Void) {
+        lua.setGlobal("__impulse_module_time") { arguments in
+            if case .number(let seconds) = arguments[3] { record(arguments.string(1) ?? "?", arguments.string(2) ?? "?", seconds) }
+            return .values([])
+        }
+        _ = try? lua.callGlobal("__impulse_enable_module_timing")
+    }
+
     private func installGaugesAndCounters() {
         lua.setGlobal("__impulse_gauge") { [shared] arguments in
             guard let operation = arguments.string(1), let name = arguments.string(2) else { return .error("msys.gauge_cache: expected a cache name") }

@@ -762,6 +762,14 @@ end
 
 -- Runs one callout across every module, in registration order.
 -- Returns "ok", code, text, disconnect, discard, recipients-changed   or   "error", module, script, message.
+-- Per-module timing of callouts (metrics): off until Impulse hands over a recorder.
+local monotonic = __impulse_monotonic
+local module_time = nil
+function __impulse_enable_module_timing()
+  module_time = __impulse_module_time
+  __impulse_module_time = nil
+end
+
 local function run_callout(sid, callout, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
@@ -773,7 +781,9 @@ local function run_callout(sid, callout, text)
     if type(method) == "function" then
       local self = module_self(session, index, module)
       session.module = module
+      local started = module_time and monotonic()
       local result = checked(module, callout, xpcall(method, traceback, self, make(session, text)))
+      if started then module_time(module.name, callout, monotonic() - started) end
       if result == true then break end
       if result then
         set_current(nil)

@@ -40,6 +40,11 @@ def test_metrics_count_a_known_load(server_factory):
     assert value(text, "impulse_rejections_total") == 1
     assert value(text, "impulse_lua_callout_duration_seconds_count", '{callout="validate_rcptto"}') == 5
     assert value(text, "impulse_lua_callout_duration_seconds_count", '{callout="validate_data"}') == 3
+    # Per module and callout: module "m" ran its validate_rcptto five times.
+    module_counts = re.findall(r'^impulse_lua_module_duration_seconds_count\{(.*)\} ([0-9.]+)$', text, re.M)
+    assert {tuple(sorted(labels.split(","))): float(count) for labels, count in module_counts} == {
+        ('callout="validate_rcptto"', 'module="m"'): 5, ('callout="validate_data"', 'module="m"'): 3}
+    assert value(text, "impulse_queue_active") == 4  # held: not a delivery test
     assert value(text, "impulse_spool_bytes") > 0
     assert value(text, "impulse_threadpool_queued", '{pool="IO"}') == 0
     try:

@@ -49,7 +49,8 @@ int impulse_lua_open_cjson(lua_State *L, const char *global);
 /// Removes what only Impulse's own prelude may use (debug upvalue access, the registry, the
 /// binary loader). Call once the prelude has run.
 void impulse_lua_seal(lua_State *L);
-/// Sets global `__impulse_load_binary` (loads bytecode too) until `impulse_lua_seal`.
+/// Sets globals `__impulse_load_binary` (loads bytecode too) and `__impulse_monotonic` (a clock)
+/// until `impulse_lua_seal`.
 void impulse_lua_expose_binary_loader(lua_State *L);
 
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
