@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),
         .testTarget(name: "SpoolTests",
                     dependencies: ["Spool", .product(name: "NIOPosix", package: "swift-nio"),
+                                   .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                                    .product(name: "Logging", package: "swift-log")],
                     swiftSettings: strict),
         .testTarget(name: "ImpulseServerTests",

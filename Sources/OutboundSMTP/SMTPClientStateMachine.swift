@@ -221,7 +221,10 @@ public struct SMTPClientStateMachine: Sendable {
         case .ehlo, .helo: return 10
         case .startTLS: return tlsActive ? 16 : 15
         case .reset: return 13
-        case .mail: return 2
+        case .mail:
+            // Pipelined: the replies to MAIL, each RCPT and DATA arrive in turn.
+            guard pipelining, mailReply != nil else { return 2 }
+            return rcptReplies.count < envelope.recipients.count ? 4 : 6
         case .recipients: return 4
         case .data, .abortingData: return 6
         case .message: return 9

@@ -141,13 +141,17 @@ public final class DeliveryJournal: @unchecked Sendable {
             if let open = files[segment] {
                 fd = open
             } else {
-                fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+                fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
                 guard fd >= 0 else {
                     logger.error("spool: cannot open delivery journal; recipients may be tried again after a restart",
                                  metadata: ["journal": "\(path)", "errno": "\(errno)"])
                     continue
                 }
                 files[segment] = fd
+                // A torn last line (a crash mid-write) must not swallow the next record.
+                let size = lseek(fd, 0, SEEK_END)
+                var last: UInt8 = 0x0A
+                if size > 0, pread(fd, &last, 1, size - 1) == 1, last != 0x0A { byFile[segment] = "\n" + (byFile[segment] ?? "") }
             }
             let text = byFile[segment] ?? ""
             let failed = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in

@@ -30,6 +30,36 @@ final class SMTPClientStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.received(done), .finished([.delivered(done), .permanent("RCPT TO: 550 5.1.1 no such user")], quit: true))
     }
 
+    /// Connection reuse (RFC 5321 §3.3): the next transaction follows a finished one at once; one
+    /// that left MAIL accepted without a message is cleared with RSET first; a 421 ends reuse.
+    func testAnotherTransactionOnTheSameConnection() throws {
+        let first = SMTPClientStateMachine.Envelope(mailFrom: "a@source.test", recipients: [.init(address: "x@dest.test")], size: 10)
+        let second = SMTPClientStateMachine.Envelope(mailFrom: "b@source.test", recipients: [.init(address: "y@dest.test")], size: 10)
+        var machine = SMTPClientStateMachine(envelope: first, heloName: "mx.test", tlsPolicy: .off)
+        _ = machine.received(try reply("220 sink"))
+        XCTAssertEqual(machine.received(try reply("250 sink")), .send(["MAIL FROM:<a@source.test>"]))
+        XCTAssertEqual(machine.stageCode, 2)
+        _ = machine.received(try reply("250 ok"))
+        XCTAssertEqual(machine.stageCode, 4)
+        XCTAssertEqual(machine.received(try reply("550 5.1.1 unknown")), .finished([.permanent("RCPT TO: 550 5.1.1 unknown")], quit: true))
+        XCTAssertTrue(machine.canStartAnotherTransaction)
+        XCTAssertEqual(machine.nextTransaction(second), .send(["RSET"]), "MAIL was accepted: reset first")
+        XCTAssertEqual(machine.received(try reply("250 reset")), .send(["MAIL FROM:<b@source.test>"]))
+        _ = machine.received(try reply("250 ok"))
+        XCTAssertEqual(machine.received(try reply("250 ok")), .send(["DATA"]))
+        XCTAssertEqual(machine.received(try reply("354 go")), .sendMessage)
+        XCTAssertEqual(machine.stageCode, 9)
+        let done = try reply("250 queued")
+        XCTAssertEqual(machine.received(done), .finished([.delivered(done)], quit: true))
+        XCTAssertTrue(machine.canStartAnotherTransaction)
+        XCTAssertEqual(machine.nextTransaction(first), .send(["MAIL FROM:<a@source.test>"]), "a delivered message needs no RSET")
+        _ = machine.received(try reply("250 ok"))
+        _ = machine.received(try reply("250 ok"))
+        XCTAssertEqual(machine.received(try reply("421 4.3.2 shutting down")),
+                       .finished([.transient("DATA: 421 4.3.2 shutting down")], quit: true))
+        XCTAssertFalse(machine.canStartAnotherTransaction, "no reuse after 421")
+    }
+
     func testWithoutPipeliningOneCommandAtATimeAndHeloFallback() throws {
         let single = SMTPClientStateMachine.Envelope(mailFrom: "", recipients: [.init(address: "x@dest.test", notify: "NEVER")], size: 10)
         var machine = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .opportunistic)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import XCTest
@@ -64,6 +65,51 @@ final class SpoolTests: XCTestCase {
             let expected = bodies.first { $0.0 == entry.envelope.id }!.1
             XCTAssertEqual(String(decoding: data, as: UTF8.self), "Received: x\r\n" + expected)
         }
+    }
+
+    /// The writer reports where each record went; the journal's outcomes come back at the next
+    /// scan; a segment whose messages are all settled is deleted with its journal.
+    func testCommittedLocationsJournalAndRemovalOfSettledSegments() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        let committed = NIOLockedValueBox<[SpoolDirectory.Entry]>([])
+        writer.onCommit = { entries in committed.withLockedValue { $0 += entries } }
+        writer.start()
+        try store(writer, [(envelope("ID-A", recipients: 2), "one\r\n"), (envelope("ID-B"), "two\r\n")])
+        writer.stop()
+        let entries = committed.withLockedValue { $0 }
+        XCTAssertEqual(entries.map(\.envelope.id), ["ID-A", "ID-B"])
+        XCTAssertEqual(try entries[1].readData(), Array("Received: x\r\ntwo\r\n".utf8))
+        let segment = entries[0].path
+
+        let journal = DeliveryJournal(logger: Logger(label: "test"))
+        journal.start()
+        journal.settled(segment: segment, id: "ID-A", index: 0)
+        journal.deferred(segment: segment, id: "ID-A", index: 1, attempts: 2, nextAttemptMicros: 1_800_000_000_000_000)
+        journal.settled(segment: segment, id: "ID-B", index: 0)
+        journal.stop()
+        // A torn last line (a crash mid-write) is ignored.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: DeliveryJournal.path(forSegment: segment)))
+        handle.seekToEndOfFile()
+        handle.write(Data("S ID-A 1".utf8))
+        try handle.close()
+
+        let scan = directory.scan(readOnly: false, logger: nil)
+        XCTAssertEqual(scan.entries.map(\.envelope.id), ["ID-A"], "ID-B is settled")
+        XCTAssertEqual(scan.entries[0].recipientStates[0]?.settled, true)
+        XCTAssertEqual(scan.entries[0].recipientStates[1]?.attempts, 2)
+        XCTAssertEqual(scan.entries[0].recipientStates[1]?.nextAttemptMicros, 1_800_000_000_000_000)
+
+        let journal2 = DeliveryJournal(logger: Logger(label: "test"))
+        journal2.start()
+        journal2.settled(segment: segment, id: "ID-A", index: 1)
+        journal2.stop()
+        XCTAssertEqual(directory.scan(readOnly: true, logger: nil).entries.count, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: segment), "read-only scans delete nothing")
+        _ = directory.scan(readOnly: false, logger: nil)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: segment))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: DeliveryJournal.path(forSegment: segment)))
     }
 
     func testTruncatedTailIsQuarantinedAndIntactRecordsSurvive() throws {
