@@ -29,17 +29,28 @@ public final class DeliveryLog: Sendable {
         bouncelogPath = bouncelog
         rejectlogPath = rejectlog
         self.bouncelogTransientFailures = bouncelogTransientFailures
-        reopen()
     }
 
-    /// Opens (again) both files; after `ec_rotate` renamed them, new lines go to new files.
-    public func reopen() {
+    /// Opens (again) every configured file, creating missing directories; after `ec_rotate`
+    /// renamed them, new lines go to new files. Returns what could not be opened (path: reason).
+    @discardableResult
+    public func reopen() -> [String] {
+        var failures: [String] = []
+        func openLog(_ path: String?) -> Int32 {
+            guard let path else { return -1 }
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd < 0 { failures.append("\(path): \(String(cString: strerror(errno)))") }
+            return fd
+        }
         files.withLockedValue { files in
             for fd in [files.mainlog, files.bouncelog, files.rejectlog] where fd >= 0 { Glibc.close(fd) }
-            files.mainlog = mainlogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
-            files.bouncelog = bouncelogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
-            files.rejectlog = rejectlogPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+            files.mainlog = openLog(mainlogPath)
+            files.bouncelog = openLog(bouncelogPath)
+            files.rejectlog = openLog(rejectlogPath)
         }
+        return failures
     }
 
     public func close() {

@@ -31,6 +31,7 @@ extension ImpulseServer {
         ("suspend domain domain", "hold a domain's mail (until resume or restart)"),
         ("resume domain domain", "deliver a suspended domain's mail again"),
         ("log level [area [level]]", "show the log levels, or set one area's (or 'default') level"),
+        ("reopen logs", "open the mainlog, bouncelog, rejectlog and paniclog again (after ec_rotate-style renaming)"),
         ("shutdown", "finish in-flight transactions and stop"),
     ]
 
@@ -66,6 +67,10 @@ extension ImpulseServer {
             return queueAction(words)
         case ("log", "level"):
             return logLevel(Array(words.dropFirst(2)))
+        case ("reopen", "logs"), ("ec_logger:ec_logger", "reopen"), ("ec_logger", "reopen"):
+            let failures = deliveryLog.reopen() + PanicLogHandler.File.reopenAll()
+            logger.notice("console: logs reopened")
+            return failures.isEmpty ? (true, "Logs reopened.\n") : (false, "cannot reopen: \(failures.joined(separator: "; "))\n")
         case ("shutdown", _):
             // A moment for this reply to reach the console before the listener closes.
             let request = shutdownRequested

@@ -88,6 +88,10 @@ public final class ImpulseServer: @unchecked Sendable {
         do { try spool.prepare() } catch {
             throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
         }
+        let logFailures = deliveryLog.reopen()
+        guard logFailures.isEmpty else {
+            throw StartError(description: "cannot open log file \(logFailures.joined(separator: "; "))")
+        }
         let scan = spool.scan(readOnly: false, logger: logger)
         recovered = scan.entries
         for entry in scan.entries {

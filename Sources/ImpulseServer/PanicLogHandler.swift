@@ -11,25 +11,46 @@ import Glibc
 public struct PanicLogHandler: LogHandler {
     /// The open file, shared by every logger of the process.
     public final class File: Sendable {
-        let fd: Int32
-        let lock = NIOLock()
+        let path: String
+        let fd: NIOLockedValueBox<Int32>
+        /// Every paniclog opened in this process (the console's `reopen logs` reopens them).
+        static let opened = NIOLockedValueBox<[File]>([])
 
         /// Opens (creating directories and the file, mode 0644) for appending.
         public init(path: String) throws {
+            self.path = path
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            if fd < 0 { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if opened < 0 { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
+            fd = NIOLockedValueBox(opened)
+            Self.opened.withLockedValue { $0.append(self) }
         }
 
-        deinit { close(fd) }
+        deinit { fd.withLockedValue { _ = close($0) } }
+
+        /// Opens the path again (after a rotation renamed the file); false when it cannot.
+        func reopen() -> Bool {
+            let fresh = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fresh >= 0 else { return false }
+            fd.withLockedValue { current in
+                close(current)
+                current = fresh
+            }
+            return true
+        }
+
+        /// Reopens every paniclog; returns the paths that could not be opened.
+        static func reopenAll() -> [String] {
+            opened.withLockedValue { $0 }.filter { !$0.reopen() }.map(\.path)
+        }
 
         func append(_ line: String) {
             var bytes = Array(line.utf8)
             bytes.append(UInt8(ascii: "\n"))
-            lock.withLock {
+            fd.withLockedValue { fd in
                 _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             }
         }

@@ -104,3 +104,25 @@ def test_suspend_and_resume_a_domain_and_metrics(setup):
     assert re.search(r'^impulse_messages_deferred_total\{[^}]*\} 1(\.0)?$', text, re.M)
     assert re.search(r"^impulse_queue_delayed 1(\.0)?$", text, re.M)
     assert "Successfully Delivered Messages: 1" in console(server, "summary")[1]
+
+
+def test_reopen_logs_after_rotation(setup):
+    server, sink = setup
+    send(server.port, ["first@sink.test"])
+    sink.wait_for(1)
+    mainlog_path = server.directory / "mainlog.ec"
+    wait_until(lambda: mainlog(server, "D"), what="a D record")
+    mainlog_path.rename(server.directory / "mainlog.ec.1")
+    assert console(server, "reopen", "logs") == (0, "Logs reopened.\n")
+    send(server.port, ["second@sink.test"])
+    sink.wait_for(2)
+    wait_until(lambda: mainlog_path.exists() and mainlog(server, "D"), what="a D record in the new file")
+    assert "second@sink.test".split("@")[0] in mainlog_path.read_text()
+    assert "second" not in (server.directory / "mainlog.ec.1").read_text()
+
+
+def test_an_unwritable_log_stops_start_up_with_the_path(server_factory):
+    server = server_factory(global_options='ec_logger { mainlog = "/proc/impulse-cannot/mainlog.ec" }')
+    server.start(expect_ready=False)
+    assert server.process.wait(timeout=30) != 0
+    assert "cannot open log file /proc/impulse-cannot/mainlog.ec" in server.log.read_text()
