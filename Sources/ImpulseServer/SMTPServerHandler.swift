@@ -217,7 +217,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .command:
                 guard let output = framer.next(&inbound) else { break loop }
                 switch output {
-                case .line(let line): perform(machine.receive(line: line), context: context)
+                case .line(let line):
+                    services.metrics.command(line.readableBytesView.prefix(4))
+                    perform(machine.receive(line: line), context: context)
                 case .tooLong: perform(machine.receiveOverlongLine(), context: context)
                 }
             case .data(var decoder):

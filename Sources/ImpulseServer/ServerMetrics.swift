@@ -26,6 +26,12 @@ final class ServerMetrics: Sendable {
         connections = Metrics.Counter(label: "impulse_connections_total", factory: factory)
         rejected = Metrics.Counter(label: "impulse_rejections_total", factory: factory)
         discarded = Metrics.Counter(label: "impulse_messages_discarded_total", factory: factory)
+        var commands: [UInt32: Metrics.Counter] = [:]
+        for verb in Self.verbs {
+            commands[Self.verbKey(verb)] = Metrics.Counter(label: "impulse_smtp_commands_total", dimensions: [("command", verb)], factory: factory)
+        }
+        self.commands = commands
+        otherCommand = Metrics.Counter(label: "impulse_smtp_commands_total", dimensions: [("command", "other")], factory: factory)
     }
 
     /// A message accepted and spooled, counted once per recipient domain.
@@ -40,6 +46,22 @@ final class ServerMetrics: Sendable {
             }
             counter.increment()
         }
+    }
+
+    /// SMTP commands by verb: a fixed set of labels (anything else counts as `other`).
+    static let verbs = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH"]
+    private let commands: [UInt32: Metrics.Counter]
+    private let otherCommand: Metrics.Counter
+
+    /// Counts one command line by its first four octets (case-insensitive).
+    func command(_ prefix: some Collection<UInt8>) {
+        var key: UInt32 = 0
+        for byte in prefix { key = key << 8 | UInt32(byte & 0xDF) }
+        (commands[key] ?? otherCommand).increment()
+    }
+
+    static func verbKey(_ verb: String) -> UInt32 {
+        verb.utf8.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// Delivery outcomes by kind, routing domain and binding (labels bounded like the domains').

@@ -45,6 +45,8 @@ def test_metrics_count_a_known_load(server_factory):
     assert {tuple(sorted(labels.split(","))): float(count) for labels, count in module_counts} == {
         ('callout="validate_rcptto"', 'module="m"'): 5, ('callout="validate_data"', 'module="m"'): 3}
     assert value(text, "impulse_queue_active") == 4  # held: not a delivery test
+    for verb, count in (("EHLO", 2), ("MAIL", 3), ("RCPT", 5), ("DATA", 3), ("QUIT", 2), ("VRFY", 0)):
+        assert value(text, "impulse_smtp_commands_total", f'{{command="{verb}"}}') == count, verb
     assert value(text, "impulse_spool_bytes") > 0
     assert value(text, "impulse_threadpool_queued", '{pool="IO"}') == 0
     try:
