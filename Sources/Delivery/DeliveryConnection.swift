@@ -31,7 +31,15 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var currentSize = 0
     var currentBytes: [UInt8] = []
     var deliveries = 0
+    /// The reply timeout: one scheduled check that re-arms itself while the deadline moves, so a
+    /// transaction's several waits do not each schedule and cancel a timer.
     var timeoutTask: Scheduled<Void>?
+    var deadline = NIODeadline.distantFuture
+    var waitSeconds = 0
+    /// When the scheduled check fires.
+    var checkAt = NIODeadline.distantFuture
+    /// The idle connection's wait for more work.
+    var idleTask: Scheduled<Void>?
     var closed = false
     /// The last failure to reach a candidate (reported when none can be reached).
     var lastConnectFailure = ""
@@ -241,9 +249,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         if let next = manager.nextWork(for: self) {
             begin(next)
         } else {
-            timeoutTask?.cancel()
+            deadline = .distantFuture
             let idle = max(options.idleTimeout, 0)
-            timeoutTask = loop.scheduleTask(in: .seconds(Int64(idle))) { [self] in
+            idleTask = loop.scheduleTask(in: .seconds(Int64(idle))) { [self] in
                 if manager.unpark(self) { quit() }
             }
         }
@@ -267,7 +275,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// The queue manager hands this idle connection more work (from any thread).
     func resume(_ work: DeliveryWork) {
         loop.execute { [self] in
-            timeoutTask?.cancel()
+            idleTask?.cancel()
             begin(work)
         }
     }
@@ -289,7 +297,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Closes this channel without reporting and tries the next candidate for the same work.
     func detachAndConnectNext() {
-        timeoutTask?.cancel()
+        deadline = .distantFuture
         if let context {
             self.context = nil
             context.close(promise: nil)
@@ -327,21 +335,36 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         timeoutTask?.cancel()
+        idleTask?.cancel()
         manager.connectionClosed(self)
     }
 
     func armTimeout() {
-        timeoutTask?.cancel()
         guard let machine else { return }
-        let seconds: Int
         switch machine.waitingFor {
-        case .greeting, .ehlo: seconds = options.ehloTimeout
-        case .mail: seconds = options.mailFromTimeout
-        case .recipients, .data: seconds = options.rcptToTimeout
-        case .body: seconds = options.bodyTimeout
+        case .greeting, .ehlo: waitSeconds = options.ehloTimeout
+        case .mail: waitSeconds = options.mailFromTimeout
+        case .recipients, .data: waitSeconds = options.rcptToTimeout
+        case .body: waitSeconds = options.bodyTimeout
         }
-        timeoutTask = loop.scheduleTask(in: .seconds(Int64(seconds))) { [self] in
-            lost("timeout after \(seconds) s waiting for the next hop (stage \(machine.stageCode))")
+        deadline = .now() + .seconds(Int64(waitSeconds))
+        if timeoutTask == nil || deadline < checkAt {
+            timeoutTask?.cancel()
+            scheduleTimeoutCheck()
+        }
+    }
+
+    /// Fires at the deadline as it was when scheduled; a later deadline re-arms it, none ends it.
+    func scheduleTimeoutCheck() {
+        checkAt = deadline
+        timeoutTask = loop.scheduleTask(deadline: deadline) { [self] in
+            timeoutTask = nil
+            guard !closed, deadline != .distantFuture else { return }
+            if NIODeadline.now() >= deadline {
+                lost("timeout after \(waitSeconds) s waiting for the next hop (stage \(machine?.stageCode ?? 0))")
+            } else {
+                scheduleTimeoutCheck()
+            }
         }
     }
 
