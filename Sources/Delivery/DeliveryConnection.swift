@@ -272,12 +272,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         perform(action)
     }
 
-    /// The queue manager hands this idle connection more work (from any thread).
-    func resume(_ work: DeliveryWork) {
-        loop.execute { [self] in
-            idleTask?.cancel()
-            begin(work)
-        }
+    /// The queue manager hands this idle connection more work (on its loop).
+    func resumeOnLoop(_ work: DeliveryWork) {
+        idleTask?.cancel()
+        begin(work)
     }
 
     /// Stop: an idle connection says QUIT (from any thread).

@@ -249,14 +249,27 @@ public final class QueueManager: @unchecked Sendable {
 
     /// Carries out `pump`'s decisions (outside the lock).
     func run(_ starts: [Start]) {
+        // Idle connections are woken with one hop per event loop, not one per connection.
+        var resumes: [ObjectIdentifier: (EventLoop, [(DeliveryConnection, DeliveryWork)])] = [:]
         for start in starts {
             switch start {
-            case .resume(let connection, let work): connection.resume(work)
+            case .resume(let connection, let work):
+                resumes[ObjectIdentifier(connection.loop), default: (connection.loop, [])].1.append((connection, work))
             case .open(let queue, let work, let id):
                 let connection = DeliveryConnection(manager: self, key: queue.key, options: queue.options, id: id, loop: group.next())
                 connection.start(work)
             }
         }
+        for (loop, batch) in resumes.values {
+            let handOver = ResumeBatch(items: batch)
+            loop.execute { for (connection, work) in handOver.items { connection.resumeOnLoop(work) } }
+        }
+    }
+
+    /// Work for idle connections of one event loop, handed over in one hop (each connection is
+    /// only touched on its loop).
+    struct ResumeBatch: @unchecked Sendable {
+        let items: [(DeliveryConnection, DeliveryWork)]
     }
 
     /// The next work for a connection that finished a transaction; nil parks it as idle.

@@ -14,8 +14,8 @@ import Glibc
 /// the journal is how a restart knows which recipients are done and when to try the others; a
 /// segment whose every recipient is settled is deleted with its journal.
 ///
-/// Appends are batched by one thread and written at once (a crash of the process loses none);
-/// fdatasync follows at most every `syncInterval`, so the journal does not compete with the
+/// Appends are batched by one thread and written within a couple of milliseconds (a crash of
+/// the process loses at most those); fdatasync follows at most every `syncInterval`, so the journal does not compete with the
 /// spool's own fsyncs on every batch. What a power loss takes (the last fraction of a second)
 /// only means those recipients are tried again: delivery is at least once, never lost.
 public final class DeliveryJournal: @unchecked Sendable {
@@ -79,8 +79,9 @@ public final class DeliveryJournal: @unchecked Sendable {
 
     private func append(_ segment: String, _ line: String) {
         condition.lock()
+        // The thread only waits when nothing is pending: one wake-up per batch, not per line.
+        if pending.isEmpty { condition.signal() }
         pending.append((segment, line))
-        condition.signal()
         condition.unlock()
     }
 
@@ -106,6 +107,13 @@ public final class DeliveryJournal: @unchecked Sendable {
                 } else if !condition.wait(until: lastSync.addingTimeInterval(Self.syncInterval)) {
                     break
                 }
+            }
+            if !stopping && !pending.isEmpty && pending.count < 64 {
+                // Let a few more outcomes arrive: fewer wake-ups and writes under load. A crash
+                // of the process loses at most these milliseconds of records (tried again).
+                condition.unlock()
+                usleep(2000)
+                condition.lock()
             }
             let batch = pending
             let segmentsToRemove = removals

@@ -68,8 +68,9 @@ public final class SpoolWriter: @unchecked Sendable {
             request.promise.fail(SpoolError("spool writer not running; not writing", request.envelope.id, errno: ECANCELED))
             return
         }
+        // The thread only waits when nothing is pending: one wake-up per batch.
+        if pending.isEmpty { condition.signal() }
         pending.append(request)
-        condition.signal()
         condition.unlock()
     }
 
