@@ -10,7 +10,7 @@ import Spool
 /// (the next MX when one cannot be reached or greets with an error), and delivers the queue's
 /// work one transaction after another until the queue is empty and `idle_timeout` has passed,
 /// `max_deliveries_per_connection` is reached or the next hop ends the session. Everything runs
-/// on its event loop; the queue manager hands it work with `resume`.
+/// on its event loop; the queue manager hands it work with `resumeOnLoop`.
 final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

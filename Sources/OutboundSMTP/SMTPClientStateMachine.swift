@@ -125,6 +125,12 @@ public struct SMTPClientStateMachine: Sendable {
                 }
                 return failAll(reply, "EHLO")
             }
+            // A next hop that greets with our own name is this server: the mail would loop
+            // (Postfix's "loops back to myself").
+            if let name = reply.lines.first?.split(separator: " ").first, name.lowercased() == heloName.lowercased() {
+                state = .done
+                return .finished(all(.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as \(heloName))")), quit: true)
+            }
             extensions = [:]
             for line in reply.lines.dropFirst() {
                 let parts = line.split(separator: " ", maxSplits: 1)

@@ -60,6 +60,16 @@ final class SMTPClientStateMachineTests: XCTestCase {
         XCTAssertFalse(machine.canStartAnotherTransaction, "no reuse after 421")
     }
 
+    func testANextHopWithOurOwnNameIsAMailLoop() throws {
+        var machine = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
+        _ = machine.received(try reply("220 mx.test ESMTP"))
+        guard case .finished(let outcomes, quit: true) = machine.received(try reply("250-MX.test hello\n250 PIPELINING")) else {
+            return XCTFail("expected the transaction to end")
+        }
+        XCTAssertEqual(outcomes, [.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")] + [
+            .permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")])
+    }
+
     func testWithoutPipeliningOneCommandAtATimeAndHeloFallback() throws {
         let single = SMTPClientStateMachine.Envelope(mailFrom: "", recipients: [.init(address: "x@dest.test", notify: "NEVER")], size: 10)
         var machine = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .opportunistic)
