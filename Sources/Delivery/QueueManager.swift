@@ -171,7 +171,13 @@ public final class QueueManager: @unchecked Sendable {
                         let chunk = Array(indices[start..<min(indices.count, start + queue.options.maxRecipientsPerBatch)])
                         let due = chunk.map { message.states[$0].nextAttemptMicros }.max() ?? 0
                         let work = DeliveryWork(message: message, recipients: chunk)
-                        if due > nowMicros { postpone(work, to: queue, at: due) } else { queue.ready.append(work) }
+                        if due > nowMicros {
+                            postpone(work, to: queue, at: due)
+                        } else if entry.envelope.priority > 0 {
+                            queue.ready.prepend(work)  // msg.priority = 1: dequeued first
+                        } else {
+                            queue.ready.append(work)
+                        }
                     }
                     starts += pump(queue)
                 }
@@ -198,7 +204,9 @@ public final class QueueManager: @unchecked Sendable {
                 _ = delayed.popMin()
                 let queue = queue(next.key)
                 queue.delayed -= 1
-                if let work = next.work.message.live(next.work) { queue.ready.append(work) }
+                if let work = next.work.message.live(next.work) {
+                    if work.message.entry.envelope.priority > 0 { queue.ready.prepend(work) } else { queue.ready.append(work) }
+                }
                 touched[ObjectIdentifier(queue)] = queue
             }
             for queue in touched.values { starts += pump(queue) }

@@ -126,3 +126,26 @@ def test_an_unwritable_log_stops_start_up_with_the_path(server_factory):
     server.start(expect_ready=False)
     assert server.process.wait(timeout=30) != 0
     assert "cannot open log file /proc/impulse-cannot/mainlog.ec" in server.log.read_text()
+
+
+def test_priority_messages_are_delivered_first(server_factory):
+    sink = Sink()
+    try:
+        config = deliver_config(
+            "127.0.0.1@1", f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}"  max_outbound_connections = 1 }}\n'
+            'Control_Listener {\n  Listen "ctl.sock" { }\n}\n'
+            'scriptlet "scriptlet" { script "prio" { source = "prio" } }')
+        server = server_factory(**config)
+        (server.directory / "prio.lua").write_text(
+            'local m = {}\nfunction m:validate_set_binding(msg)\n'
+            '  if msg:rcptto():find("^urgent") then msg.priority = 1 end\n'
+            '  return msys.core.VALIDATE_CONT\nend\nmsys.registerModule("prio", m)\n')
+        server.start()
+        assert console(server, "suspend", "domain", "sink.test")[0] == 0
+        for address in ["first@sink.test", "second@sink.test", "urgent@sink.test"]:
+            send(server.port, [address])
+        assert console(server, "resume", "domain", "sink.test")[0] == 0
+        messages = sink.wait_for(3)
+        assert [m.recipients[0] for m in messages] == ["urgent@sink.test", "first@sink.test", "second@sink.test"]
+    finally:
+        sink.close()
