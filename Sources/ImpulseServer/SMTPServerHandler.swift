@@ -353,11 +353,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
             services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
             let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
+            let binding = envelope.binding ?? "default"
             let statistics = services.statistics
             promise.futureResult.whenComplete { result in
                 let success: Bool
                 if case .success = result { success = true } else { success = false }
-                if success { statistics.messageReceived(recipientDomains: domains) }
+                if success { statistics.messageReceived(recipientDomains: domains, binding: binding) }
                 bound.value.spoolFinished(success: success, context: bound.value.context)
             }
         }
@@ -550,7 +551,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        if reply.code >= 500 { services.statistics.rejection() }
+        if reply.code >= 500 { services.statistics.rejection(recipientDomain: machine.lastRecipientDomain) }
+        machine.lastRecipientDomain = nil
         if reply.code >= 400 { logRejection(reply, context: context) }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)

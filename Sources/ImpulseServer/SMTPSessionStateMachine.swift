@@ -85,6 +85,9 @@ public struct SMTPSessionStateMachine {
     let idGenerator: MessageIDGenerator
 
     var phase: Phase = .command
+    /// The domain of the RCPT being answered (metrics count a refused recipient by it); the
+    /// handler clears it once the reply is written.
+    var lastRecipientDomain: String?
 
     /// The SMTP phase as Momentum's rejectlog names it (`P="awaiting mailfrom"`).
     var rejectionPhase: String {
@@ -266,6 +269,7 @@ public struct SMTPSessionStateMachine {
         case .mail(let sender, let parameters):
             return mail(sender, parameters)
         case .rcpt(let recipient, let parameters):
+            lastRecipientDomain = recipient.domain
             return rcpt(recipient, parameters)
         case .data:
             guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }

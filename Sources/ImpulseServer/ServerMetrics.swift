@@ -13,9 +13,10 @@ final class ServerMetrics: Sendable {
     let rejected: Metrics.Counter
     let discarded: Metrics.Counter
     /// Per-label metrics made on first use; label values a peer chooses (domains) are bounded.
-    private let byDomain = NIOLockedValueBox<[String: Metrics.Counter]>([:])
+    private let byLabels = NIOLockedValueBox<[String: Metrics.Counter]>([:])
     private let byCallout = NIOLockedValueBox<[String: Metrics.Timer]>([:])
-    static let maxDomainLabels = 1000
+    /// Label sets (metric, domain, binding) made at most; later ones count as `(other)`.
+    static let maxLabelSets = 5000
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -34,17 +35,34 @@ final class ServerMetrics: Sendable {
         otherCommand = Metrics.Counter(label: "impulse_smtp_commands_total", dimensions: [("command", "other")], factory: factory)
     }
 
-    /// A message accepted and spooled, counted once per recipient domain.
-    func received(recipientDomains: [String]) {
+    /// A message accepted and spooled, counted once per recipient domain, with the binding it
+    /// leaves from.
+    func received(recipientDomains: [String], binding: String) {
         for domain in Set(recipientDomains.map { $0.lowercased() }) {
-            let counter = byDomain.withLockedValue { counters -> Metrics.Counter in
-                let label = counters[domain] != nil || counters.count < Self.maxDomainLabels ? domain : "(other)"
-                if let existing = counters[label] { return existing }
-                let made = Metrics.Counter(label: "impulse_messages_received_total", dimensions: [("domain", label)], factory: factory)
-                counters[label] = made
-                return made
-            }
-            counter.increment()
+            labelled("impulse_messages_received_total", domain: domain, binding: binding).increment()
+        }
+    }
+
+    /// A refused RCPT, by its domain (the binding is chosen later, for accepted mail only).
+    func recipientRejected(domain: String) {
+        labelled("impulse_recipients_rejected_total", domain: domain.lowercased(), binding: nil).increment()
+    }
+
+    /// The counter `name` for a domain (and binding): label sets are made on first use and
+    /// bounded — clients choose domains — so past `maxLabelSets` new ones count as `(other)`.
+    private func labelled(_ name: String, domain: String, binding: String?) -> Metrics.Counter {
+        byLabels.withLockedValue { counters -> Metrics.Counter in
+            let key = name + "\u{0}" + domain + "\u{0}" + (binding ?? "")
+            if let existing = counters[key] { return existing }
+            let overflow = counters.count >= Self.maxLabelSets
+            let labels = overflow ? ("(other)", binding.map { _ in "(other)" }) : (domain, binding)
+            let fallbackKey = name + "\u{0}(other)\u{0}" + (binding == nil ? "" : "(other)")
+            if overflow, let existing = counters[fallbackKey] { return existing }
+            var dimensions = [("domain", labels.0)]
+            if let binding = labels.1 { dimensions.append(("binding", binding)) }
+            let made = Metrics.Counter(label: name, dimensions: dimensions, factory: factory)
+            counters[overflow ? fallbackKey : key] = made
+            return made
         }
     }
 
@@ -64,9 +82,7 @@ final class ServerMetrics: Sendable {
         verb.utf8.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    /// Delivery outcomes by kind, routing domain and binding (labels bounded like the domains').
-    private let byDelivery = NIOLockedValueBox<[String: Metrics.Counter]>([:])
-
+    /// Delivery outcomes by kind, routing domain and binding.
     func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
         let name: String
         switch kind {
@@ -74,18 +90,7 @@ final class ServerMetrics: Sendable {
         case .transientFailure: name = "impulse_messages_deferred_total"
         case .permanentFailure: name = "impulse_messages_bounced_total"
         }
-        let counter = byDelivery.withLockedValue { counters -> Metrics.Counter in
-            let key = name + "\u{0}" + domain + "\u{0}" + binding
-            if let existing = counters[key] { return existing }
-            let overflow = counters.count >= Self.maxDomainLabels * 3
-            let fallbackKey = name + "\u{0}(other)\u{0}(other)"
-            if overflow, let existing = counters[fallbackKey] { return existing }
-            let made = Metrics.Counter(label: name, dimensions: [("domain", overflow ? "(other)" : domain), ("binding", overflow ? "(other)" : binding)],
-                                       factory: factory)
-            counters[overflow ? fallbackKey : key] = made
-            return made
-        }
-        counter.increment()
+        labelled(name, domain: domain, binding: binding).increment()
     }
 
     private let byModule = NIOLockedValueBox<[String: Metrics.Timer]>([:])

@@ -24,15 +24,17 @@ final class ServerStatistics: Sendable {
         metrics.connections.increment()
     }
     /// A message spooled for `recipientDomains` (one entry per recipient).
-    func messageReceived(recipientDomains: [String]) {
+    func messageReceived(recipientDomains: [String], binding: String) {
         received.wrappingAdd(1, ordering: .relaxed)
         recipients.wrappingAdd(recipientDomains.count, ordering: .relaxed)
-        metrics.received(recipientDomains: recipientDomains)
+        metrics.received(recipientDomains: recipientDomains, binding: binding)
     }
-    /// A 5xx reply to a command or a message (policy or protocol).
-    func rejection() {
+    /// A 5xx reply to a command or a message (policy or protocol); `recipientDomain` when it
+    /// refused a RCPT.
+    func rejection(recipientDomain: String? = nil) {
         rejected.wrappingAdd(1, ordering: .relaxed)
         metrics.rejected.increment()
+        if let recipientDomain { metrics.recipientRejected(domain: recipientDomain) }
     }
     func messageDiscarded() {
         discarded.wrappingAdd(1, ordering: .relaxed)

@@ -35,8 +35,10 @@ def test_metrics_count_a_known_load(server_factory):
         client.sendmail("a@source.test", ["w@example.test"], "Subject: 3\r\n\r\nbody\r\n")
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     assert value(text, "impulse_connections_total") == 2
-    assert value(text, "impulse_messages_received_total", '{domain="example.test"}') == 3
-    assert value(text, "impulse_messages_received_total", '{domain="other.test"}') == 1
+    received = dict(re.findall(r'^impulse_messages_received_total\{(.*)\} ([0-9.]+)$', text, re.M))
+    assert {tuple(sorted(k.split(","))): float(v) for k, v in received.items()} == {
+        ('binding="default"', 'domain="example.test"'): 3, ('binding="default"', 'domain="other.test"'): 1}
+    assert value(text, "impulse_recipients_rejected_total", '{domain="example.test"}') == 1
     assert value(text, "impulse_rejections_total") == 1
     assert value(text, "impulse_lua_callout_duration_seconds_count", '{callout="validate_rcptto"}') == 5
     assert value(text, "impulse_lua_callout_duration_seconds_count", '{callout="validate_data"}') == 3
