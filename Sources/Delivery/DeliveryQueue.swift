@@ -71,6 +71,8 @@ final class DomainQueue: @unchecked Sendable {
     var idle: [DeliveryConnection] = []
     /// Work waiting in the delayed set (for the console).
     var delayed = 0
+    /// No next hop answered: new work waits until then (µs since the epoch; 0 = reachable).
+    var unreachableUntil: Int64 = 0
     /// The last failure's reply and when it happened (console `domain`).
     var lastError: String?
     var lastErrorAt: Date?

@@ -59,6 +59,7 @@ extension QueueManager {
                 }
                 let queue = queue(item.key)
                 queue.delayed -= 1
+                queue.unreachableUntil = 0  // the operator asks for an attempt now
                 if let work = item.work.message.live(item.work) {
                     queue.ready.append(work)
                     touched[ObjectIdentifier(queue)] = queue

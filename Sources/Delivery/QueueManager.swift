@@ -225,6 +225,14 @@ public final class QueueManager: @unchecked Sendable {
     func pump(_ queue: DomainQueue) -> [Start] {
         var starts: [Start] = []
         guard !stopping, !isSuspended(queue) else { return starts }
+        if queue.unreachableUntil > 0 {
+            if Self.nowMicros() < queue.unreachableUntil {
+                // No attempt is made, so none is counted or journaled: after a restart it is tried at once.
+                while let work = queue.ready.popFirst() { postpone(work, to: queue, at: queue.unreachableUntil) }
+                return starts
+            }
+            queue.unreachableUntil = 0
+        }
         while let head = queue.ready.first {
             guard let work = head.message.live(head) else {
                 queue.ready.removeFirst()
@@ -318,14 +326,17 @@ public final class QueueManager: @unchecked Sendable {
     }
 
     /// No next hop could be reached for `work`: it fails temporarily, and so does the work
-    /// waiting in the same queue when no other connection of the queue is up (as Momentum
-    /// moves an unreachable domain to its delayed queue) — it is not tried again and again.
+    /// waiting in the same queue when no other connection of the queue is up; until the queue's
+    /// retry_interval has passed, new work for it waits in the delayed set without a connection
+    /// attempt (as Momentum moves an unreachable domain to its delayed queue) — a dead next hop
+    /// is not tried message by message.
     func unreachable(_ connection: DeliveryConnection, work: DeliveryWork, reason: String, permanent: Bool) {
         var failed = [work]
         lock.withLock {
             if let queue = queues[connection.key], queue.connections <= 1 {
                 failed += queue.ready
                 queue.ready.removeAll()
+                if !permanent { queue.unreachableUntil = Self.nowMicros() + Int64(queue.options.retryInterval) * 1_000_000 }
             }
         }
         for item in failed {

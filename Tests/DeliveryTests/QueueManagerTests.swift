@@ -148,15 +148,23 @@ final class QueueManagerTests: XCTestCase {
         let closed = try makeManager(port: try freePort())
         try submit(closed.1, recipients: ["x@dest.test"])
         XCTAssertTrue(records("T", count: 1)[0][13].hasPrefix("421 4.4.1 no adequate servers for dest.test"))
+        // The domain is unreachable: the next message waits for the retry without an attempt.
+        try submit(closed.1, recipients: ["z@dest.test"])
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertEqual(records("T", count: 1).count, 1)
+        XCTAssertEqual(closed.0.totals().delayed, 2)
+        // An operator's flush tries at once.
+        XCTAssertEqual(closed.0.flush(domain: "dest.test"), 2)
+        XCTAssertEqual(records("T", count: 3).count, 3)
         stop(closed)
         let listener = try ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).wait()
         defer { try? listener.close().wait() }
         let silent = try makeManager(port: listener.localAddress!.port!, options: "ehlo_timeout = 1")
         let started = Date()
         try submit(silent.1, recipients: ["y@dest.test"])
-        let transient = records("T", count: 2)
-        XCTAssertTrue(transient[1][13].contains("timeout after 1 s"), transient[1][13])
-        XCTAssertEqual(transient[1][9], "12", "stage: reading the banner")
+        let transient = records("T", count: 4)
+        XCTAssertTrue(transient[3][13].contains("timeout after 1 s"), transient[3][13])
+        XCTAssertEqual(transient[3][9], "12", "stage: reading the banner")
         XCTAssertLessThan(Date().timeIntervalSince(started), 5)
         stop(silent)
     }
