@@ -67,7 +67,8 @@ public final class ImpulseServer: @unchecked Sendable {
         let services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
                                       idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
                                       receptionMemoryLimit: configuration.receptionMemoryLimit,
-                                      blockingWork: pool, resolver: resolver, recordLog: recordLog)
+                                      blockingWork: pool, resolver: resolver, recordLog: recordLog,
+                                      metricsServed: !configuration.httpListens.isEmpty)
         self.services = services
         journal = DeliveryJournal(logger: logger)
         queueManager = QueueManager(

@@ -300,7 +300,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             }
             policyState.setContexts(sessionID, updates.map { ($0.message, $0.key, $0.value) })
             currentCallout = callout
-            calloutStarted = DispatchTime.now().uptimeNanoseconds
+            if services.metricsServed { calloutStarted = DispatchTime.now().uptimeNanoseconds }
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
             switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):
@@ -367,7 +367,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
         // Only callouts some module implements ran any Lua (the others are consulted for context keys).
-        if let currentCallout, policyState?.implements(currentCallout) == true {
+        if services.metricsServed, let currentCallout, policyState?.implements(currentCallout) == true {
             services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
         }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }

@@ -25,6 +25,8 @@ final class ServerServices: Sendable {
     let resolver: DNSResolver?
     /// mainlog, bouncelog and rejectlog.
     let recordLog: DeliveryLog
+    /// An HTTP_Listener serves the metrics: only then are callouts timed.
+    let metricsServed: Bool
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
@@ -33,7 +35,8 @@ final class ServerServices: Sendable {
     private let draining = NIOLockedValueBox(false)
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
-         blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog) {
+         blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool) {
+        self.metricsServed = metricsServed
         self.blockingWork = blockingWork
         self.recordLog = recordLog
         self.resolver = resolver
