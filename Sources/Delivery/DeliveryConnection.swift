@@ -246,9 +246,12 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             quit()
             return
         }
-        if let next = manager.nextWork(for: self) {
-            begin(next)
-        } else {
+        switch manager.next(for: self) {
+        case .deliver(let work):
+            begin(work)
+        case .quit:
+            quit()
+        case .idle:
             deadline = .distantFuture
             let idle = max(options.idleTimeout, 0)
             idleTask = loop.scheduleTask(in: .seconds(Int64(idle))) { [self] in

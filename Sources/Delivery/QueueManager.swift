@@ -288,15 +288,23 @@ public final class QueueManager: @unchecked Sendable {
         let items: [(DeliveryConnection, DeliveryWork)]
     }
 
-    /// The next work for a connection that finished a transaction; nil parks it as idle.
-    func nextWork(for connection: DeliveryConnection) -> DeliveryWork? {
+    /// What a connection that finished a transaction does next.
+    enum Next {
+        case deliver(DeliveryWork)
+        /// Parked as idle: `resumeOnLoop` or its idle timer comes next.
+        case idle
+        /// The server is stopping: quit.
+        case quit
+    }
+
+    func next(for connection: DeliveryConnection) -> Next {
         lock.withLock {
-            guard let queue = queues[connection.key] else { return nil }
-            while !stopping, !isSuspended(queue), let head = queue.ready.popFirst() {
-                if let work = head.message.live(head) { return work }
+            guard !stopping, let queue = queues[connection.key] else { return .quit }
+            while !isSuspended(queue), let head = queue.ready.popFirst() {
+                if let work = head.message.live(head) { return .deliver(work) }
             }
             queue.idle.append(connection)
-            return nil
+            return .idle
         }
     }
 
