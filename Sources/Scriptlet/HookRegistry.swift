@@ -65,10 +65,10 @@ public enum HookRegistry {
     public static let fired: Set<String> = [
         "core_validate_accept", "core_config_get_message_routing_domain", "core_final_validation",
         "core_post_final_validation", "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt",
-        "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
+        "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1", "core_log_rejection_v1",
     ]
-    /// Logging hooks Impulse will fire but does not yet (a module implementing one is told).
-    public static let declaredForDelivery: Set<String> = ["core_log_rejection_v1"]
+    /// Hooks Impulse will fire but does not yet (a module implementing one is told); none now.
+    public static let declaredForDelivery: Set<String> = []
 
     public static let prototypes: [String: HookPrototype] = Dictionary(
         table.map { ($0.0, HookPrototype(name: $0.0, returns: $0.1, arguments: $0.2)) }, uniquingKeysWith: { first, _ in first })

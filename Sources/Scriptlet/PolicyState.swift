@@ -422,6 +422,9 @@ public final class PolicyState {
         return false
     }
 
+    /// True when some module implements `core_log_rejection_v1` (fired for each 4xx/5xx reply).
+    public private(set) lazy var hasRejectionHook: Bool = implementsHook("core_log_rejection_v1")
+
     /// True when some module implements `core_config_get_message_routing_domain`.
     public private(set) lazy var hasRoutingDomainHook: Bool = {
         if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {

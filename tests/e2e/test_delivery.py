@@ -2,6 +2,7 @@
 sinks on loopback (our recording sink and Postfix's smtp-sink), routing through a real DNS
 server (dnsmasq) started by the test."""
 import email
+import re
 import smtplib
 import socket
 import subprocess
@@ -404,7 +405,10 @@ def test_rejections_go_to_the_rejectlog(server_factory):
     (server.directory / "p.lua").write_text(
         'local m = {}\nfunction m:validate_mailfrom(str, accept, vctx)\n'
         '  if tostring(str):find("spam") then\n    vctx:set_code(550, "5.7.1 sender refused")\n    return msys.core.VALIDATE_DONE\n  end\n'
-        '  return msys.core.VALIDATE_CONT\nend\nmsys.registerModule("p", m)\n')
+        '  return msys.core.VALIDATE_CONT\nend\n'
+        'function m:core_log_rejection_v1(now, ac, vctx, phase, note)\n'
+        '  print("rejection hook: phase " .. phase .. " from " .. tostring(ac.remote_addr) .. ": " .. note)\nend\n'
+        'msys.registerModule("p", m)\n')
     server.start()
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
         client.ehlo("client.test")
@@ -419,6 +423,9 @@ def test_rejections_go_to_the_rejectlog(server_factory):
     assert 'R="127.0.0.1:' in relay and f'L="127.0.0.1:{server.port}"' in relay and 'P="awaiting rcptto"' in relay
     assert " E=550 M=core CTXCONN=[] CTXMESS=[] " in relay
     assert 'P="awaiting mailfrom"' in policy and " E=550 M=scriptlet " in policy and policy.endswith("5.7.1 sender refused")
+    log = wait_until(lambda: "rejection hook: phase 2" in server.log.read_text() and server.log.read_text(), what="the rejection hook")
+    assert re.search(r"rejection hook: phase 3 from 127\.0\.0\.1:\d+: 550 .*Relay access denied", log), log
+    assert re.search(r"rejection hook: phase 2 from 127\.0\.0\.1:\d+: 550 5\.7\.1 sender refused", log), log
 
 
 def test_a_crash_during_delivery_loses_nothing(server_factory, mx_dns, sinks):
