@@ -42,8 +42,8 @@ extension ImpulseServer {
             state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                               peer: (envelope.peerAddress, envelope.peerPort))
             state.beginMessage(sessionID)
-            state.setContexts(sessionID, [(true, "mailfrom_address", envelope.mailFrom),
-                                          (true, "rcptto_address", envelope.recipients.first?.address ?? "")])
+            state.setContexts(sessionID, [ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
+                                          ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients.first?.address ?? "")])
             let stored = entry
             state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? stored.readData()) ?? [] }
             if case .failed(let failure) = state.run(.setBinding, session: sessionID) {
@@ -79,8 +79,9 @@ extension ImpulseServer {
             state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                               peer: (envelope.peerAddress, envelope.peerPort))
             state.setContexts(sessionID, [
-                (true, "mailfrom_address", envelope.mailFrom), (true, "rcptto_address", recipient.address),
-                (true, "rcptto_domain", event.key.domain),
+                ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
+                ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
+                ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain),
             ])
             let entry = event.entry
             state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? entry.readData()) ?? [] }

@@ -298,7 +298,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             } else {
                 messageShownToPolicy = false
             }
-            policyState.setContexts(sessionID, updates.map { ($0.message, $0.key, $0.value) })
+            policyState.setContexts(sessionID, updates)
             currentCallout = callout
             if services.metricsServed { calloutStarted = DispatchTime.now().uptimeNanoseconds }
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)

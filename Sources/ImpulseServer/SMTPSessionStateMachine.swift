@@ -6,11 +6,7 @@ import SMTPProtocol
 import Spool
 
 /// A context key the session sets before a policy callout (spec c.1's predefined keys).
-public struct PolicyContextUpdate: Equatable, Sendable {
-    public var message: Bool
-    public var key: String
-    public var value: String
-}
+public typealias PolicyContextUpdate = ContextUpdate
 
 /// The inbound SMTP dialogue of one connection (RFC 5321 §4.1, §4.3): which command is allowed
 /// when, what each one answers, and when a message is complete and must be spooled. It performs

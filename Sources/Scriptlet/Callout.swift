@@ -17,12 +17,35 @@ public enum Callout: String, Sendable, CaseIterable {
     case finalValidation = "core_final_validation"
     case postFinalValidation = "core_post_final_validation"
 
-    /// The callout's position in `allCases`, 1-based (how Impulse names it to Lua, cheaply).
-    var number: Int { Self.numbers[self]! }
-    private static let numbers = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($0.element, $0.offset + 1) })
+    /// The callout's position in `allCases`, 1-based (how Impulse names it to Lua). A switch, not
+    /// a table: this runs for every callout (CalloutTests checks it against `allCases`).
+    var number: Int {
+        switch self {
+        case .validateAccept: return 1
+        case .connect: return 2
+        case .ehlo: return 3
+        case .mailFrom: return 4
+        case .rcptTo: return 5
+        case .rcptToList: return 6
+        case .rcptToListFinal: return 7
+        case .data: return 8
+        case .dataSpool: return 9
+        case .dataSpoolEachRcpt: return 10
+        case .setBinding: return 11
+        case .preMessageEachRcpt: return 12
+        case .postMessageEachRcpt: return 13
+        case .finalValidation: return 14
+        case .postFinalValidation: return 15
+        }
+    }
 
-    /// A `<scope>_<hook>` hook point rather than a `validate_*` callout.
-    public var isHook: Bool { rawValue.hasPrefix("core_") }
+    /// A `<scope>_<hook>` hook point (`core_…`) rather than a `validate_*` callout.
+    public var isHook: Bool {
+        switch self {
+        case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation, .postFinalValidation: return true
+        default: return false
+        }
+    }
 }
 
 /// What the modules decided in one phase.

@@ -23,6 +23,19 @@ public struct ScriptletLoadError: Error, Sendable, CustomStringConvertible {
     public var description: String { "scriptlet: script \"\(script)\": \(message)" }
 }
 
+/// One connection- or message-context key to set (`message` false: the connection context).
+public struct ContextUpdate: Equatable, Sendable {
+    public var message: Bool
+    public var key: String
+    public var value: String
+
+    public init(message: Bool, key: String, value: String) {
+        self.message = message
+        self.key = key
+        self.value = value
+    }
+}
+
 /// One Lua state with the prelude and every configured script loaded. Confined to one thread
 /// (its event loop, or the scheduler for init/deinit).
 public final class PolicyState {
@@ -44,6 +57,8 @@ public final class PolicyState {
     /// msys.threadpool.count/find/stat. Set by the server.
     public var poolInfo: ((_ operation: String, _ pool: String) -> [LuaValue])?
     private(set) var implemented: Set<Callout> = []
+    /// `implemented` as bits by callout number: asked on every callout.
+    private var implementedMask: UInt32 = 0
     /// Compiled patterns of this state (msys.pcre), at most `pcreCacheSize`.
     var patterns: [String: PCRERegex] = [:]
     /// The coroutine body every callout runs in (`__impulse_worker`), and finished workers kept
@@ -195,6 +210,7 @@ public final class PolicyState {
             }
         }
         self.implemented = implemented
+        implementedMask = implemented.reduce(0) { $0 | (1 << $1.number) }
         _ = try? lua.run("__impulse_callout_names = {" + Callout.allCases.map { Self.luaQuoted($0.rawValue) }.joined(separator: ", ") + "}",
                          chunkName: "impulse-callouts")
         worker = lua.reference(global: "__impulse_worker")
@@ -225,7 +241,7 @@ public final class PolicyState {
     public var callouts: Set<Callout> { implemented }
 
     /// True when some module implements `callout` (phases nobody implements cost nothing).
-    public func implements(_ callout: Callout) -> Bool { implemented.contains(callout) }
+    public func implements(_ callout: Callout) -> Bool { implementedMask & (1 << callout.number) != 0 }
 
     /// Starts a session's policy state, seeding its connection context. `peer` and `listener`
     /// are the client's and the listening socket's address and port (accept.remote_addr,
@@ -243,7 +259,7 @@ public final class PolicyState {
     }
 
     /// Sets several context keys (written straight into the session's tables; no Lua code runs).
-    public func setContexts(_ id: Int, _ updates: [(message: Bool, key: String, value: String)]) {
+    public func setContexts(_ id: Int, _ updates: [ContextUpdate]) {
         guard !updates.isEmpty, let sessionsTable else { return }
         var connection: [(String, String)] = []
         var message: [(String, String)] = []

@@ -48,3 +48,13 @@ final class HookRegistryTests: XCTestCase {
         XCTAssertTrue(wrong.message.contains("1 arguments for a prototype of 4"))
     }
 }
+
+final class CalloutTests: XCTestCase {
+    /// The numbers Lua knows callouts by are their 1-based positions; hooks are the `core_` ones.
+    func testNumbersFollowTheCaseOrderAndHooksAreCoreNames() {
+        for (offset, callout) in Callout.allCases.enumerated() {
+            XCTAssertEqual(callout.number, offset + 1, "\(callout)")
+            XCTAssertEqual(callout.isHook, callout.rawValue.hasPrefix("core_"), "\(callout)")
+        }
+    }
+}
