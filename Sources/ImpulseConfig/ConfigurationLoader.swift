@@ -503,7 +503,9 @@ struct Binder {
             for option in scope.options {
                 do {
                     switch option.name {
-                    case "script_ttl", "gc_pause", "gc_stepmul", "max_spare_per_master", "reap_interval":
+                    case "gc_pause": configuration.gcPause = try OptionReader.integer(option, in: 50...10000)
+                    case "gc_stepmul": configuration.gcStepMultiplier = try OptionReader.integer(option, in: 50...10000)
+                    case "script_ttl", "max_spare_per_master", "reap_interval":
                         _ = try OptionReader.integer(option, in: 1...Int(Int32.max))
                     case "always_gc": _ = try OptionReader.bool(option)
                     case "enabled", "debug_level": _ = try OptionReader.scalar(option)

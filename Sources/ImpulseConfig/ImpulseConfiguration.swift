@@ -97,6 +97,10 @@ public struct ScriptletConfiguration: Sendable {
     public var scripts: [Script] = []
     /// Directories searched for module-path sources; the config file's directory first.
     public var searchPath: [String] = []
+    /// `gc_pause` and `gc_stepmul`: the Lua collector's pause and step multiplier (percent),
+    /// for every Lua state of the policy. Lua's defaults, 200 and 200, as Momentum's.
+    public var gcPause = 200
+    public var gcStepMultiplier = 200
     public var location: SourceLocation
 }
 

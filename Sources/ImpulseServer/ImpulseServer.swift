@@ -179,11 +179,13 @@ public final class ImpulseServer: @unchecked Sendable {
         let bindings = configuration.bindings.map { (name: $0.name, group: $0.group) }
         let limiter = services.limiter
         let metrics: ServerMetrics? = configuration.httpListens.isEmpty ? nil : services.metrics
+        let gc = (pause: scriptlet.gcPause, stepMultiplier: scriptlet.gcStepMultiplier)
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
             state.configureBindings(bindings)
             state.sessionCounter = { block in limiter.sessions(in: block) }
+            if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }
             if let metrics { state.enableModuleTiming { module, callout, seconds in metrics.module(module, callout: callout, seconds: seconds) } }
             return state
         }

@@ -36,6 +36,11 @@ extension PolicyState {
         }
     }
 
+    /// `gc_pause` / `gc_stepmul`: how eagerly this state's garbage collector runs (percent).
+    public func tuneGarbageCollector(pause: Int, stepMultiplier: Int) {
+        _ = try? lua.run("collectgarbage('setpause', \(pause)) collectgarbage('setstepmul', \(stepMultiplier))", chunkName: "impulse-gc")
+    }
+
     /// Times every module's method for each callout and hands (module, callout, seconds) to
     /// `record` (the metrics' per-module histograms). Off unless called: two clock reads per
     /// module per callout.

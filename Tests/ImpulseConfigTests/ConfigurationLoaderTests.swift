@@ -138,6 +138,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             .contains("only globally or in a domain scope"), true)
         XCTAssertEqual(errors("gateway = \"bad host:x\"\nESMTP_Listener { Listen \":25\" {} }").first?.contains("expects host"), true)
         XCTAssertEqual(errors("tls = maybe\nESMTP_Listener { Listen \":25\" {} }").first?.contains("no, ifavailable, required"), true)
+        XCTAssertEqual(errors("scriptlet \"s\" { gc_pause = 10 }\nESMTP_Listener { Listen \":25\" {} }").first?.contains("between 50 and 10000"), true)
     }
 
     func testValueErrors() {

@@ -1,6 +1,7 @@
 """Momentum Lua policy scripts running in the real server."""
 import shutil
 import subprocess
+import time
 
 from conftest import BIN, ROOT, Raw, begin_data
 
@@ -434,3 +435,21 @@ msys.registerModule("keys", mod)
     assert raw.command("RCPT TO:<two@Example.test>")[1] == (
         "250 2.1.5 ehlo_string=client.example can_relay=nil trusted=yes connection_message_count=0 connection_rcpt_count=2 "
         "mailfrom_domain=b.test rcptto_localpart=two rcptto_domain=Example.test message_rcpt_count=2")
+
+
+def test_gc_pause_and_stepmul_reach_the_policy_states(server_factory):
+    script = ('local m = {}\nfunction m:validate_connect(accept, vctx)\n'
+              '  local pause = collectgarbage("setpause", 200); collectgarbage("setpause", pause)\n'
+              '  local stepmul = collectgarbage("setstepmul", 200); collectgarbage("setstepmul", stepmul)\n'
+              '  print("gc " .. pause .. " " .. stepmul)\n  return msys.core.VALIDATE_CONT\nend\nmsys.registerModule("gc", m)\n')
+    server = server_factory("", extra='alerting {}\nscriptlet "scriptlet" {\n  gc_pause = 400\n  gc_stepmul = 300\n'
+                                      '  script "gc" { source = "gc" }\n}\n')
+    (server.directory / "gc.lua").write_text(script)
+    server.start()
+    raw = Raw(server.port)
+    assert raw.reply()[0] == 220
+    raw.close()
+    deadline = time.time() + 10
+    while "gc 400 300" not in server.log.read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "gc 400 300" in server.log.read_text()
