@@ -23,19 +23,6 @@ public struct ScriptletLoadError: Error, Sendable, CustomStringConvertible {
     public var description: String { "scriptlet: script \"\(script)\": \(message)" }
 }
 
-/// One connection- or message-context key to set (`message` false: the connection context).
-public struct ContextUpdate: Equatable, Sendable {
-    public var message: Bool
-    public var key: String
-    public var value: String
-
-    public init(message: Bool, key: String, value: String) {
-        self.message = message
-        self.key = key
-        self.value = value
-    }
-}
-
 /// One Lua state with the prelude and every configured script loaded. Confined to one thread
 /// (its event loop, or the scheduler for init/deinit).
 public final class PolicyState {
