@@ -341,11 +341,14 @@ struct Binder {
         outbound.bindings[name] = bindingScope
     }
 
-    /// The options of a `binding` or `binding_group` scope (not its child scopes).
-    mutating func bindOutboundOptions(_ scope: ConfigScope, into options: inout OutboundOptions) {
+    /// The options of a `binding` or `binding_group` scope (not its child scopes); `excluded`
+    /// options are errors there, `hint` says where they belong.
+    mutating func bindOutboundOptions(_ scope: ConfigScope, into options: inout OutboundOptions,
+                                      excluded: Set<String> = OutboundOptions.onlyGlobalOrDomain,
+                                      hint: String = "only globally or in a domain scope") {
         for option in scope.options {
-            if OutboundOptions.onlyGlobalOrDomain.contains(option.name) {
-                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (only globally or in a domain scope)")
+            if excluded.contains(option.name) {
+                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (\(hint))")
             } else if OutboundOptions.optionNames.contains(option.name) {
                 do { try options.apply(option) } catch { record(error) }
             } else {
@@ -370,15 +373,7 @@ struct Binder {
     /// A `domain` scope's options, over what an earlier declaration of the same domain set.
     mutating func bindDomain(_ scope: ConfigScope, merging earlier: OutboundOptions?) -> OutboundOptions {
         var options = earlier ?? OutboundOptions()
-        for option in scope.options {
-            if OutboundOptions.notInDomain.contains(option.name) {
-                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (set it on a binding or globally)")
-            } else if OutboundOptions.optionNames.contains(option.name) {
-                do { try options.apply(option) } catch { record(error) }
-            } else {
-                reject(option, in: scope)
-            }
-        }
+        bindOutboundOptions(scope, into: &options, excluded: OutboundOptions.notInDomain, hint: "set it on a binding or globally")
         for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
         return options
     }

@@ -136,19 +136,23 @@ public struct DeliveryStatusNotification: Sendable {
         line("Content-Description: " + (full ? "Undelivered Message" : "Undelivered Message Headers"))
         line("")
         var bytes = Array(text.utf8)
-        bytes += full ? original : Self.headers(of: original)
+        bytes += full ? original : Self.headers(of: original, limit: maxReturnedSize)
         if bytes.last != 0x0A { bytes += [0x0D, 0x0A] }
         bytes += Array("\r\n--\(boundary)--\r\n".utf8)
         return bytes
     }
 
-    /// The header section of a message (up to the empty line), with its CRLF.
-    static func headers(of message: [UInt8]) -> [UInt8] {
-        let separator: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
-        guard message.count >= 4 else { return message }
-        for index in 0...(message.count - 4) where message[index] == 0x0D && Array(message[index..<index + 4]) == separator {
-            return Array(message[..<(index + 2)])
+    /// The header section of a message (up to the empty line), with its CRLF; at most `limit`
+    /// octets (a message without an empty line is all header).
+    static func headers(of message: [UInt8], limit: Int = 1 << 20) -> [UInt8] {
+        let end = min(message.count, limit)
+        var index = 0
+        while index + 3 < end {
+            if message[index] == 0x0D && message[index + 1] == 0x0A && message[index + 2] == 0x0D && message[index + 3] == 0x0A {
+                return Array(message[..<(index + 2)])
+            }
+            index += 1
         }
-        return message
+        return Array(message[..<end])
     }
 }

@@ -40,4 +40,15 @@ final class DeliveryStatusNotificationTests: XCTestCase {
         XCTAssertFalse(text.contains("\r\nBcc:"), "a recipient cannot inject a header line")
         XCTAssertTrue(text.contains("Content-Type: message/rfc822\r\n") && text.contains("the body\r\n"))
     }
+
+    /// A message without an empty line is all header: what a report returns of it is bounded.
+    func testReturnedHeadersAreBounded() {
+        let headerless = Array(repeating: UInt8(ascii: "x"), count: 3 << 20)
+        let dsn = DeliveryStatusNotification(reportingMTA: "mx.impulse.test", originalSender: "a@source.test", arrivalDate: Date(),
+                                             recipients: [.init(address: "x@dest.test", action: .failed, status: "5.0.0", diagnostic: "550 no")],
+                                             returnFullMessage: false, original: headerless)
+        let rendered = dsn.render(messageID: "dsn-2", boundary: "b")
+        XCTAssertLessThan(rendered.count, (1 << 20) + 4096)
+        XCTAssertGreaterThan(rendered.count, 1 << 20)
+    }
 }
