@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import ImpulseConfig
 import NIOCore
 import NIOPosix
@@ -41,6 +44,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// The idle connection's wait for more work.
     var idleTask: Scheduled<Void>?
     var closed = false
+    /// The segment file the last message was read from, kept open for the next (consecutive
+    /// messages usually share a segment).
+    var segmentFile: (path: String, fd: Int32)?
     /// The last failure to reach a candidate (reported when none can be reached).
     var lastConnectFailure = ""
 
@@ -148,8 +154,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// reported as a temporary failure) when the spool cannot be read.
     func prepare(_ work: DeliveryWork) -> SMTPClientStateMachine.Envelope? {
         let entry = work.message.entry
+        if segmentFile?.path != entry.path {
+            closeSegmentFile()
+            let fd = open(entry.path, O_RDONLY | O_CLOEXEC)
+            if fd >= 0 { segmentFile = (entry.path, fd) }
+        }
         do {
-            currentBytes = try entry.readData()
+            currentBytes = try segmentFile.map { file throws(SpoolError) in try entry.readData(from: file.fd) } ?? entry.readData()
         } catch {
             current = nil
             manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("451 4.3.0 cannot read the spool: \(error)") },
@@ -337,7 +348,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         closed = true
         timeoutTask?.cancel()
         idleTask?.cancel()
+        closeSegmentFile()
         manager.connectionClosed(self)
+    }
+
+    func closeSegmentFile() {
+        if let segmentFile { close(segmentFile.fd) }
+        segmentFile = nil
     }
 
     func armTimeout() {

@@ -10,6 +10,14 @@ extension QueueManager {
     static let expiredText = "554 5.4.7 [internal] exceeded max time without delivery"
     static let retriesExhaustedText = "554 5.4.7 [internal] exceeded max retries without delivery"
 
+    /// What `report` decided under the lock and carries out after it, in order.
+    enum RecordedOutcome {
+        case delivered(DeliveryLog.Attempt)
+        case failure(DeliveryLog.Attempt, permanent: Bool, stage: Int, response: String, recipient: String)
+        case deferred(index: Int, attempts: Int, nextAttemptMicros: Int64)
+        case settled(index: Int)
+    }
+
     /// The outcomes of one transaction (in `work.recipients` order).
     func report(_ connection: DeliveryConnection, work: DeliveryWork, outcomes: [SMTPClientStateMachine.RecipientOutcome],
                 remoteAddress: String, remoteHost: String?, stage: Int, bytes: Int) {
@@ -25,6 +33,9 @@ extension QueueManager {
         var retry: [Int] = []
         var retryAt: Int64 = 0
         var removeSegment: String?
+        // Log lines and journal records are written after the lock: file I/O would make every
+        // connection wait for every other one.
+        var effects: [RecordedOutcome] = []
         lock.withLock {
             let queue = queues[key]
             for (position, index) in work.recipients.enumerated() {
@@ -41,7 +52,7 @@ extension QueueManager {
                 case .delivered(let reply):
                     message.states[index].settled = true
                     queue?.delivered += 1
-                    log.delivery(attempt, now: now)
+                    effects.append(.delivered(attempt))
                     events.append(Event(kind: .delivered, entry: entry, recipientIndex: index, key: key, note: reply.description,
                                         remoteAddress: remoteAddress, attempts: retries + 1))
                 case .permanent(let text):
@@ -53,16 +64,16 @@ extension QueueManager {
                     let attempts = message.states[index].attempts
                     let expiresAt = envelope.receivedAtMicros + Int64(options.messageExpiration) * 1_000_000
                     if options.neverRetry || (options.maxRetries.map { attempts > $0 } ?? false) {
-                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
                         permanentText = Self.retriesExhaustedText
                     } else if nowMicros >= expiresAt {
-                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
                         permanentText = Self.expiredText
                     } else {
                         let next = min(nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
                         message.states[index].nextAttemptMicros = next
-                        journal.deferred(segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
-                        log.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address, sender: envelope.mailFrom, now: now)
+                        effects.append(.deferred(index: index, attempts: attempts, nextAttemptMicros: next))
+                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
                         events.append(Event(kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
                                             remoteAddress: remoteAddress, attempts: attempts))
                         retry.append(index)
@@ -75,8 +86,7 @@ extension QueueManager {
                     queue?.lastError = text
                     queue?.lastErrorAt = now
                     let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
-                    log.failure(attempt, permanent: true, stage: isInternal ? 21 : stage, response: text, recipient: recipient.address,
-                                sender: envelope.mailFrom, now: now)
+                    effects.append(.failure(attempt, permanent: true, stage: isInternal ? 21 : stage, response: text, recipient: recipient.address))
                     events.append(Event(kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
                                         remoteAddress: remoteAddress, attempts: message.states[index].attempts))
                     if Self.wantsFailureNotice(recipient.notify) {
@@ -88,13 +98,23 @@ extension QueueManager {
                 }
                 if message.states[index].settled {
                     message.unsettled -= 1
-                    journal.settled(segment: entry.path, id: envelope.id, index: index)
+                    effects.append(.settled(index: index))
                 }
             }
             if !retry.isEmpty, let queue {
                 postpone(DeliveryWork(message: message, recipients: retry), to: queue, at: retryAt)
             }
             removeSegment = forgetIfSettled(message)
+        }
+        for effect in effects {
+            switch effect {
+            case .delivered(let attempt): log.delivery(attempt, now: now)
+            case .failure(let attempt, let permanent, let stage, let response, let recipient):
+                log.failure(attempt, permanent: permanent, stage: stage, response: response, recipient: recipient, sender: envelope.mailFrom, now: now)
+            case .deferred(let index, let attempts, let next):
+                journal.deferred(segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
+            case .settled(let index): journal.settled(segment: entry.path, id: envelope.id, index: index)
+            }
         }
         if let removeSegment { journal.removeSegment(removeSegment) }
         if let onEvent { for event in events { onEvent(event) } }

@@ -564,15 +564,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// suspended: its state must not change under it). `phase`: 1 awaiting ehlo, 2 awaiting
     /// mailfrom, 3 awaiting rcptto, 4 awaiting data, 5 data.
     func logRejection(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        defer { replyFromPolicy = false }
+        var waiting = false
+        if case .waiting = mode { waiting = true }
+        let fireHook = policySessionOpen && !waiting && policyState?.hasRejectionHook == true
+        guard services.recordLog.rejectlogPath != nil || fireHook else { return }
         let local = context.channel.localAddress
         let reason = ((reply.enhancedCode.map { [$0] } ?? []) + reply.lines).joined(separator: " ")
         let phase = machine.rejectionPhase
         services.recordLog.rejection(remote: "\(machine.clientAddress):\(machine.clientPort)",
                                      local: "\(local?.ipAddress ?? "?"):\(local?.port ?? 0)", sessionID: sessionID,
                                      phase: phase, code: reply.code, module: replyFromPolicy ? "scriptlet" : "core", reason: reason)
-        replyFromPolicy = false
-        guard let policyState, policySessionOpen, policyState.hasRejectionHook else { return }
-        if case .waiting = mode { return }
+        guard fireHook, let policyState else { return }
         let phaseNumber = ["awaiting ehlo": 1, "awaiting mailfrom": 2, "awaiting rcptto": 3, "awaiting data": 4, "data": 5][phase] ?? 0
         let result = policyState.fireHook("core_log_rejection_v1", session: sessionID, [
             .number(Date().timeIntervalSince1970), .accept, .validationContext, .number(Double(phaseNumber)), .text("\(reply.code) \(reason)"),

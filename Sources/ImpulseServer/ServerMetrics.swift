@@ -17,8 +17,13 @@ final class ServerMetrics: Sendable {
     private let byCallout = NIOLockedValueBox<[String: Metrics.Timer]>([:])
     /// Label sets (metric, domain, binding) made at most; later ones count as `(other)`.
     static let maxLabelSets = 5000
+    /// An HTTP_Listener serves these metrics. Without one, the per-label and per-command
+    /// counters are not kept: that work (string keys, a lock) would be on every message and
+    /// command for nobody.
+    let served: Bool
 
-    init() {
+    init(served: Bool = true) {
+        self.served = served
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
                                                    .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
@@ -38,6 +43,7 @@ final class ServerMetrics: Sendable {
     /// A message accepted and spooled, counted once per recipient domain, with the binding it
     /// leaves from.
     func received(recipientDomains: [String], binding: String) {
+        guard served else { return }
         for domain in Set(recipientDomains.map { $0.lowercased() }) {
             labelled("impulse_messages_received_total", domain: domain, binding: binding).increment()
         }
@@ -45,6 +51,7 @@ final class ServerMetrics: Sendable {
 
     /// A refused RCPT, by its domain (the binding is chosen later, for accepted mail only).
     func recipientRejected(domain: String) {
+        guard served else { return }
         labelled("impulse_recipients_rejected_total", domain: domain.lowercased(), binding: nil).increment()
     }
 
@@ -73,6 +80,7 @@ final class ServerMetrics: Sendable {
 
     /// Counts one command line by its first four octets (case-insensitive).
     func command(_ prefix: some Collection<UInt8>) {
+        guard served else { return }
         var key: UInt32 = 0
         for byte in prefix { key = key << 8 | UInt32(byte & 0xDF) }
         (commands[key] ?? otherCommand).increment()
@@ -84,6 +92,7 @@ final class ServerMetrics: Sendable {
 
     /// Delivery outcomes by kind, routing domain and binding.
     func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
+        guard served else { return }
         let name: String
         switch kind {
         case .delivered: name = "impulse_messages_delivered_total"

@@ -26,7 +26,7 @@ final class ServerServices: Sendable {
     /// mainlog, bouncelog and rejectlog.
     let recordLog: DeliveryLog
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
-    let metricsServed: Bool
+    var metricsServed: Bool { metrics.served }
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
@@ -36,7 +36,6 @@ final class ServerServices: Sendable {
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
          blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool) {
-        self.metricsServed = metricsServed
         self.blockingWork = blockingWork
         self.recordLog = recordLog
         self.resolver = resolver
@@ -44,7 +43,7 @@ final class ServerServices: Sendable {
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator
         self.limiter = ConnectionLimiter()
-        let metrics = ServerMetrics()
+        let metrics = ServerMetrics(served: metricsServed)
         self.metrics = metrics
         self.statistics = ServerStatistics(metrics: metrics)
         self.sessions = SessionRegistry()

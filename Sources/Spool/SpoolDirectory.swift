@@ -72,6 +72,12 @@ public struct SpoolDirectory: Sendable {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SpoolError("open", path, errno: errno) }
             defer { close(fd) }
+            return try readData(from: fd)
+        }
+
+        /// The octets through `fd`, an open descriptor of the segment (a reader of many messages
+        /// keeps one open rather than opening the file for each).
+        public func readData(from fd: Int32) throws(SpoolError) -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: dataLength)
             var done = 0
             while done < dataLength {
