@@ -380,14 +380,9 @@ public final class QueueManager: @unchecked Sendable {
     /// Messages with recipients still to settle.
     public var messageCount: Int { lock.withLock { messages.count } }
 
-    /// A live message's recipients: (address, settled, attempts, next attempt µs).
-    public func details(of id: String) -> [(address: String, settled: Bool, attempts: Int, nextAttemptMicros: Int64)]? {
-        lock.withLock {
-            guard let message = messages[id] else { return nil }
-            return message.entry.envelope.recipients.enumerated().map { index, recipient in
-                (recipient.address, message.states[index].settled, message.states[index].attempts, message.states[index].nextAttemptMicros)
-            }
-        }
+    /// A queued message: where it is in the spool, and each recipient's state (by index).
+    public func queuedMessage(_ id: String) -> (entry: SpoolDirectory.Entry, states: [DeliveryJournal.RecipientState])? {
+        lock.withLock { messages[id].map { ($0.entry, $0.states) } }
     }
 
     static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }

@@ -10,8 +10,9 @@ extension ImpulseServer {
     func startDelivery() {
         let manager = queueManager
         let log = deliveryLog
+        let logReceptions = log.mainlogPath != nil
         services.spoolWriter.onCommit = { entries in
-            for entry in entries {
+            for entry in entries where logReceptions {
                 let envelope = entry.envelope
                 for recipient in envelope.recipients {
                     log.reception(messageID: envelope.id, sessionID: 0, recipient: recipient.address, sender: envelope.mailFrom,

@@ -1,9 +1,9 @@
 import Foundation
 import Spool
 
-/// Queue inspection from the console: `mailq` from the queue manager (active = ready to go or
-/// being delivered, delayed = waiting for a retry), `showqueue` and `message details` from the
-/// spool's segments and journals (read-only) plus the queue manager's per-recipient state.
+/// Queue inspection and actions from the console, all from the queue manager (active = ready to
+/// go or being delivered, delayed = waiting for a retry); `message details` reads the content
+/// from the message's place in the spool.
 extension ImpulseServer {
     /// `mailq [-d domain …] [-b binding …] [-l limit]`.
     func mailq(_ arguments: [String]) -> (ok: Bool, text: String) {
@@ -135,31 +135,22 @@ extension ImpulseServer {
         guard let id = arguments.last, ["details", "full", "body"].contains(mode) else {
             return (false, "usage: message details [full | body] <id>\n")
         }
-        guard let entry = spool.scan(readOnly: true, logger: nil).entries.first(where: { $0.envelope.id == id }) else {
+        // Every message with a recipient to deliver is in the queue manager, which knows where it is.
+        guard let (entry, states) = queueManager.queuedMessage(id) else {
             return (false, "Message \(id) not found.\n")
         }
         let envelope = entry.envelope
         var text = ""
         if mode != "body" {
-            let states = queueManager.details(of: id)
-            let pending = states?.filter { !$0.settled } ?? []
+            let pending = states.filter { !$0.settled }
             let earliest: Int64 = pending.map(\.nextAttemptMicros).min() ?? 0
             let next = earliest == 0 ? "now" : String(earliest / 1_000_000)
             text += "Message: \(envelope.id)\nCreated: \(envelope.receivedAtMicros / 1_000_000)\nNext Attempt: \(next)\n"
             let retries: Int = pending.map(\.attempts).max() ?? 0
             text += "Retries: \(retries)\nReceived Via: \(envelope.peerAddress):\(envelope.peerPort) \(envelope.receivedProtocol) on \(envelope.listener)\n"
             text += "Sender: <\(envelope.mailFrom)>\n"
-            for (index, recipient) in envelope.recipients.enumerated() {
-                let state: (address: String, settled: Bool, attempts: Int, nextAttemptMicros: Int64)? =
-                    states.flatMap { index < $0.count ? $0[index] : nil }
-                var status = ""
-                if let state {
-                    if state.settled {
-                        status = " (done)"
-                    } else if state.attempts > 0 {
-                        status = " (\(state.attempts) attempt(s))"
-                    }
-                }
+            for (recipient, state) in zip(envelope.recipients, states) {
+                let status = state.settled ? " (done)" : state.attempts > 0 ? " (\(state.attempts) attempt(s))" : ""
                 text += "Recipient: <\(recipient.address)>\(status)\n"
             }
             if let domain = envelope.routingDomain { text += "Routing Domain: \(domain)\n" }
