@@ -131,6 +131,11 @@ public struct SpoolDirectory: Sendable {
                 logger?.info("spool: removed a segment whose messages are all delivered or failed", metadata: ["segment": "\(path)"])
                 continue
             }
+            if let zeroTail = result.zeroTail, !readOnly {
+                // The writer's preallocated zeros of a segment that was open at a crash.
+                let fd = open(path, O_WRONLY | O_CLOEXEC)
+                if fd >= 0 { _ = ftruncate(fd, off_t(zeroTail)); close(fd) }
+            }
             if var damage = result.damage {
                 if !readOnly { damage.quarantinedTo = quarantineTail(of: path, name: name, damage: damage, logger: logger) }
                 damaged.append(damage)

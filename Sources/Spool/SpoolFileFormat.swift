@@ -34,23 +34,28 @@ public enum SpoolFileFormat {
     }
 
     /// Reads every record of a segment; stops at the first damaged one and reports it (with
-    /// everything after it, which cannot be trusted to be framed correctly).
-    public static func readSegment(path: String) -> (records: [Record], damage: SpoolDirectory.Damage?) {
+    /// everything after it, which cannot be trusted to be framed correctly). Zeros from a record
+    /// boundary to the end are the writer's preallocated space (a segment open at a crash), not
+    /// damage: `zeroTail` is where they start.
+    public static func readSegment(path: String) -> (records: [Record], damage: SpoolDirectory.Damage?, zeroTail: Int?) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            return ([], SpoolDirectory.Damage(path: path, offset: 0, length: 0, reason: "cannot read segment"))
+            return ([], SpoolDirectory.Damage(path: path, offset: 0, length: 0, reason: "cannot read segment"), nil)
         }
         var records: [Record] = []
         var offset = 0
         while offset < data.count {
+            if data[data.startIndex + offset] == 0, data[(data.startIndex + offset)...].allSatisfy({ $0 == 0 }) {
+                return (records, nil, offset)
+            }
             switch parseRecord(data, at: offset) {
             case .success(let record):
                 records.append(record.0)
                 offset = record.next
             case .failure(let reason):
-                return (records, SpoolDirectory.Damage(path: path, offset: offset, length: data.count - offset, reason: reason.reason))
+                return (records, SpoolDirectory.Damage(path: path, offset: offset, length: data.count - offset, reason: reason.reason), nil)
             }
         }
-        return (records, nil)
+        return (records, nil, nil)
     }
 
     struct Reason: Error { var reason: String }

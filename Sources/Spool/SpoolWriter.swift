@@ -12,6 +12,11 @@ import Glibc
 /// the queue directory when the segment is new). Only then are their promises succeeded, and
 /// only then may the SMTP layer answer 250. A failed batch is cut back off the segment and every
 /// request in it fails (451 4.3.0); the next batch starts a new segment.
+///
+/// The segment is kept zero-filled a little ahead of its records (`preallocationChunk`), so most
+/// batches overwrite blocks the file already has: their `fdatasync` then writes the data alone,
+/// not also the inode for a new file size (one device write fewer per batch, docs/spool-format.md).
+/// The zero tail is cut off when the segment is closed; after a crash, start-up recognises it.
 public final class SpoolWriter: @unchecked Sendable {
     /// A message to store: its envelope and its content as one or more buffers, written in order.
     public struct Request: Sendable {
@@ -30,6 +35,9 @@ public final class SpoolWriter: @unchecked Sendable {
     public static let maxBatch = 512
     /// A segment is closed and a new one started past this size.
     public static let segmentLimit = 64 * 1024 * 1024
+    /// How far ahead of its records a segment is zero-filled (and made durable with a batch).
+    public static let preallocationChunk = 1 << 20
+    private static let zeros = [UInt8](repeating: 0, count: 64 * 1024)
 
     public let directory: SpoolDirectory
     private let logger: Logger
@@ -38,7 +46,9 @@ public final class SpoolWriter: @unchecked Sendable {
     private var pending: [Request] = []
     private var stopping = false
     private var running = false
-    private var segment: (fd: Int32, path: String, size: Int, synced: Bool, opened: Date)?
+    /// The open segment: `size` octets of records, then zeros up to `allocated` (nil when zero-
+    /// filling failed, e.g. a file size limit: the segment then simply grows).
+    private var segment: (fd: Int32, path: String, size: Int, allocated: Int?, synced: Bool, opened: Date)?
     /// Called on the writer thread after each durable batch, with where each message now is
     /// (the queue manager queues them from there). Set before `start()`.
     public var onCommit: (@Sendable ([SpoolDirectory.Entry]) -> Void)?
@@ -147,7 +157,12 @@ public final class SpoolWriter: @unchecked Sendable {
                                                 dataOffset: dataOffset, dataLength: buffer.writerIndex - dataStart))
             buffer.writeBuffer(&trailer)
         }
-        var failure = Self.writeAll(current.fd, buffer, path: current.path)
+        let end = current.size + buffer.readableBytes
+        var failure = Self.writeAll(current.fd, buffer, at: current.size, path: current.path)
+        var allocated = current.allocated
+        if failure == nil, let zeroedTo = allocated, end > zeroedTo {
+            allocated = preallocate(current.fd, from: end, path: current.path)
+        }
         if failure == nil, fdatasync(current.fd) != 0 { failure = SpoolError("fdatasync", current.path, errno: errno) }
         if failure == nil, !current.synced {
             // A new segment's directory entry must be durable before anything in it is acknowledged.
@@ -165,12 +180,34 @@ public final class SpoolWriter: @unchecked Sendable {
             closeSegment()
             return (failure, [])
         }
-        segment = (current.fd, current.path, current.size + buffer.readableBytes, true, current.opened)
+        segment = (current.fd, current.path, end, allocated, true, current.opened)
         return (nil, entries)
+    }
+
+    /// Zero-fills from `end` to the next chunk boundary past it; returns the new end of the zeros,
+    /// or nil (after cutting the partial zeros off) when the file may not grow that far: the
+    /// records already written fit, so the segment goes on without preallocation.
+    private func preallocate(_ fd: Int32, from end: Int, path: String) -> Int? {
+        let target = (end / Self.preallocationChunk + 1) * Self.preallocationChunk
+        var offset = end
+        while offset < target {
+            let count = min(Self.zeros.count, target - offset)
+            let written = Self.zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress!, count, off_t(offset)) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                logger.debug("spool: segment not preallocated", metadata: ["segment": "\(path)", "errno": "\(errno)"])
+                _ = ftruncate(fd, off_t(end))
+                return nil
+            }
+            offset += written
+        }
+        return target
     }
 
     private func closeSegment() {
         guard let current = segment else { return }
+        // The zero tail goes; not synced: start-up recognises a zero tail as well.
+        if let allocated = current.allocated, allocated > current.size { _ = ftruncate(current.fd, off_t(current.size)) }
         close(current.fd)
         segment = nil
         onSegmentClosed?(current.path)
@@ -179,17 +216,17 @@ public final class SpoolWriter: @unchecked Sendable {
     private func rotate() -> SpoolError? {
         closeSegment()
         let path = directory.segmentPath(names.next())
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode_t(directory.mode))
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(directory.mode))
         guard fd >= 0 else { return SpoolError("create segment", path, errno: errno) }
-        segment = (fd, path, 0, false, Date())
+        segment = (fd, path, 0, 0, false, Date())
         return nil
     }
 
-    private static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: String) -> SpoolError? {
+    private static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, at position: Int, path: String) -> SpoolError? {
         buffer.withUnsafeReadableBytes { bytes -> SpoolError? in
             var offset = 0
             while offset < bytes.count {
-                let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                let written = pwrite(fd, bytes.baseAddress! + offset, bytes.count - offset, off_t(position + offset))
                 if written < 0 {
                     if errno == EINTR { continue }
                     return SpoolError("write", path, errno: errno)

@@ -140,6 +140,48 @@ final class SpoolTests: XCTestCase {
         XCTAssertTrue(directory.scan(readOnly: false, logger: nil).damaged.isEmpty)
     }
 
+    /// The open segment is zero-filled ahead of its records (its batches overwrite blocks the file
+    /// already has); closing cuts the zeros off; a segment left open by a crash has a zero tail,
+    /// which start-up cuts without calling it damage, while non-zero bytes after zeros are damage.
+    func testPreallocatedZeroTailIsCutAtCloseAndAfterACrash() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        try store(writer, [(envelope("A"), "one\r\n"), (envelope("B"), "two\r\n")])
+        let segment = directory.segmentPath(directory.segmentNames()[0])
+        let open = try XCTUnwrap(FileManager.default.contents(atPath: segment))
+        XCTAssertEqual(open.count, SpoolWriter.preallocationChunk, "zero-filled to the next chunk boundary")
+        let recordsEnd = try XCTUnwrap(open.lastIndex { $0 != 0 }) + 1
+        XCTAssertTrue(open[recordsEnd...].allSatisfy { $0 == 0 })
+        // What start-up sees after a crash now: both records, a zero tail, no damage.
+        let crashed = SpoolFileFormat.readSegment(path: segment)
+        XCTAssertEqual(crashed.records.map(\.envelope.id), ["A", "B"])
+        XCTAssertNil(crashed.damage)
+        XCTAssertEqual(crashed.zeroTail, recordsEnd)
+        writer.stop()
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, recordsEnd, "closing cuts the zeros")
+
+        // A crash image: records, zeros, and a torn write further on (non-zero bytes after zeros).
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: segment))
+        handle.seekToEndOfFile()
+        handle.write(Data(count: 4096) + Data("IMPULSE".utf8))
+        try handle.close()
+        let torn = directory.scan(readOnly: false, logger: nil)
+        XCTAssertEqual(torn.entries.count, 2)
+        XCTAssertEqual(torn.damaged.first?.offset, recordsEnd, "zeros followed by data are damage, quarantined")
+
+        // A plain zero tail is cut without being called damage.
+        let again = try XCTUnwrap(FileHandle(forWritingAtPath: segment))
+        again.seekToEndOfFile()
+        again.write(Data(count: 10000))
+        try again.close()
+        let scan = directory.scan(readOnly: false, logger: nil)
+        XCTAssertEqual(scan.entries.count, 2)
+        XCTAssertTrue(scan.damaged.isEmpty)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, recordsEnd)
+    }
+
     func testCorruptRecordIsReported() throws {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()
@@ -157,7 +199,8 @@ final class SpoolTests: XCTestCase {
         defer { writer.stop() }
         try store(writer, [(envelope("A"), "one\r\n")])
         let segment = directory.segmentPath(directory.segmentNames()[0])
-        let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
+        // Where the records end (the open segment is zero-filled beyond them).
+        let size = try XCTUnwrap(FileManager.default.contents(atPath: segment)?.lastIndex { $0 != 0 }) + 1
 
         // A real I/O error: a file-size limit makes the next append fail with EFBIG.
         signal(SIGXFSZ, SIG_IGN)

@@ -74,6 +74,8 @@ class Impulse:
             data = segment.read_bytes()
             offset = 0
             while offset < len(data):
+                if data[offset] == 0 and not data[offset:].strip(b"\0"):
+                    break  # the open segment's preallocated zeros (docs/spool-format.md)
                 newline = data.index(b"\n", offset)
                 magic, version, env_len, data_len = data[offset:newline].split(b" ")
                 assert magic == b"IMPULSE-SPOOL" and version == b"1"
