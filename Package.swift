@@ -1,10 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds optimise across our modules (generic code specialised at the call site instead of
-// run through metadata): docs/performance.md measured the policy's cost with and without.
-let strict: [SwiftSetting] = [.swiftLanguageMode(.v6),
-                              .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "Impulse",
