@@ -80,7 +80,13 @@ public struct LogConfiguration: Sendable {
     public var bouncelog: String?
     /// `bounce_logger { log_transient_failures }`: T records in the bounce log too.
     public var bouncelogTransientFailures = true
+    /// Where each log path was set, by path (a file that cannot be opened at start-up is
+    /// reported with its option's place).
+    public var locations: [String: SourceLocation] = [:]
     public init() {}
+
+    /// "file:line:column: " for the option that set `path`, or nothing.
+    public func placeOf(_ path: String) -> String { locations[path].map { "\($0): " } ?? "" }
 }
 
 /// The `scriptlet "…" { script "name" { source = "…" } }` stanza (run by the Lua engine).

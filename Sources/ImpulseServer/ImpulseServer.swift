@@ -91,7 +91,11 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         let logFailures = deliveryLog.reopen()
         guard logFailures.isEmpty else {
-            throw StartError(description: "cannot open log file \(logFailures.joined(separator: "; "))")
+            let logs = configuration.logs
+            throw StartError(description: logFailures.map { failure in
+                let path = logs.locations.keys.first { failure.hasPrefix($0 + ":") } ?? ""
+                return "\(logs.placeOf(path))cannot open log file \(failure)"
+            }.joined(separator: "; "))
         }
         let scan = spool.scan(readOnly: false, logger: logger)
         recovered = scan.entries

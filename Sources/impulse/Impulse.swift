@@ -52,7 +52,8 @@ struct Serve: ParsableCommand {
         do {
             panicFile = try configuration.logs.paniclog.map { try PanicLogHandler.File(path: $0) }
         } catch {
-            FileHandle.standardError.write(Data("impulse: cannot open paniclog \(configuration.logs.paniclog ?? ""): \(error)\n".utf8))
+            let path = configuration.logs.paniclog ?? ""
+            FileHandle.standardError.write(Data("\(configuration.logs.placeOf(path))impulse: cannot open paniclog \(path): \(error)\n".utf8))
             throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info

@@ -28,6 +28,9 @@ final class ConfigurationLoaderTests: XCTestCase {
         let config = try load("spoolbase = spool\nESMTP_Listener { Listen \"127.0.0.1:2525\" {} }\nec_logger \"ec_logger\" { mainlog = \"log/mainlog.ec\" }")
         XCTAssertEqual(config.spoolbase, directory + "/spool")
         XCTAssertEqual(config.logs.mainlog, directory + "/log/mainlog.ec")
+        // Where the option is, for a start-up error about the file.
+        XCTAssertEqual(config.logs.placeOf(directory + "/log/mainlog.ec"), directory + "/ecelerity.conf:3:25: ")
+        XCTAssertEqual(config.logs.placeOf("/elsewhere"), "")
         XCTAssertEqual(config.listeners.count, 1)
         let policy = config.listeners[0].policy
         XCTAssertEqual(policy.limits, SMTPLimits())
