@@ -36,7 +36,7 @@ public final class LuaState {
         if sealed { impulse_lua_seal(pointer) } else { impulse_lua_expose_binary_loader(pointer) }
     }
 
-    deinit { lua_close(pointer) }
+    deinit { impulse_lua_close_state(pointer) }
 
     /// Completes the sandbox of an unsealed state (see `init`).
     public func seal() { impulse_lua_seal(pointer) }

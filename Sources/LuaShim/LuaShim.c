@@ -14,6 +14,20 @@ static impulse_lua_dispatcher dispatcher = NULL;
 
 void impulse_lua_set_dispatcher(impulse_lua_dispatcher d) { dispatcher = d; }
 
+/* Per-state data Impulse keeps in C, reached through the allocator's user data (cheaper than a
+   registry field with a string key: the watchdog reads and writes it twice per callout). */
+typedef struct impulse_state_data {
+    long watchdog_remaining;
+} impulse_state_data;
+
+static impulse_state_data *state_data(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (impulse_state_data *)ud;
+}
+
+void impulse_lua_close_state(lua_State *L);
+
 static void *abort_on_oom_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     (void)ud; (void)osize;
     if (nsize == 0) { free(ptr); return NULL; }
@@ -41,8 +55,11 @@ static void clear_field(lua_State *L, const char *table, const char *field) {
 }
 
 lua_State *impulse_lua_new_state(int jit_on) {
-    lua_State *L = lua_newstate(abort_on_oom_alloc, NULL);
-    if (L == NULL) return NULL;
+    impulse_state_data *data = calloc(1, sizeof *data);
+    if (data == NULL) return NULL;
+    data->watchdog_remaining = LONG_MAX / 2;
+    lua_State *L = lua_newstate(abort_on_oom_alloc, data);
+    if (L == NULL) { free(data); return NULL; }
     lua_atpanic(L, panic_handler);
     luaL_openlibs(L);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (jit_on ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
@@ -64,7 +81,7 @@ lua_State *impulse_lua_new_state(int jit_on) {
         "_G.loadfile = function(path, mode, env) return loadfile(path, 't', env) end\n"
         "_G.dofile = function(path) local f = assert(_G.loadfile(path)) return f() end\n";
     if (luaL_loadbuffer(L, text_only, sizeof(text_only) - 1, "=impulse-sandbox") != 0 || lua_pcall(L, 0, 0, 0) != 0) {
-        lua_close(L);
+        impulse_lua_close_state(L);
         return NULL;
     }
     lua_getglobal(L, "package");
@@ -183,13 +200,17 @@ int impulse_lua_load_text(lua_State *L, const char *text, size_t length, const c
     return luaL_loadbuffer(L, text, length, chunkname);
 }
 
+void impulse_lua_close_state(lua_State *L) {
+    impulse_state_data *data = state_data(L);
+    lua_close(L);
+    free(data);
+}
+
 static void watchdog_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    lua_getfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
-    long remaining = (long)lua_tointeger(L, -1) - 10000;
-    lua_pop(L, 1);
-    lua_pushinteger(L, remaining);
-    lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    impulse_state_data *data = state_data(L);
+    data->watchdog_remaining -= 10000;
+    long remaining = data->watchdog_remaining;
     if (remaining > 0) return;
     if (remaining > -10000) luaL_error(L, "watchdog: script ran too long");
     /* The script caught that error and ran on: leave its coroutine for good. A yield from a
@@ -200,10 +221,7 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar) {
 }
 
 int impulse_lua_watchdog_fired(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
-    long remaining = (long)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return remaining <= 0;
+    return state_data(L)->watchdog_remaining <= 0;
 }
 
 /* The count hook stays installed once armed; disarming only lifts the budget out of reach.
@@ -212,8 +230,7 @@ int impulse_lua_watchdog_fired(lua_State *L) {
 #define IMPULSE_WATCHDOG_DISARMED (LONG_MAX / 2)
 
 void impulse_lua_set_watchdog(lua_State *L, long budget) {
-    lua_pushinteger(L, budget > 0 ? budget : IMPULSE_WATCHDOG_DISARMED);
-    lua_setfield(L, LUA_REGISTRYINDEX, "impulse.watchdog");
+    state_data(L)->watchdog_remaining = budget > 0 ? budget : IMPULSE_WATCHDOG_DISARMED;
     if (budget > 0 && lua_gethook(L) != watchdog_hook) lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
 }
 

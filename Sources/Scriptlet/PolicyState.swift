@@ -237,7 +237,9 @@ public final class PolicyState {
                             peer: (ip: String, port: Int) = ("0.0.0.0", 0), listener: (ip: String, port: Int) = ("0.0.0.0", 0)) {
         _ = try? call(entry.open, [.number(Double(id)), .string(peer.ip), .number(Double(peer.port)),
                                    .string(listener.ip), .number(Double(listener.port))])
-        for (key, value) in connectionContext { setContext(id, message: false, key, value) }
+        if !connectionContext.isEmpty, let sessionsTable {
+            lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connectionContext)
+        }
     }
 
     /// Sets a connection- or message-context key (the predefined keys of spec c.1).

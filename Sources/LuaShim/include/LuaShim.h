@@ -59,6 +59,9 @@ int impulse_lua_resume(lua_State *co, int nargs);
 /// Loads a chunk under `chunkname` (text only: bytecode is refused).
 int impulse_lua_load_text(lua_State *L, const char *text, size_t length, const char *chunkname);
 
+/// Closes a state made by impulse_lua_new_state and frees Impulse's data for it.
+void impulse_lua_close_state(lua_State *L);
+
 /// Arms the watchdog: once `budget` VM instructions (counted every 10000) have run in this
 /// state since arming, the running code raises "watchdog: script ran too long". 0 disarms.
 void impulse_lua_set_watchdog(lua_State *L, long budget);
