@@ -41,6 +41,12 @@ def busy_ticks():
     return fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
 
 
+def process_cpu(pid):
+    """User + system CPU seconds the process has used so far (/proc/<pid>/stat)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(port, messages, sessions, size):
     """Runs smtp-source; returns (messages/second, server CPU microseconds per message)."""
     hz = os.sysconf("SC_CLK_TCK")
@@ -171,7 +177,11 @@ def main():
                     # Rotate the order so no server always runs first (or last) on a noisy machine.
                     shift = round_number % len(names)
                     for name in names[shift:] + names[:shift]:
-                        results[name].append(load(servers[name].port, args.messages, sessions, size))
+                        pid = servers[name].process.pid if name != "postfix" else None
+                        before = process_cpu(pid) if pid else 0.0
+                        rate, cpu = load(servers[name].port, args.messages, sessions, size)
+                        own = (process_cpu(pid) - before) * 1e6 / args.messages if pid else None
+                        results[name].append((rate, cpu, own))
                 ratios = [i[0] / p[0] for i, p in zip(results["impulse"], results["postfix"])]
                 row = (size, sessions, statistics.median(r[0] for r in results["impulse"]),
                        statistics.median(r[0] for r in results["postfix"]), statistics.median(ratios),
@@ -183,11 +193,12 @@ def main():
                     costs = [1 - w[0] / i[0] for w, i in zip(results["policy"], results["impulse"])]
                     versus = [w[0] / p[0] for w, p in zip(results["policy"], results["postfix"])]
                     policy_row = (size, sessions, statistics.median(r[0] for r in results["policy"]), row[2],
-                                  statistics.median(costs), statistics.median(versus),
-                                  statistics.median(r[1] for r in results["policy"]))
+                                  statistics.median(costs), min(costs), max(costs), statistics.median(versus),
+                                  statistics.median(r[2] for r in results["policy"]),
+                                  statistics.median(r[2] for r in results["impulse"]))
                     policy_rows.append(policy_row)
                     line += (f" | with full policy {policy_row[2]:.0f}/s cost={policy_row[4] * 100:.1f}% "
-                             f"vs_postfix={policy_row[5]:.2f} cpu_us_per_msg={policy_row[6]:.0f}")
+                             f"vs_postfix={policy_row[7]:.2f} server_cpu_us_per_msg={policy_row[8]:.0f}/{policy_row[9]:.0f}")
                 print(line, flush=True)
     finally:
         for server in (impulse, postfix, policy):
@@ -208,12 +219,14 @@ def main():
     if policy_rows:
         print()
         print("With scripts/bench/full-policy.lua (every validation callout reads the vctx, sets a key, returns CONT);"
-              " cost = 1 − policy/no-policy rate, per round:")
+              " cost = 1 − policy/no-policy rate, per round (median, and the rounds' range); server CPU = the"
+              " Impulse process's own user + system CPU per message, with / without the policy:")
         print()
-        print("| size | sessions | with policy msg/s | without msg/s | policy cost | ratio to Postfix | CPU µs/msg |")
-        print("|---:|---:|---:|---:|---:|---:|---:|")
-        for size, sessions, w, i, cost, versus, cpu in policy_rows:
-            print(f"| {size} | {sessions} | {w:.0f} | {i:.0f} | {cost * 100:.1f} % | {versus:.2f}× | {cpu:.0f} |")
+        print("| size | sessions | with policy msg/s | without msg/s | policy cost | cost range | ratio to Postfix | server CPU µs/msg |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for size, sessions, w, i, cost, low, high, versus, with_cpu, without_cpu in policy_rows:
+            print(f"| {size} | {sessions} | {w:.0f} | {i:.0f} | {cost * 100:.1f} % | {low * 100:.0f}–{high * 100:.0f} % "
+                  f"| {versus:.2f}× | {with_cpu:.0f} / {without_cpu:.0f} |")
 
 
 if __name__ == "__main__":
