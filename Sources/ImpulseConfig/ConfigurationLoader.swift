@@ -297,15 +297,9 @@ struct Binder {
         for option in scope.options {
             do {
                 switch option.name {
-                case "mainlog":
-                    logs.mainlog = try OptionReader.path(option)
-                    logs.locations[logs.mainlog!] = option.location
-                case "paniclog":
-                    logs.paniclog = try OptionReader.path(option)
-                    logs.locations[logs.paniclog!] = option.location
-                case "rejectlog":
-                    logs.rejectlog = try OptionReader.path(option)
-                    logs.locations[logs.rejectlog!] = option.location
+                case "mainlog": try logs.setPath(\.mainlog, option)
+                case "paniclog": try logs.setPath(\.paniclog, option)
+                case "rejectlog": try logs.setPath(\.rejectlog, option)
                 case "enabled", "debug_level": _ = try OptionReader.scalar(option)
                 case "acctlog", "importlog", "heartbeat", "log_receptions", "log_deliveries", "log_transient_failures",
                      "log_permanent_failures", "log_rejections", "log_errors":
@@ -389,9 +383,7 @@ struct Binder {
         for option in scope.options {
             do {
                 switch option.name {
-                case "bouncelog":
-                    logs.bouncelog = try OptionReader.path(option)
-                    logs.locations[logs.bouncelog!] = option.location
+                case "bouncelog": try logs.setPath(\.bouncelog, option)
                 case "enabled", "debug_level": _ = try OptionReader.scalar(option)
                 case "log_transient_failures": logs.bouncelogTransientFailures = try OptionReader.bool(option)
                 case "bouncelog_mode", "heartbeat", "log_inband_bounces", "log_outofband_bounces":

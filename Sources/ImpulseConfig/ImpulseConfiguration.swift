@@ -85,6 +85,13 @@ public struct LogConfiguration: Sendable {
     public var locations: [String: SourceLocation] = [:]
     public init() {}
 
+    /// Sets one of the log paths from `option`, remembering where it was set.
+    mutating func setPath(_ field: WritableKeyPath<LogConfiguration, String?>, _ option: ConfigOption) throws(ConfigError) {
+        let path = try OptionReader.path(option)
+        self[keyPath: field] = path
+        locations[path] = option.location
+    }
+
     /// "file:line:column: " for the option that set `path`, or nothing.
     public func placeOf(_ path: String) -> String { locations[path].map { "\($0): " } ?? "" }
 }
