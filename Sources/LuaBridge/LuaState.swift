@@ -92,6 +92,23 @@ public final class LuaState {
         impulse_lua_setglobal(pointer, name)
     }
 
+    /// Sets internal `name` (see `runTrusted`) to a Swift function: Impulse's own chunks reach
+    /// it as a global, scripts cannot reach it at all.
+    public func setInternal(_ name: String, _ function: @escaping Function) {
+        impulse_lua_push_internals(pointer)
+        pushFunction(function)
+        lua_setfield(pointer, -2, name)
+        impulse_lua_pop(pointer, 1)
+    }
+
+    /// Pushes internal `name` (a raw read: no fallback to the globals).
+    private func pushInternal(_ name: String) {
+        impulse_lua_push_internals(pointer)
+        lua_pushlstring(pointer, name, name.utf8.count)
+        lua_rawget(pointer, -2)
+        lua_remove(pointer, -2)
+    }
+
     /// Sets `table.name` (creating global table `table` if needed) to a Swift function.
     public func setField(table: String, _ name: String, _ function: @escaping Function) {
         impulse_lua_getglobal(pointer, table)
@@ -124,6 +141,26 @@ public final class LuaState {
         return try call(arguments: [], base: base)
     }
 
+    /// Loads and runs one of Impulse's own chunks with the internals table as its environment:
+    /// the `__impulse…` names it defines and reads live there, out of scripts' reach; every other
+    /// name it reads or assigns is a global as usual.
+    @discardableResult
+    public func runTrusted(_ source: String, chunkName: String) throws(LuaError) -> [LuaValue] {
+        let base = lua_gettop(pointer)
+        try load(source, chunkName: chunkName)
+        impulse_lua_push_internals(pointer)
+        _ = lua_setfenv(pointer, -2)
+        return try call(arguments: [], base: base)
+    }
+
+    /// Calls internal function `name` with `arguments`.
+    @discardableResult
+    public func callInternal(_ name: String, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
+        let base = lua_gettop(pointer)
+        pushInternal(name)
+        return try call(arguments: arguments, base: base)
+    }
+
     /// Calls global function `name` with `arguments`.
     @discardableResult
     public func callGlobal(_ name: String, _ arguments: [LuaValue] = []) throws(LuaError) -> [LuaValue] {
@@ -136,6 +173,16 @@ public final class LuaState {
     /// time (hot paths); nil when there is no such function.
     public func reference(global name: String) -> LuaReference? {
         impulse_lua_getglobal(pointer, name)
+        return takeFunctionReference()
+    }
+
+    /// A reference to internal function `name` (see `reference(global:)`).
+    public func reference(internal name: String) -> LuaReference? {
+        pushInternal(name)
+        return takeFunctionReference()
+    }
+
+    private func takeFunctionReference() -> LuaReference? {
         guard impulse_lua_isfunction(pointer, -1) != 0 else {
             impulse_lua_pop(pointer, 1)
             return nil
@@ -143,12 +190,12 @@ public final class LuaState {
         return LuaReference(value: luaL_ref(pointer, impulse_lua_registryindex()))
     }
 
-    /// A reference to the first value global function `name` returns (a table Swift then reaches
+    /// A reference to the first value internal function `name` returns (a table Swift then reaches
     /// into with `setFields`); nil when there is no such function or it fails.
-    public func reference(toResultOf name: String) -> LuaReference? {
+    public func reference(toResultOfInternal name: String) -> LuaReference? {
         let base = lua_gettop(pointer)
         defer { lua_settop(pointer, base) }
-        impulse_lua_getglobal(pointer, name)
+        pushInternal(name)
         guard impulse_lua_pcall(pointer, 0, 1) == 0, lua_type(pointer, -1) != LUA_TNIL else { return nil }
         return LuaReference(value: luaL_ref(pointer, impulse_lua_registryindex()))
     }

@@ -23,6 +23,22 @@ public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
 }
 
 extension LuaValue {
+    /// The value as a whole number when it is a finite number inside `range` (fractions are
+    /// truncated); nil for NaN, ±infinity, values outside the range and other types. Every number
+    /// a script hands to Swift goes through this (or a finiteness check): `Int(Double.nan)` traps.
+    public func integer(in range: ClosedRange<Int>) -> Int? {
+        guard case .number(let value) = self, value.isFinite else { return nil }
+        let truncated = value.rounded(.towardZero)
+        guard truncated >= Double(range.lowerBound), truncated <= Double(range.upperBound) else { return nil }
+        return Int(truncated)
+    }
+
+    /// The value when it is a finite number; nil for NaN, ±infinity and other types.
+    public var finiteNumber: Double? {
+        guard case .number(let value) = self, value.isFinite else { return nil }
+        return value
+    }
+
     /// The octets of a string value (text or not); nil for other types.
     public var octets: [UInt8]? {
         switch self {

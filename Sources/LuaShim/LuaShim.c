@@ -54,6 +54,45 @@ static void clear_field(lua_State *L, const char *table, const char *field) {
     lua_pop(L, 1);
 }
 
+/* Impulse's internals: a table only trusted chunks see as their environment. Reads fall back to
+   the globals; a trusted chunk's assignment to a `__impulse…` name stays here, any other goes
+   to the globals (so the prelude still defines `msys`, `print`, …). Scripts never get it: it is
+   reached through the registry only, and getfenv never returns it. */
+static const char internals_key[] = "impulse.internals";
+
+static int internals_newindex(lua_State *L) {
+    size_t length = 0;
+    const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &length) : NULL;
+    if (name != NULL && length >= 9 && memcmp(name, "__impulse", 9) == 0) {
+        lua_rawset(L, 1);
+    } else {
+        lua_rawset(L, LUA_GLOBALSINDEX);
+    }
+    return 0;
+}
+
+void impulse_lua_push_internals(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, internals_key);
+}
+
+static void make_internals(lua_State *L) {
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, internals_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, internals_key);
+}
+
+/* Runs a sandbox chunk with the internals table as its first argument. */
+static int run_sandbox_chunk(lua_State *L, const char *text, size_t length, const char *name) {
+    if (luaL_loadbuffer(L, text, length, name) != 0) return 1;
+    impulse_lua_push_internals(L);
+    return lua_pcall(L, 1, 0, 0) != 0;
+}
+
 lua_State *impulse_lua_new_state(int jit_on) {
     impulse_state_data *data = calloc(1, sizeof *data);
     if (data == NULL) return NULL;
@@ -63,6 +102,7 @@ lua_State *impulse_lua_new_state(int jit_on) {
     lua_atpanic(L, panic_handler);
     luaL_openlibs(L);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (jit_on ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
+    make_internals(L);
     /* Sandbox (design.md §3.4). */
     lua_pushnil(L); lua_setglobal(L, "newproxy");
     lua_pushnil(L); lua_setglobal(L, "ffi");
@@ -73,14 +113,41 @@ lua_State *impulse_lua_new_state(int jit_on) {
     clear_field(L, "debug", "sethook");
     clear_field(L, "package", "loadlib");   /* would load any shared object, ffi included */
     clear_field(L, "os", "exit");           /* a script must not stop the server */
-    /* Source text only: bytecode can break out of any Lua sandbox. */
+    /* Source text only: bytecode can break out of any Lua sandbox. `require` finds modules through
+       package.preload and a text-only search of package.path; the C searchers (which load any
+       shared object on package.cpath) are gone. getfenv never hands out Impulse's internals, and
+       setfenv cannot change the environment of Impulse's own functions. */
     static const char text_only[] =
-        "local load, loadfile = load, loadfile\n"
+        "local internals = ...\n"
+        "local load, loadfile, getfenv, setfenv, type, error = load, loadfile, getfenv, setfenv, type, error\n"
+        "local searchpath, G = package.searchpath, _G\n"
         "_G.load = function(chunk, name, mode, env) return load(chunk, name, 't', env) end\n"
         "_G.loadstring = function(text, name) return load(text, name, 't') end\n"
         "_G.loadfile = function(path, mode, env) return loadfile(path, 't', env) end\n"
-        "_G.dofile = function(path) local f = assert(_G.loadfile(path)) return f() end\n";
-    if (luaL_loadbuffer(L, text_only, sizeof(text_only) - 1, "=impulse-sandbox") != 0 || lua_pcall(L, 0, 0, 0) != 0) {
+        "_G.dofile = function(path) local f = assert(G.loadfile(path)) return f() end\n"
+        "local function lua_searcher(name)\n"
+        "  local path, message = searchpath(name, package.path)\n"
+        "  if not path then return message end\n"
+        "  local chunk, failure = loadfile(path, 't')\n"
+        "  if not chunk then error(\"error loading module '\" .. name .. \"' from file '\" .. path .. \"':\\n\\t\" .. failure, 2) end\n"
+        "  return chunk\n"
+        "end\n"
+        "package.loaders = { package.loaders[1], lua_searcher }\n"
+        "package.cpath = ''\n"
+        "local function level(f) if type(f) == 'number' and f > 0 then return f + 1 end return f end\n"
+        "_G.getfenv = function(f)\n"
+        "  if f == nil then f = 1 end\n"
+        "  local env = getfenv(level(f))\n"
+        "  if env == internals then return G end\n"
+        "  return env\n"
+        "end\n"
+        "_G.setfenv = function(f, env)\n"
+        "  if f == nil then f = 1 end\n"
+        "  if getfenv(level(f)) == internals then error('setfenv: cannot change the environment of an Impulse function', 2) end\n"
+        "  local result = setfenv(level(f), env)\n"
+        "  return result\n"
+        "end\n";
+    if (run_sandbox_chunk(L, text_only, sizeof(text_only) - 1, "=impulse-sandbox") != 0) {
         impulse_lua_close_state(L);
         return NULL;
     }
@@ -101,9 +168,37 @@ void impulse_lua_seal(lua_State *L) {
     clear_field(L, "debug", "upvalueid");
     clear_field(L, "debug", "upvaluejoin");
     clear_field(L, "debug", "getregistry");
+    clear_field(L, "debug", "getfenv");
     clear_field(L, "debug", "setfenv");
-    lua_pushnil(L); lua_setglobal(L, "__impulse_load_binary");
-    lua_pushnil(L); lua_setglobal(L, "__impulse_monotonic");
+    clear_field(L, "debug", "getlocal");     /* would read (and write) the locals of Impulse's frames */
+    clear_field(L, "debug", "setlocal");
+    clear_field(L, "debug", "debug");        /* an interactive prompt on standard input */
+    impulse_lua_push_internals(L);
+    lua_pushnil(L); lua_setfield(L, -2, "__impulse_load_binary");
+    lua_pushnil(L); lua_setfield(L, -2, "__impulse_monotonic");
+    lua_pop(L, 1);
+    /* debug.getinfo without the `func` field: a frame's function may be one of Impulse's
+       (a thread pool's job runner would load any bytecode it is given). The JIT library goes:
+       jit.on() would run compiled loops the watchdog's count hook never sees, and jit.util
+       reads any function's constants. */
+    static const char seal[] =
+        "local getinfo, type = debug.getinfo, type\n"
+        "debug.getinfo = function(a, b, c)\n"
+        "  local info\n"
+        "  if type(a) == 'thread' then info = getinfo(a, b, c)\n"
+        "  elseif type(a) == 'number' and a > 0 then info = getinfo(a + 1, b)\n"
+        "  else info = getinfo(a, b) end\n"
+        "  if type(info) == 'table' then info.func = nil end\n"
+        "  return info\n"
+        "end\n"
+        "_G.jit = nil\n"
+        "for name in pairs(package.loaded) do if name == 'jit' or name:find('^jit%.') then package.loaded[name] = nil end end\n"
+        "for name in pairs(package.preload) do if name == 'jit' or name:find('^jit%.') then package.preload[name] = nil end end\n";
+    if (run_sandbox_chunk(L, seal, sizeof(seal) - 1, "=impulse-seal") != 0) {
+        /* Cannot fail short of memory exhaustion, which aborts; leave nothing half-sealed. */
+        fprintf(stderr, "impulse: sealing a Lua state failed: %s\n", lua_tostring(L, -1));
+        abort();
+    }
 }
 
 /* monotonic(): seconds on CLOCK_MONOTONIC, for timing each module's callouts. */
@@ -129,10 +224,12 @@ static int load_binary(lua_State *L) {
 }
 
 void impulse_lua_expose_binary_loader(lua_State *L) {
+    impulse_lua_push_internals(L);
     lua_pushcfunction(L, load_binary);
-    lua_setglobal(L, "__impulse_load_binary");
+    lua_setfield(L, -2, "__impulse_load_binary");
     lua_pushcfunction(L, monotonic);
-    lua_setglobal(L, "__impulse_monotonic");
+    lua_setfield(L, -2, "__impulse_monotonic");
+    lua_pop(L, 1);
 }
 
 void impulse_lua_set_owner(lua_State *L, void *owner) {
@@ -234,7 +331,7 @@ void impulse_lua_set_watchdog(lua_State *L, long budget) {
     if (budget > 0 && lua_gethook(L) != watchdog_hook) lua_sethook(L, watchdog_hook, LUA_MASKCOUNT, 10000);
 }
 
-int impulse_lua_open_cjson(lua_State *L, const char *global) {
+int impulse_lua_open_cjson(lua_State *L, const char *name) {
     void *library = dlopen("liblua5.1-cjson.so.0", RTLD_NOW | RTLD_LOCAL);
     if (library == NULL) return 0;
     lua_CFunction open = (lua_CFunction)dlsym(library, "luaopen_cjson");
@@ -244,6 +341,9 @@ int impulse_lua_open_cjson(lua_State *L, const char *global) {
         lua_pop(L, 1);
         return 0;
     }
-    lua_setglobal(L, global);
+    impulse_lua_push_internals(L);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
     return 1;
 }

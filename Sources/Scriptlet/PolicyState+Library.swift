@@ -11,14 +11,14 @@ extension PolicyState {
         if impulse_lua_open_cjson(lua.pointer, "__impulse_cjson") == 0 {
             warnings.append("scriptlet: lua-cjson (liblua5.1-cjson) is not installed: the json package is not available")
         }
-        lua.setGlobal("__impulse_log") { arguments in
+        lua.setInternal("__impulse_log") { arguments in
             let text = arguments.string(2) ?? ""
             if let printer { printer(text) } else { print(text) }
             return .values([])
         }
         installGaugesAndCounters()
         installCIDR()
-        lua.setGlobal("__impulse_idn") { arguments in
+        lua.setInternal("__impulse_idn") { arguments in
             guard let direction = arguments.string(1), let text = arguments.string(2) else { return .error("msys.idn: expected a string") }
             var output: UnsafeMutablePointer<CChar>?
             let status = direction == "ascii"
@@ -30,7 +30,7 @@ extension PolicyState {
             defer { free(output) }
             return .values([.string(String(cString: output))])
         }
-        lua.setGlobal("__impulse_session_count") { [unowned self] arguments in
+        lua.setInternal("__impulse_session_count") { [unowned self] arguments in
             guard let text = arguments.string(1), let block = CIDRBlock(text) else { return .error("expected an address or CIDR block") }
             return .values([.number(Double(sessionCounter?(block) ?? 0))])
         }
@@ -38,36 +38,40 @@ extension PolicyState {
 
     /// `gc_pause` / `gc_stepmul`: how eagerly this state's garbage collector runs (percent).
     public func tuneGarbageCollector(pause: Int, stepMultiplier: Int) {
-        _ = try? lua.run("collectgarbage('setpause', \(pause)) collectgarbage('setstepmul', \(stepMultiplier))", chunkName: "impulse-gc")
+        _ = try? lua.runTrusted("collectgarbage('setpause', \(pause)) collectgarbage('setstepmul', \(stepMultiplier))", chunkName: "impulse-gc")
     }
 
     /// Times every module's method for each callout and hands (module, callout, seconds) to
     /// `record` (the metrics' per-module histograms). Off unless called: two clock reads per
     /// module per callout.
     public func enableModuleTiming(_ record: @escaping @Sendable (String, String, Double) -> Void) {
-        lua.setGlobal("__impulse_module_time") { arguments in
+        lua.setInternal("__impulse_module_time") { arguments in
             if case .number(let seconds) = arguments[3] { record(arguments.string(1) ?? "?", arguments.string(2) ?? "?", seconds) }
             return .values([])
         }
-        _ = try? lua.callGlobal("__impulse_enable_module_timing")
+        _ = try? lua.callInternal("__impulse_enable_module_timing")
     }
 
     private func installGaugesAndCounters() {
-        lua.setGlobal("__impulse_gauge") { [shared] arguments in
+        lua.setInternal("__impulse_gauge") { [shared] arguments in
             guard let operation = arguments.string(1), let name = arguments.string(2) else { return .error("msys.gauge_cache: expected a cache name") }
             if operation == "define" {
-                guard case .number(let maxItems) = arguments[3] else { return .error("msys.gauge_cache.define: maxelems must be a number") }
-                let ttl: Double
-                if case .number(let seconds) = arguments[4] { ttl = seconds } else { ttl = 0 }
-                shared.defineGauge(name, maxItems: Int(min(maxItems, 10_000_000)), ttl: ttl)
+                guard let maxItems = arguments[3].integer(in: 1...10_000_000) else {
+                    return .error("msys.gauge_cache.define: maxelems must be a number from 1 to 10000000")
+                }
+                guard let ttl = arguments[4] == .nil ? 0 : arguments[4].finiteNumber, ttl >= 0, ttl <= 31_536_000 else {
+                    return .error("msys.gauge_cache.define: ttl must be a number of seconds from 0 to 31536000")
+                }
+                shared.defineGauge(name, maxItems: maxItems, ttl: ttl)
                 return .values([.boolean(true)])
             }
             guard shared.gaugeExists(name) else { return .error("msys.gauge_cache: no cache named '\(name)' (define it first)") }
             let key = arguments.string(3) ?? ""
             switch operation {
             case "inc", "dec":
-                var amount = 1
-                if case .number(let value) = arguments[4] { amount = Int(value) }
+                guard let amount = arguments[4] == .nil ? 1 : arguments[4].integer(in: -1_000_000_000...1_000_000_000) else {
+                    return .error("msys.gauge_cache.\(operation): the amount must be a number from -1e9 to 1e9")
+                }
                 let value = shared.adjustGauge(name, key: key, by: operation == "inc" ? amount : -amount) ?? 0
                 return .values([.number(Double(value))])
             case "get":
@@ -79,10 +83,11 @@ extension PolicyState {
                 return .error("msys.gauge_cache: unknown operation \(operation)")
             }
         }
-        lua.setGlobal("__impulse_counter") { [shared] arguments in
+        lua.setInternal("__impulse_counter") { [shared] arguments in
             guard let operation = arguments.string(1), let path = arguments.string(2) else { return .error("msys.counter: expected a counter") }
-            var amount: Int64 = 0
-            if case .number(let value) = arguments[3], value.isFinite, abs(value) < 9e15 { amount = Int64(value) }
+            guard let amount = arguments[3] == .nil ? 0 : arguments[3].integer(in: -1_000_000_000_000...1_000_000_000_000).map(Int64.init) else {
+                return .error("msys.counter.add: the amount must be a number from -1e12 to 1e12")
+            }
             let value: Int64
             switch operation {
             case "add": value = shared.counter(path, add: amount)
@@ -96,7 +101,7 @@ extension PolicyState {
     }
 
     private func installCIDR() {
-        lua.setGlobal("__impulse_cidr_define") { [shared] arguments in
+        lua.setInternal("__impulse_cidr_define") { [shared] arguments in
             guard let name = arguments.string(1) else { return .error("msys.cidr.define: the name must be a string") }
             let path = arguments.string(2)
             let defaultValue = arguments.string(4)
@@ -114,14 +119,14 @@ extension PolicyState {
             shared.defineCIDR(name, entries: entries, defaultValue: defaultValue ?? datasetDefault, source: path)
             return .values([.boolean(true), .number(Double(entries.count))] + problems.prefix(5).map { .string($0) })
         }
-        lua.setGlobal("__impulse_cidr_query") { [shared] arguments in
+        lua.setInternal("__impulse_cidr_query") { [shared] arguments in
             guard let name = arguments.string(1), let text = arguments.string(2) else { return .error("msys.cidr.query: expected (name, address)") }
             let host = text.hasPrefix("[") ? String(text.dropFirst().prefix { $0 != "]" }) : text
             guard let address = IPAddress(host) else { return .values([.nil, .string("not an IP address: \(text)")]) }
             guard let result = shared.queryCIDR(name, address: address) else { return .error("msys.cidr.query: no table named '\(name)' (define it first)") }
             return .values([result.map { .string($0) } ?? .nil])
         }
-        lua.setGlobal("__impulse_cidr_source") { [shared] arguments in
+        lua.setInternal("__impulse_cidr_source") { [shared] arguments in
             guard let name = arguments.string(1), let source = shared.cidrSource(name) else { return .values([.nil]) }
             return .values([source.source.map { .string($0) } ?? .nil, source.defaultValue.map { .string($0) } ?? .nil])
         }

@@ -10,20 +10,19 @@ extension PolicyState {
     public typealias TimerScheduler = (_ seconds: Double, _ body: @escaping () -> Void) -> TimerCancel
 
     func installTimers() {
-        lua.setGlobal("__impulse_set_timer_metatable") { arguments in
+        lua.setInternal("__impulse_set_timer_metatable") { arguments in
             arguments.storeInRegistry(1, key: "impulse.timer.mt")
             return .values([])
         }
-        lua.setGlobal("__impulse_new_timer") { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
-        lua.setGlobal("__impulse_timer") { [unowned self] arguments in
-            guard let operation = arguments.string(1), case .number(let number) = arguments[2] else { return .error("timer: bad call") }
-            let id = Int(number)
+        lua.setInternal("__impulse_new_timer") { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
+        lua.setInternal("__impulse_timer") { [unowned self] arguments in
+            guard let operation = arguments.string(1), let id = arguments[2].integer(in: 0...Int(Int32.max)) else { return .error("timer: bad call") }
             switch operation {
             case "cancel":
                 stoppedTimers.insert(id)
                 timers.removeValue(forKey: id)?()
             case "start":
-                guard case .number(let seconds) = arguments[3] else { return .error("timer: bad delay") }
+                guard let seconds = arguments[3].finiteNumber, seconds >= 0, seconds <= 31_536_000 else { return .error("timer: bad delay") }
                 let repeating = arguments[4] == .boolean(true)
                 guard let timerScheduler else { return .error("msys.timer: timers are not available in this state") }
                 timers.removeValue(forKey: id)?()
@@ -41,7 +40,7 @@ extension PolicyState {
             guard let self else { return }
             timers[id] = nil
             lua.setWatchdog(instructions: instructionBudget)
-            let alive = (try? lua.callGlobal("__impulse_timer_fire", [.number(Double(id))]).first) == .boolean(true)
+            let alive = (try? lua.callInternal("__impulse_timer_fire", [.number(Double(id))]).first) == .boolean(true)
             lua.setWatchdog(instructions: 0)
             // A repeating timer goes on unless its callback stopped it or it was collected.
             if repeating, alive, timers[id] == nil, !stoppedTimers.contains(id) { arm(id, after: seconds, repeating: true, scheduler: scheduler) }

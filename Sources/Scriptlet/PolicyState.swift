@@ -112,36 +112,36 @@ public final class PolicyState {
                 return .values([])
             }
         }
-        lua.setGlobal("__impulse_set_ecstring_metatable") { arguments in
+        lua.setInternal("__impulse_set_ecstring_metatable") { arguments in
             arguments.storeInRegistry(1, key: "impulse.ecstring.mt")
             return .values([])
         }
-        lua.setGlobal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
+        lua.setInternal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
-            try lua.run(Self.hookTable, chunkName: "impulse-hooks")
-            try lua.run(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
+            try lua.runTrusted(Self.hookTable + "\n__impulse_max_sleep = \(Int(Self.maxSleep))", chunkName: "impulse-hooks")
+            try lua.runTrusted(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
             installLibrary(printer: printer)
-            try lua.run(ScriptletLibrary.source, chunkName: "impulse-library.lua")
+            try lua.runTrusted(ScriptletLibrary.source, chunkName: "impulse-library.lua")
             installThreadPools()
-            try lua.run(ScriptletThreadPools.source, chunkName: "impulse-threadpools.lua")
+            try lua.runTrusted(ScriptletThreadPools.source, chunkName: "impulse-threadpools.lua")
             installTimers()
-            try lua.run(ScriptletTimers.source, chunkName: "impulse-timers.lua")
+            try lua.runTrusted(ScriptletTimers.source, chunkName: "impulse-timers.lua")
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
         installPCRE()
-        lua.setGlobal("__impulse_fetch_message") { [unowned self] arguments in
-            guard case .number(let id) = arguments[1], let fetch = messageSource[Int(id)] else { return .values([.nil]) }
+        lua.setInternal("__impulse_fetch_message") { [unowned self] arguments in
+            guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else { return .values([.nil]) }
             return .values([.bytes(fetch())])
         }
-        lua.setGlobal("__impulse_fetch_recipients") { [unowned self] arguments in
-            guard case .number(let id) = arguments[1], let list = recipientSource[Int(id)]?() else { return .values([.nil]) }
+        lua.setInternal("__impulse_fetch_recipients") { [unowned self] arguments in
+            guard let id = arguments[1].integer(in: 0...Int.max), let list = recipientSource[id]?() else { return .values([.nil]) }
             return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
         }
         let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
         let packagePath = searchPath.sorted().map { "\($0)/?.lua" }.joined(separator: ";")
-        _ = try? lua.run("package.path = \(Self.luaQuoted(packagePath)); package.cpath = ''", chunkName: "impulse-path")
+        _ = try? lua.runTrusted("package.path = \(Self.luaQuoted(packagePath)); package.cpath = ''", chunkName: "impulse-path")
         for script in scripts {
             guard let data = FileManager.default.contents(atPath: script.path) else {
                 throw ScriptletLoadError(script: script.name, message: "cannot read \(script.path)")
@@ -154,13 +154,13 @@ public final class PolicyState {
                 throw ScriptletLoadError(script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
             }
             do {
-                try lua.run("__impulse_loading(\(Self.luaQuoted(script.chunkName)))", chunkName: "impulse-loading")
+                try lua.runTrusted("__impulse_loading(\(Self.luaQuoted(script.chunkName)))", chunkName: "impulse-loading")
                 try lua.run(translated, chunkName: script.chunkName)
             } catch {
                 throw ScriptletLoadError(script: script.name, message: error.message)
             }
         }
-        lua.setGlobal("__impulse_suspend") { arguments in
+        lua.setInternal("__impulse_suspend") { arguments in
             switch arguments.string(1) {
             case "sleep":
                 guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
@@ -187,30 +187,30 @@ public final class PolicyState {
                 return .error("impulse: unknown suspension")
             }
         }
-        if case .string(let text)? = try? lua.callGlobal("__impulse_warnings").first, !text.isEmpty {
+        if case .string(let text)? = try? lua.callInternal("__impulse_warnings").first, !text.isEmpty {
             warnings += text.components(separatedBy: "\n")
         }
         var implemented = Set<Callout>()
         for callout in Callout.allCases {
-            if case .boolean(true)? = try? lua.callGlobal("__impulse_implements", [.string(callout.rawValue)]).first {
+            if case .boolean(true)? = try? lua.callInternal("__impulse_implements", [.string(callout.rawValue)]).first {
                 implemented.insert(callout)
             }
         }
         self.implemented = implemented
         implementedMask = implemented.reduce(0) { $0 | (1 << $1.number) }
-        _ = try? lua.run("__impulse_callout_names = {" + Callout.allCases.map { Self.luaQuoted($0.rawValue) }.joined(separator: ", ") + "}",
+        _ = try? lua.runTrusted("__impulse_callout_names = {" + Callout.allCases.map { Self.luaQuoted($0.rawValue) }.joined(separator: ", ") + "}",
                          chunkName: "impulse-callouts")
-        worker = lua.reference(global: "__impulse_worker")
-        sessionsTable = lua.reference(toResultOf: "__impulse_sessions")
-        entry = Entries(open: lua.reference(global: "__impulse_open"), set: lua.reference(global: "__impulse_set"),
-                        get: lua.reference(global: "__impulse_get"),
-                        newMessage: lua.reference(global: "__impulse_new_message"),
-                        takeRecipients: lua.reference(global: "__impulse_take_recipients"),
-                        setMessage: lua.reference(global: "__impulse_set_message"),
-                        takeMessage: lua.reference(global: "__impulse_take_message"),
-                        close: lua.reference(global: "__impulse_close"), routingDomain: lua.reference(global: "__impulse_routing_domain"),
-                        runningModule: lua.reference(global: "__impulse_running_module"),
-                        takeChanges: lua.reference(global: "__impulse_take_changes"))
+        worker = lua.reference(internal: "__impulse_worker")
+        sessionsTable = lua.reference(toResultOfInternal: "__impulse_sessions")
+        entry = Entries(open: lua.reference(internal: "__impulse_open"), set: lua.reference(internal: "__impulse_set"),
+                        get: lua.reference(internal: "__impulse_get"),
+                        newMessage: lua.reference(internal: "__impulse_new_message"),
+                        takeRecipients: lua.reference(internal: "__impulse_take_recipients"),
+                        setMessage: lua.reference(internal: "__impulse_set_message"),
+                        takeMessage: lua.reference(internal: "__impulse_take_message"),
+                        close: lua.reference(internal: "__impulse_close"), routingDomain: lua.reference(internal: "__impulse_routing_domain"),
+                        runningModule: lua.reference(internal: "__impulse_running_module"),
+                        takeChanges: lua.reference(internal: "__impulse_take_changes"))
     }
 
     /// Calls one of the prelude's entry points.
@@ -370,9 +370,10 @@ public final class PolicyState {
         if text(0) == "error" {
             return .failed(ScriptletFailure(module: text(1) ?? "?", script: text(2) ?? "?", callout: callout, message: text(3) ?? "?"))
         }
-        guard results.count > 1, case .number(let code) = results[1] else { return .proceed }
-        if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: Int(code), text: text(2)) }
-        return .reply(code: Int(code), text: text(2))
+        // The prelude checks codes (200–599) where scripts set them; anything else here is not a code.
+        guard results.count > 1, let code = results[1].integer(in: 200...599) else { return .proceed }
+        if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: code, text: text(2)) }
+        return .reply(code: code, text: text(2))
     }
 
     /// A value for one hook argument (HookPrototype.Parameter), from the firing side.
@@ -412,7 +413,7 @@ public final class PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         do {
-            let results = try lua.callGlobal("__impulse_fire_hook", arguments)
+            let results = try lua.callInternal("__impulse_fire_hook", arguments)
             if case .failed(let failure) = Self.outcome(results, callout: name) { return .failure(failure) }
             if case .string(let text)? = results.dropFirst().first { return .success(text) }
             return .success(nil)
@@ -423,7 +424,7 @@ public final class PolicyState {
 
     /// True when some module implements the hook `name` (`core_log_delivery_v1` …).
     public func implementsHook(_ name: String) -> Bool {
-        if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string(name)]).first { return true }
+        if case .boolean(true)? = try? lua.callInternal("__impulse_hook_implemented", [.string(name)]).first { return true }
         return false
     }
 
@@ -432,7 +433,7 @@ public final class PolicyState {
 
     /// True when some module implements `core_config_get_message_routing_domain`.
     public private(set) lazy var hasRoutingDomainHook: Bool = {
-        if case .boolean(true)? = try? lua.callGlobal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {
+        if case .boolean(true)? = try? lua.callInternal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {
             return true
         }
         return false
@@ -522,7 +523,7 @@ public final class PolicyState {
                 source += "table.insert(g[\(Self.luaQuoted(group))], \(Self.luaQuoted(binding.name)))\n"
             }
         }
-        _ = try? lua.run(source, chunkName: "impulse-bindings")
+        _ = try? lua.runTrusted(source, chunkName: "impulse-bindings")
     }
 
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
@@ -548,13 +549,13 @@ public final class PolicyState {
     public func runInit() -> ScriptletFailure? {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        guard let results = try? lua.callGlobal("__impulse_init") else { return nil }
+        guard let results = try? lua.callInternal("__impulse_init") else { return nil }
         if case .failed(let failure) = Self.outcome(results, callout: "init") { return failure }
         return nil
     }
 
     public func runDeinit() -> ScriptletFailure? {
-        guard let results = try? lua.callGlobal("__impulse_deinit") else { return nil }
+        guard let results = try? lua.callInternal("__impulse_deinit") else { return nil }
         if case .failed(let failure) = Self.outcome(results, callout: "deinit") { return failure }
         return nil
     }

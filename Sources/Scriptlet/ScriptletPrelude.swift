@@ -135,19 +135,49 @@ function VCTX:set(scope, key, value)
   dictionary(self, scope)[keyof(key)] = value
 end
 function VCTX:exists(scope, key) return dictionary(self, scope)[keyof(key)] ~= nil and 1 or 0 end
+-- A reply code a script sets: a whole number from 200 to 599 (RFC 5321 §4.2), else a Lua error
+-- at the script's line; the text is what the reply says (Impulse bounds its length on the wire).
+local function reply_code(code, caller)
+  local number = tonumber(code)
+  if not number or number ~= number or number < 200 or number > 599 or number % 1 ~= 0 then
+    error(caller .. ": the reply code must be a whole number from 200 to 599, not " .. tostring(code):sub(1, 40), 3)
+  end
+  return number
+end
+local function reply_text(text, caller)
+  if text == nil then return nil end
+  local kind = type(text)
+  if kind ~= "string" and kind ~= "number" and not (kind == "userdata" and getmetatable(text) == ECSTRING) then
+    error(caller .. ": the reply text must be a string, not a " .. kind, 3)
+  end
+  return tostring(text)
+end
 function VCTX:set_code(code, text)
   local session = self.__session
-  session.code, session.text = tonumber(code), text ~= nil and tostring(text) or nil
+  session.code, session.text = reply_code(code, "vctx:set_code"), reply_text(text, "vctx:set_code")
 end
 function VCTX:disconnect(code, text)
   local session = self.__session
-  session.code, session.text, session.disconnect = tonumber(code), text ~= nil and tostring(text) or nil, true
+  session.code, session.text = reply_code(code, "vctx:disconnect"), reply_text(text, "vctx:disconnect")
+  session.disconnect = true
 end
+
+-- A wait a script asks for: a number of seconds from 0 to 300 (the longest wait Impulse holds a
+-- session for; NaN, infinity, negative and larger numbers are errors).
+local max_wait = __impulse_max_sleep
+local function seconds_of(seconds, caller)
+  local number = tonumber(seconds)
+  if not number or number ~= number or number < 0 or number > max_wait then
+    error(caller .. ": expected a number of seconds from 0 to " .. max_wait .. ", not " .. tostring(seconds):sub(1, 40), 3)
+  end
+  return number
+end
+__impulse.seconds_of = seconds_of
 
 -- vctx:tarpit(seconds): delay this session's reply (a suspension, so other sessions go on).
 function VCTX:tarpit(seconds)
-  seconds = tonumber(seconds)
-  if not seconds or seconds <= 0 then return end
+  seconds = seconds_of(seconds, "vctx:tarpit")
+  if seconds == 0 then return end
   if not coroutine.running() then error("vctx:tarpit: only inside a callout", 2) end
   msys.sleep(seconds)
 end
@@ -293,7 +323,7 @@ function MSG:listener_addr(part) return __impulse.endpoint(self.__session.listen
 function MSG:code(code, text)
   local session = self.__session
   if code == nil then return session.code, session.text end
-  session.code, session.text = tonumber(code), text ~= nil and tostring(text) or nil
+  session.code, session.text = reply_code(code, "msg:code"), reply_text(text, "msg:code")
   return true
 end
 MSG.set_code = MSG.code
@@ -525,15 +555,28 @@ end
 -- Suspending functions: only a callout runs in a coroutine that Impulse can resume.
 function msys.asyncOk() return coroutine.running() ~= nil end
 function msys.sleep(seconds)
+  seconds = seconds_of(seconds, "msys.sleep")
   if not coroutine.running() then error("msys.sleep: cannot suspend here (only inside a callout)", 2) end
   return __impulse_suspend("sleep", seconds)
 end
 
 local dns_types = { A = true, AAAA = true, MX = true, TXT = true, PTR = true, NS = true }
+-- A name a resolver can ask for: printable ASCII labels of 1–63 octets, 253 in all (RFC 1035
+-- §2.3.4; an internationalised name goes through msys.idn first). Anything else is refused at
+-- once instead of costing a resolver time-out.
+local function dns_name(name)
+  local bare = gsub(name, "%.$", "")
+  if #bare == 0 or #bare > 253 or find(bare, "[^%w%-_.*/]") or find(bare, "..", 1, true) or find(bare, "^%.") then return false end
+  for label in string.gmatch(bare, "[^.]+") do
+    if #label > 63 then return false end
+  end
+  return true
+end
 -- msys.dnsLookup(name[, type="A"][, { priority = bool }]): table of strings ({ pref, value }
 -- pairs for MX with priority), or nil and an error such as "NXDOMAIN". Suspends the callout.
 function msys.dnsLookup(name, qtype, options)
   if type(name) ~= "string" then error("msys.dnsLookup: the name must be a string", 2) end
+  if not dns_name(name) then error("msys.dnsLookup: not a domain name (ASCII labels of 1 to 63 octets, 253 in all)", 2) end
   qtype = string.upper(qtype or "A")
   if not dns_types[qtype] then error("msys.dnsLookup: unsupported record type '" .. qtype .. "'", 2) end
   if not coroutine.running() then error("msys.dnsLookup: cannot suspend here (only inside a callout)", 2) end

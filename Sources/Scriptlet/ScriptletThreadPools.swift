@@ -197,7 +197,7 @@ I.supported["msys.threadpool"] = true
 -- (as in Momentum, where they block outside the scheduler).
 local suspending_sleep, suspending_readfile = msys.sleep, msys.readfile
 function msys.sleep(seconds)
-  if I.in_pool then return __impulse_block("sleep", tonumber(seconds) or 0) end
+  if I.in_pool then return __impulse_block("sleep", I.seconds_of(seconds, "msys.sleep")) end
   return suspending_sleep(seconds)
 end
 function msys.readfile(path)

@@ -45,7 +45,9 @@ function methods.name(timer) return getfenv_of(timer).name end
 
 local function make(kind, delta, fn, name)
   delta = tonumber(delta)
-  if not delta or delta ~= delta or delta < 0 then error("msys.timer." .. kind .. ": expected a number of seconds", 3) end
+  if not delta or delta ~= delta or delta < 0 or delta > 31536000 then
+    error("msys.timer." .. kind .. ": expected a number of seconds from 0 to 31536000", 3)
+  end
   if kind == "every" and delta < 0.001 then error("msys.timer.every: the interval must be at least 0.001 s", 3) end
   if type(fn) ~= "function" then error("msys.timer." .. kind .. ": expected a function", 3) end
   next_id = next_id + 1

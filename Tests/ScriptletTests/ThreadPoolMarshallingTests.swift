@@ -17,7 +17,7 @@ final class ThreadPoolMarshallingTests: XCTestCase {
             """.write(toFile: path, atomically: true, encoding: .utf8)
         let session = try PolicyState(scripts: [ScriptSource(name: "mod", path: path)])
         let pool = try PolicyState(scripts: [ScriptSource(name: "mod", path: path)])
-        let payload = try session.lua.run("""
+        let payload = try session.lua.runTrusted("""
             local settings = { factor = 6, words = { "a", "b" }, nested = {} }
             settings.nested.back = settings
             local function scale(x) return x * settings.factor end
@@ -27,7 +27,7 @@ final class ThreadPoolMarshallingTests: XCTestCase {
             return __impulse.marshal(job)
             """, chunkName: "t")[0].octets!
         let results = pool.runPoolJob(payload)
-        try session.lua.run("""
+        try session.lua.runTrusted("""
             function __test_unmarshal(p)
               local r = __impulse.unmarshal(p)
               return r.n, r[1], r[2], r[3], r[4], r[5], r[6]

@@ -42,15 +42,20 @@ void *impulse_lua_owner(lua_State *L);
 /// True when the watchdog's budget ran out during the last armed run.
 int impulse_lua_watchdog_fired(lua_State *L);
 
-/// Loads lua-cjson (Debian's liblua5.1-cjson) and sets global `global` to its module table;
+/// Loads lua-cjson (Debian's liblua5.1-cjson) and sets internal `name` to its module table;
 /// 0 when the library is not installed.
-int impulse_lua_open_cjson(lua_State *L, const char *global);
+int impulse_lua_open_cjson(lua_State *L, const char *name);
 
-/// Removes what only Impulse's own prelude may use (debug upvalue access, the registry, the
-/// binary loader). Call once the prelude has run.
+/// Pushes the state's internals table: the environment of Impulse's own (trusted) chunks, which
+/// holds every `__impulse…` name. Scripts cannot reach it (see impulse_lua_new_state).
+void impulse_lua_push_internals(lua_State *L);
+
+/// Removes what only Impulse's own prelude may use (debug upvalue and local access, the
+/// registry, function environments, frame functions, the JIT library, the binary loader). Call
+/// once the prelude has run.
 void impulse_lua_seal(lua_State *L);
-/// Sets globals `__impulse_load_binary` (loads bytecode too) and `__impulse_monotonic` (a clock)
-/// until `impulse_lua_seal`.
+/// Sets internals `__impulse_load_binary` (loads bytecode too) and `__impulse_monotonic` (a
+/// clock) until `impulse_lua_seal`.
 void impulse_lua_expose_binary_loader(lua_State *L);
 
 /// lua_resume; on error pushes a traceback of the coroutine `co` onto `co`'s stack top.
