@@ -40,7 +40,7 @@ public final class DeliveryLog: Sendable {
             guard let path else { return -1 }
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if fd < 0 { failures.append("\(path): \(String(cString: strerror(errno)))") }
             return fd
         }

@@ -12,6 +12,9 @@ public struct ConfigurationLoader {
     static let refusedWhenUnsupported: Set<String> = [
         "enable_authentication", "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
+        // Ignored, these would leave the server running as root, outside its chroot, delivering
+        // over unverified TLS or serving HTTP without its password.
+        "user", "group", "supplemental_groups", "chroot", "tls_verify", "http_basic_auth",
     ]
 
     static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",

@@ -35,7 +35,12 @@ final class ControlServer: Sendable {
                     var info = stat()
                     if lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
                 }
-                let channel = try bootstrap.bind(unixDomainSocketPath: path).wait()
+                // The socket file gets its mode as it is created: with the umask's mode there would
+                // be a moment in which anyone it allows could connect.
+                let previous = umask(mode_t(~mode & 0o777))
+                let bound = Result { try bootstrap.bind(unixDomainSocketPath: path).wait() }
+                umask(previous)
+                let channel = try bound.get()
                 chmod(path, mode_t(mode))
                 channels.append(channel)
                 logger.notice("control listener on \(path) (mode \(String(mode, radix: 8)))")
@@ -93,10 +98,35 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
         self.execute = execute
     }
 
+    /// Set once a line showed that the peer is not a console client; later lines are dropped.
+    var refused = false
+
     func channelActive(context: ChannelHandlerContext) { rearm(context: context) }
+
+    /// True for a line no console command looks like, but another protocol's first lines do: an
+    /// HTTP request line (`POST /x HTTP/1.1`), a header field (`Host: …`), or control characters.
+    /// A browser or a forged server-side request aimed at a loopback console sends those first,
+    /// with commands hidden in its body (a cross-protocol request).
+    static func isForeign(_ line: String) -> Bool {
+        if line.utf8.contains(where: { $0 < 0x20 && $0 != 0x09 || $0 == 0x7F }) { return true }
+        let words = line.split(separator: " ", omittingEmptySubsequences: true)
+        if words.count >= 3, words.last!.hasPrefix("HTTP/") { return true }
+        if let first = words.first, let colon = first.firstIndex(of: ":"), colon != first.startIndex,
+           first[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+            return true
+        }
+        return false
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let line = unwrapInboundIn(data)
+        if refused { return }
+        if Self.isForeign(line) {
+            // Nothing after it runs either: the lines already read are dropped with the connection.
+            refused = true
+            context.close(promise: nil)
+            return
+        }
         rearm(context: context)
         let execute = execute
         let channel = context.channel

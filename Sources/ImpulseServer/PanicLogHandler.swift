@@ -16,14 +16,14 @@ public struct PanicLogHandler: LogHandler {
         /// Every paniclog opened in this process (the console's `reopen logs` reopens them).
         static let opened = NIOLockedValueBox<[File]>([])
 
-        /// Opens (creating directories and the file, mode 0644) for appending.
+        /// Opens (creating directories and the file, mode 0640) for appending.
         public init(path: String) throws {
             self.path = path
             let directory = (path as NSString).deletingLastPathComponent
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            let opened = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if opened < 0 { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path]) }
             fd = NIOLockedValueBox(opened)
             Self.opened.withLockedValue { $0.append(self) }
@@ -33,7 +33,7 @@ public struct PanicLogHandler: LogHandler {
 
         /// Opens the path again (after a rotation renamed the file); false when it cannot.
         func reopen() -> Bool {
-            let fresh = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            let fresh = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard fresh >= 0 else { return false }
             fd.withLockedValue { current in
                 close(current)

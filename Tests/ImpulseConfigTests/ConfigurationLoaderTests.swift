@@ -89,6 +89,12 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" { spoolbase = x } }"),
                        ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
         XCTAssertEqual(errors("ESMTP_Listener { enable_authentication = true Listen \":25\" {} }").count, 1)
+        // Ignoring these would leave the server running as root or delivering over unverified TLS.
+        for option in ["user = \"ecuser\"", "group = \"ecuser\"", "chroot = \"/var/empty\"", "tls_verify = \"ca\""] {
+            let name = option.split(separator: " ")[0]
+            XCTAssertEqual(errors(option + "\nESMTP_Listener { Listen \":25\" {} }"),
+                           ["ecelerity.conf:1:1: error: option '\(name)' is not supported yet, and ignoring it would weaken security: remove it or wait for support"])
+        }
         XCTAssertEqual(errors("domain \"x.example\" { a = b }\nESMTP_Listener { Listen \":25\" {} }"),
                        ["ecelerity.conf:1:22: error: unknown option 'a' in domain \"x.example\""])
         let config = try load("outbound_throttle_messages = 5\nhost \"mx.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \":25\" {} }")

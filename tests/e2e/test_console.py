@@ -200,3 +200,41 @@ def test_several_commands_in_one_write_are_answered_in_order(server_factory):
     first, second, third = data.index(b"Impulse version"), data.index(b"Unknown command"), data.index(b"Summary Statistics")
     assert first < second < third
     assert data.startswith(b"OK ") and b"\nERR " in data
+
+
+def test_a_cross_protocol_request_runs_no_command(server_factory):
+    """A browser (or a forged server-side request) posting to the loopback console: its first line
+    is an HTTP request line, so the connection closes before the commands in its body run."""
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    server = console_server(server_factory, extra_control=f'  Listen "127.0.0.1:{port}" {{ }}\n')
+    for request in (b"POST /console HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9\r\n\r\nshutdown\n",
+                    b"Host: 127.0.0.1\r\nshutdown\n", b"summary reset\x1b[0m\nshutdown\n"):
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(request)
+        assert client.recv(65536) == b"", request
+        client.close()
+    time.sleep(0.5)
+    assert server.process.poll() is None, "shutdown in the request's body did not run"
+    result = console(server, "version")
+    assert result.returncode == 0 and "Impulse version" in result.stdout
+    # A real console client over TCP still works.
+    tcp = subprocess.run([BIN, "console", "--socket", f"127.0.0.1:{port}", "summary"], capture_output=True, text=True, timeout=30)
+    assert tcp.returncode == 0 and "Summary" in tcp.stdout, tcp.stdout + tcp.stderr
+
+
+def test_log_files_and_the_socket_are_not_world_readable(server_factory):
+    server = policy_server(server_factory, {"m": POLICY})
+    server.config.write_text(server.config.read_text() + 'ec_logger { mainlog = "mainlog.ec" paniclog = "paniclog.ec" }\n'
+                             'Control_Listener {\n  Listen "ctl.sock" { File_Mode = 0600 }\n}\n')
+    os.umask(0)
+    try:
+        server.start()
+    finally:
+        os.umask(0o022)
+    for name in ("mainlog.ec", "paniclog.ec"):
+        assert stat.S_IMODE(os.stat(server.directory / name).st_mode) == 0o640, name
+    assert stat.S_IMODE(os.stat(server.directory / "ctl.sock").st_mode) == 0o600
