@@ -34,6 +34,9 @@ public struct InboundPolicy: Sendable {
     public var bareLineEndings: BareLineEndingPolicy = .reject
     /// `rfc2822_trace_headers`: prepend a Received: header.
     public var traceHeaders = true
+    /// `postmaster_address` (Impulse): where `RCPT TO:<Postmaster>` (no domain, RFC 5321 §4.5.1)
+    /// is delivered; nil means `postmaster@` the server's `hostname`.
+    public var postmasterAddress: Mailbox?
 
     public init() {}
 
@@ -44,6 +47,7 @@ public struct InboundPolicy: Sendable {
         "max_command_line_length", "max_text_line_length", "max_path_length", "banner_hostname", "static_banner",
         "received_hostname", "relay_hosts", "relay_domains", "open_relay", "context", "starttls_injection_policy",
         "tls_certificate", "tls_key", "allow_null_envelope_sender", "rfc2822_lone_lf_in_body", "rfc2822_trace_headers",
+        "postmaster_address", "max_received_headers", "max_header_size", "max_header_fields",
     ]
 
     /// Applies one option on top of what is already set (a more specific scope replaces, never merges).
@@ -114,6 +118,18 @@ public struct InboundPolicy: Sendable {
             bareLineEndings = try OptionReader.choice(option, [("pedantic", .reject), ("fix", .normalize), ("ignore", .accept)])
         case "rfc2822_trace_headers":
             traceHeaders = try OptionReader.bool(option)
+        case "postmaster_address":
+            let text = try OptionReader.scalar(option)
+            guard let address = try? MailPathParser(limits: limits, allowUTF8: true).parseForwardPath(Substring("<\(text)>")), !address.domain.isEmpty else {
+                throw ConfigError(option.value.location, "'\(option.spelling)' must be an address, local@domain")
+            }
+            postmasterAddress = address
+        case "max_received_headers":
+            limits.maxReceivedHeaders = try OptionReader.integer(option, in: 1...1000)
+        case "max_header_size":
+            limits.maxHeaderSectionSize = try OptionReader.integer(option, in: 1024...Int(Int32.max))
+        case "max_header_fields":
+            limits.maxHeaderFields = try OptionReader.integer(option, in: 10...10_000_000)
         default:
             throw ConfigError(option.location, "internal: '\(option.spelling)' is not an inbound option")
         }

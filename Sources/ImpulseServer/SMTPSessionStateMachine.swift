@@ -362,10 +362,13 @@ public struct SMTPSessionStateMachine {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients, the client retries the rest later.
             return failure(SMTPReply(452, "4.5.3", "Too many recipients (limit \(limits.maxRecipientsPerMessage))"))
         }
-        if recipient.domain.isEmpty {
-            return failure(SMTPReply(550, "5.1.1", "<\(recipient.localPart)>: no local mailboxes here; write to postmaster@ a domain"))
+        var recipient = recipient
+        let postmaster = recipient.domain.isEmpty
+        if postmaster {
+            // RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted, from anyone.
+            recipient = policy.postmasterAddress ?? Mailbox(localPart: "postmaster", domain: hostname)
         }
-        if !clientMayRelay {
+        if !clientMayRelay && !postmaster {
             if recipient.hadSourceRoute || recipient.hasRoutingCharacters {
                 return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: sender-specified routing is not allowed"))
             }
@@ -441,11 +444,24 @@ public struct SMTPSessionStateMachine {
         }
         if (result.sawBareLF || result.sawBareCR) && policy.bareLineEndings == .reject {
             self.transaction = nil
-            return failure(SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)"))
+            return failure(Self.bareLineEnding)
         }
         if result.sawLongLine {
             self.transaction = nil
-            return failure(SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)"))
+            return failure(longLine)
+        }
+        return checkedMessage(transaction, message)
+    }
+
+    static let bareLineEnding = SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)")
+    var longLine: SMTPReply { SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)") }
+
+    /// The header section within its limits (a mail loop, its size, its field count) goes on to
+    /// the message callouts; otherwise the transaction ends with the refusal.
+    mutating func checkedMessage(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
+        if let refusal = HeaderSectionCheck(message.readableBytesView, limits: limits).refusal(limits: limits) {
+            self.transaction = nil
+            return failure(refusal)
         }
         return continueMessage(identified(transaction), message, steps: messageSteps(recipients: transaction.recipients.count))
     }
@@ -468,7 +484,18 @@ public struct SMTPSessionStateMachine {
             return failure(refusal)
         }
         guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
-        return continueMessage(identified(transaction), message ?? ByteBuffer(), steps: messageSteps(recipients: transaction.recipients.count))
+        let content = message ?? ByteBuffer()
+        // BDAT carries octets unframed: the line rules DATA's decoder applies hold for it too.
+        let lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
+        if (lines.sawBareLF || lines.sawBareCR) && policy.bareLineEndings == .reject {
+            self.transaction = nil
+            return failure(Self.bareLineEnding)
+        }
+        if lines.sawLongLine {
+            self.transaction = nil
+            return failure(longLine)
+        }
+        return checkedMessage(transaction, content)
     }
 
     mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {

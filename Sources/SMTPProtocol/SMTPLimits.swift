@@ -21,6 +21,13 @@ public struct SMTPLimits: Sendable, Equatable {
     public var maxErrorsPerSession: Int = 20
     /// Messages accepted in one session before 421 (0 = unlimited).
     public var maxReceptionsPerConnection: Int = 0
+    /// Received: fields a message may carry before it is taken for a mail loop (RFC 5321 §6.3;
+    /// Postfix's `hopcount_limit`, 50).
+    public var maxReceivedHeaders: Int = 50
+    /// Largest header section, in octets (the empty line that ends it excluded).
+    public var maxHeaderSectionSize: Int = 1024 * 1024
+    /// Most header fields in one message (continuation lines belong to their field).
+    public var maxHeaderFields: Int = 10_000
     /// Seconds a client may stay silent while a command is expected (RFC 5321 §4.5.3.2.7: 5 min).
     public var commandTimeout: Int64 = 300
     /// Seconds allowed between two reads of message data (RFC 5321 §4.5.3.2.5: 3 min).

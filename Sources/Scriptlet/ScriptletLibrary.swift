@@ -449,10 +449,9 @@ function I.MSG:build(headers, parts, attachments)
   local session = self.__session
   local lines, seen = {}, {}
   local function add(name, value)
-    name = tostring(name)
-    if not find(name, "^[!-9;-~]+$") then error("msg:build: bad header name '" .. name .. "'", 3) end
+    name = I.field_name(name, "msg:build")
     seen[string.lower(name)] = true
-    lines[#lines + 1] = name .. ": " .. gsub(tostring(value), "\r?\n", "\r\n\t") .. "\r\n"
+    lines[#lines + 1] = name .. ": " .. I.folded_value(value, "msg:build") .. "\r\n"
   end
   if type(headers) == "table" and headers[1] ~= nil then
     for _, pair in ipairs(headers) do add(pair[1], pair[2]) end

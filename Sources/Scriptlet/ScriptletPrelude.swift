@@ -392,18 +392,54 @@ local function split_message(raw)
   return string.sub(raw, 1, cut + 1), string.sub(raw, cut + 4)
 end
 
--- Header fields as { name = "Subject", text = "Subject: …\r\n" (with folding) }.
+-- Header fields as { name = "Subject", text = "Subject: …\r\n" (with folding). One pass: a
+-- field's lines are gathered and joined once (joining line by line is quadratic in the number
+-- of continuation lines).
 local function header_fields(block)
-  local fields = {}
+  local fields, parts = {}, nil
+  local function close_field()
+    if parts and #parts > 1 then fields[#fields].text = table.concat(parts) end
+  end
   for line in string.gmatch(block, "([^\n]*\n)") do
-    if find(line, "^[ \t]") and #fields > 0 then
-      fields[#fields].text = fields[#fields].text .. line
+    local first = string.byte(line, 1)
+    if (first == 32 or first == 9) and #fields > 0 then
+      parts[#parts + 1] = line
     else
+      close_field()
       local name = string.match(line, "^([^:%s]+):")
       fields[#fields + 1] = { name = name or "", text = line }
+      parts = { line }
     end
   end
+  close_field()
   return fields
+end
+
+-- The fields of the message's current header block, parsed once per version of the content.
+local function cached_fields(session, block)
+  if session.fields_block ~= block then
+    session.fields_block, session.fields = block, header_fields(block)
+  end
+  return session.fields
+end
+
+-- A header field a script writes: the name printable ASCII without a colon (RFC 5322 §3.6.8);
+-- the value without NUL, every line end in it (CRLF, lone CR or LF, also ones that came from
+-- decoding an encoded word) folded as CRLF and a tab, so a value never starts a new field or
+-- ends the header section.
+local function field_name(name, caller)
+  name = tostring(name)
+  if not find(name, "^[!-9;-~]+$") or #name > 998 then
+    error(caller .. ": not a header field name: " .. string.format("%q", string.sub(name, 1, 40)), 3)
+  end
+  return name
+end
+local function folded_value(value, caller)
+  value = tostring(value)
+  if find(value, "%z") then error(caller .. ": a header field cannot contain NUL", 3) end
+  value = gsub(gsub(value, "\r\n", "\n"), "\r", "\n")
+  value = gsub(gsub(value, "\n+", "\n"), "\n$", "")
+  return (gsub(value, "\n[ \t]*", "\r\n\t"))
 end
 
 -- RFC 2047 encoded words (=?charset?B|Q?text?=) in UTF-8, US-ASCII or ISO-8859-1 become UTF-8;
@@ -465,8 +501,9 @@ function MSG:header(name, value, mode)
   local session = self.__session
   local raw = content(session)
   if not raw then error("msg:header: the message content is not available in this phase", 2) end
+  name = field_name(name, "msg:header")
   local block, body = split_message(raw)
-  local fields = header_fields(block)
+  local fields = cached_fields(session, block)
   local lower = string.lower(name)
   if value == nil then
     local values = {}
@@ -477,7 +514,8 @@ function MSG:header(name, value, mode)
   end
   local additions = {}
   for _, v in ipairs(type(value) == "table" and value or { value }) do
-    if tostring(v) ~= "" then additions[#additions + 1] = { name = name, text = name .. ": " .. gsub(tostring(v), "\r?\n", "\r\n\t") .. "\r\n" } end
+    local text = folded_value(v, "msg:header")
+    if text ~= "" then additions[#additions + 1] = { name = name, text = name .. ": " .. text .. "\r\n" } end
   end
   mode = mode or "replace"
   local kept = {}
@@ -637,6 +675,7 @@ supported["msys.pcre"] = true
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
 __impulse.content, __impulse.modules = content, modules
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value
+__impulse.cached_fields, __impulse.field_name, __impulse.folded_value = cached_fields, field_name, folded_value
 __impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
 
 function __impulse_loading(script) loading_script = script end

@@ -101,7 +101,9 @@ final class SMTPSessionStateMachineTests: XCTestCase {
         XCTAssertEqual(code(send(&outsider, "RCPT TO:<\"u@elsewhere.test\"@example.test>")), 550, "quoted @")
         XCTAssertEqual(code(send(&outsider, "RCPT TO:<@example.test:u@elsewhere.test>")), 550, "source route to elsewhere")
         XCTAssertEqual(code(send(&outsider, "RCPT TO:<@elsewhere.test:u@example.test>")), 550, "source route")
-        XCTAssertEqual(code(send(&outsider, "RCPT TO:<postmaster>")), 550)
+        // RFC 5321 §4.5.1: <Postmaster> (any case, no domain) is accepted from anyone.
+        XCTAssertEqual(code(send(&outsider, "RCPT TO:<postmaster>")), 250)
+        XCTAssertEqual(code(send(&outsider, "RCPT TO:<PostMaster>")), 250)
 
         var trusted = machine(relayHosts: ["192.0.2.0/24"], relayDomains: [])
         _ = send(&trusted, "EHLO c")
@@ -112,6 +114,7 @@ final class SMTPSessionStateMachineTests: XCTestCase {
         _ = send(&noConfig, "EHLO c")
         _ = send(&noConfig, "MAIL FROM:<a@b.test>")
         XCTAssertEqual(code(send(&noConfig, "RCPT TO:<u@example.test>")), 550, "no open relay by default")
+        XCTAssertEqual(code(send(&noConfig, "RCPT TO:<Postmaster>")), 250, "postmaster needs no relay permission")
     }
 
     func testTenThousandRecipientsAreBoundedByTheLimit() {

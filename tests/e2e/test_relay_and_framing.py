@@ -67,3 +67,45 @@ def test_peer_scope_overrides_listener(server_factory):
     raw.command("EHLO c")
     raw.command("MAIL FROM:<a@b.test>")
     assert raw.command("RCPT TO:<x@anywhere.test>")[0] == 250
+
+
+def test_postmaster_without_a_domain_is_accepted_and_goes_to_the_postmaster_address(server_factory):
+    """RFC 5321 §4.5.1: <Postmaster> in any case, from a client that may not relay."""
+    plain = server_factory('  relay_domains = ( "example.test" )').start()
+    raw = Raw(plain.port)
+    begin_data(raw, recipient="POSTMASTER")
+    assert raw.command("Subject: hi\r\n\r\nfor the postmaster\r\n.")[0] == 250
+    configured = server_factory('  postmaster_address = "abuse-desk@ops.example.test"').start()
+    raw = Raw(configured.port)
+    begin_data(raw, recipient="Postmaster")
+    assert raw.command("Subject: hi\r\n\r\nfor the postmaster\r\n.")[0] == 250
+    assert raw.command("RSET")[0] == 250
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    assert raw.command("RCPT TO:<someone@elsewhere.test>")[0] == 550, "still no relay"
+    [(envelope, _)] = plain.records().values()
+    assert [r["address"] for r in envelope["recipients"]] == ["postmaster@impulse.test"]
+    [(envelope, _)] = configured.records().values()
+    assert [r["address"] for r in envelope["recipients"]] == ["abuse-desk@ops.example.test"]
+
+
+def test_a_message_with_more_received_fields_than_the_hop_limit_is_refused(server_factory):
+    server = server_factory('  relay_domains = ( "example.test" )\n  max_received_headers = 5').start()
+    raw = Raw(server.port)
+    begin_data(raw)
+    loop = "".join(f"Received: from hop{i}.test by hop{i + 1}.test; Wed, 2 Dec 2026 10:00:00 +0000\r\n" for i in range(6))
+    code, text = raw.command(loop + "Subject: loop\r\n\r\nbody\r\n.")
+    assert (code, text[:9]) == (554, "554 5.4.6"), text
+    begin_data(raw, greeting=False)
+    assert raw.command(loop[:loop.index("Received", 10) * 5] + "Subject: ok\r\n\r\nbody\r\n.")[0] == 250
+    # The same through BDAT; and BDAT content follows DATA's line rules.
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+    message = (loop + "Subject: loop\r\n\r\nbody\r\n").encode()
+    assert raw.command(f"BDAT {len(message)} LAST\r\n".encode() + message)[0] == 554
+    for content in (b"Subject: bare\r\n\r\nbare\nLF\r\n", b"Subject: bare\r\n\r\nbare\rCR\r\n",
+                    b"Subject: long\r\n\r\n" + b"x" * 1200 + b"\r\n"):
+        assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+        assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+        code, text = raw.command(f"BDAT {len(content)} LAST\r\n".encode() + content)
+        assert code == 554 and "5.6.0" in text, (content[:40], text)
+    assert len(server.records()) == 1

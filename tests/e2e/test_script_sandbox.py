@@ -253,3 +253,46 @@ def test_hostile_arguments_to_every_msys_function(server_factory):
     second = Raw(server.port)
     begin_data(second)
     assert second.command("Subject: after\r\n\r\nstill here\r\n.")[0] == 250
+
+
+HEADER_SCRIPT = r"""
+require("msys.core")
+local mod = {}
+function mod:validate_data_spool(msg, accept, vctx)
+  -- An encoded word that decodes to CR LF: written back, it must stay inside its field.
+  local decoded = msg:header("Subject")[1]
+  msg:header("X-Copied", decoded)
+  msg:header("X-Lone", "a\rX-Lone-CR: injected\nX-Lone-LF: injected")
+  local ok, err = pcall(msg.header, msg, "X-Nul", "a\0b")
+  msg:header("X-Nul-Refused", tostring(not ok and err:find("NUL") ~= nil))
+  ok = pcall(msg.header, msg, "Bad Name", "x")
+  msg:header("X-Name-Refused", tostring(not ok))
+  ok = pcall(msg.header, msg, "X-Evil:\r\nX-Injected", "x")
+  msg:header("X-Colon-Refused", tostring(not ok))
+  -- A header of many folded lines is parsed once, in one pass.
+  msg:header("X-Folded-Lines", tostring(select(2, string.gsub(msg:header("X-Long")[1] or "", "y", ""))))
+  msg:header("X-Folded-Again", tostring(#msg:header("X-Long")))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("headers", mod)
+"""
+
+
+def test_text_a_script_writes_into_a_header_cannot_add_header_lines(server_factory):
+    server = policy_server(server_factory, {"headers": HEADER_SCRIPT})
+    server.start()
+    raw = Raw(server.port, timeout=120)
+    begin_data(raw)
+    folded = "X-Long: x" + "\r\n y" * 200_000 + "\r\n"
+    code, text = raw.command("Subject: =?utf-8?Q?hello=0D=0AX-Injected:_yes?=\r\n" + folded + "\r\nbody\r\n.")
+    assert code == 250, text
+    [(envelope, data)] = server.records().values()
+    head = data.split(b"\r\n\r\n", 1)[0]
+    lines = head.split(b"\r\n")
+    names = [line.split(b":", 1)[0] for line in lines if line and line[:1] not in (b" ", b"\t")]
+    assert b"X-Injected" not in names and b"X-Lone-CR" not in names and b"X-Lone-LF" not in names, names
+    assert b"\r" not in head.replace(b"\r\n", b"") and b"\n" not in head.replace(b"\r\n", b""), "no lone CR or LF"
+    assert b"X-Copied: hello\r\n\tX-Injected: yes" in head
+    for name in (b"X-Nul-Refused", b"X-Name-Refused", b"X-Colon-Refused"):
+        assert name + b": true" in head, name
+    assert b"X-Folded-Lines: 200000" in head and b"X-Folded-Again: 1" in head
