@@ -43,6 +43,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var chunksAbandoned = false
     var lastActivity = NIODeadline.now()
     var timeoutTask: Scheduled<Void>?
+    /// A TLS handshake is under way (bounded by `tls_handshake_timeout`).
+    var handshakePending = false
     var context: ChannelHandlerContext?
     var logger: Logger
     /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
@@ -114,6 +116,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
             }
             policySessionOpen = true
         }
+        // On an implicit-TLS listener the handshake comes first; it has its own deadline.
+        if machine.tlsActive { startHandshakeDeadline(context: context) }
         perform(machine.start(), context: context)
         context.flush()
         scheduleTimeout(context: context)
@@ -188,6 +192,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
+            handshakePending = false
             let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
             machine.tlsEstablished(description: version)
             if policySessionOpen { policyState?.setContext(sessionID, message: false, "tls", version) }
@@ -541,6 +546,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         mode = .handshaking
         write(reply, context: context)
         context.flush()
+        startHandshakeDeadline(context: context)
         do {
             try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
         } catch {
@@ -590,6 +596,31 @@ final class SMTPServerHandler: ChannelInboundHandler {
         reply.write(into: &buffer)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        cutAfter(.seconds(machine.policy.limits.closeTimeout), channel: channel, reason: "last reply not written")
+    }
+
+    /// The hard deadline behind a close: a reply a client never reads (or a TLS layer that never
+    /// gets to send it) does not keep the connection, its session slots and its memory.
+    func cutAfter(_ delay: TimeAmount, channel: Channel, reason: String) {
+        let logger = logger, client = clientLabel
+        channel.eventLoop.scheduleTask(in: delay) {
+            guard channel.isActive else { return }
+            logger.info("connection cut", metadata: ["client": "\(client)", "reason": "\(reason)"])
+            channel.close(promise: nil)
+        }
+    }
+
+    /// A TLS handshake (after STARTTLS, or an implicit-TLS connection's) must finish in time.
+    func startHandshakeDeadline(context: ChannelHandlerContext) {
+        handshakePending = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(machine.policy.limits.tlsHandshakeTimeout)) {
+            guard bound.value.handshakePending, channel.isActive else { return }
+            bound.value.logger.info("TLS handshake timed out", metadata: ["client": "\(bound.value.clientLabel)"])
+            bound.value.mode = .closed
+            channel.close(promise: nil)
+        }
     }
 
     // MARK: - Timeouts and shutdown

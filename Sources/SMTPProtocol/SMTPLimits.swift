@@ -33,5 +33,12 @@ public struct SMTPLimits: Sendable, Equatable {
     /// Seconds allowed between two reads of message data (RFC 5321 §4.5.3.2.5: 3 min).
     public var dataTimeout: Int64 = 180
 
+    /// Seconds a TLS handshake may take (after STARTTLS, or from the connection on an
+    /// implicit-TLS listener); then the connection is cut without a reply.
+    public var tlsHandshakeTimeout: Int64 = 30
+    /// Seconds a session's last reply may take to be written before the connection is cut (a
+    /// client that stops reading would otherwise hold its slot forever).
+    public var closeTimeout: Int64 = 10
+
     public init() {}
 }

@@ -3,6 +3,7 @@ import smtplib
 import socket
 import ssl
 import subprocess
+import time
 
 from conftest import Raw, client_tls_context
 
@@ -76,3 +77,63 @@ def test_implicit_tls_listener(server_factory, certificate):
         client.sendmail("a@b.test", ["x@example.test"], b"Subject: 465\r\n\r\nhi\r\n")
     (envelope, _), = server.records().values()
     assert envelope["protocol"] == "ESMTPS"
+
+
+def wait_for_slot(port, seconds):
+    """A new session is greeted (220) within `seconds`: the previous one's slot was released."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        raw = Raw(port)
+        code, _ = raw.reply()
+        raw.close()
+        if code == 220:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_starttls_without_a_client_hello_is_cut_and_frees_its_slot(server_factory, certificate):
+    server = tls_server(server_factory, certificate, extra="  listener_sessions_per_ip = 1\n  tls_handshake_timeout = 1")
+    silent = Raw(server.port)
+    assert silent.reply()[0] == 220
+    assert silent.command("EHLO c")[0] == 250
+    assert silent.command("STARTTLS")[0] == 220
+    # No ClientHello ever comes. The slot is taken until the handshake deadline cuts it.
+    busy = Raw(server.port)
+    assert busy.reply()[0] == 421
+    assert silent.closed(timeout=10)
+    assert wait_for_slot(server.port, 10)
+    assert "TLS handshake timed out" in server.log.read_text()
+
+
+def test_an_implicit_tls_connection_that_never_handshakes_is_cut(server_factory, certificate):
+    server = tls_server(server_factory, certificate, listen_options="implicit_tls = true",
+                        extra="  listener_sessions_per_ip = 1\n  tls_handshake_timeout = 1")
+    silent = Raw(server.port)
+    assert silent.closed(timeout=10)
+    context = client_tls_context()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain:
+        with context.wrap_socket(plain, server_hostname="impulse.test") as tls:
+            assert tls.recv(1024).startswith(b"220 ")
+
+
+def test_a_client_that_stops_reading_is_cut_after_the_close_timeout(server_factory):
+    server = server_factory('  relay_domains = ( "example.test" )\n  listener_sessions_per_ip = 1\n'
+                            '  idle_time = 1\n  close_timeout = 1').start()
+    greedy = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    greedy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    greedy.setblocking(False)
+    # Pipelined commands whose replies it never reads: the server stops reading it (backpressure),
+    # times it out, and cannot write its 421 either.
+    sent = 0
+    deadline = time.time() + 5
+    while time.time() < deadline and sent < 64 * 1024 * 1024:
+        try:
+            sent += greedy.send(b"HELP\r\n" * 4096)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except (ConnectionResetError, BrokenPipeError):
+            break  # the server cut it
+    assert wait_for_slot(server.port, 20), "the stuck session's slot was released"
+    assert "connection cut" in server.log.read_text()
+    greedy.close()
