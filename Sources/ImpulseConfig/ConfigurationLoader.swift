@@ -503,6 +503,8 @@ struct Binder {
                     switch option.name {
                     case "gc_pause": configuration.gcPause = try OptionReader.integer(option, in: 50...10000)
                     case "gc_stepmul": configuration.gcStepMultiplier = try OptionReader.integer(option, in: 50...10000)
+                    case "max_memory":
+                        configuration.maxMemory = try OptionReader.integer(option, in: 1_048_576...Int(Int32.max) * 8)
                     case "script_ttl", "max_spare_per_master", "reap_interval":
                         _ = try OptionReader.integer(option, in: 1...Int(Int32.max))
                     case "always_gc": _ = try OptionReader.bool(option)

@@ -114,6 +114,9 @@ public struct ScriptletConfiguration: Sendable {
     /// for every Lua state of the policy. Lua's defaults, 200 and 200, as Momentum's.
     public var gcPause = 200
     public var gcStepMultiplier = 200
+    /// `max_memory` (Impulse): octets each policy Lua state may hold (256 MiB). Past it the
+    /// running callout fails (451 4.3.0, a paniclog line naming the module); never the process.
+    public var maxMemory = 256 * 1024 * 1024
     public var location: SourceLocation
 }
 

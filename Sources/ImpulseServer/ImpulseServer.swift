@@ -184,9 +184,10 @@ public final class ImpulseServer: @unchecked Sendable {
         let limiter = services.limiter
         let metrics: ServerMetrics? = configuration.httpListens.isEmpty ? nil : services.metrics
         let gc = (pause: scriptlet.gcPause, stepMultiplier: scriptlet.gcStepMultiplier)
+        let maxMemory = scriptlet.maxMemory
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let newState: @Sendable () throws -> PolicyState = {
-            let state = try PolicyState(scripts: sources, shared: shared, printer: printer)
+            let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }

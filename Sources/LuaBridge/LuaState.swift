@@ -256,6 +256,23 @@ public final class LuaState {
         return LuaError(kind: kind, message: message)
     }
 
+    /// The most memory this state may hold while Lua code runs (0: no limit). Past it, the
+    /// running code gets Lua's "not enough memory" error; Swift's own pushes never fail.
+    public func setMemoryLimit(octets: Int) {
+        impulse_lua_set_memory_limit(pointer, max(0, octets))
+    }
+
+    /// A full garbage-collection cycle (after a memory-limit failure, so the next callout does
+    /// not start at the limit).
+    public func collectGarbage() { _ = lua_gc(pointer, LUA_GCCOLLECT, 0) }
+
+    /// Octets this state holds now.
+    public var memoryInUse: Int { Int(impulse_lua_memory_in_use(pointer)) }
+
+    /// True when an allocation was refused for the memory limit since the last time this was
+    /// read (also when the script caught the error and went on).
+    public func takeMemoryLimitExceeded() -> Bool { impulse_lua_take_memory_exceeded(pointer) != 0 }
+
     /// Arms (or with 0 disarms) the runaway-script watchdog, in VM instructions.
     public func setWatchdog(instructions: Int) {
         impulse_lua_set_watchdog(pointer, instructions)

@@ -18,6 +18,13 @@ void impulse_lua_set_dispatcher(impulse_lua_dispatcher d) { dispatcher = d; }
    registry field with a string key: the watchdog reads and writes it twice per callout). */
 typedef struct impulse_state_data {
     long watchdog_remaining;
+    /* The memory limit: octets the state holds, its ceiling (0 = none), whether Lua code is
+       running under a protected call Impulse started (the only time an allocation may be
+       refused), and whether one was refused since the flag was last cleared. */
+    size_t in_use;
+    size_t limit;
+    int enforce;
+    int exceeded;
 } impulse_state_data;
 
 static impulse_state_data *state_data(lua_State *L) {
@@ -28,15 +35,38 @@ static impulse_state_data *state_data(lua_State *L) {
 
 void impulse_lua_close_state(lua_State *L);
 
-static void *abort_on_oom_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    (void)ud; (void)osize;
-    if (nsize == 0) { free(ptr); return NULL; }
+/* The allocator. Past the state's memory limit it refuses to grow while Lua code runs inside a
+   protected call (LuaJIT then raises "not enough memory", which that call catches); everywhere
+   else — Swift pushing values, Impulse's own bookkeeping, error messages — it never fails, so
+   nothing unprotected can raise (design.md §3.3). Only the system running out of memory aborts. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    impulse_state_data *data = (impulse_state_data *)ud;
+    size_t old = ptr == NULL ? 0 : osize;
+    if (nsize == 0) {
+        free(ptr);
+        data->in_use -= old < data->in_use ? old : data->in_use;
+        return NULL;
+    }
+    if (nsize > old && data->limit > 0 && data->enforce && data->in_use + (nsize - old) > data->limit) {
+        data->exceeded = 1;
+        return NULL;
+    }
     void *p = realloc(ptr, nsize);
     if (p == NULL) {
         fprintf(stderr, "impulse: out of memory in a Lua state (%zu octets); aborting\n", nsize);
         abort();
     }
+    data->in_use = data->in_use - (old < data->in_use ? old : data->in_use) + nsize;
     return p;
+}
+
+void impulse_lua_set_memory_limit(lua_State *L, size_t limit) { state_data(L)->limit = limit; }
+size_t impulse_lua_memory_in_use(lua_State *L) { return state_data(L)->in_use; }
+int impulse_lua_take_memory_exceeded(lua_State *L) {
+    impulse_state_data *data = state_data(L);
+    int exceeded = data->exceeded;
+    data->exceeded = 0;
+    return exceeded;
 }
 
 static int panic_handler(lua_State *L) {
@@ -97,7 +127,7 @@ lua_State *impulse_lua_new_state(int jit_on) {
     impulse_state_data *data = calloc(1, sizeof *data);
     if (data == NULL) return NULL;
     data->watchdog_remaining = LONG_MAX / 2;
-    lua_State *L = lua_newstate(abort_on_oom_alloc, data);
+    lua_State *L = lua_newstate(limited_alloc, data);
     if (L == NULL) { free(data); return NULL; }
     lua_atpanic(L, panic_handler);
     luaL_openlibs(L);
@@ -247,7 +277,11 @@ void *impulse_lua_owner(lua_State *L) {
 static int call_swift(lua_State *L) {
     int id = (int)lua_tointeger(L, lua_upvalueindex(1));
     int yield_count = 0;
+    impulse_state_data *data = state_data(L);
+    int enforcing = data->enforce;
+    data->enforce = 0;   /* what Swift pushes never fails */
     int status = dispatcher ? dispatcher(L, id, &yield_count) : IMPULSE_LUA_RAISE;
+    data->enforce = enforcing;
     if (!dispatcher) lua_pushliteral(L, "impulse: no Swift dispatcher installed");
     /* The Swift frame has returned: raising or yielding is safe now. */
     if (status == IMPULSE_LUA_RAISE) return lua_error(L);
@@ -274,13 +308,21 @@ int impulse_lua_pcall(lua_State *L, int nargs, int nresults) {
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
+    impulse_state_data *data = state_data(L);
+    int enforcing = data->enforce;
+    data->enforce = 1;
     int status = lua_pcall(L, nargs, nresults, base);
+    data->enforce = enforcing;
     lua_remove(L, base);
     return status;
 }
 
 int impulse_lua_resume(lua_State *co, int nargs) {
+    impulse_state_data *data = state_data(co);
+    int enforcing = data->enforce;
+    data->enforce = 1;
     int status = lua_resume(co, nargs);
+    data->enforce = enforcing;
     if (status != 0 && status != LUA_YIELD) {
         const char *message = lua_tostring(co, -1);
         luaL_traceback(co, co, message ? message : "(error object is not a string)", 0);

@@ -67,6 +67,9 @@ public final class PolicyState {
     public var instructionBudget = 50_000_000
     /// Longest single `msys.sleep`, in seconds.
     public static let maxSleep = 300.0
+    /// `max_memory` (scriptlet scope): octets one policy Lua state may hold, 256 MiB unless set.
+    public static let defaultMemoryLimit = 256 * 1024 * 1024
+    public let memoryLimit: Int
 
     /// A callout suspended by a msys function; resume it with `resume(_:with:)`.
     public final class Suspension {
@@ -101,8 +104,10 @@ public final class PolicyState {
     /// run once (its module-level code runs per state, as in Momentum).
     /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
     public init(scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
+                memoryLimit: Int = PolicyState.defaultMemoryLimit,
                 printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit, sealed: false)
+        self.memoryLimit = memoryLimit
         self.shared = shared
         if let printer {
             lua.setGlobal("print") { arguments in
@@ -130,6 +135,8 @@ public final class PolicyState {
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)
         }
+        // Scripts, from their module-level code on, run within the state's memory limit.
+        lua.setMemoryLimit(octets: memoryLimit)
         installPCRE()
         lua.setInternal("__impulse_fetch_message") { [unowned self] arguments in
             guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else { return .values([.nil]) }
@@ -289,6 +296,20 @@ public final class PolicyState {
     func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
+        _ = lua.takeMemoryLimitExceeded()  // what ran before this callout is not its doing
+        let progress = resumeWithinLimits(coroutine, callout, session: session, arguments)
+        if lua.takeMemoryLimitExceeded() {
+            // Even when the script caught "not enough memory" and went on, the callout failed
+            // (a suspension it asked for is dropped with it, and its coroutine is not reused).
+            let outcome = failure(in: callout, session: session, "memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)")
+            idleWorkers.removeAll { $0 === coroutine }
+            lua.collectGarbage()
+            return .done(.failed(outcome))
+        }
+        return progress
+    }
+
+    private func resumeWithinLimits(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
         switch coroutine.resume(arguments) {
         case .finished(let results):
             return .done(Self.outcome(results, callout: callout.rawValue))

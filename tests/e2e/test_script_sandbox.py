@@ -296,3 +296,39 @@ def test_text_a_script_writes_into_a_header_cannot_add_header_lines(server_facto
     for name in (b"X-Nul-Refused", b"X-Name-Refused", b"X-Colon-Refused"):
         assert name + b": true" in head, name
     assert b"X-Folded-Lines: 200000" in head and b"X-Folded-Again: 1" in head
+
+
+MEMORY_SCRIPT = r"""
+require("msys.core")
+local mod = {}
+local function hog()
+  local t = {}
+  for i = 1, 1e7 do t[i] = string.rep("x", 1000) .. i end
+  return #t
+end
+function mod:validate_rcptto(msg, str, accept, vctx)
+  local who = tostring(str)
+  if who:find("hog@", 1, true) then hog() end
+  if who:find("caught@", 1, true) then pcall(hog) end
+  if who:find("concat@", 1, true) then local s = "x" for i = 1, 40 do s = s .. s end end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("hungry", mod)
+"""
+
+
+def test_a_state_past_its_memory_limit_fails_the_callout_not_the_server(server_factory):
+    server = policy_server(server_factory, {"hungry": MEMORY_SCRIPT})
+    server.config.write_text(server.config.read_text().replace('scriptlet "scriptlet" {', 'scriptlet "scriptlet" {\n  max_memory = 33554432'))
+    server.start()
+    raw = Raw(server.port, timeout=60)
+    assert raw.reply()[0] == 220
+    assert raw.command("EHLO c")[0] == 250
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    for local in ("hog", "caught", "concat", "hog"):
+        assert raw.command(f"RCPT TO:<{local}@example.test>") == (451, "451 4.3.0 Requested action aborted: local error in processing"), local
+        # The next callout starts below the limit again.
+        assert raw.command("RCPT TO:<fine@example.test>")[0] == 250, local
+    assert server.process.poll() is None
+    log = server.log.read_text()
+    assert "scriptlet: hungry error:" in log and "memory limit of 33554432 octets exceeded" in log

@@ -23,7 +23,17 @@ typedef int (*impulse_lua_dispatcher)(lua_State *L, int id, int *yield_count);
 /// Installs the dispatcher every Swift function pushed with impulse_lua_push_function calls.
 void impulse_lua_set_dispatcher(impulse_lua_dispatcher dispatcher);
 
-/// A new state whose allocator aborts on out-of-memory (so pushes from Swift cannot raise),
+/// The state's memory limit in octets (0: none). Past it, allocations made by Lua code running
+/// under impulse_lua_pcall / impulse_lua_resume fail ("not enough memory", caught by that
+/// call); allocations made while Swift runs never fail.
+void impulse_lua_set_memory_limit(lua_State *L, size_t limit);
+/// Octets the state's allocator holds now.
+size_t impulse_lua_memory_in_use(lua_State *L);
+/// True (once) when an allocation was refused for the limit since the last call.
+int impulse_lua_take_memory_exceeded(lua_State *L);
+
+/// A new state whose allocator never fails outside Lua code Impulse runs protected (so pushes
+/// from Swift cannot raise; see impulse_lua_set_memory_limit),
 /// with the standard libraries opened and the sandbox applied: no ffi, newproxy, os.execute,
 /// io.popen, debug.setmetatable/getmetatable/sethook; the JIT off unless
 /// `jit_on` (Debian's LuaJIT runs no count hook inside compiled loops).
