@@ -40,7 +40,7 @@ let package = Package(
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
         .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"], swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
-        // The outbound SMTP client's protocol logic (issue 4), free of sockets.
+        // The outbound SMTP client's protocol logic free of sockets.
         .target(name: "OutboundSMTP", swiftSettings: strict),
         // The queue manager and outbound connections: routing (gateway, routes, MX through
         // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
@@ -55,8 +55,10 @@ let package = Package(
                                .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOSSL", package: "swift-nio-ssl")],
                 swiftSettings: strict),
+        // zlib's CRC-32 for the spool records' checksums (Debian's zlib1g-dev).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Spool",
-                dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                dependencies: ["CZlib", .product(name: "NIOCore", package: "swift-nio"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
         .target(name: "ImpulseServer",

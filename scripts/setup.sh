@@ -40,6 +40,8 @@ need libidn2-dev /usr/include/idn2.h
 need lua-cjson
 # libedit: line editing and history in `impulse console`.
 need libedit-dev /usr/include/editline/readline.h
+# zlib: the CRC-32 over each spool record.
+need zlib1g-dev /usr/include/zlib.h
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then

@@ -6,7 +6,7 @@ import Glibc
 
 /// The spool's directories under `spoolbase`:
 ///
-///     IMPULSE-SPOOL-VERSION     "1"
+///     IMPULSE-SPOOL-VERSION     "2" (a version 1 spool is read and restamped)
 ///     queue/<segment>.seg       append-only segment files; each holds whole message records
 ///     quarantine/               damaged bytes moved aside at start-up, never deleted
 ///
@@ -35,7 +35,15 @@ public struct SpoolDirectory: Sendable {
         let stamp = base + "/IMPULSE-SPOOL-VERSION"
         if let existing = FileManager.default.contents(atPath: stamp) {
             let text = String(decoding: existing, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard text == "\(SpoolFileFormat.version)" else { throw SpoolError("unsupported spool version '\(text)' in", stamp, errno: EINVAL) }
+            guard SpoolFileFormat.readableVersions.contains(Substring(text)) else {
+                throw SpoolError("unsupported spool version '\(text)' in", stamp, errno: EINVAL)
+            }
+            // A version 1 spool is read as it is; records written from now on are version 2,
+            // which an older Impulse cannot read, so the stamp says 2.
+            if text != "\(SpoolFileFormat.version)",
+               !FileManager.default.createFile(atPath: stamp, contents: Data("\(SpoolFileFormat.version)\n".utf8)) {
+                throw SpoolError("create", stamp, errno: errno)
+            }
         } else if !FileManager.default.createFile(atPath: stamp, contents: Data("\(SpoolFileFormat.version)\n".utf8)) {
             throw SpoolError("create", stamp, errno: errno)
         }
@@ -120,7 +128,15 @@ public struct SpoolDirectory: Sendable {
             let path = segmentPath(name)
             let result = SpoolFileFormat.readSegment(path: path)
             let journal = DeliveryJournal.read(segment: path)
-            let live = result.records.map {
+            var intact: [SpoolFileFormat.Record] = []
+            for record in result.records {
+                guard let reason = record.checksumFailure else { intact.append(record); continue }
+                // Framed correctly, content damaged: never delivered; a copy goes to quarantine/.
+                var damage = Damage(path: path, offset: record.recordOffset, length: record.recordLength, reason: reason)
+                if !readOnly { damage.quarantinedTo = quarantineCopy(of: path, name: name, damage: damage, logger: logger) }
+                damaged.append(damage)
+            }
+            let live = intact.map {
                 Entry(envelope: $0.envelope, path: path, recordOffset: $0.recordOffset, dataOffset: $0.dataOffset, dataLength: $0.dataLength,
                       recipientStates: journal[$0.envelope.id] ?? [:])
             }.filter { !$0.isSettled }
@@ -143,6 +159,28 @@ public struct SpoolDirectory: Sendable {
         }
         entries.sort { $0.envelope.receivedAtMicros < $1.envelope.receivedAtMicros }
         return (entries, damaged)
+    }
+
+    /// Copies one record whose checksum failed to quarantine/ (fsync'd); the segment keeps it,
+    /// and every start-up finds it again and skips it.
+    func quarantineCopy(of path: String, name: String, damage: Damage, logger: Logger?) -> String? {
+        let target = quarantine + "/" + name + "@" + String(damage.offset)
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(damage.offset))
+            let bytes = try handle.read(upToCount: damage.length) ?? Data()
+            guard FileManager.default.createFile(atPath: target, contents: bytes) else { throw SpoolError("create", target, errno: errno) }
+            let copy = open(target, O_RDONLY | O_CLOEXEC)
+            if copy >= 0 { fsync(copy); close(copy) }
+            logger?.error("spool: quarantined a record whose checksum failed; it is not delivered", metadata: [
+                "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
+                "reason": "\(damage.reason)", "copied_to": "\(target)"])
+            return target
+        } catch {
+            logger?.critical("spool: cannot copy a damaged record to quarantine", metadata: ["segment": "\(path)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Copies `[offset, end)` of a segment to quarantine/, fsyncs the copy, then truncates the segment.

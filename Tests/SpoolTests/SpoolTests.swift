@@ -182,6 +182,52 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, recordsEnd)
     }
 
+    /// A power loss can leave a record's header and trailer on disk with other pages between
+    /// them lost: the checksum finds it; it is copied to quarantine and never delivered, and the
+    /// records around it still are.
+    func testARecordWhoseChecksumFailsIsQuarantinedAndNotDelivered() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
+        writer.start()
+        try store(writer, [(envelope("A"), "first message\r\n"), (envelope("B"), "second message\r\n"), (envelope("C"), "third\r\n")])
+        writer.stop()
+        let segment = directory.segmentPath(directory.segmentNames()[0])
+        var bytes = try XCTUnwrap(FileManager.default.contents(atPath: segment))
+        let second = try XCTUnwrap(bytes.range(of: Data("second message".utf8)))
+        bytes[second.lowerBound] = UInt8(ascii: "S")  // one flipped octet in B's data
+        XCTAssertTrue(FileManager.default.createFile(atPath: segment, contents: bytes))
+
+        let scan = directory.scan(readOnly: false, logger: nil)
+        XCTAssertEqual(scan.entries.map(\.envelope.id).sorted(), ["A", "C"])
+        XCTAssertEqual(scan.damaged.count, 1)
+        XCTAssertTrue(scan.damaged[0].reason.hasPrefix("checksum mismatch"), scan.damaged[0].reason)
+        let copy = try XCTUnwrap(scan.damaged[0].quarantinedTo)
+        let quarantined = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: copy)), as: UTF8.self)
+        XCTAssertTrue(quarantined.hasPrefix("IMPULSE-SPOOL 2 ") && quarantined.contains("Second message") && quarantined.hasSuffix("\n"))
+        XCTAssertTrue(quarantined.contains("IMPULSE-END B "))
+        XCTAssertEqual(directory.scan(readOnly: false, logger: nil).entries.count, 2, "found again, skipped again")
+    }
+
+    /// Version 1 records (no checksum) written by an earlier Impulse still load; the spool's stamp
+    /// becomes 2, since new records are version 2.
+    func testAVersionOneSpoolStillLoads() throws {
+        let directory = SpoolDirectory(base: base)
+        try directory.prepare()
+        let stamp = base + "/IMPULSE-SPOOL-VERSION"
+        XCTAssertTrue(FileManager.default.createFile(atPath: stamp, contents: Data("1\n".utf8)))
+        let line = envelope("OLD").jsonLine() + "\n"
+        let data = "Subject: old\r\n\r\nbody\r\n"
+        let record = "IMPULSE-SPOOL 1 \(line.utf8.count) \(data.utf8.count)\n" + line + data + "IMPULSE-END OLD\n"
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory.segmentPath("0000000000001-00000000"), contents: Data(record.utf8)))
+        try directory.prepare()
+        XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: stamp)!, as: UTF8.self), "2\n")
+        let scan = directory.scan(readOnly: true, logger: nil)
+        XCTAssertEqual(scan.entries.map(\.envelope.id), ["OLD"])
+        XCTAssertTrue(scan.damaged.isEmpty)
+        XCTAssertEqual(scan.entries[0].dataLength, data.utf8.count)
+    }
+
     func testCorruptRecordIsReported() throws {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()

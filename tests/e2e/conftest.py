@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -78,16 +79,20 @@ class Impulse:
                     break  # the open segment's preallocated zeros (docs/spool-format.md)
                 newline = data.index(b"\n", offset)
                 magic, version, env_len, data_len = data[offset:newline].split(b" ")
-                assert magic == b"IMPULSE-SPOOL" and version == b"1"
+                assert magic == b"IMPULSE-SPOOL" and version in (b"1", b"2")
                 env_start = newline + 1
                 body_start = env_start + int(env_len)
                 import json
                 envelope = json.loads(data[env_start:body_start - 1])
                 body = data[body_start:body_start + int(data_len)]
-                trailer = f"IMPULSE-END {envelope['id']}\n".encode()
-                assert data[body_start + int(data_len):body_start + int(data_len) + len(trailer)] == trailer
+                trailer_start = body_start + int(data_len)
+                end = data.index(b"\n", trailer_start) + 1
+                trailer = data[trailer_start:end]
+                assert trailer.startswith(f"IMPULSE-END {envelope['id']}".encode())
+                if version == b"2":  # CRC-32 of the envelope line and the data (docs/spool-format.md)
+                    assert trailer.split()[2].decode() == f"{zlib.crc32(data[env_start:trailer_start]):08x}"
                 out[envelope["id"]] = (envelope, body)
-                offset = body_start + int(data_len) + len(trailer)
+                offset = end
         return out
 
 
