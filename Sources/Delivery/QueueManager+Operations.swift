@@ -134,9 +134,12 @@ extension QueueManager {
             delayed = Heap(keep)
             for queue in queues.values { queue.ready.removeAll { $0.message.live($0) == nil } }
         }
-        for segment in removals { journal.removeSegment(segment) }
         if let onEvent { for event in events { onEvent(event) } }
-        for (entry, statuses, options) in bounces { bounce(entry, failed: statuses, options: options) }
+        // The bounces read their originals before the segments holding them may go.
+        for (entry, statuses, options) in bounces where options.generateBounces && !entry.envelope.mailFrom.isEmpty {
+            bounce(entry, failed: statuses, options: options, settling: [], removeSegment: nil)
+        }
+        for segment in removals { journal.removeSegment(segment) }
         return count
     }
 

@@ -30,6 +30,10 @@ extension QueueManager {
         let options = connection.options
         var events: [Event] = []
         var failed: [DeliveryStatusNotification.RecipientStatus] = []
+        // Recipients whose failure is reported in a bounce: journaled as settled only once the
+        // bounce is durable in the spool (a DSN is never lost to a failed spool write).
+        var bouncedIndices: Set<Int> = []
+        let bounces = options.generateBounces && !envelope.mailFrom.isEmpty
         var retry: [Int] = []
         var retryAt: Int64 = 0
         var removeSegment: String?
@@ -90,6 +94,7 @@ extension QueueManager {
                     events.append(Event(kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
                                         remoteAddress: remoteAddress, attempts: message.states[index].attempts))
                     if Self.wantsFailureNotice(recipient.notify) {
+                        if bounces { bouncedIndices.insert(index) }
                         failed.append(DeliveryStatusNotification.RecipientStatus(
                             address: recipient.address, originalRecipient: recipient.originalRecipient, action: .failed,
                             status: Self.enhancedStatus(in: text), diagnostic: text,
@@ -113,12 +118,16 @@ extension QueueManager {
                 log.failure(attempt, permanent: permanent, stage: stage, response: response, recipient: recipient, sender: envelope.mailFrom, now: now)
             case .deferred(let index, let attempts, let next):
                 journal.deferred(segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
-            case .settled(let index): journal.settled(segment: entry.path, id: envelope.id, index: index)
+            case .settled(let index):
+                if !bouncedIndices.contains(index) { journal.settled(segment: entry.path, id: envelope.id, index: index) }
             }
         }
-        if let removeSegment { journal.removeSegment(removeSegment) }
         if let onEvent { for event in events { onEvent(event) } }
-        if !failed.isEmpty { bounce(entry, failed: failed, options: options) }
+        if bounces && !failed.isEmpty {
+            bounce(entry, failed: failed, options: options, settling: bouncedIndices.sorted(), removeSegment: removeSegment)
+        } else if let removeSegment {
+            journal.removeSegment(removeSegment)
+        }
     }
 
     /// Drops a message whose every recipient is settled; returns its segment when that segment
@@ -165,12 +174,15 @@ extension QueueManager {
         return "5.0.0"
     }
 
-    /// One RFC 3464 report to the envelope sender for the recipients that failed together;
-    /// none for the null sender (RFC 5321 §4.5.5) or with `generate_bounces = false`. The report
-    /// is spooled (durably) and delivered like any other message.
-    func bounce(_ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus], options: ResolvedOutboundOptions) {
+    /// One RFC 3464 report to the envelope sender for the recipients that failed together (the
+    /// caller checked that one is wanted: not for the null sender, RFC 5321 §4.5.5, nor with
+    /// `generate_bounces = false`). The report is spooled (durably) and delivered like any other
+    /// message. Only then are the failed recipients (`settling`) journaled as settled and the
+    /// original's segment removed when it is done; until then the spool write is tried again
+    /// every 30 s, and a restart in between finds the recipients pending and tries them again.
+    func bounce(_ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus], options: ResolvedOutboundOptions,
+                settling: [Int], removeSegment: String?) {
         let envelope = entry.envelope
-        guard options.generateBounces, !envelope.mailFrom.isEmpty else { return }
         let original: [UInt8]
         if options.bouncesInlineOriginal == .none {
             original = []
@@ -195,11 +207,25 @@ extension QueueManager {
                                            recipients: [.init(address: envelope.mailFrom)], peerAddress: "127.0.0.1", peerPort: 0,
                                            helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
         bounceEnvelope.declaredSize = bytes.count
-        let promise = group.next().makePromise(of: Void.self)
-        let logger = self.logger
+        spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
+    }
+
+    func spoolBounce(_ bounceEnvelope: SpoolEnvelope, bytes: [UInt8], original entry: SpoolDirectory.Entry, settling: [Int],
+                     removeSegment: String?) {
+        let loop = group.next()
+        let promise = loop.makePromise(of: Void.self)
+        let logger = self.logger, journal = self.journal, manager = self
         promise.futureResult.whenComplete { result in
-            if case .failure(let error) = result {
-                logger.error("delivery: cannot spool a bounce", metadata: ["original": "\(envelope.id)", "error": "\(error)"])
+            switch result {
+            case .success:
+                for index in settling { journal.settled(segment: entry.path, id: entry.envelope.id, index: index) }
+                if let removeSegment { journal.removeSegment(removeSegment) }
+            case .failure(let error):
+                logger.error("delivery: cannot spool a bounce; the failed recipients stay pending and the bounce is tried again",
+                             metadata: ["original": "\(entry.envelope.id)", "error": "\(error)", "retry_in": "\(manager.bounceRetryDelay)"])
+                loop.scheduleTask(in: manager.bounceRetryDelay) {
+                    manager.spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
+                }
             }
         }
         spoolWriter.submit(.init(envelope: bounceEnvelope, data: [ByteBuffer(bytes: bytes)], promise: promise))

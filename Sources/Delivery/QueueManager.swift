@@ -72,6 +72,8 @@ public final class QueueManager: @unchecked Sendable {
     var timer: RepeatedTask?
     var nextConnectionID = 1
     var groupRotation: [String: Int] = [:]
+    /// How long a bounce whose spool write failed waits before it is tried again.
+    var bounceRetryDelay: TimeAmount = .seconds(30)
     /// Domains an operator suspended from the console (`suspend domain`).
     var suspendedDomains: Set<String> = []
 

@@ -80,13 +80,16 @@ final class QueueManagerTests: XCTestCase {
         return (manager, writer, journal)
     }
 
-    func submit(_ writer: SpoolWriter, recipients: [String], body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n") throws {
+    @discardableResult
+    func submit(_ writer: SpoolWriter, recipients: [String], body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n",
+                sender: String = "") throws -> String {
         let envelope = SpoolEnvelope(id: MessageIDGenerator().next(), receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1e6),
-                                     mailFrom: "", recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1", peerPort: 1,
+                                     mailFrom: sender, recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1", peerPort: 1,
                                      helo: "client", receivedProtocol: "ESMTP", listener: "test")
         let promise = group.next().makePromise(of: Void.self)
         writer.submit(.init(envelope: envelope, data: [ByteBuffer(string: body)], promise: promise))
         try promise.futureResult.wait()
+        return envelope.id
     }
 
     /// mainlog records of `kind`, split on `@` (the reply text last).
@@ -124,6 +127,46 @@ final class QueueManagerTests: XCTestCase {
         XCTAssertTrue(text.contains("x@dest.test") && text.contains("z@dest.test"), text)
         XCTAssertTrue(text.contains("\n.dot line\n") || text.contains("\r\n.dot line\r\n"), "the dot is unstuffed at the sink: \(text)")
         XCTAssertEqual(parts.0.messageCount, 0)
+    }
+
+    /// A permanent failure is journaled as settled only once its bounce is durable: while the
+    /// bounce cannot be spooled (a real EFBIG from a file-size limit) the recipient stays
+    /// pending, and the bounce is tried again until it is.
+    func testAFailedRecipientIsSettledOnlyOnceItsBounceIsSpooled() throws {
+        let parts = try makeManager(port: try startSink(["-f", "rcpt"]))
+        parts.0.bounceRetryDelay = .milliseconds(300)
+        let queue = directory + "/spool/queue"
+        func journalText() -> String {
+            ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).filter { $0.hasSuffix(".jnl") }
+                .compactMap { try? String(contentsOfFile: queue + "/" + $0, encoding: .utf8) }.joined()
+        }
+        func spooledIDs() -> [String] { SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.map(\.envelope.id) }
+        signal(SIGXFSZ, SIG_IGN)
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        // A file-size limit the original's record (about 500 octets) fits under and its bounce
+        // (the report and the original's headers, over 1 KiB) does not, in any segment.
+        var limited = saved
+        limited.rlim_cur = 1024
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited)
+        let id: String
+        do {
+            id = try submit(parts.1, recipients: ["x@dest.test"], sender: "sender@origin.test")
+        } catch {
+            setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+            throw error
+        }
+        XCTAssertTrue(records("P", count: 1)[0][13].hasPrefix("RCPT TO: 500 5.3.0"))
+        Thread.sleep(forTimeInterval: 1.0)  // the bounce's write has failed (at least once) by now
+        XCTAssertFalse(journalText().contains("S \(id) 0"), "not settled while the bounce is not spooled: \(journalText())")
+        XCTAssertEqual(spooledIDs(), [id], "the original is still pending; no bounce yet")
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !journalText().contains("S \(id) 0") { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertTrue(journalText().contains("S \(id) 0"), journalText())
+        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter { $0.envelope.mailFrom.isEmpty }
+        XCTAssertEqual(bounces.map { $0.envelope.recipients.map(\.address) }, [["sender@origin.test"]])
+        stop(parts)
     }
 
     func testRefusalsAreFinalAndDeferralsJournaled() throws {
