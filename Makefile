@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay build
+.PHONY: run test bench bench-relay build fuzz
 
 build:
 	swift build -c release --product impulse
@@ -21,3 +21,7 @@ bench-relay:
 	scripts/setup.sh bench
 	swift build -c release --product impulse
 	python3 scripts/relay_bench.py $(BENCH_ARGS)
+
+# Every libFuzzer target for FUZZ_SECONDS (default 600) each; crashes fail the target.
+fuzz:
+	scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)

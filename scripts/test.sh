@@ -7,4 +7,6 @@ scripts/setup.sh test
 export PATH="/opt/swift/usr/bin:$PATH"
 swift build --build-tests
 swift test --skip-build --disable-swift-testing
+# Every libFuzzer target builds and runs a few seconds on its seed corpus (long runs: make fuzz).
+scripts/fuzz.sh "${IMPULSE_FUZZ_SECONDS:-5}"
 IMPULSE_BIN="$PWD/.build/debug/impulse" python3 -m pytest -q tests/e2e "$@"

@@ -24,8 +24,19 @@ public struct NextHopResolver: Sendable {
 
     public init(resolver: DNSResolver?) { self.resolver = resolver }
 
-    /// The addresses to try for `domain`, best first.
+    /// Addresses one delivery attempt tries at most, across all MX hosts (Postfix's
+    /// `smtp_mx_address_limit`, 5): a DNS answer with hundreds of MX hosts or addresses costs
+    /// no more than five connection attempts.
+    public static let maxAddressesPerAttempt = 5
+    /// MX hosts whose addresses are looked up, in preference order.
+    public static let maxMXHosts = 10
+
+    /// The addresses to try for `domain`, best first (at most `maxAddressesPerAttempt`).
     public func candidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
+        allCandidates(for: domain, options: options).map { Array($0.prefix(Self.maxAddressesPerAttempt)) }
+    }
+
+    func allCandidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
         if let gateway = options.gateway {
             return addresses(of: gateway.host, port: gateway.port ?? options.remoteSMTPPort)
         }
@@ -64,15 +75,14 @@ public struct NextHopResolver: Sendable {
             let byPreference = Dictionary(grouping: records.filter { $0.value != "." }) { $0.preference ?? 0 }
             var result: [Candidate] = []
             var lastFailure: Failure = .temporary("451 4.4.4 no usable MX host for \(domain)")
-            for preference in byPreference.keys.sorted() {
-                for record in byPreference[preference, default: []].shuffled() {
-                    let host = record.value.hasSuffix(".") ? String(record.value.dropLast()) : record.value
-                    switch addresses(of: host, port: port) {
-                    case .success(let list): result += list
-                    case .failure(let failure):
-                        // One MX host without an address does not fail the domain.
-                        if case .permanent(let text) = failure { lastFailure = .temporary(text) } else { lastFailure = failure }
-                    }
+            let hosts = byPreference.keys.sorted().flatMap { byPreference[$0, default: []].shuffled() }.prefix(Self.maxMXHosts)
+            for record in hosts where result.count < Self.maxAddressesPerAttempt {
+                let host = record.value.hasSuffix(".") ? String(record.value.dropLast()) : record.value
+                switch addresses(of: host, port: port) {
+                case .success(let list): result += list
+                case .failure(let failure):
+                    // One MX host without an address does not fail the domain.
+                    if case .permanent(let text) = failure { lastFailure = .temporary(text) } else { lastFailure = failure }
                 }
             }
             return result.isEmpty ? .failure(lastFailure) : .success(result)

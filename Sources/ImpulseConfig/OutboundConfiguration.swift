@@ -94,7 +94,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         maxOutboundConnections = options.maxOutboundConnections ?? 32
         maxDeliveriesPerConnection = options.maxDeliveriesPerConnection ?? 0
         maxRecipientsPerBatch = options.maxRecipientsPerBatch ?? 100
-        connectTimeout = options.connectTimeout ?? 300
+        // Momentum waits 300 s; an address that does not answer a SYN in 30 s will not (Postfix's
+        // smtp_connect_timeout), and a long wait holds a connection slot per attempt.
+        connectTimeout = options.connectTimeout ?? 30
         ehloTimeout = options.ehloTimeout ?? 300
         mailFromTimeout = options.mailFromTimeout ?? 300
         rcptToTimeout = options.rcptToTimeout ?? 300

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (Swift's -sanitize=fuzzer, with AddressSanitizer) and runs each for
+# the given number of seconds (default 60) on its committed seed corpus (Fuzz/corpus/<target>).
+# New inputs go to .build/fuzz/corpus/<target>; a crash leaves its input in .build/fuzz/artifacts
+# and makes this script fail. Usage: scripts/fuzz.sh [seconds] [target ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh run
+export PATH="/opt/swift/usr/bin:$PATH"
+seconds=${1:-${FUZZ_SECONDS:-60}}
+shift || true
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+  targets=(FuzzSMTPCommand FuzzDataDecoder FuzzConfig FuzzThreadedLua FuzzReplyParser FuzzHeaderSection)
+fi
+# lld: gold fails on AddressSanitizer objects with debug information.
+flags=(--build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DIMPULSE_FUZZ -Xswiftc -use-ld=lld)
+for target in "${targets[@]}"; do
+  swift build "${flags[@]}" --product "$target" 2>&1 | grep -E "error|warning: " || true
+  [[ -x .build/fuzz/debug/$target ]] || { echo "fuzz: $target did not build" >&2; exit 1; }
+done
+mkdir -p .build/fuzz/artifacts
+status=0
+for target in "${targets[@]}"; do
+  corpus=.build/fuzz/corpus/$target
+  mkdir -p "$corpus"
+  log=.build/fuzz/$target.log
+  if .build/fuzz/debug/"$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix=.build/fuzz/artifacts/"$target"- "$corpus" Fuzz/corpus/"$target" >"$log" 2>&1; then
+    echo "fuzz: $target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -1), no crash, corpus $(ls "$corpus" | wc -l) inputs"
+  else
+    echo "fuzz: $target: FAILED (see $log and .build/fuzz/artifacts/)"
+    tail -30 "$log"
+    status=1
+  fi
+done
+exit $status
