@@ -63,6 +63,7 @@ public final class QueueManager: @unchecked Sendable {
     var queues: [QueueKey: DomainQueue] = [:]
     var delayed = Heap<DelayedWork>()
     var sequence = 0
+    var ticks = 0
     var connectionsTotal = 0
     var connectionsByBinding: [String: Int] = [:]
     /// Live messages per segment, and whether the writer closed the segment.
@@ -212,8 +213,23 @@ public final class QueueManager: @unchecked Sendable {
                 touched[ObjectIdentifier(queue)] = queue
             }
             for queue in touched.values { starts += pump(queue) }
+            ticks += 1
+            if ticks % Self.idleQueueSweepTicks == 0 { removeIdleQueues(nowMicros: nowMicros) }
         }
         run(starts)
+    }
+
+    /// Timer ticks (250 ms) between sweeps of idle queues: once a minute.
+    static let idleQueueSweepTicks = 240
+
+    /// Forgets queues with no work, no delayed work and no connection (and not waiting out an
+    /// unreachable next hop): mail to many domains once each — backscatter, a list's typos —
+    /// must not grow the queue manager for ever. A queue is made again on its next message;
+    /// its counters for the console start afresh. Caller holds the lock.
+    func removeIdleQueues(nowMicros: Int64) {
+        queues = queues.filter { _, queue in
+            !(queue.ready.isEmpty && queue.delayed == 0 && queue.connections == 0 && queue.unreachableUntil <= nowMicros)
+        }
     }
 
     /// What `pump` decided: hand work to an idle connection, or open a new one.

@@ -127,6 +127,14 @@ final class QueueManagerTests: XCTestCase {
         XCTAssertTrue(text.contains("x@dest.test") && text.contains("z@dest.test"), text)
         XCTAssertTrue(text.contains("\n.dot line\n") || text.contains("\r\n.dot line\r\n"), "the dot is unstuffed at the sink: \(text)")
         XCTAssertEqual(parts.0.messageCount, 0)
+        // Once its connection has gone, the idle queue is forgotten by the sweep.
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && parts.0.lock.withLock({ parts.0.queues.values.contains { $0.connections > 0 } }) {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(parts.0.lock.withLock { parts.0.queues.count }, 1)
+        parts.0.lock.withLock { parts.0.removeIdleQueues(nowMicros: QueueManager.nowMicros()) }
+        XCTAssertEqual(parts.0.lock.withLock { parts.0.queues.count }, 0, "an idle queue does not stay")
     }
 
     /// A permanent failure is journaled as settled only once its bounce is durable: while the
