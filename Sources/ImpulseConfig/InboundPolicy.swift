@@ -47,7 +47,7 @@ public struct InboundPolicy: Sendable {
         "max_command_line_length", "max_text_line_length", "max_path_length", "banner_hostname", "static_banner",
         "received_hostname", "relay_hosts", "relay_domains", "open_relay", "context", "starttls_injection_policy",
         "tls_certificate", "tls_key", "allow_null_envelope_sender", "rfc2822_lone_lf_in_body", "rfc2822_trace_headers",
-        "postmaster_address", "tls_handshake_timeout", "close_timeout", "max_received_headers", "max_header_size", "max_header_fields",
+        "postmaster_address", "max_commands_per_session", "max_session_duration", "tls_handshake_timeout", "close_timeout", "max_received_headers", "max_header_size", "max_header_fields",
     ]
 
     /// Applies one option on top of what is already set (a more specific scope replaces, never merges).
@@ -124,6 +124,10 @@ public struct InboundPolicy: Sendable {
                 throw ConfigError(option.value.location, "'\(option.spelling)' must be an address, local@domain")
             }
             postmasterAddress = address
+        case "max_commands_per_session":
+            limits.maxCommandsPerSession = try OptionReader.integer(option, in: 0...Int(Int32.max))
+        case "max_session_duration":
+            limits.maxSessionDuration = Int64(try OptionReader.integer(option, in: 0...604_800))
         case "tls_handshake_timeout":
             limits.tlsHandshakeTimeout = Int64(try OptionReader.integer(option, in: 1...3600))
         case "close_timeout":

@@ -42,6 +42,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// The budget ran out during this BDAT transaction: later chunks are read, not kept.
     var chunksAbandoned = false
     var lastActivity = NIODeadline.now()
+    let sessionStarted = NIODeadline.now()
     var timeoutTask: Scheduled<Void>?
     /// A TLS handshake is under way (bounded by `tls_handshake_timeout`).
     var handshakePending = false
@@ -319,8 +320,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .consult:
             break  // handled above
         case .reply(let reply):
+            releaseRefusedMessage()
             write(reply, context: context)
         case .replyAndClose(let reply):
+            releaseRefusedMessage()
             closeWith(reply, context: context)
         case .beginData(let reply):
             write(reply, context: context)
@@ -556,6 +559,15 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// A transaction that ended without spooling (a callout refused the message) lets go of its
+    /// content at once: the policy state's copy and the closure that would fetch it. A session
+    /// idling after a refused 50 MB message holds none of it.
+    func releaseRefusedMessage() {
+        guard messageShownToPolicy, machine.messageUnderPolicy == nil else { return }
+        messageShownToPolicy = false
+        _ = policyState?.takeModifiedMessage(sessionID)
+    }
+
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         if reply.code >= 500 { services.statistics.rejection(recipientDomain: machine.lastRecipientDomain) }
         machine.lastRecipientDomain = nil
@@ -631,7 +643,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .data, .chunk: timeout = machine.policy.limits.dataTimeout
         default: timeout = machine.policy.limits.commandTimeout
         }
-        let deadline = lastActivity + .seconds(timeout)
+        var deadline = lastActivity + .seconds(timeout)
+        let lifetime = machine.policy.limits.maxSessionDuration
+        if lifetime > 0 { deadline = min(deadline, sessionStarted + .seconds(lifetime)) }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timeoutTask = context.eventLoop.scheduleTask(deadline: max(deadline, .now() + .milliseconds(100))) {
             guard let context = bound.value.context else { return }
@@ -640,6 +654,15 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func checkTimeout(context: ChannelHandlerContext) {
+        if case .closed = mode { return }
+        let lifetime = machine.policy.limits.maxSessionDuration
+        let waiting: Bool
+        if case .waiting = mode { waiting = true } else { waiting = false }
+        // Not while our own work (the spool, a callout) is under way: its reply comes first.
+        if lifetime > 0, !waiting, NIODeadline.now() >= sessionStarted + .seconds(lifetime) {
+            closeWith(machine.lifetimeExceeded(), context: context)
+            return
+        }
         switch mode {
         case .closed: return
         case .waiting:

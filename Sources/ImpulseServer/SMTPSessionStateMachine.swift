@@ -71,6 +71,8 @@ public struct SMTPSessionStateMachine {
 
     public let policy: InboundPolicy
     public let hostname: String
+    /// Command lines received in this session (`max_commands_per_session`).
+    var commandCount = 0
     public let clientAddress: IPAddress
     public let clientPort: Int
     public let listener: String
@@ -225,6 +227,10 @@ public struct SMTPSessionStateMachine {
     /// Handles one command line (CRLF removed).
     public mutating func receive(line: ByteBuffer) -> Action {
         guard phase == .command else { return .reply(.badSequence) }
+        commandCount += 1
+        if limits.maxCommandsPerSession > 0 && commandCount > limits.maxCommandsPerSession {
+            return closeWith(SMTPReply(421, "4.7.0", "\(bannerName) Error: too many commands in one session, closing connection"))
+        }
         let context = SMTPParseContext(extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
                                        limits: limits)
         let command: SMTPCommand
@@ -579,6 +585,12 @@ public struct SMTPSessionStateMachine {
     }
 
     /// The client was silent too long.
+    /// The session outlived `max_session_duration`.
+    public mutating func lifetimeExceeded() -> SMTPReply {
+        phase = .closed
+        return SMTPReply(421, "4.4.2", "\(bannerName) Error: session too long, closing connection")
+    }
+
     public mutating func timedOut() -> SMTPReply {
         phase = .closed
         return SMTPReply(421, "4.4.2", "\(bannerName) Error: timeout exceeded")

@@ -33,6 +33,10 @@ public struct SMTPLimits: Sendable, Equatable {
     /// Seconds allowed between two reads of message data (RFC 5321 §4.5.3.2.5: 3 min).
     public var dataTimeout: Int64 = 180
 
+    /// Command lines one session may send, whatever they are (0 = unlimited).
+    public var maxCommandsPerSession: Int = 100_000
+    /// Seconds one session may last, however busy it is (0 = unlimited).
+    public var maxSessionDuration: Int64 = 3600
     /// Seconds a TLS handshake may take (after STARTTLS, or from the connection on an
     /// implicit-TLS listener); then the connection is cut without a reply.
     public var tlsHandshakeTimeout: Int64 = 30

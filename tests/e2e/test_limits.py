@@ -111,3 +111,26 @@ def test_reception_memory_limit_refuses_with_452_and_recovers(server_factory):
     assert raw.command(b"BDAT %d LAST\r\n" % len(big) + big)[0] == 452
     assert raw.command("NOOP")[0] == 250
     assert len(server.records()) == 1
+
+
+def test_a_session_s_commands_and_lifetime_are_bounded(server_factory):
+    server = server_factory("  max_commands_per_session = 5").start()
+    raw = Raw(server.port)
+    assert raw.reply()[0] == 220
+    for _ in range(5):
+        assert raw.command("NOOP")[0] == 250
+    code, text = raw.command("NOOP")
+    assert code == 421 and "too many commands" in text
+    assert raw.closed()
+    busy = server_factory("  max_session_duration = 2").start()
+    raw = Raw(busy.port)
+    assert raw.reply()[0] == 220
+    started = time.time()
+    # A client that keeps the session busy (never idle) is still closed when its time is up.
+    while time.time() - started < 10:
+        code, text = raw.command("NOOP")
+        if code != 250:
+            break
+        time.sleep(0.2)
+    assert code == 421 and "session too long" in text, text
+    assert raw.closed()

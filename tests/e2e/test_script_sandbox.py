@@ -332,3 +332,38 @@ def test_a_state_past_its_memory_limit_fails_the_callout_not_the_server(server_f
     assert server.process.poll() is None
     log = server.log.read_text()
     assert "scriptlet: hungry error:" in log and "memory limit of 33554432 octets exceeded" in log
+
+
+RELEASE_SCRIPT = r"""
+require("msys.core")
+local mod = {}
+function mod:validate_data_spool(msg, accept, vctx)
+  local raw = msg:raw()
+  if #raw > 1000000 then vctx:set_code(550, "5.7.1 too big for this policy") return msys.core.VALIDATE_DONE end
+  return msys.core.VALIDATE_CONT
+end
+-- A second EHLO (no new transaction) reports what the policy state holds.
+function mod:validate_ehlo(str, accept, vctx)
+  if tostring(str):find("memory", 1, true) then
+    collectgarbage("collect")
+    vctx:set_code(250, string.format("lua_kib=%d", collectgarbage("count")))
+    return msys.core.VALIDATE_DONE
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("release", mod)
+"""
+
+
+def test_a_refused_message_leaves_no_copy_behind(server_factory):
+    server = policy_server(server_factory, {"release": RELEASE_SCRIPT})
+    server.start()
+    raw = Raw(server.port, timeout=60)
+    begin_data(raw)
+    body = ("x" * 998 + "\r\n") * 8000  # 8 MB
+    code, text = raw.command("Subject: big\r\n\r\n" + body + ".")
+    assert code == 550, text
+    assert raw.command("NOOP")[0] == 250
+    code, text = raw.command("EHLO memory.test")
+    kib = int(re.search(r"lua_kib=(\d+)", text).group(1))
+    assert kib < 4096, f"the policy state still holds {kib} KiB after the refused message"
