@@ -195,8 +195,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             handshakePending = false
             let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
-            machine.tlsEstablished(description: version)
             if policySessionOpen { policyState?.setContext(sessionID, message: false, "tls", version) }
+            guard case .handshaking = mode else {
+                // An implicit-TLS connection: the session began at connect (its greeting, and a
+                // connect callout that may still be suspended, decide what runs); nothing resets.
+                machine.implicitTLSEstablished(description: version)
+                return
+            }
+            machine.tlsEstablished(description: version)
             inbound.clear()
             framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
             mode = .command

@@ -564,6 +564,13 @@ public struct SMTPSessionStateMachine {
     // MARK: - TLS and shutdown
 
     /// The TLS handshake completed: forget everything said before it (RFC 3207 §4.2).
+    /// An implicit-TLS connection's handshake finished: only what it negotiated is recorded (the
+    /// session began at connect; its phase — a connect callout may still be deciding — stays).
+    public mutating func implicitTLSEstablished(description: String) {
+        tlsDescription = description
+    }
+
+    /// STARTTLS's handshake finished: the session starts over (RFC 3207 §4.2).
     public mutating func tlsEstablished(description: String) {
         tlsActive = true
         tlsDescription = description

@@ -137,3 +137,41 @@ def test_a_client_that_stops_reading_is_cut_after_the_close_timeout(server_facto
     assert wait_for_slot(server.port, 20), "the stuck session's slot was released"
     assert "connection cut" in server.log.read_text()
     greedy.close()
+
+
+CONNECT_POLICY = """
+local mod = {}
+function mod:validate_connect(accept, vctx)
+  msys.sleep(1)
+  vctx:set_code(554, "5.7.1 not from here")
+  return msys.core.VALIDATE_DONE
+end
+msys.registerModule("gate", mod)
+"""
+
+
+def test_a_suspended_connect_verdict_holds_on_an_implicit_tls_listener(server_factory, certificate):
+    """validate_connect waits (a DNS look-up, a tarpit) while the client speaks first: its verdict
+    still decides the session, and no command the client sent runs."""
+    cert, key = certificate
+    stanza = 'scriptlet "scriptlet" {\n  script "gate" { source = "gate" }\n}\n'
+    server = server_factory(f'  relay_domains = ( "example.test" )\n  tls_certificate = "{cert}"\n  tls_key = "{key}"',
+                            listen_options="implicit_tls = true", extra=stanza)
+    (server.directory / "gate.lua").write_text(CONNECT_POLICY)
+    server.start()
+    context = client_tls_context()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain:
+        with context.wrap_socket(plain, server_hostname="impulse.test") as tls:
+            tls.sendall(b"EHLO early.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\nDATA\r\n")
+            data = b""
+            while True:
+                try:
+                    chunk = tls.recv(4096)
+                except (ssl.SSLError, ConnectionResetError, TimeoutError):
+                    break
+                if not chunk:
+                    break
+                data += chunk
+    assert data.startswith(b"554 5.7.1 not from here"), data
+    assert b"250" not in data and b"354" not in data, data
+    assert not server.records()
