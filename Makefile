@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay build fuzz
+.PHONY: run test bench bench-relay build fuzz soak
 
 build:
 	swift build -c release --product impulse
@@ -25,3 +25,10 @@ bench-relay:
 # Every libFuzzer target for FUZZ_SECONDS (default 600) each; crashes fail the target.
 fuzz:
 	scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
+
+# 10,000 idle sessions (memory per session), then 20 rounds of kill -9 under load: every
+# acknowledged message must reach the capture server; duplicates are reported.
+soak:
+	scripts/setup.sh test
+	swift build -c release --product impulse
+	python3 scripts/soak.py $(SOAK_ARGS)

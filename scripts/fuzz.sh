@@ -25,9 +25,10 @@ for target in "${targets[@]}"; do
   corpus=.build/fuzz/corpus/$target
   mkdir -p "$corpus"
   log=.build/fuzz/$target.log
-  if .build/fuzz/debug/"$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  if .build/fuzz/debug/"$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix=.build/fuzz/artifacts/"$target"- "$corpus" Fuzz/corpus/"$target" >"$log" 2>&1; then
-    echo "fuzz: $target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log" | tail -1), no crash, corpus $(ls "$corpus" | wc -l) inputs"
+    runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    echo "fuzz: $target: ${runs:-?} runs in ${seconds} s, no crash, corpus $(ls "$corpus" | wc -l) inputs"
   else
     echo "fuzz: $target: FAILED (see $log and .build/fuzz/artifacts/)"
     tail -30 "$log"
