@@ -214,6 +214,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: encoded)), promise: nil)
             armTimeout()
         case .startTLS:
+            // Whatever followed the 220 in plain text was sent before the handshake: it is never
+            // read as a reply of the encrypted session (the client side of CVE-2011-0411).
+            if buffer.readableBytes > 0 {
+                manager.logger.warning("delivery: next hop sent plain text behind its 220 to STARTTLS; discarded",
+                               metadata: ["octets": "\(buffer.readableBytes)", "domain": "\(key.domain)"])
+                buffer.clear()
+            }
             do {
                 var tls = TLSConfiguration.makeClientConfiguration()
                 tls.certificateVerification = .none

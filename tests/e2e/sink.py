@@ -8,7 +8,8 @@ Recipient local parts steer it:
   retry<N>...    451 at RCPT for the first N attempts, then 250 (counted per address)
   slow...        waits `slow_seconds` before answering RCPT
   disconnect...  closes the connection at RCPT
-Server-wide: greeting (e.g. "421 busy"), starttls (a (cert, key) pair), smtputf8/dsn offers.
+Server-wide: greeting (e.g. "421 busy"), starttls (a (cert, key) pair), starttls_injection
+(plain text sent right behind the 220 to STARTTLS, in the same packet), smtputf8/dsn offers.
 """
 import socket
 import ssl
@@ -33,7 +34,7 @@ class Message:
 
 class Sink:
     def __init__(self, host="127.0.0.1", port=0, greeting="220 sink.test ESMTP", starttls=None, dsn=True, smtputf8=True,
-                 slow_seconds=2.0):
+                 slow_seconds=2.0, starttls_injection=None):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, port))
@@ -41,6 +42,7 @@ class Sink:
         self.host, self.port = self.listener.getsockname()
         self.greeting = greeting
         self.starttls = starttls
+        self.starttls_injection = starttls_injection
         self.dsn = dsn
         self.smtputf8 = smtputf8
         self.slow_seconds = slow_seconds
@@ -120,7 +122,7 @@ class Sink:
                     offers.append("STARTTLS")
                 stream.send("\r\n".join([f"250-sink.test"] + [f"250-{o}" for o in offers[:-1]] + [f"250 {offers[-1]}"]))
             elif line.upper() == "STARTTLS" and self.starttls and not tls:
-                stream.send("220 2.0.0 go ahead")
+                stream.send("220 2.0.0 go ahead" + (f"\r\n{self.starttls_injection}" if self.starttls_injection else ""))
                 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 context.load_cert_chain(*self.starttls)
                 stream.sock = context.wrap_socket(stream.sock, server_side=True)

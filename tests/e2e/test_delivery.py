@@ -362,6 +362,18 @@ def test_starttls_when_offered_and_required_tls_refuses_plain_text(server_factor
     assert plain_sink.messages == []
 
 
+def test_plain_text_behind_a_next_hop_s_starttls_reply_is_discarded(server_factory, mx_dns, sinks, certificate):
+    """A next hop (or a man in the middle) that sends plain text right behind its 220 to STARTTLS:
+    none of it is read as a reply of the encrypted session (the client-side CVE-2011-0411)."""
+    sink = sinks(starttls=certificate, starttls_injection="554 5.0.0 injected before the handshake")
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    send(server.port, ["x@sink.test"])
+    [message] = sink.wait_for(1)
+    assert message.tls is True
+    delivered = wait_until(lambda: mainlog(server, "D"), what="a D record")
+    assert delivered and "injected" not in (server.directory / "mainlog.ec").read_text()
+
+
 def test_suspended_domain_holds_mail_and_console_shows_it(server_factory, mx_dns, sinks):
     sink = sinks()
     server = server_factory(**deliver_config(
