@@ -27,7 +27,7 @@ for target in "${targets[@]}"; do
   log=.build/fuzz/$target.log
   if .build/fuzz/debug/"$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix=.build/fuzz/artifacts/"$target"- "$corpus" Fuzz/corpus/"$target" >"$log" 2>&1; then
-    runs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    runs=$(grep -a -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     echo "fuzz: $target: ${runs:-?} runs in ${seconds} s, no crash, corpus $(ls "$corpus" | wc -l) inputs"
   else
     echo "fuzz: $target: FAILED (see $log and .build/fuzz/artifacts/)"

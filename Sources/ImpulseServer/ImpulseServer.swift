@@ -20,6 +20,8 @@ public final class ImpulseServer: @unchecked Sendable {
     let services: ServerServices
     let spool: SpoolDirectory
     let blockingWork: NIOThreadPool
+    /// The delivery side's blocking work (MX and address look-ups).
+    let deliveryWork: NIOThreadPool
     var channels: [Channel] = []
     var tlsContexts: [String: NIOSSLContext] = [:]
     /// The scheduler's policy state (init/deinit), when scripts are configured.
@@ -57,9 +59,14 @@ public final class ImpulseServer: @unchecked Sendable {
             logger.error("dns: \(error); DNS lookups will fail")
             resolver = nil
         }
+        // Scripts' waits (msys.readfile, msys.dnsLookup) and delivery's look-ups each have their
+        // own threads: slow DNS for outbound mail cannot stall policies, nor the other way round.
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         self.blockingWork = pool
+        let deliveryPool = NIOThreadPool(numberOfThreads: 8)
+        deliveryPool.start()
+        self.deliveryWork = deliveryPool
         let recordLog = DeliveryLog(mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
                                     rejectlog: configuration.logs.rejectlog,
                                     bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
@@ -74,7 +81,7 @@ public final class ImpulseServer: @unchecked Sendable {
         queueManager = QueueManager(
             settings: .init(hostname: configuration.hostname, outbound: configuration.outbound, bindings: configuration.bindings,
                             shutdownTimeout: configuration.shutdownTimeout),
-            group: group, resolver: resolver, blockingWork: pool, spoolWriter: services.spoolWriter, journal: journal,
+            group: group, resolver: resolver, blockingWork: deliveryPool, spoolWriter: services.spoolWriter, journal: journal,
             log: deliveryLog, idGenerator: services.idGenerator, logger: logger)
     }
 
@@ -393,6 +400,7 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         try? group.syncShutdownGracefully()
         try? blockingWork.syncShutdownGracefully()
+        try? deliveryWork.syncShutdownGracefully()
         services.threadPools?.shutdown()
     }
 }

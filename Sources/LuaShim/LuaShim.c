@@ -191,6 +191,12 @@ lua_State *impulse_lua_new_state(int jit_on) {
     return L;
 }
 
+/* watchdog_fired(): true once the armed budget ran out (for the pcall wrappers). */
+static int lua_watchdog_fired(lua_State *L) {
+    lua_pushboolean(L, state_data(L)->watchdog_remaining <= 0);
+    return 1;
+}
+
 /* What only trusted code (Impulse's prelude) may use: it captures these before the seal. */
 void impulse_lua_seal(lua_State *L) {
     clear_field(L, "debug", "getupvalue");   /* would reach the raw load inside the wrappers */
@@ -212,7 +218,29 @@ void impulse_lua_seal(lua_State *L) {
        jit.on() would run compiled loops the watchdog's count hook never sees, and jit.util
        reads any function's constants. */
     static const char seal[] =
-        "local getinfo, type = debug.getinfo, type\n"
+        "local internals, fired = ...\n"
+        "local getinfo, type, error, select = debug.getinfo, type, error, select\n"
+        /* pcall, xpcall and coroutine.resume/wrap cannot swallow the watchdog: once the budget
+           ran out, an error they caught is raised again, up to Impulse's own protected call. */
+        "local raw_pcall, raw_xpcall, raw_resume, create = pcall, xpcall, coroutine.resume, coroutine.create\n"
+        "local function pass(ok, ...)\n"
+        "  if not ok and fired() then error((...), 0) end\n"
+        "  return ok, ...\n"
+        "end\n"
+        /* Impulse's own code catches at its boundaries (a console command, a pool job, a timer)
+           and reports; it keeps the plain functions in its environment. */
+        "rawset(internals, 'pcall', raw_pcall)\n"
+        "rawset(internals, 'xpcall', raw_xpcall)\n"
+        "_G.pcall = function(f, ...) return pass(raw_pcall(f, ...)) end\n"
+        "_G.xpcall = function(f, handler, ...) return pass(raw_xpcall(f, handler, ...)) end\n"
+        "coroutine.resume = function(co, ...) return pass(raw_resume(co, ...)) end\n"
+        "coroutine.wrap = function(f)\n"
+        "  local co = create(f)\n"
+        "  return function(...)\n"
+        "    local function unwrap(ok, ...) if not ok then error((...), 0) end return ... end\n"
+        "    return unwrap(pass(raw_resume(co, ...)))\n"
+        "  end\n"
+        "end\n"
         "debug.getinfo = function(a, b, c)\n"
         "  local info\n"
         "  if type(a) == 'thread' then info = getinfo(a, b, c)\n"
@@ -224,7 +252,8 @@ void impulse_lua_seal(lua_State *L) {
         "_G.jit = nil\n"
         "for name in pairs(package.loaded) do if name == 'jit' or name:find('^jit%.') then package.loaded[name] = nil end end\n"
         "for name in pairs(package.preload) do if name == 'jit' or name:find('^jit%.') then package.preload[name] = nil end end\n";
-    if (run_sandbox_chunk(L, seal, sizeof(seal) - 1, "=impulse-seal") != 0) {
+    if (luaL_loadbuffer(L, seal, sizeof(seal) - 1, "=impulse-seal") != 0
+        || (impulse_lua_push_internals(L), lua_pushcfunction(L, lua_watchdog_fired), lua_pcall(L, 2, 0, 0)) != 0) {
         /* Cannot fail short of memory exhaustion, which aborts; leave nothing half-sealed. */
         fprintf(stderr, "impulse: sealing a Lua state failed: %s\n", lua_tostring(L, -1));
         abort();
@@ -352,10 +381,13 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar) {
     long remaining = data->watchdog_remaining;
     if (remaining > 0) return;
     if (remaining > -10000) luaL_error(L, "watchdog: script ran too long");
-    /* The script caught that error and ran on: leave its coroutine for good. A yield from a
-       count hook is not catchable by pcall (LuaJIT adds a pseudo-frame); Impulse then drops the
-       coroutine. Where no yield is possible, keep raising. */
-    lua_yield(L, 0);
+    /* The script caught that error and ran on (through a coroutine.resume, or code the pcall
+       wrappers do not cover): leave its coroutine for good. A yield from a count hook is not
+       catchable by pcall (LuaJIT adds a pseudo-frame); Impulse then drops the coroutine. Outside
+       a coroutine keep raising; the pcall wrappers pass it on. */
+    int main_thread = lua_pushthread(L);
+    lua_pop(L, 1);
+    if (!main_thread) lua_yield(L, 0);
     luaL_error(L, "watchdog: script ran too long");
 }
 

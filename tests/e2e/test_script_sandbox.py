@@ -367,3 +367,62 @@ def test_a_refused_message_leaves_no_copy_behind(server_factory):
     code, text = raw.command("EHLO memory.test")
     kib = int(re.search(r"lua_kib=(\d+)", text).group(1))
     assert kib < 4096, f"the policy state still holds {kib} KiB after the refused message"
+
+
+RUNAWAY_SCRIPT = r"""
+require("msys.core")
+local function spin() while true do end end
+local function stubborn() while true do pcall(spin) end end
+local mod = {}
+function mod:init()
+  msys.timer.after(0.2, stubborn, "runaway timer")
+  return true
+end
+function mod:validate_ehlo(str, accept, vctx)
+  local ok, err = msys.runInPool("spin", stubborn)
+  vctx:set_code(250, "pool " .. tostring(ok) .. " " .. tostring(err):match("watchdog[^\n]*") )
+  return msys.core.VALIDATE_DONE
+end
+function mod:core_final_validation(msg, accept, vctx) stubborn() end
+function mod:validate_dealloc() stubborn() end
+msys.registerModule("runaway", mod)
+msys.registerControl("policy spin", stubborn)
+"""
+
+
+def test_the_watchdog_stops_runaway_code_wherever_lua_runs(server_factory):
+    """Timers, pool jobs, hooks, validate_dealloc and console commands, also when the code keeps
+    catching the watchdog's error with pcall."""
+    server = policy_server(server_factory, {"runaway": RUNAWAY_SCRIPT})
+    server.config.write_text(server.config.read_text() + 'ThreadPool "spin" { concurrency = 1 }\n'
+                             'Control_Listener { Listen "' + str(server.directory / "ctl") + '" {} }\n')
+    server.start()
+    raw = Raw(server.port, timeout=60)
+    assert raw.reply()[0] == 220
+    code, text = raw.command("EHLO c")
+    assert code == 250 and "pool false watchdog" in text, text
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+    assert raw.command("DATA")[0] == 354
+    assert raw.command("Subject: x\r\n\r\nbody\r\n.")[0] == 451, "core_final_validation was stopped"
+    assert raw.command("QUIT")[0] == 221
+    console = subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl"), "policy", "spin"],
+                             capture_output=True, text=True, timeout=60)
+    assert console.returncode == 1 and "watchdog" in console.stdout + console.stderr, console
+    second = Raw(server.port, timeout=30)
+    assert second.reply()[0] == 220, "the server still answers"
+    log = server.log.read_text()
+    assert "msys.timer runaway timer error: watchdog" in log
+    assert "validate_dealloc error: watchdog" in log and "core_final_validation error: watchdog" in log
+
+
+def test_an_init_that_never_returns_is_stopped_and_the_start_fails(server_factory):
+    server = policy_server(server_factory, {"slow_init": """
+local mod = {}
+function mod:init() while true do pcall(function() while true do end end) end end
+msys.registerModule("slow_init", mod)
+"""})
+    server.start(expect_ready=False)
+    assert server.process.wait(timeout=120) != 0
+    log = server.log.read_text()
+    assert "watchdog" in log and "slow_init" in log, log[-2000:]
