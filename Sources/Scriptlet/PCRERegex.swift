@@ -5,6 +5,14 @@ import CPCRE2
 final class PCRERegex {
     let code: OpaquePointer
     let matchData: OpaquePointer
+    let matchContext: OpaquePointer?
+
+    /// Bounds on one match, so a pattern that backtracks catastrophically costs a bounded time
+    /// (the watchdog cannot interrupt a C call): backtracking steps, nesting depth, and the heap
+    /// (KiB) a match may use. Past any, the match fails with PCRE2's error (a Lua error).
+    static let matchLimit: UInt32 = 1_000_000
+    static let depthLimit: UInt32 = 10_000
+    static let heapLimitKiB: UInt32 = 20_000
 
     struct CompileError: Error {
         var message: String
@@ -23,9 +31,16 @@ final class PCRERegex {
         }
         code = compiled
         matchData = pcre2_match_data_create_from_pattern_8(compiled, nil)
+        matchContext = pcre2_match_context_create_8(nil)
+        if let matchContext {
+            pcre2_set_match_limit_8(matchContext, Self.matchLimit)
+            pcre2_set_depth_limit_8(matchContext, Self.depthLimit)
+            pcre2_set_heap_limit_8(matchContext, Self.heapLimitKiB)
+        }
     }
 
     deinit {
+        if let matchContext { pcre2_match_context_free_8(matchContext) }
         pcre2_match_data_free_8(matchData)
         pcre2_code_free_8(code)
     }
@@ -40,7 +55,7 @@ final class PCRERegex {
     /// byte range; nil when nothing matches. Throws on a matching error (e.g. bad UTF-8).
     func match(_ subject: [UInt8], from start: Int = 0) throws(CompileError) -> (groups: [String?], range: Range<Int>)? {
         let count = subject.withUnsafeBufferPointer { bytes in
-            pcre2_match_8(code, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, start, 0, matchData, nil)
+            pcre2_match_8(code, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, start, 0, matchData, matchContext)
         }
         if count == PCRE2_ERROR_NOMATCH { return nil }
         guard count > 0 else { throw CompileError(message: Self.message(count), offset: start, code: count) }

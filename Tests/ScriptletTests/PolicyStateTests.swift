@@ -275,6 +275,20 @@ final class PolicyStateTests: XCTestCase {
         ])
     }
 
+    /// A pattern that backtracks catastrophically fails with PCRE2's match-limit error after a
+    /// bounded number of steps (the watchdog cannot interrupt a C call).
+    func testACatastrophicPatternHitsTheMatchLimit() throws {
+        let policy = try state([("re", """
+            require("msys.pcre")
+            local r, message = msys.pcre.match(string.rep("a", 40) .. "!", "^(a+)+$")
+            result, text = tostring(r), tostring(message)
+            """)])
+        let values = try policy.lua.run("return result, text", chunkName: "t")
+        XCTAssertEqual(values.first, .string("nil"))
+        XCTAssertTrue(values.last?.description.contains("limit") == true, "\(values)")
+        XCTAssertEqual(PCRERegex.matchLimit, 1_000_000)
+    }
+
     func testHeaderValuesAreRFC2047Decoded() throws {
         let policy = try state([("h", """
             local m = {}
