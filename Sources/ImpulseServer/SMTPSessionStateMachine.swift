@@ -448,19 +448,22 @@ public struct SMTPSessionStateMachine {
             self.transaction = nil
             return .reply(Self.insufficientStorage)
         }
-        if (result.sawBareLF || result.sawBareCR) && policy.bareLineEndings == .reject {
+        if let refusal = lineRuleRefusal(bare: result.sawBareLF || result.sawBareCR, long: result.sawLongLine) {
             self.transaction = nil
-            return failure(Self.bareLineEnding)
-        }
-        if result.sawLongLine {
-            self.transaction = nil
-            return failure(longLine)
+            return failure(refusal)
         }
         return checkedMessage(transaction, message)
     }
 
-    static let bareLineEnding = SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)")
-    var longLine: SMTPReply { SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)") }
+    /// The reply for content that breaks the line rules (RFC 5321 §2.3.8 line ends — unless
+    /// `rfc2822_lone_lf_in_body` lets bare ones through — and §4.5.3.1.6 line length), or nil.
+    func lineRuleRefusal(bare: Bool, long: Bool) -> SMTPReply? {
+        if bare && policy.bareLineEndings == .reject {
+            return SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)")
+        }
+        if long { return SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)") }
+        return nil
+    }
 
     /// The header section within its limits (a mail loop, its size, its field count) goes on to
     /// the message callouts; otherwise the transaction ends with the refusal.
@@ -493,13 +496,9 @@ public struct SMTPSessionStateMachine {
         let content = message ?? ByteBuffer()
         // BDAT carries octets unframed: the line rules DATA's decoder applies hold for it too.
         let lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
-        if (lines.sawBareLF || lines.sawBareCR) && policy.bareLineEndings == .reject {
+        if let refusal = lineRuleRefusal(bare: lines.sawBareLF || lines.sawBareCR, long: lines.sawLongLine) {
             self.transaction = nil
-            return failure(Self.bareLineEnding)
-        }
-        if lines.sawLongLine {
-            self.transaction = nil
-            return failure(longLine)
+            return failure(refusal)
         }
         return checkedMessage(transaction, content)
     }

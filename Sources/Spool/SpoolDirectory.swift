@@ -164,15 +164,8 @@ public struct SpoolDirectory: Sendable {
     /// Copies one record whose checksum failed to quarantine/ (fsync'd); the segment keeps it,
     /// and every start-up finds it again and skips it.
     func quarantineCopy(of path: String, name: String, damage: Damage, logger: Logger?) -> String? {
-        let target = quarantine + "/" + name + "@" + String(damage.offset)
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
         do {
-            try handle.seek(toOffset: UInt64(damage.offset))
-            let bytes = try handle.read(upToCount: damage.length) ?? Data()
-            guard FileManager.default.createFile(atPath: target, contents: bytes) else { throw SpoolError("create", target, errno: errno) }
-            let copy = open(target, O_RDONLY | O_CLOEXEC)
-            if copy >= 0 { fsync(copy); close(copy) }
+            let target = try copyToQuarantine(path, name: name, offset: damage.offset, length: damage.length)
             logger?.error("spool: quarantined a record whose checksum failed; it is not delivered", metadata: [
                 "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
                 "reason": "\(damage.reason)", "copied_to": "\(target)"])
@@ -185,15 +178,8 @@ public struct SpoolDirectory: Sendable {
 
     /// Copies `[offset, end)` of a segment to quarantine/, fsyncs the copy, then truncates the segment.
     func quarantineTail(of path: String, name: String, damage: Damage, logger: Logger?) -> String? {
-        let target = quarantine + "/" + name + "@" + String(damage.offset)
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
         do {
-            try handle.seek(toOffset: UInt64(damage.offset))
-            let bytes = try handle.readToEnd() ?? Data()
-            guard FileManager.default.createFile(atPath: target, contents: bytes) else { throw SpoolError("create", target, errno: errno) }
-            let copy = open(target, O_RDONLY | O_CLOEXEC)
-            if copy >= 0 { fsync(copy); close(copy) }
+            let target = try copyToQuarantine(path, name: name, offset: damage.offset, length: nil)
             let segment = open(path, O_WRONLY | O_CLOEXEC)
             guard segment >= 0, ftruncate(segment, off_t(damage.offset)) == 0 else { throw SpoolError("truncate", path, errno: errno) }
             fsync(segment)
@@ -207,5 +193,19 @@ public struct SpoolDirectory: Sendable {
                              metadata: ["segment": "\(path)", "offset": "\(damage.offset)", "error": "\(error)"])
             return nil
         }
+    }
+
+    /// Writes `length` octets (or all) of the segment from `offset` to quarantine/<name>@<offset>
+    /// and fsyncs the copy; returns its path.
+    func copyToQuarantine(_ path: String, name: String, offset: Int, length: Int?) throws -> String {
+        let target = quarantine + "/" + name + "@" + String(offset)
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw SpoolError("open", path, errno: errno) }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(offset))
+        let bytes = try (length.map { try handle.read(upToCount: $0) } ?? handle.readToEnd()) ?? Data()
+        guard FileManager.default.createFile(atPath: target, contents: bytes) else { throw SpoolError("create", target, errno: errno) }
+        let copy = open(target, O_RDONLY | O_CLOEXEC)
+        if copy >= 0 { fsync(copy); close(copy) }
+        return target
     }
 }
