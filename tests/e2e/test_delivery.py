@@ -37,6 +37,10 @@ def mx_dns(tmp_path):
         # fallback.itest: the best MX (127.0.0.2) refuses connections; the second is the sink.
         "--mx-host=fallback.itest,down.fallback.itest,10", "--host-record=down.fallback.itest,127.0.0.2",
         "--mx-host=fallback.itest,up.fallback.itest,20", "--host-record=up.fallback.itest,127.0.0.1",
+        # many.itest: six MX hosts that refuse connections (127.0.0.2-7), the sink last.
+        *[arg for i in range(6) for arg in (f"--mx-host=many.itest,down{i}.many.itest,{10 + i}",
+                                              f"--host-record=down{i}.many.itest,127.0.0.{2 + i}")],
+        "--mx-host=many.itest,up.many.itest,90", "--host-record=up.many.itest,127.0.0.1",
         # nomx.itest has no MX but an address: delivered to the address (RFC 5321 5.1).
         "--host-record=nomx.itest,127.0.0.1",
         "--local=/itest/", "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -60,7 +64,7 @@ def sinks():
         sink.close()
 
 
-def deliver_config(dns, domains: str, extra_global: str = "", relay=("one.itest", "two.itest", "fallback.itest", "nomx.itest",
+def deliver_config(dns, domains: str, extra_global: str = "", relay=("one.itest", "two.itest", "fallback.itest", "nomx.itest", "many.itest",
                                                                      "sink.test", "sender.test")):
     relay_list = " ".join(f'"{d}"' for d in relay)
     return dict(body=f"  relay_domains = ( {relay_list} )", deliver=True,
@@ -360,6 +364,22 @@ def test_starttls_when_offered_and_required_tls_refuses_plain_text(server_factor
     transient = wait_until(lambda: mainlog(server, "T"), what="a T record for the plain-text sink")
     assert "STARTTLS" in transient[0][13] and transient[0][5] == "two.itest"
     assert plain_sink.messages == []
+
+
+def test_one_attempt_tries_at_most_five_addresses(server_factory, mx_dns, sinks):
+    """However many MX hosts DNS returns, an attempt tries five addresses (Postfix's
+    smtp_mx_address_limit): the sink, behind six refusing MX hosts, is never reached."""
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "many.itest" {{ remote_smtp_port = {sink.port} }}')).start()
+    send(server.port, ["x@many.itest"])
+    transient = wait_until(lambda: mainlog(server, "T"), what="a T record")
+    assert transient[0][5] == "many.itest"
+    time.sleep(3)  # retry_interval is 1 s: later attempts stop at the same five
+    assert sink.messages == []
+    # The same with fewer refusing hosts in front reaches the sink (fallback.itest: one).
+    other = server_factory(**deliver_config(mx_dns, f'domain "fallback.itest" {{ remote_smtp_port = {sink.port} }}')).start()
+    send(other.port, ["y@fallback.itest"])
+    assert sink.wait_for(1)[0].recipients == ["y@fallback.itest"]
 
 
 def test_plain_text_behind_a_next_hop_s_starttls_reply_is_discarded(server_factory, mx_dns, sinks, certificate):
