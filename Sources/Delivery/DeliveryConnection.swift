@@ -32,7 +32,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var buffer = ByteBuffer()
     var current: DeliveryWork?
     var currentSize = 0
-    var currentBytes: [UInt8] = []
+    /// The message being sent: its spool entry, read and written a piece at a time.
+    var currentEntry: SpoolDirectory.Entry?
+    /// Octets of message data one piece holds: what a delivery keeps of a message in memory.
+    static let pieceSize = 256 * 1024
     var deliveries = 0
     /// The reply timeout: one scheduled check that re-arms itself while the deadline moves, so a
     /// transaction's several waits do not each schedule and cancel a timer.
@@ -159,8 +162,17 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             let fd = open(entry.path, O_RDONLY | O_CLOEXEC)
             if fd >= 0 { segmentFile = (entry.path, fd) }
         }
+        var eightBit = entry.envelope.body?.uppercased() == "8BITMIME"
         do {
-            currentBytes = try segmentFile.map { file throws(SpoolError) in try entry.readData(from: file.fd) } ?? entry.readData()
+            guard let file = segmentFile else { throw SpoolError("open", entry.path, errno: errno) }
+            // Whether the content has 8-bit octets decides MAIL's BODY parameter: one pass over
+            // it, a piece at a time, before anything is sent.
+            var offset = 0
+            while !eightBit && offset < entry.dataLength {
+                let piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+                eightBit = piece.contains { $0 > 127 }
+                offset += piece.count
+            }
         } catch {
             current = nil
             manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("451 4.3.0 cannot read the spool: \(error)") },
@@ -168,7 +180,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             quit()
             return nil
         }
-        currentSize = currentBytes.count
+        currentSize = entry.dataLength
+        currentEntry = entry
         let envelope = entry.envelope
         return SMTPClientStateMachine.Envelope(
             mailFrom: envelope.mailFrom,
@@ -176,7 +189,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 let recipient = envelope.recipients[$0]
                 return .init(address: recipient.address, notify: recipient.notify, originalRecipient: recipient.originalRecipient)
             },
-            size: currentBytes.count, eightBit: envelope.body?.uppercased() == "8BITMIME" || currentBytes.contains { $0 > 127 },
+            size: entry.dataLength, eightBit: eightBit,
             needsSMTPUTF8: envelope.smtpUTF8, dsnReturn: envelope.dsnReturn, dsnEnvelopeID: envelope.dsnEnvelopeID)
     }
 
@@ -210,9 +223,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             armTimeout()
         case .sendMessage:
-            let encoded = DotStuffedDataEncoder.encode(currentBytes)
-            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: encoded)), promise: nil)
-            armTimeout()
+            var stream = DotStuffedDataEncoder.Stream()
+            sendPiece(from: 0, stream: &stream, context: context)
         case .startTLS:
             // Whatever followed the 220 in plain text was sent before the handshake: it is never
             // read as a reply of the encrypted session (the client side of CVE-2011-0411).
@@ -241,6 +253,34 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Writes the message data from `offset` on, one piece at a time: the next piece is read
+    /// when the previous one has been written, so a delivery holds one piece (and what the
+    /// socket buffers), however large the message.
+    func sendPiece(from offset: Int, stream: inout DotStuffedDataEncoder.Stream, context: ChannelHandlerContext) {
+        guard let entry = currentEntry, let file = segmentFile, !closed else { return }
+        var out: [UInt8] = []
+        let piece: [UInt8]
+        do {
+            piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+        } catch {
+            lost("cannot read the spool: \(error)")
+            return
+        }
+        out.reserveCapacity(piece.count + piece.count / 32 + 8)
+        piece.withUnsafeBufferPointer { stream.encode($0, into: &out) }
+        let next = offset + piece.count
+        let done = piece.isEmpty || next >= entry.dataLength
+        if done { stream.finish(into: &out) }
+        let written = context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: out)))
+        armTimeout()
+        guard !done else { return }
+        let bound = NIOLoopBound((connection: self, context: context, stream: stream), eventLoop: loop)
+        written.whenSuccess {
+            var stream = bound.value.stream
+            bound.value.connection.sendPiece(from: next, stream: &stream, context: bound.value.context)
+        }
+    }
+
     /// A transaction ended: report it, then take more work, wait idle or quit.
     func finishedTransaction(_ outcomes: [SMTPClientStateMachine.RecipientOutcome]) {
         guard let machine else { return }
@@ -258,7 +298,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             manager.report(self, work: work, outcomes: outcomes, remoteAddress: machine.remoteAddress,
                            remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
         }
-        currentBytes = []
+        currentEntry = nil
         guard machine.canStartAnotherTransaction,
               options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection else {
             quit()

@@ -86,10 +86,20 @@ public struct SpoolDirectory: Sendable {
         /// The octets through `fd`, an open descriptor of the segment (a reader of many messages
         /// keeps one open rather than opening the file for each).
         public func readData(from fd: Int32) throws(SpoolError) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: dataLength)
+            try readData(from: fd, range: 0..<dataLength)
+        }
+
+        /// Octets `range` of the message data (offsets within the data) through `fd`: a
+        /// delivery reads a large message a piece at a time.
+        public func readData(from fd: Int32, range: Range<Int>) throws(SpoolError) -> [UInt8] {
+            let wanted = min(range.upperBound, dataLength) - range.lowerBound
+            guard wanted > 0 else { return [] }
+            var bytes = [UInt8](repeating: 0, count: wanted)
             var done = 0
-            while done < dataLength {
-                let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, dataLength - done, off_t(dataOffset + done)) }
+            while done < wanted {
+                let count = bytes.withUnsafeMutableBytes {
+                    pread(fd, $0.baseAddress! + done, wanted - done, off_t(dataOffset + range.lowerBound + done))
+                }
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { throw SpoolError("read", path, errno: count < 0 ? errno : EIO) }
                 done += count

@@ -162,4 +162,22 @@ final class SMTPClientStateMachineTests: XCTestCase {
             if byte == 0x0A { XCTAssertEqual(wire[index - 1], 0x0D) }
         }
     }
+
+    /// Encoding a message piece by piece gives the same octets wherever it is cut (a CR at the
+    /// end of one piece and its LF at the start of the next, a dot after a cut, …).
+    func testTheStreamingEncoderMatchesTheWholeMessageAtEveryCut() {
+        let message = Array(".a\r\n.b\r\rc\n\n.\r\nd\r\n..e\rf".utf8)
+        let whole = DotStuffedDataEncoder.encode(message)
+        for first in 0...message.count {
+            for second in first...message.count {
+                var stream = DotStuffedDataEncoder.Stream()
+                var out: [UInt8] = []
+                for range in [0..<first, first..<second, second..<message.count] {
+                    message[range].withUnsafeBufferPointer { stream.encode($0, into: &out) }
+                }
+                stream.finish(into: &out)
+                XCTAssertEqual(out, whole, "cut at \(first) and \(second)")
+            }
+        }
+    }
 }

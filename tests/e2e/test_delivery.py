@@ -366,6 +366,19 @@ def test_starttls_when_offered_and_required_tls_refuses_plain_text(server_factor
     assert plain_sink.messages == []
 
 
+def test_a_large_message_goes_out_a_piece_at_a_time_unchanged(server_factory, mx_dns, sinks):
+    """8 MB, dots at line starts everywhere (also where a 256 KiB piece begins): the sink gets
+    exactly what was sent, undotted, with no bare CR or LF on the wire."""
+    sink = sinks()
+    server = server_factory(**deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}')).start()
+    lines = [(b"." if i % 3 == 0 else b"") + (b"%06d " % i) + b"x" * (90 + i % 7) for i in range(80_000)]
+    body = b"Subject: large\r\n\r\n" + b"\r\n".join(lines) + b"\r\n"
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=60) as client:
+        client.sendmail("alice@sender.test", ["big@sink.test"], body)
+    [message] = sink.wait_for(1, timeout=60)
+    assert message.data.endswith(body), (len(message.data), len(body))
+
+
 def test_one_attempt_tries_at_most_five_addresses(server_factory, mx_dns, sinks):
     """However many MX hosts DNS returns, an attempt tries five addresses (Postfix's
     smtp_mx_address_limit): the sink, behind six refusing MX hosts, is never reached."""
