@@ -127,6 +127,7 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(plain.maxOutboundConnections, 7)
         XCTAssertEqual(plain.tls, .required)
         XCTAssertEqual(plain.messageExpiration, 86400)
+        XCTAssertEqual(plain.connectTimeout, 30, "seconds, not Momentum's five minutes")
         XCTAssertNil(plain.gateway)
         let globalDomain = outbound.resolve(binding: "default", group: "default", domain: "D.Example")
         XCTAssertEqual(globalDomain.retryInterval, 200)
