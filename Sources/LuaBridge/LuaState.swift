@@ -264,7 +264,8 @@ public final class LuaState {
 
     /// A full garbage-collection cycle (after a memory-limit failure, so the next callout does
     /// not start at the limit).
-    public func collectGarbage() { _ = lua_gc(pointer, LUA_GCCOLLECT, 0) }
+    /// Runs under a protected call: a finalizer (`__gc`) may run Lua code, which could raise.
+    public func collectGarbage() { _ = try? run("collectgarbage('collect')", chunkName: "impulse-gc") }
 
     /// Octets this state holds now.
     public var memoryInUse: Int { Int(impulse_lua_memory_in_use(pointer)) }

@@ -6,6 +6,13 @@ import subprocess
 from conftest import BIN, Raw, begin_data
 from test_policy import policy_server
 
+def started(server_factory, name, script, timeout):
+    """A running server with one policy script, and a client connected to it."""
+    server = policy_server(server_factory, {name: script})
+    server.start()
+    return server, Raw(server.port, timeout=timeout)
+
+
 # Walks everything a script can reach from its globals (tables, keys, metatables, function
 # environments, stack frames) and tries every escape; returns a list of what got through.
 ESCAPE_PROBE = r"""
@@ -228,9 +235,7 @@ msys.registerModule("hostile", mod)
 
 
 def test_hostile_arguments_to_every_msys_function(server_factory):
-    server = policy_server(server_factory, {"hostile": HOSTILE_SCRIPT})
-    server.start()
-    raw = Raw(server.port, timeout=120)
+    server, raw = started(server_factory, "hostile", HOSTILE_SCRIPT, timeout=120)
     assert raw.reply()[0] == 220
     assert raw.command("EHLO c")[0] == 250
     code, text = raw.command("MAIL FROM:<a@b.test>")
@@ -279,9 +284,7 @@ msys.registerModule("headers", mod)
 
 
 def test_text_a_script_writes_into_a_header_cannot_add_header_lines(server_factory):
-    server = policy_server(server_factory, {"headers": HEADER_SCRIPT})
-    server.start()
-    raw = Raw(server.port, timeout=120)
+    server, raw = started(server_factory, "headers", HEADER_SCRIPT, timeout=120)
     begin_data(raw)
     folded = "X-Long: x" + "\r\n y" * 200_000 + "\r\n"
     code, text = raw.command("Subject: =?utf-8?Q?hello=0D=0AX-Injected:_yes?=\r\n" + folded + "\r\nbody\r\n.")
@@ -356,9 +359,7 @@ msys.registerModule("release", mod)
 
 
 def test_a_refused_message_leaves_no_copy_behind(server_factory):
-    server = policy_server(server_factory, {"release": RELEASE_SCRIPT})
-    server.start()
-    raw = Raw(server.port, timeout=60)
+    server, raw = started(server_factory, "release", RELEASE_SCRIPT, timeout=60)
     begin_data(raw)
     body = ("x" * 998 + "\r\n") * 8000  # 8 MB
     code, text = raw.command("Subject: big\r\n\r\n" + body + ".")
