@@ -265,7 +265,9 @@ public final class LuaState {
     /// A full garbage-collection cycle (after a memory-limit failure, so the next callout does
     /// not start at the limit).
     /// Runs under a protected call: a finalizer (`__gc`) may run Lua code, which could raise.
-    public func collectGarbage() { _ = try? run("collectgarbage('collect')", chunkName: "impulse-gc") }
+    public func collectGarbage() {
+        if impulse_lua_collect(pointer) != 0 { impulse_lua_pop(pointer, 1) }
+    }
 
     /// Octets this state holds now.
     public var memoryInUse: Int { Int(impulse_lua_memory_in_use(pointer)) }

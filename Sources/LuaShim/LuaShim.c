@@ -421,3 +421,14 @@ int impulse_lua_open_cjson(lua_State *L, const char *name) {
     lua_pop(L, 1);
     return 1;
 }
+
+static int collect_all(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}
+
+int impulse_lua_collect(lua_State *L) {
+    /* Protected: a finalizer (__gc) may run Lua code that raises. Not a global a script could
+       replace (collectgarbage), and the memory limit does not apply (enforce stays off). */
+    return lua_cpcall(L, collect_all, NULL);
+}

@@ -32,6 +32,9 @@ size_t impulse_lua_memory_in_use(lua_State *L);
 /// True (once) when an allocation was refused for the limit since the last call.
 int impulse_lua_take_memory_exceeded(lua_State *L);
 
+/// A full garbage-collection cycle under a protected call; 0 on success.
+int impulse_lua_collect(lua_State *L);
+
 /// A new state whose allocator never fails outside Lua code Impulse runs protected (so pushes
 /// from Swift cannot raise; see impulse_lua_set_memory_limit),
 /// with the standard libraries opened and the sandbox applied: no ffi, newproxy, os.execute,
