@@ -281,6 +281,9 @@ public final class LuaState {
         impulse_lua_set_watchdog(pointer, instructions)
     }
 
+    /// True while the watchdog is armed (an enclosing run armed it).
+    public var watchdogArmed: Bool { impulse_lua_watchdog_armed(pointer) != 0 }
+
     /// True when the armed watchdog's budget ran out (the script was stopped, or — when it kept
     /// catching the error — its coroutine was made to yield for good).
     public var watchdogFired: Bool { impulse_lua_watchdog_fired(pointer) != 0 }

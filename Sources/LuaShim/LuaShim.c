@@ -391,6 +391,10 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, "watchdog: script ran too long");
 }
 
+int impulse_lua_watchdog_armed(lua_State *L) {
+    return state_data(L)->watchdog_remaining < LONG_MAX / 4;
+}
+
 int impulse_lua_watchdog_fired(lua_State *L) {
     return state_data(L)->watchdog_remaining <= 0;
 }

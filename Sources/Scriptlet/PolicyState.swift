@@ -223,6 +223,11 @@ public final class PolicyState {
     /// Calls one of the prelude's entry points.
     private func call(_ reference: LuaReference?, _ arguments: [LuaValue]) throws(LuaError) -> [LuaValue] {
         guard let reference else { throw LuaError(kind: .other, message: "impulse: prelude entry point missing") }
+        // Impulse's own Lua bookkeeping runs under the watchdog too: it calls standard functions a
+        // script may have replaced.
+        let arming = !lua.watchdogArmed
+        if arming { lua.setWatchdog(instructions: instructionBudget) }
+        defer { if arming { lua.setWatchdog(instructions: 0) } }
         return try lua.call(reference, arguments)
     }
 

@@ -427,3 +427,4 @@ msys.registerModule("slow_init", mod)
     assert server.process.wait(timeout=120) != 0
     log = server.log.read_text()
     assert "watchdog" in log and "slow_init" in log, log[-2000:]
+

@@ -52,6 +52,9 @@ int impulse_lua_pcall(lua_State *L, int nargs, int nresults);
 void impulse_lua_set_owner(lua_State *L, void *owner);
 void *impulse_lua_owner(lua_State *L);
 
+/// True while the watchdog is armed.
+int impulse_lua_watchdog_armed(lua_State *L);
+
 /// True when the watchdog's budget ran out during the last armed run.
 int impulse_lua_watchdog_fired(lua_State *L);
 
