@@ -42,6 +42,16 @@ struct TranslatingParser {
     let tokens: [LuaToken]
     var position = 0
     var usedBitwise = false
+    /// Nesting of blocks and expressions now being parsed. Bounded as LuaJIT bounds it (200
+    /// levels, "chunk has too many syntax levels"), so a hostile script cannot overflow the
+    /// stack of the process that loads it.
+    var depth = 0
+    static let maxDepth = 200
+
+    mutating func nest() throws(LuaTranslationError) {
+        depth += 1
+        if depth > Self.maxDepth { throw LuaTranslationError(line: current.line, message: "chunk has too many syntax levels") }
+    }
 
     init(tokens: [LuaToken]) { self.tokens = tokens }
 
@@ -128,6 +138,8 @@ struct TranslatingParser {
     }
 
     mutating func block() throws(LuaTranslationError) -> String {
+        try nest()
+        defer { depth -= 1 }
         var out = ""
         while !blockEnds() {
             if check("return") {
@@ -250,6 +262,8 @@ struct TranslatingParser {
     ]
 
     mutating func subexpression(limit: Int) throws(LuaTranslationError) -> Fragment {
+        try nest()
+        defer { depth -= 1 }
         var left: Fragment
         if current.kind != .string, ["not", "-", "#", "!", "~"].contains(current.text) {
             let isBitwiseNot = current.text == "~"

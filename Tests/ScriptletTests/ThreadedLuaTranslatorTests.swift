@@ -41,6 +41,19 @@ final class ThreadedLuaTranslatorTests: XCTestCase {
                        [.number(11), .boolean(true), .number(4)])
     }
 
+    /// Found by the fuzzer: deep nesting overflowed the stack. It is refused as LuaJIT refuses it.
+    func testDeepNestingIsAnErrorNotACrash() throws {
+        XCTAssertNoThrow(try ThreadedLuaTranslator.translate("x = " + String(repeating: "(", count: 100) + "1" + String(repeating: ")", count: 100)))
+        for source in ["x = " + String(repeating: "(", count: 100_000),
+                       "x = " + String(repeating: "{", count: 100_000),
+                       String(repeating: "do ", count: 100_000),
+                       "x = " + String(repeating: "not ", count: 100_000) + "1"] {
+            XCTAssertThrowsError(try ThreadedLuaTranslator.translate(source)) { error in
+                XCTAssertTrue("\(error)".contains("too many syntax levels"), "\(error)")
+            }
+        }
+    }
+
     func testShebangLineBecomesAComment() throws {
         XCTAssertEqual(try ThreadedLuaTranslator.translate("#!/usr/bin/lua\nreturn 1"), "--!/usr/bin/lua\nreturn 1")
         XCTAssertEqual(try run("#!/usr/bin/lua\nreturn 1"), [.number(1)])
