@@ -3,7 +3,7 @@ import LuaShim
 
 /// One LuaJIT state, confined to the thread that uses it (a `lua_State` is never touched by two
 /// threads). Every call into Lua is protected; Swift functions exposed to Lua return a result
-/// and the C shim raises or yields after they have returned (design.md §3.1–3.2).
+/// and the C shim raises or yields after they have returned (docs/architecture.md, "The Lua bridge").
 public final class LuaState {
     /// What a Swift function exposed to Lua answers.
     public enum FunctionResult {

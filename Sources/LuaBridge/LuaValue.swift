@@ -1,5 +1,5 @@
 /// A Lua value crossing the bridge. Tables stay in Lua; 64-bit integers cross as strings
-/// (LuaJIT numbers are doubles, design.md §3.6).
+/// (LuaJIT numbers are doubles; docs/architecture.md, "The Lua bridge").
 public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
     case `nil`
     case boolean(Bool)

@@ -38,7 +38,7 @@ void impulse_lua_close_state(lua_State *L);
 /* The allocator. Past the state's memory limit it refuses to grow while Lua code runs inside a
    protected call (LuaJIT then raises "not enough memory", which that call catches); everywhere
    else — Swift pushing values, Impulse's own bookkeeping, error messages — it never fails, so
-   nothing unprotected can raise (design.md §3.3). Only the system running out of memory aborts. */
+   nothing unprotected can raise (docs/architecture.md, "The Lua bridge"). Only the system running out of memory aborts. */
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     impulse_state_data *data = (impulse_state_data *)ud;
     size_t old = ptr == NULL ? 0 : osize;
@@ -133,7 +133,7 @@ lua_State *impulse_lua_new_state(int jit_on) {
     luaL_openlibs(L);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (jit_on ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
     make_internals(L);
-    /* Sandbox (design.md §3.4). */
+    /* Sandbox (docs/lua/README.md, "Sandbox"). */
     lua_pushnil(L); lua_setglobal(L, "newproxy");
     lua_pushnil(L); lua_setglobal(L, "ffi");
     clear_field(L, "os", "execute");

@@ -1,7 +1,7 @@
 #ifndef IMPULSE_LUA_SHIM_H
 #define IMPULSE_LUA_SHIM_H
 
-/// The project's own C layer between Swift and LuaJIT (design.md §3). Everything that can raise a
+/// The project's own C layer between Swift and LuaJIT (docs/architecture.md, "The Lua bridge"). Everything that can raise a
 /// Lua error or yield happens here, after the Swift frame that decided it has returned, so no
 /// longjmp ever crosses Swift code.
 
