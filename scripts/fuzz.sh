@@ -25,7 +25,7 @@ status=0
 for target in "${targets[@]}"; do
   corpus=.build/fuzz/corpus/$target
   mkdir -p "$corpus"
-  log=.build/fuzz/$target.log
+  log=.build/fuzz/$target-${seconds}s.log
   # The bundled example configuration and policies are seeds too (not copied into the repository).
   seeds=(Fuzz/corpus/"$target")
   case $target in
