@@ -428,3 +428,29 @@ msys.registerModule("slow_init", mod)
     log = server.log.read_text()
     assert "watchdog" in log and "slow_init" in log, log[-2000:]
 
+
+
+def test_a_replaced_standard_function_cannot_hang_impulse_s_own_bookkeeping(server_factory):
+    """Impulse's Lua helpers call standard functions (here `unpack`, when they hand over the
+    envelope changes a callout made); a script that replaced one with a runaway is stopped by the
+    watchdog there too, and the server goes on serving."""
+    server, raw = started(server_factory, "rogue", """
+unpack = function() while true do end end
+local mod = {}
+function mod:validate_rcptto(msg, str, accept, vctx)
+  msg:mailfrom("rewritten@b.test")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("rogue", mod)
+""", timeout=30)
+    assert raw.reply()[0] == 220
+    assert raw.command("EHLO c")[0] == 250
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    raw.command("RCPT TO:<x@example.test>")
+    assert raw.command("NOOP")[0] == 250
+    raw.command("QUIT")
+    for _ in range(4):  # sessions on every event loop are still served
+        other = Raw(server.port, timeout=30)
+        assert other.reply()[0] == 220
+        assert other.command("NOOP")[0] == 250
+        other.close()
