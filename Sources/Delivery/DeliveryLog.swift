@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import Glibc
 #endif
 
-/// Momentum's mainlog and bouncelog (shared/spec/logs.md §3, §5): `@`-separated records, one
+/// Momentum's mainlog and bouncelog (Momentum's log manual; docs/delivery.md): `@`-separated records, one
 /// event per line, the free-text reply last. IDs: Impulse's message id stands for Momentum's
 /// message id and batch id; the connection id is Impulse's outbound connection number
 /// (inbound: the session number). Files are opened in append mode and reopened by `reopen()`
@@ -126,7 +126,7 @@ public final class DeliveryLog: Sendable {
                                  String(code), String(attempt.bytes), attempt.remoteAddress]) + "@" + text)
     }
 
-    /// A rejectlog line (logs.md §6) for a 4xx/5xx reply to a client: `time: R="ip:port"
+    /// A rejectlog line (Momentum's rejectlog layout) for a 4xx/5xx reply to a client: `time: R="ip:port"
     /// L="ip:port" C="id" PATH="default" PATH_GRP="default" P="phase" E=code M=module
     /// CTXCONN=[] CTXMESS=[] reason`. Impulse has no pathways; the context lists stay empty.
     public func rejection(remote: String, local: String, sessionID: Int, phase: String, code: Int, module: String, reason: String,
@@ -137,7 +137,7 @@ public final class DeliveryLog: Sendable {
               + "PATH_GRP=\"default\" P=\(quoted(phase)) E=\(code) M=\(module) CTXCONN=[] CTXMESS=[] \(Self.oneLine(reason))", \.rejectlog)
     }
 
-    /// A bounce classification code (logs.md §5.3) from the reply text: Momentum's classifier
+    /// A bounce classification code (Momentum's bouncelog layout) from the reply text: Momentum's classifier
     /// is a large rule set; this reads the RFC 3463 enhanced status code and a few words.
     static func classify(_ text: String) -> Int {
         let lower = text.lowercased()

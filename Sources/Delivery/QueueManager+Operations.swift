@@ -4,7 +4,7 @@ import ImpulseConfig
 import OutboundSMTP
 import Spool
 
-/// What an operator does to the queue from the console (shared/spec/console.md §4): retry a
+/// What an operator does to the queue from the console (docs/console.md): retry a
 /// message now, fail messages (with or without a bounce), flush a domain's delayed mail,
 /// suspend and resume a domain, and the views behind `showqueue` and `domain`.
 extension QueueManager {

@@ -145,7 +145,7 @@ extension QueueManager {
         return nil
     }
 
-    /// The connection stage (logs.md §4) an outcome's text names, else `otherwise`.
+    /// The connection stage (Momentum's log stages; docs/delivery.md) an outcome's text names, else `otherwise`.
     static func stage(of outcome: SMTPClientStateMachine.RecipientOutcome, otherwise: Int) -> Int {
         let text: String
         switch outcome {

@@ -141,7 +141,7 @@ public struct ThreadPoolDefinition: Sendable, Equatable {
         self.backlog = backlog
     }
 
-    /// Momentum's implicit pools and their defaults (ecelerity-conf.md, ThreadPool).
+    /// Momentum's implicit pools and their defaults (Momentum's manual, ThreadPool).
     public static let standard = [
         ThreadPoolDefinition(name: "SwapOut", concurrency: 5), ThreadPoolDefinition(name: "SwapIn", concurrency: 5),
         ThreadPoolDefinition(name: "Unlink", concurrency: 6, backlog: 100), ThreadPoolDefinition(name: "Batch_Unlink", concurrency: 4),

@@ -1,4 +1,4 @@
-/// Every option name the Momentum 4 manual documents (spec/ecelerity-conf.md), lower-cased.
+/// Every option name the Momentum 4 manual documents, lower-cased.
 /// Impulse reports a name from this list that it does not implement as "not supported yet";
 /// a name from neither list is an unknown option (a typo, most often).
 enum MomentumOptionCatalog {

@@ -1,5 +1,5 @@
 /// Every scope's outbound options, and the lookup that picks a value for one binding and
-/// destination domain in Momentum's fallback order (ecelerity-conf.md §B.2), most specific first:
+/// destination domain in Momentum's fallback order (Momentum's manual on option scopes; docs/config-reference.md), most specific first:
 ///
 /// 1. `binding ▸ domain` (a binding inside a group included: binding names are unique)
 /// 2. `binding_group ▸ domain`

@@ -1,6 +1,6 @@
 /// Outbound delivery options as one scope sets them (global, `binding_group`, `binding` or
 /// `domain`); nil means "not set here, ask the next scope". Names are Momentum's
-/// (shared/spec/ecelerity-conf.md §4, §5, §7, §8); `OutboundConfiguration.resolve` applies the
+/// (Momentum's configuration manual; docs/config-reference.md); `OutboundConfiguration.resolve` applies the
 /// fallback order and the defaults.
 public struct OutboundOptions: Sendable, Equatable {
     public enum MaxRetries: Sendable, Equatable {

@@ -3,7 +3,7 @@ import ImpulseConfig
 import Logging
 import Scriptlet
 
-/// The console's commands (shared/spec/console.md), with Momentum's names and output shapes
+/// The console's commands (Momentum's console manual; docs/console.md), with Momentum's names and output shapes
 /// where Impulse has the thing they report on.
 extension ImpulseServer {
     /// Runs one console command line, on the control queue (one command at a time; config

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Writes notices, warnings and errors to the `ec_logger` paniclog in Momentum's line shape,
-/// `<epoch>:<text>` (spec logs.md §7), continuation lines indented with a tab so a reader keyed
+/// `<epoch>:<text>` (Momentum's paniclog layout), continuation lines indented with a tab so a reader keyed
 /// on `^[0-9]+:` still finds each entry. Used next to the stderr handler.
 public struct PanicLogHandler: LogHandler {
     /// The open file, shared by every logger of the process.

@@ -75,7 +75,7 @@ extension SMTPSessionStateMachine {
     }
 
     /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
-    /// (spec b.2): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
+    /// (docs/lua/README.md, callouts): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
     /// then final validation and post final validation. All run before the spool write, so a
     /// rejection still reaches the client and nothing is acknowledged before it is durable.
     func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {

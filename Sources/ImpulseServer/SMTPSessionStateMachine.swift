@@ -5,7 +5,7 @@ import Scriptlet
 import SMTPProtocol
 import Spool
 
-/// A context key the session sets before a policy callout (spec c.1's predefined keys).
+/// A context key the session sets before a policy callout (the predefined keys in docs/lua/objects.md).
 public typealias PolicyContextUpdate = ContextUpdate
 
 /// The inbound SMTP dialogue of one connection (RFC 5321 §4.1, §4.3): which command is allowed

@@ -220,7 +220,7 @@ public struct SMTPClientStateMachine: Sendable {
         return beginTransaction()
     }
 
-    /// Momentum's connection stage code for logs (shared/spec/logs.md §4).
+    /// Momentum's connection stage code for logs (Momentum's log manual; the codes are listed in docs/delivery.md).
     public var stageCode: Int {
         switch state {
         case .greeting: return 12

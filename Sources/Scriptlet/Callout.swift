@@ -1,4 +1,4 @@
-/// The validation callouts of `msys.registerModule` (seed page; spec b.1–b.2), and the hook
+/// The validation callouts of `msys.registerModule` (Momentum's `msys.registerModule` page; docs/lua/README.md), and the hook
 /// points that act like them (they see the vctx and answer through its code), in phase order.
 public enum Callout: String, Sendable, CaseIterable {
     case validateAccept = "core_validate_accept"
@@ -60,7 +60,7 @@ public enum CalloutOutcome: Equatable, Sendable {
     case failed(ScriptletFailure)
 }
 
-/// A callout that failed, with what the paniclog needs to name it (spec g).
+/// A callout that failed, with what the paniclog needs to name it (docs/lua/README.md, errors).
 public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConvertible {
     public var module: String
     public var script: String

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Momentum's hook points (shared/spec/msys-lua-api.md section e and appendix B): each core
+/// Momentum's hook points (Momentum's Lua API manual: the hook list; docs/lua/README.md): each core
 /// hook's C prototype, parsed into what a Lua implementation receives. A script's `<scope>_<hook>`
 /// key is checked against this registry at load; when Impulse fires a hook it marshals the
 /// arguments by the prototype (PolicyState.fireHook).
@@ -36,7 +36,7 @@ public struct HookPrototype: Sendable, Equatable {
             let type = piece.dropLast(parameterName.count).replacingOccurrences(of: " ", with: "")
             let next = index + 1 < pieces.count ? pieces[index + 1] : ""
             if (type == "char*" || type == "constchar*"), next.hasPrefix("int "), next.hasSuffix("len") {
-                // A (char *, int) pair is one ec_string whose capacity is the int (the seed page).
+                // A (char *, int) pair is one ec_string whose capacity is the int (Momentum's msys.registerModule page).
                 parameters.append(type == "char*" ? .buffer(parameterName) : .text(parameterName))
                 index += 2
                 continue
@@ -201,7 +201,7 @@ public enum HookRegistry {
         ("core_validate_data_spool_each_rcpt", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_validate_expand_string", "int", "char result, char * s, char * local_part, char * domain, char * current_domain, accept_construct * ac, validate_context * ctx, dns_cache_query * need"),
         ("core_veto_host_connection", "int", "host_record * host, domain_record * dr, int binding_slot, int max_conns, int cur_conns"),
-        // Momentum 4 hooks used by public scripts but not in the C reference (spec e).
+        // Momentum 4 hooks used by public scripts but not in the C reference (docs/lua/README.md, hook points).
         ("core_pre_msg_each_rcpt", "void", "ec_message * msg, accept_construct * ac"),
         ("core_post_msg_each_rcpt", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_post_final_validation", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),

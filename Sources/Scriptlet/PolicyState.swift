@@ -254,7 +254,7 @@ public final class PolicyState {
         }
     }
 
-    /// Sets a connection- or message-context key (the predefined keys of spec c.1).
+    /// Sets a connection- or message-context key (the predefined keys in docs/lua/objects.md).
     public func setContext(_ id: Int, message: Bool, _ key: String, _ value: String?) {
         _ = try? call(entry.set, [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
     }
@@ -278,7 +278,7 @@ public final class PolicyState {
         return value
     }
 
-    /// A new transaction: the message context starts empty (spec c.1).
+    /// A new transaction: the message context starts empty (docs/lua/objects.md).
     public func beginMessage(_ id: Int) {
         _ = try? call(entry.newMessage, [.number(Double(id))])
     }

@@ -1,4 +1,4 @@
-/// The msys library around the objects (spec section d): constants, codecs, the dumper, json,
+/// The msys library around the objects (docs/lua/library.md): constants, codecs, the dumper, json,
 /// logging, idn, cidr tables, gauge caches, counters, audit, more msg methods and the rfc2822
 /// macros. Runs after the prelude, whose internals it reaches through `__impulse`; the Swift
 /// halves are in PolicyState+Library.swift.
@@ -16,7 +16,7 @@ local function preload(name, value)
   I.supported[name] = true
 end
 
--- Constants (spec c.5). Only VALIDATE_* and VCTX_* values are known from Momentum; the others
+-- Constants (docs/lua/library.md). Only VALIDATE_* and VCTX_* values are known from Momentum; the others
 -- are Impulse's (scripts compare against the names, never the numbers).
 local constants = {
   EC_MSG_ENV_FROM = 1, EC_MSG_ENV_TO = 2, EC_MSG_ENV_COMPLETE = 4,

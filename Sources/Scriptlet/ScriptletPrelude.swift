@@ -249,7 +249,7 @@ end
 -- msg (the parts that exist before delivery)
 local MSG = {}
 MSG.__index = MSG
--- msg:context_get gives "" for a missing key (spec c.3); vctx:get gives nil.
+-- msg:context_get gives "" for a missing key (docs/lua/objects.md); vctx:get gives nil.
 function MSG:context_get(scope, key) return dictionary(self, scope)[keyof(key)] or "" end
 function MSG:context_set(scope, key, value)
   if value ~= nil and type(value) ~= "string" then value = tostring(value) end
@@ -698,7 +698,7 @@ end
 -- The session table, for Impulse to write context keys into directly.
 function __impulse_sessions() return sessions end
 
--- accept: the connection (spec c.2).
+-- accept: the connection (docs/lua/objects.md).
 local ACCEPT = {}
 ACCEPT.__index = ACCEPT
 local SOCKADDR = {}
@@ -805,7 +805,7 @@ local function module_self(session, index, module)
   return self
 end
 
--- Each callout's arguments after self (spec b.1–b.2).
+-- Each callout's arguments after self (docs/lua/README.md).
 local argument_makers = {
   validate_connect = function(session) return session.accept, session.vctx end,
   validate_ehlo = function(session, text) return ec_string(text), session.accept, session.vctx end,

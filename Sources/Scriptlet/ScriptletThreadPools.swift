@@ -1,4 +1,4 @@
-/// `msys.runInPool` and `msys.threadpool` (spec d, f): functions run in Lua states owned by
+/// `msys.runInPool` and `msys.threadpool` (docs/lua/library.md): functions run in Lua states owned by
 /// thread pools, never in the session's state. A function and its arguments are copied into the
 /// pool's state as Lua source that rebuilds them (functions as LuaJIT bytecode with their
 /// upvalues); the results come back the same way. Runs before the state is sealed: it keeps the

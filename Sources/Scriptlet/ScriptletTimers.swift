@@ -1,4 +1,4 @@
-/// `msys.timer` (spec d): after / at / every, with `:stop()`, `:start()`, `:name()`; a timer the
+/// `msys.timer` (docs/lua/library.md): after / at / every, with `:stop()`, `:start()`, `:name()`; a timer the
 /// script no longer references is cancelled when collected (keep a global reference, as in
 /// Momentum). The callback runs in the state that made the timer, on that state's thread: the
 /// scheduler's for timers made in `init` (the usual place), an event loop's for timers made in

@@ -1,4 +1,4 @@
-/// A token of Lua 5.1 as extended by Momentum's "Threaded Lua" (spec section h), with the text
+/// A token of Lua 5.1 as extended by Momentum's "Threaded Lua" (docs/lua/dialect.md), with the text
 /// before it (white space and comments) kept so a translation can reproduce the source exactly,
 /// line for line.
 struct LuaToken: Equatable {

@@ -1,4 +1,4 @@
-/// Translates Momentum "Threaded Lua" (spec section h) into Lua that LuaJIT runs, keeping every
+/// Translates Momentum "Threaded Lua" (docs/lua/dialect.md) into Lua that LuaJIT runs, keeping every
 /// newline where it was so error messages point at the script's own lines:
 ///
 /// - `!=` becomes `~=`, unary `!` becomes `not`;

@@ -5,7 +5,7 @@ require("msys.extended.message_routing")
 local core = msys.core
 local routing = {}
 
--- Mail for any subdomain of example.test waits in example.test's queue (the seed page's hook).
+-- Mail for any subdomain of example.test waits in example.test's queue (the hook from Momentum's msys.registerModule page).
 function routing:core_config_get_message_routing_domain(scope, msg, buff)
   local domain = tostring(buff)
   if domain:match("%.example%.test$") then

@@ -236,7 +236,7 @@ def test_hook_points_routing_domain_and_final_validation(server_factory):
     server = policy_server(server_factory, {"hooks": """
 require("msys.core")
 local mod = {}
--- reroute all mail via example.com (the seed page's example, as written)
+-- reroute all mail via example.com (the example of Momentum's msys.registerModule page, as written)
 function mod:core_config_get_message_routing_domain(scope, msg, buff)
   buff:set("example.com");
   return #buff;
