@@ -36,6 +36,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var currentEntry: SpoolDirectory.Entry?
     /// Octets of message data one piece holds: what a delivery keeps of a message in memory.
     static let pieceSize = 256 * 1024
+    /// The first piece, kept from the 8-bit check for the send (most messages are one piece).
+    var firstPiece: [UInt8]?
     var deliveries = 0
     /// The reply timeout: one scheduled check that re-arms itself while the deadline moves, so a
     /// transaction's several waits do not each schedule and cancel a timer.
@@ -167,7 +169,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             guard let file = segmentFile else { throw SpoolError("open", entry.path, errno: errno) }
             // Whether the content has 8-bit octets decides MAIL's BODY parameter: one pass over
             // it, a piece at a time, before anything is sent.
-            var offset = 0
+            firstPiece = try entry.readData(from: file.fd, range: 0..<Self.pieceSize)
+            eightBit = eightBit || firstPiece!.contains { $0 > 127 }
+            var offset = firstPiece!.count
             while !eightBit && offset < entry.dataLength {
                 let piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
                 eightBit = piece.contains { $0 > 127 }
@@ -261,7 +265,12 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         var out: [UInt8] = []
         let piece: [UInt8]
         do {
-            piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+            if offset == 0, let first = firstPiece {
+                piece = first
+                firstPiece = nil
+            } else {
+                piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+            }
         } catch {
             lost("cannot read the spool: \(error)")
             return
@@ -299,6 +308,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                            remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
         }
         currentEntry = nil
+        firstPiece = nil
         guard machine.canStartAnotherTransaction,
               options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection else {
             quit()
