@@ -2,6 +2,7 @@
 sinks on loopback (our recording sink and Postfix's smtp-sink), routing through a real DNS
 server (dnsmasq) started by the test."""
 import email
+import os
 import re
 import smtplib
 import socket
@@ -11,7 +12,7 @@ from email import policy as email_policy
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, Raw
 from sink import Sink
 
 
@@ -395,6 +396,57 @@ def test_one_attempt_tries_at_most_five_addresses(server_factory, mx_dns, sinks)
     other = server_factory(**deliver_config(mx_dns, f'domain "fallback.itest" {{ remote_smtp_port = {sink.port} }}')).start()
     send(other.port, ["y@fallback.itest"])
     assert sink.wait_for(1)[0].recipients == ["y@fallback.itest"]
+
+
+def test_delivery_look_ups_do_not_wait_behind_scripts_blocked_on_the_policy_threads(server_factory, sinks, tmp_path):
+    """Twelve sessions whose policy waits in msys.dnsLookup on a name server that never answers
+    hold every thread scripts wait on; a message accepted meanwhile still has its MX looked up
+    and is delivered, because delivery's look-ups run on threads of their own."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never read: queries vanish
+    silent.bind(("127.0.0.1", 0))
+    port = free_udp_port()
+    dns = subprocess.Popen([
+        "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+        "--listen-address=127.0.0.1", f"--port={port}", "--user=root", f"--pid-file={tmp_path}/dnsmasq.pid",
+        "--mx-host=one.itest,mx.one.itest,10", "--host-record=mx.one.itest,127.0.0.1", "--local=/itest/",
+        f"--server=/slow.itest/127.0.0.1#{silent.getsockname()[1]}", "--log-facility=-"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        sink = sinks()
+        config = deliver_config(f"127.0.0.1@{port}", f'domain "one.itest" {{ remote_smtp_port = {sink.port} }}')
+        config["extra"] = 'scriptlet "scriptlet" {\n  script "stall" { source = "stall" }\n}\n'
+        server = server_factory(**config)
+        (server.directory / "stall.lua").write_text("""
+local mod = {}
+function mod:validate_mailfrom(msg, accept, vctx)
+  if vctx:get(msys.core.VCTX_MESS, "mailfrom_domain") == "stall.test" then
+    msys.dnsLookup("never.slow.itest", "A")
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("stall", mod)
+""")
+        server.start()
+        stalled = []
+        for _ in range(12):
+            raw = Raw(server.port)
+            raw.reply()
+            raw.command("EHLO stalled.test")
+            raw.send("MAIL FROM:<stall@stall.test>\r\n")
+            stalled.append(raw)
+        time.sleep(0.5)  # every policy thread now waits for an answer that never comes
+        send(server.port, ["x@one.itest"])
+        [message] = sink.wait_for(1, timeout=15)
+        assert message.recipients == ["x@one.itest"]
+        for raw in stalled:  # still waiting on their look-ups: no reply to MAIL yet
+            raw.sock.settimeout(0.05)
+            with pytest.raises(TimeoutError):
+                raw.sock.recv(1)
+    finally:
+        dns.terminate()
+        dns.wait()
+        silent.close()
 
 
 def test_plain_text_behind_a_next_hop_s_starttls_reply_is_discarded(server_factory, mx_dns, sinks, certificate):
