@@ -52,6 +52,8 @@ if [[ $what == test || $what == bench ]]; then
   need swaks swaks
   need dnsmasq-base /usr/sbin/dnsmasq
   need openssl openssl
+  # strace: a test checks the order of the system calls that create the console socket.
+  need strace strace
   need python3 python3
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest /usr/lib/python3/dist-packages/pytest

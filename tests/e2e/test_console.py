@@ -226,6 +226,27 @@ def test_a_cross_protocol_request_runs_no_command(server_factory):
     assert tcp.returncode == 0 and "Summary" in tcp.stdout, tcp.stdout + tcp.stderr
 
 
+def test_the_control_socket_is_bound_with_its_mode_already_in_the_umask(server_factory):
+    """The socket file never exists with the umask's mode, even for a moment: traced with
+    strace, the bind(2) that creates it runs under a umask that already clears every bit
+    File_Mode does not grant (a chmod(2) afterwards would leave a window)."""
+    server = policy_server(server_factory, {"m": POLICY})
+    trace = server.directory / "strace.txt"
+    server.prefix = ["strace", "-f", "-e", "trace=umask,bind", "-o", str(trace)]
+    server.config.write_text(server.config.read_text() + 'Control_Listener {\n  Listen "ctl.sock" { File_Mode = 0660 }\n}\n')
+    os.umask(0)
+    try:
+        server.start()
+    finally:
+        os.umask(0o022)
+    lines = trace.read_text().splitlines()
+    [bind] = [i for i, line in enumerate(lines) if "bind(" in line and "ctl.sock" in line]
+    masks = [re.search(r"umask\((0\d*)\)", line) for line in lines[:bind]]
+    masks = [m.group(1) for m in masks if m]
+    assert masks and int(masks[-1], 8) == 0o117, lines[:bind + 1]
+    assert stat.S_IMODE(os.stat(server.directory / "ctl.sock").st_mode) == 0o660
+
+
 def test_log_files_and_the_socket_are_not_world_readable(server_factory):
     server = policy_server(server_factory, {"m": POLICY})
     server.config.write_text(server.config.read_text() + 'ec_logger { mainlog = "mainlog.ec" paniclog = "paniclog.ec" }\n'
