@@ -493,9 +493,18 @@ public struct SMTPSessionStateMachine {
             return failure(refusal)
         }
         guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
-        let content = message ?? ByteBuffer()
-        // BDAT carries octets unframed: the line rules DATA's decoder applies hold for it too.
-        let lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
+        var content = message ?? ByteBuffer()
+        // BDAT carries octets unframed: the line rules DATA's decoder applies hold for it too,
+        // and under `fix` its bare line ends are stored as CRLF as DATA's are.
+        var lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
+        if (lines.sawBareLF || lines.sawBareCR) && policy.bareLineEndings == .normalize {
+            content = MessageLineCheck.normalizingLineEnds(content)
+            lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
+            if content.readableBytes > limits.maxMessageSize {
+                self.transaction = nil
+                return failure(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets"))
+            }
+        }
         if let refusal = lineRuleRefusal(bare: lines.sawBareLF || lines.sawBareCR, long: lines.sawLongLine) {
             self.transaction = nil
             return failure(refusal)

@@ -65,31 +65,3 @@ public struct HeaderSectionCheck: Sendable, Equatable {
         return true
     }
 }
-
-/// The line rules DATA's decoder applies as it reads (RFC 5321 §2.3.8 line ends, §4.5.3.1.6 line
-/// length), applied to content that arrived another way: BDAT chunks (RFC 3030) carry octets
-/// without framing, so they are checked once the last chunk is in.
-public struct MessageLineCheck: Sendable, Equatable {
-    public var sawBareCR = false
-    public var sawBareLF = false
-    public var sawLongLine = false
-
-    /// `maxLineLength` counts the CRLF, as `SMTPLimits.maxTextLineLength` does.
-    public init<Octets: Collection<UInt8>>(_ message: Octets, maxLineLength: Int) {
-        var lineLength = 0
-        var previousWasCR = false
-        for octet in message {
-            if previousWasCR && octet != 0x0A { sawBareCR = true }
-            if octet == 0x0A {
-                if !previousWasCR { sawBareLF = true }
-                if lineLength + 1 > maxLineLength { sawLongLine = true }
-                lineLength = 0
-            } else {
-                lineLength += 1
-            }
-            previousWasCR = octet == 0x0D
-        }
-        if previousWasCR { sawBareCR = true }
-        if lineLength > maxLineLength { sawLongLine = true }
-    }
-}

@@ -1,3 +1,4 @@
+import NIOCore
 import XCTest
 @testable import SMTPProtocol
 
@@ -43,5 +44,18 @@ final class HeaderSectionCheckTests: XCTestCase {
         XCTAssertEqual(result.fields, 1)
         XCTAssertEqual(result.size, huge.utf8.count - 2)
         XCTAssertNil(refusal)
+    }
+
+    func testBareLineEndsAreRewrittenAsCRLFAndCRLFIsKept() {
+        let cases: [(String, String)] = [
+            ("a\nb", "a\r\nb"), ("a\rb", "a\r\nb"), ("a\r\nb", "a\r\nb"), ("a\r\r\nb", "a\r\n\r\nb"),
+            ("a\n\rb\r", "a\r\n\r\nb\r\n"), ("", ""), ("plain", "plain"),
+        ]
+        for (input, expected) in cases {
+            let out = MessageLineCheck.normalizingLineEnds(ByteBuffer(string: input))
+            XCTAssertEqual(String(buffer: out), expected, input.debugDescription)
+            let lines = MessageLineCheck(out.readableBytesView, maxLineLength: 1000)
+            XCTAssertFalse(lines.sawBareCR || lines.sawBareLF, input.debugDescription)
+        }
     }
 }

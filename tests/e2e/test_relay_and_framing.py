@@ -28,6 +28,13 @@ def test_normalising_bare_line_ends_still_yields_one_message(server_factory):
     (envelope, data), = server.records().values()
     assert envelope["recipients"][0]["address"] == "x@example.test"
     assert data.endswith(b"body\r\n.\r\nMAIL FROM:<evil@b.test>\r\n")
+    # BDAT's bare line ends are stored as CRLF too (DATA's "\r.\r" reads as a bare CR, a dot, a bare CR).
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    assert raw.command("RCPT TO:<x@example.test>")[0] == 250
+    content = b"Subject: b\r\n\r\nbody\n.\rline\r\r\nend\n"
+    assert raw.command(f"BDAT {len(content)} LAST\r\n".encode() + content)[0] == 250
+    [chunked] = [d for _, d in server.records().values() if d != data]
+    assert chunked.endswith(b"Subject: b\r\n\r\nbody\r\n.\r\nline\r\n\r\nend\r\n")
 
 
 def test_relay_is_refused_by_default(relay_server):
