@@ -88,7 +88,9 @@ extension QueueManager {
     func fail(where matches: (QueuedMessage) -> Bool, recipientDomain: String? = nil, text: String, quiet: Bool) -> Int {
         let now = Date()
         var events: [Event] = []
-        var bounces: [(SpoolDirectory.Entry, [DeliveryStatusNotification.RecipientStatus], ResolvedOutboundOptions)] = []
+        /// A bounce to spool; its recipients are journaled as settled (and the segment removed)
+        /// only once it is durable, as for a failure a next hop reports.
+        var bounces: [(SpoolDirectory.Entry, [DeliveryStatusNotification.RecipientStatus], ResolvedOutboundOptions, [Int], String?)] = []
         var removals: [String] = []
         var count = 0
         lock.withLock {
@@ -96,7 +98,8 @@ extension QueueManager {
                 let envelope = message.entry.envelope
                 let (binding, group) = (message.binding, message.group)
                 var statuses: [DeliveryStatusNotification.RecipientStatus] = []
-                var touched = false
+                var noticed: [Int] = []
+                var unnoticed: [Int] = []
                 var options: ResolvedOutboundOptions?
                 for (index, recipient) in envelope.recipients.enumerated() where !message.states[index].settled {
                     let domain = (envelope.routingDomain ?? Self.domain(of: recipient.address)).lowercased()
@@ -104,11 +107,9 @@ extension QueueManager {
                     let key = QueueKey(binding: binding, group: group, domain: domain)
                     let queue = queue(key)
                     options = options ?? queue.options
-                    touched = true
                     message.states[index].settled = true
                     message.unsettled -= 1
                     queue.failed += 1
-                    journal.settled(segment: message.entry.path, id: envelope.id, index: index)
                     let attempt = DeliveryLog.Attempt(messageID: envelope.id, connectionID: 0, domain: domain, bindingGroup: group,
                                                       binding: binding, bytes: 0, retries: message.states[index].attempts,
                                                       receivedAtMicros: envelope.receivedAtMicros, remoteAddress: "")
@@ -119,12 +120,23 @@ extension QueueManager {
                     if Self.wantsFailureNotice(recipient.notify) {
                         statuses.append(.init(address: recipient.address, originalRecipient: recipient.originalRecipient, action: .failed,
                                               status: Self.enhancedStatus(in: text), diagnostic: text, lastAttempt: now))
+                        noticed.append(index)
+                    } else {
+                        unnoticed.append(index)
                     }
                 }
-                guard touched else { continue }
+                guard let options else { continue }
                 count += 1
-                if !quiet, !statuses.isEmpty, let options { bounces.append((message.entry, statuses, options)) }
-                if let segment = forgetIfSettled(message) { removals.append(segment) }
+                let bounced = !quiet && !statuses.isEmpty && options.generateBounces && !envelope.mailFrom.isEmpty
+                for index in bounced ? unnoticed : unnoticed + noticed {
+                    journal.settled(segment: message.entry.path, id: envelope.id, index: index)
+                }
+                let segment = forgetIfSettled(message)
+                if bounced {
+                    bounces.append((message.entry, statuses, options, noticed, segment))
+                } else if let segment {
+                    removals.append(segment)
+                }
             }
             // Work of failed recipients still in the delayed set goes now (counts stay right).
             var keep: [DelayedWork] = []
@@ -135,9 +147,8 @@ extension QueueManager {
             for queue in queues.values { queue.ready.removeAll { $0.message.live($0) == nil } }
         }
         if let onEvent { for event in events { onEvent(event) } }
-        // The bounces read their originals before the segments holding them may go.
-        for (entry, statuses, options) in bounces where options.generateBounces && !entry.envelope.mailFrom.isEmpty {
-            bounce(entry, failed: statuses, options: options, settling: [], removeSegment: nil)
+        for (entry, statuses, options, settling, segment) in bounces {
+            bounce(entry, failed: statuses, options: options, settling: settling, removeSegment: segment)
         }
         for segment in removals { journal.removeSegment(segment) }
         return count

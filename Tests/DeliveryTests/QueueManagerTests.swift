@@ -177,6 +177,40 @@ final class QueueManagerTests: XCTestCase {
         stop(parts)
     }
 
+    /// `message fail` from the console follows the same rule: its bounce durable first; a quiet
+    /// fail (no bounce) settles at once.
+    func testAConsoleFailSettlesOnlyOnceItsBounceIsSpooled() throws {
+        let parts = try makeManager(port: try freePort())  // nothing listens: the message stays queued
+        parts.0.bounceRetryDelay = .milliseconds(300)
+        let queue = directory + "/spool/queue"
+        func journalText() -> String {
+            ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).filter { $0.hasSuffix(".jnl") }
+                .compactMap { try? String(contentsOfFile: queue + "/" + $0, encoding: .utf8) }.joined()
+        }
+        let id = try submit(parts.1, recipients: ["x@dest.test"], sender: "sender@origin.test")
+        let quietID = try submit(parts.1, recipients: ["y@dest.test"], sender: "sender@origin.test")
+        _ = records("T", count: 2)
+        signal(SIGXFSZ, SIG_IGN)
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        var limited = saved
+        limited.rlim_cur = 1024  // the bounce (report and original headers, over 1 KiB) cannot be written
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited)
+        XCTAssertTrue(parts.0.fail(messageID: id, text: "550 5.0.0 failed by the operator", quiet: false))
+        XCTAssertTrue(parts.0.fail(messageID: quietID, text: "550 5.0.0 failed by the operator", quiet: true))
+        Thread.sleep(forTimeInterval: 1.0)  // the bounce's write has failed (at least once) by now
+        let during = journalText()
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        XCTAssertFalse(during.contains("S \(id) 0"), "not settled while the bounce is not spooled: \(during)")
+        XCTAssertTrue(during.contains("S \(quietID) 0"), "a quiet fail has no bounce to wait for: \(during)")
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !journalText().contains("S \(id) 0") { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertTrue(journalText().contains("S \(id) 0"), journalText())
+        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter { $0.envelope.mailFrom.isEmpty }
+        XCTAssertEqual(bounces.map { $0.envelope.recipients.map(\.address) }, [["sender@origin.test"]])
+        stop(parts)
+    }
+
     func testRefusalsAreFinalAndDeferralsJournaled() throws {
         let parts = try makeManager(port: try startSink(["-f", "rcpt"]))
         try submit(parts.1, recipients: ["x@dest.test"])
