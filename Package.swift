@@ -38,7 +38,12 @@ let package = Package(
         // IDNA2008 for msys.idn (Debian's libidn2-dev).
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
-        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"], swiftSettings: strict),
+        // Its trusted Lua (the msys objects, the library, thread pools, timers) is in Lua/ and
+        // compiled into the binary.
+        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"],
+                resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
+                    .map { .embedInCode("Lua/\($0)") },
+                swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic free of sockets.
         .target(name: "OutboundSMTP", swiftSettings: strict),

@@ -1,7 +1,7 @@
 import LuaBridge
 
 /// msys.registerControl: console commands written in Lua (the Lua half is in
-/// ScriptletLibrary.swift). The server runs them in the scheduler's state.
+/// Lua/impulse-library.lua). The server runs them in the scheduler's state.
 extension PolicyState {
     /// Console commands scripts registered (msys.registerControl), sorted.
     public func controlCommands() -> [String] {

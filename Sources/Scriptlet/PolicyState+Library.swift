@@ -4,7 +4,7 @@ import ImpulseConfig
 import LuaBridge
 import LuaShim
 
-/// The Swift half of the msys library (ScriptletLibrary.swift is the Lua half): what needs data
+/// The Swift half of the msys library (Lua/impulse-library.lua is the Lua half): what needs data
 /// shared between states, a C library, or the server.
 extension PolicyState {
     func installLibrary(printer: (@Sendable (String) -> Void)?) {

@@ -1,7 +1,7 @@
 import Foundation
 import LuaBridge
 
-/// The Swift half of msys.runInPool / msys.threadpool (ScriptletThreadPools.swift is the Lua
+/// The Swift half of msys.runInPool / msys.threadpool (Lua/impulse-threadpools.lua is the Lua
 /// half). The pools themselves belong to the server; a PolicyState only reaches them through
 /// `poolSubmitter` and `poolInfo`.
 extension PolicyState {

@@ -124,13 +124,13 @@ public final class PolicyState {
         lua.setInternal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
             try lua.runTrusted(Self.hookTable + "\n__impulse_max_sleep = \(Int(Self.maxSleep))", chunkName: "impulse-hooks")
-            try lua.runTrusted(ScriptletPrelude.source, chunkName: "impulse-prelude.lua")
+            try lua.runTrusted(TrustedLuaChunk.prelude.source, chunkName: TrustedLuaChunk.prelude.fileName)
             installLibrary(printer: printer)
-            try lua.runTrusted(ScriptletLibrary.source, chunkName: "impulse-library.lua")
+            try lua.runTrusted(TrustedLuaChunk.library.source, chunkName: TrustedLuaChunk.library.fileName)
             installThreadPools()
-            try lua.runTrusted(ScriptletThreadPools.source, chunkName: "impulse-threadpools.lua")
+            try lua.runTrusted(TrustedLuaChunk.threadPools.source, chunkName: TrustedLuaChunk.threadPools.fileName)
             installTimers()
-            try lua.runTrusted(ScriptletTimers.source, chunkName: "impulse-timers.lua")
+            try lua.runTrusted(TrustedLuaChunk.timers.source, chunkName: TrustedLuaChunk.timers.fileName)
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

@@ -1,9 +1,7 @@
-/// The msys library around the objects (docs/lua/library.md): constants, codecs, the dumper, json,
-/// logging, idn, cidr tables, gauge caches, counters, audit, more msg methods and the rfc2822
-/// macros. Runs after the prelude, whose internals it reaches through `__impulse`; the Swift
-/// halves are in PolicyState+Library.swift.
-enum ScriptletLibrary {
-    static let source = #"""
+-- The msys library around the objects (docs/lua/library.md): constants, codecs, the dumper, json,
+-- logging, idn, cidr tables, gauge caches, counters, audit, more msg methods and the rfc2822
+-- macros. Runs after the prelude, whose internals it reaches through `__impulse`; the Swift
+-- halves are in PolicyState+Library.swift.
 local I = __impulse
 local core = msys.core
 local format, find, gsub, byte, char, sub = string.format, string.find, string.gsub, string.byte, string.char, string.sub
@@ -569,5 +567,3 @@ function msys.expandMacro(text)
     return nil
   end))
 end
-"""#
-}

@@ -1,10 +1,8 @@
-/// `msys.runInPool` and `msys.threadpool` (docs/lua/library.md): functions run in Lua states owned by
-/// thread pools, never in the session's state. A function and its arguments are copied into the
-/// pool's state as Lua source that rebuilds them (functions as LuaJIT bytecode with their
-/// upvalues); the results come back the same way. Runs before the state is sealed: it keeps the
-/// debug upvalue functions and the bytecode loader for itself.
-enum ScriptletThreadPools {
-    static let source = #"""
+-- `msys.runInPool` and `msys.threadpool` (docs/lua/library.md): functions run in Lua states owned by
+-- thread pools, never in the session's state. A function and its arguments are copied into the
+-- pool's state as Lua source that rebuilds them (functions as LuaJIT bytecode with their
+-- upvalues); the results come back the same way. Runs before the state is sealed: it keeps the
+-- debug upvalue functions and the bytecode loader for itself.
 local I = __impulse
 local core = msys.core
 local format, concat, dump = string.format, table.concat, string.dump
@@ -208,5 +206,3 @@ function msys.readfile(path)
   end
   return suspending_readfile(path)
 end
-"""#
-}

@@ -1,10 +1,8 @@
-/// `msys.timer` (docs/lua/library.md): after / at / every, with `:stop()`, `:start()`, `:name()`; a timer the
-/// script no longer references is cancelled when collected (keep a global reference, as in
-/// Momentum). The callback runs in the state that made the timer, on that state's thread: the
-/// scheduler's for timers made in `init` (the usual place), an event loop's for timers made in
-/// a callout. The Swift half is PolicyState+Timers.swift. Runs before the state is sealed.
-enum ScriptletTimers {
-    static let source = #"""
+-- `msys.timer` (docs/lua/library.md): after / at / every, with `:stop()`, `:start()`, `:name()`; a timer the
+-- script no longer references is cancelled when collected (keep a global reference, as in
+-- Momentum). The callback runs in the state that made the timer, on that state's thread: the
+-- scheduler's for timers made in `init` (the usual place), an event loop's for timers made in
+-- a callout. The Swift half is PolicyState+Timers.swift. Runs before the state is sealed.
 local I = __impulse
 local setfenv_of, getfenv_of = debug.setfenv, debug.getfenv
 local traceback = debug.traceback
@@ -77,5 +75,3 @@ function __impulse_timer_fire(id)
   if not ok then print("msys.timer " .. tostring(timer and getfenv_of(timer).name or id) .. " error: " .. tostring(message)) end
   return true
 end
-"""#
-}

@@ -1,9 +1,7 @@
-/// The trusted Lua code every policy state runs before the operator's scripts: the `msys` table,
-/// `msys.registerModule`, the session bookkeeping, the vctx / ec_string / accept / msg objects and
-/// the dispatcher that runs one callout across every registered module. Kept in Lua because it
-/// manipulates Lua tables; every entry from Swift goes through a protected call.
-enum ScriptletPrelude {
-    static let source = #"""
+-- The trusted Lua code every policy state runs before the operator's scripts: the `msys` table,
+-- `msys.registerModule`, the session bookkeeping, the vctx / ec_string / accept / msg objects and
+-- the dispatcher that runs one callout across every registered module. Kept in Lua because it
+-- manipulates Lua tables; every entry from Swift goes through a protected call.
 local pairs, ipairs, type, tostring, tonumber, error, setmetatable, xpcall, select =
       pairs, ipairs, type, tostring, tonumber, error, setmetatable, xpcall, select
 local traceback, format, gsub, find = debug.traceback, string.format, string.gsub, string.find
@@ -16,7 +14,7 @@ local running = setmetatable({}, { __mode = "k" })
 local function current_session_id() return running[coroutine.running() or "main"] end
 local function set_current(sid) running[coroutine.running() or "main"] = sid end
 
--- Internals the library chunk (ScriptletLibrary.swift) builds on; filled in below.
+-- Internals the library chunk (Lua/impulse-library.lua) builds on; filled in below.
 __impulse = { bindings = {}, binding_groups = {}, binding_turn = {} }
 function __impulse.endpoint(address, part)
   if part == "ip" then return address.ip end
@@ -1040,5 +1038,3 @@ function __impulse_deinit()
   end
   return "ok"
 end
-"""#
-}

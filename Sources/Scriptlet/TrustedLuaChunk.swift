@@ -1,0 +1,36 @@
+/// Impulse's own Lua, run in every policy state before the operator's scripts, in this order.
+/// The sources are the `.lua` files in `Lua/`, compiled into the binary (SwiftPM's
+/// `embedInCode`); each runs under its file's name, so a traceback names the real file and line.
+enum TrustedLuaChunk: CaseIterable {
+    /// The `msys` table, `msys.registerModule`, the session bookkeeping, the vctx / ec_string /
+    /// accept / msg objects and the callout dispatcher.
+    case prelude
+    /// The msys library functions and the packages `require` loads.
+    case library
+    /// `msys.runInPool` and `msys.threadpool`: marshalling jobs to and from pool states.
+    case threadPools
+    /// `msys.timer` and friends.
+    case timers
+
+    /// The chunk name tracebacks show: the file's name.
+    var fileName: String {
+        switch self {
+        case .prelude: "impulse-prelude.lua"
+        case .library: "impulse-library.lua"
+        case .threadPools: "impulse-threadpools.lua"
+        case .timers: "impulse-timers.lua"
+        }
+    }
+
+    /// The file's text.
+    var source: String {
+        let octets: [UInt8]
+        switch self {
+        case .prelude: octets = PackageResources.impulse_prelude_lua
+        case .library: octets = PackageResources.impulse_library_lua
+        case .threadPools: octets = PackageResources.impulse_threadpools_lua
+        case .timers: octets = PackageResources.impulse_timers_lua
+        }
+        return String(decoding: octets, as: UTF8.self)
+    }
+}
