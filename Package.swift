@@ -97,7 +97,7 @@ let package = Package(
                                                           .product(name: "Logging", package: "swift-log"),
                                                           .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
-        .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], swiftSettings: strict),
+        .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], exclude: ["Lua"], swiftSettings: strict),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge"], swiftSettings: strict),
         .testTarget(name: "SpoolTests",
                     dependencies: ["Spool", .product(name: "NIOPosix", package: "swift-nio"),
