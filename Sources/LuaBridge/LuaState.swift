@@ -101,6 +101,46 @@ public final class LuaState {
         impulse_lua_pop(pointer, 1)
     }
 
+    /// Sets internal `name` to a plain value (no Lua source is generated for it).
+    public func setInternal(_ name: String, value: LuaValue) {
+        impulse_lua_push_internals(pointer)
+        Self.push(value, on: pointer)
+        lua_setfield(pointer, -2, name)
+        impulse_lua_pop(pointer, 1)
+    }
+
+    /// Sets internal `name` to a new table holding `entries` (keys and values as given; an
+    /// array is keys 1…n).
+    public func setInternal(_ name: String, table entries: [(key: LuaValue, value: LuaValue)]) {
+        impulse_lua_push_internals(pointer)
+        impulse_lua_newtable(pointer)
+        for (key, value) in entries {
+            Self.push(key, on: pointer)
+            Self.push(value, on: pointer)
+            lua_rawset(pointer, -3)
+        }
+        lua_setfield(pointer, -2, name)
+        impulse_lua_pop(pointer, 1)
+    }
+
+    /// Sets field `name` of global table `table` (which must exist) to a plain value, e.g.
+    /// `package.path`.
+    public func setField(table: String, _ name: String, value: LuaValue) {
+        impulse_lua_getglobal(pointer, table)
+        guard impulse_lua_istable(pointer, -1) != 0 else { impulse_lua_pop(pointer, 1); return }
+        lua_pushlstring(pointer, name, name.utf8.count)
+        Self.push(value, on: pointer)
+        lua_rawset(pointer, -3)
+        impulse_lua_pop(pointer, 1)
+    }
+
+    /// The garbage collector's pause and step multiplier (percent), as `collectgarbage('setpause')`
+    /// and `collectgarbage('setstepmul')` set them.
+    public func tuneGarbageCollector(pause: Int, stepMultiplier: Int) {
+        _ = lua_gc(pointer, LUA_GCSETPAUSE, Int32(clamping: pause))
+        _ = lua_gc(pointer, LUA_GCSETSTEPMUL, Int32(clamping: stepMultiplier))
+    }
+
     /// Pushes internal `name` (a raw read: no fallback to the globals).
     private func pushInternal(_ name: String) {
         impulse_lua_push_internals(pointer)

@@ -38,7 +38,7 @@ extension PolicyState {
 
     /// `gc_pause` / `gc_stepmul`: how eagerly this state's garbage collector runs (percent).
     public func tuneGarbageCollector(pause: Int, stepMultiplier: Int) {
-        _ = try? lua.runTrusted("collectgarbage('setpause', \(pause)) collectgarbage('setstepmul', \(stepMultiplier))", chunkName: "impulse-gc")
+        lua.tuneGarbageCollector(pause: pause, stepMultiplier: stepMultiplier)
     }
 
     /// Times every module's method for each callout and hands (module, callout, seconds) to

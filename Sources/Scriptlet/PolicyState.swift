@@ -95,10 +95,12 @@ public final class PolicyState {
     /// Hook points Impulse knows (HookRegistry): "fired", "delivery" (fired once delivery exists)
     /// or "known" (Momentum has it, Impulse does not call it); other `<scope>_<hook>` keys are
     /// reported at load as unknown.
-    static let hookTable: String = "__impulse_hooks = {" + HookRegistry.prototypes.keys.sorted().map { name in
+    /// Every hook point Impulse knows, with how it treats it ("fired", "delivery": declared for
+    /// delivery but not called yet, "known": Momentum has it, Impulse does not call it).
+    static let hookKinds: [(key: LuaValue, value: LuaValue)] = HookRegistry.prototypes.keys.sorted().map { name in
         let kind = HookRegistry.fired.contains(name) ? "fired" : HookRegistry.declaredForDelivery.contains(name) ? "delivery" : "known"
-        return "[\(luaQuoted(name))] = \"\(kind)\""
-    }.joined(separator: ", ") + "}"
+        return (.string(name), .string(kind))
+    }
 
     /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
     /// run once (its module-level code runs per state, as in Momentum).
@@ -123,7 +125,8 @@ public final class PolicyState {
         }
         lua.setInternal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
-            try lua.runTrusted(Self.hookTable + "\n__impulse_max_sleep = \(Int(Self.maxSleep))", chunkName: "impulse-hooks")
+            lua.setInternal("__impulse_hooks", table: Self.hookKinds)
+            lua.setInternal("__impulse_max_sleep", value: .number(Self.maxSleep))
             try lua.runTrusted(TrustedLuaChunk.prelude.source, chunkName: TrustedLuaChunk.prelude.fileName)
             installLibrary(printer: printer)
             try lua.runTrusted(TrustedLuaChunk.library.source, chunkName: TrustedLuaChunk.library.fileName)
@@ -148,7 +151,7 @@ public final class PolicyState {
         }
         let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
         let packagePath = searchPath.sorted().map { "\($0)/?.lua" }.joined(separator: ";")
-        _ = try? lua.runTrusted("package.path = \(Self.luaQuoted(packagePath)); package.cpath = ''", chunkName: "impulse-path")
+        lua.setField(table: "package", "path", value: .string(packagePath))
         for script in scripts {
             guard let data = FileManager.default.contents(atPath: script.path) else {
                 throw ScriptletLoadError(script: script.name, message: "cannot read \(script.path)")
@@ -161,7 +164,7 @@ public final class PolicyState {
                 throw ScriptletLoadError(script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
             }
             do {
-                try lua.runTrusted("__impulse_loading(\(Self.luaQuoted(script.chunkName)))", chunkName: "impulse-loading")
+                try lua.callInternal("__impulse_loading", [.string(script.chunkName)])
                 try lua.run(translated, chunkName: script.chunkName)
             } catch {
                 throw ScriptletLoadError(script: script.name, message: error.message)
@@ -205,8 +208,7 @@ public final class PolicyState {
         }
         self.implemented = implemented
         implementedMask = implemented.reduce(0) { $0 | (1 << $1.number) }
-        _ = try? lua.runTrusted("__impulse_callout_names = {" + Callout.allCases.map { Self.luaQuoted($0.rawValue) }.joined(separator: ", ") + "}",
-                         chunkName: "impulse-callouts")
+        lua.setInternal("__impulse_callout_names", table: Callout.allCases.enumerated().map { (.number(Double($0.offset + 1)), .string($0.element.rawValue)) })
         worker = lua.reference(internal: "__impulse_worker")
         sessionsTable = lua.reference(toResultOfInternal: "__impulse_sessions")
         entry = Entries(open: lua.reference(internal: "__impulse_open"), set: lua.reference(internal: "__impulse_set"),
@@ -541,15 +543,9 @@ public final class PolicyState {
     /// The configuration's bindings (name → its binding_group, if any), for msg:binding and
     /// msg:binding_group.
     public func configureBindings(_ bindings: [(name: String, group: String?)]) {
-        var source = "local b, g = __impulse.bindings, __impulse.binding_groups\n"
         for binding in bindings {
-            source += "b[\(Self.luaQuoted(binding.name))] = true\n"
-            if let group = binding.group {
-                source += "g[\(Self.luaQuoted(group))] = g[\(Self.luaQuoted(group))] or {}\n"
-                source += "table.insert(g[\(Self.luaQuoted(group))], \(Self.luaQuoted(binding.name)))\n"
-            }
+            _ = try? lua.callInternal("__impulse_add_binding", [.string(binding.name), binding.group.map { .string($0) } ?? .nil])
         }
-        _ = try? lua.runTrusted(source, chunkName: "impulse-bindings")
     }
 
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.

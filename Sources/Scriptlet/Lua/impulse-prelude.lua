@@ -16,6 +16,15 @@ local function set_current(sid) running[coroutine.running() or "main"] = sid end
 
 -- Internals the library chunk (Lua/impulse-library.lua) builds on; filled in below.
 __impulse = { bindings = {}, binding_groups = {}, binding_turn = {} }
+-- A binding from the configuration, with its binding_group if it has one.
+function __impulse_add_binding(name, group)
+  __impulse.bindings[name] = true
+  if group then
+    local members = __impulse.binding_groups[group] or {}
+    members[#members + 1] = name
+    __impulse.binding_groups[group] = members
+  end
+end
 function __impulse.endpoint(address, part)
   if part == "ip" then return address.ip end
   if part == "port" then return address.port end
