@@ -107,6 +107,13 @@ final class QueueManagerTests: XCTestCase {
         return found
     }
 
+    /// Every delivery journal in the spool, as text.
+    func journalText() -> String {
+        let queue = directory + "/spool/queue"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).filter { $0.hasSuffix(".jnl") }
+            .compactMap { try? String(contentsOfFile: queue + "/" + $0, encoding: .utf8) }.joined()
+    }
+
     func stop(_ parts: (QueueManager, SpoolWriter, DeliveryJournal)) {
         parts.0.stop()
         parts.1.stop()
@@ -143,11 +150,6 @@ final class QueueManagerTests: XCTestCase {
     func testAFailedRecipientIsSettledOnlyOnceItsBounceIsSpooled() throws {
         let parts = try makeManager(port: try startSink(["-f", "rcpt"]))
         parts.0.bounceRetryDelay = .milliseconds(300)
-        let queue = directory + "/spool/queue"
-        func journalText() -> String {
-            ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).filter { $0.hasSuffix(".jnl") }
-                .compactMap { try? String(contentsOfFile: queue + "/" + $0, encoding: .utf8) }.joined()
-        }
         func spooledIDs() -> [String] { SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.map(\.envelope.id) }
         signal(SIGXFSZ, SIG_IGN)
         var saved = rlimit()
@@ -182,11 +184,6 @@ final class QueueManagerTests: XCTestCase {
     func testAConsoleFailSettlesOnlyOnceItsBounceIsSpooled() throws {
         let parts = try makeManager(port: try freePort())  // nothing listens: the message stays queued
         parts.0.bounceRetryDelay = .milliseconds(300)
-        let queue = directory + "/spool/queue"
-        func journalText() -> String {
-            ((try? FileManager.default.contentsOfDirectory(atPath: queue)) ?? []).filter { $0.hasSuffix(".jnl") }
-                .compactMap { try? String(contentsOfFile: queue + "/" + $0, encoding: .utf8) }.joined()
-        }
         let id = try submit(parts.1, recipients: ["x@dest.test"], sender: "sender@origin.test")
         let quietID = try submit(parts.1, recipients: ["y@dest.test"], sender: "sender@origin.test")
         _ = records("T", count: 2)
