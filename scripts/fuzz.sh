@@ -12,10 +12,12 @@ seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(FuzzSMTPCommand FuzzDataDecoder FuzzConfig FuzzThreadedLua FuzzReplyParser FuzzHeaderSection)
+  targets=(FuzzSMTPCommand FuzzDataDecoder FuzzConfig FuzzThreadedLua FuzzReplyParser FuzzHeaderSection FuzzLuaPatterns)
 fi
 # lld: gold fails on AddressSanitizer objects with debug information.
-flags=(--build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DIMPULSE_FUZZ -Xswiftc -use-ld=lld)
+# The C layer (LuaShim) is instrumented too, so its branches guide the fuzzer.
+flags=(--build-path .build/fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DIMPULSE_FUZZ -Xswiftc -use-ld=lld
+       -Xcc -fsanitize=fuzzer-no-link,address)
 for target in "${targets[@]}"; do
   swift build "${flags[@]}" --product "$target" 2>&1 | grep -E "error|warning: " || true
   [[ -x .build/fuzz/debug/$target ]] || { echo "fuzz: $target did not build" >&2; exit 1; }

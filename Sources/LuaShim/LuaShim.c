@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 #include <luajit.h>
 #include "LuaShim.h"
+#include "ShimInternal.h"
 
 static impulse_lua_dispatcher dispatcher = NULL;
 
@@ -116,9 +117,19 @@ static void make_internals(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, internals_key);
 }
 
+/* Loads one of the sandbox's own chunks with the internals table as its environment (its
+   functions are Impulse's: setfenv refuses them, and the watchdog names the script that called
+   them rather than their lines). */
+static int load_sandbox_chunk(lua_State *L, const char *text, size_t length, const char *name) {
+    if (luaL_loadbuffer(L, text, length, name) != 0) return 1;
+    impulse_lua_push_internals(L);
+    lua_setfenv(L, -2);
+    return 0;
+}
+
 /* Runs a sandbox chunk with the internals table as its first argument. */
 static int run_sandbox_chunk(lua_State *L, const char *text, size_t length, const char *name) {
-    if (luaL_loadbuffer(L, text, length, name) != 0) return 1;
+    if (load_sandbox_chunk(L, text, length, name) != 0) return 1;
     impulse_lua_push_internals(L);
     return lua_pcall(L, 1, 0, 0) != 0;
 }
@@ -131,6 +142,7 @@ lua_State *impulse_lua_new_state(int jit_on) {
     if (L == NULL) { free(data); return NULL; }
     lua_atpanic(L, panic_handler);
     luaL_openlibs(L);
+    impulse_lua_open_bounded_library(L);
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | (jit_on ? LUAJIT_MODE_ON : LUAJIT_MODE_OFF));
     make_internals(L);
     /* Sandbox (docs/lua/README.md, "Sandbox"). */
@@ -252,7 +264,7 @@ void impulse_lua_seal(lua_State *L) {
         "_G.jit = nil\n"
         "for name in pairs(package.loaded) do if name == 'jit' or name:find('^jit%.') then package.loaded[name] = nil end end\n"
         "for name in pairs(package.preload) do if name == 'jit' or name:find('^jit%.') then package.preload[name] = nil end end\n";
-    if (luaL_loadbuffer(L, seal, sizeof(seal) - 1, "=impulse-seal") != 0
+    if (load_sandbox_chunk(L, seal, sizeof(seal) - 1, "=impulse-seal") != 0
         || (impulse_lua_push_internals(L), lua_pushcfunction(L, lua_watchdog_fired), lua_pcall(L, 2, 0, 0)) != 0) {
         /* Cannot fail short of memory exhaustion, which aborts; leave nothing half-sealed. */
         fprintf(stderr, "impulse: sealing a Lua state failed: %s\n", lua_tostring(L, -1));
@@ -389,6 +401,39 @@ static void watchdog_hook(lua_State *L, lua_Debug *ar) {
     lua_pop(L, 1);
     if (!main_thread) lua_yield(L, 0);
     luaL_error(L, "watchdog: script ran too long");
+}
+
+void impulse_lua_charge_work(lua_State *L, long steps) {
+    void *ud = NULL;
+    if (lua_getallocf(L, &ud) != limited_alloc) return;
+    impulse_state_data *data = (impulse_state_data *)ud;
+    data->watchdog_remaining -= steps;
+    if (data->watchdog_remaining > 0) return;
+    /* Name the nearest script line: the C function may have been called by pcall (or by one of
+       Impulse's own wrappers), not by the script itself. */
+    lua_Debug frame;
+    for (int level = 1; lua_getstack(L, level, &frame); level++) {
+        if (!lua_getinfo(L, "Slf", &frame)) continue;
+        lua_getfenv(L, -1);
+        impulse_lua_push_internals(L);
+        int trusted = lua_rawequal(L, -1, -2);
+        lua_pop(L, 3);
+        if (!trusted && frame.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: watchdog: script ran too long", frame.short_src, frame.currentline);
+            lua_error(L);
+        }
+    }
+    lua_pushliteral(L, "watchdog: script ran too long");
+    lua_error(L);
+}
+
+void impulse_lua_open_bounded_library(lua_State *L) {
+    lua_getglobal(L, "string");
+    impulse_lua_register_bounded_patterns(L);
+    lua_pop(L, 1);
+    lua_getglobal(L, "table");
+    impulse_lua_register_bounded_sort(L);
+    lua_pop(L, 1);
 }
 
 int impulse_lua_watchdog_armed(lua_State *L) {

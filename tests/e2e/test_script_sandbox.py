@@ -454,3 +454,50 @@ msys.registerModule("rogue", mod)
         assert other.reply()[0] == 220
         assert other.command("NOOP")[0] == 250
         other.close()
+
+
+PATTERN_WORK_SCRIPT = r"""
+local hay = string.rep("a", 4000)
+local work = {
+  find = function() return hay:find("a*a*a*a*b") end,
+  match = function() return hay:match("(a-)a-a-a-b") end,
+  gmatch = function() for x in hay:gmatch("a*a*a*b") do end end,
+  gsub = function() return hay:gsub("a+a+a+b", "x") end,
+  balanced = function() return string.rep("(", 400000):find("%b()") end,
+  caught = function() while true do pcall(string.find, hay, "a*a*a*b") end end,
+}
+local mod = {}
+function mod:validate_rcptto(msg, str, accept, vctx)
+  local which = tostring(str):match("(%w+)@")
+  if which == "plain" then
+    -- A needle that almost matches everywhere: linear now, minutes with a byte-by-byte search.
+    local big = string.rep("a", 4 * 1024 * 1024)
+    local found = big:find(string.rep("a", 2 * 1024 * 1024) .. "b", 1, true)
+    vctx:set_code(250, "plain " .. tostring(found))
+    return msys.core.VALIDATE_DONE
+  end
+  work[which]()
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("patterns", mod)
+"""
+
+
+def test_pattern_work_inside_one_c_call_is_stopped_by_the_watchdog(server_factory):
+    """string.find/match/gmatch/gsub backtrack inside one C call, out of the count hook's reach
+    (LuaJIT's own ran for hours on these); Impulse's charge every step to the watchdog, so each
+    is stopped like a runaway loop, with the script's line, also when the script catches it."""
+    server, raw = started(server_factory, "patterns", PATTERN_WORK_SCRIPT, timeout=60)
+    assert raw.reply()[0] == 220
+    assert raw.command("EHLO c")[0] == 250
+    assert raw.command("MAIL FROM:<a@b.test>")[0] == 250
+    for which in ["find", "match", "gmatch", "gsub", "balanced", "caught"]:
+        code, text = raw.command(f"RCPT TO:<{which}@example.test>")
+        assert code == 451, (which, code, text)
+    assert raw.command("RCPT TO:<plain@example.test>") == (250, "250 2.0.0 plain nil")
+    raw.command("QUIT")
+    log = server.log.read_text()
+    assert log.count("watchdog: script ran too long") >= 6, log[-3000:]
+    assert re.search(r"patterns\.lua:\d+: watchdog: script ran too long", log), log[-3000:]
+    other = Raw(server.port, timeout=30)
+    assert other.reply()[0] == 220, "the server still answers"

@@ -42,6 +42,12 @@ int impulse_lua_collect(lua_State *L);
 /// `jit_on` (Debian's LuaJIT runs no count hook inside compiled loops).
 lua_State *impulse_lua_new_state(int jit_on);
 
+/// Replaces the pattern functions of the string library (find, match, gmatch, gsub) and
+/// table.sort with Impulse's, whose work is charged to the watchdog (plain search linear, sort
+/// O(n log n) on every input), in any state (impulse_lua_new_state does it). Same results and
+/// errors as LuaJIT's.
+void impulse_lua_open_bounded_library(lua_State *L);
+
 /// Pushes a Lua function that calls Swift callback `id`.
 void impulse_lua_push_function(lua_State *L, int id);
 
