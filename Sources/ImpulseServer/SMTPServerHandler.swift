@@ -50,8 +50,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var logger: Logger
     /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
     var readingPaused = false
-    /// Largest file msys.readfile returns.
-    static let maxReadFile = 16 * 1024 * 1024
     /// Input buffered while waiting for the spool beyond which reading pauses.
     static let maxBufferedWhileWaiting = 256 * 1024
 
@@ -403,99 +401,25 @@ final class SMTPServerHandler: ChannelInboundHandler {
         return machine.policyDecided(outcome)
     }
 
-    /// A callout waits (msys.sleep …): the session waits with it, the event loop does not.
+    /// A callout waits (msys.sleep …): the session waits with it, the event loop does not. The
+    /// effect executor does the waiting.
     func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
         mode = .waiting
         context.flush()
         let bound = NIOLoopBound((handler: self, suspension: suspension), eventLoop: context.eventLoop)
-        switch suspension.request {
-        case .sleep(let seconds):
-            context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) {
-                bound.value.handler.resumePolicy(bound.value.suspension)
-            }
-        case .readFile(let path):
-            services.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> [LuaValue] in
-                guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                      let size = attributes[.size] as? Int else { return [.string("error"), .string("\(path): no such file")] }
-                guard size <= Self.maxReadFile else { return [.string("error"), .string("\(path): larger than \(Self.maxReadFile) octets")] }
-                guard let data = FileManager.default.contents(atPath: path) else { return [.string("error"), .string("\(path): cannot read")] }
-                return [.string("ok"), .bytes(Array(data))]
-            }.whenComplete { result in
-                let values = (try? result.get()) ?? [.string("error"), .string("thread pool stopped")]
-                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
-            }
-        case .inject(let sender, let recipients, let content):
-            // A message a script built: spooled like any other, durable before the script goes on.
-            let parser = MailPathParser(limits: machine.policy.limits, allowUTF8: true)
-            let valid = recipients.compactMap { try? parser.parseForwardPath(Substring("<\($0)>")) }.filter { !$0.domain.isEmpty }
-            guard valid.count == recipients.count, recipients.count <= machine.policy.limits.maxRecipientsPerMessage,
-                  (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil else {
-                resumePolicy(suspension, with: [.string("error"), .string("invalid sender or recipient address")])
-                return
-            }
-            guard content.count <= machine.policy.limits.maxMessageSize else {
-                resumePolicy(suspension, with: [.string("error"), .string("message larger than \(machine.policy.limits.maxMessageSize) octets")])
-                return
-            }
-            let now = Date()
-            let id = machine.idGenerator.next(now: now)
-            let envelope = SpoolEnvelope(id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: sender,
-                                         recipients: recipients.map { SpoolEnvelope.Recipient(address: $0) },
-                                         peerAddress: "", peerPort: 0, helo: "", receivedProtocol: "LOCAL", listener: "scriptlet",
-                                         context: ["injected_by": clientLabel])
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            services.spoolWriter.submit(.init(envelope: envelope, data: [ByteBuffer(bytes: content)], promise: promise))
-            promise.futureResult.whenComplete { result in
-                let values: [LuaValue]
-                switch result {
-                case .success: values = [.string("ok"), .string(id)]
-                case .failure(let error): values = [.string("error"), .string("spool: \(error)")]
-                }
-                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
-            }
-        case .runInPool(let pool, let payload):
-            guard let pools = services.threadPools else {
-                resumePolicy(suspension, with: [.string("error"), .string("no thread pools")])
-                return
-            }
-            pools.run(pool, payload: payload, on: context.eventLoop).whenComplete { result in
-                let values: [LuaValue]
-                switch result {
-                case .success(let results): values = [.string("ok"), .bytes(results)]
-                case .failure(let error): values = [.string("error"), .string("\(error)")]
-                }
-                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
-            }
-        case .dnsLookup(let name, let typeName):
-            guard let type = DNSRecordType(rawValue: typeName) else {
-                resumePolicy(suspension, with: [.string("error"), .string("unsupported type")])
-                return
-            }
-            // The lookup blocks, so it runs on the I/O thread pool; the answer comes back here.
-            services.blockingWork.runIfActive(eventLoop: context.eventLoop) { [resolver = services.resolver] in
-                resolver?.lookup(name, type: type) ?? .failure(.serverFailure("no resolver configured"))
-            }.whenComplete { result in
-                let values: [LuaValue]
-                switch result {
-                case .success(.success(let records)):
-                    values = [.string("ok")] + records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) }
-                case .success(.failure(let error)):
-                    values = [.string("error"), .string(error.description)]
-                case .failure(let error):
-                    values = [.string("error"), .string("\(error)")]
-                }
-                bound.value.handler.resumePolicy(bound.value.suspension, with: values)
-            }
+        let origin = PolicyEffectExecutor.Origin(label: clientLabel, limits: machine.policy.limits)
+        services.effects.perform(suspension.effect, origin: origin, on: context.eventLoop).whenSuccess { result in
+            bound.value.handler.resumePolicy(bound.value.suspension, with: result)
         }
     }
 
-    func resumePolicy(_ suspension: PolicyState.Suspension, with values: [LuaValue] = []) {
+    func resumePolicy(_ suspension: PolicyState.Suspension, with result: EffectResult) {
         guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
         let progress: PolicyState.Progress
         if NIODeadline.now() > policyDeadline {
             progress = policyState.abandon(suspension, "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")
         } else {
-            progress = policyState.resume(suspension, with: values)
+            progress = policyState.resume(suspension, with: result)
         }
         switch progress {
         case .suspended(let next):

@@ -19,10 +19,8 @@ final class ServerServices: Sendable {
     let sessions: SessionRegistry
     let hostname: String
     let memory: ReceptionMemoryBudget
-    /// Momentum's "IO" pool: blocking work (DNS lookups) off the event loops.
-    let blockingWork: NIOThreadPool
-    /// The DNS resolver (nil when it could not be set up; lookups then fail with a reason).
-    let resolver: DNSResolver?
+    /// Carries out what policies wait for (sleep, DNS, file reads, injection, pool jobs).
+    let effects: PolicyEffectExecutor
     /// mainlog, bouncelog and rejectlog.
     let recordLog: DeliveryLog
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
@@ -30,15 +28,13 @@ final class ServerServices: Sendable {
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
-    /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
-    private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
     private let draining = NIOLockedValueBox(false)
 
     init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
          blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool) {
-        self.blockingWork = blockingWork
+        self.effects = PolicyEffectExecutor(blockingWork: blockingWork, resolver: resolver, spoolWriter: spoolWriter,
+                                            idGenerator: idGenerator)
         self.recordLog = recordLog
-        self.resolver = resolver
         self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator
@@ -59,8 +55,8 @@ final class ServerServices: Sendable {
         policyStates.withLockedValue { $0[ObjectIdentifier(loop)] }?.value
     }
 
-    func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
-    var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
+    func setThreadPools(_ pools: LuaThreadPools?) { effects.setThreadPools(pools) }
+    var threadPools: LuaThreadPools? { effects.threadPools }
 
     func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 

@@ -82,22 +82,6 @@ public struct ScriptletFailure: Error, Equatable, Sendable, CustomStringConverti
     public var description: String { "scriptlet: module \(module) (\(script)) \(callout) error: \(message)" }
 }
 
-/// What a suspended callout waits for; Impulse does it without blocking the event loop, then
-/// resumes the callout with `PolicyState.resume`.
-public enum SuspensionRequest: Equatable, Sendable {
-    case sleep(seconds: Double)
-    /// Resume with `"ok"` and the answers (MX as `"pref host"`), or `"error"` and the reason.
-    case dnsLookup(name: String, type: String)
-    /// Resume with `"ok"` and the content, or `"error"` and the reason.
-    case readFile(path: String)
-    /// msys `m:inject(mailfrom, rcptto)`: spool a message a script built. Resume with `"ok"` and
-    /// the new message's id once it is durable, or `"error"` and the reason.
-    case inject(mailFrom: String, recipients: [String], content: [UInt8])
-    /// msys.runInPool: run the marshalled job in pool `pool` (PolicyState.runPoolJob in one of
-    /// its states). Resume with `"ok"` and the marshalled results, or `"error"` and the reason.
-    case runInPool(pool: String, payload: [UInt8])
-}
-
 /// Envelope changes scripts made (PolicyState.takeChanges).
 public struct PolicyChanges: Sendable, Equatable {
     public var mailFrom: String?

@@ -5,7 +5,7 @@ import LuaBridge
 extension PolicyState {
     /// Console commands scripts registered (msys.registerControl), sorted.
     public func controlCommands() -> [String] {
-        guard case .string(let names)? = try? lua.callInternal("__impulse_controls").first, !names.isEmpty else { return [] }
+        guard case .string(let names)? = try? lua.callInternal(.controls).first, !names.isEmpty else { return [] }
         return names.split(separator: "\n").map(String.init)
     }
 
@@ -14,7 +14,7 @@ extension PolicyState {
     public func runControl(_ words: [String]) -> (ok: Bool, text: String)? {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        guard let results = try? lua.callInternal("__impulse_run_control", words.map { .string($0) }),
+        guard let results = try? lua.callInternal(.runControl, words.map { .string($0) }),
               case .boolean(let ok)? = results.first else { return nil }
         return (ok, results.dropFirst().first?.description ?? "")
     }

@@ -8,17 +8,17 @@ import LuaShim
 /// shared between states, a C library, or the server.
 extension PolicyState {
     func installLibrary(printer: (@Sendable (String) -> Void)?) {
-        if impulse_lua_open_cjson(lua.pointer, "__impulse_cjson") == 0 {
+        if impulse_lua_open_cjson(lua.pointer, ScriptletABI.SwiftValue.cjson.rawValue) == 0 {
             warnings.append("scriptlet: lua-cjson (liblua5.1-cjson) is not installed: the json package is not available")
         }
-        lua.setInternal("__impulse_log") { arguments in
+        lua.setInternal(.log) { arguments in
             let text = arguments.string(2) ?? ""
             if let printer { printer(text) } else { print(text) }
             return .values([])
         }
         installGaugesAndCounters()
         installCIDR()
-        lua.setInternal("__impulse_idn") { arguments in
+        lua.setInternal(.idn) { arguments in
             guard let direction = arguments.string(1), let text = arguments.string(2) else { return .error("msys.idn: expected a string") }
             var output: UnsafeMutablePointer<CChar>?
             let status = direction == "ascii"
@@ -30,7 +30,7 @@ extension PolicyState {
             defer { free(output) }
             return .values([.string(String(cString: output))])
         }
-        lua.setInternal("__impulse_session_count") { [unowned self] arguments in
+        lua.setInternal(.sessionCount) { [unowned self] arguments in
             guard let text = arguments.string(1), let block = CIDRBlock(text) else { return .error("expected an address or CIDR block") }
             return .values([.number(Double(sessionCounter?(block) ?? 0))])
         }
@@ -45,15 +45,15 @@ extension PolicyState {
     /// `record` (the metrics' per-module histograms). Off unless called: two clock reads per
     /// module per callout.
     public func enableModuleTiming(_ record: @escaping @Sendable (String, String, Double) -> Void) {
-        lua.setInternal("__impulse_module_time") { arguments in
+        lua.setInternal(.moduleTime) { arguments in
             if case .number(let seconds) = arguments[3] { record(arguments.string(1) ?? "?", arguments.string(2) ?? "?", seconds) }
             return .values([])
         }
-        _ = try? lua.callInternal("__impulse_enable_module_timing")
+        _ = try? lua.callInternal(.enableModuleTiming)
     }
 
     private func installGaugesAndCounters() {
-        lua.setInternal("__impulse_gauge") { [shared] arguments in
+        lua.setInternal(.gauge) { [shared] arguments in
             guard let operation = arguments.string(1), let name = arguments.string(2) else { return .error("msys.gauge_cache: expected a cache name") }
             if operation == "define" {
                 guard let maxItems = arguments[3].integer(in: 1...10_000_000) else {
@@ -83,7 +83,7 @@ extension PolicyState {
                 return .error("msys.gauge_cache: unknown operation \(operation)")
             }
         }
-        lua.setInternal("__impulse_counter") { [shared] arguments in
+        lua.setInternal(.counter) { [shared] arguments in
             guard let operation = arguments.string(1), let path = arguments.string(2) else { return .error("msys.counter: expected a counter") }
             guard let amount = arguments[3] == .nil ? 0 : arguments[3].integer(in: -1_000_000_000_000...1_000_000_000_000).map(Int64.init) else {
                 return .error("msys.counter.add: the amount must be a number from -1e12 to 1e12")
@@ -101,7 +101,7 @@ extension PolicyState {
     }
 
     private func installCIDR() {
-        lua.setInternal("__impulse_cidr_define") { [shared] arguments in
+        lua.setInternal(.cidrDefine) { [shared] arguments in
             guard let name = arguments.string(1) else { return .error("msys.cidr.define: the name must be a string") }
             let path = arguments.string(2)
             let defaultValue = arguments.string(4)
@@ -119,14 +119,14 @@ extension PolicyState {
             shared.defineCIDR(name, entries: entries, defaultValue: defaultValue ?? datasetDefault, source: path)
             return .values([.boolean(true), .number(Double(entries.count))] + problems.prefix(5).map { .string($0) })
         }
-        lua.setInternal("__impulse_cidr_query") { [shared] arguments in
+        lua.setInternal(.cidrQuery) { [shared] arguments in
             guard let name = arguments.string(1), let text = arguments.string(2) else { return .error("msys.cidr.query: expected (name, address)") }
             let host = text.hasPrefix("[") ? String(text.dropFirst().prefix { $0 != "]" }) : text
             guard let address = IPAddress(host) else { return .values([.nil, .string("not an IP address: \(text)")]) }
             guard let result = shared.queryCIDR(name, address: address) else { return .error("msys.cidr.query: no table named '\(name)' (define it first)") }
             return .values([result.map { .string($0) } ?? .nil])
         }
-        lua.setInternal("__impulse_cidr_source") { [shared] arguments in
+        lua.setInternal(.cidrSource) { [shared] arguments in
             guard let name = arguments.string(1), let source = shared.cidrSource(name) else { return .values([.nil]) }
             return .values([source.source.map { .string($0) } ?? .nil, source.defaultValue.map { .string($0) } ?? .nil])
         }

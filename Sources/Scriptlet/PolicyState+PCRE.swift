@@ -18,7 +18,7 @@ extension PolicyState {
     }
 
     func installPCRE() {
-        lua.setInternal("__impulse_pcre_match") { [unowned self] arguments in
+        lua.setInternal(.pcreMatch) { [unowned self] arguments in
             guard let subject = arguments.string(1), let pattern = arguments.string(2) else { return .error("msys.pcre.match: expected (subject, pattern)") }
             do {
                 let regex = try regex(pattern)
@@ -30,7 +30,7 @@ extension PolicyState {
                 return (error as? PCRERegex.CompileError).map(Self.pcreError) ?? .error("msys.pcre: \(error)")
             }
         }
-        lua.setInternal("__impulse_pcre_replace") { [unowned self] arguments in
+        lua.setInternal(.pcreReplace) { [unowned self] arguments in
             guard let subject = arguments.string(1), let pattern = arguments.string(2), let replacement = arguments.string(3) else {
                 return .error("msys.pcre.replace: expected (subject, pattern, replacement)")
             }
@@ -56,7 +56,7 @@ extension PolicyState {
                 return (error as? PCRERegex.CompileError).map(Self.pcreError) ?? .error("msys.pcre: \(error)")
             }
         }
-        lua.setInternal("__impulse_pcre_split") { [unowned self] arguments in
+        lua.setInternal(.pcreSplit) { [unowned self] arguments in
             guard let subject = arguments.string(1), let pattern = arguments.string(2) else { return .error("msys.pcre.split: expected (subject, pattern)") }
             do {
                 let regex = try regex(pattern)

@@ -6,17 +6,17 @@ import LuaBridge
 /// `poolSubmitter` and `poolInfo`.
 extension PolicyState {
     func installThreadPools() {
-        lua.setInternal("__impulse_pool_submit") { [unowned self] arguments in
+        lua.setInternal(.poolSubmit) { [unowned self] arguments in
             guard let pool = arguments.string(1), let payload = arguments.octets(2) else { return .error("msys.runInPool: bad job") }
             guard let submitter = poolSubmitter else { return .values([.boolean(false), .string("no thread pools here")]) }
             if let problem = submitter(pool, payload, arguments.octets(3)) { return .values([.boolean(false), .string(problem)]) }
             return .values([.boolean(true)])
         }
-        lua.setInternal("__impulse_pool_info") { [unowned self] arguments in
+        lua.setInternal(.poolInfo) { [unowned self] arguments in
             guard let operation = arguments.string(1) else { return .values([.nil]) }
             return .values(poolInfo?(operation, arguments.string(2) ?? "") ?? [.nil])
         }
-        lua.setInternal("__impulse_block") { arguments in
+        lua.setInternal(.block) { arguments in
             // Only reachable from a pool's state (msys.sleep / msys.readfile there block the thread).
             switch arguments.string(1) {
             case "sleep":
@@ -43,7 +43,7 @@ extension PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         do {
-            if let result = try lua.callInternal("__impulse_pool_run", [.bytes(payload)]).first?.octets { return result }
+            if let result = try lua.callInternal(.poolRun, [.bytes(payload)]).first?.octets { return result }
         } catch {
             return Self.failedJob(error.message)
         }
@@ -55,7 +55,7 @@ extension PolicyState {
     public func runPoolCompletion(_ completion: [UInt8], results: [UInt8]) {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        _ = try? lua.callInternal("__impulse_pool_complete", [.bytes(completion), .bytes(results)])
+        _ = try? lua.callInternal(.poolComplete, [.bytes(completion), .bytes(results)])
     }
 
     /// The marshalled form of `false, message` (a job that could not run).

@@ -10,12 +10,12 @@ extension PolicyState {
     public typealias TimerScheduler = (_ seconds: Double, _ body: @escaping () -> Void) -> TimerCancel
 
     func installTimers() {
-        lua.setInternal("__impulse_set_timer_metatable") { arguments in
+        lua.setInternal(.setTimerMetatable) { arguments in
             arguments.storeInRegistry(1, key: "impulse.timer.mt")
             return .values([])
         }
-        lua.setInternal("__impulse_new_timer") { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
-        lua.setInternal("__impulse_timer") { [unowned self] arguments in
+        lua.setInternal(.newTimer) { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
+        lua.setInternal(.timer) { [unowned self] arguments in
             guard let operation = arguments.string(1), let id = arguments[2].integer(in: 0...Int(Int32.max)) else { return .error("timer: bad call") }
             switch operation {
             case "cancel":
@@ -40,7 +40,7 @@ extension PolicyState {
             guard let self else { return }
             timers[id] = nil
             lua.setWatchdog(instructions: instructionBudget)
-            let alive = (try? lua.callInternal("__impulse_timer_fire", [.number(Double(id))]).first) == .boolean(true)
+            let alive = (try? lua.callInternal(.timerFire, [.number(Double(id))]).first) == .boolean(true)
             lua.setWatchdog(instructions: 0)
             // A repeating timer goes on unless its callback stopped it or it was collected.
             if repeating, alive, timers[id] == nil, !stoppedTimers.contains(id) { arm(id, after: seconds, repeating: true, scheduler: scheduler) }

@@ -73,18 +73,23 @@ public final class PolicyState {
 
     /// A callout suspended by a msys function; resume it with `resume(_:with:)`.
     public final class Suspension {
-        public let request: SuspensionRequest
+        /// What the callout waits for.
+        public let effect: PolicyEffect
         let coroutine: LuaCoroutine
         let callout: Callout
         let session: Int
 
-        init(request: SuspensionRequest, coroutine: LuaCoroutine, callout: Callout, session: Int) {
-            self.request = request
+        init(effect: PolicyEffect, coroutine: LuaCoroutine, callout: Callout, session: Int) {
+            self.effect = effect
             self.session = session
             self.coroutine = coroutine
             self.callout = callout
         }
     }
+
+    /// The effect the running callout asked for in this step (set by `SwiftFunction.suspend`
+    /// just before its coroutine yields).
+    var pendingEffect: PolicyEffect?
 
     /// Where a callout run stands.
     public enum Progress {
@@ -119,14 +124,14 @@ public final class PolicyState {
                 return .values([])
             }
         }
-        lua.setInternal("__impulse_set_ecstring_metatable") { arguments in
+        lua.setInternal(.setECStringMetatable) { arguments in
             arguments.storeInRegistry(1, key: "impulse.ecstring.mt")
             return .values([])
         }
-        lua.setInternal("__impulse_new_ecstring") { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
+        lua.setInternal(.newECString) { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
-            lua.setInternal("__impulse_hooks", table: Self.hookKinds)
-            lua.setInternal("__impulse_max_sleep", value: .number(Self.maxSleep))
+            lua.setInternal(.hooks, table: Self.hookKinds)
+            lua.setInternal(.maxSleep, value: .number(Self.maxSleep))
             try lua.runTrusted(TrustedLuaChunk.prelude.source, chunkName: TrustedLuaChunk.prelude.fileName)
             installLibrary(printer: printer)
             try lua.runTrusted(TrustedLuaChunk.library.source, chunkName: TrustedLuaChunk.library.fileName)
@@ -141,11 +146,11 @@ public final class PolicyState {
         // Scripts, from their module-level code on, run within the state's memory limit.
         lua.setMemoryLimit(octets: memoryLimit)
         installPCRE()
-        lua.setInternal("__impulse_fetch_message") { [unowned self] arguments in
+        lua.setInternal(.fetchMessage) { [unowned self] arguments in
             guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else { return .values([.nil]) }
             return .values([.bytes(fetch())])
         }
-        lua.setInternal("__impulse_fetch_recipients") { [unowned self] arguments in
+        lua.setInternal(.fetchRecipients) { [unowned self] arguments in
             guard let id = arguments[1].integer(in: 0...Int.max), let list = recipientSource[id]?() else { return .values([.nil]) }
             return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
         }
@@ -164,62 +169,44 @@ public final class PolicyState {
                 throw ScriptletLoadError(script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
             }
             do {
-                try lua.callInternal("__impulse_loading", [.string(script.chunkName)])
+                try lua.callInternal(.loading, [.string(script.chunkName)])
                 try lua.run(translated, chunkName: script.chunkName)
             } catch {
                 throw ScriptletLoadError(script: script.name, message: error.message)
             }
         }
-        lua.setInternal("__impulse_suspend") { arguments in
-            switch arguments.string(1) {
-            case "sleep":
-                guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
-                    return .error("msys.sleep: expected a number of seconds")
-                }
-                return .yield([.string("sleep"), .number(min(seconds, PolicyState.maxSleep))])
-            case "dns":
-                guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3) else {
-                    return .error("msys.dnsLookup: bad name")
-                }
-                return .yield([.string("dns"), .string(name), .string(type)])
-            case "inject":
-                guard let sender = arguments.string(2), let recipients = arguments.string(3), let content = arguments.octets(4) else {
-                    return .error("inject: expected (mailfrom, rcptto, content)")
-                }
-                return .yield([.string("inject"), .string(sender), .string(recipients), .bytes(content)])
-            case "pool":
-                guard let pool = arguments.string(2), let payload = arguments.octets(3) else { return .error("msys.runInPool: bad job") }
-                return .yield([.string("pool"), .string(pool), .bytes(payload)])
-            case "readfile":
-                guard let path = arguments.string(2), !path.isEmpty else { return .error("msys.readfile: bad path") }
-                return .yield([.string("readfile"), .string(path)])
-            default:
-                return .error("impulse: unknown suspension")
+        lua.setInternal(.suspend) { [unowned self] arguments in
+            switch PolicyEffect.decode(arguments) {
+            case .success(let effect):
+                pendingEffect = effect
+                return .yield([.string(ScriptletABI.effectMarker)])
+            case .failure(let error):
+                return .error(error.message)
             }
         }
-        if case .string(let text)? = try? lua.callInternal("__impulse_warnings").first, !text.isEmpty {
+        if case .string(let text)? = try? lua.callInternal(.warnings).first, !text.isEmpty {
             warnings += text.components(separatedBy: "\n")
         }
         var implemented = Set<Callout>()
         for callout in Callout.allCases {
-            if case .boolean(true)? = try? lua.callInternal("__impulse_implements", [.string(callout.rawValue)]).first {
+            if case .boolean(true)? = try? lua.callInternal(.implements, [.string(callout.rawValue)]).first {
                 implemented.insert(callout)
             }
         }
         self.implemented = implemented
         implementedMask = implemented.reduce(0) { $0 | (1 << $1.number) }
-        lua.setInternal("__impulse_callout_names", table: Callout.allCases.enumerated().map { (.number(Double($0.offset + 1)), .string($0.element.rawValue)) })
-        worker = lua.reference(internal: "__impulse_worker")
-        sessionsTable = lua.reference(toResultOfInternal: "__impulse_sessions")
-        entry = Entries(open: lua.reference(internal: "__impulse_open"), set: lua.reference(internal: "__impulse_set"),
-                        get: lua.reference(internal: "__impulse_get"),
-                        newMessage: lua.reference(internal: "__impulse_new_message"),
-                        takeRecipients: lua.reference(internal: "__impulse_take_recipients"),
-                        setMessage: lua.reference(internal: "__impulse_set_message"),
-                        takeMessage: lua.reference(internal: "__impulse_take_message"),
-                        close: lua.reference(internal: "__impulse_close"), routingDomain: lua.reference(internal: "__impulse_routing_domain"),
-                        runningModule: lua.reference(internal: "__impulse_running_module"),
-                        takeChanges: lua.reference(internal: "__impulse_take_changes"))
+        lua.setInternal(.calloutNames, table: Callout.allCases.enumerated().map { (.number(Double($0.offset + 1)), .string($0.element.rawValue)) })
+        worker = lua.reference(internal: .worker)
+        sessionsTable = lua.reference(toResultOfInternal: .sessions)
+        entry = Entries(open: lua.reference(internal: .open), set: lua.reference(internal: .set),
+                        get: lua.reference(internal: .get),
+                        newMessage: lua.reference(internal: .newMessage),
+                        takeRecipients: lua.reference(internal: .takeRecipients),
+                        setMessage: lua.reference(internal: .setMessage),
+                        takeMessage: lua.reference(internal: .takeMessage),
+                        close: lua.reference(internal: .close), routingDomain: lua.reference(internal: .routingDomain),
+                        runningModule: lua.reference(internal: .runningModule),
+                        takeChanges: lua.reference(internal: .takeChanges))
     }
 
     /// Calls one of the prelude's entry points.
@@ -295,9 +282,15 @@ public final class PolicyState {
                                                      text.map { .string($0) } ?? .nil])
     }
 
-    /// Continues a suspended callout with what its msys function returns to Lua.
-    public func resume(_ suspension: Suspension, with values: [LuaValue] = []) -> Progress {
-        step(suspension.coroutine, suspension.callout, session: suspension.session, values)
+    /// Continues a suspended callout with how its effect ended.
+    public func resume(_ suspension: Suspension, with result: EffectResult) -> Progress {
+        step(suspension.coroutine, suspension.callout, session: suspension.session, result.luaValues)
+    }
+
+    /// Continues a suspended callout as if its effect had ended at once with nothing (tests, and
+    /// places that cannot wait).
+    public func resumeAtOnce(_ suspension: Suspension) -> Progress {
+        step(suspension.coroutine, suspension.callout, session: suspension.session, [])
     }
 
     func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
@@ -317,9 +310,10 @@ public final class PolicyState {
     }
 
     private func resumeWithinLimits(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
+        pendingEffect = nil
         switch coroutine.resume(arguments) {
         case .finished(let results):
-            return .done(Self.outcome(results, callout: callout.rawValue))
+            return .done(CalloutReport(results[...], callout: callout.rawValue).outcome)
         case .failed(let error):
             return .done(.failed(failure(in: callout, session: session, error.message)))
         case .yielded(let request):
@@ -330,34 +324,20 @@ public final class PolicyState {
                 changesPending = false
                 return .done(.proceed)
             }
-            if request.first == .string("__impulse_done") {
+            if request.first == .string(ScriptletABI.calloutDone) {
                 reuse(coroutine)
-                let results = Array(request.dropFirst())
-                recipientsChanged = results.count > 5 && results[5] == .boolean(true)
-                changesPending = results.count > 6 && results[6] == .boolean(true)
-                return .done(Self.outcome(results, callout: callout.rawValue))
+                let report = CalloutReport(request.dropFirst(), callout: callout.rawValue)
+                recipientsChanged = report.recipientsChanged
+                changesPending = report.changesPending
+                return .done(report.outcome)
             }
             if lua.watchdogFired {
                 // The script caught the watchdog's error and went on; its coroutine is dropped.
                 return .done(.failed(failure(in: callout, session: session, "watchdog: script ran too long (and kept running after the error)")))
             }
-            if request.first == .string("sleep"), case .number(let seconds)? = request.dropFirst().first {
-                return .suspended(Suspension(request: .sleep(seconds: seconds), coroutine: coroutine, callout: callout, session: session))
-            }
-            if request.first == .string("inject"), request.count == 4, case .string(let sender) = request[1],
-               case .string(let recipients) = request[2], let content = request[3].octets {
-                let list = recipients.split(separator: "\n").map(String.init)
-                return .suspended(Suspension(request: .inject(mailFrom: sender, recipients: list, content: content),
-                                             coroutine: coroutine, callout: callout, session: session))
-            }
-            if request.first == .string("pool"), request.count == 3, case .string(let pool) = request[1], let payload = request[2].octets {
-                return .suspended(Suspension(request: .runInPool(pool: pool, payload: payload), coroutine: coroutine, callout: callout, session: session))
-            }
-            if request.first == .string("readfile"), request.count == 2, case .string(let path) = request[1] {
-                return .suspended(Suspension(request: .readFile(path: path), coroutine: coroutine, callout: callout, session: session))
-            }
-            if request.first == .string("dns"), request.count == 3, case .string(let name) = request[1], case .string(let type) = request[2] {
-                return .suspended(Suspension(request: .dnsLookup(name: name, type: type), coroutine: coroutine, callout: callout, session: session))
+            if request == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
+                pendingEffect = nil
+                return .suspended(Suspension(effect: effect, coroutine: coroutine, callout: callout, session: session))
             }
             return .done(.failed(failure(in: callout, session: session, "coroutine.yield inside a callout is not supported")))
         }
@@ -385,23 +365,9 @@ public final class PolicyState {
     /// that cannot wait).
     public func run(_ callout: Callout, session id: Int, text: String? = nil) -> CalloutOutcome {
         var progress = start(callout, session: id, text: text)
-        while case .suspended(let suspension) = progress { progress = resume(suspension) }
+        while case .suspended(let suspension) = progress { progress = resumeAtOnce(suspension) }
         guard case .done(let outcome) = progress else { return .proceed }
         return outcome
-    }
-
-    static func outcome(_ results: [LuaValue], callout: String) -> CalloutOutcome {
-        func text(_ index: Int) -> String? {
-            if case .string(let value)? = results.dropFirst(index).first { return value }
-            return nil
-        }
-        if text(0) == "error" {
-            return .failed(ScriptletFailure(module: text(1) ?? "?", script: text(2) ?? "?", callout: callout, message: text(3) ?? "?"))
-        }
-        // The prelude checks codes (200–599) where scripts set them; anything else here is not a code.
-        guard results.count > 1, let code = results[1].integer(in: 200...599) else { return .proceed }
-        if case .boolean(true)? = results.dropFirst(3).first { return .disconnect(code: code, text: text(2)) }
-        return .reply(code: code, text: text(2))
     }
 
     /// A value for one hook argument (HookPrototype.Parameter), from the firing side.
@@ -441,8 +407,8 @@ public final class PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         do {
-            let results = try lua.callInternal("__impulse_fire_hook", arguments)
-            if case .failed(let failure) = Self.outcome(results, callout: name) { return .failure(failure) }
+            let results = try lua.callInternal(.fireHook, arguments)
+            if case .failed(let failure) = CalloutReport(results[...], callout: name).outcome { return .failure(failure) }
             if case .string(let text)? = results.dropFirst().first { return .success(text) }
             return .success(nil)
         } catch {
@@ -452,7 +418,7 @@ public final class PolicyState {
 
     /// True when some module implements the hook `name` (`core_log_delivery_v1` …).
     public func implementsHook(_ name: String) -> Bool {
-        if case .boolean(true)? = try? lua.callInternal("__impulse_hook_implemented", [.string(name)]).first { return true }
+        if case .boolean(true)? = try? lua.callInternal(.hookImplemented, [.string(name)]).first { return true }
         return false
     }
 
@@ -461,7 +427,7 @@ public final class PolicyState {
 
     /// True when some module implements `core_config_get_message_routing_domain`.
     public private(set) lazy var hasRoutingDomainHook: Bool = {
-        if case .boolean(true)? = try? lua.callInternal("__impulse_hook_implemented", [.string("core_config_get_message_routing_domain")]).first {
+        if case .boolean(true)? = try? lua.callInternal(.hookImplemented, [.string("core_config_get_message_routing_domain")]).first {
             return true
         }
         return false
@@ -476,7 +442,7 @@ public final class PolicyState {
         let hook = "core_config_get_message_routing_domain"
         do {
             let results = try call(entry.routingDomain, [.number(Double(id)), .string(defaultDomain)])
-            if case .failed(let failure) = Self.outcome(results, callout: hook) { return .failure(failure) }
+            if case .failed(let failure) = CalloutReport(results[...], callout: hook).outcome { return .failure(failure) }
             if case .string(let domain)? = results.dropFirst().first { return .success(domain) }
             return .success(nil)
         } catch {
@@ -544,7 +510,7 @@ public final class PolicyState {
     /// msg:binding_group.
     public func configureBindings(_ bindings: [(name: String, group: String?)]) {
         for binding in bindings {
-            _ = try? lua.callInternal("__impulse_add_binding", [.string(binding.name), binding.group.map { .string($0) } ?? .nil])
+            _ = try? lua.callInternal(.addBinding, [.string(binding.name), binding.group.map { .string($0) } ?? .nil])
         }
     }
 
@@ -563,7 +529,7 @@ public final class PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         guard let results = try? call(entry.close, [.number(Double(id))]) else { return nil }
-        if case .failed(let failure) = Self.outcome(results, callout: "validate_dealloc") { return failure }
+        if case .failed(let failure) = CalloutReport(results[...], callout: "validate_dealloc").outcome { return failure }
         return nil
     }
 
@@ -571,14 +537,14 @@ public final class PolicyState {
     public func runInit() -> ScriptletFailure? {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        guard let results = try? lua.callInternal("__impulse_init") else { return nil }
-        if case .failed(let failure) = Self.outcome(results, callout: "init") { return failure }
+        guard let results = try? lua.callInternal(.initialize) else { return nil }
+        if case .failed(let failure) = CalloutReport(results[...], callout: "init").outcome { return failure }
         return nil
     }
 
     public func runDeinit() -> ScriptletFailure? {
-        guard let results = try? lua.callInternal("__impulse_deinit") else { return nil }
-        if case .failed(let failure) = Self.outcome(results, callout: "deinit") { return failure }
+        guard let results = try? lua.callInternal(.deinitialize) else { return nil }
+        if case .failed(let failure) = CalloutReport(results[...], callout: "deinit").outcome { return failure }
         return nil
     }
 }

@@ -231,12 +231,12 @@ final class PolicyStateTests: XCTestCase {
         policy.openSession(1, connectionContext: [])
         policy.openSession(2, connectionContext: [])
         guard case .suspended(let first) = policy.start(.connect, session: 1) else { return XCTFail() }
-        XCTAssertEqual(first.request, .sleep(seconds: 0.25))
+        XCTAssertEqual(first.effect, .sleep(seconds: 0.25))
         // Another session runs while the first one waits.
         guard case .suspended(let second) = policy.start(.connect, session: 2) else { return XCTFail() }
-        guard case .done(let outcome) = policy.resume(first) else { return XCTFail() }
+        guard case .done(let outcome) = policy.resume(first, with: .ok([])) else { return XCTFail() }
         XCTAssertEqual(outcome, .reply(code: 421, text: "4.7.0 woke 1"))
-        guard case .done(.reply(421, _)) = policy.resume(second) else { return XCTFail() }
+        guard case .done(.reply(421, _)) = policy.resume(second, with: .ok([])) else { return XCTFail() }
     }
 
     func testRoutingDomainHookWithAWritableBuffer() throws {

@@ -602,7 +602,7 @@ function msys.asyncOk() return coroutine.running() ~= nil end
 function msys.sleep(seconds)
   seconds = seconds_of(seconds, "msys.sleep")
   if not coroutine.running() then error("msys.sleep: cannot suspend here (only inside a callout)", 2) end
-  return __impulse_suspend("sleep", seconds)
+  __impulse_suspend("sleep", seconds)
 end
 
 local dns_types = { A = true, AAAA = true, MX = true, TXT = true, PTR = true, NS = true }

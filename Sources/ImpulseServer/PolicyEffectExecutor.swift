@@ -1,0 +1,107 @@
+import Foundation
+import LuaBridge
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Resolver
+import Scriptlet
+import SMTPProtocol
+import Spool
+
+/// Carries out every wait a policy asks for (`PolicyEffect`: sleep, DNS, file reads, injection,
+/// thread-pool jobs) without blocking the thread the policy runs on: the answer comes back on the
+/// event loop the caller names, as the `EffectResult` the suspended callout resumes with. The one
+/// place where msys functions that wait are implemented (docs/lua/abi.md, "Waits").
+final class PolicyEffectExecutor: Sendable {
+    /// Largest file msys.readfile returns.
+    static let maxReadFile = 16 * 1024 * 1024
+
+    /// Momentum's "IO" pool: blocking work (file reads) off the event loops.
+    let blockingWork: NIOThreadPool
+    /// The DNS resolver (nil when it could not be set up; look-ups then fail with a reason).
+    let resolver: DNSResolver?
+    let spoolWriter: SpoolWriter
+    let idGenerator: MessageIDGenerator
+    /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
+    private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
+
+    init(blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator) {
+        self.blockingWork = blockingWork
+        self.resolver = resolver
+        self.spoolWriter = spoolWriter
+        self.idGenerator = idGenerator
+    }
+
+    func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
+    var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
+
+    /// Where an effect comes from: what a message a script injects records as its origin, and
+    /// the limits its addresses and size must keep (the listener's).
+    struct Origin: Sendable {
+        var label: String
+        var limits: SMTPLimits
+    }
+
+    /// Carries out `effect`; the future completes on `loop` and never fails (a failure is an
+    /// `EffectResult.failed` with its reason).
+    func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+        switch effect {
+        case .sleep(let seconds):
+            return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }.futureResult
+        case .readFile(let path):
+            return blockingWork.runIfActive(eventLoop: loop) { Self.readFile(path) }
+                .recover { _ in .failed("thread pool stopped") }
+        case .inject(let sender, let recipients, let content):
+            return inject(sender: sender, recipients: recipients, content: content, origin: origin, on: loop)
+        case .runInPool(let pool, let payload):
+            guard let pools = threadPools else { return loop.makeSucceededFuture(.failed("no thread pools")) }
+            return pools.run(pool, payload: payload, on: loop)
+                .map { EffectResult.ok([.bytes($0)]) }
+                .recover { .failed("\($0)") }
+        case .dnsLookup(let name, let typeName):
+            guard let type = DNSRecordType(rawValue: typeName) else { return loop.makeSucceededFuture(.failed("unsupported type")) }
+            // The look-up blocks, so it runs on the I/O thread pool; the answer comes back on `loop`.
+            return blockingWork.runIfActive(eventLoop: loop) { [resolver] in
+                resolver?.lookup(name, type: type) ?? .failure(.serverFailure("no resolver configured"))
+            }.map { answer -> EffectResult in
+                switch answer {
+                case .success(let records):
+                    .ok(records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) })
+                case .failure(let error):
+                    .failed(error.description)
+                }
+            }.recover { .failed("\($0)") }
+        }
+    }
+
+    private static func readFile(_ path: String) -> EffectResult {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = attributes[.size] as? Int else { return .failed("\(path): no such file") }
+        guard size <= maxReadFile else { return .failed("\(path): larger than \(maxReadFile) octets") }
+        guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
+        return .ok([.bytes(Array(data))])
+    }
+
+    /// A message a script built: spooled like any other, durable before the script goes on.
+    private func inject(sender: String, recipients: [String], content: [UInt8], origin: Origin,
+                        on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+        let parser = MailPathParser(limits: origin.limits, allowUTF8: true)
+        let valid = recipients.compactMap { try? parser.parseForwardPath(Substring("<\($0)>")) }.filter { !$0.domain.isEmpty }
+        guard valid.count == recipients.count, recipients.count <= origin.limits.maxRecipientsPerMessage,
+              (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil else {
+            return loop.makeSucceededFuture(.failed("invalid sender or recipient address"))
+        }
+        guard content.count <= origin.limits.maxMessageSize else {
+            return loop.makeSucceededFuture(.failed("message larger than \(origin.limits.maxMessageSize) octets"))
+        }
+        let now = Date()
+        let id = idGenerator.next(now: now)
+        let envelope = SpoolEnvelope(id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: sender,
+                                     recipients: recipients.map { SpoolEnvelope.Recipient(address: $0) },
+                                     peerAddress: "", peerPort: 0, helo: "", receivedProtocol: "LOCAL", listener: "scriptlet",
+                                     context: ["injected_by": origin.label])
+        let promise = loop.makePromise(of: Void.self)
+        spoolWriter.submit(.init(envelope: envelope, data: [ByteBuffer(bytes: content)], promise: promise))
+        return promise.futureResult.map { EffectResult.ok([.string(id)]) }.recover { .failed("spool: \($0)") }
+    }
+}

@@ -1,0 +1,75 @@
+import LuaBridge
+
+/// What a suspended policy waits for: the one list of every wait a msys function can ask for.
+/// Impulse's effect executor carries it out without blocking the thread the policy runs on, then
+/// the callout goes on with `PolicyState.resume(_:with:)` and the `EffectResult`
+/// (docs/lua/abi.md, "Waits"; CONTRIBUTING.md shows how to add one).
+public enum PolicyEffect: Equatable, Sendable {
+    /// msys.sleep: resume after this many seconds (at most `PolicyState.maxSleep`).
+    case sleep(seconds: Double)
+    /// msys.dnsLookup: the answers (MX as `"pref host"`).
+    case dnsLookup(name: String, type: String)
+    /// msys.readfile: the file's content.
+    case readFile(path: String)
+    /// `m:inject(mailfrom, rcptto)`: spool a message a script built; the new message's id once
+    /// it is durable.
+    case inject(mailFrom: String, recipients: [String], content: [UInt8])
+    /// msys.runInPool: run the marshalled job in pool `pool` (PolicyState.runPoolJob in one of its
+    /// states); the marshalled results.
+    case runInPool(pool: String, payload: [UInt8])
+
+    /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
+    /// the msys function when the arguments are not what it sends.
+    static func decode(_ arguments: LuaArguments) -> Result<PolicyEffect, EffectDecodingError> {
+        switch arguments.string(1) {
+        case "sleep":
+            guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
+                return .failure(EffectDecodingError("msys.sleep: expected a number of seconds"))
+            }
+            return .success(.sleep(seconds: min(seconds, PolicyState.maxSleep)))
+        case "dns":
+            guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3) else {
+                return .failure(EffectDecodingError("msys.dnsLookup: bad name"))
+            }
+            return .success(.dnsLookup(name: name, type: type))
+        case "inject":
+            guard let sender = arguments.string(2), let recipients = arguments.string(3), let content = arguments.octets(4) else {
+                return .failure(EffectDecodingError("inject: expected (mailfrom, rcptto, content)"))
+            }
+            return .success(.inject(mailFrom: sender, recipients: recipients.split(separator: "\n").map(String.init), content: content))
+        case "pool":
+            guard let pool = arguments.string(2), let payload = arguments.octets(3) else {
+                return .failure(EffectDecodingError("msys.runInPool: bad job"))
+            }
+            return .success(.runInPool(pool: pool, payload: payload))
+        case "readfile":
+            guard let path = arguments.string(2), !path.isEmpty else { return .failure(EffectDecodingError("msys.readfile: bad path")) }
+            return .success(.readFile(path: path))
+        default:
+            return .failure(EffectDecodingError("impulse: unknown suspension"))
+        }
+    }
+}
+
+/// A `__impulse_suspend` call that does not decode: raised in the script as a Lua error.
+struct EffectDecodingError: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// How a `PolicyEffect` ended, as the waiting msys function gets it.
+public enum EffectResult: Equatable, Sendable {
+    /// Done; what the msys function returns to Lua after `"ok"` (nothing for a sleep).
+    case ok([LuaValue])
+    /// Failed, with the reason the msys function returns after `nil`.
+    case failed(String)
+
+    /// The values the suspended coroutine is resumed with: `"ok", …` or `"error", reason`
+    /// (what the waiting functions in Impulse's Lua expect).
+    var luaValues: [LuaValue] {
+        switch self {
+        case .ok(let values): [.string("ok")] + values
+        case .failed(let reason): [.string("error"), .string(reason)]
+        }
+    }
+}
