@@ -1,6 +1,7 @@
 import Delivery
 import Foundation
 import Scriptlet
+import SMTPProtocol
 import Spool
 
 /// Wires the spool to outbound delivery: what the writer makes durable is logged (mainlog `R`)
@@ -47,7 +48,12 @@ extension ImpulseServer {
                                           ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients.first?.address ?? "")])
             let stored = entry
             state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? stored.readData()) ?? [] }
-            if case .failed(let failure) = state.run(.setBinding, session: sessionID) {
+            // Its waits (DNS …) are carried out by the effect executor; the control queue waits.
+            let waitFor: (PolicyEffect) -> EffectResult = { [effects = services.effects, loop = group.next()] effect in
+                (try? effects.perform(effect, origin: .init(label: "recovery", limits: SMTPLimits()), on: loop).wait())
+                    ?? .failed("effect executor stopped")
+            }
+            if case .failed(let failure) = state.run(.setBinding, session: sessionID, waitFor: waitFor) {
                 logger.error("scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a recovered message: \(failure.message); keeping its binding",
                              metadata: ["id": "\(envelope.id)"])
             } else if let changes = state.takeChanges(sessionID) {
@@ -89,12 +95,14 @@ extension ImpulseServer {
             let record: [String: String] = ["type": "domain_record", "domain": event.key.domain, "name": event.key.domain, "binding": event.key.binding,
                                             "binding_group": event.key.group, "remote_addr": event.remoteAddress,
                                             "attempts": String(event.attempts)]
-            let result = state.fireHook(hook, session: sessionID, [.message, .opaque(record), .number(Date().timeIntervalSince1970),
-                                                                   .text(event.note)])
-            if case .failure(let failure) = result {
-                logger.error("scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message); delivery goes on")
+            // The hook may wait (msys.dnsLookup …): the session closes once it has ended.
+            state.fireHookWaiting(hook, session: sessionID, [.message, .opaque(record), .number(Date().timeIntervalSince1970),
+                                                             .text(event.note)]) { result in
+                if case .failure(let failure) = result {
+                    logger.error("scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message); delivery goes on")
+                }
+                state.closeSession(sessionID)
             }
-            state.closeSession(sessionID)
         }
     }
 }

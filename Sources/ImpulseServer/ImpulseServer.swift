@@ -219,6 +219,16 @@ public final class ImpulseServer: @unchecked Sendable {
             controlQueue.asyncAfter(deadline: .now() + seconds, execute: item)
             return { item.cancel() }
         }
+        // What the scheduler's Lua waits for (timers, delivery hooks) is carried out by the
+        // effect executor on an event loop; the answer comes back on the control queue.
+        let effects = services.effects
+        let effectLoop = group.next()
+        scheduler.effectPerformer = { effect, resume in
+            let confined = ConfinedResume(resume: resume)
+            effects.perform(effect, origin: .init(label: "scheduler", limits: SMTPLimits()), on: effectLoop).whenSuccess { result in
+                controlQueue.async { confined.resume(result) }
+            }
+        }
         scheduler.poolInfo = { operation, pool in pools.info(operation, pool) }
         scheduler.poolSubmitter = Self.poolSubmitter(pools, loop: group.next()) { completion, results in
             controlQueue.async { schedulerRef.state?.runPoolCompletion(completion, results: results) }
@@ -232,6 +242,10 @@ public final class ImpulseServer: @unchecked Sendable {
                 let bound = try loop.submit { () throws -> NIOLoopBound<PolicyState> in
                     let state = try newState()
                     state.poolInfo = { operation, pool in pools.info(operation, pool) }
+                    state.effectPerformer = { effect, resume in
+                        let bound = NIOLoopBound(resume, eventLoop: loop)
+                        effects.perform(effect, origin: .init(label: "timer", limits: SMTPLimits()), on: loop).whenSuccess { bound.value($0) }
+                    }
                     state.timerScheduler = { seconds, body in
                         let bound = NIOLoopBound(body, eventLoop: loop)
                         let task = loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { bound.value() }
@@ -417,6 +431,11 @@ final class WeakPolicyState: @unchecked Sendable {
 /// so handing it to Dispatch is safe although the state is not Sendable.
 struct ConfinedToControlQueue: @unchecked Sendable {
     let body: () -> Void
+}
+
+/// A policy state's resume callback, carried to the control queue where that state lives.
+struct ConfinedResume: @unchecked Sendable {
+    let resume: (EffectResult) -> Void
 }
 
 /// Answers once and closes: used for connections over a session limit.

@@ -39,11 +39,13 @@ extension PolicyState {
         timers[id] = scheduler(seconds) { [weak self] in
             guard let self else { return }
             timers[id] = nil
-            lua.setWatchdog(instructions: instructionBudget)
-            let alive = (try? lua.callInternal(.timerFire, [.number(Double(id))]).first) == .boolean(true)
-            lua.setWatchdog(instructions: 0)
-            // A repeating timer goes on unless its callback stopped it or it was collected.
-            if repeating, alive, timers[id] == nil, !stoppedTimers.contains(id) { arm(id, after: seconds, repeating: true, scheduler: scheduler) }
+            // The callback may wait (msys.sleep, msys.dnsLookup …); a repeating timer is armed
+            // again once it has ended, unless it stopped itself or was collected.
+            runWaiting(.timerFire, [.number(Double(id))]) { [weak self] run in
+                guard let self, repeating, case .finished(let results) = run, results.first == .boolean(true),
+                      timers[id] == nil, !stoppedTimers.contains(id) else { return }
+                arm(id, after: seconds, repeating: true, scheduler: scheduler)
+            }
         }
     }
 

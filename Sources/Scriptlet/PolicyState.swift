@@ -39,6 +39,9 @@ public final class PolicyState {
     public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
+    /// Carries out what Lua outside callouts waits for (timers, hooks, recovered messages); set
+    /// by the state's owner. Without one such waits end at once with an error.
+    public var effectPerformer: EffectPerformer?
     var timers: [Int: TimerCancel] = [:]
     var stoppedTimers: Set<Int> = []
     /// msys.threadpool.count/find/stat. Set by the server.
@@ -361,11 +364,15 @@ public final class PolicyState {
         .done(.failed(failure(in: suspension.callout, session: suspension.session, message)))
     }
 
-    /// Runs `callout` to the end, treating any suspension as finished at once (tests and places
-    /// that cannot wait).
-    public func run(_ callout: Callout, session id: Int, text: String? = nil) -> CalloutOutcome {
+    /// Runs `callout` to the end on this thread: each effect it waits for is `waitFor`'s to carry
+    /// out, blocking this thread (for a state whose thread may block: the scheduler's, at
+    /// start-up); without `waitFor` a suspension ends at once with nothing (tests).
+    public func run(_ callout: Callout, session id: Int, text: String? = nil,
+                    waitFor: ((PolicyEffect) -> EffectResult)? = nil) -> CalloutOutcome {
         var progress = start(callout, session: id, text: text)
-        while case .suspended(let suspension) = progress { progress = resumeAtOnce(suspension) }
+        while case .suspended(let suspension) = progress {
+            progress = waitFor.map { resume(suspension, with: $0(suspension.effect)) } ?? resumeAtOnce(suspension)
+        }
         guard case .done(let outcome) = progress else { return .proceed }
         return outcome
     }
@@ -381,9 +388,50 @@ public final class PolicyState {
 
     /// Fires hook `name` (every module that implements it, in order) with `values` marshalled by
     /// its prototype; `session` gives the msg/accept/vctx objects. Returns the first buffer's
-    /// text as the modules left it, or the failure.
+    /// text as the modules left it, or the failure. The hook cannot wait (it runs inside a
+    /// session's own step); see `fireHookWaiting` for hooks that may.
     @discardableResult
     public func fireHook(_ name: String, session: Int?, _ values: [HookValue]) -> Result<String?, ScriptletFailure> {
+        let arguments: [LuaValue]
+        switch hookArguments(name, session: session, values) {
+        case .success(let marshalled): arguments = marshalled
+        case .failure(let failure): return .failure(failure)
+        }
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        do {
+            return Self.hookResult(try lua.callInternal(.fireHook, arguments), hook: name)
+        } catch {
+            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: error.message))
+        }
+    }
+
+    /// `fireHook` for hooks fired outside a session step (the delivery log hooks): the modules
+    /// may wait (msys.dnsLookup …) through `effectPerformer`; `completion` runs on this state's
+    /// thread.
+    public func fireHookWaiting(_ name: String, session: Int?, _ values: [HookValue],
+                                completion: @escaping (Result<String?, ScriptletFailure>) -> Void) {
+        switch hookArguments(name, session: session, values) {
+        case .failure(let failure):
+            completion(.failure(failure))
+        case .success(let arguments):
+            runWaiting(.fireHook, arguments) { run in
+                switch run {
+                case .finished(let results): completion(Self.hookResult(results, hook: name))
+                case .failed(let message): completion(.failure(ScriptletFailure(module: "?", script: "?", callout: name, message: message)))
+                }
+            }
+        }
+    }
+
+    private static func hookResult(_ results: [LuaValue], hook: String) -> Result<String?, ScriptletFailure> {
+        if case .failed(let failure) = CalloutReport(results[...], callout: hook).outcome { return .failure(failure) }
+        if case .string(let text)? = results.dropFirst().first { return .success(text) }
+        return .success(nil)
+    }
+
+    /// The arguments of `__impulse_fire_hook` for hook `name`, marshalled by its prototype.
+    private func hookArguments(_ name: String, session: Int?, _ values: [HookValue]) -> Result<[LuaValue], ScriptletFailure> {
         guard let prototype = HookRegistry.prototypes[name] else {
             return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: "no such hook point"))
         }
@@ -404,16 +452,7 @@ public final class PolicyState {
                 arguments += [.string("opaque"), .string(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))]
             }
         }
-        lua.setWatchdog(instructions: instructionBudget)
-        defer { lua.setWatchdog(instructions: 0) }
-        do {
-            let results = try lua.callInternal(.fireHook, arguments)
-            if case .failed(let failure) = CalloutReport(results[...], callout: name).outcome { return .failure(failure) }
-            if case .string(let text)? = results.dropFirst().first { return .success(text) }
-            return .success(nil)
-        } catch {
-            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: error.message))
-        }
+        return .success(arguments)
     }
 
     /// True when some module implements the hook `name` (`core_log_delivery_v1` …).

@@ -227,7 +227,7 @@ final class PolicyStateTests: XCTestCase {
             msys.registerModule("sleepy", m)
             """)])
         XCTAssertEqual(try policy.lua.run("return atLoad, loadSleep", chunkName: "t"),
-                       [.boolean(false), .string("msys.sleep: cannot suspend here (only inside a callout)")])
+                       [.boolean(false), .string("msys.sleep: cannot suspend here (only in a callout, a timer or a delivery hook)")])
         policy.openSession(1, connectionContext: [])
         policy.openSession(2, connectionContext: [])
         guard case .suspended(let first) = policy.start(.connect, session: 1) else { return XCTFail() }

@@ -44,6 +44,12 @@ final class ScriptletABITests: XCTestCase {
         }
     }
 
+    /// docs/lua/abi.md names every shared name.
+    func testTheContractPageListsEveryName() throws {
+        let page = try String(contentsOf: Self.sources.appendingPathComponent("../docs/lua/abi.md").standardized, encoding: .utf8)
+        for name in ScriptletABI.allNames { XCTAssertTrue(page.contains("`\(name)`"), name) }
+    }
+
     func testACalloutReportDecodes() {
         func report(_ values: [LuaValue]) -> CalloutReport { CalloutReport(values[...], callout: "validate_rcptto") }
         XCTAssertEqual(report([.string("ok")]).outcome, .proceed)

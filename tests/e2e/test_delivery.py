@@ -318,7 +318,9 @@ def test_next_attempt_times_survive_a_restart(server_factory, mx_dns, sinks):
 POLICY_REBIND = """
 local m = {}
 function m:validate_set_binding(msg)
-  msg:binding("vip")
+  -- Waits (msys.readfile) like a session's callout would, also for a recovered message.
+  local name = msys.readfile("%s")
+  msg:binding(name and name:match("%%w+") or "default")
   return msys.core.VALIDATE_CONT
 end
 msys.registerModule("rebind", m)
@@ -326,6 +328,8 @@ msys.registerModule("rebind", m)
 
 
 def test_recovered_messages_go_through_validate_set_binding_again(server_factory, mx_dns, sinks):
+    """At start-up, before delivery, a spooled message's binding is chosen again; the callout
+    may wait (the effect executor reads the file)."""
     sink = sinks()
     config = deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
                                     'binding "vip" { bind_address = "127.0.0.3" }')
@@ -333,7 +337,8 @@ def test_recovered_messages_go_through_validate_set_binding_again(server_factory
     server = server_factory(**held).start()
     send(server.port, ["someone@sink.test"])
     assert server.stop() == 0
-    (server.directory / "rebind.lua").write_text(POLICY_REBIND)
+    (server.directory / "binding.txt").write_text("vip\n")
+    (server.directory / "rebind.lua").write_text(POLICY_REBIND % (server.directory / "binding.txt"))
     server.config.write_text(server.config.read_text().replace("suspend_delivery = true", "")
                              + 'scriptlet "scriptlet" { script "rebind" { source = "rebind" } }\n')
     server.start()
@@ -548,3 +553,34 @@ def test_a_crash_during_delivery_loses_nothing(server_factory, mx_dns, sinks):
     counts = {address: sink.delivered_to().count(address) for address in expected}
     assert max(counts.values()) <= 2 and sum(counts.values()) <= len(expected) + 2
     wait_until(lambda: server.spooled_ids() == set(), what="an empty queue")
+
+
+WAITING_HOOK = """
+local m = {}
+function m:core_log_delivery_v1(msg, dr, now, note)
+  msys.sleep(0.2)
+  local content, err = msys.readfile("%s")
+  print("hook waited for " .. msg:rcptto() .. ": " .. tostring(content or err))
+end
+msys.registerModule("waiting", m)
+"""
+
+
+def test_a_delivery_hook_may_wait(server_factory, mx_dns, sinks):
+    """A core_log_*_v1 hook runs in a coroutine of its own: msys.sleep and msys.readfile wait
+    through the same effect executor as the SMTP sessions (they were refused outside callouts)."""
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
+                'scriptlet "scriptlet" { script "waiting" { source = "waiting" } }'))
+    (server.directory / "answer.txt").write_text("forty-two")
+    (server.directory / "waiting.lua").write_text(WAITING_HOOK % (server.directory / "answer.txt"))
+    server.start()
+    send(server.port, ["first@sink.test"])
+    send(server.port, ["second@sink.test"])
+    sink.wait_for(2)
+    log = wait_until(lambda: server.log.read_text().count("hook waited for") >= 2 and server.log.read_text(),
+                     what="both hooks' output")
+    assert "hook waited for first@sink.test: forty-two" in log
+    assert "hook waited for second@sink.test: forty-two" in log
+    assert "cannot suspend here" not in log

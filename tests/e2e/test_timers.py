@@ -64,3 +64,47 @@ def test_timers_fire_stop_and_are_cancelled_when_collected(server_factory):
     second = counters(raw)
     assert second["ticks"] == first["ticks"], "stop() (from another timer, at 1 s) stopped the ticker"
     assert second["once"] == "10"
+
+
+WAITING_TIMER = """
+local counter = msys.counter
+local mod = {}
+function mod:init()
+  -- In the scheduler's state (init's), and below in an event loop's (a callout's).
+  keep = msys.timer.after(0.1, function()
+    msys.sleep(0.2)
+    local content = msys.readfile("%s")
+    counter.open("/site/scheduler"):add(#(content or ""))
+  end)
+  return true
+end
+function mod:validate_mailfrom(str, accept, vctx)
+  if vctx:get(msys.core.VCTX_MESS, "mailfrom_localpart") == "arm" then
+    loop_timer = msys.timer.every(0.1, function(timer)
+      msys.sleep(0.05)
+      if counter.open("/site/loop"):inc() >= 3 then timer:stop() end
+    end)
+  end
+  vctx:set_code(250, "2.1.0 scheduler=" .. counter.open("/site/scheduler"):read() .. " loop=" .. counter.open("/site/loop"):read())
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("waiting", mod)
+"""
+
+
+def test_a_timer_callback_may_wait(server_factory):
+    """Timer callbacks run in a coroutine of their own and may wait (msys.sleep, msys.readfile),
+    in the scheduler's state and in an event loop's; a repeating one is armed again after."""
+    server = policy_server(server_factory, {"waiting": ""})
+    (server.directory / "seven.txt").write_text("seven!!")
+    (server.directory / "waiting.lua").write_text(WAITING_TIMER % (server.directory / "seven.txt"))
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    assert raw.command("MAIL FROM:<arm@source.test>")[0] == 250
+    time.sleep(1.5)
+    raw.command("RSET")
+    code, text = raw.command("MAIL FROM:<read@source.test>")
+    assert (code, text.split(" ", 2)[2]) == (250, "scheduler=7 loop=3"), text
+    assert "cannot suspend here" not in server.log.read_text()

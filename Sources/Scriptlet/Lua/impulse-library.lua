@@ -493,7 +493,7 @@ end
 function I.MSG:inject(mailfrom, rcptto)
   local session = self.__session
   if not session.raw or session.raw == "\r\n" then error("msg:inject: build the message first", 2) end
-  if not coroutine.running() then error("msg:inject: cannot suspend here (only inside a callout)", 2) end
+  if not coroutine.running() then error("msg:inject: cannot suspend here (only in a callout, a timer or a delivery hook)", 2) end
   local recipients = {}
   for address in string.gmatch(tostring(rcptto or ""), "[^,]+") do
     address = I.address_of(address)

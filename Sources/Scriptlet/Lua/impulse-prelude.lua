@@ -597,11 +597,12 @@ function msys.expandMacro(text)
   end))
 end
 
--- Suspending functions: only a callout runs in a coroutine that Impulse can resume.
+-- Suspending functions: callouts, timer callbacks and delivery hooks run in coroutines that
+-- Impulse resumes once what they wait for has ended (its effect executor does the waiting).
 function msys.asyncOk() return coroutine.running() ~= nil end
 function msys.sleep(seconds)
   seconds = seconds_of(seconds, "msys.sleep")
-  if not coroutine.running() then error("msys.sleep: cannot suspend here (only inside a callout)", 2) end
+  if not coroutine.running() then error("msys.sleep: cannot suspend here (only in a callout, a timer or a delivery hook)", 2) end
   __impulse_suspend("sleep", seconds)
 end
 
@@ -624,7 +625,7 @@ function msys.dnsLookup(name, qtype, options)
   if not dns_name(name) then error("msys.dnsLookup: not a domain name (ASCII labels of 1 to 63 octets, 253 in all)", 2) end
   qtype = string.upper(qtype or "A")
   if not dns_types[qtype] then error("msys.dnsLookup: unsupported record type '" .. qtype .. "'", 2) end
-  if not coroutine.running() then error("msys.dnsLookup: cannot suspend here (only inside a callout)", 2) end
+  if not coroutine.running() then error("msys.dnsLookup: cannot suspend here (only in a callout, a timer or a delivery hook)", 2) end
   local answer = pack(__impulse_suspend("dns", name, qtype))
   if answer[1] ~= "ok" then return nil, answer[2] end
   local priority = type(options) == "table" and options.priority
@@ -645,7 +646,7 @@ end
 -- (the read happens on the I/O thread pool); outside a callout it cannot wait and raises.
 function msys.readfile(path)
   if type(path) ~= "string" then error("msys.readfile: the path must be a string", 2) end
-  if not coroutine.running() then error("msys.readfile: cannot suspend here (only inside a callout)", 2) end
+  if not coroutine.running() then error("msys.readfile: cannot suspend here (only in a callout, a timer or a delivery hook)", 2) end
   local answer = pack(__impulse_suspend("readfile", (gsub(path, "^file://", ""))))
   if answer[1] ~= "ok" then return nil, answer[2] end
   return answer[2]

@@ -170,7 +170,7 @@ function msys.runInPool(pool, fn, mode, flag)
     return true
   end
   if I.in_pool or not coroutine.running() then
-    error("msys.runInPool: cannot wait here (only inside a callout); pass true or a completion function", 2)
+    error("msys.runInPool: cannot wait here (only in a callout, a timer or a delivery hook); pass true or a completion function", 2)
   end
   local answer = pack(__impulse_suspend("pool", pool, payload))
   if answer[1] ~= "ok" then return false, answer[2] end

@@ -1,0 +1,60 @@
+import LuaBridge
+
+/// Lua that runs outside a callout — a timer's callback, a delivery hook — may wait too
+/// (msys.sleep, msys.dnsLookup …): it runs in a coroutine of its own, and each effect it asks for
+/// goes to the state owner's `effectPerformer` (the server's effect executor), the same one
+/// SMTP sessions use.
+extension PolicyState {
+    /// Carries out an effect and calls `resume` on this state's thread when it ended.
+    public typealias EffectPerformer = (_ effect: PolicyEffect, _ resume: @escaping (EffectResult) -> Void) -> Void
+
+    /// How a `runWaiting` call ended.
+    enum WaitingRun {
+        case finished([LuaValue])
+        case failed(String)
+    }
+
+    /// Runs internal entry `entry` with `arguments` in a new coroutine under the watchdog (each
+    /// stretch between waits gets the full budget, as callouts do); `completion` runs on this
+    /// state's thread, at once when nothing waited.
+    func runWaiting(_ entry: ScriptletABI.LuaEntry, _ arguments: [LuaValue], then completion: @escaping (WaitingRun) -> Void) {
+        guard let function = lua.reference(internal: entry), let coroutine = LuaCoroutine(state: lua, function: function) else {
+            completion(.failed("\(entry.rawValue) is missing"))
+            return
+        }
+        drive(coroutine, arguments, completion)
+    }
+
+    private func drive(_ coroutine: LuaCoroutine, _ arguments: [LuaValue], _ completion: @escaping (WaitingRun) -> Void) {
+        lua.setWatchdog(instructions: instructionBudget)
+        _ = lua.takeMemoryLimitExceeded()
+        pendingEffect = nil
+        let outcome = coroutine.resume(arguments)
+        let fired = lua.watchdogFired
+        lua.setWatchdog(instructions: 0)
+        if lua.takeMemoryLimitExceeded() {
+            lua.collectGarbage()
+            completion(.failed("memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)"))
+            return
+        }
+        switch outcome {
+        case .finished(let results):
+            completion(.finished(results))
+        case .failed(let error):
+            completion(.failed(error.message))
+        case .yielded(let values):
+            if fired {
+                completion(.failed("watchdog: script ran too long (and kept running after the error)"))
+            } else if values == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
+                pendingEffect = nil
+                guard let effectPerformer else {
+                    drive(coroutine, EffectResult.failed("cannot wait here").luaValues, completion)
+                    return
+                }
+                effectPerformer(effect) { [weak self] result in self?.drive(coroutine, result.luaValues, completion) }
+            } else {
+                completion(.failed("coroutine.yield is not supported here"))
+            }
+        }
+    }
+}
