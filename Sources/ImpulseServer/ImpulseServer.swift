@@ -371,7 +371,7 @@ public final class ImpulseServer: @unchecked Sendable {
         let (policy, block) = listener.policy(for: ip)
         let listenerName = listener.name
         guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy) else {
-            try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: SMTPReply(421, "4.4.5", "Service unavailable, concurrency limit reached.")))
+            try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: .concurrencyLimit))
             return
         }
         channel.closeFuture.whenComplete { _ in services.limiter.release(ticket) }

@@ -100,7 +100,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
         services.statistics.sessionOpened()
         if services.isDraining {
-            closeWith(machine.beginDraining() ?? SMTPReply(421, "4.3.2", "Service shutting down"), context: context)
+            closeWith(machine.beginDraining() ?? .shuttingDownBeforeGreeting, context: context)
             return
         }
         if let policyState {
@@ -472,7 +472,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             logger.warning("command injection after STARTTLS", metadata: ["client": "\(clientLabel)", "octets": "\(inbound.readableBytes)", "policy": "\(machine.policy.startTLSInjectionPolicy)"])
             inbound.clear()
             if machine.policy.startTLSInjectionPolicy == .reject {
-                closeWith(SMTPReply(554, "5.5.1", "Commands pipelined after STARTTLS are not allowed, closing connection"), context: context)
+                closeWith(.pipelinedAfterStartTLS, context: context)
                 return
             }
         }

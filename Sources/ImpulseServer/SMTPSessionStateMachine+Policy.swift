@@ -16,7 +16,7 @@ extension SMTPSessionStateMachine {
         case .proceed:
             break
         case .failed:
-            if isConnect { return closeWith(SMTPReply(421, "4.3.0", "\(bannerName) Temporary local problem, closing connection")) }
+            if isConnect { return closeWith(.policyFailureAtConnect(bannerName)) }
             if case .message = decision { transaction = nil }
             return failure(.localError)
         case .disconnect(let code, let text):
@@ -52,7 +52,7 @@ extension SMTPSessionStateMachine {
     mutating func continueMessage(_ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]) -> Action {
         if transaction.recipients.isEmpty {
             self.transaction = nil
-            return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients left after policy"))
+            return failure(.noRecipientsLeftAfterPolicy)
         }
         guard let (callout, recipientIndex) = steps.first else {
             if let reason = messageEdits.discard {
@@ -60,7 +60,7 @@ extension SMTPSessionStateMachine {
                 self.transaction = nil
                 receptions += 1
                 let id = transaction.messageID ?? ""
-                return .discarded(SMTPReply(250, "2.0.0", "Ok: queued as \(id)"), id: id, reason: reason)
+                return .discarded(.queued(id), id: id, reason: reason)
             }
             return spool(transaction, message)
         }

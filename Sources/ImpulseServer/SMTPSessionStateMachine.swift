@@ -139,8 +139,8 @@ public struct SMTPSessionStateMachine {
 
     /// The 220 greeting (RFC 5321 §4.3.1). No enhanced code: RFC 2034 §3 exempts the greeting.
     public func greeting() -> SMTPReply {
-        if let banner = policy.staticBanner { return SMTPReply(220, nil, String(banner.dropFirst(4))) }
-        return SMTPReply(220, nil, "\(bannerName) ESMTP Impulse")
+        if let banner = policy.staticBanner { return .staticGreeting(String(banner.dropFirst(4))) }
+        return .greeting(bannerName)
     }
 
     /// The transaction's recipients, for `vctx:recipient_list` (nil outside a transaction).
@@ -229,7 +229,7 @@ public struct SMTPSessionStateMachine {
         guard phase == .command else { return .reply(.badSequence) }
         commandCount += 1
         if limits.maxCommandsPerSession > 0 && commandCount > limits.maxCommandsPerSession {
-            return closeWith(SMTPReply(421, "4.7.0", "\(bannerName) Error: too many commands in one session, closing connection"))
+            return closeWith(.tooManyCommands(bannerName))
         }
         let context = SMTPParseContext(extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
                                        limits: limits)
@@ -240,7 +240,7 @@ public struct SMTPSessionStateMachine {
         } catch {
             // A BDAT we cannot parse has no size we can trust: the stream is out of sync.
             if line.readableBytesView.prefix(4).map({ $0 & 0xDF }) == Array("BDAT".utf8) {
-                return closeWith(SMTPReply(554, "5.5.1", "Unparseable BDAT, closing connection"))
+                return closeWith(.unparseableBDAT)
             }
             return failure(error.reply)
         }
@@ -249,12 +249,12 @@ public struct SMTPSessionStateMachine {
 
     /// A command line longer than the limit was discarded.
     public mutating func receiveOverlongLine() -> Action {
-        failure(SMTPReply(500, "5.5.2", "Line too long (limit \(limits.maxCommandLineLength) octets including CRLF)"))
+        failure(.lineTooLong(limit: limits.maxCommandLineLength))
     }
 
     mutating func handle(_ command: SMTPCommand) -> Action {
         if draining && transaction == nil, command != .quit {
-            return closeWith(SMTPReply(421, "4.3.2", "\(bannerName) Service shutting down, closing connection"))
+            return closeWith(.shuttingDown(bannerName))
         }
         switch command {
         case .ehlo(let name), .helo(let name):
@@ -274,34 +274,33 @@ public struct SMTPSessionStateMachine {
             lastRecipientDomain = recipient.domain
             return rcpt(recipient, parameters)
         case .data:
-            guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
-            guard !transaction.recipients.isEmpty else { return failure(SMTPReply(554, "5.5.1", "Error: no valid recipients")) }
-            guard !transaction.usedBDAT else { return failure(SMTPReply(503, "5.5.1", "Error: DATA cannot follow BDAT")) }
+            guard let transaction else { return failure(.needMail) }
+            guard !transaction.recipients.isEmpty else { return failure(.noValidRecipients) }
+            guard !transaction.usedBDAT else { return failure(.dataAfterBDAT) }
             phase = .data
-            return .beginData(SMTPReply(354, nil, "End data with <CR><LF>.<CR><LF>"))
+            return .beginData(.startMailInput)
         case .bdat(let size, let last):
             return bdat(size: size, last: last)
         case .rset:
             transaction = nil
-            return .reply(SMTPReply(250, "2.0.0", "Ok"))
+            return .reply(.ok)
         case .noop:
-            return .reply(SMTPReply(250, "2.0.0", "Ok"))
+            return .reply(.ok)
         case .quit:
-            return .replyAndClose(SMTPReply(221, "2.0.0", "\(bannerName) Bye"))
+            return .replyAndClose(.bye(bannerName))
         case .vrfy:
-            return .reply(SMTPReply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery"))
+            return .reply(.cannotVerify)
         case .expn:
-            return failure(SMTPReply(502, "5.5.1", "EXPN not available"))
+            return failure(.expnNotAvailable)
         case .help:
-            return .reply(SMTPReply(214, "2.0.0", ["Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP" + (tlsAvailable && !tlsActive ? " STARTTLS" : ""),
-                                                  "See RFC 5321"]))
+            return .reply(.help(startTLS: tlsAvailable && !tlsActive))
         case .startTLS:
             guard tlsAvailable, !tlsActive else {
-                return failure(SMTPReply(tlsActive ? 503 : 502, "5.5.1", tlsActive ? "TLS already active" : "STARTTLS not available"))
+                return failure(tlsActive ? .tlsAlreadyActive : .startTLSNotAvailable)
             }
-            guard extendedMode else { return failure(SMTPReply(503, "5.5.1", "Send EHLO first")) }
-            guard transaction == nil else { return failure(SMTPReply(503, "5.5.1", "STARTTLS not allowed during a mail transaction")) }
-            return .startTLS(SMTPReply(220, "2.0.0", "Ready to start TLS"))
+            guard extendedMode else { return failure(.startTLSNeedsEHLO) }
+            guard transaction == nil else { return failure(.startTLSInTransaction) }
+            return .startTLS(.readyToStartTLS)
         }
     }
 
@@ -311,9 +310,9 @@ public struct SMTPSessionStateMachine {
         if extended {
             var lines = ehloLines()
             if let customText { lines[0] = customText }
-            return .reply(SMTPReply(250, nil, lines))
+            return .reply(.ehlo(lines))
         }
-        return .reply(SMTPReply(250, nil, customText ?? "\(bannerName)"))
+        return .reply(.helo(customText ?? bannerName))
     }
 
     /// EHLO keywords (RFC 5321 §4.1.1.1) and the extensions Impulse honours.
@@ -334,13 +333,13 @@ public struct SMTPSessionStateMachine {
     }
 
     mutating func mail(_ sender: Mailbox?, _ parameters: MailParameters) -> Action {
-        guard heloName != nil else { return failure(SMTPReply(503, "5.5.1", "Error: send HELO/EHLO first")) }
-        guard transaction == nil else { return failure(SMTPReply(503, "5.5.1", "Error: nested MAIL command")) }
+        guard heloName != nil else { return failure(.needHelo) }
+        guard transaction == nil else { return failure(.nestedMail) }
         if limits.maxReceptionsPerConnection > 0 && receptions >= limits.maxReceptionsPerConnection {
-            return closeWith(SMTPReply(421, "4.7.0", "Too many messages in this session, closing connection"))
+            return closeWith(.tooManyMessages)
         }
         if sender == nil && !policy.allowNullEnvelopeSender {
-            return failure(SMTPReply(550, "5.7.1", "Null sender not accepted here"))
+            return failure(.nullSenderRefused)
         }
         // With any policy loaded, MAIL always goes through the policy state: the message context
         // must start empty and hold the mailfrom_* keys even when no module implements validate_mailfrom.
@@ -359,14 +358,14 @@ public struct SMTPSessionStateMachine {
     mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil) -> Action {
         transaction = Transaction(sender: sender, parameters: parameters)
         messageEdits = MessageEdits()
-        return .reply(reply ?? SMTPReply(250, "2.1.0", "Ok"))
+        return .reply(reply ?? .senderOk)
     }
 
     mutating func rcpt(_ recipient: Mailbox, _ parameters: RecipientParameters) -> Action {
-        guard transaction != nil else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
+        guard transaction != nil else { return failure(.needMail) }
         guard transaction!.recipients.count < limits.maxRecipientsPerMessage else {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients, the client retries the rest later.
-            return failure(SMTPReply(452, "4.5.3", "Too many recipients (limit \(limits.maxRecipientsPerMessage))"))
+            return failure(.tooManyRecipients(limit: limits.maxRecipientsPerMessage))
         }
         var recipient = recipient
         let postmaster = recipient.domain.isEmpty
@@ -376,10 +375,10 @@ public struct SMTPSessionStateMachine {
         }
         if !clientMayRelay && !postmaster {
             if recipient.hadSourceRoute || recipient.hasRoutingCharacters {
-                return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: sender-specified routing is not allowed"))
+                return failure(.sourceRouting("\(recipient)"))
             }
             guard policy.acceptsDomain(recipient.domain) else {
-                return failure(SMTPReply(550, "5.7.1", "<\(recipient)>: Relay access denied"))
+                return failure(.relayDenied("\(recipient)"))
             }
         }
         // Likewise the rcptto_* keys and counts, for every recipient.
@@ -409,25 +408,25 @@ public struct SMTPSessionStateMachine {
 
     mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil) -> Action {
         transaction?.recipients.append((recipient, parameters))
-        return .reply(reply ?? SMTPReply(250, "2.1.5", "Ok"))
+        return .reply(reply ?? .recipientOk)
     }
 
     mutating func bdat(size: Int, last: Bool) -> Action {
         phase = .chunk(last: last)
         guard extendedMode else {
-            refusedChunk = SMTPReply(503, "5.5.1", "BDAT requires EHLO")
+            refusedChunk = .bdatNeedsEHLO
             return .readChunk(size: size, store: false)
         }
         guard var current = transaction, !current.recipients.isEmpty, current.chunkFailure == nil else {
-            let reply = transaction?.chunkFailure ?? (transaction == nil ? SMTPReply(503, "5.5.1", "Error: need MAIL command")
-                                                                           : SMTPReply(554, "5.5.1", "Error: no valid recipients"))
+            let reply = transaction?.chunkFailure ?? (transaction == nil ? .needMail
+                                                                           : .noValidRecipients)
             transaction?.chunkFailure = reply
             return .readChunk(size: size, store: false)
         }
         current.usedBDAT = true
         current.chunkedSize += size
         if current.chunkedSize > limits.maxMessageSize {
-            current.chunkFailure = SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets")
+            current.chunkFailure = .messageTooBig(limit: limits.maxMessageSize)
         }
         let store = current.chunkFailure == nil
         transaction = current
@@ -442,7 +441,7 @@ public struct SMTPSessionStateMachine {
         phase = .command
         if result.exceededSize {
             self.transaction = nil
-            return failure(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets"))
+            return failure(.messageTooBig(limit: limits.maxMessageSize))
         }
         if result.abandoned {
             self.transaction = nil
@@ -459,9 +458,9 @@ public struct SMTPSessionStateMachine {
     /// `rfc2822_lone_lf_in_body` lets bare ones through — and §4.5.3.1.6 line length), or nil.
     func lineRuleRefusal(bare: Bool, long: Bool) -> SMTPReply? {
         if bare && policy.bareLineEndings == .reject {
-            return SMTPReply(554, "5.6.0", "Message contains a bare CR or LF; only CRLF line ends are allowed (RFC 5321 §2.3.8)")
+            return .bareLineEnd
         }
-        if long { return SMTPReply(554, "5.6.0", "Message has a line longer than \(limits.maxTextLineLength) octets (RFC 5321 §4.5.3.1.6)") }
+        if long { return .textLineTooLong(limit: limits.maxTextLineLength) }
         return nil
     }
 
@@ -487,12 +486,12 @@ public struct SMTPSessionStateMachine {
             refusedChunk = nil
             return failure(refusal)
         }
-        guard let transaction else { return failure(SMTPReply(503, "5.5.1", "Error: need MAIL command")) }
+        guard let transaction else { return failure(.needMail) }
         if let refusal = transaction.chunkFailure {
             if last || refusal.code == 552 { self.transaction = nil }
             return failure(refusal)
         }
-        guard last else { return .reply(SMTPReply(250, "2.0.0", "\(transaction.chunkedSize) octets received")) }
+        guard last else { return .reply(.chunkReceived(transaction.chunkedSize)) }
         var content = message ?? ByteBuffer()
         // BDAT carries octets unframed: the line rules DATA's decoder applies hold for it too,
         // and under `fix` its bare line ends are stored as CRLF as DATA's are.
@@ -502,7 +501,7 @@ public struct SMTPSessionStateMachine {
             lines = MessageLineCheck(content.readableBytesView, maxLineLength: limits.maxTextLineLength)
             if content.readableBytes > limits.maxMessageSize {
                 self.transaction = nil
-                return failure(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(limits.maxMessageSize) octets"))
+                return failure(.messageTooBig(limit: limits.maxMessageSize))
             }
         }
         if let refusal = lineRuleRefusal(bare: lines.sawBareLF || lines.sawBareCR, long: lines.sawLongLine) {
@@ -549,7 +548,7 @@ public struct SMTPSessionStateMachine {
     }
 
     /// The server holds as much message data as `reception_memory_limit` allows (RFC 5321 §4.5.3.1.10 style temporary failure).
-    static let insufficientStorage = SMTPReply(452, "4.3.1", "Insufficient system storage, try again later")
+    static let insufficientStorage = SMTPReply.insufficientStorage
 
     /// RFC 3848 protocol keyword for the Received: header.
     func receivedProtocol(utf8: Bool) -> String {
@@ -564,7 +563,7 @@ public struct SMTPSessionStateMachine {
         defer { pendingMessageID = nil }
         guard success else { return failure(.localError) }
         receptions += 1
-        let reply = SMTPReply(250, "2.0.0", "Ok: queued as \(pendingMessageID ?? "")")
+        let reply = SMTPReply.queued(pendingMessageID ?? "")
         if draining { return .replyAndClose(reply) }
         return .reply(reply)
     }
@@ -594,7 +593,7 @@ public struct SMTPSessionStateMachine {
         draining = true
         if phase == .command && transaction == nil {
             phase = .closed
-            return SMTPReply(421, "4.3.2", "\(bannerName) Service shutting down, closing connection")
+            return .shuttingDown(bannerName)
         }
         return nil
     }
@@ -603,12 +602,12 @@ public struct SMTPSessionStateMachine {
     /// The session outlived `max_session_duration`.
     public mutating func lifetimeExceeded() -> SMTPReply {
         phase = .closed
-        return SMTPReply(421, "4.4.2", "\(bannerName) Error: session too long, closing connection")
+        return .sessionTooLong(bannerName)
     }
 
     public mutating func timedOut() -> SMTPReply {
         phase = .closed
-        return SMTPReply(421, "4.4.2", "\(bannerName) Error: timeout exceeded")
+        return .timeoutExceeded(bannerName)
     }
 
     // MARK: - Errors
@@ -617,7 +616,7 @@ public struct SMTPSessionStateMachine {
         errorCount += 1
         if errorCount >= limits.maxErrorsPerSession {
             phase = .closed
-            return .replyAndClose(SMTPReply(421, "4.7.0", "\(bannerName) Too many errors (last: \(reply.code) \(reply.lines.last ?? "")), closing connection"))
+            return .replyAndClose(.tooManyErrors(bannerName, last: reply))
         }
         return .reply(reply)
     }

@@ -74,11 +74,11 @@ enum ESMTPParameterList {
             }
             guard let first = keyword.unicodeScalars.first, first.isASCIIAlphanumeric,
                   keyword.unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }) else {
-                throw .init(SMTPReply(501, "5.5.4", "Invalid parameter keyword"))
+                throw .init(.invalidParameterKeyword)
             }
             if let value {
                 guard !value.isEmpty, value.utf8.allSatisfy({ ($0 >= 33 && $0 <= 126 && $0 != 61) || (allowUTF8 && $0 >= 0x80) }) else {
-                    throw .init(SMTPReply(501, "5.5.4", "Invalid value for \(keyword.uppercased())"))
+                    throw .init(.invalidParameterValue("value for \(keyword.uppercased())"))
                 }
             }
             result.append((keyword.uppercased(), value.map(String.init)))

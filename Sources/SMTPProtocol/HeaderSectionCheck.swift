@@ -38,13 +38,13 @@ public struct HeaderSectionCheck: Sendable, Equatable {
     /// The reply that refuses the message, or nil when it is within every limit.
     public func refusal(limits: SMTPLimits) -> SMTPReply? {
         if receivedFields > limits.maxReceivedHeaders {
-            return SMTPReply(554, "5.4.6", "Too many hops: more than \(limits.maxReceivedHeaders) Received: header fields (mail loop?)")
+            return .tooManyHops(limit: limits.maxReceivedHeaders)
         }
         if size > limits.maxHeaderSectionSize {
-            return SMTPReply(552, "5.3.4", "Message header section larger than \(limits.maxHeaderSectionSize) octets")
+            return .headerSectionTooLarge(limit: limits.maxHeaderSectionSize)
         }
         if fields > limits.maxHeaderFields {
-            return SMTPReply(552, "5.3.4", "Message has more than \(limits.maxHeaderFields) header fields")
+            return .tooManyHeaderFields(limit: limits.maxHeaderFields)
         }
         return nil
     }

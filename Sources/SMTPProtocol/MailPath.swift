@@ -39,10 +39,10 @@ public enum MailPathError: Error, Equatable, Sendable {
 
     public var reply: SMTPReply {
         switch self {
-        case .syntax(let what): return SMTPReply(501, "5.1.3", "Bad address syntax: \(what)")
-        case .tooLong(let what): return SMTPReply(501, "5.1.3", "\(what) too long")
+        case .syntax(let what): return .badAddressSyntax(what)
+        case .tooLong(let what): return .addressPartTooLong(what)
         case .nonASCIIWithoutSMTPUTF8:
-            return SMTPReply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
+            return .nonASCIIWithoutSMTPUTF8
         }
     }
 }

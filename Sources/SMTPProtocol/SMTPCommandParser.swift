@@ -5,10 +5,10 @@ public enum SMTPCommandParser {
         // Commands are ASCII, but SMTPUTF8 paths may carry UTF-8; NUL, CR, LF and other controls never.
         for byte in line where byte < 32 && byte != UInt8(ascii: "\t") || byte == 127 {
             _ = byte
-            throw SMTPCommandError(SMTPReply(500, "5.5.2", "Invalid character in command"))
+            throw SMTPCommandError(.invalidCharacter)
         }
         guard let text = String(validating: line, as: UTF8.self) else {
-            throw SMTPCommandError(SMTPReply(500, "5.5.2", "Command is not valid UTF-8"))
+            throw SMTPCommandError(.invalidUTF8)
         }
         let verbEnd = text.firstIndex(of: " ") ?? text.endIndex
         let verb = text[..<verbEnd].uppercased()
@@ -16,9 +16,9 @@ public enum SMTPCommandParser {
         switch verb {
         case "HELO", "EHLO":
             let argument = rest.split(separator: " ").first.map(String.init) ?? ""
-            guard !argument.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) requires a domain or address literal")) }
+            guard !argument.isEmpty else { throw SMTPCommandError(.needsDomain(verb)) }
             guard argument.utf8.count <= context.limits.maxDomainLength + 2 else {
-                throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) argument too long"))
+                throw SMTPCommandError(.argumentTooLong(verb))
             }
             return verb == "HELO" ? .helo(argument) : .ehlo(argument)
         case "MAIL":
@@ -39,10 +39,10 @@ public enum SMTPCommandParser {
             try requireNoArgument(rest, verb)
             return .quit
         case "VRFY":
-            guard !rest.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "VRFY requires an argument")) }
+            guard !rest.isEmpty else { throw SMTPCommandError(.needsArgument("VRFY")) }
             return .vrfy(String(rest))
         case "EXPN":
-            guard !rest.isEmpty else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "EXPN requires an argument")) }
+            guard !rest.isEmpty else { throw SMTPCommandError(.needsArgument("EXPN")) }
             return .expn(String(rest))
         case "HELP":
             return .help(rest.isEmpty ? nil : String(rest))
@@ -50,13 +50,13 @@ public enum SMTPCommandParser {
             try requireNoArgument(rest, verb)
             return .startTLS
         default:
-            throw SMTPCommandError(SMTPReply(500, "5.5.1", "Command unrecognized"))
+            throw SMTPCommandError(.commandUnrecognized)
         }
     }
 
     static func requireNoArgument(_ rest: Substring, _ verb: String) throws(SMTPCommandError) {
         guard rest.allSatisfy({ $0 == " " }) else {
-            throw SMTPCommandError(SMTPReply(501, "5.5.4", "\(verb) takes no argument"))
+            throw SMTPCommandError(.takesNoArgument(verb))
         }
     }
 
@@ -70,37 +70,37 @@ public enum SMTPCommandParser {
             var seen = Set<String>()
             for (keyword, value) in list {
                 guard seen.insert(keyword).inserted else {
-                    throw SMTPCommandError(SMTPReply(501, "5.5.4", "Duplicate \(keyword) parameter"))
+                    throw SMTPCommandError(.duplicateParameter(keyword))
                 }
                 switch keyword {
                 case "SIZE":
                     guard let value, value.utf8.count <= 18, value.allSatisfy(\.isASCIIDigit), let size = Int(value) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid SIZE value"))
+                        throw SMTPCommandError(.invalidParameterValue("SIZE value"))
                     }
                     if size > context.limits.maxMessageSize {
-                        throw SMTPCommandError(SMTPReply(552, "5.3.4", "Message size exceeds fixed limit of \(context.limits.maxMessageSize) octets"))
+                        throw SMTPCommandError(.messageTooBig(limit: context.limits.maxMessageSize))
                     }
                     parameters.size = size
                 case "BODY":
                     guard let value, let body = BodyType(rawValue: value.uppercased()) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid BODY value (7BIT or 8BITMIME)"))
+                        throw SMTPCommandError(.invalidParameterValue("BODY value (7BIT or 8BITMIME)"))
                     }
                     parameters.body = body
                 case "SMTPUTF8":
-                    guard value == nil else { throw SMTPCommandError(SMTPReply(501, "5.5.4", "SMTPUTF8 takes no value")) }
+                    guard value == nil else { throw SMTPCommandError(.smtputf8TakesNoValue) }
                     parameters.smtpUTF8 = true
                 case "RET":
                     guard let value, let ret = DSNReturn(rawValue: value.uppercased()) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid RET value (FULL or HDRS)"))
+                        throw SMTPCommandError(.invalidParameterValue("RET value (FULL or HDRS)"))
                     }
                     parameters.ret = ret
                 case "ENVID":
                     guard let value, value.utf8.count <= 100, ESMTPParameterList.isXtext(value) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid ENVID value"))
+                        throw SMTPCommandError(.invalidParameterValue("ENVID value"))
                     }
                     parameters.envelopeID = value
                 default:
-                    throw SMTPCommandError(SMTPReply(555, "5.5.4", "Unsupported parameter \(keyword)"))
+                    throw SMTPCommandError(.unsupportedParameter(keyword))
                 }
             }
         }
@@ -121,12 +121,12 @@ public enum SMTPCommandParser {
             var seen = Set<String>()
             for (keyword, value) in try ESMTPParameterList.split(parameterText, allowUTF8: context.transactionUTF8) {
                 guard seen.insert(keyword).inserted else {
-                    throw SMTPCommandError(SMTPReply(501, "5.5.4", "Duplicate \(keyword) parameter"))
+                    throw SMTPCommandError(.duplicateParameter(keyword))
                 }
                 switch keyword {
                 case "NOTIFY":
                     guard let value, let notify = parseNotify(value) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid NOTIFY value"))
+                        throw SMTPCommandError(.invalidParameterValue("NOTIFY value"))
                     }
                     parameters.notify = notify
                 case "ORCPT":
@@ -135,11 +135,11 @@ public enum SMTPCommandParser {
                           !value[..<semicolon].isEmpty,
                           value[..<semicolon].unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }),
                           context.transactionUTF8 || ESMTPParameterList.isXtext(String(value[value.index(after: semicolon)...])) else {
-                        throw SMTPCommandError(SMTPReply(501, "5.5.4", "Invalid ORCPT value"))
+                        throw SMTPCommandError(.invalidParameterValue("ORCPT value"))
                     }
                     parameters.originalRecipient = value
                 default:
-                    throw SMTPCommandError(SMTPReply(555, "5.5.4", "Unsupported parameter \(keyword)"))
+                    throw SMTPCommandError(.unsupportedParameter(keyword))
                 }
             }
         }
@@ -151,7 +151,7 @@ public enum SMTPCommandParser {
         }
     }
 
-    static let unrecognizedParameters = SMTPCommandError(SMTPReply(555, "5.5.4", "Parameters are only allowed after EHLO"))
+    static let unrecognizedParameters = SMTPCommandError(.parametersOnlyAfterEHLO)
 
     /// NOTIFY = "NEVER" / 1#( "SUCCESS" / "FAILURE" / "DELAY" )
     static func parseNotify(_ value: String) -> DSNNotify? {
@@ -172,12 +172,12 @@ public enum SMTPCommandParser {
     /// Splits `FROM:<path> params` into the `<…>` path (quote-aware) and the parameter text.
     static func splitPath(_ rest: Substring, prefix: String) throws(SMTPCommandError) -> (Substring, Substring) {
         guard rest.count >= prefix.count, rest.prefix(prefix.count).uppercased() == prefix else {
-            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: \(prefix == "FROM:" ? "MAIL FROM:<address>" : "RCPT TO:<address>")"))
+            throw SMTPCommandError(.usage(prefix == "FROM:" ? "MAIL FROM:<address>" : "RCPT TO:<address>"))
         }
         // RFC 5321 has no space after the colon; so many clients send one that we allow it.
         let afterColon = rest.dropFirst(prefix.count).drop(while: { $0 == " " })
         guard afterColon.first == "<" else {
-            throw SMTPCommandError(SMTPReply(501, "5.1.3", "Bad address syntax: path must be enclosed in <>"))
+            throw SMTPCommandError(.badAddressSyntax("path must be enclosed in <>"))
         }
         var inQuotes = false
         var escaped = false
@@ -198,12 +198,12 @@ public enum SMTPCommandParser {
             index = afterColon.index(after: index)
         }
         guard let end else {
-            throw SMTPCommandError(SMTPReply(501, "5.1.3", "Bad address syntax: missing '>'"))
+            throw SMTPCommandError(.badAddressSyntax("missing '>'"))
         }
         let path = afterColon[...end]
         let after = afterColon[afterColon.index(after: end)...]
         guard after.isEmpty || after.first == " " else {
-            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Unexpected text after address"))
+            throw SMTPCommandError(.textAfterAddress)
         }
         return (path, after.drop(while: { $0 == " " }))
     }
@@ -214,11 +214,11 @@ public enum SMTPCommandParser {
         let parts = rest.split(separator: " ")
         guard (1...2).contains(parts.count), parts[0].utf8.count <= 18, parts[0].allSatisfy(\.isASCIIDigit),
               let size = Int(parts[0]) else {
-            throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: BDAT <size> [LAST]"))
+            throw SMTPCommandError(.usage("BDAT <size> [LAST]"))
         }
         if parts.count == 2 {
             guard parts[1].uppercased() == "LAST" else {
-                throw SMTPCommandError(SMTPReply(501, "5.5.4", "Syntax: BDAT <size> [LAST]"))
+                throw SMTPCommandError(.usage("BDAT <size> [LAST]"))
             }
             return .bdat(size: size, last: true)
         }

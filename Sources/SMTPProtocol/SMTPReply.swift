@@ -46,7 +46,3 @@ public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-extension SMTPReply {
-    public static let badSequence = SMTPReply(503, "5.5.1", "Bad sequence of commands")
-    public static let localError = SMTPReply(451, "4.3.0", "Requested action aborted: local error in processing")
-}
