@@ -34,8 +34,6 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var currentSize = 0
     /// The message being sent: its spool entry, read and written a piece at a time.
     var currentEntry: SpoolDirectory.Entry?
-    /// Octets of message data one piece holds: what a delivery keeps of a message in memory.
-    static let pieceSize = 256 * 1024
     /// The first piece, kept from the 8-bit check for the send (most messages are one piece).
     var firstPiece: [UInt8]?
     var deliveries = 0
@@ -169,11 +167,11 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             guard let file = segmentFile else { throw SpoolError("open", entry.path, errno: errno) }
             // Whether the content has 8-bit octets decides MAIL's BODY parameter: one pass over
             // it, a piece at a time, before anything is sent.
-            firstPiece = try entry.readData(from: file.fd, range: 0..<Self.pieceSize)
+            firstPiece = try entry.readData(from: file.fd, range: 0..<DeliveryLimits.pieceSize)
             eightBit = eightBit || firstPiece!.contains { $0 > 127 }
             var offset = firstPiece!.count
             while !eightBit && offset < entry.dataLength {
-                let piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+                let piece = try entry.readData(from: file.fd, range: offset..<(offset + DeliveryLimits.pieceSize))
                 eightBit = piece.contains { $0 > 127 }
                 offset += piece.count
             }
@@ -269,7 +267,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 piece = first
                 firstPiece = nil
             } else {
-                piece = try entry.readData(from: file.fd, range: offset..<(offset + Self.pieceSize))
+                piece = try entry.readData(from: file.fd, range: offset..<(offset + DeliveryLimits.pieceSize))
             }
         } catch {
             lost("cannot read the spool: \(error)")

@@ -24,16 +24,10 @@ public struct NextHopResolver: Sendable {
 
     public init(resolver: DNSResolver?) { self.resolver = resolver }
 
-    /// Addresses one delivery attempt tries at most, across all MX hosts (Postfix's
-    /// `smtp_mx_address_limit`, 5): a DNS answer with hundreds of MX hosts or addresses costs
-    /// no more than five connection attempts.
-    public static let maxAddressesPerAttempt = 5
-    /// MX hosts whose addresses are looked up, in preference order.
-    public static let maxMXHosts = 10
 
-    /// The addresses to try for `domain`, best first (at most `maxAddressesPerAttempt`).
+    /// The addresses to try for `domain`, best first (at most `DeliveryLimits.maxAddressesPerAttempt`).
     public func candidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
-        allCandidates(for: domain, options: options).map { Array($0.prefix(Self.maxAddressesPerAttempt)) }
+        allCandidates(for: domain, options: options).map { Array($0.prefix(DeliveryLimits.maxAddressesPerAttempt)) }
     }
 
     func allCandidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
@@ -75,8 +69,8 @@ public struct NextHopResolver: Sendable {
             let byPreference = Dictionary(grouping: records.filter { $0.value != "." }) { $0.preference ?? 0 }
             var result: [Candidate] = []
             var lastFailure: Failure = .temporary("451 4.4.4 no usable MX host for \(domain)")
-            let hosts = byPreference.keys.sorted().flatMap { byPreference[$0, default: []].shuffled() }.prefix(Self.maxMXHosts)
-            for record in hosts where result.count < Self.maxAddressesPerAttempt {
+            let hosts = byPreference.keys.sorted().flatMap { byPreference[$0, default: []].shuffled() }.prefix(DeliveryLimits.maxMXHosts)
+            for record in hosts where result.count < DeliveryLimits.maxAddressesPerAttempt {
                 let host = record.value.hasSuffix(".") ? String(record.value.dropLast()) : record.value
                 switch addresses(of: host, port: port) {
                 case .success(let list): result += list

@@ -214,13 +214,11 @@ public final class QueueManager: @unchecked Sendable {
             }
             for queue in touched.values { starts += pump(queue) }
             ticks += 1
-            if ticks % Self.idleQueueSweepTicks == 0 { removeIdleQueues(nowMicros: nowMicros) }
+            if ticks % DeliveryLimits.idleQueueSweepTicks == 0 { removeIdleQueues(nowMicros: nowMicros) }
         }
         run(starts)
     }
 
-    /// Timer ticks (250 ms) between sweeps of idle queues: once a minute.
-    static let idleQueueSweepTicks = 240
 
     /// Forgets queues with no work, no delayed work and no connection (and not waiting out an
     /// unreachable next hop): mail to many domains once each — backscatter, a list's typos —

@@ -116,7 +116,8 @@ public struct ScriptletConfiguration: Sendable {
     public var gcStepMultiplier = 200
     /// `max_memory` (Impulse): octets each policy Lua state may hold (256 MiB). Past it the
     /// running callout fails (451 4.3.0, a paniclog line naming the module); never the process.
-    public var maxMemory = 256 * 1024 * 1024
+    public var maxMemory = ScriptletConfiguration.defaultMaxMemory
+    public static let defaultMaxMemory = 256 * 1024 * 1024
     public var location: SourceLocation
 }
 

@@ -9,8 +9,6 @@ import NIOPosix
 /// (Momentum's wire protocol is not published; this one is Impulse's, spoken by
 /// `impulse console`). Commands run one at a time on the server's control queue.
 final class ControlServer: Sendable {
-    /// Longest command line a client may send.
-    static let maxLineLength = 8192
 
     let channels: [Channel]
 
@@ -25,7 +23,7 @@ final class ControlServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineDecoder(maxLength: ControlServer.maxLineLength)))
+                            ByteToMessageHandler(LineDecoder(maxLength: ServerLimits.maxControlLineLength)))
                         try channel.pipeline.syncOperations.addHandler(ControlSessionHandler(timeout: timeout, execute: execute))
                     }
                 }
@@ -155,7 +153,7 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is ControlLineTooLong {
             var buffer = context.channel.allocator.buffer(capacity: 64)
-            let text = "command line longer than \(ControlServer.maxLineLength) octets\n"
+            let text = "command line longer than \(ServerLimits.maxControlLineLength) octets\n"
             buffer.writeString("ERR \(text.utf8.count)\n\(text)")
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }

@@ -13,9 +13,6 @@ import Spool
 /// event loop the caller names, as the `EffectResult` the suspended callout resumes with. The one
 /// place where msys functions that wait are implemented (docs/lua/abi.md, "Waits").
 final class PolicyEffectExecutor: Sendable {
-    /// Largest file msys.readfile returns.
-    static let maxReadFile = 16 * 1024 * 1024
-
     /// Momentum's "IO" pool: blocking work (file reads) off the event loops.
     let blockingWork: NIOThreadPool
     /// The DNS resolver (nil when it could not be set up; look-ups then fail with a reason).
@@ -77,7 +74,7 @@ final class PolicyEffectExecutor: Sendable {
     private static func readFile(_ path: String) -> EffectResult {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
               let size = attributes[.size] as? Int else { return .failed("\(path): no such file") }
-        guard size <= maxReadFile else { return .failed("\(path): larger than \(maxReadFile) octets") }
+        guard size <= ServerLimits.maxReadFile else { return .failed("\(path): larger than \(ServerLimits.maxReadFile) octets") }
         guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
         return .ok([.bytes(Array(data))])
     }

@@ -50,8 +50,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var logger: Logger
     /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
     var readingPaused = false
-    /// Input buffered while waiting for the spool beyond which reading pauses.
-    static let maxBufferedWhileWaiting = 256 * 1024
 
     /// This event loop's policy state, when scripts are configured.
     let policyState: PolicyState?
@@ -150,7 +148,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 inbound.writeBuffer(&bytes)
             }
             process(context: context)
-            if case .waiting = mode, inbound.readableBytes > Self.maxBufferedWhileWaiting { pauseReading(context: context) }
+            if case .waiting = mode, inbound.readableBytes > ServerLimits.maxBufferedWhileWaiting { pauseReading(context: context) }
             return
         }
     }

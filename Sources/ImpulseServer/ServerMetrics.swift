@@ -15,8 +15,6 @@ final class ServerMetrics: Sendable {
     /// Per-label metrics made on first use; label values a peer chooses (domains) are bounded.
     private let byLabels = NIOLockedValueBox<[String: Metrics.Counter]>([:])
     private let byCallout = NIOLockedValueBox<[String: Metrics.Timer]>([:])
-    /// Label sets (metric, domain, binding) made at most; later ones count as `(other)`.
-    static let maxLabelSets = 5000
     /// An HTTP_Listener serves these metrics. Without one, the per-label and per-command
     /// counters are not kept: that work (string keys, a lock) would be on every message and
     /// command for nobody.
@@ -56,12 +54,12 @@ final class ServerMetrics: Sendable {
     }
 
     /// The counter `name` for a domain (and binding): label sets are made on first use and
-    /// bounded — clients choose domains — so past `maxLabelSets` new ones count as `(other)`.
+    /// bounded — clients choose domains — so past `ServerLimits.maxMetricLabelSets` new ones count as `(other)`.
     private func labelled(_ name: String, domain: String, binding: String?) -> Metrics.Counter {
         byLabels.withLockedValue { counters -> Metrics.Counter in
             let key = name + "\u{0}" + domain + "\u{0}" + (binding ?? "")
             if let existing = counters[key] { return existing }
-            let overflow = counters.count >= Self.maxLabelSets
+            let overflow = counters.count >= ServerLimits.maxMetricLabelSets
             let labels = overflow ? ("(other)", binding.map { _ in "(other)" }) : (domain, binding)
             let fallbackKey = name + "\u{0}(other)\u{0}" + (binding == nil ? "" : "(other)")
             if overflow, let existing = counters[fallbackKey] { return existing }

@@ -5,7 +5,7 @@ import LuaBridge
 /// the callout goes on with `PolicyState.resume(_:with:)` and the `EffectResult`
 /// (docs/lua/abi.md, "Waits"; CONTRIBUTING.md shows how to add one).
 public enum PolicyEffect: Equatable, Sendable {
-    /// msys.sleep: resume after this many seconds (at most `PolicyState.maxSleep`).
+    /// msys.sleep: resume after this many seconds (at most `PolicyLimits.maxSleep`).
     case sleep(seconds: Double)
     /// msys.dnsLookup: the answers (MX as `"pref host"`).
     case dnsLookup(name: String, type: String)
@@ -26,7 +26,7 @@ public enum PolicyEffect: Equatable, Sendable {
             guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds >= 0 else {
                 return .failure(EffectDecodingError("msys.sleep: expected a number of seconds"))
             }
-            return .success(.sleep(seconds: min(seconds, PolicyState.maxSleep)))
+            return .success(.sleep(seconds: min(seconds, PolicyLimits.maxSleep)))
         case "dns":
             guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3) else {
                 return .failure(EffectDecodingError("msys.dnsLookup: bad name"))

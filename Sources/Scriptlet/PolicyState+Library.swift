@@ -59,7 +59,7 @@ extension PolicyState {
                 guard let maxItems = arguments[3].integer(in: 1...10_000_000) else {
                     return .error("msys.gauge_cache.define: maxelems must be a number from 1 to 10000000")
                 }
-                guard let ttl = arguments[4] == .nil ? 0 : arguments[4].finiteNumber, ttl >= 0, ttl <= 31_536_000 else {
+                guard let ttl = arguments[4] == .nil ? 0 : arguments[4].finiteNumber, ttl >= 0, ttl <= PolicyLimits.maxTimerDelay else {
                     return .error("msys.gauge_cache.define: ttl must be a number of seconds from 0 to 31536000")
                 }
                 shared.defineGauge(name, maxItems: maxItems, ttl: ttl)
@@ -69,7 +69,7 @@ extension PolicyState {
             let key = arguments.string(3) ?? ""
             switch operation {
             case "inc", "dec":
-                guard let amount = arguments[4] == .nil ? 1 : arguments[4].integer(in: -1_000_000_000...1_000_000_000) else {
+                guard let amount = arguments[4] == .nil ? 1 : arguments[4].integer(in: -PolicyLimits.maxGaugeStep...PolicyLimits.maxGaugeStep) else {
                     return .error("msys.gauge_cache.\(operation): the amount must be a number from -1e9 to 1e9")
                 }
                 let value = shared.adjustGauge(name, key: key, by: operation == "inc" ? amount : -amount) ?? 0

@@ -2,13 +2,11 @@ import LuaBridge
 
 /// msys.pcre: the Swift side of match, replace and split.
 extension PolicyState {
-    /// Momentum's pcre_cache_size default.
-    static let pcreCacheSize = 100
 
     func regex(_ pattern: String) throws(PCRERegex.CompileError) -> PCRERegex {
         if let cached = patterns[pattern] { return cached }
         let compiled = try PCRERegex(pattern)
-        if patterns.count >= Self.pcreCacheSize { patterns.removeAll(keepingCapacity: true) }
+        if patterns.count >= PolicyLimits.pcreCacheSize { patterns.removeAll(keepingCapacity: true) }
         patterns[pattern] = compiled
         return compiled
     }

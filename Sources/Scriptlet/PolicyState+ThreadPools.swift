@@ -21,7 +21,7 @@ extension PolicyState {
             switch arguments.string(1) {
             case "sleep":
                 guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds > 0 else { return .values([]) }
-                Thread.sleep(forTimeInterval: min(seconds, PolicyState.maxSleep))
+                Thread.sleep(forTimeInterval: min(seconds, PolicyLimits.maxSleep))
                 return .values([])
             case "readfile":
                 let path = arguments.string(2) ?? ""

@@ -22,7 +22,7 @@ extension PolicyState {
                 stoppedTimers.insert(id)
                 timers.removeValue(forKey: id)?()
             case "start":
-                guard let seconds = arguments[3].finiteNumber, seconds >= 0, seconds <= 31_536_000 else { return .error("timer: bad delay") }
+                guard let seconds = arguments[3].finiteNumber, seconds >= 0, seconds <= PolicyLimits.maxTimerDelay else { return .error("timer: bad delay") }
                 let repeating = arguments[4] == .boolean(true)
                 guard let timerScheduler else { return .error("msys.timer: timers are not available in this state") }
                 timers.removeValue(forKey: id)?()

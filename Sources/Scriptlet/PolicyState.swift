@@ -49,7 +49,7 @@ public final class PolicyState {
     private(set) var implemented: Set<Callout> = []
     /// `implemented` as bits by callout number: asked on every callout.
     private var implementedMask: UInt32 = 0
-    /// Compiled patterns of this state (msys.pcre), at most `pcreCacheSize`.
+    /// Compiled patterns of this state (msys.pcre), at most `PolicyLimits.pcreCacheSize`.
     var patterns: [String: PCRERegex] = [:]
     /// The coroutine body every callout runs in (`__impulse_worker`), and finished workers kept
     /// for the next callout (making a coroutine per callout costs more than the callout).
@@ -57,7 +57,6 @@ public final class PolicyState {
     /// The prelude's table of sessions (sid → session), where context keys are written.
     private var sessionsTable: LuaReference?
     private var idleWorkers: [LuaCoroutine] = []
-    static let idleWorkerLimit = 32
     /// The prelude's entry points, looked up once.
     private struct Entries {
         var open, set, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule, takeChanges: LuaReference?
@@ -66,12 +65,8 @@ public final class PolicyState {
     /// The last callout that finished changed its session's recipient list.
     private var recipientsChanged = false
     private var changesPending = false
-    /// VM instructions one callout may run before the watchdog stops it.
-    public var instructionBudget = 50_000_000
-    /// Longest single `msys.sleep`, in seconds.
-    public static let maxSleep = 300.0
-    /// `max_memory` (scriptlet scope): octets one policy Lua state may hold, 256 MiB unless set.
-    public static let defaultMemoryLimit = 256 * 1024 * 1024
+    /// VM instructions one callout may run before the watchdog stops it (tests lower it).
+    public var instructionBudget = PolicyLimits.instructionBudget
     public let memoryLimit: Int
 
     /// A callout suspended by a msys function; resume it with `resume(_:with:)`.
@@ -114,7 +109,7 @@ public final class PolicyState {
     /// run once (its module-level code runs per state, as in Momentum).
     /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
     public init(scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
-                memoryLimit: Int = PolicyState.defaultMemoryLimit,
+                memoryLimit: Int = PolicyLimits.defaultMemoryLimit,
                 printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit, sealed: false)
         self.memoryLimit = memoryLimit
@@ -134,7 +129,7 @@ public final class PolicyState {
         lua.setInternal(.newECString) { _ in .newUserdata(metatableKey: "impulse.ecstring.mt") }
         do {
             lua.setInternal(.hooks, table: Self.hookKinds)
-            lua.setInternal(.maxSleep, value: .number(Self.maxSleep))
+            lua.setInternal(.maxSleep, value: .number(PolicyLimits.maxSleep))
             try lua.runTrusted(TrustedLuaChunk.prelude.source, chunkName: TrustedLuaChunk.prelude.fileName)
             installLibrary(printer: printer)
             try lua.runTrusted(TrustedLuaChunk.library.source, chunkName: TrustedLuaChunk.library.fileName)
@@ -348,7 +343,7 @@ public final class PolicyState {
 
     /// A callout that ran to its end waits for the next one (unless the watchdog stopped it).
     private func reuse(_ coroutine: LuaCoroutine) {
-        if idleWorkers.count < Self.idleWorkerLimit, !lua.watchdogFired { idleWorkers.append(coroutine) }
+        if idleWorkers.count < PolicyLimits.idleWorkers, !lua.watchdogFired { idleWorkers.append(coroutine) }
     }
 
     /// A failure Impulse itself detects in `callout`, naming the module (and its script) the

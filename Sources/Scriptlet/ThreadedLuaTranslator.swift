@@ -42,15 +42,13 @@ struct TranslatingParser {
     let tokens: [LuaToken]
     var position = 0
     var usedBitwise = false
-    /// Nesting of blocks and expressions now being parsed. Bounded as LuaJIT bounds it (200
-    /// levels, "chunk has too many syntax levels"), so a hostile script cannot overflow the
-    /// stack of the process that loads it.
+    /// Nesting of blocks and expressions now being parsed, at most
+    /// `PolicyLimits.maxTranslatorNesting`.
     var depth = 0
-    static let maxDepth = 200
 
     mutating func nest() throws(LuaTranslationError) {
         depth += 1
-        if depth > Self.maxDepth { throw LuaTranslationError(line: current.line, message: "chunk has too many syntax levels") }
+        if depth > PolicyLimits.maxTranslatorNesting { throw LuaTranslationError(line: current.line, message: "chunk has too many syntax levels") }
     }
 
     init(tokens: [LuaToken]) { self.tokens = tokens }

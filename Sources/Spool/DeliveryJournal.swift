@@ -15,7 +15,7 @@ import Glibc
 /// segment whose every recipient is settled is deleted with its journal.
 ///
 /// Appends are batched by one thread and written within a couple of milliseconds (a crash of
-/// the process loses at most those); fdatasync follows at most every `syncInterval`, so the journal does not compete with the
+/// the process loses at most those); fdatasync follows at most every `SpoolLimits.journalSyncInterval`, so the journal does not compete with the
 /// spool's own fsyncs on every batch. What a power loss takes (the last fraction of a second)
 /// only means those recipients are tried again: delivery is at least once, never lost.
 public final class DeliveryJournal: @unchecked Sendable {
@@ -41,7 +41,6 @@ public final class DeliveryJournal: @unchecked Sendable {
     /// Journals written since their last fdatasync.
     private var dirty: Set<String> = []
     private var lastSync = Date.distantPast
-    public static let syncInterval: TimeInterval = 0.2
 
     public init(logger: Logger) { self.logger = logger }
 
@@ -104,7 +103,7 @@ public final class DeliveryJournal: @unchecked Sendable {
             while pending.isEmpty && removals.isEmpty && !stopping {
                 if dirty.isEmpty {
                     condition.wait()
-                } else if !condition.wait(until: lastSync.addingTimeInterval(Self.syncInterval)) {
+                } else if !condition.wait(until: lastSync.addingTimeInterval(SpoolLimits.journalSyncInterval)) {
                     break
                 }
             }
@@ -121,7 +120,7 @@ public final class DeliveryJournal: @unchecked Sendable {
             removals.removeAll()
             let finished = stopping && batch.isEmpty && segmentsToRemove.isEmpty
             condition.unlock()
-            if finished || Date().timeIntervalSince(lastSync) >= Self.syncInterval { syncDirty() }
+            if finished || Date().timeIntervalSince(lastSync) >= SpoolLimits.journalSyncInterval { syncDirty() }
             if finished {
                 for fd in files.values { close(fd) }
                 files.removeAll()

@@ -13,7 +13,7 @@ import Glibc
 /// only then may the SMTP layer answer 250. A failed batch is cut back off the segment and every
 /// request in it fails (451 4.3.0); the next batch starts a new segment.
 ///
-/// The segment is kept zero-filled a little ahead of its records (`preallocationChunk`), so most
+/// The segment is kept zero-filled a little ahead of its records (`SpoolLimits.preallocationChunk`), so most
 /// batches overwrite blocks the file already has: their `fdatasync` then writes the data alone,
 /// not also the inode for a new file size (one device write fewer per batch, docs/spool-format.md).
 /// The zero tail is cut off when the segment is closed; after a crash, start-up recognises it.
@@ -31,12 +31,6 @@ public final class SpoolWriter: @unchecked Sendable {
         }
     }
 
-    /// Requests handled in one batch at most.
-    public static let maxBatch = 512
-    /// A segment is closed and a new one started past this size.
-    public static let segmentLimit = 64 * 1024 * 1024
-    /// How far ahead of its records a segment is zero-filled (and made durable with a batch).
-    public static let preallocationChunk = 1 << 20
     private static let zeros = [UInt8](repeating: 0, count: 64 * 1024)
 
     public let directory: SpoolDirectory
@@ -54,9 +48,6 @@ public final class SpoolWriter: @unchecked Sendable {
     public var onCommit: (@Sendable ([SpoolDirectory.Entry]) -> Void)?
     /// Called on the writer thread when a segment is closed: no more records will be added to it.
     public var onSegmentClosed: (@Sendable (String) -> Void)?
-    /// A segment older than this is closed at the next write, so delivered mail's segments can
-    /// be removed even when little mail flows.
-    public static let segmentMaxAge: TimeInterval = 60
 
     public init(directory: SpoolDirectory, logger: Logger) {
         self.directory = directory
@@ -104,7 +95,7 @@ public final class SpoolWriter: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            let count = min(pending.count, Self.maxBatch)
+            let count = min(pending.count, SpoolLimits.maxBatch)
             let batch = Array(pending.prefix(count))
             pending.removeFirst(count)
             condition.unlock()
@@ -137,7 +128,7 @@ public final class SpoolWriter: @unchecked Sendable {
 
     /// Appends the batch and makes it durable; nil on success, with where each record went.
     private func commit(_ batch: [Request]) -> (SpoolError?, [SpoolDirectory.Entry]) {
-        if let current = segment, current.size >= Self.segmentLimit || Date().timeIntervalSince(current.opened) > Self.segmentMaxAge {
+        if let current = segment, current.size >= SpoolLimits.segmentLimit || Date().timeIntervalSince(current.opened) > SpoolLimits.segmentMaxAge {
             closeSegment()
         }
         if segment == nil, let error = rotate() { return (error, []) }
@@ -188,7 +179,7 @@ public final class SpoolWriter: @unchecked Sendable {
     /// or nil (after cutting the partial zeros off) when the file may not grow that far: the
     /// records already written fit, so the segment goes on without preallocation.
     private func preallocate(_ fd: Int32, from end: Int, path: String) -> Int? {
-        let target = (end / Self.preallocationChunk + 1) * Self.preallocationChunk
+        let target = (end / SpoolLimits.preallocationChunk + 1) * SpoolLimits.preallocationChunk
         var offset = end
         while offset < target {
             let count = min(Self.zeros.count, target - offset)

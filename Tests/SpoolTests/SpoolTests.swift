@@ -151,7 +151,7 @@ final class SpoolTests: XCTestCase {
         try store(writer, [(envelope("A"), "one\r\n"), (envelope("B"), "two\r\n")])
         let segment = directory.segmentPath(directory.segmentNames()[0])
         let open = try XCTUnwrap(FileManager.default.contents(atPath: segment))
-        XCTAssertEqual(open.count, SpoolWriter.preallocationChunk, "zero-filled to the next chunk boundary")
+        XCTAssertEqual(open.count, SpoolLimits.preallocationChunk, "zero-filled to the next chunk boundary")
         let recordsEnd = try XCTUnwrap(open.lastIndex { $0 != 0 }) + 1
         XCTAssertTrue(open[recordsEnd...].allSatisfy { $0 == 0 })
         // What start-up sees after a crash now: both records, a zero tail, no damage.

@@ -1,0 +1,25 @@
+import ImpulseConfig
+
+/// Every bound the policy runtime puts on scripts, with why (docs/lua/README.md, "Sandbox";
+/// docs/threat-model.md). `max_memory` (scriptlet scope) is the one an operator sets.
+public enum PolicyLimits {
+    /// VM instructions one callout (timer callback, hook, pool job, console command …) may run
+    /// before the watchdog stops it: about a tenth of a second of interpretation, far more than
+    /// a policy needs, far less than a client waits.
+    public static let instructionBudget = 50_000_000
+    /// `max_memory`'s default: octets one policy Lua state may hold (the configuration's).
+    public static let defaultMemoryLimit = ScriptletConfiguration.defaultMaxMemory
+    /// The longest single msys.sleep or vctx:tarpit, in seconds (a client waits that long).
+    public static let maxSleep = 300.0
+    /// The longest msys.timer delay and gauge_cache time-to-live, in seconds: a year.
+    public static let maxTimerDelay = 31_536_000.0
+    /// The largest amount one gauge_cache inc/dec may add (keeps the sums far from overflow).
+    public static let maxGaugeStep = 1_000_000_000
+    /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
+    public static let pcreCacheSize = 100
+    /// Finished callout coroutines kept for reuse per state.
+    public static let idleWorkers = 32
+    /// Nesting of blocks and expressions the Threaded Lua translator accepts (LuaJIT's own limit,
+    /// "chunk has too many syntax levels"): deeper input would overflow the translator's stack.
+    public static let maxTranslatorNesting = 200
+}
