@@ -7,7 +7,7 @@ let package = Package(
     name: "Impulse",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "impulse", targets: ["impulse"]),
+        .executable(name: "impulse", targets: ["impulse"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -16,13 +16,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0")
     ],
     targets: [
         // Wire grammar only. Handles untrusted network input.
-        .target(name: "SMTPProtocol",
-                dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-                swiftSettings: strict),
+        .target(
+            name: "SMTPProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
         // LuaJIT from Debian's libluajit-5.1-dev, and the C layer that raises and yields for Swift.
         .systemLibrary(name: "CLuaJIT", pkgConfig: "luajit", providers: [.apt(["libluajit-5.1-dev"])]),
         .target(name: "LuaShim", dependencies: ["CLuaJIT"]),
@@ -40,76 +41,115 @@ let package = Package(
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
         // Its trusted Lua (the msys objects, the library, thread pools, timers) is in Lua/ and
         // compiled into the binary.
-        .target(name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"],
-                resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
-                    .map { .embedInCode("Lua/\($0)") },
-                swiftSettings: strict),
+        .target(
+            name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"],
+            resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
+                .map { .embedInCode("Lua/\($0)") },
+            swiftSettings: strict),
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic free of sockets.
         .target(name: "OutboundSMTP", swiftSettings: strict),
         // The queue manager and outbound connections: routing (gateway, routes, MX through
         // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
         // through swift-nio-ssl.
-        .target(name: "Delivery",
-                dependencies: ["OutboundSMTP", "Spool", "ImpulseConfig", "Resolver",
-                               .product(name: "DequeModule", package: "swift-collections"),
-                               .product(name: "HeapModule", package: "swift-collections"),
-                               .product(name: "Logging", package: "swift-log"),
-                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                               .product(name: "NIOCore", package: "swift-nio"),
-                               .product(name: "NIOPosix", package: "swift-nio"),
-                               .product(name: "NIOSSL", package: "swift-nio-ssl")],
-                swiftSettings: strict),
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl")
+            ],
+            swiftSettings: strict),
         // zlib's CRC-32 for the spool records' checksums (Debian's zlib1g-dev).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Spool",
-                dependencies: ["CZlib", .product(name: "NIOCore", package: "swift-nio"),
-                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: strict),
-        .target(name: "ImpulseServer",
-                dependencies: ["SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery",
-                               .product(name: "NIOCore", package: "swift-nio"),
-                               .product(name: "NIOPosix", package: "swift-nio"),
-                               .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                               .product(name: "NIOTLS", package: "swift-nio"),
-                               .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                               .product(name: "NIOHTTP1", package: "swift-nio"),
-                               .product(name: "Metrics", package: "swift-metrics"),
-                               .product(name: "Prometheus", package: "swift-prometheus"),
-                               .product(name: "Logging", package: "swift-log")],
-                swiftSettings: strict),
-        .executableTarget(name: "impulse",
-                          dependencies: ["ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
-                          swiftSettings: strict),
+        .target(
+            name: "Spool",
+            dependencies: [
+                "CZlib", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "ImpulseServer",
+            dependencies: [
+                "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "impulse",
+            dependencies: [
+                "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
         // libFuzzer targets (`make fuzz`; built with -sanitize=fuzzer, see scripts/fuzz.sh).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict),
-        .executableTarget(name: "FuzzSMTPCommand", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzSMTPCommand", swiftSettings: strict),
-        .executableTarget(name: "FuzzDataDecoder", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzDataDecoder", swiftSettings: strict),
-        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzSupport", "ImpulseConfig"], path: "Fuzz/FuzzConfig", swiftSettings: strict),
-        .executableTarget(name: "FuzzThreadedLua", dependencies: ["FuzzSupport", "Scriptlet"], path: "Fuzz/FuzzThreadedLua", swiftSettings: strict),
-        .executableTarget(name: "FuzzReplyParser", dependencies: ["FuzzSupport", "OutboundSMTP"], path: "Fuzz/FuzzReplyParser", swiftSettings: strict),
-        .executableTarget(name: "FuzzLuaPatterns", dependencies: ["FuzzSupport", "LuaShim", "CLuaJIT"], path: "Fuzz/FuzzLuaPatterns", swiftSettings: strict),
-        .executableTarget(name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzSMTPCommand", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzSMTPCommand",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzDataDecoder", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzDataDecoder",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzConfig", dependencies: ["FuzzSupport", "ImpulseConfig"], path: "Fuzz/FuzzConfig",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzThreadedLua", dependencies: ["FuzzSupport", "Scriptlet"], path: "Fuzz/FuzzThreadedLua",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzReplyParser", dependencies: ["FuzzSupport", "OutboundSMTP"], path: "Fuzz/FuzzReplyParser",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzLuaPatterns", dependencies: ["FuzzSupport", "LuaShim", "CLuaJIT"], path: "Fuzz/FuzzLuaPatterns",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection",
+            swiftSettings: strict),
         .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "OutboundSMTP", "Spool", "ImpulseConfig",
-                                                          .product(name: "Logging", package: "swift-log"),
-                                                          .product(name: "NIOPosix", package: "swift-nio")], swiftSettings: strict),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: [
+                "Delivery", "OutboundSMTP", "Spool", "ImpulseConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio")
+            ], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
-        .testTarget(name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], exclude: ["Lua"], swiftSettings: strict),
-        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "LuaShim", "CLuaJIT"], exclude: ["Lua"],
-                    swiftSettings: strict),
-        .testTarget(name: "SpoolTests",
-                    dependencies: ["Spool", .product(name: "NIOPosix", package: "swift-nio"),
-                                   .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                                   .product(name: "Logging", package: "swift-log")],
-                    swiftSettings: strict),
-        .testTarget(name: "ImpulseServerTests",
-                    dependencies: ["ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet",
-                                   .product(name: "NIOCore", package: "swift-nio"),
-                                   .product(name: "NIOEmbedded", package: "swift-nio")],
-                    swiftSettings: strict),
+        .testTarget(
+            name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], exclude: ["Lua"], swiftSettings: strict),
+        .testTarget(
+            name: "LuaBridgeTests", dependencies: ["LuaBridge", "LuaShim", "CLuaJIT"], exclude: ["Lua"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "SpoolTests",
+            dependencies: [
+                "Spool", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ImpulseServerTests",
+            dependencies: [
+                "ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio")
+            ],
+            swiftSettings: strict)
     ]
 )

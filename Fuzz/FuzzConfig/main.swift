@@ -1,5 +1,5 @@
-import FuzzSupport
 import Foundation
+import FuzzSupport
 import ImpulseConfig
 
 /// libFuzzer target: the ecelerity.conf lexer, parser and binder. Any text must give a

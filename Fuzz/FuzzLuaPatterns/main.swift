@@ -55,16 +55,25 @@ runFuzzer { data, size in
     let cut = rest.firstIndex(of: 0xFF) ?? rest.endIndex
     let pattern = Array(rest[..<cut].prefix(32))
     let subject = Array(rest[cut...].dropFirst().prefix(64))
-    guard pattern.filter({ [UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains($0) }).count <= 3 else {
+    guard
+        pattern.filter({ [UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "?")].contains($0) })
+            .count <= 3
+    else {
         return 0
     }
     lua_getfield(state, LUA_GLOBALSINDEX, "compare")
     lua_getfield(state, LUA_GLOBALSINDEX, "impulse")
     lua_pushinteger(state, Int(which % 6))
-    subject.withUnsafeBufferPointer { lua_pushlstring(state, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
-    pattern.withUnsafeBufferPointer { lua_pushlstring(state, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+    subject.withUnsafeBufferPointer {
+        lua_pushlstring(state, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+    }
+    pattern.withUnsafeBufferPointer {
+        lua_pushlstring(state, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count)
+    }
     precondition(lua_pcall(state, 4, 1, 0) == 0, String(cString: lua_tolstring(state, -1, nil)))
-    if impulse_lua_isnil(state, -1) == 0 { fatalError("patterns differ: " + String(cString: lua_tolstring(state, -1, nil))) }
+    if impulse_lua_isnil(state, -1) == 0 {
+        fatalError("patterns differ: " + String(cString: lua_tolstring(state, -1, nil)))
+    }
     impulse_lua_pop(state, 1)
     lua_gc(state, LUA_GCSTEP, 0)
     return 0

@@ -8,7 +8,8 @@ runFuzzer { data, size in
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
         do {
             if let reply = try parser.feed(line) {
-                precondition((200...599).contains(reply.code) || (100...199).contains(reply.code), "impossible reply code")
+                precondition(
+                    (200...599).contains(reply.code) || (100...199).contains(reply.code), "impossible reply code")
             }
         } catch {
             parser = SMTPReplyParser()

@@ -11,7 +11,9 @@ runFuzzer { data, size in
     while let output = framer.next(&buffer) {
         guard case .line(let line) = output else { continue }
         for (extended, utf8) in [(false, false), (true, false), (true, true)] {
-            _ = try? SMTPCommandParser.parse(line.readableBytesView, context: SMTPParseContext(extendedMode: extended, transactionUTF8: utf8, limits: limits))
+            _ = try? SMTPCommandParser.parse(
+                line.readableBytesView,
+                context: SMTPParseContext(extendedMode: extended, transactionUTF8: utf8, limits: limits))
         }
     }
     return 0

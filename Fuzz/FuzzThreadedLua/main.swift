@@ -6,8 +6,9 @@ import Scriptlet
 runFuzzer { data, size in
     let source = String(decoding: fuzzInput(data, size), as: UTF8.self)
     if let translated = try? ThreadedLuaTranslator.translate(source) {
-        precondition(translated.utf8.filter { $0 == 0x0A }.count == source.utf8.filter { $0 == 0x0A }.count,
-                     "the translation moved lines")
+        precondition(
+            translated.utf8.filter { $0 == 0x0A }.count == source.utf8.filter { $0 == 0x0A }.count,
+            "the translation moved lines")
     }
     return 0
 }

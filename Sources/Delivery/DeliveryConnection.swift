@@ -1,13 +1,14 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import ImpulseConfig
 import NIOCore
 import NIOPosix
 import NIOSSL
 import OutboundSMTP
 import Spool
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One outbound connection of a queue: finds the next hops, connects to the first that answers
 /// (the next MX when one cannot be reached or greets with an error), and delivers the queue's
@@ -83,7 +84,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Tries the next candidate address; when none is left the work fails temporarily.
     func connectNext() {
         guard candidateIndex < candidates.count else {
-            giveUp("421 4.4.1 no adequate servers for \(key.domain)" + (lastConnectFailure.isEmpty ? "" : " (\(lastConnectFailure))"), permanent: false)
+            giveUp(
+                "421 4.4.1 no adequate servers for \(key.domain)"
+                    + (lastConnectFailure.isEmpty ? "" : " (\(lastConnectFailure))"), permanent: false)
             return
         }
         let candidate = candidates[candidateIndex]
@@ -177,8 +180,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             }
         } catch {
             current = nil
-            manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("451 4.3.0 cannot read the spool: \(error)") },
-                           remoteAddress: "", remoteHost: nil, stage: 0, bytes: 0)
+            manager.report(
+                self, work: work,
+                outcomes: work.recipients.map { _ in .transient("451 4.3.0 cannot read the spool: \(error)") },
+                remoteAddress: "", remoteHost: nil, stage: 0, bytes: 0)
             quit()
             return nil
         }
@@ -189,7 +194,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             mailFrom: envelope.mailFrom,
             recipients: work.recipients.map {
                 let recipient = envelope.recipients[$0]
-                return .init(address: recipient.address, notify: recipient.notify, originalRecipient: recipient.originalRecipient)
+                return .init(
+                    address: recipient.address, notify: recipient.notify, originalRecipient: recipient.originalRecipient
+                )
             },
             size: entry.dataLength, eightBit: eightBit,
             needsSMTPUTF8: envelope.smtpUTF8, dsnReturn: envelope.dsnReturn, dsnEnvelopeID: envelope.dsnEnvelopeID)
@@ -231,8 +238,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             // Whatever followed the 220 in plain text was sent before the handshake: it is never
             // read as a reply of the encrypted session (the client side of CVE-2011-0411).
             if buffer.readableBytes > 0 {
-                manager.logger.warning("delivery: next hop sent plain text behind its 220 to STARTTLS; discarded",
-                               metadata: ["octets": "\(buffer.readableBytes)", "domain": "\(key.domain)"])
+                manager.logger.warning(
+                    "delivery: next hop sent plain text behind its 220 to STARTTLS; discarded",
+                    metadata: ["octets": "\(buffer.readableBytes)", "domain": "\(key.domain)"])
                 buffer.clear()
             }
             do {
@@ -291,7 +299,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// A transaction ended: report it, then take more work, wait idle or quit.
     func finishedTransaction(_ outcomes: [SMTPClientStateMachine.RecipientOutcome]) {
         guard let machine else { return }
-        let greetingFailed = current != nil && deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
+        let greetingFailed =
+            current != nil && deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
             && outcomes.allSatisfy { if case .transient = $0 { return true } else { return false } }
         if greetingFailed && candidateIndex < candidates.count {
             // This host greets with a temporary error: the next MX may do better.
@@ -302,13 +311,15 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         if let work = current {
             current = nil
             deliveries += 1
-            manager.report(self, work: work, outcomes: outcomes, remoteAddress: machine.remoteAddress,
-                           remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
+            manager.report(
+                self, work: work, outcomes: outcomes, remoteAddress: machine.remoteAddress,
+                remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
         }
         currentEntry = nil
         firstPiece = nil
         guard machine.canStartAnotherTransaction,
-              options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection else {
+            options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection
+        else {
             quit()
             return
         }
@@ -330,8 +341,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     func begin(_ work: DeliveryWork) {
         guard var machine, !closed else {
             // The connection went away meanwhile: the work goes back as a temporary failure.
-            manager.report(self, work: work, outcomes: work.recipients.map { _ in .transient("421 4.4.2 connection lost before the transaction") },
-                           remoteAddress: "", remoteHost: nil, stage: 1, bytes: 0)
+            manager.report(
+                self, work: work,
+                outcomes: work.recipients.map { _ in .transient("421 4.4.2 connection lost before the transaction") },
+                remoteAddress: "", remoteHost: nil, stage: 1, bytes: 0)
             return
         }
         current = work
@@ -377,16 +390,21 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     func lost(_ reason: String) {
         guard !closed else { return }
         if let work = current, let machine {
-            if deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10) && candidateIndex < candidates.count {
+            if deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
+                && candidateIndex < candidates.count
+            {
                 lastConnectFailure = "\(machine.remoteAddress): \(reason)"
                 detachAndConnectNext()
                 return
             }
             current = nil
-            manager.report(self, work: work, outcomes: machine.connectionLost(reason).map {
-                if case .delivered = $0 { return $0 }
-                return .transient("421 4.4.2 \(reason)")
-            }, remoteAddress: machine.remoteAddress, remoteHost: candidates[candidateIndex - 1].host, stage: machine.stageCode, bytes: currentSize)
+            manager.report(
+                self, work: work,
+                outcomes: machine.connectionLost(reason).map {
+                    if case .delivered = $0 { return $0 }
+                    return .transient("421 4.4.2 \(reason)")
+                }, remoteAddress: machine.remoteAddress, remoteHost: candidates[candidateIndex - 1].host,
+                stage: machine.stageCode, bytes: currentSize)
         } else if machine == nil && current != nil {
             // Not even a greeting.
             detachAndConnectNext()

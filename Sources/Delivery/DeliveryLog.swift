@@ -1,7 +1,8 @@
 import Foundation
 import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Momentum's mainlog and bouncelog (Momentum's log manual; docs/delivery.md): `@`-separated records, one
@@ -24,7 +25,8 @@ public final class DeliveryLog: Sendable {
     public let bouncelogTransientFailures: Bool
     private let files = NIOLockedValueBox(Files())
 
-    public init(mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true) {
+    public init(mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true)
+    {
         mainlogPath = mainlog
         bouncelogPath = bouncelog
         rejectlogPath = rejectlog
@@ -39,7 +41,9 @@ public final class DeliveryLog: Sendable {
         func openLog(_ path: String?) -> Int32 {
             guard let path else { return -1 }
             let directory = (path as NSString).deletingLastPathComponent
-            if !directory.isEmpty { try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+            if !directory.isEmpty {
+                try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
             let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if fd < 0 { failures.append("\(path): \(String(cString: strerror(errno)))") }
             return fd
@@ -72,8 +76,10 @@ public final class DeliveryLog: Sendable {
         public var receivedAtMicros: Int64
         public var remoteAddress: String
 
-        public init(messageID: String, connectionID: Int, domain: String, bindingGroup: String, binding: String, bytes: Int,
-                    retries: Int, receivedAtMicros: Int64, remoteAddress: String) {
+        public init(
+            messageID: String, connectionID: Int, domain: String, bindingGroup: String, binding: String, bytes: Int,
+            retries: Int, receivedAtMicros: Int64, remoteAddress: String
+        ) {
             self.messageID = messageID
             self.connectionID = connectionID
             self.domain = domain
@@ -91,50 +97,77 @@ public final class DeliveryLog: Sendable {
     }
 
     /// `R`: one line per recipient of an accepted message.
-    public func reception(messageID: String, sessionID: Int, recipient: String, sender: String, clientIP: String, size: Int,
-                          protocolName: String, bindingGroup: String, binding: String, now: Date = Date()) {
+    public func reception(
+        messageID: String, sessionID: Int, recipient: String, sender: String, clientIP: String, size: Int,
+        protocolName: String, bindingGroup: String, binding: String, now: Date = Date()
+    ) {
         guard mainlogPath != nil else { return }
         let (rcptLocal, rcptDomain) = Self.split(recipient)
         let (senderLocal, senderDomain) = Self.split(sender)
-        writeMain(Self.fields([Self.time(now), messageID, messageID, String(sessionID), "R", rcptLocal, rcptDomain, senderLocal,
-                               senderDomain, clientIP, String(size), protocolName, bindingGroup, binding]))
+        writeMain(
+            Self.fields([
+                Self.time(now), messageID, messageID, String(sessionID), "R", rcptLocal, rcptDomain, senderLocal,
+                senderDomain, clientIP, String(size), protocolName, bindingGroup, binding
+            ]))
     }
 
     /// `D`: delivered.
     public func delivery(_ attempt: Attempt, now: Date = Date()) {
         guard mainlogPath != nil else { return }
-        writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), "D", attempt.domain,
-                               String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(attempt.retries),
-                               attempt.secondsSinceReception(now), attempt.remoteAddress]))
+        writeMain(
+            Self.fields([
+                Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), "D", attempt.domain,
+                String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(attempt.retries),
+                attempt.secondsSinceReception(now), attempt.remoteAddress
+            ]))
     }
 
     /// `T` (transient) or `P` (permanent) in the mainlog; the bounce log gets a `B` for a
     /// permanent failure (and a `T` when it logs transient failures).
-    public func failure(_ attempt: Attempt, permanent: Bool, stage: Int, response: String, recipient: String, sender: String,
-                        now: Date = Date()) {
+    public func failure(
+        _ attempt: Attempt, permanent: Bool, stage: Int, response: String, recipient: String, sender: String,
+        now: Date = Date()
+    ) {
         guard mainlogPath != nil || bouncelogPath != nil else { return }
         let text = Self.oneLine(response)
-        writeMain(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "P" : "T",
-                               attempt.domain, String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(stage),
-                               String(attempt.retries), attempt.secondsSinceReception(now), attempt.remoteAddress]) + "@" + text)
+        writeMain(
+            Self.fields([
+                Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID),
+                permanent ? "P" : "T",
+                attempt.domain, String(attempt.bytes), attempt.bindingGroup, attempt.binding, String(stage),
+                String(attempt.retries), attempt.secondsSinceReception(now), attempt.remoteAddress
+            ]) + "@" + text)
         guard permanent || bouncelogTransientFailures else { return }
         let (rcptLocal, rcptDomain) = Self.split(recipient)
         let (senderLocal, senderDomain) = Self.split(sender)
         let code = permanent ? Self.classify(text) : 70
-        writeBounce(Self.fields([Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID), permanent ? "B" : "T",
-                                 rcptLocal, rcptDomain, senderLocal, senderDomain, attempt.bindingGroup, attempt.binding, String(stage),
-                                 String(code), String(attempt.bytes), attempt.remoteAddress]) + "@" + text)
+        writeBounce(
+            Self.fields([
+                Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID),
+                permanent ? "B" : "T",
+                rcptLocal, rcptDomain, senderLocal, senderDomain, attempt.bindingGroup, attempt.binding, String(stage),
+                String(code), String(attempt.bytes), attempt.remoteAddress
+            ]) + "@" + text)
     }
 
     /// A rejectlog line (Momentum's rejectlog layout) for a 4xx/5xx reply to a client: `time: R="ip:port"
     /// L="ip:port" C="id" PATH="default" PATH_GRP="default" P="phase" E=code M=module
     /// CTXCONN=[] CTXMESS=[] reason`. Impulse has no pathways; the context lists stay empty.
-    public func rejection(remote: String, local: String, sessionID: Int, phase: String, code: Int, module: String, reason: String,
-                          now: Date = Date()) {
+    public func rejection(
+        remote: String, local: String, sessionID: Int, phase: String, code: Int, module: String, reason: String,
+        now: Date = Date()
+    ) {
         guard rejectlogPath != nil else { return }
-        func quoted(_ text: String) -> String { "\"" + Self.oneLine(text).replacingOccurrences(of: "\"", with: "'") + "\"" }
-        write("\(Self.time(now)): R=\(quoted(remote)) L=\(quoted(local)) C=\(quoted(String(sessionID))) PATH=\"default\" "
-              + "PATH_GRP=\"default\" P=\(quoted(phase)) E=\(code) M=\(module) CTXCONN=[] CTXMESS=[] \(Self.oneLine(reason))", \.rejectlog)
+        func quoted(_ text: String) -> String {
+            "\"" + Self.oneLine(text).replacingOccurrences(of: "\"", with: "'") + "\""
+        }
+        write(
+            "\(Self.time(now)): R=\(quoted(remote)) L=\(quoted(local)) C=\(quoted(String(sessionID))) PATH=\"default\" "
+                + """
+                PATH_GRP=\"default\" P=\(quoted(phase)) E=\(code) M=\(module) CTXCONN=[] CTXMESS=[] \
+                \(Self.oneLine(reason))
+                """,
+            \.rejectlog)
     }
 
     /// A bounce classification code (Momentum's bouncelog layout) from the reply text: Momentum's classifier
@@ -156,8 +189,11 @@ public final class DeliveryLog: Sendable {
 
     /// `@` and line ends cannot appear inside a field; they are replaced.
     static func fields(_ values: [String]) -> String {
-        values.map { $0.replacingOccurrences(of: "@", with: "_").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") }
-            .joined(separator: "@")
+        values.map {
+            $0.replacingOccurrences(of: "@", with: "_").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(
+                of: "\r", with: " ")
+        }
+        .joined(separator: "@")
     }
 
     static func oneLine(_ text: String) -> String {

@@ -24,7 +24,6 @@ public struct NextHopResolver: Sendable {
 
     public init(resolver: DNSResolver?) { self.resolver = resolver }
 
-
     /// The addresses to try for `domain`, best first (at most `DeliveryLimits.maxAddressesPerAttempt`).
     public func candidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
         allCandidates(for: domain, options: options).map { Array($0.prefix(DeliveryLimits.maxAddressesPerAttempt)) }
@@ -38,7 +37,10 @@ public struct NextHopResolver: Sendable {
             var result: [Candidate] = []
             var lastFailure: Failure?
             for hop in routes {
-                let found = hop.isMX ? mxCandidates(domain, port: options.remoteSMTPPort) : addresses(of: hop.host, port: hop.port ?? options.remoteSMTPPort)
+                let found =
+                    hop.isMX
+                    ? mxCandidates(domain, port: options.remoteSMTPPort)
+                    : addresses(of: hop.host, port: hop.port ?? options.remoteSMTPPort)
                 switch found {
                 case .success(let list): result += list
                 case .failure(let failure): lastFailure = failure
@@ -53,7 +55,9 @@ public struct NextHopResolver: Sendable {
     /// MX hosts in preference order, each host's addresses in turn; the domain itself when it
     /// has no MX (RFC 5321 §5.1 implicit MX).
     func mxCandidates(_ domain: String, port: Int) -> Result<[Candidate], Failure> {
-        if let literal = Self.addressLiteral(domain) { return .success([Candidate(host: domain, address: literal, port: port)]) }
+        if let literal = Self.addressLiteral(domain) {
+            return .success([Candidate(host: domain, address: literal, port: port)])
+        }
         guard let resolver else { return .failure(.temporary("451 4.4.3 DNS resolver not available")) }
         switch resolver.lookup(domain, type: .mx) {
         case .failure(.nxdomain):
@@ -69,14 +73,19 @@ public struct NextHopResolver: Sendable {
             let byPreference = Dictionary(grouping: records.filter { $0.value != "." }) { $0.preference ?? 0 }
             var result: [Candidate] = []
             var lastFailure: Failure = .temporary("451 4.4.4 no usable MX host for \(domain)")
-            let hosts = byPreference.keys.sorted().flatMap { byPreference[$0, default: []].shuffled() }.prefix(DeliveryLimits.maxMXHosts)
+            let hosts = byPreference.keys.sorted().flatMap { byPreference[$0, default: []].shuffled() }.prefix(
+                DeliveryLimits.maxMXHosts)
             for record in hosts where result.count < DeliveryLimits.maxAddressesPerAttempt {
                 let host = record.value.hasSuffix(".") ? String(record.value.dropLast()) : record.value
                 switch addresses(of: host, port: port) {
                 case .success(let list): result += list
                 case .failure(let failure):
                     // One MX host without an address does not fail the domain.
-                    if case .permanent(let text) = failure { lastFailure = .temporary(text) } else { lastFailure = failure }
+                    if case .permanent(let text) = failure {
+                        lastFailure = .temporary(text)
+                    } else {
+                        lastFailure = failure
+                    }
                 }
             }
             return result.isEmpty ? .failure(lastFailure) : .success(result)
@@ -85,7 +94,9 @@ public struct NextHopResolver: Sendable {
 
     /// A host's IPv4 addresses (IPv6 when it has none), or the literal itself.
     func addresses(of host: String, port: Int) -> Result<[Candidate], Failure> {
-        if let literal = Self.addressLiteral(host) { return .success([Candidate(host: host, address: literal, port: port)]) }
+        if let literal = Self.addressLiteral(host) {
+            return .success([Candidate(host: host, address: literal, port: port)])
+        }
         guard let resolver else { return .failure(.temporary("451 4.4.3 DNS resolver not available")) }
         var failure: Failure = .temporary("451 4.4.4 \(host) has no address")
         for type in [DNSRecordType.a, .aaaa] {

@@ -59,7 +59,7 @@ extension QueueManager {
                 }
                 let queue = queue(item.key)
                 queue.delayed -= 1
-                queue.unreachableUntil = 0  // the operator asks for an attempt now
+                queue.unreachableUntil = 0 // the operator asks for an attempt now
                 if let work = item.work.message.live(item.work) {
                     queue.ready.append(work)
                     touched[ObjectIdentifier(queue)] = queue
@@ -85,12 +85,17 @@ extension QueueManager {
         fail(where: { _ in true }, recipientDomain: domain, text: text, quiet: quiet)
     }
 
-    func fail(where matches: (QueuedMessage) -> Bool, recipientDomain: String? = nil, text: String, quiet: Bool) -> Int {
+    func fail(where matches: (QueuedMessage) -> Bool, recipientDomain: String? = nil, text: String, quiet: Bool) -> Int
+    {
         let now = Date()
         var events: [Event] = []
         /// A bounce to spool; its recipients are journaled as settled (and the segment removed)
         /// only once it is durable, as for a failure a next hop reports.
-        var bounces: [(SpoolDirectory.Entry, [DeliveryStatusNotification.RecipientStatus], ResolvedOutboundOptions, [Int], String?)] = []
+        var bounces:
+            [(
+                SpoolDirectory.Entry, [DeliveryStatusNotification.RecipientStatus], ResolvedOutboundOptions, [Int],
+                String?
+            )] = []
         var removals: [String] = []
         var count = 0
         lock.withLock {
@@ -110,16 +115,23 @@ extension QueueManager {
                     message.states[index].settled = true
                     message.unsettled -= 1
                     queue.failed += 1
-                    let attempt = DeliveryLog.Attempt(messageID: envelope.id, connectionID: 0, domain: domain, bindingGroup: group,
-                                                      binding: binding, bytes: 0, retries: message.states[index].attempts,
-                                                      receivedAtMicros: envelope.receivedAtMicros, remoteAddress: "")
-                    log.failure(attempt, permanent: true, stage: 21, response: text, recipient: recipient.address,
-                                sender: envelope.mailFrom, now: now)
-                    events.append(Event(kind: .permanentFailure, entry: message.entry, recipientIndex: index, key: key, note: text,
-                                        remoteAddress: "", attempts: message.states[index].attempts))
+                    let attempt = DeliveryLog.Attempt(
+                        messageID: envelope.id, connectionID: 0, domain: domain, bindingGroup: group,
+                        binding: binding, bytes: 0, retries: message.states[index].attempts,
+                        receivedAtMicros: envelope.receivedAtMicros, remoteAddress: "")
+                    log.failure(
+                        attempt, permanent: true, stage: 21, response: text, recipient: recipient.address,
+                        sender: envelope.mailFrom, now: now)
+                    events.append(
+                        Event(
+                            kind: .permanentFailure, entry: message.entry, recipientIndex: index, key: key, note: text,
+                            remoteAddress: "", attempts: message.states[index].attempts))
                     if Self.wantsFailureNotice(recipient.notify) {
-                        statuses.append(.init(address: recipient.address, originalRecipient: recipient.originalRecipient, action: .failed,
-                                              status: Self.enhancedStatus(in: text), diagnostic: text, lastAttempt: now))
+                        statuses.append(
+                            .init(
+                                address: recipient.address, originalRecipient: recipient.originalRecipient,
+                                action: .failed,
+                                status: Self.enhancedStatus(in: text), diagnostic: text, lastAttempt: now))
                         noticed.append(index)
                     } else {
                         unnoticed.append(index)
@@ -141,7 +153,11 @@ extension QueueManager {
             // Work of failed recipients still in the delayed set goes now (counts stay right).
             var keep: [DelayedWork] = []
             for item in delayed.unordered {
-                if item.work.message.live(item.work) != nil { keep.append(item) } else { queues[item.key]?.delayed -= 1 }
+                if item.work.message.live(item.work) != nil {
+                    keep.append(item)
+                } else {
+                    queues[item.key]?.delayed -= 1
+                }
             }
             delayed = Heap(keep)
             for queue in queues.values { queue.ready.removeAll { $0.message.live($0) == nil } }
@@ -174,10 +190,14 @@ extension QueueManager {
         lock.withLock {
             var items: [QueuedItem] = []
             func add(_ work: DeliveryWork, key: QueueKey, next: Int64?) {
-                guard key.domain == domain, binding == nil || key.binding == binding, let live = work.message.live(work) else { return }
+                guard key.domain == domain, binding == nil || key.binding == binding, let live = work.message.live(work)
+                else { return }
                 let envelope = live.message.entry.envelope
-                items.append(QueuedItem(id: envelope.id, key: key, receivedAtMicros: envelope.receivedAtMicros, sender: envelope.mailFrom,
-                                        recipients: live.recipients.map { envelope.recipients[$0].address }, nextAttemptMicros: next))
+                items.append(
+                    QueuedItem(
+                        id: envelope.id, key: key, receivedAtMicros: envelope.receivedAtMicros,
+                        sender: envelope.mailFrom,
+                        recipients: live.recipients.map { envelope.recipients[$0].address }, nextAttemptMicros: next))
             }
             for queue in queues.values { for work in queue.ready { add(work, key: queue.key, next: nil) } }
             for item in delayed.unordered { add(item.work, key: item.key, next: item.dueMicros) }
@@ -196,9 +216,10 @@ extension QueueManager {
                     oldest = min(oldest ?? .max, item.work.message.entry.envelope.receivedAtMicros)
                     next = min(next ?? .max, item.dueMicros)
                 }
-                return DomainReport(key: queue.key, active: queue.ready.count, delayed: queue.delayed, connections: queue.connections,
-                                    delivered: queue.delivered, failed: queue.failed, oldestMicros: oldest, nextAttemptMicros: next,
-                                    lastError: queue.lastError, lastErrorAt: queue.lastErrorAt, suspended: isSuspended(queue))
+                return DomainReport(
+                    key: queue.key, active: queue.ready.count, delayed: queue.delayed, connections: queue.connections,
+                    delivered: queue.delivered, failed: queue.failed, oldestMicros: oldest, nextAttemptMicros: next,
+                    lastError: queue.lastError, lastErrorAt: queue.lastErrorAt, suspended: isSuspended(queue))
             }.sorted { $0.key.description < $1.key.description }
         }
     }

@@ -19,8 +19,10 @@ extension QueueManager {
     }
 
     /// The outcomes of one transaction (in `work.recipients` order).
-    func report(_ connection: DeliveryConnection, work: DeliveryWork, outcomes: [SMTPClientStateMachine.RecipientOutcome],
-                remoteAddress: String, remoteHost: String?, stage: Int, bytes: Int) {
+    func report(
+        _ connection: DeliveryConnection, work: DeliveryWork, outcomes: [SMTPClientStateMachine.RecipientOutcome],
+        remoteAddress: String, remoteHost: String?, stage: Int, bytes: Int
+    ) {
         let now = Date()
         let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
         let message = work.message
@@ -46,9 +48,10 @@ extension QueueManager {
                 guard !message.states[index].settled else { continue }
                 let outcome = position < outcomes.count ? outcomes[position] : .transient("no outcome")
                 let retries = message.states[index].attempts
-                let attempt = DeliveryLog.Attempt(messageID: envelope.id, connectionID: connection.id, domain: key.domain,
-                                                  bindingGroup: key.group, binding: key.binding, bytes: bytes, retries: retries,
-                                                  receivedAtMicros: envelope.receivedAtMicros, remoteAddress: remoteAddress)
+                let attempt = DeliveryLog.Attempt(
+                    messageID: envelope.id, connectionID: connection.id, domain: key.domain,
+                    bindingGroup: key.group, binding: key.binding, bytes: bytes, retries: retries,
+                    receivedAtMicros: envelope.receivedAtMicros, remoteAddress: remoteAddress)
                 let recipient = envelope.recipients[index]
                 var permanentText: String?
                 let stage = Self.stage(of: outcome, otherwise: stage)
@@ -57,8 +60,10 @@ extension QueueManager {
                     message.states[index].settled = true
                     queue?.delivered += 1
                     effects.append(.delivered(attempt))
-                    events.append(Event(kind: .delivered, entry: entry, recipientIndex: index, key: key, note: reply.description,
-                                        remoteAddress: remoteAddress, attempts: retries + 1))
+                    events.append(
+                        Event(
+                            kind: .delivered, entry: entry, recipientIndex: index, key: key, note: reply.description,
+                            remoteAddress: remoteAddress, attempts: retries + 1))
                 case .permanent(let text):
                     permanentText = text
                 case .transient(let text):
@@ -68,18 +73,27 @@ extension QueueManager {
                     let attempts = message.states[index].attempts
                     let expiresAt = envelope.receivedAtMicros + Int64(options.messageExpiration) * 1_000_000
                     if options.neverRetry || (options.maxRetries.map { attempts > $0 } ?? false) {
-                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
+                        effects.append(
+                            .failure(
+                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
                         permanentText = Self.retriesExhaustedText
                     } else if nowMicros >= expiresAt {
-                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
+                        effects.append(
+                            .failure(
+                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
                         permanentText = Self.expiredText
                     } else {
-                        let next = min(nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
+                        let next = min(
+                            nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
                         message.states[index].nextAttemptMicros = next
                         effects.append(.deferred(index: index, attempts: attempts, nextAttemptMicros: next))
-                        effects.append(.failure(attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
-                        events.append(Event(kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                                            remoteAddress: remoteAddress, attempts: attempts))
+                        effects.append(
+                            .failure(
+                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
+                        events.append(
+                            Event(
+                                kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                                remoteAddress: remoteAddress, attempts: attempts))
                         retry.append(index)
                         retryAt = max(retryAt, next)
                     }
@@ -90,15 +104,22 @@ extension QueueManager {
                     queue?.lastError = text
                     queue?.lastErrorAt = now
                     let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
-                    effects.append(.failure(attempt, permanent: true, stage: isInternal ? 21 : stage, response: text, recipient: recipient.address))
-                    events.append(Event(kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                                        remoteAddress: remoteAddress, attempts: message.states[index].attempts))
+                    effects.append(
+                        .failure(
+                            attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
+                            recipient: recipient.address))
+                    events.append(
+                        Event(
+                            kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                            remoteAddress: remoteAddress, attempts: message.states[index].attempts))
                     if Self.wantsFailureNotice(recipient.notify) {
                         if bounces { bouncedIndices.insert(index) }
-                        failed.append(DeliveryStatusNotification.RecipientStatus(
-                            address: recipient.address, originalRecipient: recipient.originalRecipient, action: .failed,
-                            status: Self.enhancedStatus(in: text), diagnostic: text,
-                            remoteMTA: isInternal ? nil : remoteHost, lastAttempt: now))
+                        failed.append(
+                            DeliveryStatusNotification.RecipientStatus(
+                                address: recipient.address, originalRecipient: recipient.originalRecipient,
+                                action: .failed,
+                                status: Self.enhancedStatus(in: text), diagnostic: text,
+                                remoteMTA: isInternal ? nil : remoteHost, lastAttempt: now))
                     }
                 }
                 if message.states[index].settled {
@@ -115,16 +136,23 @@ extension QueueManager {
             switch effect {
             case .delivered(let attempt): log.delivery(attempt, now: now)
             case .failure(let attempt, let permanent, let stage, let response, let recipient):
-                log.failure(attempt, permanent: permanent, stage: stage, response: response, recipient: recipient, sender: envelope.mailFrom, now: now)
+                log.failure(
+                    attempt, permanent: permanent, stage: stage, response: response, recipient: recipient,
+                    sender: envelope.mailFrom, now: now)
             case .deferred(let index, let attempts, let next):
-                journal.deferred(segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
+                journal.deferred(
+                    segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
             case .settled(let index):
-                if !bouncedIndices.contains(index) { journal.settled(segment: entry.path, id: envelope.id, index: index) }
+                if !bouncedIndices.contains(index) {
+                    journal.settled(segment: entry.path, id: envelope.id, index: index)
+                }
             }
         }
         if let onEvent { for event in events { onEvent(event) } }
         if bounces && !failed.isEmpty {
-            bounce(entry, failed: failed, options: options, settling: bouncedIndices.sorted(), removeSegment: removeSegment)
+            bounce(
+                entry, failed: failed, options: options, settling: bouncedIndices.sorted(), removeSegment: removeSegment
+            )
         } else if let removeSegment {
             journal.removeSegment(removeSegment)
         }
@@ -152,8 +180,10 @@ extension QueueManager {
         case .delivered: return otherwise
         case .transient(let value), .permanent(let value): text = value
         }
-        let prefixes: [(String, Int)] = [("greeting", 12), ("EHLO", 10), ("HELO", 10), ("STARTTLS", 15), ("RSET", 13),
-                                         ("MAIL FROM", 2), ("RCPT TO", 4), ("DATA", 6), ("end of data", 9)]
+        let prefixes: [(String, Int)] = [
+            ("greeting", 12), ("EHLO", 10), ("HELO", 10), ("STARTTLS", 15), ("RSET", 13),
+            ("MAIL FROM", 2), ("RCPT TO", 4), ("DATA", 6), ("end of data", 9)
+        ]
         return prefixes.first { text.hasPrefix($0.0) }?.1 ?? otherwise
     }
 
@@ -180,8 +210,11 @@ extension QueueManager {
     /// message. Only then are the failed recipients (`settling`) journaled as settled and the
     /// original's segment removed when it is done; until then the spool write is tried again
     /// every 30 s, and a restart in between finds the recipients pending and tries them again.
-    func bounce(_ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus], options: ResolvedOutboundOptions,
-                settling: [Int], removeSegment: String?) {
+    func bounce(
+        _ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus],
+        options: ResolvedOutboundOptions,
+        settling: [Int], removeSegment: String?
+    ) {
         let envelope = entry.envelope
         let original: [UInt8]
         if options.bouncesInlineOriginal == .none {
@@ -190,28 +223,34 @@ extension QueueManager {
             do {
                 original = try entry.readData()
             } catch {
-                logger.error("delivery: cannot read the original for a bounce; sending the report without it",
-                             metadata: ["id": "\(envelope.id)", "error": "\(error)"])
+                logger.error(
+                    "delivery: cannot read the original for a bounce; sending the report without it",
+                    metadata: ["id": "\(envelope.id)", "error": "\(error)"])
                 original = []
             }
         }
         var report = DeliveryStatusNotification(
-            reportingMTA: settings.hostname, originalSender: envelope.mailFrom, originalEnvelopeID: envelope.dsnEnvelopeID,
+            reportingMTA: settings.hostname, originalSender: envelope.mailFrom,
+            originalEnvelopeID: envelope.dsnEnvelopeID,
             arrivalDate: Date(timeIntervalSince1970: Double(envelope.receivedAtMicros) / 1_000_000), recipients: failed,
-            returnFullMessage: options.bouncesInlineOriginal == .all || envelope.dsnReturn?.uppercased() == "FULL", original: original)
+            returnFullMessage: options.bouncesInlineOriginal == .all || envelope.dsnReturn?.uppercased() == "FULL",
+            original: original)
         report.mailerDaemon = options.mailerDaemon
         report.omitOriginal = options.bouncesInlineOriginal == .none
         let id = idGenerator.next()
         let bytes = report.render(messageID: id, boundary: "=_impulse_\(id)")
-        var bounceEnvelope = SpoolEnvelope(id: id, receivedAtMicros: Self.nowMicros(), mailFrom: "",
-                                           recipients: [.init(address: envelope.mailFrom)], peerAddress: "127.0.0.1", peerPort: 0,
-                                           helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
+        var bounceEnvelope = SpoolEnvelope(
+            id: id, receivedAtMicros: Self.nowMicros(), mailFrom: "",
+            recipients: [.init(address: envelope.mailFrom)], peerAddress: "127.0.0.1", peerPort: 0,
+            helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
         bounceEnvelope.declaredSize = bytes.count
         spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
     }
 
-    func spoolBounce(_ bounceEnvelope: SpoolEnvelope, bytes: [UInt8], original entry: SpoolDirectory.Entry, settling: [Int],
-                     removeSegment: String?) {
+    func spoolBounce(
+        _ bounceEnvelope: SpoolEnvelope, bytes: [UInt8], original entry: SpoolDirectory.Entry, settling: [Int],
+        removeSegment: String?
+    ) {
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
         let logger = self.logger, journal = self.journal, manager = self
@@ -221,10 +260,15 @@ extension QueueManager {
                 for index in settling { journal.settled(segment: entry.path, id: entry.envelope.id, index: index) }
                 if let removeSegment { journal.removeSegment(removeSegment) }
             case .failure(let error):
-                logger.error("delivery: cannot spool a bounce; the failed recipients stay pending and the bounce is tried again",
-                             metadata: ["original": "\(entry.envelope.id)", "error": "\(error)", "retry_in": "\(manager.bounceRetryDelay)"])
+                logger.error(
+                    "delivery: cannot spool a bounce; the failed recipients stay pending and the bounce is tried again",
+                    metadata: [
+                        "original": "\(entry.envelope.id)", "error": "\(error)",
+                        "retry_in": "\(manager.bounceRetryDelay)"
+                    ])
                 loop.scheduleTask(in: manager.bounceRetryDelay) {
-                    manager.spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
+                    manager.spoolBounce(
+                        bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
                 }
             }
         }

@@ -25,7 +25,9 @@ public final class QueueManager: @unchecked Sendable {
         /// Seconds `stop()` waits for connections that are delivering.
         public var shutdownTimeout: Int
 
-        public init(hostname: String, outbound: OutboundConfiguration, bindings: [BindingDefinition], shutdownTimeout: Int = 30) {
+        public init(
+            hostname: String, outbound: OutboundConfiguration, bindings: [BindingDefinition], shutdownTimeout: Int = 30
+        ) {
             self.hostname = hostname
             self.outbound = outbound
             self.bindings = bindings
@@ -78,8 +80,11 @@ public final class QueueManager: @unchecked Sendable {
     /// Domains an operator suspended from the console (`suspend domain`).
     var suspendedDomains: Set<String> = []
 
-    public init(settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
-                spoolWriter: SpoolWriter, journal: DeliveryJournal, log: DeliveryLog, idGenerator: MessageIDGenerator, logger: Logger) {
+    public init(
+        settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
+        spoolWriter: SpoolWriter, journal: DeliveryJournal, log: DeliveryLog, idGenerator: MessageIDGenerator,
+        logger: Logger
+    ) {
         self.settings = settings
         self.group = group
         self.hops = NextHopResolver(resolver: resolver)
@@ -99,7 +104,8 @@ public final class QueueManager: @unchecked Sendable {
         }
         enqueue(recovered)
         let loop = group.next()
-        timer = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { [weak self] _ in
+        timer = loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) {
+            [weak self] _ in
             self?.releaseDueWork()
         }
     }
@@ -125,9 +131,13 @@ public final class QueueManager: @unchecked Sendable {
     /// chosen group's bindings in turn, or `default`.
     func binding(for envelope: SpoolEnvelope) -> (binding: String, group: String) {
         if let name = envelope.binding {
-            if let definition = settings.bindings.first(where: { $0.name == name }) { return (name, definition.group ?? "default") }
+            if let definition = settings.bindings.first(where: { $0.name == name }) {
+                return (name, definition.group ?? "default")
+            }
             if name == "default" { return ("default", "default") }
-            logger.warning("delivery: message names an unknown binding; using default", metadata: ["id": "\(envelope.id)", "binding": "\(name)"])
+            logger.warning(
+                "delivery: message names an unknown binding; using default",
+                metadata: ["id": "\(envelope.id)", "binding": "\(name)"])
         }
         if let groupName = envelope.bindingGroup {
             let members = settings.bindings.filter { $0.group == groupName }
@@ -143,7 +153,8 @@ public final class QueueManager: @unchecked Sendable {
     /// The queue for `key`, made with its options on first use (caller holds the lock).
     func queue(_ key: QueueKey) -> DomainQueue {
         if let existing = queues[key] { return existing }
-        let queue = DomainQueue(key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
+        let queue = DomainQueue(
+            key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
         queues[key] = queue
         return queue
     }
@@ -171,13 +182,14 @@ public final class QueueManager: @unchecked Sendable {
                     let queue = queue(QueueKey(binding: binding, group: group, domain: domain))
                     let indices = byDomain[domain] ?? []
                     for start in stride(from: 0, to: indices.count, by: queue.options.maxRecipientsPerBatch) {
-                        let chunk = Array(indices[start..<min(indices.count, start + queue.options.maxRecipientsPerBatch)])
+                        let chunk = Array(
+                            indices[start..<min(indices.count, start + queue.options.maxRecipientsPerBatch)])
                         let due = chunk.map { message.states[$0].nextAttemptMicros }.max() ?? 0
                         let work = DeliveryWork(message: message, recipients: chunk)
                         if due > nowMicros {
                             postpone(work, to: queue, at: due)
                         } else if entry.envelope.priority > 0 {
-                            queue.ready.prepend(work)  // msg.priority = 1: dequeued first
+                            queue.ready.prepend(work) // msg.priority = 1: dequeued first
                         } else {
                             queue.ready.append(work)
                         }
@@ -208,7 +220,11 @@ public final class QueueManager: @unchecked Sendable {
                 let queue = queue(next.key)
                 queue.delayed -= 1
                 if let work = next.work.message.live(next.work) {
-                    if work.message.entry.envelope.priority > 0 { queue.ready.prepend(work) } else { queue.ready.append(work) }
+                    if work.message.entry.envelope.priority > 0 {
+                        queue.ready.prepend(work)
+                    } else {
+                        queue.ready.append(work)
+                    }
                 }
                 touched[ObjectIdentifier(queue)] = queue
             }
@@ -219,14 +235,14 @@ public final class QueueManager: @unchecked Sendable {
         run(starts)
     }
 
-
     /// Forgets queues with no work, no delayed work and no connection (and not waiting out an
     /// unreachable next hop): mail to many domains once each — backscatter, a list's typos —
     /// must not grow the queue manager for ever. A queue is made again on its next message;
     /// its counters for the console start afresh. Caller holds the lock.
     func removeIdleQueues(nowMicros: Int64) {
         queues = queues.filter { _, queue in
-            !(queue.ready.isEmpty && queue.delayed == 0 && queue.connections == 0 && queue.unreachableUntil <= nowMicros)
+            !(queue.ready.isEmpty && queue.delayed == 0 && queue.connections == 0
+                && queue.unreachableUntil <= nowMicros)
         }
     }
 
@@ -260,10 +276,12 @@ public final class QueueManager: @unchecked Sendable {
                 continue
             }
             let binding = queue.key.binding
-            let bindingLimit = settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
+            let bindingLimit =
+                settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
             guard queue.connections < queue.options.maxOutboundConnections,
-                  connectionsTotal < settings.outbound.globalMaxOutboundConnections,
-                  connectionsByBinding[binding, default: 0] < bindingLimit else { break }
+                connectionsTotal < settings.outbound.globalMaxOutboundConnections,
+                connectionsByBinding[binding, default: 0] < bindingLimit
+            else { break }
             queue.connections += 1
             connectionsTotal += 1
             connectionsByBinding[binding, default: 0] += 1
@@ -288,7 +306,8 @@ public final class QueueManager: @unchecked Sendable {
             case .resume(let connection, let work):
                 resumes[ObjectIdentifier(connection.loop), default: (connection.loop, [])].1.append((connection, work))
             case .open(let queue, let work, let id):
-                let connection = DeliveryConnection(manager: self, key: queue.key, options: queue.options, id: id, loop: group.next())
+                let connection = DeliveryConnection(
+                    manager: self, key: queue.key, options: queue.options, id: id, loop: group.next())
                 connection.start(work)
             }
         }
@@ -328,7 +347,8 @@ public final class QueueManager: @unchecked Sendable {
     /// work was handed to it meanwhile.
     func unpark(_ connection: DeliveryConnection) -> Bool {
         lock.withLock {
-            guard let queue = queues[connection.key], let index = queue.idle.firstIndex(where: { $0 === connection }) else { return false }
+            guard let queue = queues[connection.key], let index = queue.idle.firstIndex(where: { $0 === connection })
+            else { return false }
             queue.idle.remove(at: index)
             return true
         }
@@ -360,12 +380,16 @@ public final class QueueManager: @unchecked Sendable {
             if let queue = queues[connection.key], queue.connections <= 1 {
                 failed += queue.ready
                 queue.ready.removeAll()
-                if !permanent { queue.unreachableUntil = Self.nowMicros() + Int64(queue.options.retryInterval) * 1_000_000 }
+                if !permanent {
+                    queue.unreachableUntil = Self.nowMicros() + Int64(queue.options.retryInterval) * 1_000_000
+                }
             }
         }
         for item in failed {
             let outcome: SMTPClientStateMachine.RecipientOutcome = permanent ? .permanent(reason) : .transient(reason)
-            report(connection, work: item, outcomes: item.recipients.map { _ in outcome }, remoteAddress: "", remoteHost: nil, stage: 0, bytes: 0)
+            report(
+                connection, work: item, outcomes: item.recipients.map { _ in outcome }, remoteAddress: "",
+                remoteHost: nil, stage: 0, bytes: 0)
         }
     }
 
@@ -397,7 +421,8 @@ public final class QueueManager: @unchecked Sendable {
     public var messageCount: Int { lock.withLock { messages.count } }
 
     /// A queued message: where it is in the spool, and each recipient's state (by index).
-    public func queuedMessage(_ id: String) -> (entry: SpoolDirectory.Entry, states: [DeliveryJournal.RecipientState])? {
+    public func queuedMessage(_ id: String) -> (entry: SpoolDirectory.Entry, states: [DeliveryJournal.RecipientState])?
+    {
         lock.withLock { messages[id].map { ($0.entry, $0.states) } }
     }
 

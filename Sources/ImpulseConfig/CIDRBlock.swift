@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An IPv4 or IPv6 address as 16 octets (IPv4 is kept as an IPv4-mapped IPv6 address so both
@@ -17,8 +17,10 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
             let value = UInt32(bigEndian: v4.s_addr)
-            octets = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
-                      UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
+            octets = [
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+                UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)
+            ]
             isIPv4 = true
             return
         }

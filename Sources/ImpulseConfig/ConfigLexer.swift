@@ -64,14 +64,16 @@ public struct ConfigLexer {
     static func isSpecial(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "("), UInt8(ascii: ")"),
-             UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "="), UInt8(ascii: "\""),
-             UInt8(ascii: "'"), UInt8(ascii: "#"): return true
+            UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "="), UInt8(ascii: "\""),
+            UInt8(ascii: "'"), UInt8(ascii: "#"):
+            return true
         default: return false
         }
     }
 
     static func isSpace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n")
+            || byte == UInt8(ascii: "\r")
     }
 
     mutating func next() throws(ConfigError) -> ConfigToken {
@@ -84,11 +86,14 @@ public struct ConfigLexer {
                 while index < bytes.count, bytes[index] != UInt8(ascii: "\n") { advance() }
             } else if byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
                 let start = location
-                advance(); advance()
+                advance()
+                advance()
                 var closed = false
                 while index < bytes.count {
-                    if bytes[index] == UInt8(ascii: "*"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/") {
-                        advance(); advance()
+                    if bytes[index] == UInt8(ascii: "*"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/")
+                    {
+                        advance()
+                        advance()
                         closed = true
                         break
                     }
@@ -123,17 +128,28 @@ public struct ConfigLexer {
             var value: [UInt8] = []
             while true {
                 guard index < bytes.count else {
-                    throw ConfigError(start, "unterminated string: expected closing \(quote == UInt8(ascii: "\"") ? "'\"'" : "\"'\"") before end of file")
+                    throw ConfigError(
+                        start,
+                        """
+                        unterminated string: expected closing \(quote == UInt8(ascii: "\"") ? "'\"'" : "\"'\"") \
+                        before end of file
+                        """
+                    )
                 }
                 let character = bytes[index]
-                if character == quote { advance(); break }
+                if character == quote {
+                    advance()
+                    break
+                }
                 if character == UInt8(ascii: "\\"), index + 1 < bytes.count {
                     advance()
                     switch bytes[index] {
                     case UInt8(ascii: "n"): value.append(UInt8(ascii: "\n"))
                     case UInt8(ascii: "t"): value.append(UInt8(ascii: "\t"))
                     case UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "'"): value.append(bytes[index])
-                    default: value.append(UInt8(ascii: "\\")); value.append(bytes[index])
+                    default:
+                        value.append(UInt8(ascii: "\\"))
+                        value.append(bytes[index])
                     }
                     advance()
                     continue
@@ -145,7 +161,9 @@ public struct ConfigLexer {
         }
         var value: [UInt8] = []
         while index < bytes.count, !Self.isSpace(bytes[index]), !Self.isSpecial(bytes[index]) {
-            if bytes[index] == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*"), !value.isEmpty {
+            if bytes[index] == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*"),
+                !value.isEmpty
+            {
                 break
             }
             value.append(bytes[index])

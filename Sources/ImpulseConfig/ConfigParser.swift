@@ -11,31 +11,42 @@ public struct ConfigParser {
 
     /// Reads and parses `path` as the global scope.
     public func parseFile(atPath path: String) throws(ConfigError) -> ConfigScope {
-        var root = ConfigScope(keyword: "global", spelling: "global", instance: nil,
-                               location: SourceLocation(file: path, line: 1, column: 1))
+        var root = ConfigScope(
+            keyword: "global", spelling: "global", instance: nil,
+            location: SourceLocation(file: path, line: 1, column: 1))
         try include(path: path, from: nil, into: &root, stack: [])
         return root
     }
 
     /// Parses text that did not come from a file (tests, console).
     public func parse(text: String, file: String = "<text>") throws(ConfigError) -> ConfigScope {
-        var root = ConfigScope(keyword: "global", spelling: "global", instance: nil,
-                               location: SourceLocation(file: file, line: 1, column: 1))
+        var root = ConfigScope(
+            keyword: "global", spelling: "global", instance: nil,
+            location: SourceLocation(file: file, line: 1, column: 1))
         var lexer = ConfigLexer(file: file, text: text)
         var stream = TokenStream(tokens: try lexer.tokenize())
         try parseBody(&stream, into: &root, closing: false, stack: [file])
         return root
     }
 
-    func include(path: String, from location: SourceLocation?, into scope: inout ConfigScope, stack: [String]) throws(ConfigError) {
+    func include(path: String, from location: SourceLocation?, into scope: inout ConfigScope, stack: [String])
+        throws(ConfigError)
+    {
         let here = location ?? SourceLocation(file: path, line: 1, column: 1)
         let canonical = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
-        guard !stack.contains(canonical) else { throw ConfigError(here, "include cycle: '\(path)' is already being read") }
-        guard stack.count < Self.maxIncludeDepth else { throw ConfigError(here, "includes nested deeper than \(Self.maxIncludeDepth)") }
+        guard !stack.contains(canonical) else {
+            throw ConfigError(here, "include cycle: '\(path)' is already being read")
+        }
+        guard stack.count < Self.maxIncludeDepth else {
+            throw ConfigError(here, "includes nested deeper than \(Self.maxIncludeDepth)")
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw ConfigError(here, location == nil ? "cannot read configuration file '\(path)': no such file"
-                                                    : "cannot include '\(path)': no such file or directory")
+            throw ConfigError(
+                here,
+                location == nil
+                    ? "cannot read configuration file '\(path)': no such file"
+                    : "cannot include '\(path)': no such file or directory")
         }
         if isDirectory.boolValue {
             let names: [String]
@@ -43,7 +54,9 @@ public struct ConfigParser {
                 throw ConfigError(here, "cannot list directory '\(path)': \(error.localizedDescription)")
             }
             for name in names.filter({ !$0.hasPrefix(".") }).sorted() {
-                try include(path: (path as NSString).appendingPathComponent(name), from: here, into: &scope, stack: stack + [canonical])
+                try include(
+                    path: (path as NSString).appendingPathComponent(name), from: here, into: &scope,
+                    stack: stack + [canonical])
             }
             return
         }
@@ -59,12 +72,17 @@ public struct ConfigParser {
     }
 
     /// body := statement* ( '}' | end )
-    func parseBody(_ stream: inout TokenStream, into scope: inout ConfigScope, closing: Bool, stack: [String]) throws(ConfigError) {
+    func parseBody(_ stream: inout TokenStream, into scope: inout ConfigScope, closing: Bool, stack: [String])
+        throws(ConfigError)
+    {
         while true {
             let token = stream.next()
             switch token.kind {
             case .end:
-                if closing { throw ConfigError(token.location, "expected '}' to close \(scope.displayName) opened at \(scope.location)") }
+                if closing {
+                    throw ConfigError(
+                        token.location, "expected '}' to close \(scope.displayName) opened at \(scope.location)")
+                }
                 return
             case .closeBrace:
                 if !closing { throw ConfigError(token.location, "unexpected '}' with no scope open") }
@@ -77,12 +95,16 @@ public struct ConfigParser {
         }
     }
 
-    func parseStatement(name: String, at location: SourceLocation, _ stream: inout TokenStream, into scope: inout ConfigScope, stack: [String]) throws(ConfigError) {
+    func parseStatement(
+        name: String, at location: SourceLocation, _ stream: inout TokenStream, into scope: inout ConfigScope,
+        stack: [String]
+    ) throws(ConfigError) {
         let lower = name.lowercased()
         if lower == "include" || lower == "readonly_include" {
             let target = stream.next()
             guard case .word(let path, _) = target.kind else {
-                throw ConfigError(target.location, "expected a file or directory name after '\(name)', found \(target.describe)")
+                throw ConfigError(
+                    target.location, "expected a file or directory name after '\(name)', found \(target.describe)")
             }
             let base = (location.file as NSString).deletingLastPathComponent
             let resolved = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
@@ -105,13 +127,20 @@ public struct ConfigParser {
         case .word(let instance, _):
             let brace = stream.next()
             guard brace.kind == .openBrace else {
-                throw ConfigError(brace.location, "expected '{' to open scope '\(name) \"\(instance)\"', found \(brace.describe) (options need '=': \(name) = \"\(instance)\")")
+                throw ConfigError(
+                    brace.location,
+                    """
+                    expected '{' to open scope '\(name) \"\(instance)\"', found \(brace.describe) (options need \
+                    '=': \(name) = \"\(instance)\")
+                    """
+                )
             }
             var child = ConfigScope(keyword: lower, spelling: name, instance: instance, location: location)
             try parseBody(&stream, into: &child, closing: true, stack: stack)
             scope.scopes.append(child)
         default:
-            throw ConfigError(token.location, "expected '=', '{' or a scope name after '\(name)', found \(token.describe)")
+            throw ConfigError(
+                token.location, "expected '=', '{' or a scope name after '\(name)', found \(token.describe)")
         }
     }
 
@@ -149,9 +178,12 @@ public struct ConfigParser {
                     stream.pushBack()
                     switch valueToken.kind {
                     case .word, .openParen, .openBracket:
-                        entries.append(ConfigDictionaryEntry(key: keyText, value: try parseValue(&stream, after: keyText), location: key.location))
+                        entries.append(
+                            ConfigDictionaryEntry(
+                                key: keyText, value: try parseValue(&stream, after: keyText), location: key.location))
                     default:
-                        throw ConfigError(valueToken.location, "expected a value for '\(keyText)', found \(valueToken.describe)")
+                        throw ConfigError(
+                            valueToken.location, "expected a value for '\(keyText)', found \(valueToken.describe)")
                     }
                 case .end:
                     throw ConfigError(key.location, "expected ']' to close the dictionary opened at \(token.location)")

@@ -14,11 +14,13 @@ public struct ConfigurationLoader {
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
-        "user", "group", "supplemental_groups", "chroot", "tls_verify", "http_basic_auth",
+        "user", "group", "supplemental_groups", "chroot", "tls_verify", "http_basic_auth"
     ]
 
-    static let globalOptions: Set<String> = ["hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
-                                             "reception_memory_limit", "resolv_conf", "dns_nameservers"]
+    static let globalOptions: Set<String> = [
+        "hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
+        "reception_memory_limit", "resolv_conf", "dns_nameservers"
+    ]
     static let listenOptions: Set<String> = ["enable", "listen_backlog", "implicit_tls"]
     static let moduleCommonOptions: Set<String> = ["enabled", "debug_level"]
 
@@ -63,12 +65,22 @@ struct Binder {
     /// Reports an option Impulse does not handle in this scope: unsupported, misplaced or unknown.
     mutating func reject(_ option: ConfigOption, in scope: ConfigScope) {
         if MomentumOptionCatalog.names.contains(option.name) || InboundPolicy.optionNames.contains(option.name)
-            || ConfigurationLoader.globalOptions.contains(option.name) || ConfigurationLoader.listenOptions.contains(option.name) {
-            if InboundPolicy.optionNames.contains(option.name) || ConfigurationLoader.globalOptions.contains(option.name)
-                || ConfigurationLoader.listenOptions.contains(option.name) {
+            || ConfigurationLoader.globalOptions.contains(option.name)
+            || ConfigurationLoader.listenOptions.contains(option.name)
+        {
+            if InboundPolicy.optionNames.contains(option.name)
+                || ConfigurationLoader.globalOptions.contains(option.name)
+                || ConfigurationLoader.listenOptions.contains(option.name)
+            {
                 error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName)")
             } else if ConfigurationLoader.refusedWhenUnsupported.contains(option.name) {
-                error(option.location, "option '\(option.spelling)' is not supported yet, and ignoring it would weaken security: remove it or wait for support")
+                error(
+                    option.location,
+                    """
+                    option '\(option.spelling)' is not supported yet, and ignoring it would weaken security: \
+                    remove it or wait for support
+                    """
+                )
             } else {
                 warning(option.location, "option '\(option.spelling)' is not supported yet (ignored)")
             }
@@ -79,8 +91,9 @@ struct Binder {
 
     mutating func bindGlobal(_ root: ConfigScope) {
         let hostname = Self.systemHostname()
-        var config = ImpulseConfiguration(sourcePath: sourcePath, hostname: hostname.isEmpty ? "localhost" : hostname,
-                                          spoolbase: "/var/spool/ecelerity")
+        var config = ImpulseConfiguration(
+            sourcePath: sourcePath, hostname: hostname.isEmpty ? "localhost" : hostname,
+            spoolbase: "/var/spool/ecelerity")
         var globalPolicy = InboundPolicy()
         for option in root.options {
             do {
@@ -91,17 +104,26 @@ struct Binder {
                 case "force_fsync":
                     // Impulse always fsyncs before 250; the option is read for compatibility only.
                     if try !OptionReader.bool(option) {
-                        warning(option.location, "'\(option.spelling) = false' has no effect: Impulse always fsyncs a message before answering 250")
+                        warning(
+                            option.location,
+                            """
+                            '\(option.spelling) = false' has no effect: Impulse always fsyncs a message before \
+                            answering 250
+                            """
+                        )
                     }
                 case "shutdown_timeout": config.shutdownTimeout = try OptionReader.integer(option, in: 1...3600)
-                case "reception_memory_limit": config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
+                case "reception_memory_limit":
+                    config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
                 case "resolv_conf": config.resolvConf = try OptionReader.path(option)
                 case "dns_nameservers":
                     config.dnsNameservers = try OptionReader.list(option).map { text, location throws(ConfigError) in
                         let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
                         let validPort = parts.count == 1 || (Int(parts[1]).map { (1...65535).contains($0) } ?? false)
                         guard IPAddress(String(parts[0])) != nil, validPort else {
-                            throw ConfigError(location, "'\(text)' in '\(option.spelling)' is not an IP address, optionally with @port")
+                            throw ConfigError(
+                                location,
+                                "'\(text)' in '\(option.spelling)' is not an IP address, optionally with @port")
                         }
                         return text
                     }
@@ -121,28 +143,42 @@ struct Binder {
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)
             case "domain":
-                if let name = domainName(scope) { config.outbound.globalDomains[name] = bindDomain(scope, merging: config.outbound.globalDomains[name]) }
+                if let name = domainName(scope) {
+                    config.outbound.globalDomains[name] = bindDomain(
+                        scope, merging: config.outbound.globalDomains[name])
+                }
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "http_listener":
-                for option in scope.options { warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet") }
+                for option in scope.options {
+                    warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet")
+                }
                 for child in scope.scopes {
                     guard child.keyword == "listen", let instance = child.instance else {
-                        error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen)")
+                        error(
+                            child.location,
+                            "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen)")
                         continue
                     }
-                    for option in child.options { warning(option.location, "option '\(option.spelling)' in \(child.displayName) is not supported yet") }
+                    for option in child.options {
+                        warning(
+                            option.location, "option '\(option.spelling)' in \(child.displayName) is not supported yet")
+                    }
                     switch ListenAddress.parse(instance) {
                     case .success(let address): config.httpListens.append(address)
                     case .failure(let failure): error(child.location, failure.reason)
                     }
                 }
             case "control_listener":
-                if config.control != nil { error(scope.location, "a second Control_Listener (put every Listen in one)") }
+                if config.control != nil {
+                    error(scope.location, "a second Control_Listener (put every Listen in one)")
+                }
                 config.control = bindControlListener(scope)
             case "binding_group":
                 guard let group = scope.instance, Self.validBindingName(group) else {
-                    error(scope.location, "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
+                    error(
+                        scope.location,
+                        "binding_group needs a name without spaces or colons: binding_group \"name\" { }")
                     continue
                 }
                 var groupScope = config.outbound.bindingGroups[group] ?? OutboundConfiguration.Scope()
@@ -151,21 +187,38 @@ struct Binder {
                     if child.keyword == "binding" {
                         bindBinding(child, group: group, into: &config.bindings, outbound: &config.outbound)
                     } else if child.keyword == "domain" {
-                        if let name = domainName(child) { groupScope.domains[name] = bindDomain(child, merging: groupScope.domains[name]) }
+                        if let name = domainName(child) {
+                            groupScope.domains[name] = bindDomain(child, merging: groupScope.domains[name])
+                        }
                     } else {
-                        warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+                        warning(
+                            child.location,
+                            """
+                            scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with \
+                            everything in it)
+                            """
+                        )
                     }
                 }
                 config.outbound.bindingGroups[group] = groupScope
             case "listen", "peer":
                 error(scope.location, "'\(scope.spelling)' must be inside a listener scope such as ESMTP_Listener")
             case let keyword where MomentumOptionCatalog.scopes.contains(keyword):
-                warning(scope.location, "scope '\(scope.spelling)' is not supported yet (ignored with everything in it)")
+                warning(
+                    scope.location, "scope '\(scope.spelling)' is not supported yet (ignored with everything in it)")
             default:
                 if scope.instance == nil && InboundPolicy.optionNames.contains(scope.keyword) {
-                    error(scope.location, "'\(scope.spelling)' is an option, not a scope: write \(scope.spelling) = value")
+                    error(
+                        scope.location, "'\(scope.spelling)' is an option, not a scope: write \(scope.spelling) = value"
+                    )
                 } else {
-                    warning(scope.location, "module or scope '\(scope.spelling)' is not supported by Impulse yet (ignored with everything in it)")
+                    warning(
+                        scope.location,
+                        """
+                        module or scope '\(scope.spelling)' is not supported by Impulse yet (ignored with \
+                        everything in it)
+                        """
+                    )
                 }
             }
         }
@@ -176,7 +229,13 @@ struct Binder {
             config.scriptlet = bindScriptlet(scriptletScopes)
         }
         if config.listeners.isEmpty {
-            error(root.location, "no ESMTP_Listener with a Listen stanza: Impulse would accept no mail (add ESMTP_Listener { Listen \"127.0.0.1:25\" {} })")
+            error(
+                root.location,
+                """
+                no ESMTP_Listener with a Listen stanza: Impulse would accept no mail (add ESMTP_Listener { Listen \
+                \"127.0.0.1:25\" {} })
+                """
+            )
         }
         var seen: [ListenAddress: SourceLocation] = [:]
         for listener in config.listeners {
@@ -217,10 +276,15 @@ struct Binder {
             switch child.keyword {
             case "listen": listens.append(child)
             case "peer": listenerPeers.append((child, 0))
-            default: error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen or Peer)")
+            default:
+                error(
+                    child.location,
+                    "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen or Peer)")
             }
         }
-        if listens.isEmpty { warning(scope.location, "\(scope.displayName) has no Listen stanza and accepts no connections") }
+        if listens.isEmpty {
+            warning(scope.location, "\(scope.displayName) has no Listen stanza and accepts no connections")
+        }
         var result: [ListenerConfiguration] = []
         for listen in listens {
             guard let instance = listen.instance else {
@@ -235,7 +299,8 @@ struct Binder {
                 continue
             }
             var policy = listenerPolicy
-            var listener = ListenerConfiguration(address: address, name: address.description, location: listen.location, policy: policy)
+            var listener = ListenerConfiguration(
+                address: address, name: address.description, location: listen.location, policy: policy)
             var enabled = true
             for option in listenerDefaults + listen.options {
                 do {
@@ -258,7 +323,8 @@ struct Binder {
                 if let peer = bindPeer(peerScope, base: policy) { peers.append((peer, level)) }
             }
             peers.sort { lhs, rhs in
-                lhs.0.block.prefixLength != rhs.0.block.prefixLength ? lhs.0.block.prefixLength > rhs.0.block.prefixLength : lhs.1 > rhs.1
+                lhs.0.block.prefixLength != rhs.0.block.prefixLength
+                    ? lhs.0.block.prefixLength > rhs.0.block.prefixLength : lhs.1 > rhs.1
             }
             listener.peers = peers.map(\.0)
             if listener.implicitTLS && policy.tlsCertificate == nil {
@@ -266,7 +332,9 @@ struct Binder {
             }
             if let certificate = policy.tlsCertificate {
                 checkReadable(certificate, what: "tls_certificate", at: policy.tlsLocation ?? listen.location)
-                if let key = policy.tlsKey { checkReadable(key, what: "tls_key", at: policy.tlsLocation ?? listen.location) }
+                if let key = policy.tlsKey {
+                    checkReadable(key, what: "tls_key", at: policy.tlsLocation ?? listen.location)
+                }
             }
             if enabled { result.append(listener) }
         }
@@ -286,7 +354,9 @@ struct Binder {
                 reject(option, in: scope)
             }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
         return PeerPolicy(block: block, policy: policy)
     }
 
@@ -305,7 +375,7 @@ struct Binder {
                 case "rejectlog": try logs.setPath(\.rejectlog, option)
                 case "enabled", "debug_level": _ = try OptionReader.scalar(option)
                 case "acctlog", "importlog", "heartbeat", "log_receptions", "log_deliveries", "log_transient_failures",
-                     "log_permanent_failures", "log_rejections", "log_errors":
+                    "log_permanent_failures", "log_rejections", "log_errors":
                     warning(option.location, "ec_logger option '\(option.spelling)' is not supported yet (ignored)")
                 case let name where name.hasSuffix("_mode"):
                     _ = try OptionReader.octal(option)
@@ -314,19 +384,25 @@ struct Binder {
                 }
             } catch { record(error) }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
     }
 
     /// A `binding "name"` scope: its name (policies choose it), its outbound options and its
     /// `domain` scopes. Declaring the same binding twice merges the two.
-    mutating func bindBinding(_ scope: ConfigScope, group: String?, into bindings: inout [BindingDefinition],
-                              outbound: inout OutboundConfiguration) {
+    mutating func bindBinding(
+        _ scope: ConfigScope, group: String?, into bindings: inout [BindingDefinition],
+        outbound: inout OutboundConfiguration
+    ) {
         guard let name = scope.instance, Self.validBindingName(name) else {
             error(scope.location, "binding needs a name without spaces or colons: binding \"name\" { }")
             return
         }
         if let earlier = bindings.first(where: { $0.name == name }), earlier.group != group {
-            error(scope.location, "binding \"\(name)\" is already declared at \(earlier.location) in another binding_group")
+            error(
+                scope.location,
+                "binding \"\(name)\" is already declared at \(earlier.location) in another binding_group")
             return
         }
         if !bindings.contains(where: { $0.name == name }) {
@@ -336,9 +412,17 @@ struct Binder {
         bindOutboundOptions(scope, into: &bindingScope.options)
         for child in scope.scopes {
             if child.keyword == "domain" {
-                if let domain = domainName(child) { bindingScope.domains[domain] = bindDomain(child, merging: bindingScope.domains[domain]) }
+                if let domain = domainName(child) {
+                    bindingScope.domains[domain] = bindDomain(child, merging: bindingScope.domains[domain])
+                }
             } else {
-                warning(child.location, "scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with everything in it)")
+                warning(
+                    child.location,
+                    """
+                    scope '\(child.spelling)' in \(scope.displayName) is not supported yet (ignored with \
+                    everything in it)
+                    """
+                )
             }
         }
         outbound.bindings[name] = bindingScope
@@ -346,9 +430,11 @@ struct Binder {
 
     /// The options of a `binding` or `binding_group` scope (not its child scopes); `excluded`
     /// options are errors there, `hint` says where they belong.
-    mutating func bindOutboundOptions(_ scope: ConfigScope, into options: inout OutboundOptions,
-                                      excluded: Set<String> = OutboundOptions.onlyGlobalOrDomain,
-                                      hint: String = "only globally or in a domain scope") {
+    mutating func bindOutboundOptions(
+        _ scope: ConfigScope, into options: inout OutboundOptions,
+        excluded: Set<String> = OutboundOptions.onlyGlobalOrDomain,
+        hint: String = "only globally or in a domain scope"
+    ) {
         for option in scope.options {
             if excluded.contains(option.name) {
                 error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (\(hint))")
@@ -367,7 +453,9 @@ struct Binder {
             return nil
         }
         if name.hasPrefix("/") {
-            warning(scope.location, "regular-expression domain scopes are not supported yet (ignored with everything in it)")
+            warning(
+                scope.location, "regular-expression domain scopes are not supported yet (ignored with everything in it)"
+            )
             return nil
         }
         return name.lowercased()
@@ -376,8 +464,11 @@ struct Binder {
     /// A `domain` scope's options, over what an earlier declaration of the same domain set.
     mutating func bindDomain(_ scope: ConfigScope, merging earlier: OutboundOptions?) -> OutboundOptions {
         var options = earlier ?? OutboundOptions()
-        bindOutboundOptions(scope, into: &options, excluded: OutboundOptions.notInDomain, hint: "set it on a binding or globally")
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        bindOutboundOptions(
+            scope, into: &options, excluded: OutboundOptions.notInDomain, hint: "set it on a binding or globally")
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
         return options
     }
 
@@ -396,7 +487,9 @@ struct Binder {
                 }
             } catch { record(error) }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
     }
 
     /// `ThreadPool "name" { Concurrency = N  Backlog = N  Stack_Size = N }`: a new pool, or new
@@ -414,11 +507,17 @@ struct Binder {
                 case "concurrency": pool.concurrency = try OptionReader.integer(option, in: 0...1024)
                 case "backlog": pool.backlog = try OptionReader.integer(option, in: 0...1_000_000)
                 case "stack_size": _ = try OptionReader.integer(option, in: 0...(1 << 30))
-                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName) (Concurrency, Backlog, Stack_Size)")
+                default:
+                    error(
+                        option.location,
+                        "unknown option '\(option.spelling)' in \(scope.displayName) (Concurrency, Backlog, Stack_Size)"
+                    )
                 }
             } catch { record(error) }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
         if let index { pools[index] = pool } else { pools.append(pool) }
     }
 
@@ -432,9 +531,18 @@ struct Binder {
                 case "timeout": control.timeout = try OptionReader.integer(option, in: 1...86400)
                 case "enable", "listen_backlog": _ = try OptionReader.scalar(option)
                 case "enable_authentication", "authdigestmd5parameters", "authloginparameters", "authcrammd5parameters",
-                     "enable_authorization", "authorizationparameters":
-                    error(option.location, "'\(option.spelling)' is not supported yet: Impulse's console has no login; keep it on a Unix socket or loopback")
-                default: error(option.location, "unknown option '\(option.spelling)' in \(scope.displayName) (Listen, Timeout)")
+                    "enable_authorization", "authorizationparameters":
+                    error(
+                        option.location,
+                        """
+                        '\(option.spelling)' is not supported yet: Impulse's console has no login; keep it on a \
+                        Unix socket or loopback
+                        """
+                    )
+                default:
+                    error(
+                        option.location, "unknown option '\(option.spelling)' in \(scope.displayName) (Listen, Timeout)"
+                    )
                 }
             } catch { record(error) }
         }
@@ -449,28 +557,44 @@ struct Binder {
                     switch option.name {
                     case "file_mode": mode = try OptionReader.octal(option)
                     case "enable_authentication", "always_allow", "always_deny":
-                        error(option.location, "'\(option.spelling)' is not supported yet: Impulse's console has no login")
-                    default: error(option.location, "unknown option '\(option.spelling)' in \(child.displayName) (File_Mode)")
+                        error(
+                            option.location, "'\(option.spelling)' is not supported yet: Impulse's console has no login"
+                        )
+                    default:
+                        error(
+                            option.location, "unknown option '\(option.spelling)' in \(child.displayName) (File_Mode)")
                     }
                 } catch { record(error) }
             }
-            for inner in child.scopes { error(inner.location, "'\(inner.spelling)' is not valid inside \(child.displayName)") }
+            for inner in child.scopes {
+                error(inner.location, "'\(inner.spelling)' is not valid inside \(child.displayName)")
+            }
             if instance.hasPrefix("/") {
                 control.endpoints.append(.unix(path: instance, mode: mode))
             } else if instance.hasPrefix("./") || instance.hasPrefix("../") || !instance.contains(":") {
-                control.endpoints.append(.unix(path: OptionReader.resolve(path: instance, relativeTo: child.location.file), mode: mode))
+                control.endpoints.append(
+                    .unix(path: OptionReader.resolve(path: instance, relativeTo: child.location.file), mode: mode))
             } else {
                 switch ListenAddress.parse(instance) {
-                case .success(let address) where address.host == "127.0.0.1" || address.host == "::1" || address.host.hasPrefix("127."):
+                case .success(let address)
+                where address.host == "127.0.0.1" || address.host == "::1" || address.host.hasPrefix("127."):
                     control.endpoints.append(.tcp(address))
                 case .success:
-                    error(child.location, "the control listener only listens on loopback (127.0.0.1 or ::1) or a Unix socket: it has no login or TLS yet")
+                    error(
+                        child.location,
+                        """
+                        the control listener only listens on loopback (127.0.0.1 or ::1) or a Unix socket: it has \
+                        no login or TLS yet
+                        """
+                    )
                 case .failure(let failure):
                     error(child.location, "\(failure.reason)")
                 }
             }
         }
-        if control.endpoints.isEmpty { warning(scope.location, "Control_Listener has no Listen stanza; no control socket is opened") }
+        if control.endpoints.isEmpty {
+            warning(scope.location, "Control_Listener has no Listen stanza; no control socket is opened")
+        }
         return control
     }
 
@@ -481,7 +605,8 @@ struct Binder {
     mutating func bindModuleOptionsOnly(_ scope: ConfigScope) {
         for option in scope.options {
             if ConfigurationLoader.moduleCommonOptions.contains(option.name) { continue }
-            warning(option.location, "option '\(option.spelling)' of \(scope.displayName) is not supported yet (ignored)")
+            warning(
+                option.location, "option '\(option.spelling)' of \(scope.displayName) is not supported yet (ignored)")
         }
     }
 
@@ -495,7 +620,13 @@ struct Binder {
         var names: [String: SourceLocation] = [:]
         for scope in scopes {
             if (scope.instance ?? "scriptlet") != instance {
-                error(scope.location, "only one scriptlet instance may be configured: \"\(instance)\" is already defined at \(first.location)")
+                error(
+                    scope.location,
+                    """
+                    only one scriptlet instance may be configured: \"\(instance)\" is already defined at \
+                    \(first.location)
+                    """
+                )
                 continue
             }
             for option in scope.options {
@@ -515,7 +646,13 @@ struct Binder {
             }
             for child in scope.scopes {
                 guard child.keyword == "script" else {
-                    error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName) (expected script \"name\" { source = \"…\" })")
+                    error(
+                        child.location,
+                        """
+                        '\(child.spelling)' is not valid inside \(scope.displayName) (expected script \"name\" { \
+                        source = \"…\" })
+                        """
+                    )
                     continue
                 }
                 guard let name = child.instance else {
@@ -532,20 +669,31 @@ struct Binder {
                     if option.name == "source" {
                         do { source = try OptionReader.scalar(option) } catch { record(error) }
                     } else {
-                        error(option.location, "'\(option.spelling)' is not valid in script \"\(name)\": source is the only option")
+                        error(
+                            option.location,
+                            "'\(option.spelling)' is not valid in script \"\(name)\": source is the only option")
                     }
                 }
-                for nested in child.scopes { error(nested.location, "'\(nested.spelling)' is not valid inside script \"\(name)\"") }
+                for nested in child.scopes {
+                    error(nested.location, "'\(nested.spelling)' is not valid inside script \"\(name)\"")
+                }
                 guard let source, !source.isEmpty else {
                     error(child.location, "script \"\(name)\" has no source = \"…\"")
                     continue
                 }
                 let resolved = Self.resolveScript(source, searchPath: configuration.searchPath)
                 if resolved == nil && !source.hasPrefix("msys.") && !source.hasPrefix("msys/") {
-                    error(child.location, "script \"\(name)\": source \"\(source)\" not found (searched \(configuration.searchPath.joined(separator: ", ")))")
+                    error(
+                        child.location,
+                        """
+                        script \"\(name)\": source \"\(source)\" not found (searched \
+                        \(configuration.searchPath.joined(separator: ", ")))
+                        """
+                    )
                     continue
                 }
-                configuration.scripts.append(.init(name: name, source: source, resolvedPath: resolved, location: child.location))
+                configuration.scripts.append(
+                    .init(name: name, source: source, resolvedPath: resolved, location: child.location))
             }
         }
         return configuration
@@ -556,7 +704,9 @@ struct Binder {
     static func resolveScript(_ source: String, searchPath: [String]) -> String? {
         let fileManager = FileManager.default
         if source.hasPrefix("/") {
-            for candidate in [source, source + ".lua"] where fileManager.fileExists(atPath: candidate) { return candidate }
+            for candidate in [source, source + ".lua"] where fileManager.fileExists(atPath: candidate) {
+                return candidate
+            }
             return nil
         }
         let relative = source.replacingOccurrences(of: ".", with: "/") + ".lua"

@@ -86,7 +86,9 @@ public struct LogConfiguration: Sendable {
     public init() {}
 
     /// Sets one of the log paths from `option`, remembering where it was set.
-    mutating func setPath(_ field: WritableKeyPath<LogConfiguration, String?>, _ option: ConfigOption) throws(ConfigError) {
+    mutating func setPath(_ field: WritableKeyPath<LogConfiguration, String?>, _ option: ConfigOption)
+        throws(ConfigError)
+    {
         let path = try OptionReader.path(option)
         self[keyPath: field] = path
         locations[path] = option.location
@@ -145,9 +147,10 @@ public struct ThreadPoolDefinition: Sendable, Equatable {
     /// Momentum's implicit pools and their defaults (Momentum's manual, ThreadPool).
     public static let standard = [
         ThreadPoolDefinition(name: "SwapOut", concurrency: 5), ThreadPoolDefinition(name: "SwapIn", concurrency: 5),
-        ThreadPoolDefinition(name: "Unlink", concurrency: 6, backlog: 100), ThreadPoolDefinition(name: "Batch_Unlink", concurrency: 4),
+        ThreadPoolDefinition(name: "Unlink", concurrency: 6, backlog: 100),
+        ThreadPoolDefinition(name: "Batch_Unlink", concurrency: 4),
         ThreadPoolDefinition(name: "Close", concurrency: 0), ThreadPoolDefinition(name: "CPU", concurrency: 4),
-        ThreadPoolDefinition(name: "IO", concurrency: 50), ThreadPoolDefinition(name: "SpoolIn", concurrency: 1),
+        ThreadPoolDefinition(name: "IO", concurrency: 50), ThreadPoolDefinition(name: "SpoolIn", concurrency: 1)
     ]
 }
 

@@ -47,7 +47,8 @@ public struct InboundPolicy: Sendable {
         "max_command_line_length", "max_text_line_length", "max_path_length", "banner_hostname", "static_banner",
         "received_hostname", "relay_hosts", "relay_domains", "open_relay", "context", "starttls_injection_policy",
         "tls_certificate", "tls_key", "allow_null_envelope_sender", "rfc2822_lone_lf_in_body", "rfc2822_trace_headers",
-        "postmaster_address", "max_commands_per_session", "max_session_duration", "tls_handshake_timeout", "close_timeout", "max_received_headers", "max_header_size", "max_header_fields",
+        "postmaster_address", "max_commands_per_session", "max_session_duration", "tls_handshake_timeout",
+        "close_timeout", "max_received_headers", "max_header_size", "max_header_fields"
     ]
 
     /// Applies one option on top of what is already set (a more specific scope replaces, never merges).
@@ -69,7 +70,13 @@ public struct InboundPolicy: Sendable {
         case "max_recipients_per_message":
             let count = try OptionReader.integer(option, in: 0...1_000_000)
             if count != 0 && count < 100 {
-                throw ConfigError(option.value.location, "'\(option.spelling)' must be at least 100 (RFC 5321 §4.5.3.1.8), or 0 for the built-in ceiling of 100000")
+                throw ConfigError(
+                    option.value.location,
+                    """
+                    '\(option.spelling)' must be at least 100 (RFC 5321 §4.5.3.1.8), or 0 for the built-in ceiling \
+                    of 100000
+                    """
+                )
             }
             limits.maxRecipientsPerMessage = count == 0 ? 100_000 : count
         case "max_receptions_per_connection":
@@ -103,7 +110,13 @@ public struct InboundPolicy: Sendable {
         case "starttls_injection_policy":
             let text = try OptionReader.scalar(option).lowercased()
             if text == "allow" {
-                throw ConfigError(option.value.location, "'\(option.spelling) = allow' is not supported: Impulse never executes commands sent before the TLS handshake (CVE-2011-0411); use reject or ignore")
+                throw ConfigError(
+                    option.value.location,
+                    """
+                    '\(option.spelling) = allow' is not supported: Impulse never executes commands sent before the \
+                    TLS handshake (CVE-2011-0411); use reject or ignore
+                    """
+                )
             }
             startTLSInjectionPolicy = try OptionReader.choice(option, [("reject", .reject), ("ignore", .ignore)])
         case "tls_certificate":
@@ -115,12 +128,16 @@ public struct InboundPolicy: Sendable {
         case "allow_null_envelope_sender":
             allowNullEnvelopeSender = try OptionReader.bool(option)
         case "rfc2822_lone_lf_in_body":
-            bareLineEndings = try OptionReader.choice(option, [("pedantic", .reject), ("fix", .normalize), ("ignore", .accept)])
+            bareLineEndings = try OptionReader.choice(
+                option, [("pedantic", .reject), ("fix", .normalize), ("ignore", .accept)])
         case "rfc2822_trace_headers":
             traceHeaders = try OptionReader.bool(option)
         case "postmaster_address":
             let text = try OptionReader.scalar(option)
-            guard let address = try? MailPathParser(limits: limits, allowUTF8: true).parseForwardPath(Substring("<\(text)>")), !address.domain.isEmpty else {
+            guard
+                let address = try? MailPathParser(limits: limits, allowUTF8: true).parseForwardPath(
+                    Substring("<\(text)>")), !address.domain.isEmpty
+            else {
                 throw ConfigError(option.value.location, "'\(option.spelling)' must be an address, local@domain")
             }
             postmasterAddress = address

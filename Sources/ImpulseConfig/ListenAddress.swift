@@ -13,7 +13,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// Parses the stanza's instance name; nil with a reason on failure.
     public static func parse(_ text: String) -> Result<ListenAddress, ParseError> {
         guard let colon = text.lastIndex(of: ":") else {
-            if text.hasPrefix("/") { return .failure(ParseError(reason: "unix-domain sockets are not supported for ESMTP listeners yet")) }
+            if text.hasPrefix("/") {
+                return .failure(ParseError(reason: "unix-domain sockets are not supported for ESMTP listeners yet"))
+            }
             return .failure(ParseError(reason: "expected \"address:port\", \"[IPv6]:port\" or \":port\""))
         }
         let hostPart = String(text[..<colon])
@@ -32,7 +34,9 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         } else {
             host = hostPart.isEmpty || hostPart == "*" ? "0.0.0.0" : hostPart
             guard let address = IPAddress(host), address.isIPv4, !host.contains(":") else {
-                return .failure(ParseError(reason: "'\(hostPart)' is not an IPv4 address (IPv6 addresses go in brackets: \"[::1]:25\")"))
+                return .failure(
+                    ParseError(
+                        reason: "'\(hostPart)' is not an IPv4 address (IPv6 addresses go in brackets: \"[::1]:25\")"))
             }
         }
         return .success(ListenAddress(host: host, port: port))

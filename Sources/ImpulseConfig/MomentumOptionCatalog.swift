@@ -70,7 +70,7 @@ enum MomentumOptionCatalog {
         "tlsa_expire_interval", "tlsv13_ciphersuites", "trace_smtp_mode", "tracking_domain",
         "tracking_link_expiry", "transfail_drain_rate", "transform_8bitmime_content",
         "unlink_on_spool_in_failure", "use_dane", "use_iflist_cache", "use_ipv6", "use_mmap", "use_mta_sts",
-        "use_sendfile", "user", "xclient",
+        "use_sendfile", "user", "xclient"
     ]
 
     /// Scope keywords Momentum knows that Impulse does not implement yet.
@@ -78,6 +78,6 @@ enum MomentumOptionCatalog {
         "control_listener", "http_listener", "ecstream_listener", "eccluster_listener", "msgcserver_listener",
         "xmpp_listener", "domain", "binding", "binding_group", "host", "pathway", "pathway_group", "security",
         "debug_flags", "threadpool", "eventloop", "datasource", "snmp", "snmp_traps", "authorization", "cluster",
-        "adaptive_backstore_leveldb", "adaptive_backstore_riak", "bounce_logger", "auth_ds",
+        "adaptive_backstore_leveldb", "adaptive_backstore_riak", "bounce_logger", "auth_ds"
     ]
 }

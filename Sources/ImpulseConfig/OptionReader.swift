@@ -2,7 +2,8 @@
 enum OptionReader {
     static func scalar(_ option: ConfigOption) throws(ConfigError) -> String {
         guard case .scalar(let text, _, _) = option.value else {
-            throw ConfigError(option.value.location, "'\(option.spelling)' expects a single value, found \(option.value.kindName)")
+            throw ConfigError(
+                option.value.location, "'\(option.spelling)' expects a single value, found \(option.value.kindName)")
         }
         return text
     }
@@ -13,7 +14,9 @@ enum OptionReader {
         case "true", "on", "enabled", "enable", "yes", "1": return true
         case "false", "off", "disabled", "disable", "no", "0": return false
         case let other:
-            throw ConfigError(option.value.location, "'\(option.spelling)' expects a boolean (true/false, on/off, enabled/disabled, 1/0), found '\(other)'")
+            throw ConfigError(
+                option.value.location,
+                "'\(option.spelling)' expects a boolean (true/false, on/off, enabled/disabled, 1/0), found '\(other)'")
         }
     }
 
@@ -24,7 +27,9 @@ enum OptionReader {
             throw ConfigError(option.value.location, "'\(option.spelling)' expects an integer, found '\(text)'")
         }
         guard range.contains(value) else {
-            throw ConfigError(option.value.location, "'\(option.spelling)' must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
+            throw ConfigError(
+                option.value.location,
+                "'\(option.spelling)' must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
         }
         return value
     }
@@ -32,7 +37,10 @@ enum OptionReader {
     static func parseInteger(_ text: String) -> Int? {
         var body = Substring(text)
         var negative = false
-        if body.first == "-" { negative = true; body = body.dropFirst() }
+        if body.first == "-" {
+            negative = true
+            body = body.dropFirst()
+        }
         let value: Int?
         if body.lowercased().hasPrefix("0x") {
             value = Int(body.dropFirst(2), radix: 16)
@@ -49,7 +57,8 @@ enum OptionReader {
     static func octal(_ option: ConfigOption) throws(ConfigError) -> Int {
         let text = try scalar(option)
         guard let value = Int(text, radix: 8), (0...0o7777).contains(value) else {
-            throw ConfigError(option.value.location, "'\(option.spelling)' expects an octal file mode such as 0640, found '\(text)'")
+            throw ConfigError(
+                option.value.location, "'\(option.spelling)' expects an octal file mode such as 0640, found '\(text)'")
         }
         return value
     }
@@ -57,7 +66,9 @@ enum OptionReader {
     static func choice<T>(_ option: ConfigOption, _ choices: [(String, T)]) throws(ConfigError) -> T {
         let text = try scalar(option).lowercased()
         if let match = choices.first(where: { $0.0 == text }) { return match.1 }
-        throw ConfigError(option.value.location, "'\(option.spelling)' expects one of \(choices.map(\.0).joined(separator: ", ")), found '\(text)'")
+        throw ConfigError(
+            option.value.location,
+            "'\(option.spelling)' expects one of \(choices.map(\.0).joined(separator: ", ")), found '\(text)'")
     }
 
     /// A list of scalars; a single scalar counts as a one-item list.
@@ -68,7 +79,8 @@ enum OptionReader {
             var result: [(String, SourceLocation)] = []
             for item in items {
                 guard case .scalar(let text, _, let location) = item else {
-                    throw ConfigError(item.location, "'\(option.spelling)' expects a list of single values, found \(item.kindName)")
+                    throw ConfigError(
+                        item.location, "'\(option.spelling)' expects a list of single values, found \(item.kindName)")
                 }
                 result.append((text, location))
             }
@@ -81,12 +93,16 @@ enum OptionReader {
     /// `[ k = v … ]` (a list of `k = v`-free pairs is not accepted).
     static func dictionary(_ option: ConfigOption) throws(ConfigError) -> [(String, String)] {
         guard case .dictionary(let entries, _) = option.value else {
-            throw ConfigError(option.value.location, "'\(option.spelling)' expects a dictionary [ key = value … ], found \(option.value.kindName)")
+            throw ConfigError(
+                option.value.location,
+                "'\(option.spelling)' expects a dictionary [ key = value … ], found \(option.value.kindName)")
         }
         var result: [(String, String)] = []
         for entry in entries {
             guard case .scalar(let text, _, _) = entry.value else {
-                throw ConfigError(entry.value.location, "'\(entry.key)' in '\(option.spelling)' expects a single value, found \(entry.value.kindName)")
+                throw ConfigError(
+                    entry.value.location,
+                    "'\(entry.key)' in '\(option.spelling)' expects a single value, found \(entry.value.kindName)")
             }
             result.append((entry.key, text))
         }
@@ -97,7 +113,9 @@ enum OptionReader {
         var blocks: [CIDRBlock] = []
         for (text, location) in try list(option) {
             guard let block = CIDRBlock(text) else {
-                throw ConfigError(location, "'\(text)' in '\(option.spelling)' is not an IP address or CIDR block (e.g. 127.0.0.0/8, ::1)")
+                throw ConfigError(
+                    location,
+                    "'\(text)' in '\(option.spelling)' is not an IP address or CIDR block (e.g. 127.0.0.0/8, ::1)")
             }
             blocks.append(block)
         }
@@ -107,7 +125,9 @@ enum OptionReader {
     /// A path, resolved against the directory of the file that set it.
     static func path(_ option: ConfigOption) throws(ConfigError) -> String {
         let text = try scalar(option)
-        guard !text.isEmpty else { throw ConfigError(option.value.location, "'\(option.spelling)' expects a path, found an empty string") }
+        guard !text.isEmpty else {
+            throw ConfigError(option.value.location, "'\(option.spelling)' expects a path, found an empty string")
+        }
         return resolve(path: text, relativeTo: option.location.file)
     }
 

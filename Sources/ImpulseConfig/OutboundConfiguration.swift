@@ -1,5 +1,6 @@
 /// Every scope's outbound options, and the lookup that picks a value for one binding and
-/// destination domain in Momentum's fallback order (Momentum's manual on option scopes; docs/config-reference.md), most specific first:
+/// destination domain in Momentum's fallback order (Momentum's manual on option scopes; docs/config-reference.md), most
+/// specific first:
 ///
 /// 1. `binding ▸ domain` (a binding inside a group included: binding names are unique)
 /// 2. `binding_group ▸ domain`
@@ -31,7 +32,7 @@ public struct OutboundConfiguration: Sendable {
         let groupScope = group.flatMap { bindingGroups[$0] }
         let chain: [OutboundOptions?] = [
             bindingScope?.domains[domain], groupScope?.domains[domain], bindingScope?.options, groupScope?.options,
-            globalDomains[domain], global,
+            globalDomains[domain], global
         ]
         var merged = OutboundOptions()
         for scope in chain.reversed() {
@@ -42,7 +43,8 @@ public struct OutboundConfiguration: Sendable {
 
     /// `server_max_outbound_connections` of a binding (binding ▸ group ▸ global).
     public func serverMaxOutboundConnections(binding: String, group: String?) -> Int? {
-        bindings[binding]?.options.serverMaxOutboundConnections ?? group.flatMap { bindingGroups[$0]?.options.serverMaxOutboundConnections }
+        bindings[binding]?.options.serverMaxOutboundConnections
+            ?? group.flatMap { bindingGroups[$0]?.options.serverMaxOutboundConnections }
     }
 
     /// The global connection cap.

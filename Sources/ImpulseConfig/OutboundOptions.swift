@@ -53,9 +53,10 @@ public struct OutboundOptions: Sendable, Equatable {
     public static let optionNames: Set<String> = [
         "retry_interval", "max_retry_interval", "max_retries", "message_expiration", "never_retry", "generate_bounces",
         "bounces_inline_original", "mailerdaemon", "max_outbound_connections", "server_max_outbound_connections",
-        "max_deliveries_per_connection", "max_recipients_per_batch", "connect_timeout", "ehlo_timeout", "mailfrom_timeout",
+        "max_deliveries_per_connection", "max_recipients_per_batch", "connect_timeout", "ehlo_timeout",
+        "mailfrom_timeout",
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
-        "gateway", "routes", "suspend_delivery",
+        "gateway", "routes", "suspend_delivery"
     ]
     /// Options a `domain` scope may not set (Momentum's scope column: G, B, BG only).
     static let notInDomain: Set<String> = ["server_max_outbound_connections", "bind_address"]
@@ -78,16 +79,23 @@ public struct OutboundOptions: Sendable, Equatable {
         case "never_retry": neverRetry = try OptionReader.bool(option)
         case "generate_bounces": generateBounces = try OptionReader.bool(option)
         case "bounces_inline_original":
-            bouncesInlineOriginal = try OptionReader.choice(option, [("none", InlineOriginal.none), ("headers", .headers), ("all", .all)])
+            bouncesInlineOriginal = try OptionReader.choice(
+                option, [("none", InlineOriginal.none), ("headers", .headers), ("all", .all)])
         case "mailerdaemon":
             let text = try OptionReader.scalar(option)
-            guard text.contains("@"), !text.contains(where: { $0 == "<" || $0 == ">" || $0 == " " || $0 == "\r" || $0 == "\n" }) else {
-                throw ConfigError(option.value.location, "'\(option.spelling)' expects an address such as mailer-daemon@example.com, found '\(text)'")
+            guard text.contains("@"),
+                !text.contains(where: { $0 == "<" || $0 == ">" || $0 == " " || $0 == "\r" || $0 == "\n" })
+            else {
+                throw ConfigError(
+                    option.value.location,
+                    "'\(option.spelling)' expects an address such as mailer-daemon@example.com, found '\(text)'")
             }
             mailerDaemon = text
         case "max_outbound_connections": maxOutboundConnections = try OptionReader.integer(option, in: 1...100_000)
-        case "server_max_outbound_connections": serverMaxOutboundConnections = try OptionReader.integer(option, in: 1...1_000_000)
-        case "max_deliveries_per_connection": maxDeliveriesPerConnection = try OptionReader.integer(option, in: 0...Int(Int32.max))
+        case "server_max_outbound_connections":
+            serverMaxOutboundConnections = try OptionReader.integer(option, in: 1...1_000_000)
+        case "max_deliveries_per_connection":
+            maxDeliveriesPerConnection = try OptionReader.integer(option, in: 0...Int(Int32.max))
         case "max_recipients_per_batch": maxRecipientsPerBatch = try OptionReader.integer(option, in: 1...10_000)
         case "connect_timeout": connectTimeout = try OptionReader.integer(option, in: 1...3600)
         case "ehlo_timeout": ehloTimeout = try OptionReader.integer(option, in: 1...3600)
@@ -96,30 +104,39 @@ public struct OutboundOptions: Sendable, Equatable {
         case "body_timeout": bodyTimeout = try OptionReader.integer(option, in: 1...7200)
         case "idle_timeout": idleTimeout = try OptionReader.integer(option, in: 0...3600)
         case "remote_smtp_port": remoteSMTPPort = try OptionReader.integer(option, in: 1...65535)
-        case "tls": tls = try OptionReader.choice(option, [("no", .no), ("ifavailable", .ifavailable), ("required", .required)])
+        case "tls":
+            tls = try OptionReader.choice(option, [("no", .no), ("ifavailable", .ifavailable), ("required", .required)])
         case "bind_address":
             let text = try OptionReader.scalar(option)
             if text != "*" && IPAddress(text) == nil {
-                throw ConfigError(option.value.location, "'\(option.spelling)' expects an IP address of this machine or *, found '\(text)'")
+                throw ConfigError(
+                    option.value.location,
+                    "'\(option.spelling)' expects an IP address of this machine or *, found '\(text)'")
             }
             bindAddress = text
         case "ehlo_hostname":
             let text = try OptionReader.scalar(option)
             guard !text.isEmpty, !text.contains(where: { $0 == " " || $0 == "\r" || $0 == "\n" }) else {
-                throw ConfigError(option.value.location, "'\(option.spelling)' expects a host name, __hostname__ or __message__, found '\(text)'")
+                throw ConfigError(
+                    option.value.location,
+                    "'\(option.spelling)' expects a host name, __hostname__ or __message__, found '\(text)'")
             }
             ehloHostname = text
         case "gateway":
             let text = try OptionReader.scalar(option)
             guard let hop = NextHop(text) else {
-                throw ConfigError(option.value.location, "'\(option.spelling)' expects host, host:port, IP or [IPv6]:port, found '\(text)'")
+                throw ConfigError(
+                    option.value.location,
+                    "'\(option.spelling)' expects host, host:port, IP or [IPv6]:port, found '\(text)'")
             }
             gateway = hop
         case "routes":
             var hops: [NextHop] = []
             for (text, location) in try OptionReader.list(option) {
                 guard let hop = NextHop(route: text) else {
-                    throw ConfigError(location, "'\(text)' in '\(option.spelling)' is not a route (host, IP, __mx__ or smtp://ip?port=N)")
+                    throw ConfigError(
+                        location,
+                        "'\(text)' in '\(option.spelling)' is not a route (host, IP, __mx__ or smtp://ip?port=N)")
                 }
                 hops.append(hop)
             }
@@ -191,7 +208,8 @@ public struct NextHop: Sendable, Equatable, CustomStringConvertible {
         }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard let first = parts.first, !first.isEmpty, parts.count <= 2,
-              first.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" }) else { return nil }
+            first.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" })
+        else { return nil }
         if parts.count == 2 {
             guard let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
             self.init(host: String(first), port: port)

@@ -29,8 +29,16 @@ public final class ConnectionLimiter: Sendable {
             let sessionKey = blockKey ?? listener
             let current = (blockKey != nil ? counts.perBlock[sessionKey] : counts.perListener[sessionKey]) ?? 0
             if policy.listenerSessions > 0 && current >= policy.listenerSessions { return nil }
-            if policy.listenerSessionsPerIP > 0 && counts.perAddress[address, default: 0] >= policy.listenerSessionsPerIP { return nil }
-            if let blockKey { counts.perBlock[blockKey, default: 0] += 1 } else { counts.perListener[listener, default: 0] += 1 }
+            if policy.listenerSessionsPerIP > 0
+                && counts.perAddress[address, default: 0] >= policy.listenerSessionsPerIP
+            {
+                return nil
+            }
+            if let blockKey {
+                counts.perBlock[blockKey, default: 0] += 1
+            } else {
+                counts.perListener[listener, default: 0] += 1
+            }
             counts.perAddress[address, default: 0] += 1
             return Ticket(listener: listener, block: blockKey, address: address)
         }

@@ -13,8 +13,10 @@ final class ControlServer: Sendable {
     let channels: [Channel]
 
     /// Binds every endpoint; a Unix socket file left by an earlier run is replaced.
-    init(_ configuration: ControlListenerConfiguration, group: EventLoopGroup, logger: Logger,
-         execute: @escaping @Sendable (String) -> (ok: Bool, text: String)) throws {
+    init(
+        _ configuration: ControlListenerConfiguration, group: EventLoopGroup, logger: Logger,
+        execute: @escaping @Sendable (String) -> (ok: Bool, text: String)
+    ) throws {
         var channels: [Channel] = []
         let timeout = configuration.timeout
         for endpoint in configuration.endpoints {
@@ -24,7 +26,8 @@ final class ControlServer: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(LineDecoder(maxLength: ServerLimits.maxControlLineLength)))
-                        try channel.pipeline.syncOperations.addHandler(ControlSessionHandler(timeout: timeout, execute: execute))
+                        try channel.pipeline.syncOperations.addHandler(
+                            ControlSessionHandler(timeout: timeout, execute: execute))
                     }
                 }
             switch endpoint {
@@ -110,7 +113,8 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
         let words = line.split(separator: " ", omittingEmptySubsequences: true)
         if words.count >= 3, words.last!.hasPrefix("HTTP/") { return true }
         if let first = words.first, let colon = first.firstIndex(of: ":"), colon != first.startIndex,
-           first[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+            first[..<colon].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") })
+        {
             return true
         }
         return false

@@ -17,7 +17,10 @@ extension ImpulseServer {
         ("version", "the server's version"),
         ("summary", "connections and messages since start (or since `summary reset`)"),
         ("summary reset", "zero the summary counters"),
-        ("config reload", "re-read the configuration and reload the Lua policy; on any error the running configuration stays"),
+        (
+            "config reload",
+            "re-read the configuration and reload the Lua policy; on any error the running configuration stays"
+        ),
         ("paniclog [n]", "the last n (default 20) paniclog entries"),
         ("mailq [-d domain] [-b binding] [-l n]", "queued work per binding and routing domain: active and delayed"),
         ("showqueue [binding b|all] domain [limit,offset]", "the queued messages of a domain"),
@@ -32,7 +35,7 @@ extension ImpulseServer {
         ("resume domain domain", "deliver a suspended domain's mail again"),
         ("log level [area [level]]", "show the log levels, or set one area's (or 'default') level"),
         ("reopen logs", "open the mainlog, bouncelog, rejectlog and paniclog again (after ec_rotate-style renaming)"),
-        ("shutdown", "finish in-flight transactions and stop"),
+        ("shutdown", "finish in-flight transactions and stop")
     ]
 
     func executeControl(_ line: String) -> (ok: Bool, text: String) {
@@ -49,7 +52,9 @@ extension ImpulseServer {
         case ("summary", nil):
             return (true, summary())
         case ("config", "reload"):
-            guard let path = configurationPath else { return (false, "config reload: the configuration file is not known\n") }
+            guard let path = configurationPath else {
+                return (false, "config reload: the configuration file is not known\n")
+            }
             return reload(from: path)
         case ("paniclog", let count):
             let number = count.flatMap { Int($0) } ?? 20
@@ -63,19 +68,22 @@ extension ImpulseServer {
         case ("message", "details"):
             return messageDetails(Array(words.dropFirst(2)))
         case ("message", "retry"), ("message", "fail"), ("message", "delete"), ("fail", "domain"), ("flush", "domain"),
-             ("suspend", "domain"), ("resume", "domain"), ("domain", _):
+            ("suspend", "domain"), ("resume", "domain"), ("domain", _):
             return queueAction(words)
         case ("log", "level"):
             return logLevel(Array(words.dropFirst(2)))
         case ("reopen", "logs"), ("ec_logger:ec_logger", "reopen"), ("ec_logger", "reopen"):
             let failures = deliveryLog.reopen() + PanicLogHandler.File.reopenAll()
             logger.notice("console: logs reopened")
-            return failures.isEmpty ? (true, "Logs reopened.\n") : (false, "cannot reopen: \(failures.joined(separator: "; "))\n")
+            return failures.isEmpty
+                ? (true, "Logs reopened.\n") : (false, "cannot reopen: \(failures.joined(separator: "; "))\n")
         case ("shutdown", _):
             // A moment for this reply to reach the console before the listener closes.
             let request = shutdownRequested
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { request?() }
-            return (true, "Shutting down: finishing in-flight transactions (at most \(configuration.shutdownTimeout)s).\n")
+            return (
+                true, "Shutting down: finishing in-flight transactions (at most \(configuration.shutdownTimeout)s).\n"
+            )
         default:
             if let policy, let output = policy.scheduler.runControl(words) {
                 return (output.ok, output.text)
@@ -106,7 +114,9 @@ extension ImpulseServer {
     func help(topic: String?) -> String {
         var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 48, withPad: " ", startingAt: 0)) \($0.1)" }
         let scripted = policy?.scheduler.controlCommands() ?? []
-        lines += scripted.map { "  \($0.padding(toLength: 48, withPad: " ", startingAt: 0)) (registered by a policy script)" }
+        lines += scripted.map {
+            "  \($0.padding(toLength: 48, withPad: " ", startingAt: 0)) (registered by a policy script)"
+        }
         if let topic {
             let matching = lines.filter { $0.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix(topic) }
             return matching.isEmpty ? "No command '\(topic)'.\n" : matching.joined(separator: "\n") + "\n"
@@ -138,14 +148,15 @@ extension ImpulseServer {
             ("Successfully Delivered Messages", "\(snapshot.delivered)"),
             ("Failed Messages", "\(snapshot.failed)"),
             ("Transient Failures", "\(snapshot.transientFailures)"),
-            ("Delivery Rate", rate(snapshot.delivered + snapshot.failed)),
+            ("Delivery Rate", rate(snapshot.delivered + snapshot.failed))
         ]
         return "Summary Statistics:\n" + rows.map { "  \($0.0): \($0.1)" }.joined(separator: "\n") + "\n"
     }
 
     static func duration(_ interval: TimeInterval) -> String {
         let seconds = Int(interval)
-        return String(format: "%dd %02d:%02d:%02d", seconds / 86400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60)
+        return String(
+            format: "%dd %02d:%02d:%02d", seconds / 86400, seconds / 3600 % 24, seconds / 60 % 60, seconds % 60)
     }
 
     /// Reloads from `path` (SIGHUP and `config reload`); the text says what happened.

@@ -1,7 +1,7 @@
 import Delivery
 import Foundation
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 import Spool
 
 /// Wires the spool to outbound delivery: what the writer makes durable is logged (mainlog `R`)
@@ -16,10 +16,11 @@ extension ImpulseServer {
             for entry in entries where logReceptions {
                 let envelope = entry.envelope
                 for recipient in envelope.recipients {
-                    log.reception(messageID: envelope.id, sessionID: 0, recipient: recipient.address, sender: envelope.mailFrom,
-                                  clientIP: envelope.peerAddress, size: entry.dataLength,
-                                  protocolName: envelope.receivedProtocol == "internal" ? "internal" : "esmtp",
-                                  bindingGroup: envelope.bindingGroup ?? "default", binding: envelope.binding ?? "default")
+                    log.reception(
+                        messageID: envelope.id, sessionID: 0, recipient: recipient.address, sender: envelope.mailFrom,
+                        clientIP: envelope.peerAddress, size: entry.dataLength,
+                        protocolName: envelope.receivedProtocol == "internal" ? "internal" : "esmtp",
+                        bindingGroup: envelope.bindingGroup ?? "default", binding: envelope.binding ?? "default")
                 }
             }
             manager.accepted(entries)
@@ -41,21 +42,32 @@ extension ImpulseServer {
             var entry = entry
             let envelope = entry.envelope
             let sessionID = services.makeSessionID()
-            state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                              peer: (envelope.peerAddress, envelope.peerPort))
+            state.openSession(
+                sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                peer: (envelope.peerAddress, envelope.peerPort))
             state.beginMessage(sessionID)
-            state.setContexts(sessionID, [ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
-                                          ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients.first?.address ?? "")])
+            state.setContexts(
+                sessionID,
+                [
+                    ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
+                    ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients.first?.address ?? "")
+                ])
             let stored = entry
-            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? stored.readData()) ?? [] }
+            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
+                (try? stored.readData()) ?? []
+            }
             // Its waits (DNS …) are carried out by the effect executor; the control queue waits.
             let waitFor: (PolicyEffect) -> EffectResult = { [effects = services.effects, loop = group.next()] effect in
                 (try? effects.perform(effect, origin: .init(label: "recovery", limits: SMTPLimits()), on: loop).wait())
                     ?? .failed("effect executor stopped")
             }
             if case .failed(let failure) = state.run(.setBinding, session: sessionID, waitFor: waitFor) {
-                logger.error("scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a recovered message: \(failure.message); keeping its binding",
-                             metadata: ["id": "\(envelope.id)"])
+                logger.error(
+                    """
+                    scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a \
+                    recovered message: \(failure.message); keeping its binding
+                    """,
+                    metadata: ["id": "\(envelope.id)"])
             } else if let changes = state.takeChanges(sessionID) {
                 if let binding = changes.binding { entry.envelope.binding = binding }
                 if let group = changes.bindingGroup { entry.envelope.bindingGroup = group }
@@ -83,23 +95,41 @@ extension ImpulseServer {
             guard let state = self?.policy?.scheduler else { return }
             let envelope = event.entry.envelope
             let recipient = envelope.recipients[event.recipientIndex]
-            state.openSession(sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                              peer: (envelope.peerAddress, envelope.peerPort))
-            state.setContexts(sessionID, [
-                ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
-                ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
-                ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain),
-            ])
+            state.openSession(
+                sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                peer: (envelope.peerAddress, envelope.peerPort))
+            state.setContexts(
+                sessionID,
+                [
+                    ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
+                    ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
+                    ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain)
+                ])
             let entry = event.entry
-            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) { (try? entry.readData()) ?? [] }
-            let record: [String: String] = ["type": "domain_record", "domain": event.key.domain, "name": event.key.domain, "binding": event.key.binding,
-                                            "binding_group": event.key.group, "remote_addr": event.remoteAddress,
-                                            "attempts": String(event.attempts)]
+            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
+                (try? entry.readData()) ?? []
+            }
+            let record: [String: String] = [
+                "type": "domain_record", "domain": event.key.domain, "name": event.key.domain,
+                "binding": event.key.binding,
+                "binding_group": event.key.group, "remote_addr": event.remoteAddress,
+                "attempts": String(event.attempts)
+            ]
             // The hook may wait (msys.dnsLookup …): the session closes once it has ended.
-            state.fireHookWaiting(hook, session: sessionID, [.message, .opaque(record), .number(Date().timeIntervalSince1970),
-                                                             .text(event.note)]) { result in
+            state.fireHookWaiting(
+                hook, session: sessionID,
+                [
+                    .message, .opaque(record), .number(Date().timeIntervalSince1970),
+                    .text(event.note)
+                ]
+            ) { result in
                 if case .failure(let failure) = result {
-                    logger.error("scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message); delivery goes on")
+                    logger.error(
+                        """
+                        scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \
+                        \(failure.message); delivery goes on
+                        """
+                    )
                 }
                 state.closeSession(sessionID)
             }

@@ -17,20 +17,29 @@ extension ImpulseServer {
             case "-d", "--domain": domains.insert(value.lowercased())
             case "-b", "--binding": bindings.insert(value)
             case "-l", "--limit":
-                guard let number = Int(value), number > 0 else { return (false, "mailq: the limit must be a positive number\n") }
+                guard let number = Int(value), number > 0 else {
+                    return (false, "mailq: the limit must be a positive number\n")
+                }
                 limit = number
             default: return (false, "mailq: unknown option \(option) (-d domain, -b binding, -l limit)\n")
             }
             index += 2
         }
         let rows = queueManager.summary()
-            .filter { (domains.isEmpty || domains.contains($0.key.domain)) && (bindings.isEmpty || bindings.contains($0.key.binding)) }
+            .filter {
+                (domains.isEmpty || domains.contains($0.key.domain))
+                    && (bindings.isEmpty || bindings.contains($0.key.binding))
+            }
             .sorted { ($0.active + $0.delayed, $1.key.domain) > ($1.active + $1.delayed, $0.key.domain) }
             .prefix(limit)
-        var text = "Group/Binding".padding(toLength: 44, withPad: " ", startingAt: 0) + "Domain".leftPadded(18) + "AQ".leftPadded(8) + "DQ".leftPadded(8) + "\n"
+        var text =
+            "Group/Binding".padding(toLength: 44, withPad: " ", startingAt: 0) + "Domain".leftPadded(18)
+            + "AQ".leftPadded(8) + "DQ".leftPadded(8) + "\n"
         text += String(repeating: "-", count: 78) + "\n"
         for row in rows {
-            text += "\(row.key.group)/\(row.key.binding)".padding(toLength: 44, withPad: " ", startingAt: 0) + row.key.domain.leftPadded(18)
+            text +=
+                "\(row.key.group)/\(row.key.binding)".padding(toLength: 44, withPad: " ", startingAt: 0)
+                + row.key.domain.leftPadded(18)
                 + "\(row.active)".leftPadded(8) + "\(row.delayed)".leftPadded(8) + "\n"
         }
         return (true, text)
@@ -46,11 +55,15 @@ extension ImpulseServer {
             binding = rest.dropFirst().first == "all" ? nil : rest.dropFirst().first
             rest = rest.dropFirst(2)
         }
-        guard let domain = rest.first?.lowercased() else { return (false, "usage: showqueue [binding <b> | binding all] <domain> [limit,offset]\n") }
+        guard let domain = rest.first?.lowercased() else {
+            return (false, "usage: showqueue [binding <b> | binding all] <domain> [limit,offset]\n")
+        }
         var limit = 100, offset = 0
         if let window = rest.dropFirst().first {
             let parts = window.split(separator: ",").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] >= 0 else { return (false, "showqueue: expected limit,offset such as 100,0\n") }
+            guard parts.count == 2, parts[0] > 0, parts[1] >= 0 else {
+                return (false, "showqueue: expected limit,offset such as 100,0\n")
+            }
             (limit, offset) = (parts[0], parts[1])
         }
         var text = ""
@@ -71,30 +84,42 @@ extension ImpulseServer {
         switch (verb, words.count > 1 ? words[1].lowercased() : "") {
         case ("message", "retry"):
             guard rest.count == 1 else { return (false, "usage: message retry <id>\n") }
-            return queueManager.retry(messageID: rest[0]) ? (true, "Message requeued for delivery\n")
+            return queueManager.retry(messageID: rest[0])
+                ? (true, "Message requeued for delivery\n")
                 : (false, "Message \(rest[0]) has no delayed delivery.\n")
         case ("message", "fail"), ("message", "delete"):
             let quiet = words[1].lowercased() == "delete" || rest.first?.lowercased() == "quiet"
             if rest.first?.lowercased() == "quiet" { rest.removeFirst() }
             guard rest.count == 1 else { return (false, "usage: message fail [quiet] <id> | message delete <id>\n") }
-            let text = words[1].lowercased() == "delete" ? "554 5.0.0 message deleted by the operator" : "554 5.0.0 manually failed"
+            let text =
+                words[1].lowercased() == "delete"
+                ? "554 5.0.0 message deleted by the operator" : "554 5.0.0 manually failed"
             return queueManager.fail(messageID: rest[0], text: text, quiet: quiet)
-                ? (true, "Message \(rest[0]) failed\(quiet ? " (no bounce)" : "").\n") : (false, "Message \(rest[0]) is not queued.\n")
+                ? (true, "Message \(rest[0]) failed\(quiet ? " (no bounce)" : "").\n")
+                : (false, "Message \(rest[0]) is not queued.\n")
         case ("fail", "domain"):
             var quiet = false, dryRun = false
             while let flag = rest.first?.lowercased(), flag == "quiet" || flag == "--dry-run" {
                 if flag == "quiet" { quiet = true } else { dryRun = true }
                 rest.removeFirst()
             }
-            guard let domain = rest.first?.lowercased() else { return (false, "usage: fail domain [quiet] [--dry-run] <domain> [text…]\n") }
+            guard let domain = rest.first?.lowercased() else {
+                return (false, "usage: fail domain [quiet] [--dry-run] <domain> [text…]\n")
+            }
             let note = rest.dropFirst().joined(separator: " ")
-            let text = note.isEmpty ? "554 5.0.0 Message manually purged." : (note.first?.isNumber == true ? note : "554 5.0.0 " + note)
+            let text =
+                note.isEmpty
+                ? "554 5.0.0 Message manually purged." : (note.first?.isNumber == true ? note : "554 5.0.0 " + note)
             if dryRun {
                 let items = queueManager.items(domain: domain, binding: nil)
                 let ids = Set(items.map(\.id))
                 var out = ""
                 for item in items.prefix(25) {
-                    out += "  \(item.id)  domain=\(domain) from=\(item.sender) to=\(item.recipients.joined(separator: ","))\n"
+                    out +=
+                        """
+                          \(item.id)  domain=\(domain) from=\(item.sender) \
+                        to=\(item.recipients.joined(separator: ","))\n
+                        """
                 }
                 return (true, out + "[dry-run] \(domain): \(ids.count) messages would be failed.\n")
             }
@@ -115,13 +140,23 @@ extension ImpulseServer {
             guard !reports.isEmpty else { return (true, "Domain '\(domain)' has no queue.\n") }
             var text = ""
             for report in reports {
-                text += "Domain '\(domain)' binding \(report.key.group)/\(report.key.binding)\(report.suspended ? " (suspended)" : "")\n"
+                text +=
+                    """
+                    Domain '\(domain)' binding \
+                    \(report.key.group)/\(report.key.binding)\(report.suspended ? " (suspended)" : "")\n
+                    """
                 text += "Queue: Active: \(report.active) Delayed: \(report.delayed)\n"
                 text += "Oldest: \(report.oldestMicros.map { String($0 / 1_000_000) } ?? "-")\n"
-                text += "Next Attempt: \(report.nextAttemptMicros.map { String($0 / 1_000_000) } ?? (report.active > 0 ? "now" : "-"))\n"
+                let nextAttempt =
+                    report.nextAttemptMicros.map { String($0 / 1_000_000) } ?? (report.active > 0 ? "now" : "-")
+                text += "Next Attempt: \(nextAttempt)\n"
                 text += "Deliveries: \(report.delivered)\nFailures: \(report.failed)\n"
                 if let error = report.lastError {
-                    text += "Last Error: \(error)\(report.lastErrorAt.map { " (at \(Int($0.timeIntervalSince1970)))" } ?? "")\n"
+                    text +=
+                        """
+                        Last Error: \
+                        \(error)\(report.lastErrorAt.map { " (at \(Int($0.timeIntervalSince1970)))" } ?? "")\n
+                        """
                 }
                 text += "Active Connections: \(report.connections)\n"
             }
@@ -145,9 +180,14 @@ extension ImpulseServer {
             let pending = states.filter { !$0.settled }
             let earliest: Int64 = pending.map(\.nextAttemptMicros).min() ?? 0
             let next = earliest == 0 ? "now" : String(earliest / 1_000_000)
-            text += "Message: \(envelope.id)\nCreated: \(envelope.receivedAtMicros / 1_000_000)\nNext Attempt: \(next)\n"
+            text +=
+                "Message: \(envelope.id)\nCreated: \(envelope.receivedAtMicros / 1_000_000)\nNext Attempt: \(next)\n"
             let retries: Int = pending.map(\.attempts).max() ?? 0
-            text += "Retries: \(retries)\nReceived Via: \(envelope.peerAddress):\(envelope.peerPort) \(envelope.receivedProtocol) on \(envelope.listener)\n"
+            text +=
+                """
+                Retries: \(retries)\nReceived Via: \(envelope.peerAddress):\(envelope.peerPort) \
+                \(envelope.receivedProtocol) on \(envelope.listener)\n
+                """
             text += "Sender: <\(envelope.mailFrom)>\n"
             for (recipient, state) in zip(envelope.recipients, states) {
                 let status = state.settled ? " (done)" : state.attempts > 0 ? " (\(state.attempts) attempt(s))" : ""
@@ -157,7 +197,9 @@ extension ImpulseServer {
             text += "Binding: \(envelope.binding ?? "default")\nSize: \(entry.dataLength)\n"
         }
         if mode != "details" {
-            guard let handle = FileHandle(forReadingAtPath: entry.path) else { return (false, "cannot read \(entry.path)\n") }
+            guard let handle = FileHandle(forReadingAtPath: entry.path) else {
+                return (false, "cannot read \(entry.path)\n")
+            }
             defer { try? handle.close() }
             try? handle.seek(toOffset: UInt64(entry.dataOffset))
             let data = (try? handle.read(upToCount: min(entry.dataLength, 1 << 20))) ?? Data()
@@ -170,5 +212,7 @@ extension ImpulseServer {
 }
 
 extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

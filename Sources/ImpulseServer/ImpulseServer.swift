@@ -7,8 +7,8 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Resolver
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 import Spool
 
 /// The running inbound server: spool recovery, one socket per `Listen`, sessions, and an orderly
@@ -67,21 +67,25 @@ public final class ImpulseServer: @unchecked Sendable {
         let deliveryPool = NIOThreadPool(numberOfThreads: 8)
         deliveryPool.start()
         self.deliveryWork = deliveryPool
-        let recordLog = DeliveryLog(mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
-                                    rejectlog: configuration.logs.rejectlog,
-                                    bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
+        let recordLog = DeliveryLog(
+            mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
+            rejectlog: configuration.logs.rejectlog,
+            bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
         deliveryLog = recordLog
-        let services = ServerServices(spoolWriter: SpoolWriter(directory: spool, logger: logger),
-                                      idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
-                                      receptionMemoryLimit: configuration.receptionMemoryLimit,
-                                      blockingWork: pool, resolver: resolver, recordLog: recordLog,
-                                      metricsServed: !configuration.httpListens.isEmpty)
+        let services = ServerServices(
+            spoolWriter: SpoolWriter(directory: spool, logger: logger),
+            idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
+            receptionMemoryLimit: configuration.receptionMemoryLimit,
+            blockingWork: pool, resolver: resolver, recordLog: recordLog,
+            metricsServed: !configuration.httpListens.isEmpty)
         self.services = services
         journal = DeliveryJournal(logger: logger)
         queueManager = QueueManager(
-            settings: .init(hostname: configuration.hostname, outbound: configuration.outbound, bindings: configuration.bindings,
-                            shutdownTimeout: configuration.shutdownTimeout),
-            group: group, resolver: resolver, blockingWork: deliveryPool, spoolWriter: services.spoolWriter, journal: journal,
+            settings: .init(
+                hostname: configuration.hostname, outbound: configuration.outbound, bindings: configuration.bindings,
+                shutdownTimeout: configuration.shutdownTimeout),
+            group: group, resolver: resolver, blockingWork: deliveryPool, spoolWriter: services.spoolWriter,
+            journal: journal,
             log: deliveryLog, idGenerator: services.idGenerator, logger: logger)
     }
 
@@ -99,16 +103,21 @@ public final class ImpulseServer: @unchecked Sendable {
         let logFailures = deliveryLog.reopen()
         guard logFailures.isEmpty else {
             let logs = configuration.logs
-            throw StartError(description: logFailures.map { failure in
-                let path = logs.locations.keys.first { failure.hasPrefix($0 + ":") } ?? ""
-                return "\(logs.placeOf(path))cannot open log file \(failure)"
-            }.joined(separator: "; "))
+            throw StartError(
+                description: logFailures.map { failure in
+                    let path = logs.locations.keys.first { failure.hasPrefix($0 + ":") } ?? ""
+                    return "\(logs.placeOf(path))cannot open log file \(failure)"
+                }.joined(separator: "; "))
         }
         let scan = spool.scan(readOnly: false, logger: logger)
         recovered = scan.entries
         for entry in scan.entries {
-            logger.info("spool: recovered message", metadata: ["id": "\(entry.envelope.id)", "from": "<\(entry.envelope.mailFrom)>",
-                                                            "rcpts": "\(entry.envelope.recipients.count)", "size": "\(entry.dataLength)"])
+            logger.info(
+                "spool: recovered message",
+                metadata: [
+                    "id": "\(entry.envelope.id)", "from": "<\(entry.envelope.mailFrom)>",
+                    "rcpts": "\(entry.envelope.recipients.count)", "size": "\(entry.dataLength)"
+                ])
         }
         logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
         // The scheduler's Lua state lives on the control queue: init there, then console
@@ -122,7 +131,8 @@ public final class ImpulseServer: @unchecked Sendable {
             for peer in listener.peers { try loadTLS(for: peer.policy) }
             let channel: Channel
             do {
-                channel = try bootstrap(for: listener).bind(host: listener.address.host, port: listener.address.port).wait()
+                channel = try bootstrap(for: listener).bind(host: listener.address.host, port: listener.address.port)
+                    .wait()
             } catch {
                 throw StartError(description: "\(listener.location): cannot listen on \(listener.address): \(error)")
             }
@@ -134,18 +144,30 @@ public final class ImpulseServer: @unchecked Sendable {
             let manager = queueManager
             let spoolQueue = configuration.spoolbase + "/queue"
             do {
-                metricsServer = try MetricsHTTPServer(configuration.httpListens.map { ($0.host, $0.port) }, group: group) {
-                    let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(0) { total, name in
-                        total + ((try? FileManager.default.attributesOfItem(atPath: spoolQueue + "/" + name)[.size] as? Int) ?? 0)
+                metricsServer = try MetricsHTTPServer(
+                    configuration.httpListens.map { ($0.host, $0.port) }, group: group
+                ) {
+                    let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(
+                        0
+                    ) { total, name in
+                        total
+                            + ((try? FileManager.default.attributesOfItem(atPath: spoolQueue + "/" + name)[.size]
+                                as? Int) ?? 0)
                     }
-                    let pools = services.threadPools?.pools.map { pool in
-                        (name: pool.definition.name, queued: pool.statistics.queued, running: pool.statistics.running)
-                    } ?? []
-                    return services.metrics.scrape(sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
-                                                   queue: manager.totals())
+                    let pools =
+                        services.threadPools?.pools.map { pool in
+                            (
+                                name: pool.definition.name, queued: pool.statistics.queued,
+                                running: pool.statistics.running
+                            )
+                        } ?? []
+                    return services.metrics.scrape(
+                        sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
+                        queue: manager.totals())
                 }
                 for channel in metricsServer?.channels ?? [] {
-                    logger.notice("metrics on http://\(channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?")/metrics")
+                    let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                    logger.notice("metrics on http://\(address)/metrics")
                 }
             } catch {
                 throw StartError(description: "HTTP_Listener: cannot listen: \(error)")
@@ -153,7 +175,9 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         if let control = configuration.control {
             do {
-                controlServer = try ControlServer(control, group: group, logger: logger) { [unowned self] line in runControl(line) }
+                controlServer = try ControlServer(control, group: group, logger: logger) { [unowned self] line in
+                    runControl(line)
+                }
             } catch {
                 throw StartError(description: "\(control.location): cannot open the control listener: \(error)")
             }
@@ -180,9 +204,16 @@ public final class ImpulseServer: @unchecked Sendable {
     /// event loop. Nothing is installed; nil without a scriptlet stanza.
     func makePolicy(_ configuration: ImpulseConfiguration) throws -> PolicyGeneration? {
         guard let scriptlet = configuration.scriptlet else { return nil }
-        let sources = scriptlet.scripts.compactMap { script in script.resolvedPath.map { ScriptSource(name: script.name, path: $0) } }
+        let sources = scriptlet.scripts.compactMap { script in
+            script.resolvedPath.map { ScriptSource(name: script.name, path: $0) }
+        }
         for script in scriptlet.scripts where script.resolvedPath == nil {
-            logger.info("scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \(script.source); nothing to load")
+            logger.info(
+                """
+                scriptlet: \(script.location): script \"\(script.name)\" names Momentum's built-in \
+                \(script.source); nothing to load
+                """
+            )
         }
         let scriptLogger = logger
         let printer: @Sendable (String) -> Void = { scriptLogger.notice("scriptlet: \($0)") }
@@ -198,7 +229,11 @@ public final class ImpulseServer: @unchecked Sendable {
             state.configureBindings(bindings)
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }
-            if let metrics { state.enableModuleTiming { module, callout, seconds in metrics.module(module, callout: callout, seconds: seconds) } }
+            if let metrics {
+                state.enableModuleTiming { module, callout, seconds in
+                    metrics.module(module, callout: callout, seconds: seconds)
+                }
+            }
             return state
         }
         let scheduler: PolicyState
@@ -225,7 +260,8 @@ public final class ImpulseServer: @unchecked Sendable {
         let effectLoop = group.next()
         scheduler.effectPerformer = { effect, resume in
             let confined = ConfinedResume(resume: resume)
-            effects.perform(effect, origin: .init(label: "scheduler", limits: SMTPLimits()), on: effectLoop).whenSuccess { result in
+            effects.perform(effect, origin: .init(label: "scheduler", limits: SMTPLimits()), on: effectLoop).whenSuccess
+            { result in
                 controlQueue.async { confined.resume(result) }
             }
         }
@@ -234,7 +270,13 @@ public final class ImpulseServer: @unchecked Sendable {
             controlQueue.async { schedulerRef.state?.runPoolCompletion(completion, results: results) }
         }
         if let failure = scheduler.runInit() {
-            throw StartError(description: "\(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \(failure.message); configuration not applied")
+            throw StartError(
+                description:
+                    """
+                    \(scriptlet.location): scriptlet: module \(failure.module) (\(failure.script)): init failed: \
+                    \(failure.message); configuration not applied
+                    """
+            )
         }
         var states: [ObjectIdentifier: NIOLoopBound<PolicyState>] = [:]
         do {
@@ -244,7 +286,8 @@ public final class ImpulseServer: @unchecked Sendable {
                     state.poolInfo = { operation, pool in pools.info(operation, pool) }
                     state.effectPerformer = { effect, resume in
                         let bound = NIOLoopBound(resume, eventLoop: loop)
-                        effects.perform(effect, origin: .init(label: "timer", limits: SMTPLimits()), on: loop).whenSuccess { bound.value($0) }
+                        effects.perform(effect, origin: .init(label: "timer", limits: SMTPLimits()), on: loop)
+                            .whenSuccess { bound.value($0) }
                     }
                     state.timerScheduler = { seconds, body in
                         let bound = NIOLoopBound(body, eventLoop: loop)
@@ -264,15 +307,23 @@ public final class ImpulseServer: @unchecked Sendable {
             _ = scheduler.runDeinit()
             throw StartError(description: "\(scriptlet.location): \(error)")
         }
-        logger.notice("scriptlet: \(sources.count) script(s) loaded; callouts: \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
+        logger.notice(
+            """
+            scriptlet: \(sources.count) script(s) loaded; callouts: \
+            \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))
+            """
+        )
         return PolicyGeneration(scheduler: scheduler, states: states, pools: pools, scriptCount: sources.count)
     }
 
     /// msys.runInPool jobs nobody waits for (`true` or a completion function): queued in `pools`,
     /// their futures completing on `loop`; `complete` runs a scheduler-side completion.
-    static func poolSubmitter(_ pools: LuaThreadPools, loop: EventLoop,
-                              complete: @escaping @Sendable (_ completion: [UInt8], _ results: [UInt8]) -> Void)
-        -> (String, [UInt8], [UInt8]?) -> String? {
+    static func poolSubmitter(
+        _ pools: LuaThreadPools, loop: EventLoop,
+        complete: @escaping @Sendable (_ completion: [UInt8], _ results: [UInt8]) -> Void
+    )
+        -> (String, [UInt8], [UInt8]?) -> String?
+    {
         { pool, payload, completion in
             guard pools.find(pool) != nil else { return "no thread pool named '\(pool)'" }
             pools.run(pool, payload: payload, on: loop).whenComplete { result in
@@ -309,16 +360,20 @@ public final class ImpulseServer: @unchecked Sendable {
                 bound.eventLoop.execute { bound.value.cancelTimers() }
             }
             if let failure = retired.scheduler.runDeinit() {
-                logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
+                logger.error(
+                    "scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
             }
             // Sessions opened before the reload may still run jobs in the old pools for a while.
             let grace = TimeInterval(configuration.shutdownTimeout)
             let pools = retired.pools
             DispatchQueue.global().asyncAfter(deadline: .now() + grace) { pools.shutdown() }
         }
-        if newConfiguration.listeners.map(\.name) != configuration.listeners.map(\.name) || newConfiguration.spoolbase != configuration.spoolbase
-            || newConfiguration.hostname != configuration.hostname {
-            logger.warning("config reload: listener, spoolbase and hostname changes need a restart; the policy was reloaded")
+        if newConfiguration.listeners.map(\.name) != configuration.listeners.map(\.name)
+            || newConfiguration.spoolbase != configuration.spoolbase
+            || newConfiguration.hostname != configuration.hostname
+        {
+            logger.warning(
+                "config reload: listener, spoolbase and hostname changes need a restart; the policy was reloaded")
         }
         logger.notice("config reload: \(generation?.scriptCount ?? 0) script(s) now serve new sessions")
     }
@@ -330,12 +385,14 @@ public final class ImpulseServer: @unchecked Sendable {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
             let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
-            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(privateKey))
             tls.minimumTLSVersion = .tlsv12
             tlsContexts[cacheKey] = try NIOSSLContext(configuration: tls)
         } catch {
             let location = policy.tlsLocation.map { "\($0): " } ?? ""
-            throw StartError(description: "\(location)cannot load TLS certificate '\(certificate)' / key '\(key)': \(error)")
+            throw StartError(
+                description: "\(location)cannot load TLS certificate '\(certificate)' / key '\(key)': \(error)")
         }
     }
 
@@ -356,21 +413,25 @@ public final class ImpulseServer: @unchecked Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.initialize(channel: channel, listener: listener, services: services, hostname: hostname,
-                                        contexts: contexts, logger: logger)
+                    try Self.initialize(
+                        channel: channel, listener: listener, services: services, hostname: hostname,
+                        contexts: contexts, logger: logger)
                 }
             }
     }
 
-    static func initialize(channel: Channel, listener: ListenerConfiguration, services: ServerServices, hostname: String,
-                           contexts: [String: NIOSSLContext], logger: Logger) throws {
+    static func initialize(
+        channel: Channel, listener: ListenerConfiguration, services: ServerServices, hostname: String,
+        contexts: [String: NIOSSLContext], logger: Logger
+    ) throws {
         guard let remote = channel.remoteAddress, let ipText = remote.ipAddress, let ip = IPAddress(ipText) else {
             channel.close(promise: nil)
             return
         }
         let (policy, block) = listener.policy(for: ip)
         let listenerName = listener.name
-        guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy) else {
+        guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy)
+        else {
             try channel.pipeline.syncOperations.addHandler(RefusingHandler(reply: .concurrencyLimit))
             return
         }
@@ -380,13 +441,16 @@ public final class ImpulseServer: @unchecked Sendable {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext))
         }
         let policyState = services.policyState(for: channel.eventLoop)
-        let machine = SMTPSessionStateMachine(policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
-                                              listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
-                                              tlsActive: listener.implicitTLS, idGenerator: services.idGenerator,
-                                              policyCallouts: policyState?.callouts ?? [])
+        let machine = SMTPSessionStateMachine(
+            policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
+            listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
+            tlsActive: listener.implicitTLS, idGenerator: services.idGenerator,
+            policyCallouts: policyState?.callouts ?? [])
         try channel.pipeline.syncOperations.addHandler(
-            SMTPServerHandler(machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger,
-                              policyState: policyState, sessionID: services.makeSessionID()))
+            SMTPServerHandler(
+                machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext,
+                logger: logger,
+                policyState: policyState, sessionID: services.makeSessionID()))
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`
@@ -400,7 +464,12 @@ public final class ImpulseServer: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(TimeInterval(configuration.shutdownTimeout))
         while services.sessions.count > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         if services.sessions.count > 0 {
-            logger.warning("shutdown: closing \(services.sessions.count) session(s) still open after \(configuration.shutdownTimeout)s")
+            logger.warning(
+                """
+                shutdown: closing \(services.sessions.count) session(s) still open after \
+                \(configuration.shutdownTimeout)s
+                """
+            )
             services.sessions.closeAll()
             Thread.sleep(forTimeInterval: 0.2)
         }

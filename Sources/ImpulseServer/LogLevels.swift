@@ -21,7 +21,12 @@ public final class LogLevels: Sendable {
 
     public var defaultLevel: Logger.Level {
         get { state.withLockedValue { $0.default } }
-        set { state.withLockedValue { $0.default = newValue; $0.update() } }
+        set {
+            state.withLockedValue {
+                $0.default = newValue
+                $0.update()
+            }
+        }
     }
 
     public func level(for area: String) -> Logger.Level {
@@ -29,7 +34,10 @@ public final class LogLevels: Sendable {
     }
 
     public func set(_ level: Logger.Level?, for area: String) {
-        state.withLockedValue { $0.areas[area.lowercased()] = level; $0.update() }
+        state.withLockedValue {
+            $0.areas[area.lowercased()] = level
+            $0.update()
+        }
     }
 
     /// The lowest level any area lets through (what loggers must pass on to the handler).

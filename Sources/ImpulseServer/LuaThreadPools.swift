@@ -63,14 +63,26 @@ final class LuaThreadPools: Sendable {
         /// Takes a place in the queue, or says why not.
         func enqueue() -> Refusal? {
             counts.withLockedValue { counts in
-                if definition.backlog > 0 && counts.queued >= definition.backlog { return .full(definition.name, definition.backlog) }
+                if definition.backlog > 0 && counts.queued >= definition.backlog {
+                    return .full(definition.name, definition.backlog)
+                }
                 counts.queued += 1
                 return nil
             }
         }
 
-        func began() { counts.withLockedValue { $0.queued -= 1; $0.running += 1 } }
-        func ended() { counts.withLockedValue { $0.running -= 1; $0.completed += 1 } }
+        func began() {
+            counts.withLockedValue {
+                $0.queued -= 1
+                $0.running += 1
+            }
+        }
+        func ended() {
+            counts.withLockedValue {
+                $0.running -= 1
+                $0.completed += 1
+            }
+        }
         func abandoned() { counts.withLockedValue { $0.queued = max(0, $0.queued - 1) } }
         var statistics: (queued: Int, running: Int, completed: Int) { counts.withLockedValue { $0 } }
 
@@ -100,7 +112,9 @@ final class LuaThreadPools: Sendable {
     /// Runs a marshalled job in `poolName`; the future (on `eventLoop`) gives the marshalled results.
     func run(_ poolName: String, payload: [UInt8], on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
         guard let pool = find(poolName) else { return eventLoop.makeFailedFuture(Refusal.noSuchPool(poolName)) }
-        guard pool.definition.concurrency > 0 else { return eventLoop.makeFailedFuture(Refusal.noThreads(pool.definition.name)) }
+        guard pool.definition.concurrency > 0 else {
+            return eventLoop.makeFailedFuture(Refusal.noThreads(pool.definition.name))
+        }
         if let refusal = pool.enqueue() { return eventLoop.makeFailedFuture(refusal) }
         let makeState = makeState
         let result = pool.started().runIfActive(eventLoop: eventLoop) { () -> [UInt8] in
@@ -133,12 +147,14 @@ final class LuaThreadPools: Sendable {
         case "stat":
             guard let found = find(pool) else { return [.nil] }
             let stats = found.statistics
-            return [.string(found.definition.name), .number(Double(found.id)), .number(Double(found.definition.concurrency)),
-                    .number(Double(stats.queued)), .number(Double(stats.running)), .number(Double(stats.completed))]
+            return [
+                .string(found.definition.name), .number(Double(found.id)),
+                .number(Double(found.definition.concurrency)),
+                .number(Double(stats.queued)), .number(Double(stats.running)), .number(Double(stats.completed))
+            ]
         default: return [.nil]
         }
     }
 
     func shutdown() { pools.forEach { $0.shutdown() } }
 }
-

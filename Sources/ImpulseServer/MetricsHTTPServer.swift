@@ -7,8 +7,10 @@ import NIOPosix
 final class MetricsHTTPServer: Sendable {
     let channels: [Channel]
 
-    init(_ addresses: [(host: String, port: Int)], group: EventLoopGroup,
-         scrape: @escaping @Sendable () -> [UInt8]) throws {
+    init(
+        _ addresses: [(host: String, port: Int)], group: EventLoopGroup,
+        scrape: @escaping @Sendable () -> [UInt8]
+    ) throws {
         var channels: [Channel] = []
         for address in addresses {
             let channel = try ServerBootstrap(group: group)
@@ -62,7 +64,10 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
             // Scraping reads the spool directory: off the event loop.
             DispatchQueue.global().async {
                 let body = found ? scrape() : Array("not found: try /metrics\n".utf8)
-                loop.execute { bound.value.handler.respond(body, found: found, version: request.version, context: bound.value.context) }
+                loop.execute {
+                    bound.value.handler.respond(
+                        body, found: found, version: request.version, context: bound.value.context)
+                }
             }
         }
     }
@@ -71,8 +76,10 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
         headers.add(name: "Content-Length", value: "\(body.count)")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: found ? .ok : .notFound, headers: headers))),
-                      promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(HTTPResponseHead(version: version, status: found ? .ok : .notFound, headers: headers))),
+            promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes notices, warnings and errors to the `ec_logger` paniclog in Momentum's line shape,
@@ -77,7 +78,8 @@ public struct PanicLogHandler: LogHandler {
         var text = event.message.description
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {
-            text += " (" + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"
+            text +=
+                " (" + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"
         }
         return "\(Int(Date().timeIntervalSince1970)):" + text.replacingOccurrences(of: "\n", with: "\n\t")
     }

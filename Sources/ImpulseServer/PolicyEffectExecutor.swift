@@ -4,8 +4,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Resolver
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 import Spool
 
 /// Carries out every wait a policy asks for (`PolicyEffect`: sleep, DNS, file reads, injection,
@@ -22,7 +22,8 @@ final class PolicyEffectExecutor: Sendable {
     /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
     private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
 
-    init(blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator) {
+    init(blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator)
+    {
         self.blockingWork = blockingWork
         self.resolver = resolver
         self.spoolWriter = spoolWriter
@@ -44,7 +45,8 @@ final class PolicyEffectExecutor: Sendable {
     func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
         switch effect {
         case .sleep(let seconds):
-            return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }.futureResult
+            return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }
+                .futureResult
         case .readFile(let path):
             return blockingWork.runIfActive(eventLoop: loop) { Self.readFile(path) }
                 .recover { _ in .failed("thread pool stopped") }
@@ -56,7 +58,9 @@ final class PolicyEffectExecutor: Sendable {
                 .map { EffectResult.ok([.bytes($0)]) }
                 .recover { .failed("\($0)") }
         case .dnsLookup(let name, let typeName):
-            guard let type = DNSRecordType(rawValue: typeName) else { return loop.makeSucceededFuture(.failed("unsupported type")) }
+            guard let type = DNSRecordType(rawValue: typeName) else {
+                return loop.makeSucceededFuture(.failed("unsupported type"))
+            }
             // The look-up blocks, so it runs on the I/O thread pool; the answer comes back on `loop`.
             return blockingWork.runIfActive(eventLoop: loop) { [resolver] in
                 resolver?.lookup(name, type: type) ?? .failure(.serverFailure("no resolver configured"))
@@ -73,19 +77,27 @@ final class PolicyEffectExecutor: Sendable {
 
     private static func readFile(_ path: String) -> EffectResult {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = attributes[.size] as? Int else { return .failed("\(path): no such file") }
-        guard size <= ServerLimits.maxReadFile else { return .failed("\(path): larger than \(ServerLimits.maxReadFile) octets") }
+            let size = attributes[.size] as? Int
+        else { return .failed("\(path): no such file") }
+        guard size <= ServerLimits.maxReadFile else {
+            return .failed("\(path): larger than \(ServerLimits.maxReadFile) octets")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
         return .ok([.bytes(Array(data))])
     }
 
     /// A message a script built: spooled like any other, durable before the script goes on.
-    private func inject(sender: String, recipients: [String], content: [UInt8], origin: Origin,
-                        on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+    private func inject(
+        sender: String, recipients: [String], content: [UInt8], origin: Origin,
+        on loop: EventLoop
+    ) -> EventLoopFuture<EffectResult> {
         let parser = MailPathParser(limits: origin.limits, allowUTF8: true)
-        let valid = recipients.compactMap { try? parser.parseForwardPath(Substring("<\($0)>")) }.filter { !$0.domain.isEmpty }
+        let valid = recipients.compactMap { try? parser.parseForwardPath(Substring("<\($0)>")) }.filter {
+            !$0.domain.isEmpty
+        }
         guard valid.count == recipients.count, recipients.count <= origin.limits.maxRecipientsPerMessage,
-              (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil else {
+            (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil
+        else {
             return loop.makeSucceededFuture(.failed("invalid sender or recipient address"))
         }
         guard content.count <= origin.limits.maxMessageSize else {
@@ -93,10 +105,11 @@ final class PolicyEffectExecutor: Sendable {
         }
         let now = Date()
         let id = idGenerator.next(now: now)
-        let envelope = SpoolEnvelope(id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: sender,
-                                     recipients: recipients.map { SpoolEnvelope.Recipient(address: $0) },
-                                     peerAddress: "", peerPort: 0, helo: "", receivedProtocol: "LOCAL", listener: "scriptlet",
-                                     context: ["injected_by": origin.label])
+        let envelope = SpoolEnvelope(
+            id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: sender,
+            recipients: recipients.map { SpoolEnvelope.Recipient(address: $0) },
+            peerAddress: "", peerPort: 0, helo: "", receivedProtocol: "LOCAL", listener: "scriptlet",
+            context: ["injected_by": origin.label])
         let promise = loop.makePromise(of: Void.self)
         spoolWriter.submit(.init(envelope: envelope, data: [ByteBuffer(bytes: content)], promise: promise))
         return promise.futureResult.map { EffectResult.ok([.string(id)]) }.recover { .failed("spool: \($0)") }

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The `Received:` trace header Impulse prepends (RFC 5321 §4.4,
@@ -11,11 +12,14 @@ import Glibc
 ///             by mx.example (Impulse) with ESMTPS id 18C0F2A1B3C4D-0000002A
 ///             for <user@example.com>; Wed, 25 Nov 2026 18:40:22 +0000
 enum ReceivedHeader {
-    static func make(helo: String, client: String, byHost: String, protocolName: String, id: String,
-                     recipient: String?, tls: String?, date: Date) -> ByteBuffer {
+    static func make(
+        helo: String, client: String, byHost: String, protocolName: String, id: String,
+        recipient: String?, tls: String?, date: Date
+    ) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(256)
-        buffer.writeString("Received: from \(sanitize(helo)) ([\(client)])\r\n\tby \(byHost) (Impulse) with \(protocolName) id \(id)")
+        buffer.writeString(
+            "Received: from \(sanitize(helo)) ([\(client)])\r\n\tby \(byHost) (Impulse) with \(protocolName) id \(id)")
         if let tls { buffer.writeString("\r\n\t(\(tls))") }
         if let recipient { buffer.writeString("\r\n\tfor <\(recipient)>") }
         buffer.writeString("; \(rfc5322Date(date))\r\n")
@@ -24,9 +28,11 @@ enum ReceivedHeader {
 
     /// The HELO name is client text: keep it to printable ASCII without comment or clause syntax.
     static func sanitize(_ text: String) -> String {
-        let cleaned = String(String.UnicodeScalarView(text.unicodeScalars.map {
-            ($0.value > 32 && $0.value < 127 && $0 != "(" && $0 != ")" && $0 != ";") ? $0 : "_"
-        }))
+        let cleaned = String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map {
+                    ($0.value > 32 && $0.value < 127 && $0 != "(" && $0 != ")" && $0 != ";") ? $0 : "_"
+                }))
         return cleaned.isEmpty ? "unknown" : String(cleaned.prefix(255))
     }
 

@@ -15,7 +15,8 @@ final class ReceptionMemoryBudget: Sendable {
         var current = used.load(ordering: .relaxed)
         while true {
             if current + bytes > limit { return false }
-            let (exchanged, original) = used.compareExchange(expected: current, desired: current + bytes, ordering: .relaxed)
+            let (exchanged, original) = used.compareExchange(
+                expected: current, desired: current + bytes, ordering: .relaxed)
             if exchanged { return true }
             current = original
         }

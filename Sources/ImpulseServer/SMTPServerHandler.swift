@@ -1,13 +1,13 @@
+import Foundation
 import ImpulseConfig
 import Logging
+import LuaBridge
 import NIOCore
 import NIOSSL
-import Foundation
-import LuaBridge
 import NIOTLS
 import Resolver
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 import Spool
 
 /// Drives one inbound SMTP connection: frames input (commands, DATA, BDAT chunks), feeds the
@@ -66,8 +66,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// When the running callout started (for its latency metric).
     var calloutStarted: UInt64 = 0
 
-    init(machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
-         policyState: PolicyState? = nil, sessionID: Int = 0) {
+    init(
+        machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
+        policyState: PolicyState? = nil, sessionID: Int = 0
+    ) {
         self.policyState = policyState
         self.sessionID = sessionID
         self.machine = machine
@@ -105,8 +107,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             var seeds = machine.policy.context.map { ($0.key, $0.value) }
             if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
             let local = context.channel.localAddress
-            policyState.openSession(sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
-                                    listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
+            policyState.openSession(
+                sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
+                listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
             policyState.recipientSource[sessionID] = { [unowned self] in
                 guard let addresses = machine.recipientsForPolicy else { return nil }
                 return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
@@ -148,7 +151,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 inbound.writeBuffer(&bytes)
             }
             process(context: context)
-            if case .waiting = mode, inbound.readableBytes > ServerLimits.maxBufferedWhileWaiting { pauseReading(context: context) }
+            if case .waiting = mode, inbound.readableBytes > ServerLimits.maxBufferedWhileWaiting {
+                pauseReading(context: context)
+            }
             return
         }
     }
@@ -190,7 +195,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             handshakePending = false
-            let version = (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
+            let version =
+                (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
             if policySessionOpen { policyState?.setContext(sessionID, message: false, "tls", version) }
             guard case .handshaking = mode else {
                 // An implicit-TLS connection: the session began at connect (its greeting, and a
@@ -231,7 +237,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 case .tooLong: perform(machine.receiveOverlongLine(), context: context)
                 }
             case .data(var decoder):
-                mode = .waiting   // release the decoder's storage while we mutate our copy
+                mode = .waiting // release the decoder's storage while we mutate our copy
                 let finished = decoder.decode(&inbound)
                 var abandonedNow = false
                 if !chargeMemory(holding: decoder.message.readableBytes) {
@@ -252,7 +258,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             case .chunk(let remaining, let store):
                 let take = min(remaining, inbound.readableBytes)
                 if take == 0 && remaining > 0 { break loop }
-                if store, !chunksAbandoned, chargeMemory(holding: chunkBuffer.readableBytes + take), var slice = inbound.readSlice(length: take) {
+                if store, !chunksAbandoned, chargeMemory(holding: chunkBuffer.readableBytes + take),
+                    var slice = inbound.readSlice(length: take)
+                {
                     chunkBuffer.writeBuffer(&slice)
                 } else {
                     if store && !chunksAbandoned {
@@ -267,7 +275,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
                     break loop
                 }
                 mode = .command
-                let action = machine.chunkCompleted(message: store ? chunkBuffer : nil, abandoned: store && chunksAbandoned)
+                let action = machine.chunkCompleted(
+                    message: store ? chunkBuffer : nil, abandoned: store && chunksAbandoned)
                 let spooling: Bool
                 if case .spool = action { spooling = true } else { spooling = false }
                 if spooling || !machine.inTransaction {
@@ -298,7 +307,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             if newMessage { policyState.beginMessage(sessionID) }
             if let message = machine.messageUnderPolicy {
                 if !messageShownToPolicy {
-                    policyState.offerMessage(sessionID, size: message.readableBytes, messageID: machine.messageIDUnderPolicy) {
+                    policyState.offerMessage(
+                        sessionID, size: message.readableBytes, messageID: machine.messageIDUnderPolicy
+                    ) {
                         Array(message.readableBytesView)
                     }
                     messageShownToPolicy = true
@@ -320,7 +331,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         switch action {
         case .consult:
-            break  // handled above
+            break // handled above
         case .reply(let reply):
             releaseRefusedMessage()
             write(reply, context: context)
@@ -330,16 +341,20 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .beginData(let reply):
             write(reply, context: context)
             context.flush()
-            mode = .data(DotStuffedDataDecoder(maxMessageSize: machine.policy.limits.maxMessageSize,
-                                               maxLineLength: machine.policy.limits.maxTextLineLength,
-                                               policy: machine.policy.bareLineEndings))
+            mode = .data(
+                DotStuffedDataDecoder(
+                    maxMessageSize: machine.policy.limits.maxMessageSize,
+                    maxLineLength: machine.policy.limits.maxTextLineLength,
+                    policy: machine.policy.bareLineEndings))
         case .readChunk(let size, let store):
             mode = .chunk(remaining: size, store: store)
         case .discarded(let reply, let id, let reason):
             messageShownToPolicy = false
             _ = policyState?.takeModifiedMessage(sessionID)
             services.statistics.messageDiscarded()
-            logger.notice("scriptlet: message discarded by policy", metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
+            logger.notice(
+                "scriptlet: message discarded by policy",
+                metadata: ["client": "\(clientLabel)", "id": "\(id)", "reason": "\(reason)"])
             write(reply, context: context)
         case .startTLS(let reply):
             startTLS(reply, context: context)
@@ -354,7 +369,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 let domain = envelope.recipients.first.map { String($0.address.split(separator: "@").last ?? "") } ?? ""
                 switch policyState.routingDomain(session: sessionID, defaultDomain: domain) {
                 case .success(let chosen): envelope.routingDomain = chosen
-                case .failure(let failure): logPolicyFailure(failure)  // a hook error does not stop the message
+                case .failure(let failure): logPolicyFailure(failure) // a hook error does not stop the message
                 }
             }
             mode = .waiting
@@ -378,7 +393,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
         // Only callouts some module implements ran any Lua (the others are consulted for context keys).
         if services.metricsServed, let currentCallout, policyState?.implements(currentCallout) == true {
-            services.metrics.callout(currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
+            services.metrics.callout(
+                currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
         }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
         switch outcome {
@@ -392,8 +408,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         if let policyState, let changed = policyState.takeRecipientChanges(sessionID) {
             for address in machine.replaceRecipients(changed) {
-                logger.warning("scriptlet: recipient '\(address)' set by a script is not a valid address; left out",
-                               metadata: ["client": "\(clientLabel)"])
+                logger.warning(
+                    "scriptlet: recipient '\(address)' set by a script is not a valid address; left out",
+                    metadata: ["client": "\(clientLabel)"])
             }
         }
         return machine.policyDecided(outcome)
@@ -415,7 +432,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
         let progress: PolicyState.Progress
         if NIODeadline.now() > policyDeadline {
-            progress = policyState.abandon(suspension, "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")
+            progress = policyState.abandon(
+                suspension, "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")
         } else {
             progress = policyState.resume(suspension, with: result)
         }
@@ -467,7 +485,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard let tlsContext else { return }
         if inbound.readableBytes > 0 {
             // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
-            logger.warning("command injection after STARTTLS", metadata: ["client": "\(clientLabel)", "octets": "\(inbound.readableBytes)", "policy": "\(machine.policy.startTLSInjectionPolicy)"])
+            logger.warning(
+                "command injection after STARTTLS",
+                metadata: [
+                    "client": "\(clientLabel)", "octets": "\(inbound.readableBytes)",
+                    "policy": "\(machine.policy.startTLSInjectionPolicy)"
+                ])
             inbound.clear()
             if machine.policy.startTLSInjectionPolicy == .reject {
                 closeWith(.pipelinedAfterStartTLS, context: context)
@@ -518,14 +541,20 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let local = context.channel.localAddress
         let reason = ((reply.enhancedCode.map { [$0] } ?? []) + reply.lines).joined(separator: " ")
         let phase = machine.rejectionPhase
-        services.recordLog.rejection(remote: "\(machine.clientAddress):\(machine.clientPort)",
-                                     local: "\(local?.ipAddress ?? "?"):\(local?.port ?? 0)", sessionID: sessionID,
-                                     phase: phase, code: reply.code, module: replyFromPolicy ? "scriptlet" : "core", reason: reason)
+        services.recordLog.rejection(
+            remote: "\(machine.clientAddress):\(machine.clientPort)",
+            local: "\(local?.ipAddress ?? "?"):\(local?.port ?? 0)", sessionID: sessionID,
+            phase: phase, code: reply.code, module: replyFromPolicy ? "scriptlet" : "core", reason: reason)
         guard fireHook, let policyState else { return }
-        let phaseNumber = ["awaiting ehlo": 1, "awaiting mailfrom": 2, "awaiting rcptto": 3, "awaiting data": 4, "data": 5][phase] ?? 0
-        let result = policyState.fireHook("core_log_rejection_v1", session: sessionID, [
-            .number(Date().timeIntervalSince1970), .accept, .validationContext, .number(Double(phaseNumber)), .text("\(reply.code) \(reason)"),
-        ])
+        let phaseNumber =
+            ["awaiting ehlo": 1, "awaiting mailfrom": 2, "awaiting rcptto": 3, "awaiting data": 4, "data": 5][phase]
+            ?? 0
+        let result = policyState.fireHook(
+            "core_log_rejection_v1", session: sessionID,
+            [
+                .number(Date().timeIntervalSince1970), .accept, .validationContext, .number(Double(phaseNumber)),
+                .text("\(reply.code) \(reason)")
+            ])
         if case .failure(let failure) = result { logPolicyFailure(failure) }
     }
 
@@ -594,7 +623,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         switch mode {
         case .closed: return
         case .waiting:
-            break  // our own work (spool, handshake) is not the client's silence
+            break // our own work (spool, handshake) is not the client's silence
         case .data, .chunk:
             if NIODeadline.now() >= lastActivity + .seconds(machine.policy.limits.dataTimeout) {
                 closeWith(machine.timedOut(), context: context)

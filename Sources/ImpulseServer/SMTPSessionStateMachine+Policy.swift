@@ -1,6 +1,6 @@
 import NIOCore
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 
 /// How the session consults the policy (docs/lua/README.md): the outcome of each callout.
 extension SMTPSessionStateMachine {
@@ -49,7 +49,9 @@ extension SMTPSessionStateMachine {
     }
 
     /// Runs the next message-phase callout, or spools when none is left.
-    mutating func continueMessage(_ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]) -> Action {
+    mutating func continueMessage(
+        _ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]
+    ) -> Action {
         if transaction.recipients.isEmpty {
             self.transaction = nil
             return failure(.noRecipientsLeftAfterPolicy)
@@ -84,11 +86,13 @@ extension SMTPSessionStateMachine {
         if policyCallouts.contains(.data) { steps.append((.data, nil)) }
         if policyCallouts.contains(.dataSpool) { steps.append((.dataSpool, nil)) }
         for recipient in 0..<recipients {
-            for callout in [Callout.preMessageEachRcpt, .dataSpoolEachRcpt, .postMessageEachRcpt] where policyCallouts.contains(callout) {
+            for callout in [Callout.preMessageEachRcpt, .dataSpoolEachRcpt, .postMessageEachRcpt]
+            where policyCallouts.contains(callout) {
                 steps.append((callout, recipient))
             }
         }
-        for callout in [Callout.finalValidation, .postFinalValidation, .setBinding] where policyCallouts.contains(callout) {
+        for callout in [Callout.finalValidation, .postFinalValidation, .setBinding]
+        where policyCallouts.contains(callout) {
             steps.append((callout, nil))
         }
         return steps
@@ -102,7 +106,9 @@ extension SMTPSessionStateMachine {
         var enhanced = "\(code / 100).0.0"
         let parts = body.split(separator: " ", maxSplits: 1)
         if let first = parts.first, first.split(separator: ".").count == 3,
-           first.split(separator: ".").allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }), first.first == Character("\(code / 100)") {
+            first.split(separator: ".").allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }),
+            first.first == Character("\(code / 100)")
+        {
             enhanced = String(first)
             body = parts.count > 1 ? String(parts[1]) : ""
         }

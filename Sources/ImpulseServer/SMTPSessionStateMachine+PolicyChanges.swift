@@ -1,6 +1,6 @@
 import Foundation
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 
 /// What scripts decided about a message besides accepting or refusing it.
 struct MessageEdits {
@@ -20,7 +20,8 @@ extension SMTPSessionStateMachine {
         var problems: [String] = []
         for keyword in changes.capabilitiesAdded {
             let clean = keyword.trimmingCharacters(in: .whitespaces)
-            guard !clean.isEmpty, clean.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 || $0 == " " }) else {
+            guard !clean.isEmpty, clean.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 || $0 == " " })
+            else {
                 problems.append("capability '\(keyword)' is not a valid EHLO keyword line")
                 continue
             }
@@ -33,7 +34,9 @@ extension SMTPSessionStateMachine {
             capabilitiesAdded.removeAll { String($0.split(separator: " ").first ?? "").uppercased() == name }
         }
         if let sender = changes.mailFrom {
-            if !changeSender(to: sender) { problems.append("sender '\(sender)' set by a script is not a valid address; kept the old one") }
+            if !changeSender(to: sender) {
+                problems.append("sender '\(sender)' set by a script is not a valid address; kept the old one")
+            }
         }
         for (old, new) in changes.recipientRewrites where !rewriteRecipient(old, to: new) {
             problems.append("recipient '\(new)' set by a script is not a valid address; kept '\(old)'")
@@ -51,7 +54,10 @@ extension SMTPSessionStateMachine {
 
     mutating func changeSender(to address: String) -> Bool {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
-        guard let sender = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(Substring("<\(address)>")) else { return false }
+        guard
+            let sender = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
+                Substring("<\(address)>"))
+        else { return false }
         switch pending {
         case .mail(_, let parameters): pending = .mail(sender: sender, parameters: parameters)
         case .message(var pendingTransaction, let message, let steps):
@@ -65,15 +71,20 @@ extension SMTPSessionStateMachine {
 
     mutating func rewriteRecipient(_ old: String, to new: String) -> Bool {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
-        guard let mailbox = try? MailPathParser(limits: limits, allowUTF8: utf8).parseForwardPath(Substring("<\(new)>")),
-              !mailbox.domain.isEmpty else { return false }
+        guard
+            let mailbox = try? MailPathParser(limits: limits, allowUTF8: utf8).parseForwardPath(Substring("<\(new)>")),
+            !mailbox.domain.isEmpty
+        else { return false }
         func rewrite(_ list: inout [(Mailbox, RecipientParameters)]) {
-            if let index = list.firstIndex(where: { $0.0.description.lowercased() == old.lowercased() }) { list[index].0 = mailbox }
+            if let index = list.firstIndex(where: { $0.0.description.lowercased() == old.lowercased() }) {
+                list[index].0 = mailbox
+            }
         }
         switch pending {
         case .recipient(let current, let parameters) where current.description.lowercased() == old.lowercased():
             pending = .recipient(mailbox, parameters)
-        case .recipientList(let current, let parameters, let reply) where current.description.lowercased() == old.lowercased():
+        case .recipientList(let current, let parameters, let reply)
+        where current.description.lowercased() == old.lowercased():
             pending = .recipientList(mailbox, parameters, reply: reply)
         case .message(var pendingTransaction, let message, let steps):
             rewrite(&pendingTransaction.recipients)

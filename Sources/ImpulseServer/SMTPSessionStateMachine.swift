@@ -1,8 +1,8 @@
 import Foundation
 import ImpulseConfig
 import NIOCore
-import Scriptlet
 import SMTPProtocol
+import Scriptlet
 import Spool
 
 /// A context key the session sets before a policy callout (the predefined keys in docs/lua/objects.md).
@@ -120,8 +120,10 @@ public struct SMTPSessionStateMachine {
     /// The command line being handled, as text, for callouts that receive it (`str`).
     var currentLine = ""
 
-    public init(policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
-                tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator, policyCallouts: Set<Callout> = []) {
+    public init(
+        policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
+        tlsAvailable: Bool, tlsActive: Bool, idGenerator: MessageIDGenerator, policyCallouts: Set<Callout> = []
+    ) {
         self.policyCallouts = policyCallouts
         self.policy = policy
         self.hostname = hostname
@@ -159,16 +161,21 @@ public struct SMTPSessionStateMachine {
     /// returned; kept recipients keep their DSN parameters.
     @discardableResult
     public mutating func replaceRecipients(_ addresses: [String]) -> [String] {
-        func rebuild(_ old: [(Mailbox, RecipientParameters)], utf8: Bool) -> ([(Mailbox, RecipientParameters)], [String]) {
+        func rebuild(_ old: [(Mailbox, RecipientParameters)], utf8: Bool) -> (
+            [(Mailbox, RecipientParameters)], [String]
+        ) {
             let parser = MailPathParser(limits: limits, allowUTF8: utf8)
             var result: [(Mailbox, RecipientParameters)] = []
             var refused: [String] = []
             for address in addresses.prefix(limits.maxRecipientsPerMessage) {
-                guard let mailbox = try? parser.parseForwardPath(Substring("<\(address)>")), !mailbox.domain.isEmpty else {
+                guard let mailbox = try? parser.parseForwardPath(Substring("<\(address)>")), !mailbox.domain.isEmpty
+                else {
                     refused.append(address)
                     continue
                 }
-                let parameters = old.first { $0.0.description.lowercased() == mailbox.description.lowercased() }?.1 ?? RecipientParameters()
+                let parameters =
+                    old.first { $0.0.description.lowercased() == mailbox.description.lowercased() }?.1
+                    ?? RecipientParameters()
                 result.append((mailbox, parameters))
             }
             return (result, refused)
@@ -231,8 +238,9 @@ public struct SMTPSessionStateMachine {
         if limits.maxCommandsPerSession > 0 && commandCount > limits.maxCommandsPerSession {
             return closeWith(.tooManyCommands(bannerName))
         }
-        let context = SMTPParseContext(extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
-                                       limits: limits)
+        let context = SMTPParseContext(
+            extendedMode: extendedMode, transactionUTF8: transaction?.parameters.smtpUTF8 ?? false,
+            limits: limits)
         let command: SMTPCommand
         if !policyCallouts.isEmpty { currentLine = String(decoding: line.readableBytesView, as: UTF8.self) }
         do {
@@ -265,9 +273,13 @@ public struct SMTPSessionStateMachine {
             guard !policyCallouts.isEmpty else { return hello(name: name, extended: extended) }
             phase = .consulting
             pending = .hello(name: name, extended: extended)
-            return .consult(.ehlo, text: name, context: [PolicyContextUpdate(message: false, key: "ehlo_string", value: name),
-                                                         PolicyContextUpdate(message: false, key: "ehlo_domain", value: name)],
-                            newMessage: false)
+            return .consult(
+                .ehlo, text: name,
+                context: [
+                    PolicyContextUpdate(message: false, key: "ehlo_string", value: name),
+                    PolicyContextUpdate(message: false, key: "ehlo_domain", value: name)
+                ],
+                newMessage: false)
         case .mail(let sender, let parameters):
             return mail(sender, parameters)
         case .rcpt(let recipient, let parameters):
@@ -317,16 +329,21 @@ public struct SMTPSessionStateMachine {
 
     /// EHLO keywords (RFC 5321 §4.1.1.1) and the extensions Impulse honours.
     func ehloLines() -> [String] {
-        var lines = ["\(bannerName) Hello \(heloName ?? "") [\(clientAddress)]", "PIPELINING", "SIZE \(limits.maxMessageSize)",
-                     "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"]
+        var lines = [
+            "\(bannerName) Hello \(heloName ?? "") [\(clientAddress)]", "PIPELINING", "SIZE \(limits.maxMessageSize)",
+            "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"
+        ]
         if tlsAvailable && !tlsActive { lines.append("STARTTLS") }
         lines.append("HELP")
         guard !capabilitiesAdded.isEmpty || !capabilitiesRemoved.isEmpty else { return lines }
         // Scripts' edits: never the greeting line, never a keyword twice.
-        var edited = [lines[0]] + lines.dropFirst().filter { line in
-            !capabilitiesRemoved.contains(String(line.split(separator: " ").first ?? "").uppercased())
-        }
-        for keyword in capabilitiesAdded where !edited.dropFirst().contains(where: { $0.uppercased() == keyword.uppercased() }) {
+        var edited =
+            [lines[0]]
+            + lines.dropFirst().filter { line in
+                !capabilitiesRemoved.contains(String(line.split(separator: " ").first ?? "").uppercased())
+            }
+        for keyword in capabilitiesAdded
+        where !edited.dropFirst().contains(where: { $0.uppercased() == keyword.uppercased() }) {
             edited.append(keyword)
         }
         return edited
@@ -346,13 +363,15 @@ public struct SMTPSessionStateMachine {
         guard !policyCallouts.isEmpty else { return acceptMail(sender, parameters) }
         phase = .consulting
         pending = .mail(sender: sender, parameters: parameters)
-        return .consult(.mailFrom, text: currentLine, context: [
-            PolicyContextUpdate(message: false, key: "connection_message_count", value: String(receptions)),
-            PolicyContextUpdate(message: true, key: "mailfrom_string", value: currentLine),
-            PolicyContextUpdate(message: true, key: "mailfrom_localpart", value: sender?.localPart ?? ""),
-            PolicyContextUpdate(message: true, key: "mailfrom_domain", value: sender?.domain ?? ""),
-            PolicyContextUpdate(message: true, key: "mailfrom_address", value: sender?.description ?? ""),
-        ], newMessage: true)
+        return .consult(
+            .mailFrom, text: currentLine,
+            context: [
+                PolicyContextUpdate(message: false, key: "connection_message_count", value: String(receptions)),
+                PolicyContextUpdate(message: true, key: "mailfrom_string", value: currentLine),
+                PolicyContextUpdate(message: true, key: "mailfrom_localpart", value: sender?.localPart ?? ""),
+                PolicyContextUpdate(message: true, key: "mailfrom_domain", value: sender?.domain ?? ""),
+                PolicyContextUpdate(message: true, key: "mailfrom_address", value: sender?.description ?? "")
+            ], newMessage: true)
     }
 
     mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil) -> Action {
@@ -386,27 +405,38 @@ public struct SMTPSessionStateMachine {
         phase = .consulting
         pending = .recipient(recipient, parameters)
         connectionRecipients += 1
-        let counts = [PolicyContextUpdate(message: false, key: "connection_rcpt_count", value: String(connectionRecipients)),
-                      PolicyContextUpdate(message: true, key: "message_rcpt_count", value: String((transaction?.recipients.count ?? 0) + 1))]
-        return .consult(.rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine) + counts, newMessage: false)
+        let counts = [
+            PolicyContextUpdate(message: false, key: "connection_rcpt_count", value: String(connectionRecipients)),
+            PolicyContextUpdate(
+                message: true, key: "message_rcpt_count", value: String((transaction?.recipients.count ?? 0) + 1))
+        ]
+        return .consult(
+            .rcptTo, text: currentLine, context: Self.recipientContext(recipient, line: currentLine) + counts,
+            newMessage: false)
     }
 
     static func recipientContext(_ recipient: Mailbox, line: String) -> [PolicyContextUpdate] {
-        [PolicyContextUpdate(message: true, key: "rcptto_string", value: line),
-         PolicyContextUpdate(message: true, key: "rcptto_localpart", value: recipient.localPart),
-         PolicyContextUpdate(message: true, key: "rcptto_domain", value: recipient.domain),
-         PolicyContextUpdate(message: true, key: "rcptto_address", value: recipient.description)]
+        [
+            PolicyContextUpdate(message: true, key: "rcptto_string", value: line),
+            PolicyContextUpdate(message: true, key: "rcptto_localpart", value: recipient.localPart),
+            PolicyContextUpdate(message: true, key: "rcptto_domain", value: recipient.domain),
+            PolicyContextUpdate(message: true, key: "rcptto_address", value: recipient.description)
+        ]
     }
 
     /// `validate_rcptto_list` sees each recipient before it joins the transaction.
-    mutating func consultRecipientList(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply?) -> Action {
+    mutating func consultRecipientList(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply?)
+        -> Action
+    {
         guard policyCallouts.contains(.rcptToList) else { return acceptRecipient(recipient, parameters, reply: reply) }
         phase = .consulting
         pending = .recipientList(recipient, parameters, reply: reply)
         return .consult(.rcptToList, text: nil, context: [], newMessage: false)
     }
 
-    mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil) -> Action {
+    mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil)
+        -> Action
+    {
         transaction?.recipients.append((recipient, parameters))
         return .reply(reply ?? .recipientOk)
     }
@@ -418,8 +448,11 @@ public struct SMTPSessionStateMachine {
             return .readChunk(size: size, store: false)
         }
         guard var current = transaction, !current.recipients.isEmpty, current.chunkFailure == nil else {
-            let reply = transaction?.chunkFailure ?? (transaction == nil ? .needMail
-                                                                           : .noValidRecipients)
+            let reply =
+                transaction?.chunkFailure
+                ?? (transaction == nil
+                    ? .needMail
+                    : .noValidRecipients)
             transaction?.chunkFailure = reply
             return .readChunk(size: size, store: false)
         }
@@ -471,7 +504,8 @@ public struct SMTPSessionStateMachine {
             self.transaction = nil
             return failure(refusal)
         }
-        return continueMessage(identified(transaction), message, steps: messageSteps(recipients: transaction.recipients.count))
+        return continueMessage(
+            identified(transaction), message, steps: messageSteps(recipients: transaction.recipients.count))
     }
 
     /// A BDAT chunk's octets were read (`content` holds the whole message so far when it was stored).
@@ -518,7 +552,9 @@ public struct SMTPSessionStateMachine {
             id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000),
             mailFrom: transaction.sender?.description ?? "",
             recipients: transaction.recipients.map {
-                SpoolEnvelope.Recipient(address: $0.0.description, notify: $0.1.notify?.description, originalRecipient: $0.1.originalRecipient)
+                SpoolEnvelope.Recipient(
+                    address: $0.0.description, notify: $0.1.notify?.description,
+                    originalRecipient: $0.1.originalRecipient)
             },
             peerAddress: clientAddress.description, peerPort: clientPort, helo: heloName ?? "",
             receivedProtocol: receivedProtocol(utf8: transaction.parameters.smtpUTF8), listener: listener,
@@ -535,10 +571,13 @@ public struct SMTPSessionStateMachine {
         envelope.priority = messageEdits.priority
         var parts: [ByteBuffer] = []
         if policy.traceHeaders {
-            parts.append(ReceivedHeader.make(helo: heloName ?? "", client: clientAddress.description,
-                                             byHost: policy.receivedHostname ?? hostname, protocolName: envelope.receivedProtocol,
-                                             id: id, recipient: transaction.recipients.count == 1 ? transaction.recipients[0].0.description : nil,
-                                             tls: tlsDescription, date: now))
+            parts.append(
+                ReceivedHeader.make(
+                    helo: heloName ?? "", client: clientAddress.description,
+                    byHost: policy.receivedHostname ?? hostname, protocolName: envelope.receivedProtocol,
+                    id: id,
+                    recipient: transaction.recipients.count == 1 ? transaction.recipients[0].0.description : nil,
+                    tls: tlsDescription, date: now))
         }
         parts.append(message)
         self.transaction = nil
@@ -547,7 +586,8 @@ public struct SMTPSessionStateMachine {
         return .spool(envelope, parts)
     }
 
-    /// The server holds as much message data as `reception_memory_limit` allows (RFC 5321 §4.5.3.1.10 style temporary failure).
+    /// The server holds as much message data as `reception_memory_limit` allows (RFC 5321 §4.5.3.1.10 style temporary
+    /// failure).
     static let insufficientStorage = SMTPReply.insufficientStorage
 
     /// RFC 3848 protocol keyword for the Received: header.

@@ -23,19 +23,23 @@ final class ServerMetrics: Sendable {
     init(served: Bool = true) {
         self.served = served
         var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-                                                   .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
-                                                   .milliseconds(500), .seconds(2), .seconds(10)]
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+            .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+            .milliseconds(500), .seconds(2), .seconds(10)
+        ]
         self.factory = factory
         connections = Metrics.Counter(label: "impulse_connections_total", factory: factory)
         rejected = Metrics.Counter(label: "impulse_rejections_total", factory: factory)
         discarded = Metrics.Counter(label: "impulse_messages_discarded_total", factory: factory)
         var commands: [UInt32: Metrics.Counter] = [:]
         for verb in Self.verbs {
-            commands[Self.verbKey(verb)] = Metrics.Counter(label: "impulse_smtp_commands_total", dimensions: [("command", verb)], factory: factory)
+            commands[Self.verbKey(verb)] = Metrics.Counter(
+                label: "impulse_smtp_commands_total", dimensions: [("command", verb)], factory: factory)
         }
         self.commands = commands
-        otherCommand = Metrics.Counter(label: "impulse_smtp_commands_total", dimensions: [("command", "other")], factory: factory)
+        otherCommand = Metrics.Counter(
+            label: "impulse_smtp_commands_total", dimensions: [("command", "other")], factory: factory)
     }
 
     /// A message accepted and spooled, counted once per recipient domain, with the binding it
@@ -72,7 +76,10 @@ final class ServerMetrics: Sendable {
     }
 
     /// SMTP commands by verb: a fixed set of labels (anything else counts as `other`).
-    static let verbs = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH"]
+    static let verbs = [
+        "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS",
+        "AUTH"
+    ]
     private let commands: [UInt32: Metrics.Counter]
     private let otherCommand: Metrics.Counter
 
@@ -107,8 +114,9 @@ final class ServerMetrics: Sendable {
         let timer = byModule.withLockedValue { timers -> Metrics.Timer in
             let key = module + "\u{0}" + callout
             if let existing = timers[key] { return existing }
-            let made = Metrics.Timer(label: "impulse_lua_module_duration_seconds", dimensions: [("module", module), ("callout", callout)],
-                                     factory: factory)
+            let made = Metrics.Timer(
+                label: "impulse_lua_module_duration_seconds", dimensions: [("module", module), ("callout", callout)],
+                factory: factory)
             timers[key] = made
             return made
         }
@@ -119,7 +127,8 @@ final class ServerMetrics: Sendable {
     func callout(_ name: String, nanoseconds: Int64) {
         let timer = byCallout.withLockedValue { timers -> Metrics.Timer in
             if let existing = timers[name] { return existing }
-            let made = Metrics.Timer(label: "impulse_lua_callout_duration_seconds", dimensions: [("callout", name)], factory: factory)
+            let made = Metrics.Timer(
+                label: "impulse_lua_callout_duration_seconds", dimensions: [("callout", name)], factory: factory)
             timers[name] = made
             return made
         }
@@ -127,8 +136,10 @@ final class ServerMetrics: Sendable {
     }
 
     /// Values read at scrape time (sessions, spool, thread pools), then the exposition text.
-    func scrape(sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
-                queue: (active: Int, delayed: Int, connections: Int, messages: Int)) -> [UInt8] {
+    func scrape(
+        sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
+        queue: (active: Int, delayed: Int, connections: Int, messages: Int)
+    ) -> [UInt8] {
         Metrics.Gauge(label: "impulse_sessions", factory: factory).record(sessions)
         Metrics.Gauge(label: "impulse_queue_active", factory: factory).record(queue.active)
         Metrics.Gauge(label: "impulse_queue_delayed", factory: factory).record(queue.delayed)
@@ -136,8 +147,10 @@ final class ServerMetrics: Sendable {
         Metrics.Gauge(label: "impulse_outbound_connections", factory: factory).record(queue.connections)
         Metrics.Gauge(label: "impulse_spool_bytes", factory: factory).record(spoolBytes)
         for pool in pools {
-            Metrics.Gauge(label: "impulse_threadpool_queued", dimensions: [("pool", pool.name)], factory: factory).record(pool.queued)
-            Metrics.Gauge(label: "impulse_threadpool_running", dimensions: [("pool", pool.name)], factory: factory).record(pool.running)
+            Metrics.Gauge(label: "impulse_threadpool_queued", dimensions: [("pool", pool.name)], factory: factory)
+                .record(pool.queued)
+            Metrics.Gauge(label: "impulse_threadpool_running", dimensions: [("pool", pool.name)], factory: factory)
+                .record(pool.running)
         }
         return registry.emitToBuffer()
     }

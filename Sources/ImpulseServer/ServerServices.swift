@@ -30,10 +30,13 @@ final class ServerServices: Sendable {
     private let nextSessionID = Atomic<Int>(1)
     private let draining = NIOLockedValueBox(false)
 
-    init(spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
-         blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool) {
-        self.effects = PolicyEffectExecutor(blockingWork: blockingWork, resolver: resolver, spoolWriter: spoolWriter,
-                                            idGenerator: idGenerator)
+    init(
+        spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
+        blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool
+    ) {
+        self.effects = PolicyEffectExecutor(
+            blockingWork: blockingWork, resolver: resolver, spoolWriter: spoolWriter,
+            idGenerator: idGenerator)
         self.recordLog = recordLog
         self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter

@@ -72,12 +72,13 @@ final class ServerStatistics: Sendable {
 
     var snapshot: Snapshot {
         let now = Date()
-        return Snapshot(sessions: sessions.load(ordering: .relaxed), received: received.load(ordering: .relaxed),
-                        recipients: recipients.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
-                        discarded: discarded.load(ordering: .relaxed), uptime: now.timeIntervalSince(started),
-                        sinceReset: now.timeIntervalSince(resetAt.withLock { $0 }),
-                        delivered: delivered.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
-                        transientFailures: transientFailures.load(ordering: .relaxed))
+        return Snapshot(
+            sessions: sessions.load(ordering: .relaxed), received: received.load(ordering: .relaxed),
+            recipients: recipients.load(ordering: .relaxed), rejected: rejected.load(ordering: .relaxed),
+            discarded: discarded.load(ordering: .relaxed), uptime: now.timeIntervalSince(started),
+            sinceReset: now.timeIntervalSince(resetAt.withLock { $0 }),
+            delivered: delivered.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed),
+            transientFailures: transientFailures.load(ordering: .relaxed))
     }
 }
 

@@ -26,8 +26,8 @@ public final class LuaCoroutine {
         }
         guard let thread = lua_newthread(state.pointer) else { return nil }
         self.thread = thread
-        reference = luaL_ref(state.pointer, impulse_lua_registryindex())  // keeps the thread alive
-        lua_xmove(state.pointer, thread, 1)  // the function, now the coroutine's body
+        reference = luaL_ref(state.pointer, impulse_lua_registryindex()) // keeps the thread alive
+        lua_xmove(state.pointer, thread, 1) // the function, now the coroutine's body
     }
 
     /// A coroutine whose body is the function `function` refers to.

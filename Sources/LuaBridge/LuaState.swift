@@ -29,7 +29,7 @@ public final class LuaState {
     public init(jit: Bool = false, sealed: Bool = true) {
         LuaState.installDispatcher
         guard let state = impulse_lua_new_state(jit ? 1 : 0) else {
-            fatalError("impulse: cannot create a Lua state")  // only on allocation failure, which aborts anyway
+            fatalError("impulse: cannot create a Lua state") // only on allocation failure, which aborts anyway
         }
         pointer = state
         impulse_lua_set_owner(pointer, Unmanaged.passUnretained(self).toOpaque())
@@ -127,7 +127,10 @@ public final class LuaState {
     /// `package.path`.
     public func setField(table: String, _ name: String, value: LuaValue) {
         impulse_lua_getglobal(pointer, table)
-        guard impulse_lua_istable(pointer, -1) != 0 else { impulse_lua_pop(pointer, 1); return }
+        guard impulse_lua_istable(pointer, -1) != 0 else {
+            impulse_lua_pop(pointer, 1)
+            return
+        }
         lua_pushlstring(pointer, name, name.utf8.count)
         Self.push(value, on: pointer)
         lua_rawset(pointer, -3)

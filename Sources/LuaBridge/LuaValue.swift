@@ -14,7 +14,8 @@ public enum LuaValue: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .nil: return "nil"
         case .boolean(let value): return String(value)
-        case .number(let value): return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        case .number(let value):
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         case .string(let value): return value
         case .bytes(let octets): return String(decoding: octets, as: UTF8.self)
         case .other(let type): return "<\(type)>"

@@ -22,8 +22,10 @@ public struct DeliveryStatusNotification: Sendable {
         public var remoteMTA: String?
         public var lastAttempt: Date?
 
-        public init(address: String, originalRecipient: String? = nil, action: Action, status: String, diagnostic: String,
-                    remoteMTA: String? = nil, lastAttempt: Date? = nil) {
+        public init(
+            address: String, originalRecipient: String? = nil, action: Action, status: String, diagnostic: String,
+            remoteMTA: String? = nil, lastAttempt: Date? = nil
+        ) {
             self.address = address
             self.originalRecipient = originalRecipient
             self.action = action
@@ -50,8 +52,10 @@ public struct DeliveryStatusNotification: Sendable {
     /// Longest original attached in full; a larger one is returned as headers only.
     public var maxReturnedSize = 1 << 20
 
-    public init(reportingMTA: String, originalSender: String, originalEnvelopeID: String? = nil, arrivalDate: Date,
-                recipients: [RecipientStatus], returnFullMessage: Bool, original: [UInt8]) {
+    public init(
+        reportingMTA: String, originalSender: String, originalEnvelopeID: String? = nil, arrivalDate: Date,
+        recipients: [RecipientStatus], returnFullMessage: Bool, original: [UInt8]
+    ) {
         self.reportingMTA = reportingMTA
         self.originalSender = originalSender
         self.originalEnvelopeID = originalEnvelopeID
@@ -83,7 +87,9 @@ public struct DeliveryStatusNotification: Sendable {
         func line(_ value: String) { text += value + "\r\n" }
         line("From: Mail Delivery System <\(Self.clean(mailerDaemon ?? "MAILER-DAEMON@\(reportingMTA)"))>")
         line("To: <\(Self.clean(originalSender))>")
-        line("Subject: " + (failed.isEmpty ? "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender"))
+        line(
+            "Subject: "
+                + (failed.isEmpty ? "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender"))
         line("Date: \(Self.date(now))")
         line("Message-ID: <\(messageID)@\(reportingMTA)>")
         line("Auto-Submitted: auto-replied")
@@ -148,7 +154,9 @@ public struct DeliveryStatusNotification: Sendable {
         let end = min(message.count, limit)
         var index = 0
         while index + 3 < end {
-            if message[index] == 0x0D && message[index + 1] == 0x0A && message[index + 2] == 0x0D && message[index + 3] == 0x0A {
+            if message[index] == 0x0D && message[index + 1] == 0x0A && message[index + 2] == 0x0D
+                && message[index + 3] == 0x0A
+            {
                 return Array(message[..<(index + 2)])
             }
             index += 1

@@ -29,8 +29,10 @@ public struct SMTPClientStateMachine: Sendable {
         public var dsnReturn: String?
         public var dsnEnvelopeID: String?
 
-        public init(mailFrom: String, recipients: [Recipient], size: Int, eightBit: Bool = false, needsSMTPUTF8: Bool = false,
-                    dsnReturn: String? = nil, dsnEnvelopeID: String? = nil) {
+        public init(
+            mailFrom: String, recipients: [Recipient], size: Int, eightBit: Bool = false, needsSMTPUTF8: Bool = false,
+            dsnReturn: String? = nil, dsnEnvelopeID: String? = nil
+        ) {
             self.mailFrom = mailFrom
             self.recipients = recipients
             self.size = size
@@ -103,7 +105,9 @@ public struct SMTPClientStateMachine: Sendable {
     }
 
     /// Every recipient with the same outcome.
-    func all(_ outcome: RecipientOutcome) -> [RecipientOutcome] { Array(repeating: outcome, count: envelope.recipients.count) }
+    func all(_ outcome: RecipientOutcome) -> [RecipientOutcome] {
+        Array(repeating: outcome, count: envelope.recipients.count)
+    }
 
     func failAll(_ reply: SMTPServerReply, _ context: String) -> Action {
         let text = "\(context): \(reply)"
@@ -129,7 +133,9 @@ public struct SMTPClientStateMachine: Sendable {
             // (Postfix's "loops back to myself").
             if let name = reply.lines.first?.split(separator: " ").first, name.lowercased() == heloName.lowercased() {
                 state = .done
-                return .finished(all(.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as \(heloName))")), quit: true)
+                return .finished(
+                    all(.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as \(heloName))")),
+                    quit: true)
             }
             extensions = [:]
             for line in reply.lines.dropFirst() {
@@ -143,7 +149,9 @@ public struct SMTPClientStateMachine: Sendable {
                 return .send(["STARTTLS"])
             }
             if !tlsActive && tlsPolicy == .required {
-                return .finished(all(.transient("the next hop does not offer STARTTLS, which is required for this domain")), quit: true)
+                return .finished(
+                    all(.transient("the next hop does not offer STARTTLS, which is required for this domain")),
+                    quit: true)
             }
             return beginTransaction()
         case .reset:
@@ -152,7 +160,10 @@ public struct SMTPClientStateMachine: Sendable {
         case .helo:
             guard reply.code == 250 else { return failAll(reply, "HELO") }
             extensions = [:]
-            if tlsPolicy == .required { return .finished(all(.transient("the next hop does not offer STARTTLS (no EHLO), which is required")), quit: true) }
+            if tlsPolicy == .required {
+                return .finished(
+                    all(.transient("the next hop does not offer STARTTLS (no EHLO), which is required")), quit: true)
+            }
             return beginTransaction()
         case .startTLS:
             guard reply.code == 220 else {
@@ -268,11 +279,15 @@ public struct SMTPClientStateMachine: Sendable {
     mutating func beginTransaction() -> Action {
         if envelope.needsSMTPUTF8 && extensions["SMTPUTF8"] == nil {
             state = .done
-            return .finished(all(.permanent("the next hop does not support SMTPUTF8, which this message needs (RFC 6531)")), quit: true)
+            return .finished(
+                all(.permanent("the next hop does not support SMTPUTF8, which this message needs (RFC 6531)")),
+                quit: true)
         }
         if let limit = extensions["SIZE"].flatMap({ Int($0) }), limit > 0, envelope.size > limit {
             state = .done
-            return .finished(all(.permanent("message size \(envelope.size) exceeds the next hop's limit of \(limit) (RFC 1870)")), quit: true)
+            return .finished(
+                all(.permanent("message size \(envelope.size) exceeds the next hop's limit of \(limit) (RFC 1870)")),
+                quit: true)
         }
         state = .mail
         if pipelining {
@@ -336,7 +351,9 @@ public struct SMTPClientStateMachine: Sendable {
         envelope.recipients.indices.map { index in
             guard index < rcptReplies.count else { return .transient("no reply to RCPT") }
             let reply = rcptReplies[index]
-            if reply.code == 250 || reply.code == 251 { return accepted ?? .transient("RCPT accepted but the message was not sent") }
+            if reply.code == 250 || reply.code == 251 {
+                return accepted ?? .transient("RCPT accepted but the message was not sent")
+            }
             let text = "RCPT TO: \(reply)"
             return reply.isPermanent ? .permanent(text) : .transient(text)
         }

@@ -36,17 +36,23 @@ public struct SMTPReplyParser: Sendable {
 
     /// Feeds one line (without CRLF); a reply when it was the last line.
     public mutating func feed(_ line: Substring) throws(ProtocolError) -> SMTPServerReply? {
-        guard line.utf8.count <= maxLineLength else { throw ProtocolError(description: "reply line longer than \(maxLineLength) octets") }
+        guard line.utf8.count <= maxLineLength else {
+            throw ProtocolError(description: "reply line longer than \(maxLineLength) octets")
+        }
         let bytes = Array(line.utf8)
-        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = Int(String(line.prefix(3))),
-              (200...599).contains(value) else {
+        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let value = Int(String(line.prefix(3))),
+            (200...599).contains(value)
+        else {
             throw ProtocolError(description: "not an SMTP reply: \(line.prefix(60))")
         }
         let separator = bytes.count > 3 ? bytes[3] : UInt8(ascii: " ")
         guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
             throw ProtocolError(description: "not an SMTP reply: \(line.prefix(60))")
         }
-        if let code, code != value { throw ProtocolError(description: "reply code changed from \(code) to \(value) within a reply") }
+        if let code, code != value {
+            throw ProtocolError(description: "reply code changed from \(code) to \(value) within a reply")
+        }
         code = value
         lines.append(bytes.count > 4 ? String(line.dropFirst(4)) : "")
         guard lines.count <= maxLines else { throw ProtocolError(description: "reply longer than \(maxLines) lines") }
@@ -63,7 +69,8 @@ public struct SMTPReplyParser: Sendable {
         guard let first = text.split(separator: " ").first else { return nil }
         let parts = first.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }),
-              parts[0] == Substring("\(code / 100)") else { return nil }
+            parts[0] == Substring("\(code / 100)")
+        else { return nil }
         return String(first)
     }
 }

@@ -1,7 +1,8 @@
 import CUnbound
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// DNS record types Impulse looks up (RFC 1035 §3.2.2, RFC 3596).
@@ -59,11 +60,17 @@ public final class DNSResolver: @unchecked Sendable {
         self.context = context
         if nameservers.isEmpty {
             let status = ub_ctx_resolvconf(context, resolvConf)
-            if status != 0 { throw SetupError(description: "resolv.conf \(resolvConf ?? "/etc/resolv.conf"): \(String(cString: ub_strerror(status)))") }
+            if status != 0 {
+                throw SetupError(
+                    description:
+                        "resolv.conf \(resolvConf ?? "/etc/resolv.conf"): \(String(cString: ub_strerror(status)))")
+            }
         } else {
             for server in nameservers {
                 let status = ub_ctx_set_fwd(context, server)
-                if status != 0 { throw SetupError(description: "name server '\(server)': \(String(cString: ub_strerror(status)))") }
+                if status != 0 {
+                    throw SetupError(description: "name server '\(server)': \(String(cString: ub_strerror(status)))")
+                }
             }
         }
     }
@@ -109,7 +116,8 @@ public final class DNSResolver: @unchecked Sendable {
             withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: rdata) }
             var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
             guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
-            return DNSRecord(value: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            return DNSRecord(
+                value: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         case .mx:
             guard rdata.count >= 3, let name = domainName(rdata, from: 2) else { return nil }
             return DNSRecord(value: name, preference: Int(rdata[0]) << 8 | Int(rdata[1]))
@@ -154,7 +162,8 @@ public final class DNSResolver: @unchecked Sendable {
         if inet_pton(AF_INET6, address, &v6) == 1 {
             let bytes = withUnsafeBytes(of: &v6) { Array($0) }
             let hex = Array("0123456789abcdef")
-            return bytes.reversed().flatMap { [String(hex[Int($0 & 0xF)]), String(hex[Int($0 >> 4)])] }.joined(separator: ".") + ".ip6.arpa"
+            return bytes.reversed().flatMap { [String(hex[Int($0 & 0xF)]), String(hex[Int($0 >> 4)])] }.joined(
+                separator: ".") + ".ip6.arpa"
         }
         return nil
     }

@@ -27,7 +27,9 @@ public struct DotStuffedDataDecoder: Sendable {
         /// Storing was abandoned (the server's memory budget ran out); the content is incomplete.
         public var abandoned = false
 
-        public init(size: Int, exceededSize: Bool, sawBareCR: Bool, sawBareLF: Bool, sawLongLine: Bool, abandoned: Bool = false) {
+        public init(
+            size: Int, exceededSize: Bool, sawBareCR: Bool, sawBareLF: Bool, sawLongLine: Bool, abandoned: Bool = false
+        ) {
             self.abandoned = abandoned
             self.size = size
             self.exceededSize = exceededSize
@@ -50,7 +52,9 @@ public struct DotStuffedDataDecoder: Sendable {
     private var lineLength = 0
     private var result = Result(size: 0, exceededSize: false, sawBareCR: false, sawBareLF: false, sawLongLine: false)
 
-    public init(maxMessageSize: Int, maxLineLength: Int, policy: BareLineEndingPolicy, initialBuffer: ByteBuffer = ByteBuffer()) {
+    public init(
+        maxMessageSize: Int, maxLineLength: Int, policy: BareLineEndingPolicy, initialBuffer: ByteBuffer = ByteBuffer()
+    ) {
         self.maxMessageSize = maxMessageSize
         self.maxLineLength = maxLineLength
         self.policy = policy
@@ -67,8 +71,9 @@ public struct DotStuffedDataDecoder: Sendable {
     /// Bytes after the end marker are left in `buffer`.
     public mutating func decode(_ buffer: inout ByteBuffer) -> Result? {
         // Work on locals: the loop runs per octet and must not pay for access checks on `self`.
-        var sink = Sink(message: message, result: result, maxMessageSize: maxMessageSize, maxLineLength: maxLineLength,
-                        policy: policy, lineLength: lineLength)
+        var sink = Sink(
+            message: message, result: result, maxMessageSize: maxMessageSize, maxLineLength: maxLineLength,
+            policy: policy, lineLength: lineLength)
         message = ByteBuffer()
         var state = self.state
         var finished = false
@@ -84,8 +89,12 @@ public struct DotStuffedDataDecoder: Sendable {
                     switch byte {
                     case UInt8(ascii: "."): state = .dot
                     case UInt8(ascii: "\r"): state = .carriageReturn
-                    case UInt8(ascii: "\n"): state = .inLine; sink.bareLF()
-                    default: sink.append(byte); state = .inLine
+                    case UInt8(ascii: "\n"):
+                        state = .inLine
+                        sink.bareLF()
+                    default:
+                        sink.append(byte)
+                        state = .inLine
                     }
                 case .dot:
                     sink.lineLength += 1
@@ -93,8 +102,12 @@ public struct DotStuffedDataDecoder: Sendable {
                     switch byte {
                     case UInt8(ascii: "\r"): state = .dotCR
                     // The leading dot was transparency padding (RFC 5321 §4.5.2): drop it.
-                    case UInt8(ascii: "\n"): state = .inLine; sink.bareLF()
-                    default: sink.append(byte); state = .inLine
+                    case UInt8(ascii: "\n"):
+                        state = .inLine
+                        sink.bareLF()
+                    default:
+                        sink.append(byte)
+                        state = .inLine
                     }
                 case .dotCR:
                     if byte == UInt8(ascii: "\n") {
@@ -130,9 +143,13 @@ public struct DotStuffedDataDecoder: Sendable {
                             lineLength += 1
                             continue
                         }
-                        guard octet == UInt8(ascii: "\r"), end + 2 < count, bytes[end + 1] == UInt8(ascii: "\n") else { break }
+                        guard octet == UInt8(ascii: "\r"), end + 2 < count, bytes[end + 1] == UInt8(ascii: "\n") else {
+                            break
+                        }
                         let next = bytes[end + 2]
-                        guard next != UInt8(ascii: "."), next != UInt8(ascii: "\r"), next != UInt8(ascii: "\n") else { break }
+                        guard next != UInt8(ascii: "."), next != UInt8(ascii: "\r"), next != UInt8(ascii: "\n") else {
+                            break
+                        }
                         if lineLength + 2 > sink.maxLineLength { sink.result.sawLongLine = true }
                         lineLength = 0
                         end += 2
@@ -205,21 +222,30 @@ public struct DotStuffedDataDecoder: Sendable {
         mutating func appendCRLF() {
             result.size += 2
             if result.abandoned { return }
-            if result.size > maxMessageSize { result.exceededSize = true; return }
+            if result.size > maxMessageSize {
+                result.exceededSize = true
+                return
+            }
             message.writeStaticString("\r\n")
         }
 
         mutating func append(_ byte: UInt8) {
             result.size += 1
             if result.abandoned { return }
-            if result.size > maxMessageSize { result.exceededSize = true; return }
+            if result.size > maxMessageSize {
+                result.exceededSize = true
+                return
+            }
             message.writeInteger(byte)
         }
 
         mutating func append(_ bytes: UnsafeRawBufferPointer) {
             result.size += bytes.count
             if result.abandoned { return }
-            if result.size > maxMessageSize { result.exceededSize = true; return }
+            if result.size > maxMessageSize {
+                result.exceededSize = true
+                return
+            }
             message.writeBytes(bytes)
         }
     }

@@ -60,7 +60,9 @@ public struct RecipientParameters: Sendable, Equatable {
 /// Splits and checks `esmtp-param *(SP esmtp-param)` (RFC 5321 §4.1.2).
 enum ESMTPParameterList {
     /// esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-"); esmtp-value = 1*(%d33-60 / %d62-126)
-    static func split(_ text: Substring, allowUTF8: Bool) throws(SMTPCommandError) -> [(keyword: String, value: String?)] {
+    static func split(_ text: Substring, allowUTF8: Bool) throws(SMTPCommandError) -> [(
+        keyword: String, value: String?
+    )] {
         var result: [(String, String?)] = []
         for item in text.split(separator: " ") {
             let keyword: Substring
@@ -73,11 +75,14 @@ enum ESMTPParameterList {
                 value = nil
             }
             guard let first = keyword.unicodeScalars.first, first.isASCIIAlphanumeric,
-                  keyword.unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }) else {
+                keyword.unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" })
+            else {
                 throw .init(.invalidParameterKeyword)
             }
             if let value {
-                guard !value.isEmpty, value.utf8.allSatisfy({ ($0 >= 33 && $0 <= 126 && $0 != 61) || (allowUTF8 && $0 >= 0x80) }) else {
+                guard !value.isEmpty,
+                    value.utf8.allSatisfy({ ($0 >= 33 && $0 <= 126 && $0 != 61) || (allowUTF8 && $0 >= 0x80) })
+                else {
                     throw .init(.invalidParameterValue("value for \(keyword.uppercased())"))
                 }
             }
@@ -93,7 +98,9 @@ enum ESMTPParameterList {
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "+") {
-                guard index + 2 < bytes.count, isUpperHex(bytes[index + 1]), isUpperHex(bytes[index + 2]) else { return false }
+                guard index + 2 < bytes.count, isUpperHex(bytes[index + 1]), isUpperHex(bytes[index + 2]) else {
+                    return false
+                }
                 index += 3
                 continue
             }

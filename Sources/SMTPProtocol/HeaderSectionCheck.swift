@@ -19,7 +19,10 @@ public struct HeaderSectionCheck: Sendable, Equatable {
                 // An empty line (CRLF or LF) ends the header section.
                 if octet == 0x0A { break }
                 if octet == 0x0D, let next = message.index(index, offsetBy: 1, limitedBy: message.endIndex),
-                   next != message.endIndex, message[next] == 0x0A { break }
+                    next != message.endIndex, message[next] == 0x0A
+                {
+                    break
+                }
                 atLineStart = false
                 lineStart = index
                 if octet != 0x20 && octet != 0x09 {

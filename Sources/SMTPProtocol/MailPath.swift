@@ -111,7 +111,11 @@ public struct MailPathParser {
                     index += 2
                     continue
                 }
-                if byte == UInt8(ascii: "\"") { closed = true; index += 1; break }
+                if byte == UInt8(ascii: "\"") {
+                    closed = true
+                    index += 1
+                    break
+                }
                 guard byte >= 32, byte != 127 else { throw .syntax("control character in local part") }
                 index += 1
             }
@@ -150,11 +154,13 @@ public struct MailPathParser {
     static func isAtext(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
         case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"),
-             UInt8(ascii: "="), UInt8(ascii: "?"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
-             UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "~"): return true
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "/"),
+            UInt8(ascii: "="), UInt8(ascii: "?"), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"),
+            UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "~"):
+            return true
         default: return byte >= 0x80
         }
     }
@@ -170,11 +176,13 @@ public struct MailPathParser {
         for label in text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
             guard !label.isEmpty, label.count <= 63 else { return false }
             guard let first = label.first, let last = label.last,
-                  first != UInt8(ascii: "-"), last != UInt8(ascii: "-") else { return false }
+                first != UInt8(ascii: "-"), last != UInt8(ascii: "-")
+            else { return false }
             for byte in label {
                 switch byte {
                 case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                     UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"): continue
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
+                    continue
                 default:
                     if allowUTF8, byte >= 0x80 { continue }
                     return false
@@ -193,7 +201,11 @@ public struct MailPathParser {
             return !address.isEmpty && address.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
         }
         let octets = inner.split(separator: ".", omittingEmptySubsequences: false)
-        if octets.count == 4, octets.allSatisfy({ !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) && (Int($0) ?? 256) <= 255 }) {
+        if octets.count == 4,
+            octets.allSatisfy({
+                !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCIIDigit) && (Int($0) ?? 256) <= 255
+            })
+        {
             return true
         }
         // General-address-literal = Standardized-tag ":" 1*dcontent; we know no other tags.

@@ -45,7 +45,9 @@ public struct MessageLineCheck: Sendable, Equatable {
                 index = next
             } else {
                 var end = next
-                while end < octets.endIndex && octets[end] != 0x0D && octets[end] != 0x0A { end = octets.index(after: end) }
+                while end < octets.endIndex && octets[end] != 0x0D && octets[end] != 0x0A {
+                    end = octets.index(after: end)
+                }
                 out.writeBytes(octets[index..<end])
                 index = end
             }

@@ -1,7 +1,9 @@
 /// Parses one command line (without its CRLF). Handles untrusted network input: every failure is
 /// an `SMTPCommandError` carrying the reply, never a trap.
 public enum SMTPCommandParser {
-    public static func parse(_ line: some Collection<UInt8>, context: SMTPParseContext) throws(SMTPCommandError) -> SMTPCommand {
+    public static func parse(_ line: some Collection<UInt8>, context: SMTPParseContext) throws(SMTPCommandError)
+        -> SMTPCommand
+    {
         // Commands are ASCII, but SMTPUTF8 paths may carry UTF-8; NUL, CR, LF and other controls never.
         for byte in line where byte < 32 && byte != UInt8(ascii: "\t") || byte == 127 {
             _ = byte
@@ -74,7 +76,8 @@ public enum SMTPCommandParser {
                 }
                 switch keyword {
                 case "SIZE":
-                    guard let value, value.utf8.count <= 18, value.allSatisfy(\.isASCIIDigit), let size = Int(value) else {
+                    guard let value, value.utf8.count <= 18, value.allSatisfy(\.isASCIIDigit), let size = Int(value)
+                    else {
                         throw SMTPCommandError(.invalidParameterValue("SIZE value"))
                     }
                     if size > context.limits.maxMessageSize {
@@ -132,9 +135,11 @@ public enum SMTPCommandParser {
                 case "ORCPT":
                     // orcpt-parameter = "ORCPT=" addr-type ";" xtext (RFC 3461 §4.2); utf-8-addr-xtext per RFC 6533.
                     guard let value, value.utf8.count <= 500, let semicolon = value.firstIndex(of: ";"),
-                          !value[..<semicolon].isEmpty,
-                          value[..<semicolon].unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }),
-                          context.transactionUTF8 || ESMTPParameterList.isXtext(String(value[value.index(after: semicolon)...])) else {
+                        !value[..<semicolon].isEmpty,
+                        value[..<semicolon].unicodeScalars.allSatisfy({ $0.isASCIIAlphanumeric || $0 == "-" }),
+                        context.transactionUTF8
+                            || ESMTPParameterList.isXtext(String(value[value.index(after: semicolon)...]))
+                    else {
                         throw SMTPCommandError(.invalidParameterValue("ORCPT value"))
                     }
                     parameters.originalRecipient = value
@@ -213,7 +218,8 @@ public enum SMTPCommandParser {
         // BDAT after HELO is refused by the session, which still reads the chunk: parse the size.
         let parts = rest.split(separator: " ")
         guard (1...2).contains(parts.count), parts[0].utf8.count <= 18, parts[0].allSatisfy(\.isASCIIDigit),
-              let size = Int(parts[0]) else {
+            let size = Int(parts[0])
+        else {
             throw SMTPCommandError(.usage("BDAT <size> [LAST]"))
         }
         if parts.count == 2 {

@@ -45,4 +45,3 @@ public struct SMTPReply: Sendable, Equatable, CustomStringConvertible {
         return String(buffer: buffer)
     }
 }
-

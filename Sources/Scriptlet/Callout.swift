@@ -1,4 +1,5 @@
-/// The validation callouts of `msys.registerModule` (Momentum's `msys.registerModule` page; docs/lua/README.md), and the hook
+/// The validation callouts of `msys.registerModule` (Momentum's `msys.registerModule` page; docs/lua/README.md), and
+/// the hook
 /// points that act like them (they see the vctx and answer through its code), in phase order.
 public enum Callout: String, Sendable, CaseIterable {
     case validateAccept = "core_validate_accept"
@@ -42,7 +43,8 @@ public enum Callout: String, Sendable, CaseIterable {
     /// A `<scope>_<hook>` hook point (`core_…`) rather than a `validate_*` callout.
     public var isHook: Bool {
         switch self {
-        case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation, .postFinalValidation: return true
+        case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation, .postFinalValidation:
+            return true
         default: return false
         }
     }
@@ -99,8 +101,10 @@ public struct PolicyChanges: Sendable, Equatable {
     public init() {}
 
     public static func == (lhs: PolicyChanges, rhs: PolicyChanges) -> Bool {
-        lhs.mailFrom == rhs.mailFrom && lhs.recipientRewrites.map { [$0.0, $0.1] } == rhs.recipientRewrites.map { [$0.0, $0.1] }
-            && lhs.routingDomain == rhs.routingDomain && lhs.binding == rhs.binding && lhs.bindingGroup == rhs.bindingGroup
+        lhs.mailFrom == rhs.mailFrom
+            && lhs.recipientRewrites.map { [$0.0, $0.1] } == rhs.recipientRewrites.map { [$0.0, $0.1] }
+            && lhs.routingDomain == rhs.routingDomain && lhs.binding == rhs.binding
+            && lhs.bindingGroup == rhs.bindingGroup
             && lhs.discard == rhs.discard && lhs.priority == rhs.priority
             && lhs.capabilitiesAdded == rhs.capabilitiesAdded && lhs.capabilitiesRemoved == rhs.capabilitiesRemoved
     }

@@ -24,7 +24,9 @@ final class PCRERegex {
         var errorCode: Int32 = 0
         var errorOffset: Int = 0
         let compiled = pattern.withCString { text in
-            pcre2_compile_8(UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), pattern.utf8.count, PCRE2_UTF, &errorCode, &errorOffset, nil)
+            pcre2_compile_8(
+                UnsafeRawPointer(text).assumingMemoryBound(to: UInt8.self), pattern.utf8.count, PCRE2_UTF, &errorCode,
+                &errorOffset, nil)
         }
         guard let compiled else {
             throw CompileError(message: Self.message(errorCode), offset: errorOffset, code: errorCode)
@@ -53,9 +55,12 @@ final class PCRERegex {
 
     /// Groups 0…n of the first match at or after `start` (nil for an unset group), with the match's
     /// byte range; nil when nothing matches. Throws on a matching error (e.g. bad UTF-8).
-    func match(_ subject: [UInt8], from start: Int = 0) throws(CompileError) -> (groups: [String?], range: Range<Int>)? {
+    func match(_ subject: [UInt8], from start: Int = 0) throws(CompileError) -> (groups: [String?], range: Range<Int>)?
+    {
         let count = subject.withUnsafeBufferPointer { bytes in
-            pcre2_match_8(code, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, start, 0, matchData, matchContext)
+            pcre2_match_8(
+                code, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count, start, 0, matchData, matchContext
+            )
         }
         if count == PCRE2_ERROR_NOMATCH { return nil }
         guard count > 0 else { throw CompileError(message: Self.message(count), offset: start, code: count) }
@@ -88,7 +93,10 @@ final class PCRERegex {
             let number = Int(base[0]) << 8 | Int(base[1])
             var name: [UInt8] = []
             var index = 2
-            while index < Int(entrySize), base[index] != 0 { name.append(base[index]); index += 1 }
+            while index < Int(entrySize), base[index] != 0 {
+                name.append(base[index])
+                index += 1
+            }
             return (String(decoding: name, as: UTF8.self), number)
         }
     }

@@ -28,22 +28,29 @@ public enum PolicyEffect: Equatable, Sendable {
             }
             return .success(.sleep(seconds: min(seconds, PolicyLimits.maxSleep)))
         case "dns":
-            guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3) else {
+            guard let name = arguments.string(2), !name.isEmpty, name.utf8.count <= 255, let type = arguments.string(3)
+            else {
                 return .failure(EffectDecodingError("msys.dnsLookup: bad name"))
             }
             return .success(.dnsLookup(name: name, type: type))
         case "inject":
-            guard let sender = arguments.string(2), let recipients = arguments.string(3), let content = arguments.octets(4) else {
+            guard let sender = arguments.string(2), let recipients = arguments.string(3),
+                let content = arguments.octets(4)
+            else {
                 return .failure(EffectDecodingError("inject: expected (mailfrom, rcptto, content)"))
             }
-            return .success(.inject(mailFrom: sender, recipients: recipients.split(separator: "\n").map(String.init), content: content))
+            return .success(
+                .inject(
+                    mailFrom: sender, recipients: recipients.split(separator: "\n").map(String.init), content: content))
         case "pool":
             guard let pool = arguments.string(2), let payload = arguments.octets(3) else {
                 return .failure(EffectDecodingError("msys.runInPool: bad job"))
             }
             return .success(.runInPool(pool: pool, payload: payload))
         case "readfile":
-            guard let path = arguments.string(2), !path.isEmpty else { return .failure(EffectDecodingError("msys.readfile: bad path")) }
+            guard let path = arguments.string(2), !path.isEmpty else {
+                return .failure(EffectDecodingError("msys.readfile: bad path"))
+            }
             return .success(.readFile(path: path))
         default:
             return .failure(EffectDecodingError("impulse: unknown suspension"))

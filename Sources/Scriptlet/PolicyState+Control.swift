@@ -15,7 +15,8 @@ extension PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         guard let results = try? lua.callInternal(.runControl, words.map { .string($0) }),
-              case .boolean(let ok)? = results.first else { return nil }
+            case .boolean(let ok)? = results.first
+        else { return nil }
         return (ok, results.dropFirst().first?.description ?? "")
     }
 

@@ -9,7 +9,8 @@ import LuaShim
 extension PolicyState {
     func installLibrary(printer: (@Sendable (String) -> Void)?) {
         if impulse_lua_open_cjson(lua.pointer, ScriptletABI.SwiftValue.cjson.rawValue) == 0 {
-            warnings.append("scriptlet: lua-cjson (liblua5.1-cjson) is not installed: the json package is not available")
+            warnings.append(
+                "scriptlet: lua-cjson (liblua5.1-cjson) is not installed: the json package is not available")
         }
         lua.setInternal(.log) { arguments in
             let text = arguments.string(2) ?? ""
@@ -19,10 +20,14 @@ extension PolicyState {
         installGaugesAndCounters()
         installCIDR()
         lua.setInternal(.idn) { arguments in
-            guard let direction = arguments.string(1), let text = arguments.string(2) else { return .error("msys.idn: expected a string") }
+            guard let direction = arguments.string(1), let text = arguments.string(2) else {
+                return .error("msys.idn: expected a string")
+            }
             var output: UnsafeMutablePointer<CChar>?
-            let status = direction == "ascii"
-                ? idn2_to_ascii_8z(text, &output, Int32(IDN2_NONTRANSITIONAL.rawValue | IDN2_USE_STD3_ASCII_RULES.rawValue))
+            let status =
+                direction == "ascii"
+                ? idn2_to_ascii_8z(
+                    text, &output, Int32(IDN2_NONTRANSITIONAL.rawValue | IDN2_USE_STD3_ASCII_RULES.rawValue))
                 : idn2_to_unicode_8z8z(text, &output, 0)
             guard status == IDN2_OK.rawValue, let output else {
                 return .values([.nil, .string(String(cString: idn2_strerror(status)))])
@@ -31,7 +36,9 @@ extension PolicyState {
             return .values([.string(String(cString: output))])
         }
         lua.setInternal(.sessionCount) { [unowned self] arguments in
-            guard let text = arguments.string(1), let block = CIDRBlock(text) else { return .error("expected an address or CIDR block") }
+            guard let text = arguments.string(1), let block = CIDRBlock(text) else {
+                return .error("expected an address or CIDR block")
+            }
             return .values([.number(Double(sessionCounter?(block) ?? 0))])
         }
     }
@@ -46,7 +53,9 @@ extension PolicyState {
     /// module per callout.
     public func enableModuleTiming(_ record: @escaping @Sendable (String, String, Double) -> Void) {
         lua.setInternal(.moduleTime) { arguments in
-            if case .number(let seconds) = arguments[3] { record(arguments.string(1) ?? "?", arguments.string(2) ?? "?", seconds) }
+            if case .number(let seconds) = arguments[3] {
+                record(arguments.string(1) ?? "?", arguments.string(2) ?? "?", seconds)
+            }
             return .values([])
         }
         _ = try? lua.callInternal(.enableModuleTiming)
@@ -54,22 +63,31 @@ extension PolicyState {
 
     private func installGaugesAndCounters() {
         lua.setInternal(.gauge) { [shared] arguments in
-            guard let operation = arguments.string(1), let name = arguments.string(2) else { return .error("msys.gauge_cache: expected a cache name") }
+            guard let operation = arguments.string(1), let name = arguments.string(2) else {
+                return .error("msys.gauge_cache: expected a cache name")
+            }
             if operation == "define" {
                 guard let maxItems = arguments[3].integer(in: 1...10_000_000) else {
                     return .error("msys.gauge_cache.define: maxelems must be a number from 1 to 10000000")
                 }
-                guard let ttl = arguments[4] == .nil ? 0 : arguments[4].finiteNumber, ttl >= 0, ttl <= PolicyLimits.maxTimerDelay else {
+                guard let ttl = arguments[4] == .nil ? 0 : arguments[4].finiteNumber, ttl >= 0,
+                    ttl <= PolicyLimits.maxTimerDelay
+                else {
                     return .error("msys.gauge_cache.define: ttl must be a number of seconds from 0 to 31536000")
                 }
                 shared.defineGauge(name, maxItems: maxItems, ttl: ttl)
                 return .values([.boolean(true)])
             }
-            guard shared.gaugeExists(name) else { return .error("msys.gauge_cache: no cache named '\(name)' (define it first)") }
+            guard shared.gaugeExists(name) else {
+                return .error("msys.gauge_cache: no cache named '\(name)' (define it first)")
+            }
             let key = arguments.string(3) ?? ""
             switch operation {
             case "inc", "dec":
-                guard let amount = arguments[4] == .nil ? 1 : arguments[4].integer(in: -PolicyLimits.maxGaugeStep...PolicyLimits.maxGaugeStep) else {
+                guard
+                    let amount = arguments[4] == .nil
+                        ? 1 : arguments[4].integer(in: -PolicyLimits.maxGaugeStep...PolicyLimits.maxGaugeStep)
+                else {
                     return .error("msys.gauge_cache.\(operation): the amount must be a number from -1e9 to 1e9")
                 }
                 let value = shared.adjustGauge(name, key: key, by: operation == "inc" ? amount : -amount) ?? 0
@@ -84,8 +102,13 @@ extension PolicyState {
             }
         }
         lua.setInternal(.counter) { [shared] arguments in
-            guard let operation = arguments.string(1), let path = arguments.string(2) else { return .error("msys.counter: expected a counter") }
-            guard let amount = arguments[3] == .nil ? 0 : arguments[3].integer(in: -1_000_000_000_000...1_000_000_000_000).map(Int64.init) else {
+            guard let operation = arguments.string(1), let path = arguments.string(2) else {
+                return .error("msys.counter: expected a counter")
+            }
+            guard
+                let amount = arguments[3] == .nil
+                    ? 0 : arguments[3].integer(in: -1_000_000_000_000...1_000_000_000_000).map(Int64.init)
+            else {
                 return .error("msys.counter.add: the amount must be a number from -1e12 to 1e12")
             }
             let value: Int64
@@ -107,8 +130,10 @@ extension PolicyState {
             let defaultValue = arguments.string(4)
             let text: String
             if let path {
-                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 64 << 20,
-                      let data = FileManager.default.contents(atPath: path) else {
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+                    size <= 64 << 20,
+                    let data = FileManager.default.contents(atPath: path)
+                else {
                     return .error("msys.cidr.define: cannot read \(path) (missing, unreadable or over 64 MiB)")
                 }
                 text = String(decoding: data, as: UTF8.self)
@@ -120,10 +145,14 @@ extension PolicyState {
             return .values([.boolean(true), .number(Double(entries.count))] + problems.prefix(5).map { .string($0) })
         }
         lua.setInternal(.cidrQuery) { [shared] arguments in
-            guard let name = arguments.string(1), let text = arguments.string(2) else { return .error("msys.cidr.query: expected (name, address)") }
+            guard let name = arguments.string(1), let text = arguments.string(2) else {
+                return .error("msys.cidr.query: expected (name, address)")
+            }
             let host = text.hasPrefix("[") ? String(text.dropFirst().prefix { $0 != "]" }) : text
             guard let address = IPAddress(host) else { return .values([.nil, .string("not an IP address: \(text)")]) }
-            guard let result = shared.queryCIDR(name, address: address) else { return .error("msys.cidr.query: no table named '\(name)' (define it first)") }
+            guard let result = shared.queryCIDR(name, address: address) else {
+                return .error("msys.cidr.query: no table named '\(name)' (define it first)")
+            }
             return .values([result.map { .string($0) } ?? .nil])
         }
         lua.setInternal(.cidrSource) { [shared] arguments in
@@ -134,7 +163,9 @@ extension PolicyState {
 
     /// An rbldnsd ip4set/ip6set dataset: `block [value]` lines, `:A:TXT` default lines, `#`
     /// comments. A value of the `:A:TXT` form gives its text (or its A value).
-    static func parseRbldnsd(_ text: String) -> (entries: [(CIDRBlock, String)], defaultValue: String?, problems: [String]) {
+    static func parseRbldnsd(_ text: String) -> (
+        entries: [(CIDRBlock, String)], defaultValue: String?, problems: [String]
+    ) {
         var entries: [(CIDRBlock, String)] = []
         var defaultValue: String?
         var problems: [String] = []
@@ -156,7 +187,8 @@ extension PolicyState {
                 problems.append("line \(number + 1): not an address or CIDR block: \(line.prefix(60))")
                 continue
             }
-            let entryValue = fields.count > 1 ? value(fields[1].drop { $0 == " " || $0 == "\t" }) : (defaultValue ?? "1")
+            let entryValue =
+                fields.count > 1 ? value(fields[1].drop { $0 == " " || $0 == "\t" }) : (defaultValue ?? "1")
             entries.append((block, entryValue))
         }
         return (entries, defaultValue, problems)

@@ -17,11 +17,14 @@ extension PolicyState {
 
     func installPCRE() {
         lua.setInternal(.pcreMatch) { [unowned self] arguments in
-            guard let subject = arguments.string(1), let pattern = arguments.string(2) else { return .error("msys.pcre.match: expected (subject, pattern)") }
+            guard let subject = arguments.string(1), let pattern = arguments.string(2) else {
+                return .error("msys.pcre.match: expected (subject, pattern)")
+            }
             do {
                 let regex = try regex(pattern)
                 guard let found = try regex.match(Array(subject.utf8)) else { return .values([.boolean(false)]) }
-                var values: [LuaValue] = [.number(Double(found.groups.count))] + found.groups.map { $0.map { .string($0) } ?? .nil }
+                var values: [LuaValue] =
+                    [.number(Double(found.groups.count))] + found.groups.map { $0.map { .string($0) } ?? .nil }
                 for (name, number) in regex.names { values += [.string(name), .number(Double(number))] }
                 return .values(values)
             } catch {
@@ -29,7 +32,9 @@ extension PolicyState {
             }
         }
         lua.setInternal(.pcreReplace) { [unowned self] arguments in
-            guard let subject = arguments.string(1), let pattern = arguments.string(2), let replacement = arguments.string(3) else {
+            guard let subject = arguments.string(1), let pattern = arguments.string(2),
+                let replacement = arguments.string(3)
+            else {
                 return .error("msys.pcre.replace: expected (subject, pattern, replacement)")
             }
             do {
@@ -55,7 +60,9 @@ extension PolicyState {
             }
         }
         lua.setInternal(.pcreSplit) { [unowned self] arguments in
-            guard let subject = arguments.string(1), let pattern = arguments.string(2) else { return .error("msys.pcre.split: expected (subject, pattern)") }
+            guard let subject = arguments.string(1), let pattern = arguments.string(2) else {
+                return .error("msys.pcre.split: expected (subject, pattern)")
+            }
             do {
                 let regex = try regex(pattern)
                 let bytes = Array(subject.utf8)
@@ -84,8 +91,15 @@ extension PolicyState {
         var out = ""
         var characters = replacement[...]
         while let character = characters.popFirst() {
-            guard character == "$", let next = characters.first else { out.append(character); continue }
-            if next == "$" { out.append("$"); characters.removeFirst(); continue }
+            guard character == "$", let next = characters.first else {
+                out.append(character)
+                continue
+            }
+            if next == "$" {
+                out.append("$")
+                characters.removeFirst()
+                continue
+            }
             if let digit = next.wholeNumberValue, next.isASCII {
                 characters.removeFirst()
                 if digit < groups.count { out += groups[digit] ?? "" }

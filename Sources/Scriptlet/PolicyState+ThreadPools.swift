@@ -7,9 +7,15 @@ import LuaBridge
 extension PolicyState {
     func installThreadPools() {
         lua.setInternal(.poolSubmit) { [unowned self] arguments in
-            guard let pool = arguments.string(1), let payload = arguments.octets(2) else { return .error("msys.runInPool: bad job") }
-            guard let submitter = poolSubmitter else { return .values([.boolean(false), .string("no thread pools here")]) }
-            if let problem = submitter(pool, payload, arguments.octets(3)) { return .values([.boolean(false), .string(problem)]) }
+            guard let pool = arguments.string(1), let payload = arguments.octets(2) else {
+                return .error("msys.runInPool: bad job")
+            }
+            guard let submitter = poolSubmitter else {
+                return .values([.boolean(false), .string("no thread pools here")])
+            }
+            if let problem = submitter(pool, payload, arguments.octets(3)) {
+                return .values([.boolean(false), .string(problem)])
+            }
             return .values([.boolean(true)])
         }
         lua.setInternal(.poolInfo) { [unowned self] arguments in
@@ -20,7 +26,9 @@ extension PolicyState {
             // Only reachable from a pool's state (msys.sleep / msys.readfile there block the thread).
             switch arguments.string(1) {
             case "sleep":
-                guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds > 0 else { return .values([]) }
+                guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds > 0 else {
+                    return .values([])
+                }
                 Thread.sleep(forTimeInterval: min(seconds, PolicyLimits.maxSleep))
                 return .values([])
             case "readfile":
@@ -29,8 +37,12 @@ extension PolicyState {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
                     return .values([.string("error"), .string("\(path): no such file")])
                 }
-                guard size <= 16 << 20 else { return .values([.string("error"), .string("\(path): larger than 16 MiB")]) }
-                guard let data = FileManager.default.contents(atPath: path) else { return .values([.string("error"), .string("\(path): cannot read")]) }
+                guard size <= 16 << 20 else {
+                    return .values([.string("error"), .string("\(path): larger than 16 MiB")])
+                }
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    return .values([.string("error"), .string("\(path): cannot read")])
+                }
                 return .values([.string("ok"), .bytes(Array(data))])
             default:
                 return .error("impulse: unknown blocking call")

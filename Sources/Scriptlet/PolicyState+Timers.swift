@@ -16,13 +16,16 @@ extension PolicyState {
         }
         lua.setInternal(.newTimer) { _ in .newUserdata(metatableKey: "impulse.timer.mt") }
         lua.setInternal(.timer) { [unowned self] arguments in
-            guard let operation = arguments.string(1), let id = arguments[2].integer(in: 0...Int(Int32.max)) else { return .error("timer: bad call") }
+            guard let operation = arguments.string(1), let id = arguments[2].integer(in: 0...Int(Int32.max)) else {
+                return .error("timer: bad call")
+            }
             switch operation {
             case "cancel":
                 stoppedTimers.insert(id)
                 timers.removeValue(forKey: id)?()
             case "start":
-                guard let seconds = arguments[3].finiteNumber, seconds >= 0, seconds <= PolicyLimits.maxTimerDelay else { return .error("timer: bad delay") }
+                guard let seconds = arguments[3].finiteNumber, seconds >= 0, seconds <= PolicyLimits.maxTimerDelay
+                else { return .error("timer: bad delay") }
                 let repeating = arguments[4] == .boolean(true)
                 guard let timerScheduler else { return .error("msys.timer: timers are not available in this state") }
                 timers.removeValue(forKey: id)?()
@@ -43,7 +46,8 @@ extension PolicyState {
             // again once it has ended, unless it stopped itself or was collected.
             runWaiting(.timerFire, [.number(Double(id))]) { [weak self] run in
                 guard let self, repeating, case .finished(let results) = run, results.first == .boolean(true),
-                      timers[id] == nil, !stoppedTimers.contains(id) else { return }
+                    timers[id] == nil, !stoppedTimers.contains(id)
+                else { return }
                 arm(id, after: seconds, repeating: true, scheduler: scheduler)
             }
         }

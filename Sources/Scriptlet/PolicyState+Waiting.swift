@@ -17,15 +17,20 @@ extension PolicyState {
     /// Runs internal entry `entry` with `arguments` in a new coroutine under the watchdog (each
     /// stretch between waits gets the full budget, as callouts do); `completion` runs on this
     /// state's thread, at once when nothing waited.
-    func runWaiting(_ entry: ScriptletABI.LuaEntry, _ arguments: [LuaValue], then completion: @escaping (WaitingRun) -> Void) {
-        guard let function = lua.reference(internal: entry), let coroutine = LuaCoroutine(state: lua, function: function) else {
+    func runWaiting(
+        _ entry: ScriptletABI.LuaEntry, _ arguments: [LuaValue], then completion: @escaping (WaitingRun) -> Void
+    ) {
+        guard let function = lua.reference(internal: entry),
+            let coroutine = LuaCoroutine(state: lua, function: function)
+        else {
             completion(.failed("\(entry.rawValue) is missing"))
             return
         }
         drive(coroutine, arguments, completion)
     }
 
-    private func drive(_ coroutine: LuaCoroutine, _ arguments: [LuaValue], _ completion: @escaping (WaitingRun) -> Void) {
+    private func drive(_ coroutine: LuaCoroutine, _ arguments: [LuaValue], _ completion: @escaping (WaitingRun) -> Void)
+    {
         lua.setWatchdog(instructions: instructionBudget)
         _ = lua.takeMemoryLimitExceeded()
         pendingEffect = nil

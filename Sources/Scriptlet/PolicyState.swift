@@ -59,7 +59,8 @@ public final class PolicyState {
     private var idleWorkers: [LuaCoroutine] = []
     /// The prelude's entry points, looked up once.
     private struct Entries {
-        var open, set, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule, takeChanges: LuaReference?
+        var open, set, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule,
+            takeChanges: LuaReference?
     }
     private var entry = Entries()
     /// The last callout that finished changed its session's recipient list.
@@ -101,24 +102,29 @@ public final class PolicyState {
     /// Every hook point Impulse knows, with how it treats it ("fired", "delivery": declared for
     /// delivery but not called yet, "known": Momentum has it, Impulse does not call it).
     static let hookKinds: [(key: LuaValue, value: LuaValue)] = HookRegistry.prototypes.keys.sorted().map { name in
-        let kind = HookRegistry.fired.contains(name) ? "fired" : HookRegistry.declaredForDelivery.contains(name) ? "delivery" : "known"
+        let kind =
+            HookRegistry.fired.contains(name)
+            ? "fired" : HookRegistry.declaredForDelivery.contains(name) ? "delivery" : "known"
         return (.string(name), .string(kind))
     }
 
     /// Loads the prelude and `scripts` in order. Each script is translated from Threaded Lua and
     /// run once (its module-level code runs per state, as in Momentum).
     /// `print` in scripts goes to `printer` (Momentum sends it to the paniclog); without one, to stdout.
-    public init(scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
-                memoryLimit: Int = PolicyLimits.defaultMemoryLimit,
-                printer: (@Sendable (String) -> Void)? = nil) throws(ScriptletLoadError) {
+    public init(
+        scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
+        memoryLimit: Int = PolicyLimits.defaultMemoryLimit,
+        printer: (@Sendable (String) -> Void)? = nil
+    ) throws(ScriptletLoadError) {
         lua = LuaState(jit: jit, sealed: false)
         self.memoryLimit = memoryLimit
         self.shared = shared
         if let printer {
             lua.setGlobal("print") { arguments in
-                printer((0..<arguments.count).map { index in
-                    arguments.string(index + 1) ?? arguments[index + 1].description
-                }.joined(separator: "\t"))
+                printer(
+                    (0..<arguments.count).map { index in
+                        arguments.string(index + 1) ?? arguments[index + 1].description
+                    }.joined(separator: "\t"))
                 return .values([])
             }
         }
@@ -145,11 +151,15 @@ public final class PolicyState {
         lua.setMemoryLimit(octets: memoryLimit)
         installPCRE()
         lua.setInternal(.fetchMessage) { [unowned self] arguments in
-            guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else { return .values([.nil]) }
+            guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else {
+                return .values([.nil])
+            }
             return .values([.bytes(fetch())])
         }
         lua.setInternal(.fetchRecipients) { [unowned self] arguments in
-            guard let id = arguments[1].integer(in: 0...Int.max), let list = recipientSource[id]?() else { return .values([.nil]) }
+            guard let id = arguments[1].integer(in: 0...Int.max), let list = recipientSource[id]?() else {
+                return .values([.nil])
+            }
             return .values([.boolean(list.final)] + list.addresses.map { .string($0) })
         }
         let searchPath = Set(scripts.map { ($0.path as NSString).deletingLastPathComponent })
@@ -164,7 +174,8 @@ public final class PolicyState {
             do {
                 translated = try ThreadedLuaTranslator.translate(source)
             } catch {
-                throw ScriptletLoadError(script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
+                throw ScriptletLoadError(
+                    script: script.name, message: "\(script.chunkName):\(error.line): \(error.message)")
             }
             do {
                 try lua.callInternal(.loading, [.string(script.chunkName)])
@@ -193,18 +204,21 @@ public final class PolicyState {
         }
         self.implemented = implemented
         implementedMask = implemented.reduce(0) { $0 | (1 << $1.number) }
-        lua.setInternal(.calloutNames, table: Callout.allCases.enumerated().map { (.number(Double($0.offset + 1)), .string($0.element.rawValue)) })
+        lua.setInternal(
+            .calloutNames,
+            table: Callout.allCases.enumerated().map { (.number(Double($0.offset + 1)), .string($0.element.rawValue)) })
         worker = lua.reference(internal: .worker)
         sessionsTable = lua.reference(toResultOfInternal: .sessions)
-        entry = Entries(open: lua.reference(internal: .open), set: lua.reference(internal: .set),
-                        get: lua.reference(internal: .get),
-                        newMessage: lua.reference(internal: .newMessage),
-                        takeRecipients: lua.reference(internal: .takeRecipients),
-                        setMessage: lua.reference(internal: .setMessage),
-                        takeMessage: lua.reference(internal: .takeMessage),
-                        close: lua.reference(internal: .close), routingDomain: lua.reference(internal: .routingDomain),
-                        runningModule: lua.reference(internal: .runningModule),
-                        takeChanges: lua.reference(internal: .takeChanges))
+        entry = Entries(
+            open: lua.reference(internal: .open), set: lua.reference(internal: .set),
+            get: lua.reference(internal: .get),
+            newMessage: lua.reference(internal: .newMessage),
+            takeRecipients: lua.reference(internal: .takeRecipients),
+            setMessage: lua.reference(internal: .setMessage),
+            takeMessage: lua.reference(internal: .takeMessage),
+            close: lua.reference(internal: .close), routingDomain: lua.reference(internal: .routingDomain),
+            runningModule: lua.reference(internal: .runningModule),
+            takeChanges: lua.reference(internal: .takeChanges))
     }
 
     /// Calls one of the prelude's entry points.
@@ -219,7 +233,8 @@ public final class PolicyState {
     }
 
     static func luaQuoted(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        "\""
+            + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 
@@ -232,10 +247,16 @@ public final class PolicyState {
     /// Starts a session's policy state, seeding its connection context. `peer` and `listener`
     /// are the client's and the listening socket's address and port (accept.remote_addr,
     /// msg:reception_peer, msg:listener_addr).
-    public func openSession(_ id: Int, connectionContext: [(String, String)],
-                            peer: (ip: String, port: Int) = ("0.0.0.0", 0), listener: (ip: String, port: Int) = ("0.0.0.0", 0)) {
-        _ = try? call(entry.open, [.number(Double(id)), .string(peer.ip), .number(Double(peer.port)),
-                                   .string(listener.ip), .number(Double(listener.port))])
+    public func openSession(
+        _ id: Int, connectionContext: [(String, String)],
+        peer: (ip: String, port: Int) = ("0.0.0.0", 0), listener: (ip: String, port: Int) = ("0.0.0.0", 0)
+    ) {
+        _ = try? call(
+            entry.open,
+            [
+                .number(Double(id)), .string(peer.ip), .number(Double(peer.port)),
+                .string(listener.ip), .number(Double(listener.port))
+            ])
         if !connectionContext.isEmpty, let sessionsTable {
             lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connectionContext)
         }
@@ -243,7 +264,8 @@ public final class PolicyState {
 
     /// Sets a connection- or message-context key (the predefined keys in docs/lua/objects.md).
     public func setContext(_ id: Int, message: Bool, _ key: String, _ value: String?) {
-        _ = try? call(entry.set, [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
+        _ = try? call(
+            entry.set, [.number(Double(id)), .number(message ? 1 : 0), .string(key), value.map { .string($0) } ?? .nil])
     }
 
     /// Sets several context keys (written straight into the session's tables; no Lua code runs).
@@ -252,14 +274,24 @@ public final class PolicyState {
         var connection: [(String, String)] = []
         var message: [(String, String)] = []
         for update in updates {
-            if update.message { message.append((update.key, update.value)) } else { connection.append((update.key, update.value)) }
+            if update.message {
+                message.append((update.key, update.value))
+            } else {
+                connection.append((update.key, update.value))
+            }
         }
-        if !connection.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connection) }
+        if !connection.isEmpty {
+            lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("conn")], connection)
+        }
         if !message.isEmpty { lua.setFields(in: sessionsTable, path: [.number(Double(id)), .string("mess")], message) }
     }
 
     public func context(_ id: Int, message: Bool, _ key: String) -> String? {
-        guard case .string(let value)? = try? call(entry.get, [.number(Double(id)), .number(message ? 1 : 0), .string(key)]).first else {
+        guard
+            case .string(let value)? = try? call(
+                entry.get, [.number(Double(id)), .number(message ? 1 : 0), .string(key)]
+            ).first
+        else {
             return nil
         }
         return value
@@ -273,11 +305,17 @@ public final class PolicyState {
     /// Starts `callout` across every module in a coroutine; `text` is the ec_string argument where
     /// there is one. A module may suspend it (msys.sleep …): then `.suspended` says what for.
     public func start(_ callout: Callout, session id: Int, text: String? = nil) -> Progress {
-        guard implements(callout), let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) }) else {
+        guard implements(callout),
+            let coroutine = idleWorkers.popLast() ?? worker.flatMap({ LuaCoroutine(state: lua, function: $0) })
+        else {
             return .done(.proceed)
         }
-        return step(coroutine, callout, session: id, [.boolean(callout.isHook), .number(Double(id)), .number(Double(callout.number)),
-                                                     text.map { .string($0) } ?? .nil])
+        return step(
+            coroutine, callout, session: id,
+            [
+                .boolean(callout.isHook), .number(Double(id)), .number(Double(callout.number)),
+                text.map { .string($0) } ?? .nil
+            ])
     }
 
     /// Continues a suspended callout with how its effect ended.
@@ -294,12 +332,13 @@ public final class PolicyState {
     func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
-        _ = lua.takeMemoryLimitExceeded()  // what ran before this callout is not its doing
+        _ = lua.takeMemoryLimitExceeded() // what ran before this callout is not its doing
         let progress = resumeWithinLimits(coroutine, callout, session: session, arguments)
         if lua.takeMemoryLimitExceeded() {
             // Even when the script caught "not enough memory" and went on, the callout failed
             // (a suspension it asked for is dropped with it, and its coroutine is not reused).
-            let outcome = failure(in: callout, session: session, "memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)")
+            let outcome = failure(
+                in: callout, session: session, "memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)")
             idleWorkers.removeAll { $0 === coroutine }
             lua.collectGarbage()
             return .done(.failed(outcome))
@@ -307,7 +346,9 @@ public final class PolicyState {
         return progress
     }
 
-    private func resumeWithinLimits(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
+    private func resumeWithinLimits(
+        _ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]
+    ) -> Progress {
         pendingEffect = nil
         switch coroutine.resume(arguments) {
         case .finished(let results):
@@ -331,13 +372,18 @@ public final class PolicyState {
             }
             if lua.watchdogFired {
                 // The script caught the watchdog's error and went on; its coroutine is dropped.
-                return .done(.failed(failure(in: callout, session: session, "watchdog: script ran too long (and kept running after the error)")))
+                return .done(
+                    .failed(
+                        failure(
+                            in: callout, session: session,
+                            "watchdog: script ran too long (and kept running after the error)")))
             }
             if request == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
                 pendingEffect = nil
                 return .suspended(Suspension(effect: effect, coroutine: coroutine, callout: callout, session: session))
             }
-            return .done(.failed(failure(in: callout, session: session, "coroutine.yield inside a callout is not supported")))
+            return .done(
+                .failed(failure(in: callout, session: session, "coroutine.yield inside a callout is not supported")))
         }
     }
 
@@ -350,7 +396,9 @@ public final class PolicyState {
     /// session was running, as the paniclog lines must.
     func failure(in callout: Callout, session: Int, _ message: String) -> ScriptletFailure {
         let running = (try? call(entry.runningModule, [.number(Double(session))])) ?? []
-        func text(_ index: Int) -> String { if case .string(let value)? = running.dropFirst(index).first { return value } else { return "?" } }
+        func text(_ index: Int) -> String {
+            if case .string(let value)? = running.dropFirst(index).first { return value } else { return "?" }
+        }
         return ScriptletFailure(module: text(0), script: text(1), callout: callout.rawValue, message: message)
     }
 
@@ -362,8 +410,10 @@ public final class PolicyState {
     /// Runs `callout` to the end on this thread: each effect it waits for is `waitFor`'s to carry
     /// out, blocking this thread (for a state whose thread may block: the scheduler's, at
     /// start-up); without `waitFor` a suspension ends at once with nothing (tests).
-    public func run(_ callout: Callout, session id: Int, text: String? = nil,
-                    waitFor: ((PolicyEffect) -> EffectResult)? = nil) -> CalloutOutcome {
+    public func run(
+        _ callout: Callout, session id: Int, text: String? = nil,
+        waitFor: ((PolicyEffect) -> EffectResult)? = nil
+    ) -> CalloutOutcome {
         var progress = start(callout, session: id, text: text)
         while case .suspended(let suspension) = progress {
             progress = waitFor.map { resume(suspension, with: $0(suspension.effect)) } ?? resumeAtOnce(suspension)
@@ -404,8 +454,10 @@ public final class PolicyState {
     /// `fireHook` for hooks fired outside a session step (the delivery log hooks): the modules
     /// may wait (msys.dnsLookup …) through `effectPerformer`; `completion` runs on this state's
     /// thread.
-    public func fireHookWaiting(_ name: String, session: Int?, _ values: [HookValue],
-                                completion: @escaping (Result<String?, ScriptletFailure>) -> Void) {
+    public func fireHookWaiting(
+        _ name: String, session: Int?, _ values: [HookValue],
+        completion: @escaping (Result<String?, ScriptletFailure>) -> Void
+    ) {
         switch hookArguments(name, session: session, values) {
         case .failure(let failure):
             completion(.failure(failure))
@@ -413,7 +465,8 @@ public final class PolicyState {
             runWaiting(.fireHook, arguments) { run in
                 switch run {
                 case .finished(let results): completion(Self.hookResult(results, hook: name))
-                case .failed(let message): completion(.failure(ScriptletFailure(module: "?", script: "?", callout: name, message: message)))
+                case .failed(let message):
+                    completion(.failure(ScriptletFailure(module: "?", script: "?", callout: name, message: message)))
                 }
             }
         }
@@ -426,13 +479,17 @@ public final class PolicyState {
     }
 
     /// The arguments of `__impulse_fire_hook` for hook `name`, marshalled by its prototype.
-    private func hookArguments(_ name: String, session: Int?, _ values: [HookValue]) -> Result<[LuaValue], ScriptletFailure> {
+    private func hookArguments(_ name: String, session: Int?, _ values: [HookValue]) -> Result<
+        [LuaValue], ScriptletFailure
+    > {
         guard let prototype = HookRegistry.prototypes[name] else {
             return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: "no such hook point"))
         }
         guard prototype.parameters.count == values.count else {
-            return .failure(ScriptletFailure(module: "?", script: "?", callout: name,
-                                             message: "\(values.count) arguments for a prototype of \(prototype.parameters.count)"))
+            return .failure(
+                ScriptletFailure(
+                    module: "?", script: "?", callout: name,
+                    message: "\(values.count) arguments for a prototype of \(prototype.parameters.count)"))
         }
         var arguments: [LuaValue] = [session.map { .number(Double($0)) } ?? .nil, .string(name)]
         for value in values {
@@ -444,7 +501,10 @@ public final class PolicyState {
             case .text(let text): arguments += [.string("text"), .string(text)]
             case .number(let number): arguments += [.string("number"), .number(number)]
             case .opaque(let fields):
-                arguments += [.string("opaque"), .string(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))]
+                arguments += [
+                    .string("opaque"),
+                    .string(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
+                ]
             }
         }
         return .success(arguments)
@@ -461,7 +521,9 @@ public final class PolicyState {
 
     /// True when some module implements `core_config_get_message_routing_domain`.
     public private(set) lazy var hasRoutingDomainHook: Bool = {
-        if case .boolean(true)? = try? lua.callInternal(.hookImplemented, [.string("core_config_get_message_routing_domain")]).first {
+        if case .boolean(true)? = try? lua.callInternal(
+            .hookImplemented, [.string("core_config_get_message_routing_domain")]
+        ).first {
             return true
         }
         return false
@@ -476,7 +538,9 @@ public final class PolicyState {
         let hook = "core_config_get_message_routing_domain"
         do {
             let results = try call(entry.routingDomain, [.number(Double(id)), .string(defaultDomain)])
-            if case .failed(let failure) = CalloutReport(results[...], callout: hook).outcome { return .failure(failure) }
+            if case .failed(let failure) = CalloutReport(results[...], callout: hook).outcome {
+                return .failure(failure)
+            }
             if case .string(let domain)? = results.dropFirst().first { return .success(domain) }
             return .success(nil)
         } catch {
@@ -492,7 +556,9 @@ public final class PolicyState {
     public func takeRecipientChanges(_ id: Int) -> [String]? {
         guard recipientsChanged else { return nil }
         recipientsChanged = false
-        guard case .string(let joined)? = try? call(entry.takeRecipients, [.number(Double(id))]).first else { return nil }
+        guard case .string(let joined)? = try? call(entry.takeRecipients, [.number(Double(id))]).first else {
+            return nil
+        }
         return joined.split(separator: "\n").map(String.init)
     }
 
@@ -501,7 +567,8 @@ public final class PolicyState {
     /// copy it); Lua strings are byte strings, so nothing is converted.
     public func offerMessage(_ id: Int, size: Int, messageID: String? = nil, fetch: @escaping () -> [UInt8]) {
         messageSource[id] = fetch
-        _ = try? call(entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
+        _ = try? call(
+            entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
     }
 
     /// Offers `message` (tests, and callers that have the octets at hand).
@@ -563,7 +630,9 @@ public final class PolicyState {
         lua.setWatchdog(instructions: instructionBudget)
         defer { lua.setWatchdog(instructions: 0) }
         guard let results = try? call(entry.close, [.number(Double(id))]) else { return nil }
-        if case .failed(let failure) = CalloutReport(results[...], callout: "validate_dealloc").outcome { return failure }
+        if case .failed(let failure) = CalloutReport(results[...], callout: "validate_dealloc").outcome {
+            return failure
+        }
         return nil
     }
 

@@ -124,7 +124,8 @@ enum ScriptletABI {
 
     /// Every shared name, once.
     static var allNames: [String] {
-        SwiftFunction.allCases.map(\.rawValue) + SwiftValue.allCases.map(\.rawValue) + ShimFunction.allCases.map(\.rawValue)
+        SwiftFunction.allCases.map(\.rawValue) + SwiftValue.allCases.map(\.rawValue)
+            + ShimFunction.allCases.map(\.rawValue)
             + LuaEntry.allCases.map(\.rawValue) + [calloutDone, effectMarker]
     }
 }
@@ -150,7 +151,9 @@ struct CalloutReport {
             return index < values.endIndex && values[index] == .boolean(true)
         }
         if text(0) == "error" {
-            outcome = .failed(ScriptletFailure(module: text(1) ?? "?", script: text(2) ?? "?", callout: callout, message: text(3) ?? "?"))
+            outcome = .failed(
+                ScriptletFailure(
+                    module: text(1) ?? "?", script: text(2) ?? "?", callout: callout, message: text(3) ?? "?"))
             return
         }
         recipientsChanged = flag(5)

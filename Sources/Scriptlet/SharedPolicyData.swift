@@ -58,7 +58,8 @@ public final class SharedPolicyData: Sendable {
                 let target = max(1, gauge.maxItems - max(1, gauge.maxItems / 10))
                 if gauge.ttl > 0 { gauge.items = gauge.items.filter { $0.value.expires > now } }
                 if gauge.items.count > target {
-                    let oldest = gauge.items.sorted { $0.value.expires < $1.value.expires }.prefix(gauge.items.count - target)
+                    let oldest = gauge.items.sorted { $0.value.expires < $1.value.expires }.prefix(
+                        gauge.items.count - target)
                     for (key, _) in oldest { gauge.items[key] = nil }
                 }
             }
@@ -100,7 +101,10 @@ public final class SharedPolicyData: Sendable {
 
     /// Replaces table `name`.
     func defineCIDR(_ name: String, entries: [(CIDRBlock, String)], defaultValue: String?, source: String?) {
-        state.withLock { $0.cidrTables[name] = CIDRTable(entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source) }
+        state.withLock {
+            $0.cidrTables[name] = CIDRTable(
+                entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source)
+        }
     }
 
     func cidrSource(_ name: String) -> (source: String?, defaultValue: String?)? {
@@ -112,7 +116,9 @@ public final class SharedPolicyData: Sendable {
     func queryCIDR(_ name: String, address: IPAddress) -> String?? {
         state.withLock { state in
             guard let table = state.cidrTables[name] else { return nil }
-            let best = table.entries.filter { $0.block.contains(address) }.max { $0.block.prefixLength < $1.block.prefixLength }
+            let best = table.entries.filter { $0.block.contains(address) }.max {
+                $0.block.prefixLength < $1.block.prefixLength
+            }
             return .some(best?.value ?? table.defaultValue)
         }
     }

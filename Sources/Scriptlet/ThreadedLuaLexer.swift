@@ -23,12 +23,16 @@ public struct LuaTranslationError: Error, Equatable, CustomStringConvertible {
 /// Splits Threaded Lua source into tokens (Lua 5.1 lexical rules plus `!=`, `!`, `&`, `|`, `^^`,
 /// `<<`, `>>`, `~`, `\`).
 struct ThreadedLuaLexer {
-    static let keywords: Set<String> = ["and", "break", "do", "else", "elseif", "end", "false", "for", "function", "if", "in",
-                                        "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"]
+    static let keywords: Set<String> = [
+        "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "if", "in",
+        "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while"
+    ]
     /// Longest first, so that `...` wins over `..` and `^^` over `^`.
-    static let symbols = ["...", "..", "==", "~=", "!=", "<=", ">=", "<<", ">>", "^^",
-                          "+", "-", "*", "/", "%", "^", "#", "<", ">", "=", "(", ")", "{", "}", "[", "]", ";", ":", ",", ".",
-                          "&", "|", "~", "!", "\\"]
+    static let symbols = [
+        "...", "..", "==", "~=", "!=", "<=", ">=", "<<", ">>", "^^",
+        "+", "-", "*", "/", "%", "^", "#", "<", ">", "=", "(", ")", "{", "}", "[", "]", ";", ":", ",", ".",
+        "&", "|", "~", "!", "\\"
+    ]
 
     let bytes: [UInt8]
     var index = 0
@@ -48,8 +52,10 @@ struct ThreadedLuaLexer {
             let start = index
             let kind = try scanToken()
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
-            tokens.append(LuaToken(kind: kind == .name && Self.keywords.contains(text) ? .keyword : kind, text: text,
-                                   trivia: trivia, line: startLine))
+            tokens.append(
+                LuaToken(
+                    kind: kind == .name && Self.keywords.contains(text) ? .keyword : kind, text: text,
+                    trivia: trivia, line: startLine))
         }
     }
 
@@ -91,7 +97,9 @@ struct ThreadedLuaLexer {
         let start = index
         while index < bytes.count {
             let byte = peek()
-            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") {
+            if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+                || byte == UInt8(ascii: "\n")
+            {
                 advance()
             } else if byte == UInt8(ascii: "-") && peek(1) == UInt8(ascii: "-") {
                 advance(2)
@@ -101,7 +109,7 @@ struct ThreadedLuaLexer {
                     while index < bytes.count && peek() != UInt8(ascii: "\n") { advance() }
                 }
             } else if index == 0 && byte == UInt8(ascii: "#") {
-                while index < bytes.count && peek() != UInt8(ascii: "\n") { advance() }  // #! line
+                while index < bytes.count && peek() != UInt8(ascii: "\n") { advance() } // #! line
             } else {
                 break
             }
@@ -110,7 +118,8 @@ struct ThreadedLuaLexer {
     }
 
     static func isNameStart(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || byte == UInt8(ascii: "_")
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || byte == UInt8(ascii: "_")
     }
 
     static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
@@ -146,7 +155,10 @@ struct ThreadedLuaLexer {
                     advance(2)
                     continue
                 }
-                if peek() == byte { advance(); break }
+                if peek() == byte {
+                    advance()
+                    break
+                }
                 advance()
             }
             return .string
@@ -159,6 +171,7 @@ struct ThreadedLuaLexer {
             advance(symbol.utf8.count)
             return .symbol
         }
-        throw LuaTranslationError(line: line, message: "unexpected character '\(String(decoding: [byte], as: UTF8.self))'")
+        throw LuaTranslationError(
+            line: line, message: "unexpected character '\(String(decoding: [byte], as: UTF8.self))'")
     }
 }

@@ -48,7 +48,9 @@ struct TranslatingParser {
 
     mutating func nest() throws(LuaTranslationError) {
         depth += 1
-        if depth > PolicyLimits.maxTranslatorNesting { throw LuaTranslationError(line: current.line, message: "chunk has too many syntax levels") }
+        if depth > PolicyLimits.maxTranslatorNesting {
+            throw LuaTranslationError(line: current.line, message: "chunk has too many syntax levels")
+        }
     }
 
     init(tokens: [LuaToken]) { self.tokens = tokens }
@@ -69,14 +71,17 @@ struct TranslatingParser {
 
     mutating func expect(_ text: String, _ context: String) throws(LuaTranslationError) -> Fragment {
         guard check(text) else {
-            throw LuaTranslationError(line: current.line, message: "'\(text)' expected \(context) near '\(current.kind == .end ? "<eof>" : current.text)'")
+            throw LuaTranslationError(
+                line: current.line,
+                message: "'\(text)' expected \(context) near '\(current.kind == .end ? "<eof>" : current.text)'")
         }
         return take()
     }
 
     mutating func expectName() throws(LuaTranslationError) -> Fragment {
         guard current.kind == .name else {
-            throw LuaTranslationError(line: current.line, message: "<name> expected near '\(current.kind == .end ? "<eof>" : current.text)'")
+            throw LuaTranslationError(
+                line: current.line, message: "<name> expected near '\(current.kind == .end ? "<eof>" : current.text)'")
         }
         return take()
     }
@@ -88,7 +93,9 @@ struct TranslatingParser {
         case .symbol where token.text == "!": return "not "
         case .number:
             let text = token.text
-            if text.count > 1, text.first == "0", text.allSatisfy({ ("0"..."7").contains($0) }), let value = Int(text, radix: 8) {
+            if text.count > 1, text.first == "0", text.allSatisfy({ ("0"..."7").contains($0) }),
+                let value = Int(text, radix: 8)
+            {
                 return String(value)
             }
             return text
@@ -114,7 +121,7 @@ struct TranslatingParser {
                     continue
                 }
             }
-            out.append(next)   // an escaped character is never the start of another escape
+            out.append(next) // an escaped character is never the start of another escape
             characters = characters.dropFirst()
         }
         return out
@@ -224,7 +231,10 @@ struct TranslatingParser {
         var out = try expect("(", "to start parameters")
         if !check(")") {
             while true {
-                if check("...") { out = out + take(); break }
+                if check("...") {
+                    out = out + take()
+                    break
+                }
                 out = out + (try expectName())
                 guard check(",") else { break }
                 out = out + take()
@@ -251,12 +261,12 @@ struct TranslatingParser {
         "*": (7, 7), "/": (7, 7), "%": (7, 7), "<<": (7, 7), ">>": (7, 7), "\\": (7, 7),
         "^": (10, 9), "..": (5, 4),
         "==": (3, 3), "~=": (3, 3), "!=": (3, 3), "<": (3, 3), "<=": (3, 3), ">": (3, 3), ">=": (3, 3),
-        "and": (2, 2), "or": (1, 1),
+        "and": (2, 2), "or": (1, 1)
     ]
     static let unaryPriority = 8
     static let bitwiseCalls: [String: String] = [
         "&": "__thr_bit.band", "|": "__thr_bit.bor", "^^": "__thr_bit.bxor", "<<": "__thr_bit.lshift",
-        ">>": "__thr_bit.arshift", "\\": "__thr_idiv",
+        ">>": "__thr_bit.arshift", "\\": "__thr_idiv"
     ]
 
     mutating func subexpression(limit: Int) throws(LuaTranslationError) -> Fragment {
@@ -276,13 +286,16 @@ struct TranslatingParser {
         } else {
             left = try simpleExpression()
         }
-        while current.kind == .symbol || current.kind == .keyword, let priority = Self.priorities[current.text], priority.left > limit {
+        while current.kind == .symbol || current.kind == .keyword, let priority = Self.priorities[current.text],
+            priority.left > limit
+        {
             let operatorText = current.text
             let op = take()
             let right = try subexpression(limit: priority.right)
             if let call = Self.bitwiseCalls[operatorText] {
                 usedBitwise = true
-                left = Fragment(trivia: left.trivia, body: call + "(" + left.body + "," + op.trivia + " " + right.text + ")")
+                left = Fragment(
+                    trivia: left.trivia, body: call + "(" + left.body + "," + op.trivia + " " + right.text + ")")
             } else {
                 left = left + op + right
             }
@@ -309,7 +322,8 @@ struct TranslatingParser {
             let line = current.line
             return take() + (try expression()) + (try expect(")", "(to close '(' at line \(line))"))
         }
-        throw LuaTranslationError(line: current.line, message: "unexpected symbol near '\(current.kind == .end ? "<eof>" : current.text)'")
+        throw LuaTranslationError(
+            line: current.line, message: "unexpected symbol near '\(current.kind == .end ? "<eof>" : current.text)'")
     }
 
     mutating func suffixedExpression() throws(LuaTranslationError) -> Fragment {
@@ -343,7 +357,9 @@ struct TranslatingParser {
         var out = try expect("{", "to open table")
         while !check("}") {
             if check("[") {
-                out = out + take() + (try expression()) + (try expect("]", "to close key")) + (try expect("=", "in table field")) + (try expression())
+                out =
+                    out + take() + (try expression()) + (try expect("]", "to close key"))
+                    + (try expect("=", "in table field")) + (try expression())
             } else if current.kind == .name, peekText(1) == "=" {
                 out = out + take() + take() + (try expression())
             } else {

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What happened to each recipient of the messages in one segment, appended to
@@ -15,7 +16,8 @@ import Glibc
 /// segment whose every recipient is settled is deleted with its journal.
 ///
 /// Appends are batched by one thread and written within a couple of milliseconds (a crash of
-/// the process loses at most those); fdatasync follows at most every `SpoolLimits.journalSyncInterval`, so the journal does not compete with the
+/// the process loses at most those); fdatasync follows at most every `SpoolLimits.journalSyncInterval`, so the journal
+/// does not compete with the
 /// spool's own fsyncs on every batch. What a power loss takes (the last fraction of a second)
 /// only means those recipients are tried again: delivery is at least once, never lost.
 public final class DeliveryJournal: @unchecked Sendable {
@@ -46,7 +48,8 @@ public final class DeliveryJournal: @unchecked Sendable {
 
     /// The journal of a segment file.
     public static func path(forSegment segment: String) -> String {
-        (segment.hasSuffix(SpoolDirectory.segmentSuffix) ? String(segment.dropLast(SpoolDirectory.segmentSuffix.count)) : segment) + suffix
+        (segment.hasSuffix(SpoolDirectory.segmentSuffix)
+            ? String(segment.dropLast(SpoolDirectory.segmentSuffix.count)) : segment) + suffix
     }
 
     public func start() {
@@ -150,32 +153,37 @@ public final class DeliveryJournal: @unchecked Sendable {
             } else {
                 fd = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
                 guard fd >= 0 else {
-                    logger.error("spool: cannot open delivery journal; recipients may be tried again after a restart",
-                                 metadata: ["journal": "\(path)", "errno": "\(errno)"])
+                    logger.error(
+                        "spool: cannot open delivery journal; recipients may be tried again after a restart",
+                        metadata: ["journal": "\(path)", "errno": "\(errno)"])
                     continue
                 }
                 files[segment] = fd
                 // A torn last line (a crash mid-write) must not swallow the next record.
                 let size = lseek(fd, 0, SEEK_END)
                 var last: UInt8 = 0x0A
-                if size > 0, pread(fd, &last, 1, size - 1) == 1, last != 0x0A { byFile[segment] = "\n" + (byFile[segment] ?? "") }
+                if size > 0, pread(fd, &last, 1, size - 1) == 1, last != 0x0A {
+                    byFile[segment] = "\n" + (byFile[segment] ?? "")
+                }
             }
             let text = byFile[segment] ?? ""
-            let failed = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-                var offset = 0
-                while offset < bytes.count {
-                    let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if written < 0 {
-                        if errno == EINTR { continue }
-                        return true
+            let failed =
+                text.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
+                    var offset = 0
+                    while offset < bytes.count {
+                        let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                        if written < 0 {
+                            if errno == EINTR { continue }
+                            return true
+                        }
+                        offset += written
                     }
-                    offset += written
-                }
-                return false
-            } ?? true
+                    return false
+                } ?? true
             if failed {
-                logger.error("spool: cannot write delivery journal; recipients may be tried again after a restart",
-                             metadata: ["journal": "\(path)", "errno": "\(errno)"])
+                logger.error(
+                    "spool: cannot write delivery journal; recipients may be tried again after a restart",
+                    metadata: ["journal": "\(path)", "errno": "\(errno)"])
             }
             dirty.insert(segment)
         }
@@ -185,7 +193,9 @@ public final class DeliveryJournal: @unchecked Sendable {
     private func syncDirty() {
         for segment in dirty {
             if let fd = files[segment], fdatasync(fd) != 0 {
-                logger.error("spool: cannot sync delivery journal", metadata: ["journal": "\(Self.path(forSegment: segment))", "errno": "\(errno)"])
+                logger.error(
+                    "spool: cannot sync delivery journal",
+                    metadata: ["journal": "\(Self.path(forSegment: segment))", "errno": "\(errno)"])
             }
         }
         dirty.removeAll()

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The spool's directories under `spoolbase`:
@@ -41,7 +42,8 @@ public struct SpoolDirectory: Sendable {
             // A version 1 spool is read as it is; records written from now on are version 2,
             // which an older Impulse cannot read, so the stamp says 2.
             if text != "\(SpoolFileFormat.version)",
-               !FileManager.default.createFile(atPath: stamp, contents: Data("\(SpoolFileFormat.version)\n".utf8)) {
+                !FileManager.default.createFile(atPath: stamp, contents: Data("\(SpoolFileFormat.version)\n".utf8))
+            {
                 throw SpoolError("create", stamp, errno: errno)
             }
         } else if !FileManager.default.createFile(atPath: stamp, contents: Data("\(SpoolFileFormat.version)\n".utf8)) {
@@ -60,8 +62,10 @@ public struct SpoolDirectory: Sendable {
         /// What the delivery journal says of each recipient (by index); absent: never tried.
         public var recipientStates: [Int: DeliveryJournal.RecipientState] = [:]
 
-        public init(envelope: SpoolEnvelope, path: String, recordOffset: Int, dataOffset: Int, dataLength: Int,
-                    recipientStates: [Int: DeliveryJournal.RecipientState] = [:]) {
+        public init(
+            envelope: SpoolEnvelope, path: String, recordOffset: Int, dataOffset: Int, dataLength: Int,
+            recipientStates: [Int: DeliveryJournal.RecipientState] = [:]
+        ) {
             self.envelope = envelope
             self.path = path
             self.recordOffset = recordOffset
@@ -140,30 +144,45 @@ public struct SpoolDirectory: Sendable {
             let journal = DeliveryJournal.read(segment: path)
             var intact: [SpoolFileFormat.Record] = []
             for record in result.records {
-                guard let reason = record.checksumFailure else { intact.append(record); continue }
+                guard let reason = record.checksumFailure else {
+                    intact.append(record)
+                    continue
+                }
                 // Framed correctly, content damaged: never delivered; a copy goes to quarantine/.
-                var damage = Damage(path: path, offset: record.recordOffset, length: record.recordLength, reason: reason)
-                if !readOnly { damage.quarantinedTo = quarantineCopy(of: path, name: name, damage: damage, logger: logger) }
+                var damage = Damage(
+                    path: path, offset: record.recordOffset, length: record.recordLength, reason: reason)
+                if !readOnly {
+                    damage.quarantinedTo = quarantineCopy(of: path, name: name, damage: damage, logger: logger)
+                }
                 damaged.append(damage)
             }
             let live = intact.map {
-                Entry(envelope: $0.envelope, path: path, recordOffset: $0.recordOffset, dataOffset: $0.dataOffset, dataLength: $0.dataLength,
-                      recipientStates: journal[$0.envelope.id] ?? [:])
+                Entry(
+                    envelope: $0.envelope, path: path, recordOffset: $0.recordOffset, dataOffset: $0.dataOffset,
+                    dataLength: $0.dataLength,
+                    recipientStates: journal[$0.envelope.id] ?? [:])
             }.filter { !$0.isSettled }
             entries += live
             if live.isEmpty && result.damage == nil && !readOnly {
                 unlink(path)
                 unlink(DeliveryJournal.path(forSegment: path))
-                logger?.info("spool: removed a segment whose messages are all delivered or failed", metadata: ["segment": "\(path)"])
+                logger?.info(
+                    "spool: removed a segment whose messages are all delivered or failed",
+                    metadata: ["segment": "\(path)"])
                 continue
             }
             if let zeroTail = result.zeroTail, !readOnly {
                 // The writer's preallocated zeros of a segment that was open at a crash.
                 let fd = open(path, O_WRONLY | O_CLOEXEC)
-                if fd >= 0 { _ = ftruncate(fd, off_t(zeroTail)); close(fd) }
+                if fd >= 0 {
+                    _ = ftruncate(fd, off_t(zeroTail))
+                    close(fd)
+                }
             }
             if var damage = result.damage {
-                if !readOnly { damage.quarantinedTo = quarantineTail(of: path, name: name, damage: damage, logger: logger) }
+                if !readOnly {
+                    damage.quarantinedTo = quarantineTail(of: path, name: name, damage: damage, logger: logger)
+                }
                 damaged.append(damage)
             }
         }
@@ -176,12 +195,17 @@ public struct SpoolDirectory: Sendable {
     func quarantineCopy(of path: String, name: String, damage: Damage, logger: Logger?) -> String? {
         do {
             let target = try copyToQuarantine(path, name: name, offset: damage.offset, length: damage.length)
-            logger?.error("spool: quarantined a record whose checksum failed; it is not delivered", metadata: [
-                "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
-                "reason": "\(damage.reason)", "copied_to": "\(target)"])
+            logger?.error(
+                "spool: quarantined a record whose checksum failed; it is not delivered",
+                metadata: [
+                    "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
+                    "reason": "\(damage.reason)", "copied_to": "\(target)"
+                ])
             return target
         } catch {
-            logger?.critical("spool: cannot copy a damaged record to quarantine", metadata: ["segment": "\(path)", "error": "\(error)"])
+            logger?.critical(
+                "spool: cannot copy a damaged record to quarantine",
+                metadata: ["segment": "\(path)", "error": "\(error)"])
             return nil
         }
     }
@@ -191,16 +215,22 @@ public struct SpoolDirectory: Sendable {
         do {
             let target = try copyToQuarantine(path, name: name, offset: damage.offset, length: nil)
             let segment = open(path, O_WRONLY | O_CLOEXEC)
-            guard segment >= 0, ftruncate(segment, off_t(damage.offset)) == 0 else { throw SpoolError("truncate", path, errno: errno) }
+            guard segment >= 0, ftruncate(segment, off_t(damage.offset)) == 0 else {
+                throw SpoolError("truncate", path, errno: errno)
+            }
             fsync(segment)
             close(segment)
-            logger?.error("spool: quarantined damaged bytes", metadata: [
-                "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
-                "reason": "\(damage.reason)", "moved_to": "\(target)"])
+            logger?.error(
+                "spool: quarantined damaged bytes",
+                metadata: [
+                    "segment": "\(path)", "offset": "\(damage.offset)", "octets": "\(damage.length)",
+                    "reason": "\(damage.reason)", "moved_to": "\(target)"
+                ])
             return target
         } catch {
-            logger?.critical("spool: cannot quarantine damaged bytes; segment left as it is",
-                             metadata: ["segment": "\(path)", "offset": "\(damage.offset)", "error": "\(error)"])
+            logger?.critical(
+                "spool: cannot quarantine damaged bytes; segment left as it is",
+                metadata: ["segment": "\(path)", "offset": "\(damage.offset)", "error": "\(error)"])
             return nil
         }
     }
@@ -213,9 +243,14 @@ public struct SpoolDirectory: Sendable {
         defer { try? handle.close() }
         try handle.seek(toOffset: UInt64(offset))
         let bytes = try (length.map { try handle.read(upToCount: $0) } ?? handle.readToEnd()) ?? Data()
-        guard FileManager.default.createFile(atPath: target, contents: bytes) else { throw SpoolError("create", target, errno: errno) }
+        guard FileManager.default.createFile(atPath: target, contents: bytes) else {
+            throw SpoolError("create", target, errno: errno)
+        }
         let copy = open(target, O_RDONLY | O_CLOEXEC)
-        if copy >= 0 { fsync(copy); close(copy) }
+        if copy >= 0 {
+            fsync(copy)
+            close(copy)
+        }
         return target
     }
 }

@@ -52,9 +52,11 @@ public struct SpoolEnvelope: Sendable, Equatable {
     /// `msg.priority` (1 = dequeued first).
     public var priority: Int = 0
 
-    public init(id: String, receivedAtMicros: Int64, mailFrom: String, recipients: [Recipient],
-                peerAddress: String, peerPort: Int, helo: String, receivedProtocol: String,
-                listener: String, context: [String: String] = [:]) {
+    public init(
+        id: String, receivedAtMicros: Int64, mailFrom: String, recipients: [Recipient],
+        peerAddress: String, peerPort: Int, helo: String, receivedProtocol: String,
+        listener: String, context: [String: String] = [:]
+    ) {
         self.id = id
         self.receivedAtMicros = receivedAtMicros
         self.mailFrom = mailFrom
@@ -79,26 +81,53 @@ public struct SpoolEnvelope: Sendable, Equatable {
             if index > 0 { out += "," }
             out += "{\"address\":"
             Self.appendJSON(recipient.address, to: &out)
-            if let notify = recipient.notify { out += ",\"notify\":"; Self.appendJSON(notify, to: &out) }
-            if let orcpt = recipient.originalRecipient { out += ",\"orcpt\":"; Self.appendJSON(orcpt, to: &out) }
+            if let notify = recipient.notify {
+                out += ",\"notify\":"
+                Self.appendJSON(notify, to: &out)
+            }
+            if let orcpt = recipient.originalRecipient {
+                out += ",\"orcpt\":"
+                Self.appendJSON(orcpt, to: &out)
+            }
             out += "}"
         }
         out += "]"
         if let declaredSize { out += ",\"size\":\(declaredSize)" }
-        if let body { out += ",\"body\":"; Self.appendJSON(body, to: &out) }
+        if let body {
+            out += ",\"body\":"
+            Self.appendJSON(body, to: &out)
+        }
         if smtpUTF8 { out += ",\"smtputf8\":true" }
-        if let dsnReturn { out += ",\"ret\":"; Self.appendJSON(dsnReturn, to: &out) }
-        if let dsnEnvelopeID { out += ",\"envid\":"; Self.appendJSON(dsnEnvelopeID, to: &out) }
+        if let dsnReturn {
+            out += ",\"ret\":"
+            Self.appendJSON(dsnReturn, to: &out)
+        }
+        if let dsnEnvelopeID {
+            out += ",\"envid\":"
+            Self.appendJSON(dsnEnvelopeID, to: &out)
+        }
         out += ",\"peer\":{\"address\":"
         Self.appendJSON(peerAddress, to: &out)
         out += ",\"port\":\(peerPort)},\"helo\":"
         Self.appendJSON(helo, to: &out)
         out += ",\"protocol\":"
         Self.appendJSON(receivedProtocol, to: &out)
-        if let tls { out += ",\"tls\":"; Self.appendJSON(tls, to: &out) }
-        if let routingDomain { out += ",\"routing_domain\":"; Self.appendJSON(routingDomain, to: &out) }
-        if let binding { out += ",\"binding\":"; Self.appendJSON(binding, to: &out) }
-        if let bindingGroup { out += ",\"binding_group\":"; Self.appendJSON(bindingGroup, to: &out) }
+        if let tls {
+            out += ",\"tls\":"
+            Self.appendJSON(tls, to: &out)
+        }
+        if let routingDomain {
+            out += ",\"routing_domain\":"
+            Self.appendJSON(routingDomain, to: &out)
+        }
+        if let binding {
+            out += ",\"binding\":"
+            Self.appendJSON(binding, to: &out)
+        }
+        if let bindingGroup {
+            out += ",\"binding_group\":"
+            Self.appendJSON(bindingGroup, to: &out)
+        }
         if priority != 0 { out += ",\"priority\":\(priority)" }
         out += ",\"listener\":"
         Self.appendJSON(listener, to: &out)
@@ -137,26 +166,30 @@ public struct SpoolEnvelope: Sendable, Equatable {
     /// Reads the JSON line back; nil when it is not a version-1 envelope.
     public init?(jsonLine data: Data) {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              object["version"] as? Int == 1,
-              let id = object["id"] as? String,
-              let received = (object["received_at_us"] as? NSNumber)?.int64Value,
-              let mailFrom = object["mail_from"] as? String,
-              let recipients = object["recipients"] as? [[String: Any]],
-              let peer = object["peer"] as? [String: Any],
-              let peerAddress = peer["address"] as? String,
-              let peerPort = peer["port"] as? Int,
-              let helo = object["helo"] as? String,
-              let receivedProtocol = object["protocol"] as? String,
-              let listener = object["listener"] as? String else { return nil }
+            object["version"] as? Int == 1,
+            let id = object["id"] as? String,
+            let received = (object["received_at_us"] as? NSNumber)?.int64Value,
+            let mailFrom = object["mail_from"] as? String,
+            let recipients = object["recipients"] as? [[String: Any]],
+            let peer = object["peer"] as? [String: Any],
+            let peerAddress = peer["address"] as? String,
+            let peerPort = peer["port"] as? Int,
+            let helo = object["helo"] as? String,
+            let receivedProtocol = object["protocol"] as? String,
+            let listener = object["listener"] as? String
+        else { return nil }
         var parsedRecipients: [Recipient] = []
         for recipient in recipients {
             guard let address = recipient["address"] as? String else { return nil }
-            parsedRecipients.append(Recipient(address: address, notify: recipient["notify"] as? String,
-                                              originalRecipient: recipient["orcpt"] as? String))
+            parsedRecipients.append(
+                Recipient(
+                    address: address, notify: recipient["notify"] as? String,
+                    originalRecipient: recipient["orcpt"] as? String))
         }
-        self.init(id: id, receivedAtMicros: received, mailFrom: mailFrom, recipients: parsedRecipients,
-                  peerAddress: peerAddress, peerPort: peerPort, helo: helo, receivedProtocol: receivedProtocol,
-                  listener: listener, context: object["context"] as? [String: String] ?? [:])
+        self.init(
+            id: id, receivedAtMicros: received, mailFrom: mailFrom, recipients: parsedRecipients,
+            peerAddress: peerAddress, peerPort: peerPort, helo: helo, receivedProtocol: receivedProtocol,
+            listener: listener, context: object["context"] as? [String: String] ?? [:])
         declaredSize = object["size"] as? Int
         body = object["body"] as? String
         smtpUTF8 = object["smtputf8"] as? Bool ?? false

@@ -16,15 +16,18 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 func strerrorBytes(_ code: Int32) -> [UInt8] {
     guard let pointer = strerror(code) else { return Array("errno \(code)".utf8) }
     var bytes: [UInt8] = []
     var index = 0
-    while pointer[index] != 0 { bytes.append(UInt8(bitPattern: pointer[index])); index += 1 }
+    while pointer[index] != 0 {
+        bytes.append(UInt8(bitPattern: pointer[index]))
+        index += 1
+    }
     return bytes
 }

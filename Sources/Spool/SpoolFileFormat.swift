@@ -52,7 +52,8 @@ public enum SpoolFileFormat {
     /// everything after it, which cannot be trusted to be framed correctly). Zeros from a record
     /// boundary to the end are the writer's preallocated space (a segment open at a crash), not
     /// damage: `zeroTail` is where they start.
-    public static func readSegment(path: String) -> (records: [Record], damage: SpoolDirectory.Damage?, zeroTail: Int?) {
+    public static func readSegment(path: String) -> (records: [Record], damage: SpoolDirectory.Damage?, zeroTail: Int?)
+    {
         guard let data = FileManager.default.contents(atPath: path) else {
             return ([], SpoolDirectory.Damage(path: path, offset: 0, length: 0, reason: "cannot read segment"), nil)
         }
@@ -68,7 +69,11 @@ public enum SpoolFileFormat {
                 records.append(record.0)
                 offset = record.next
             case .failure(let reason):
-                return (records, SpoolDirectory.Damage(path: path, offset: offset, length: data.count - offset, reason: reason.reason), nil)
+                return (
+                    records,
+                    SpoolDirectory.Damage(
+                        path: path, offset: offset, length: data.count - offset, reason: reason.reason), nil
+                )
             }
         }
         return (records, nil, nil)
@@ -83,10 +88,15 @@ public enum SpoolFileFormat {
             return .failure(Reason(reason: "no record header (truncated write?)"))
         }
         let header = String(decoding: data[(base + start)..<newline], as: UTF8.self).split(separator: " ")
-        guard header.count == 4, header[0] == magic else { return .failure(Reason(reason: "not an Impulse spool record")) }
-        guard readableVersions.contains(header[1]) else { return .failure(Reason(reason: "unknown spool format version \(header[1])")) }
+        guard header.count == 4, header[0] == magic else {
+            return .failure(Reason(reason: "not an Impulse spool record"))
+        }
+        guard readableVersions.contains(header[1]) else {
+            return .failure(Reason(reason: "unknown spool format version \(header[1])"))
+        }
         let checksummed = header[1] != "1"
-        guard let envelopeLength = Int(header[2]), let dataLength = Int(header[3]), envelopeLength > 1, dataLength >= 0 else {
+        guard let envelopeLength = Int(header[2]), let dataLength = Int(header[3]), envelopeLength > 1, dataLength >= 0
+        else {
             return .failure(Reason(reason: "bad lengths in record header"))
         }
         let envelopeStart = newline - base + 1
@@ -100,7 +110,7 @@ public enum SpoolFileFormat {
         let trailerStart = dataOffset + dataLength
         guard trailerStart <= data.count else { return .failure(Reason(reason: "record truncated")) }
         let prefix = Data("\(trailerPrefix)\(envelope.id)".utf8)
-        let trailerLength = prefix.count + (checksummed ? 10 : 1)  // " " + 8 hex digits + "\n", or "\n"
+        let trailerLength = prefix.count + (checksummed ? 10 : 1) // " " + 8 hex digits + "\n", or "\n"
         guard trailerStart + trailerLength <= data.count else { return .failure(Reason(reason: "record truncated")) }
         let trailer = data[(base + trailerStart)..<(base + trailerStart + trailerLength)]
         guard trailer.prefix(prefix.count) == prefix, trailer.last == 0x0A else {

@@ -1,8 +1,9 @@
 import Foundation
 import Logging
 import NIOCore
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes accepted messages durably with group commit.
@@ -66,7 +67,8 @@ public final class SpoolWriter: @unchecked Sendable {
         condition.lock()
         if stopping || !running {
             condition.unlock()
-            request.promise.fail(SpoolError("spool writer not running; not writing", request.envelope.id, errno: ECANCELED))
+            request.promise.fail(
+                SpoolError("spool writer not running; not writing", request.envelope.id, errno: ECANCELED))
             return
         }
         // The thread only waits when nothing is pending: one wake-up per batch.
@@ -101,7 +103,9 @@ public final class SpoolWriter: @unchecked Sendable {
             condition.unlock()
             let (error, entries) = commit(batch)
             if let error {
-                logger.error("spool: batch write failed; answering 451", metadata: ["messages": "\(batch.count)", "error": "\(error)"])
+                logger.error(
+                    "spool: batch write failed; answering 451",
+                    metadata: ["messages": "\(batch.count)", "error": "\(error)"])
             } else {
                 onCommit?(entries)
             }
@@ -128,7 +132,10 @@ public final class SpoolWriter: @unchecked Sendable {
 
     /// Appends the batch and makes it durable; nil on success, with where each record went.
     private func commit(_ batch: [Request]) -> (SpoolError?, [SpoolDirectory.Entry]) {
-        if let current = segment, current.size >= SpoolLimits.segmentLimit || Date().timeIntervalSince(current.opened) > SpoolLimits.segmentMaxAge {
+        if let current = segment,
+            current.size >= SpoolLimits.segmentLimit
+                || Date().timeIntervalSince(current.opened) > SpoolLimits.segmentMaxAge
+        {
             closeSegment()
         }
         if segment == nil, let error = rotate() { return (error, []) }
@@ -144,8 +151,10 @@ public final class SpoolWriter: @unchecked Sendable {
             buffer.writeBuffer(&head)
             let dataStart = buffer.writerIndex
             for var part in request.data { buffer.writeBuffer(&part) }
-            entries.append(SpoolDirectory.Entry(envelope: request.envelope, path: current.path, recordOffset: recordOffset,
-                                                dataOffset: dataOffset, dataLength: buffer.writerIndex - dataStart))
+            entries.append(
+                SpoolDirectory.Entry(
+                    envelope: request.envelope, path: current.path, recordOffset: recordOffset,
+                    dataOffset: dataOffset, dataLength: buffer.writerIndex - dataStart))
             buffer.writeBuffer(&trailer)
         }
         let end = current.size + buffer.readableBytes
@@ -165,8 +174,9 @@ public final class SpoolWriter: @unchecked Sendable {
             // Cut the partial batch off so the segment stays a clean sequence of records, and start
             // a new segment next time whatever happens.
             if ftruncate(current.fd, off_t(current.size)) != 0 {
-                logger.critical("spool: cannot cut a failed batch off its segment; start-up will quarantine it",
-                                metadata: ["segment": "\(current.path)", "errno": "\(errno)"])
+                logger.critical(
+                    "spool: cannot cut a failed batch off its segment; start-up will quarantine it",
+                    metadata: ["segment": "\(current.path)", "errno": "\(errno)"])
             }
             closeSegment()
             return (failure, [])
@@ -198,7 +208,9 @@ public final class SpoolWriter: @unchecked Sendable {
     private func closeSegment() {
         guard let current = segment else { return }
         // The zero tail goes; not synced: start-up recognises a zero tail as well.
-        if let allocated = current.allocated, allocated > current.size { _ = ftruncate(current.fd, off_t(current.size)) }
+        if let allocated = current.allocated, allocated > current.size {
+            _ = ftruncate(current.fd, off_t(current.size))
+        }
         close(current.fd)
         segment = nil
         onSegmentClosed?(current.path)

@@ -1,8 +1,9 @@
 import ArgumentParser
 import CEditLine
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `impulse console`: Momentum's ec_console for Impulse's control listener. With a command it
@@ -16,7 +17,9 @@ struct Console: ParsableCommand {
     @Option(name: .long, help: "The control socket: a Unix socket path, or 127.0.0.1:port.")
     var socket: String = "/tmp/2025"
 
-    @Argument(parsing: .captureForPassthrough, help: "A command to run (e.g. summary, config reload); none for interactive use.")
+    @Argument(
+        parsing: .captureForPassthrough,
+        help: "A command to run (e.g. summary, config reload); none for interactive use.")
     var command: [String] = []
 
     func run() throws {
@@ -84,19 +87,24 @@ final class ControlConnection {
             var address = sockaddr_un()
             address.sun_family = sa_family_t(AF_UNIX)
             let path = Array(endpoint.utf8)
-            guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure(description: "socket path too long") }
+            guard path.count < MemoryLayout.size(ofValue: address.sun_path) else {
+                throw Failure(description: "socket path too long")
+            }
             withUnsafeMutableBytes(of: &address.sun_path) { buffer in
                 for (index, byte) in path.enumerated() { buffer[index] = byte }
             }
             let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
             }
             guard result == 0 else {
                 close(fd)
                 throw Failure(description: String(cString: strerror(errno)))
             }
         } else {
-            guard let colon = endpoint.lastIndex(of: ":"), let port = UInt16(endpoint[endpoint.index(after: colon)...]) else {
+            guard let colon = endpoint.lastIndex(of: ":"), let port = UInt16(endpoint[endpoint.index(after: colon)...])
+            else {
                 throw Failure(description: "expected a socket path or host:port")
             }
             let host = endpoint[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
@@ -129,7 +137,9 @@ final class ControlConnection {
         }
         let header = try readLine()
         let parts = header.split(separator: " ")
-        guard parts.count == 2, parts[0] == "OK" || parts[0] == "ERR", let length = Int(parts[1]), (0...Self.maxReply).contains(length) else {
+        guard parts.count == 2, parts[0] == "OK" || parts[0] == "ERR", let length = Int(parts[1]),
+            (0...Self.maxReply).contains(length)
+        else {
             throw Failure(description: "unexpected reply from the server: \(header.prefix(80))")
         }
         let body = try read(count: length)

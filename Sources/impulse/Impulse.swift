@@ -35,7 +35,14 @@ struct Serve: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(name: .long, help: "Event-loop threads (default: one per core with a Lua policy, whose callouts keep the loops busy; otherwise one per core but one, for the spool writer and the kernel's I/O work).")
+    @Option(
+        name: .long,
+        help:
+            """
+            Event-loop threads (default: one per core with a Lua policy, whose callouts keep the loops busy; \
+            otherwise one per core but one, for the spool writer and the kernel's I/O work).
+            """
+    )
     var threads: Int?
 
     /// On 2 cores (docs/performance.md): without a policy one loop leaves a core to the spool
@@ -53,29 +60,37 @@ struct Serve: ParsableCommand {
             panicFile = try configuration.logs.paniclog.map { try PanicLogHandler.File(path: $0) }
         } catch {
             let path = configuration.logs.paniclog ?? ""
-            FileHandle.standardError.write(Data("\(configuration.logs.placeOf(path))impulse: cannot open paniclog \(path): \(error)\n".utf8))
+            FileHandle.standardError.write(
+                Data("\(configuration.logs.placeOf(path))impulse: cannot open paniclog \(path): \(error)\n".utf8))
             throw ExitCode(1)
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LogLevels.shared.defaultLevel = level
         LoggingSystem.bootstrap { label in
             var stderr = StreamLogHandler.standardError(label: label)
-            stderr.logLevel = .trace  // the area levels decide (console: log level)
-            let handlers: [LogHandler] = panicFile.map { [stderr, PanicLogHandler(file: $0), RecentLogHandler()] } ?? [stderr, RecentLogHandler()]
+            stderr.logLevel = .trace // the area levels decide (console: log level)
+            let handlers: [LogHandler] =
+                panicFile.map { [stderr, PanicLogHandler(file: $0), RecentLogHandler()] } ?? [
+                    stderr, RecentLogHandler()
+                ]
             return AreaLevelLogHandler(wrapping: MultiplexLogHandler(handlers))
         }
         let logger = Logger(label: "impulse")
-        let server = ImpulseServer(configuration: configuration, logger: logger,
-                                   threads: threads ?? Self.defaultThreads(policy: configuration.scriptlet != nil))
+        let server = ImpulseServer(
+            configuration: configuration, logger: logger,
+            threads: threads ?? Self.defaultThreads(policy: configuration.scriptlet != nil))
         server.configurationPath = config
         let addresses: [String]
         do {
-            addresses = try server.start().map { "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)" }
+            addresses = try server.start().map {
+                "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)"
+            }
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)
         }
-        logger.notice("impulse ready: listening on \(addresses.joined(separator: ", ")) (spool \(configuration.spoolbase))")
+        logger.notice(
+            "impulse ready: listening on \(addresses.joined(separator: ", ")) (spool \(configuration.spoolbase))")
 
         let stop = DispatchSemaphore(value: 0)
         signal(SIGTERM, SIG_IGN)
@@ -110,26 +125,36 @@ struct Serve: ParsableCommand {
 }
 
 struct CheckConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check-config",
-                                                    abstract: "Parse and validate a configuration; exit non-zero on any error.")
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Parse and validate a configuration; exit non-zero on any error.")
 
     @Option(name: .long, help: "Path of ecelerity.conf.")
     var config: String
 
     func run() throws {
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
-        let listeners = configuration.listeners.map { $0.address.description + ($0.implicitTLS ? " (implicit TLS)" : "") }
-        print("\(config): OK — \(configuration.listeners.count) listener(s): \(listeners.joined(separator: ", ")); "
-              + "spool \(configuration.spoolbase); \(configuration.warnings.count) warning(s)")
+        let listeners = configuration.listeners.map {
+            $0.address.description + ($0.implicitTLS ? " (implicit TLS)" : "")
+        }
+        print(
+            "\(config): OK — \(configuration.listeners.count) listener(s): \(listeners.joined(separator: ", ")); "
+                + "spool \(configuration.spoolbase); \(configuration.warnings.count) warning(s)")
         if let scriptlet = configuration.scriptlet {
             // Load the scripts as the server would: syntax errors, require failures and
             // module-level errors fail the check with the script's name and line.
-            let sources = scriptlet.scripts.compactMap { script in script.resolvedPath.map { ScriptSource(name: script.name, path: $0) } }
+            let sources = scriptlet.scripts.compactMap { script in
+                script.resolvedPath.map { ScriptSource(name: script.name, path: $0) }
+            }
             do {
                 let state = try PolicyState(scripts: sources)
-                for warning in state.warnings { FileHandle.standardError.write(Data("\(scriptlet.location): warning: \(warning)\n".utf8)) }
-                print("scriptlet \"\(scriptlet.instance)\": \(scriptlet.scripts.map { "\($0.name) (\($0.resolvedPath ?? "built-in " + $0.source))" }.joined(separator: ", ")); "
-                      + "callouts: \(state.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
+                for warning in state.warnings {
+                    FileHandle.standardError.write(Data("\(scriptlet.location): warning: \(warning)\n".utf8))
+                }
+                let scripts = scriptlet.scripts.map { "\($0.name) (\($0.resolvedPath ?? "built-in " + $0.source))" }
+                print(
+                    "scriptlet \"\(scriptlet.instance)\": \(scripts.joined(separator: ", ")); "
+                        + "callouts: \(state.callouts.map(\.rawValue).sorted().joined(separator: ", "))")
             } catch {
                 FileHandle.standardError.write(Data("\(scriptlet.location): error: \(error)\n".utf8))
                 throw ExitCode(2)
@@ -139,12 +164,14 @@ struct CheckConfig: ParsableCommand {
 }
 
 struct SpoolCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spool", abstract: "Inspect the message spool.",
-                                                    subcommands: [SpoolList.self])
+    static let configuration = CommandConfiguration(
+        commandName: "spool", abstract: "Inspect the message spool.",
+        subcommands: [SpoolList.self])
 }
 
 struct SpoolList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List spooled messages: id, sender, recipients, size, age.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List spooled messages: id, sender, recipients, size, age.")
 
     @Option(name: .long, help: "Path of ecelerity.conf.")
     var config: String
@@ -159,9 +186,16 @@ struct SpoolList: ParsableCommand {
             let age = max(0, Int(now - Double(entry.envelope.receivedAtMicros) / 1_000_000))
             let recipients = entry.envelope.recipients.map { "<\($0.address)>" }.joined(separator: " ")
             let size = String(entry.dataLength)
-            print("\(entry.envelope.id)  \(String(repeating: " ", count: max(0, 8 - size.count)))\(size)  \(formatAge(age))  <\(entry.envelope.mailFrom)> -> \(recipients)")
+            print(
+                """
+                \(entry.envelope.id)  \(String(repeating: " ", count: max(0, 8 - size.count)))\(size)  \
+                \(formatAge(age))  <\(entry.envelope.mailFrom)> -> \(recipients)
+                """
+            )
         }
-        for damage in scan.damaged { print("DAMAGED \(damage.path) at offset \(damage.offset) (\(damage.length) octets): \(damage.reason)") }
+        for damage in scan.damaged {
+            print("DAMAGED \(damage.path) at offset \(damage.offset) (\(damage.length) octets): \(damage.reason)")
+        }
         print("\(scan.entries.count) message(s)" + (scan.damaged.isEmpty ? "" : ", \(scan.damaged.count) damaged"))
     }
 

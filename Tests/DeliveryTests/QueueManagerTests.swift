@@ -5,6 +5,7 @@ import NIOCore
 import NIOPosix
 import Spool
 import XCTest
+
 @testable import Delivery
 
 /// The queue manager in-process — spool writer, journal, mainlog, connections — against
@@ -40,17 +41,24 @@ final class QueueManagerTests: XCTestCase {
 
     /// smtp-sink with `arguments`, one dump file per transaction.
     func startSink(_ arguments: [String]) throws -> Int {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/smtp-sink") else { throw XCTSkip("smtp-sink is not installed") }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/smtp-sink") else {
+            throw XCTSkip("smtp-sink is not installed")
+        }
         let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/smtp-sink")
-        process.arguments = (getuid() == 0 ? ["-u", "postfix"] : []) + ["-d", directory + "/dumps/%M."] + arguments + ["127.0.0.1:\(port)", "10"]
+        process.arguments =
+            (getuid() == 0 ? ["-u", "postfix"] : []) + ["-d", directory + "/dumps/%M."] + arguments + [
+                "127.0.0.1:\(port)", "10"
+            ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         sink = process
         for _ in 0..<100 {
-            if (try? ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).wait())?.close() != nil { return port }
+            if (try? ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).wait())?.close() != nil {
+                return port
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
         throw XCTSkip("smtp-sink did not start")
@@ -58,10 +66,11 @@ final class QueueManagerTests: XCTestCase {
 
     /// A queue manager whose `dest.test` goes to 127.0.0.1:`port`; `options` adds to the domain scope.
     func makeManager(port: Int, options: String = "") throws -> (QueueManager, SpoolWriter, DeliveryJournal) {
-        let root = try ConfigParser().parse(text: """
-            domain "dest.test" { gateway = "127.0.0.1:\(port)"  retry_interval = 600  \(options) }
-            ESMTP_Listener { Listen "127.0.0.1:0" { } }
-            """, file: directory + "/ecelerity.conf")
+        let root = try ConfigParser().parse(
+            text: """
+                domain "dest.test" { gateway = "127.0.0.1:\(port)"  retry_interval = 600  \(options) }
+                ESMTP_Listener { Listen "127.0.0.1:0" { } }
+                """, file: directory + "/ecelerity.conf")
         let configuration = try ConfigurationLoader().bind(root, sourcePath: directory + "/ecelerity.conf")
         let spool = SpoolDirectory(base: directory + "/spool")
         try spool.prepare()
@@ -70,9 +79,11 @@ final class QueueManagerTests: XCTestCase {
         let journal = DeliveryJournal(logger: logger)
         let log = DeliveryLog(mainlog: directory + "/mainlog.ec", bouncelog: nil)
         XCTAssertEqual(log.reopen(), [])
-        let manager = QueueManager(settings: .init(hostname: "impulse.test", outbound: configuration.outbound, bindings: [], shutdownTimeout: 5),
-                                   group: group, resolver: nil, blockingWork: pool, spoolWriter: writer, journal: journal, log: log,
-                                   idGenerator: MessageIDGenerator(), logger: logger)
+        let manager = QueueManager(
+            settings: .init(
+                hostname: "impulse.test", outbound: configuration.outbound, bindings: [], shutdownTimeout: 5),
+            group: group, resolver: nil, blockingWork: pool, spoolWriter: writer, journal: journal, log: log,
+            idGenerator: MessageIDGenerator(), logger: logger)
         writer.onCommit = { manager.accepted($0) }
         journal.start()
         writer.start()
@@ -81,11 +92,14 @@ final class QueueManagerTests: XCTestCase {
     }
 
     @discardableResult
-    func submit(_ writer: SpoolWriter, recipients: [String], body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n",
-                sender: String = "") throws -> String {
-        let envelope = SpoolEnvelope(id: MessageIDGenerator().next(), receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1e6),
-                                     mailFrom: sender, recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1", peerPort: 1,
-                                     helo: "client", receivedProtocol: "ESMTP", listener: "test")
+    func submit(
+        _ writer: SpoolWriter, recipients: [String], body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n",
+        sender: String = ""
+    ) throws -> String {
+        let envelope = SpoolEnvelope(
+            id: MessageIDGenerator().next(), receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1e6),
+            mailFrom: sender, recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1", peerPort: 1,
+            helo: "client", receivedProtocol: "ESMTP", listener: "test")
         let promise = group.next().makePromise(of: Void.self)
         writer.submit(.init(envelope: envelope, data: [ByteBuffer(string: body)], promise: promise))
         try promise.futureResult.wait()
@@ -98,8 +112,10 @@ final class QueueManagerTests: XCTestCase {
         var found: [[String]] = []
         while Date() < deadline {
             let text = (try? String(contentsOfFile: directory + "/mainlog.ec", encoding: .utf8)) ?? ""
-            found = text.split(separator: "\n").map { $0.split(separator: "@", maxSplits: 13, omittingEmptySubsequences: false).map(String.init) }
-                .filter { $0.count > 4 && $0[4] == kind }
+            found = text.split(separator: "\n").map {
+                $0.split(separator: "@", maxSplits: 13, omittingEmptySubsequences: false).map(String.init)
+            }
+            .filter { $0.count > 4 && $0[4] == kind }
             if found.count >= count { return found }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -132,7 +148,9 @@ final class QueueManagerTests: XCTestCase {
         XCTAssertEqual(dumps.count, 2)
         let text = try dumps.map { try String(contentsOfFile: directory + "/dumps/" + $0, encoding: .utf8) }.joined()
         XCTAssertTrue(text.contains("x@dest.test") && text.contains("z@dest.test"), text)
-        XCTAssertTrue(text.contains("\n.dot line\n") || text.contains("\r\n.dot line\r\n"), "the dot is unstuffed at the sink: \(text)")
+        XCTAssertTrue(
+            text.contains("\n.dot line\n") || text.contains("\r\n.dot line\r\n"),
+            "the dot is unstuffed at the sink: \(text)")
         XCTAssertEqual(parts.0.messageCount, 0)
         // Once its connection has gone, the idle queue is forgotten by the sweep.
         let deadline = Date().addingTimeInterval(10)
@@ -150,7 +168,9 @@ final class QueueManagerTests: XCTestCase {
     func testAFailedRecipientIsSettledOnlyOnceItsBounceIsSpooled() throws {
         let parts = try makeManager(port: try startSink(["-f", "rcpt"]))
         parts.0.bounceRetryDelay = .milliseconds(300)
-        func spooledIDs() -> [String] { SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.map(\.envelope.id) }
+        func spooledIDs() -> [String] {
+            SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.map(\.envelope.id)
+        }
         signal(SIGXFSZ, SIG_IGN)
         var saved = rlimit()
         getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
@@ -167,14 +187,17 @@ final class QueueManagerTests: XCTestCase {
             throw error
         }
         XCTAssertTrue(records("P", count: 1)[0][13].hasPrefix("RCPT TO: 500 5.3.0"))
-        Thread.sleep(forTimeInterval: 1.0)  // the bounce's write has failed (at least once) by now
-        XCTAssertFalse(journalText().contains("S \(id) 0"), "not settled while the bounce is not spooled: \(journalText())")
+        Thread.sleep(forTimeInterval: 1.0) // the bounce's write has failed (at least once) by now
+        XCTAssertFalse(
+            journalText().contains("S \(id) 0"), "not settled while the bounce is not spooled: \(journalText())")
         XCTAssertEqual(spooledIDs(), [id], "the original is still pending; no bounce yet")
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline && !journalText().contains("S \(id) 0") { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertTrue(journalText().contains("S \(id) 0"), journalText())
-        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter { $0.envelope.mailFrom.isEmpty }
+        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter {
+            $0.envelope.mailFrom.isEmpty
+        }
         XCTAssertEqual(bounces.map { $0.envelope.recipients.map(\.address) }, [["sender@origin.test"]])
         stop(parts)
     }
@@ -182,7 +205,7 @@ final class QueueManagerTests: XCTestCase {
     /// `message fail` from the console follows the same rule: its bounce durable first; a quiet
     /// fail (no bounce) settles at once.
     func testAConsoleFailSettlesOnlyOnceItsBounceIsSpooled() throws {
-        let parts = try makeManager(port: try freePort())  // nothing listens: the message stays queued
+        let parts = try makeManager(port: try freePort()) // nothing listens: the message stays queued
         parts.0.bounceRetryDelay = .milliseconds(300)
         let id = try submit(parts.1, recipients: ["x@dest.test"], sender: "sender@origin.test")
         let quietID = try submit(parts.1, recipients: ["y@dest.test"], sender: "sender@origin.test")
@@ -191,11 +214,11 @@ final class QueueManagerTests: XCTestCase {
         var saved = rlimit()
         getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
         var limited = saved
-        limited.rlim_cur = 1024  // the bounce (report and original headers, over 1 KiB) cannot be written
+        limited.rlim_cur = 1024 // the bounce (report and original headers, over 1 KiB) cannot be written
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limited)
         XCTAssertTrue(parts.0.fail(messageID: id, text: "550 5.0.0 failed by the operator", quiet: false))
         XCTAssertTrue(parts.0.fail(messageID: quietID, text: "550 5.0.0 failed by the operator", quiet: true))
-        Thread.sleep(forTimeInterval: 1.0)  // the bounce's write has failed (at least once) by now
+        Thread.sleep(forTimeInterval: 1.0) // the bounce's write has failed (at least once) by now
         let during = journalText()
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
         XCTAssertFalse(during.contains("S \(id) 0"), "not settled while the bounce is not spooled: \(during)")
@@ -203,7 +226,9 @@ final class QueueManagerTests: XCTestCase {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline && !journalText().contains("S \(id) 0") { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertTrue(journalText().contains("S \(id) 0"), journalText())
-        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter { $0.envelope.mailFrom.isEmpty }
+        let bounces = SpoolDirectory(base: directory + "/spool").scan(readOnly: true, logger: nil).entries.filter {
+            $0.envelope.mailFrom.isEmpty
+        }
         XCTAssertEqual(bounces.map { $0.envelope.recipients.map(\.address) }, [["sender@origin.test"]])
         stop(parts)
     }
@@ -221,8 +246,10 @@ final class QueueManagerTests: XCTestCase {
         XCTAssertTrue(transient[0][13].hasPrefix("DATA: 450 4.3.0"), transient[0][13])
         XCTAssertEqual(transient[0][9], "6", "stage: during DATA")
         stop(deferring)
-        let journal = try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/queue").filter { $0.hasSuffix(".jnl") }
-            .map { try String(contentsOfFile: directory + "/spool/queue/" + $0, encoding: .utf8) }.joined()
+        let journal = try FileManager.default.contentsOfDirectory(atPath: directory + "/spool/queue").filter {
+            $0.hasSuffix(".jnl")
+        }
+        .map { try String(contentsOfFile: directory + "/spool/queue/" + $0, encoding: .utf8) }.joined()
         XCTAssertTrue(journal.contains(" 0 1 "), journal)
     }
 

@@ -1,7 +1,8 @@
 import Foundation
-import XCTest
-@testable import ImpulseConfig
 import SMTPProtocol
+import XCTest
+
+@testable import ImpulseConfig
 
 final class ConfigurationLoaderTests: XCTestCase {
     var directory = ""
@@ -19,13 +20,23 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func errors(_ text: String) -> [String] {
-        do { _ = try load(text); return [] } catch {
-            return (error as! ConfigError).diagnostics.filter { $0.severity == .error }.map { $0.description.replacingOccurrences(of: directory + "/", with: "") }
+        do {
+            _ = try load(text)
+            return []
+        } catch {
+            return (error as! ConfigError).diagnostics.filter { $0.severity == .error }.map {
+                $0.description.replacingOccurrences(of: directory + "/", with: "")
+            }
         }
     }
 
     func testDefaultsAndRelativePaths() throws {
-        let config = try load("spoolbase = spool\nESMTP_Listener { Listen \"127.0.0.1:2525\" {} }\nec_logger \"ec_logger\" { mainlog = \"log/mainlog.ec\" }")
+        let config = try load(
+            """
+            spoolbase = spool\nESMTP_Listener { Listen \"127.0.0.1:2525\" {} }\nec_logger \"ec_logger\" { mainlog \
+            = \"log/mainlog.ec\" }
+            """
+        )
         XCTAssertEqual(config.spoolbase, directory + "/spool")
         XCTAssertEqual(config.logs.mainlog, directory + "/log/mainlog.ec")
         // Where the option is, for a start-up error about the file.
@@ -42,21 +53,22 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func testFallbackPeerOverListenOverListenerOverGlobal() throws {
-        let config = try load("""
-        max_message_size = 1000
-        relay_hosts = ( 10.0.0.0/8 )
-        ESMTP_Listener {
-          max_message_size = 2000
-          idle_time = 30
-          Peer "192.0.2.0/24" { max_message_size = 4000 }
-          Listen "127.0.0.1:25" {
-            max_message_size = 3000
-            Peer "192.0.2.7" { max_message_size = 5000 }
-            Peer "192.0.2.0/24" { idle_time = 7 }
-          }
-          Listen "127.0.0.1:26" { relay_hosts = ( 127.0.0.1 ) }
-        }
-        """)
+        let config = try load(
+            """
+            max_message_size = 1000
+            relay_hosts = ( 10.0.0.0/8 )
+            ESMTP_Listener {
+              max_message_size = 2000
+              idle_time = 30
+              Peer "192.0.2.0/24" { max_message_size = 4000 }
+              Listen "127.0.0.1:25" {
+                max_message_size = 3000
+                Peer "192.0.2.7" { max_message_size = 5000 }
+                Peer "192.0.2.0/24" { idle_time = 7 }
+              }
+              Listen "127.0.0.1:26" { relay_hosts = ( 127.0.0.1 ) }
+            }
+            """)
         let first = config.listeners[0]
         XCTAssertEqual(first.policy.limits.maxMessageSize, 3000)
         XCTAssertEqual(first.policy.limits.commandTimeout, 30)
@@ -69,12 +81,14 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(first.policy(for: IPAddress("10.1.2.3")!).0.clientMayRelay(IPAddress("10.1.2.3")!), true)
         let second = config.listeners[1]
         XCTAssertEqual(second.policy.limits.maxMessageSize, 2000)
-        XCTAssertFalse(second.policy.clientMayRelay(IPAddress("10.1.2.3")!), "a listener relay_hosts replaces the global one")
+        XCTAssertFalse(
+            second.policy.clientMayRelay(IPAddress("10.1.2.3")!), "a listener relay_hosts replaces the global one")
         XCTAssertTrue(second.policy.clientMayRelay(IPAddress("127.0.0.1")!))
     }
 
     func testRelayDomainPatterns() throws {
-        let config = try load("relay_domains = ( example.com \"*.sub.example\" \"*tail.example\" )\nESMTP_Listener { Listen \":25\" {} }")
+        let config = try load(
+            "relay_domains = ( example.com \"*.sub.example\" \"*tail.example\" )\nESMTP_Listener { Listen \":25\" {} }")
         let policy = config.listeners[0].policy
         XCTAssertEqual(config.listeners[0].address.host, "0.0.0.0")
         XCTAssertTrue(policy.acceptsDomain("EXAMPLE.com"))
@@ -85,30 +99,51 @@ final class ConfigurationLoaderTests: XCTestCase {
     }
 
     func testUnknownUnsupportedAndMisplacedOptions() throws {
-        XCTAssertEqual(errors("frobnicate = 1\nESMTP_Listener { Listen \":25\" {} }"), ["ecelerity.conf:1:1: error: unknown option 'frobnicate' in global"])
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" { spoolbase = x } }"),
-                       ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
+        XCTAssertEqual(
+            errors("frobnicate = 1\nESMTP_Listener { Listen \":25\" {} }"),
+            ["ecelerity.conf:1:1: error: unknown option 'frobnicate' in global"])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" { spoolbase = x } }"),
+            ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
         XCTAssertEqual(errors("ESMTP_Listener { enable_authentication = true Listen \":25\" {} }").count, 1)
         // Ignoring these would leave the server running as root or delivering over unverified TLS.
         for option in ["user = \"ecuser\"", "group = \"ecuser\"", "chroot = \"/var/empty\"", "tls_verify = \"ca\""] {
             let name = option.split(separator: " ")[0]
-            XCTAssertEqual(errors(option + "\nESMTP_Listener { Listen \":25\" {} }"),
-                           ["ecelerity.conf:1:1: error: option '\(name)' is not supported yet, and ignoring it would weaken security: remove it or wait for support"])
+            XCTAssertEqual(
+                errors(option + "\nESMTP_Listener { Listen \":25\" {} }"),
+                [
+                    """
+                    ecelerity.conf:1:1: error: option '\(name)' is not supported yet, and ignoring it would weaken \
+                    security: remove it or wait for support
+                    """
+                ])
         }
-        XCTAssertEqual(errors("domain \"x.example\" { a = b }\nESMTP_Listener { Listen \":25\" {} }"),
-                       ["ecelerity.conf:1:22: error: unknown option 'a' in domain \"x.example\""])
-        let config = try load("outbound_throttle_messages = 5\nhost \"mx.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \":25\" {} }")
-        XCTAssertEqual(config.warnings.map { $0.description.replacingOccurrences(of: directory + "/", with: "") }, [
-            "ecelerity.conf:1:1: warning: option 'outbound_throttle_messages' is not supported yet (ignored)",
-            "ecelerity.conf:2:1: warning: scope 'host' is not supported yet (ignored with everything in it)",
-            "ecelerity.conf:3:1: warning: module or scope 'foo_module' is not supported by Impulse yet (ignored with everything in it)",
-        ])
+        XCTAssertEqual(
+            errors("domain \"x.example\" { a = b }\nESMTP_Listener { Listen \":25\" {} }"),
+            ["ecelerity.conf:1:22: error: unknown option 'a' in domain \"x.example\""])
+        let config = try load(
+            """
+            outbound_throttle_messages = 5\nhost \"mx.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \
+            \":25\" {} }
+            """
+        )
+        XCTAssertEqual(
+            config.warnings.map { $0.description.replacingOccurrences(of: directory + "/", with: "") },
+            [
+                "ecelerity.conf:1:1: warning: option 'outbound_throttle_messages' is not supported yet (ignored)",
+                "ecelerity.conf:2:1: warning: scope 'host' is not supported yet (ignored with everything in it)",
+                """
+                ecelerity.conf:3:1: warning: module or scope 'foo_module' is not supported by Impulse yet (ignored \
+                with everything in it)
+                """
+            ])
     }
 
     /// Momentum's outbound fallback order: binding ▸ domain, group ▸ domain, binding, group,
     /// global domain, global, built-in default.
     func testOutboundOptionsFollowMomentumsFallbackOrder() throws {
-        let config = try load("""
+        let config = try load(
+            """
             retry_interval = 100
             max_outbound_connections = 7
             tls = required
@@ -142,35 +177,78 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(grouped.retryDelay(afterAttempts: 1), 300)
         XCTAssertEqual(grouped.retryDelay(afterAttempts: 3), 1200)
         XCTAssertEqual(grouped.retryDelay(afterAttempts: 40), 43200)
-        XCTAssertEqual(errors("domain \"d.example\" { bind_address = 127.0.0.2 }\nESMTP_Listener { Listen \":25\" {} }").first?
-            .contains("not valid in domain"), true)
-        XCTAssertEqual(errors("binding \"b\" { routes = ( \"mx.example\" ) }\nESMTP_Listener { Listen \":25\" {} }").first?
-            .contains("only globally or in a domain scope"), true)
-        XCTAssertEqual(errors("gateway = \"bad host:x\"\nESMTP_Listener { Listen \":25\" {} }").first?.contains("expects host"), true)
-        XCTAssertEqual(errors("tls = maybe\nESMTP_Listener { Listen \":25\" {} }").first?.contains("no, ifavailable, required"), true)
-        XCTAssertEqual(errors("scriptlet \"s\" { gc_pause = 10 }\nESMTP_Listener { Listen \":25\" {} }").first?.contains("between 50 and 10000"), true)
+        XCTAssertEqual(
+            errors("domain \"d.example\" { bind_address = 127.0.0.2 }\nESMTP_Listener { Listen \":25\" {} }").first?
+                .contains("not valid in domain"), true)
+        XCTAssertEqual(
+            errors("binding \"b\" { routes = ( \"mx.example\" ) }\nESMTP_Listener { Listen \":25\" {} }").first?
+                .contains("only globally or in a domain scope"), true)
+        XCTAssertEqual(
+            errors("gateway = \"bad host:x\"\nESMTP_Listener { Listen \":25\" {} }").first?.contains("expects host"),
+            true)
+        XCTAssertEqual(
+            errors("tls = maybe\nESMTP_Listener { Listen \":25\" {} }").first?.contains("no, ifavailable, required"),
+            true)
+        XCTAssertEqual(
+            errors("scriptlet \"s\" { gc_pause = 10 }\nESMTP_Listener { Listen \":25\" {} }").first?.contains(
+                "between 50 and 10000"), true)
     }
 
     func testValueErrors() {
-        XCTAssertEqual(errors("ESMTP_Listener { idle_time = soon Listen \":25\" {} }"),
-                       ["ecelerity.conf:1:30: error: 'idle_time' expects an integer, found 'soon'"])
-        XCTAssertEqual(errors("ESMTP_Listener { max_recipients_per_message = 10 Listen \":25\" {} }").first?.contains("at least 100"), true)
-        XCTAssertEqual(errors("relay_hosts = ( 300.1.1.1 )\nESMTP_Listener { Listen \":25\" {} }"),
-                       ["ecelerity.conf:1:17: error: '300.1.1.1' in 'relay_hosts' is not an IP address or CIDR block (e.g. 127.0.0.0/8, ::1)"])
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \"::1:25\" {} }").prefix(1),
-                       ["ecelerity.conf:1:18: error: Listen \"::1:25\": '::1' is not an IPv4 address (IPv6 addresses go in brackets: \"[::1]:25\")"])
-        XCTAssertEqual(errors("ESMTP_Listener { open_relay = maybe Listen \":25\" {} }").first?.contains("expects a boolean"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { starttls_injection_policy = allow Listen \":25\" {} }").first?.contains("CVE-2011-0411"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { rfc2822_lone_lf_in_body = sometimes Listen \":25\" {} }").first?.contains("pedantic, fix, ignore"), true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { idle_time = soon Listen \":25\" {} }"),
+            ["ecelerity.conf:1:30: error: 'idle_time' expects an integer, found 'soon'"])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { max_recipients_per_message = 10 Listen \":25\" {} }").first?.contains(
+                "at least 100"), true)
+        XCTAssertEqual(
+            errors("relay_hosts = ( 300.1.1.1 )\nESMTP_Listener { Listen \":25\" {} }"),
+            [
+                """
+                ecelerity.conf:1:17: error: '300.1.1.1' in 'relay_hosts' is not an IP address or CIDR block (e.g. \
+                127.0.0.0/8, ::1)
+                """
+            ])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \"::1:25\" {} }").prefix(1),
+            [
+                """
+                ecelerity.conf:1:18: error: Listen \"::1:25\": '::1' is not an IPv4 address (IPv6 addresses go in \
+                brackets: \"[::1]:25\")
+                """
+            ])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { open_relay = maybe Listen \":25\" {} }").first?.contains("expects a boolean"), true
+        )
+        XCTAssertEqual(
+            errors("ESMTP_Listener { starttls_injection_policy = allow Listen \":25\" {} }").first?.contains(
+                "CVE-2011-0411"), true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { rfc2822_lone_lf_in_body = sometimes Listen \":25\" {} }").first?.contains(
+                "pedantic, fix, ignore"), true)
         XCTAssertEqual(errors("spool_mode = 0999\nESMTP_Listener { Listen \":25\" {} }").first?.contains("octal"), true)
-        XCTAssertEqual(errors("hostname = x"), ["ecelerity.conf:1:1: error: no ESMTP_Listener with a Listen stanza: Impulse would accept no mail (add ESMTP_Listener { Listen \"127.0.0.1:25\" {} })"])
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} Listen \"*:25\" {} }").first?.contains("already defined at"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" { implicit_tls = true } }").first?.contains("no tls_certificate"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { tls_certificate = \"missing.pem\" Listen \":25\" {} }").first?.contains("cannot be read"), true)
+        XCTAssertEqual(
+            errors("hostname = x"),
+            [
+                """
+                ecelerity.conf:1:1: error: no ESMTP_Listener with a Listen stanza: Impulse would accept no mail \
+                (add ESMTP_Listener { Listen \"127.0.0.1:25\" {} })
+                """
+            ])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" {} Listen \"*:25\" {} }").first?.contains("already defined at"),
+            true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" { implicit_tls = true } }").first?.contains("no tls_certificate"),
+            true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { tls_certificate = \"missing.pem\" Listen \":25\" {} }").first?.contains(
+                "cannot be read"), true)
     }
 
     func testOctalAndBooleanForms() throws {
-        let config = try load("spool_mode = 0600\nESMTP_Listener { Listen \":25\" { enable = on } Listen \":26\" { enable = disabled } }")
+        let config = try load(
+            "spool_mode = 0600\nESMTP_Listener { Listen \":25\" { enable = on } Listen \":26\" { enable = disabled } }")
         XCTAssertEqual(config.spoolMode, 0o600)
         XCTAssertEqual(config.listeners.map(\.address.port), [25])
         XCTAssertEqual(OptionReader.parseInteger("010"), 8)
@@ -181,24 +259,32 @@ final class ConfigurationLoaderTests: XCTestCase {
     func testScriptletStanza() throws {
         try FileManager.default.createDirectory(atPath: directory + "/policies", withIntermediateDirectories: true)
         try "-- lua".write(toFile: directory + "/policies/main.lua", atomically: true, encoding: .utf8)
-        let config = try load("""
-        ESMTP_Listener { Listen ":25" {} }
-        alerting {}
-        scriptlet "scriptlet" {
-          script_ttl = 300
-          script "boot" { source = "msys.boot" }
-          script "main" { source = "policies.main" }
-        }
-        scriptlet "scriptlet" { script "again" { source = "policies/main" } }
-        """)
+        let config = try load(
+            """
+            ESMTP_Listener { Listen ":25" {} }
+            alerting {}
+            scriptlet "scriptlet" {
+              script_ttl = 300
+              script "boot" { source = "msys.boot" }
+              script "main" { source = "policies.main" }
+            }
+            scriptlet "scriptlet" { script "again" { source = "policies/main" } }
+            """)
         XCTAssertEqual(config.scriptlet?.scripts.map(\.name), ["boot", "main", "again"])
         XCTAssertEqual(config.scriptlet?.scripts[0].resolvedPath, nil)
         XCTAssertEqual(config.scriptlet?.scripts[1].resolvedPath, directory + "/policies/main.lua")
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { script \"x\" { source = \"nope\" } }").first?.contains("source \"nope\" not found"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" {}\nscriptlet \"b\" {}").first?.contains("only one scriptlet instance"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { script \"x\" { path = \"y\" } }").first?.contains("source is the only option"), true)
-        XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { bogus = 1 }"),
-                       ["ecelerity.conf:2:17: error: scriptlet: invalid configuration option 'bogus'"])
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { script \"x\" { source = \"nope\" } }")
+                .first?.contains("source \"nope\" not found"), true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" {}\nscriptlet \"b\" {}").first?.contains(
+                "only one scriptlet instance"), true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { script \"x\" { path = \"y\" } }").first?
+                .contains("source is the only option"), true)
+        XCTAssertEqual(
+            errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { bogus = 1 }"),
+            ["ecelerity.conf:2:17: error: scriptlet: invalid configuration option 'bogus'"])
         XCTAssertEqual(errors("ESMTP_Listener { Listen \":25\" {} }\nscriptlet \"a\" { script_ttl = 0 }").count, 1)
     }
 }

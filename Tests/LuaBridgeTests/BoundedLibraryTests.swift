@@ -2,6 +2,7 @@ import CLuaJIT
 import Foundation
 import LuaShim
 import XCTest
+
 @testable import LuaBridge
 
 /// Impulse's string.find/match/gmatch/gsub: the same results and errors as LuaJIT's own, and work
@@ -12,8 +13,10 @@ final class BoundedLibraryTests: XCTestCase {
     /// Random patterns (every item kind, malformed ones included) and subjects, each call made with
     /// LuaJIT's function and with Impulse's in one plain state: results and error messages agree.
     func testPatternFunctionsAgreeWithLuaJIT() throws {
-        let source = try String(contentsOf: Self.luaDirectory.appendingPathComponent("pattern_differential.lua"), encoding: .utf8)
-        let caller = try String(contentsOf: Self.luaDirectory.appendingPathComponent("pattern_call.lua"), encoding: .utf8)
+        let source = try String(
+            contentsOf: Self.luaDirectory.appendingPathComponent("pattern_differential.lua"), encoding: .utf8)
+        let caller = try String(
+            contentsOf: Self.luaDirectory.appendingPathComponent("pattern_call.lua"), encoding: .utf8)
         guard let state = luaL_newstate() else { return XCTFail("no state") }
         defer { lua_close(state) }
         luaL_openlibs(state)
@@ -77,7 +80,8 @@ final class BoundedLibraryTests: XCTestCase {
         expectWatchdog("local s = string.rep('a', 3000)\nfor x in s:gmatch('a*a*a*b') do end")
         expectWatchdog("local s = string.rep('(', 200000)\nlocal found = s:match('%b()')")
         // Caught with pcall, the next match raises again.
-        expectWatchdog("""
+        expectWatchdog(
+            """
             local s = string.rep('a', 3000)
             for i = 1, 10 do pcall(string.match, s, 'a*a*a*b') end
             local found = s:match('a*a*a*b')
@@ -89,7 +93,8 @@ final class BoundedLibraryTests: XCTestCase {
         let lua = LuaState()
         lua.setWatchdog(instructions: 50_000_000)
         let started = Date()
-        let result = try lua.run("""
+        let result = try lua.run(
+            """
             local hay = string.rep('a', 4 * 1024 * 1024)
             local needle = string.rep('a', 2 * 1024 * 1024) .. 'b'
             return hay:find(needle, 1, true), (hay .. 'b'):find(needle, 1, true)
@@ -125,27 +130,30 @@ final class BoundedSortTests: XCTestCase {
     func testSortsAsLuaJITDoes() {
         let state = plainState()
         defer { lua_close(state) }
-        XCTAssertEqual(run(state, """
-            math.randomseed(7)
-            local function same(a, b)
-              if #a ~= #b then return false end
-              for i = 1, #a do if a[i] ~= b[i] then return false end end
-              return true
-            end
-            for round = 1, 400 do
-              local n = math.random(0, 300)
-              local a, b = {}, {}
-              for i = 1, n do
-                local v = round % 3 == 0 and tostring(math.random(20)) or math.random(round % 2 == 0 and 5 or 1000)
-                a[i], b[i] = v, v
-              end
-              local descending = round % 4 == 1 and function(x, y) return x > y end or nil
-              original_sort(a, descending)
-              table.sort(b, descending)
-              if not same(a, b) then return "differs in round " .. round end
-            end
-            return "same"
-            """), "same")
+        XCTAssertEqual(
+            run(
+                state,
+                """
+                math.randomseed(7)
+                local function same(a, b)
+                  if #a ~= #b then return false end
+                  for i = 1, #a do if a[i] ~= b[i] then return false end end
+                  return true
+                end
+                for round = 1, 400 do
+                  local n = math.random(0, 300)
+                  local a, b = {}, {}
+                  for i = 1, n do
+                    local v = round % 3 == 0 and tostring(math.random(20)) or math.random(round % 2 == 0 and 5 or 1000)
+                    a[i], b[i] = v, v
+                  end
+                  local descending = round % 4 == 1 and function(x, y) return x > y end or nil
+                  original_sort(a, descending)
+                  table.sort(b, descending)
+                  if not same(a, b) then return "differs in round " .. round end
+                end
+                return "same"
+                """), "same")
         let strip = "(select(2, pcall(table.sort, %@)):gsub('^[^:]*:%d+: ', ''))"
         for arguments in ["nil", "{3, 'x', 1}", "{1, 2}, 5", "{1, nil, 3}"] {
             let code = "return " + strip.replacingOccurrences(of: "%@", with: arguments)
@@ -195,12 +203,15 @@ final class BoundedSortTests: XCTestCase {
     func testSortWorkIsChargedToTheWatchdog() {
         let lua = LuaState()
         lua.setWatchdog(instructions: 20_000_000)
-        XCTAssertThrowsError(try lua.run("""
-            local t = {}
-            for i = 1, 2000000 do t[i] = (i * 7919) % 1000003 end
-            table.sort(t)
-            local done = true
-            """, chunkName: "sorter.lua")) { error in
+        XCTAssertThrowsError(
+            try lua.run(
+                """
+                local t = {}
+                for i = 1, 2000000 do t[i] = (i * 7919) % 1000003 end
+                table.sort(t)
+                local done = true
+                """, chunkName: "sorter.lua")
+        ) { error in
             let message = (error as! LuaError).message
             XCTAssertTrue(message.hasPrefix("sorter.lua:3: watchdog: script ran too long"), message)
         }

@@ -1,11 +1,13 @@
 import XCTest
+
 @testable import LuaBridge
 
 final class LuaBridgeTests: XCTestCase {
     func testRunReturnsValues() throws {
         let lua = LuaState()
-        XCTAssertEqual(try lua.run("return 1 + 2, 'x' .. 'y', true, nil, {}", chunkName: "t"),
-                       [.number(3), .string("xy"), .boolean(true), .nil, .other("table")])
+        XCTAssertEqual(
+            try lua.run("return 1 + 2, 'x' .. 'y', true, nil, {}", chunkName: "t"),
+            [.number(3), .string("xy"), .boolean(true), .nil, .other("table")])
     }
 
     func testSyntaxErrorNamesChunkAndLine() {
@@ -19,7 +21,8 @@ final class LuaBridgeTests: XCTestCase {
 
     func testRuntimeErrorCarriesATraceback() {
         let lua = LuaState()
-        XCTAssertThrowsError(try lua.run("local function f()\n  error('boom')\nend\nf()", chunkName: "policy.lua")) { error in
+        XCTAssertThrowsError(try lua.run("local function f()\n  error('boom')\nend\nf()", chunkName: "policy.lua")) {
+            error in
             let message = (error as! LuaError).message
             XCTAssertTrue(message.hasPrefix("policy.lua:2: boom"), message)
             XCTAssertTrue(message.contains("stack traceback:"), message)
@@ -30,7 +33,10 @@ final class LuaBridgeTests: XCTestCase {
     func testSwiftFunctionsGetArgumentsAndReturnValues() throws {
         let lua = LuaState()
         lua.setField(table: "msys", "join") { arguments in
-            .values([.string((1...arguments.count).map { arguments.string($0) ?? "?" }.joined(separator: "+")), .number(Double(arguments.count))])
+            .values([
+                .string((1...arguments.count).map { arguments.string($0) ?? "?" }.joined(separator: "+")),
+                .number(Double(arguments.count))
+            ])
         }
         XCTAssertEqual(try lua.run("return msys.join('a', 2, 'c')", chunkName: "t"), [.string("a+2+c"), .number(3)])
     }
@@ -43,8 +49,9 @@ final class LuaBridgeTests: XCTestCase {
             defer { deferRan += 1 }
             return .error("refused: \(arguments.string(1) ?? "")")
         }
-        XCTAssertEqual(try lua.run("local ok, message = pcall(fail, 'x')\nreturn ok, message", chunkName: "t"),
-                       [.boolean(false), .string("refused: x")])
+        XCTAssertEqual(
+            try lua.run("local ok, message = pcall(fail, 'x')\nreturn ok, message", chunkName: "t"),
+            [.boolean(false), .string("refused: x")])
         XCTAssertThrowsError(try lua.run("fail('y')", chunkName: "t")) { error in
             XCTAssertTrue((error as! LuaError).message.hasPrefix("refused: y"))
         }
@@ -53,17 +60,21 @@ final class LuaBridgeTests: XCTestCase {
 
     func testSandbox() throws {
         let lua = LuaState()
-        XCTAssertEqual(try lua.run("""
-            return ffi, newproxy, os.execute, io.popen, debug.sethook, debug.setmetatable, debug.getmetatable,
-                   (pcall(require, 'ffi'))
-            """, chunkName: "t"), Array(repeating: .nil, count: 7) + [.boolean(false)])
-        XCTAssertEqual(try lua.run("return type(string.format), type(os.time), type(bit.band)", chunkName: "t"),
-                       [.string("function"), .string("function"), .string("function")])
+        XCTAssertEqual(
+            try lua.run(
+                """
+                return ffi, newproxy, os.execute, io.popen, debug.sethook, debug.setmetatable, debug.getmetatable,
+                       (pcall(require, 'ffi'))
+                """, chunkName: "t"), Array(repeating: .nil, count: 7) + [.boolean(false)])
+        XCTAssertEqual(
+            try lua.run("return type(string.format), type(os.time), type(bit.band)", chunkName: "t"),
+            [.string("function"), .string("function"), .string("function")])
     }
 
     func testScriptsCannotLoadBytecodeSharedObjectsOrExit() throws {
         let lua = LuaState()
-        let results = try lua.run("""
+        let results = try lua.run(
+            """
             local bytecode = string.dump(function() return 1 end)
             local f1, e1 = load(bytecode, "x")
             local f2, e2 = loadstring(bytecode)
@@ -78,7 +89,8 @@ final class LuaBridgeTests: XCTestCase {
 
     func testPrecompiledChunksAreRefused() throws {
         let lua = LuaState()
-        guard case .string(let bytecode) = try lua.run("return string.dump(function() return 1 end)", chunkName: "t")[0] else {
+        guard case .string(let bytecode) = try lua.run("return string.dump(function() return 1 end)", chunkName: "t")[0]
+        else {
             return XCTFail()
         }
         XCTAssertThrowsError(try lua.run(bytecode, chunkName: "evil")) { error in
@@ -93,13 +105,17 @@ final class LuaBridgeTests: XCTestCase {
             XCTAssertTrue((error as! LuaError).message.contains("watchdog: script ran too long"), "\(error)")
         }
         lua.setWatchdog(instructions: 0)
-        XCTAssertEqual(try lua.run("local n = 0 for i = 1, 1000 do n = n + i end return n", chunkName: "t"), [.number(500500)])
+        XCTAssertEqual(
+            try lua.run("local n = 0 for i = 1, 1000 do n = n + i end return n", chunkName: "t"), [.number(500500)])
     }
 
     func testCoroutineSuspendedBySwiftIsResumedWithTheAnswer() throws {
         let lua = LuaState()
-        lua.setField(table: "msys", "dnsLookup") { arguments in .yield([.string("lookup"), .string(arguments.string(1) ?? "")]) }
-        try lua.run("""
+        lua.setField(table: "msys", "dnsLookup") { arguments in
+            .yield([.string("lookup"), .string(arguments.string(1) ?? "")])
+        }
+        try lua.run(
+            """
             function callout(name)
               local address = msys.dnsLookup(name)
               return "answer for " .. name .. ": " .. address

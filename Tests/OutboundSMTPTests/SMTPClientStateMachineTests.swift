@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import OutboundSMTP
 
 final class SMTPClientStateMachineTests: XCTestCase {
@@ -11,37 +12,48 @@ final class SMTPClientStateMachineTests: XCTestCase {
 
     let envelope = SMTPClientStateMachine.Envelope(
         mailFrom: "a@source.test",
-        recipients: [.init(address: "x@dest.test", notify: "SUCCESS,FAILURE", originalRecipient: "rfc822;x@dest.test"),
-                     .init(address: "y@dest.test")],
+        recipients: [
+            .init(address: "x@dest.test", notify: "SUCCESS,FAILURE", originalRecipient: "rfc822;x@dest.test"),
+            .init(address: "y@dest.test")
+        ],
         size: 1234, eightBit: true, dsnReturn: "HDRS", dsnEnvelopeID: "QQ314159")
 
     func testPipelinedTransactionWithExtensionsAndMixedRecipients() throws {
         var machine = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
         XCTAssertEqual(machine.received(try reply("220 sink ESMTP")), .send(["EHLO mx.test"]))
-        XCTAssertEqual(machine.received(try reply("250-sink\n250-PIPELINING\n250-SIZE 10000\n250-8BITMIME\n250 DSN")),
-                       .send(["MAIL FROM:<a@source.test> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=QQ314159",
-                              "RCPT TO:<x@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@dest.test",
-                              "RCPT TO:<y@dest.test>", "DATA"]))
+        XCTAssertEqual(
+            machine.received(try reply("250-sink\n250-PIPELINING\n250-SIZE 10000\n250-8BITMIME\n250 DSN")),
+            .send([
+                "MAIL FROM:<a@source.test> SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=QQ314159",
+                "RCPT TO:<x@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x@dest.test",
+                "RCPT TO:<y@dest.test>", "DATA"
+            ]))
         XCTAssertEqual(machine.received(try reply("250 2.1.0 ok")), .wait)
         XCTAssertEqual(machine.received(try reply("250 2.1.5 ok")), .wait)
         XCTAssertEqual(machine.received(try reply("550 5.1.1 no such user")), .wait)
         XCTAssertEqual(machine.received(try reply("354 go ahead")), .sendMessage)
         let done = try reply("250 2.0.0 queued as 42")
-        XCTAssertEqual(machine.received(done), .finished([.delivered(done), .permanent("RCPT TO: 550 5.1.1 no such user")], quit: true))
+        XCTAssertEqual(
+            machine.received(done),
+            .finished([.delivered(done), .permanent("RCPT TO: 550 5.1.1 no such user")], quit: true))
     }
 
     /// Connection reuse (RFC 5321 §3.3): the next transaction follows a finished one at once; one
     /// that left MAIL accepted without a message is cleared with RSET first; a 421 ends reuse.
     func testAnotherTransactionOnTheSameConnection() throws {
-        let first = SMTPClientStateMachine.Envelope(mailFrom: "a@source.test", recipients: [.init(address: "x@dest.test")], size: 10)
-        let second = SMTPClientStateMachine.Envelope(mailFrom: "b@source.test", recipients: [.init(address: "y@dest.test")], size: 10)
+        let first = SMTPClientStateMachine.Envelope(
+            mailFrom: "a@source.test", recipients: [.init(address: "x@dest.test")], size: 10)
+        let second = SMTPClientStateMachine.Envelope(
+            mailFrom: "b@source.test", recipients: [.init(address: "y@dest.test")], size: 10)
         var machine = SMTPClientStateMachine(envelope: first, heloName: "mx.test", tlsPolicy: .off)
         _ = machine.received(try reply("220 sink"))
         XCTAssertEqual(machine.received(try reply("250 sink")), .send(["MAIL FROM:<a@source.test>"]))
         XCTAssertEqual(machine.stageCode, 2)
         _ = machine.received(try reply("250 ok"))
         XCTAssertEqual(machine.stageCode, 4)
-        XCTAssertEqual(machine.received(try reply("550 5.1.1 unknown")), .finished([.permanent("RCPT TO: 550 5.1.1 unknown")], quit: true))
+        XCTAssertEqual(
+            machine.received(try reply("550 5.1.1 unknown")),
+            .finished([.permanent("RCPT TO: 550 5.1.1 unknown")], quit: true))
         XCTAssertTrue(machine.canStartAnotherTransaction)
         XCTAssertEqual(machine.nextTransaction(second), .send(["RSET"]), "MAIL was accepted: reset first")
         XCTAssertEqual(machine.received(try reply("250 reset")), .send(["MAIL FROM:<b@source.test>"]))
@@ -52,35 +64,45 @@ final class SMTPClientStateMachineTests: XCTestCase {
         let done = try reply("250 queued")
         XCTAssertEqual(machine.received(done), .finished([.delivered(done)], quit: true))
         XCTAssertTrue(machine.canStartAnotherTransaction)
-        XCTAssertEqual(machine.nextTransaction(first), .send(["MAIL FROM:<a@source.test>"]), "a delivered message needs no RSET")
+        XCTAssertEqual(
+            machine.nextTransaction(first), .send(["MAIL FROM:<a@source.test>"]), "a delivered message needs no RSET")
         _ = machine.received(try reply("250 ok"))
         _ = machine.received(try reply("250 ok"))
-        XCTAssertEqual(machine.received(try reply("421 4.3.2 shutting down")),
-                       .finished([.transient("DATA: 421 4.3.2 shutting down")], quit: true))
+        XCTAssertEqual(
+            machine.received(try reply("421 4.3.2 shutting down")),
+            .finished([.transient("DATA: 421 4.3.2 shutting down")], quit: true))
         XCTAssertFalse(machine.canStartAnotherTransaction, "no reuse after 421")
     }
 
     func testANextHopWithOurOwnNameIsAMailLoop() throws {
         var machine = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
         _ = machine.received(try reply("220 mx.test ESMTP"))
-        guard case .finished(let outcomes, quit: true) = machine.received(try reply("250-MX.test hello\n250 PIPELINING")) else {
+        guard
+            case .finished(let outcomes, quit: true) = machine.received(try reply("250-MX.test hello\n250 PIPELINING"))
+        else {
             return XCTFail("expected the transaction to end")
         }
-        XCTAssertEqual(outcomes, [.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")] + [
-            .permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")])
+        XCTAssertEqual(
+            outcomes,
+            [.permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")] + [
+                .permanent("554 5.4.6 mail loops back to myself (the next hop says EHLO as mx.test)")
+            ])
     }
 
     func testWithoutPipeliningOneCommandAtATimeAndHeloFallback() throws {
-        let single = SMTPClientStateMachine.Envelope(mailFrom: "", recipients: [.init(address: "x@dest.test", notify: "NEVER")], size: 10)
+        let single = SMTPClientStateMachine.Envelope(
+            mailFrom: "", recipients: [.init(address: "x@dest.test", notify: "NEVER")], size: 10)
         var machine = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .opportunistic)
         _ = machine.received(try reply("220 old"))
         XCTAssertEqual(machine.received(try reply("502 what")), .send(["HELO mx.test"]))
         XCTAssertEqual(machine.received(try reply("250 hello")), .send(["MAIL FROM:<>"]))
-        XCTAssertEqual(machine.received(try reply("250 ok")), .send(["RCPT TO:<x@dest.test>"]), "no DSN parameters without DSN")
+        XCTAssertEqual(
+            machine.received(try reply("250 ok")), .send(["RCPT TO:<x@dest.test>"]), "no DSN parameters without DSN")
         XCTAssertEqual(machine.received(try reply("250 ok")), .send(["DATA"]))
         XCTAssertEqual(machine.received(try reply("354 go")), .sendMessage)
-        XCTAssertEqual(machine.received(try reply("451 4.3.0 try later")),
-                       .finished([.transient("end of data: 451 4.3.0 try later")], quit: true))
+        XCTAssertEqual(
+            machine.received(try reply("451 4.3.0 try later")),
+            .finished([.transient("end of data: 451 4.3.0 try later")], quit: true))
     }
 
     func testStartTLSOpportunisticAndRequired() throws {
@@ -89,30 +111,40 @@ final class SMTPClientStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.received(try reply("250-sink\n250 STARTTLS")), .send(["STARTTLS"]))
         XCTAssertEqual(machine.received(try reply("220 ready")), .startTLS)
         XCTAssertEqual(machine.tlsEstablished(), .send(["EHLO mx.test"]))
-        XCTAssertEqual(machine.received(try reply("250 sink")), .send(["MAIL FROM:<a@source.test>"]), "no STARTTLS twice")
+        XCTAssertEqual(
+            machine.received(try reply("250 sink")), .send(["MAIL FROM:<a@source.test>"]), "no STARTTLS twice")
 
         var required = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .required)
         _ = required.received(try reply("220 sink"))
-        guard case .finished(let outcomes, true) = required.received(try reply("250-sink\n250 PIPELINING")) else { return XCTFail() }
+        guard case .finished(let outcomes, true) = required.received(try reply("250-sink\n250 PIPELINING")) else {
+            return XCTFail()
+        }
         XCTAssertEqual(outcomes.count, 2)
         guard case .transient(let why) = outcomes[0] else { return XCTFail() }
         XCTAssertTrue(why.contains("STARTTLS"))
     }
 
     func testSMTPUTF8SizeAndRefusals() throws {
-        var utf8 = SMTPClientStateMachine(envelope: .init(mailFrom: "ü@source.test", recipients: [.init(address: "x@dest.test")],
-                                                          size: 10, needsSMTPUTF8: true), heloName: "mx.test", tlsPolicy: .off)
+        var utf8 = SMTPClientStateMachine(
+            envelope: .init(
+                mailFrom: "ü@source.test", recipients: [.init(address: "x@dest.test")],
+                size: 10, needsSMTPUTF8: true), heloName: "mx.test", tlsPolicy: .off)
         _ = utf8.received(try reply("220 sink"))
-        guard case .finished(let outcomes, _) = utf8.received(try reply("250 sink")), case .permanent(let why) = outcomes[0] else { return XCTFail() }
+        guard case .finished(let outcomes, _) = utf8.received(try reply("250 sink")),
+            case .permanent(let why) = outcomes[0]
+        else { return XCTFail() }
         XCTAssertTrue(why.contains("SMTPUTF8"))
 
         var big = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
         _ = big.received(try reply("220 sink"))
-        guard case .finished(let sized, _) = big.received(try reply("250-sink\n250 SIZE 1000")), case .permanent = sized[0] else { return XCTFail() }
+        guard case .finished(let sized, _) = big.received(try reply("250-sink\n250 SIZE 1000")),
+            case .permanent = sized[0]
+        else { return XCTFail() }
 
         var refused = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
-        XCTAssertEqual(refused.received(try reply("554 go away")),
-                       .finished([.permanent("greeting: 554 go away"), .permanent("greeting: 554 go away")], quit: true))
+        XCTAssertEqual(
+            refused.received(try reply("554 go away")),
+            .finished([.permanent("greeting: 554 go away"), .permanent("greeting: 554 go away")], quit: true))
 
         var allRefused = SMTPClientStateMachine(envelope: envelope, heloName: "mx.test", tlsPolicy: .off)
         _ = allRefused.received(try reply("220 sink"))
@@ -120,10 +152,13 @@ final class SMTPClientStateMachineTests: XCTestCase {
         _ = allRefused.received(try reply("250 ok"))
         _ = allRefused.received(try reply("450 busy"))
         _ = allRefused.received(try reply("550 no"))
-        XCTAssertEqual(allRefused.received(try reply("354 go")), .send(["."]), "an empty message ends the pipelined DATA")
-        XCTAssertEqual(allRefused.received(try reply("554 no valid recipients")),
-                       .finished([.transient("RCPT TO: 450 busy"), .permanent("RCPT TO: 550 no")], quit: true))
-        XCTAssertEqual(allRefused.connectionLost("reset"), [.transient("RCPT TO: 450 busy"), .permanent("RCPT TO: 550 no")])
+        XCTAssertEqual(
+            allRefused.received(try reply("354 go")), .send(["."]), "an empty message ends the pipelined DATA")
+        XCTAssertEqual(
+            allRefused.received(try reply("554 no valid recipients")),
+            .finished([.transient("RCPT TO: 450 busy"), .permanent("RCPT TO: 550 no")], quit: true))
+        XCTAssertEqual(
+            allRefused.connectionLost("reset"), [.transient("RCPT TO: 450 busy"), .permanent("RCPT TO: 550 no")])
     }
 
     func testReplyParserBoundsAndEnhancedCodes() throws {
@@ -150,9 +185,11 @@ final class SMTPClientStateMachineTests: XCTestCase {
     }
 
     func testDotStuffingNeverPutsABareCROrLFOnTheWire() {
-        let encoded = DotStuffedDataEncoder.encode(Array("Subject: x\r\n\r\n.leading dot\nbare lf\rbare cr\r\n..two\r\nend".utf8))
-        XCTAssertEqual(String(decoding: encoded, as: UTF8.self),
-                       "Subject: x\r\n\r\n..leading dot\r\nbare lf\r\nbare cr\r\n...two\r\nend\r\n.\r\n")
+        let encoded = DotStuffedDataEncoder.encode(
+            Array("Subject: x\r\n\r\n.leading dot\nbare lf\rbare cr\r\n..two\r\nend".utf8))
+        XCTAssertEqual(
+            String(decoding: encoded, as: UTF8.self),
+            "Subject: x\r\n\r\n..leading dot\r\nbare lf\r\nbare cr\r\n...two\r\nend\r\n.\r\n")
         XCTAssertEqual(DotStuffedDataEncoder.encode([UInt8]()), Array(".\r\n".utf8))
         XCTAssertEqual(DotStuffedDataEncoder.encode(Array(".\r\n".utf8)), Array("..\r\n.\r\n".utf8))
         // Every CR is followed by LF and every LF preceded by CR.

@@ -1,5 +1,6 @@
 import NIOCore
 import XCTest
+
 @testable import SMTPProtocol
 
 final class CommandLineFramerTests: XCTestCase {
@@ -62,7 +63,9 @@ final class DotStuffedDataDecoderTests: XCTestCase {
         var leftover: String
     }
 
-    func decode(_ input: [UInt8], policy: BareLineEndingPolicy = .reject, maxSize: Int = 1 << 20, byteByByte: Bool = false) -> Outcome {
+    func decode(
+        _ input: [UInt8], policy: BareLineEndingPolicy = .reject, maxSize: Int = 1 << 20, byteByByte: Bool = false
+    ) -> Outcome {
         var decoder = DotStuffedDataDecoder(maxMessageSize: maxSize, maxLineLength: 1000, policy: policy)
         var buffer = ByteBuffer()
         var result: DotStuffedDataDecoder.Result?
@@ -96,11 +99,18 @@ final class DotStuffedDataDecoderTests: XCTestCase {
 
     /// SMTP smuggling: none of these end the data; the real end comes later.
     func testSmugglingVariantsNeverEndData() {
-        let variants = ["\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r", "\r.\r\n", "\n.\r", "\r\n\n.\r\n", "\r\n\r.\r\n", "\r\n\n.\n"]
+        let variants = [
+            "\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r", "\r.\r\n", "\n.\r", "\r\n\n.\r\n", "\r\n\r.\r\n",
+            "\r\n\n.\n"
+        ]
         for variant in variants {
             for policy in [BareLineEndingPolicy.reject, .normalize, .accept] {
                 for byteByByte in [false, true] {
-                    let input = "Subject: a\r\n\r\nbody\(variant)MAIL FROM:<evil@example.com>\r\nRCPT TO:<x@y>\r\nDATA\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n"
+                    let input =
+                        """
+                        Subject: a\r\n\r\nbody\(variant)MAIL FROM:<evil@example.com>\r\nRCPT \
+                        TO:<x@y>\r\nDATA\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n
+                        """
                     let outcome = decode(input, policy: policy, byteByByte: byteByByte)
                     XCTAssertEqual(outcome.leftover, "QUIT\r\n", "\(variant.debugDescription) \(policy)")
                     let result = try? XCTUnwrap(outcome.result)
@@ -120,7 +130,8 @@ final class DotStuffedDataDecoderTests: XCTestCase {
     func testNULAndBinaryPassThrough() {
         let input: [UInt8] = Array("a".utf8) + [0, 0xFF, 0x80] + Array("\r\n.\r\n".utf8)
         let outcome = decode(input)
-        XCTAssertEqual(Array(outcome.message.utf8), Array("a".utf8) + [0] + Array("\u{FFFD}\u{FFFD}".utf8) + Array("\r\n".utf8))
+        XCTAssertEqual(
+            Array(outcome.message.utf8), Array("a".utf8) + [0] + Array("\u{FFFD}\u{FFFD}".utf8) + Array("\r\n".utf8))
         XCTAssertEqual(outcome.result?.size, 6)
     }
 
@@ -136,7 +147,8 @@ final class DotStuffedDataDecoderTests: XCTestCase {
     func testLongLinesAreReported() {
         XCTAssertEqual(decode(String(repeating: "x", count: 998) + "\r\n.\r\n").result?.sawLongLine, false)
         XCTAssertEqual(decode(String(repeating: "x", count: 999) + "\r\n.\r\n").result?.sawLongLine, true)
-        XCTAssertEqual(decode(String(repeating: "x", count: 5000) + "\r\n.\r\n", byteByByte: true).result?.sawLongLine, true)
+        XCTAssertEqual(
+            decode(String(repeating: "x", count: 5000) + "\r\n.\r\n", byteByByte: true).result?.sawLongLine, true)
     }
 }
 
@@ -159,9 +171,14 @@ extension DotStuffedDataDecoderTests {
     /// decoding (which never can) on every input: seeded random messages of CR, LF, dots and text.
     func testChunkedAndOctetByOctetDecodingAgree() {
         var seed: UInt64 = 0x1D2C3B4A
-        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
-        let alphabet: [[UInt8]] = [Array("\r\n".utf8), Array("\r\n".utf8), Array("\r\n.".utf8), [UInt8(ascii: ".")], [UInt8(ascii: "\r")],
-                                   [UInt8(ascii: "\n")], Array("abc".utf8), Array(String(repeating: "x", count: 400).utf8), [0]]
+        func next() -> UInt64 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return seed >> 33
+        }
+        let alphabet: [[UInt8]] = [
+            Array("\r\n".utf8), Array("\r\n".utf8), Array("\r\n.".utf8), [UInt8(ascii: ".")], [UInt8(ascii: "\r")],
+            [UInt8(ascii: "\n")], Array("abc".utf8), Array(String(repeating: "x", count: 400).utf8), [0]
+        ]
         for policy in [BareLineEndingPolicy.reject, .normalize, .accept] {
             for _ in 0..<150 {
                 var input: [UInt8] = []

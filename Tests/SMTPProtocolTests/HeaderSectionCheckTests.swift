@@ -1,5 +1,6 @@
 import NIOCore
 import XCTest
+
 @testable import SMTPProtocol
 
 final class HeaderSectionCheckTests: XCTestCase {
@@ -11,7 +12,8 @@ final class HeaderSectionCheckTests: XCTestCase {
     }
 
     func testCountsFieldsAndReceivedUpToTheEmptyLine() {
-        let (result, refusal) = check("Received: from a\r\n\tby b\r\nRECEIVED: x\r\nSubject: s\r\n\r\nReceived: in the body\r\n")
+        let (result, refusal) = check(
+            "Received: from a\r\n\tby b\r\nRECEIVED: x\r\nSubject: s\r\n\r\nReceived: in the body\r\n")
         XCTAssertEqual(result.receivedFields, 2)
         XCTAssertEqual(result.fields, 3)
         XCTAssertEqual(result.size, "Received: from a\r\n\tby b\r\nRECEIVED: x\r\nSubject: s\r\n".utf8.count)
@@ -49,7 +51,7 @@ final class HeaderSectionCheckTests: XCTestCase {
     func testBareLineEndsAreRewrittenAsCRLFAndCRLFIsKept() {
         let cases: [(String, String)] = [
             ("a\nb", "a\r\nb"), ("a\rb", "a\r\nb"), ("a\r\nb", "a\r\nb"), ("a\r\r\nb", "a\r\n\r\nb"),
-            ("a\n\rb\r", "a\r\n\r\nb\r\n"), ("", ""), ("plain", "plain"),
+            ("a\n\rb\r", "a\r\n\r\nb\r\n"), ("", ""), ("plain", "plain")
         ]
         for (input, expected) in cases {
             let out = MessageLineCheck.normalizingLineEnds(ByteBuffer(string: input))

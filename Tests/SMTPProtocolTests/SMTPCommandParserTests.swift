@@ -1,5 +1,6 @@
 import NIOCore
 import XCTest
+
 @testable import SMTPProtocol
 
 final class SMTPCommandParserTests: XCTestCase {
@@ -10,7 +11,10 @@ final class SMTPCommandParserTests: XCTestCase {
     }
 
     func reply(_ line: String, _ context: SMTPParseContext? = nil) -> SMTPReply? {
-        do { _ = try SMTPCommandParser.parse(Array(line.utf8), context: context ?? extended); return nil } catch { return error.reply }
+        do {
+            _ = try SMTPCommandParser.parse(Array(line.utf8), context: context ?? extended)
+            return nil
+        } catch { return error.reply }
     }
 
     func testSimpleCommandsAreCaseInsensitive() throws {
@@ -40,7 +44,9 @@ final class SMTPCommandParserTests: XCTestCase {
 
     func testNullSenderAndSpaceAfterColon() throws {
         XCTAssertEqual(try parse("MAIL FROM:<>"), .mail(nil, MailParameters()))
-        XCTAssertEqual(try parse("MAIL FROM: <x@y.example>"), .mail(Mailbox(localPart: "x", domain: "y.example"), MailParameters()))
+        XCTAssertEqual(
+            try parse("MAIL FROM: <x@y.example>"), .mail(Mailbox(localPart: "x", domain: "y.example"), MailParameters())
+        )
     }
 
     func testRcptWithDSN() throws {
@@ -98,8 +104,10 @@ final class SMTPCommandParserTests: XCTestCase {
         XCTAssertEqual(try parser.parseForwardPath("<PostMaster>").domain, "")
         XCTAssertEqual(try parser.parseForwardPath("<u@[192.0.2.1]>").domain, "[192.0.2.1]")
         XCTAssertEqual(try parser.parseForwardPath("<u@[IPv6:2001:db8::1]>").domain, "[IPv6:2001:db8::1]")
-        for bad in ["<u@[300.1.1.1]>", "<u@-bad.example>", "<u@bad-.example>", "<.u@example.com>", "<u..v@example.com>",
-                    "<u@>", "<@example.com>", "<u@exa mple.com>", "<\"unterminated@example.com>", "<u@a..b>"] {
+        for bad in [
+            "<u@[300.1.1.1]>", "<u@-bad.example>", "<u@bad-.example>", "<.u@example.com>", "<u..v@example.com>",
+            "<u@>", "<@example.com>", "<u@exa mple.com>", "<\"unterminated@example.com>", "<u@a..b>"
+        ] {
             XCTAssertThrowsError(try parser.parseForwardPath(Substring(bad)), bad)
         }
     }
@@ -107,7 +115,8 @@ final class SMTPCommandParserTests: XCTestCase {
     func testPathLengthLimits() {
         let parser = MailPathParser(limits: SMTPLimits(), allowUTF8: false)
         let local65 = String(repeating: "a", count: 65)
-        XCTAssertEqual(Self.error { try parser.parseForwardPath(Substring("<\(local65)@example.com>")) }, .tooLong("Local part"))
+        XCTAssertEqual(
+            Self.error { try parser.parseForwardPath(Substring("<\(local65)@example.com>")) }, .tooLong("Local part"))
         let longDomain = (0..<40).map { _ in "abcdef" }.joined(separator: ".")
         XCTAssertEqual(Self.error { try parser.parseForwardPath(Substring("<u@\(longDomain)>")) }, .tooLong("Path"))
     }
@@ -128,7 +137,10 @@ final class SMTPCommandParserTests: XCTestCase {
     }
 
     static func error(_ body: () throws -> Mailbox) -> MailPathError? {
-        do { _ = try body(); return nil } catch { return error as? MailPathError }
+        do {
+            _ = try body()
+            return nil
+        } catch { return error as? MailPathError }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import Scriptlet
 
 /// Runs the Lua-level unit tests in `Lua/` (next to this file): each file is loaded as a policy
@@ -7,12 +8,15 @@ import XCTest
 /// module implements runs once in a session, message callouts with a small message. A failed
 /// `assert` is a callout failure naming the file and line.
 final class LuaUnitTests: XCTestCase {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Lua").path
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Lua")
+        .path
 
     static let message = Array("Subject: Lua unit test\r\nFrom: <a@example.test>\r\n\r\nbody\r\n".utf8)
 
     func testEveryLuaTestFilePasses() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory).filter { $0.hasSuffix("_test.lua") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory).filter {
+            $0.hasSuffix("_test.lua")
+        }.sorted()
         XCTAssertGreaterThanOrEqual(files.count, 2, "the Lua tests are found")
         for file in files {
             let name = String(file.dropLast(4))

@@ -1,6 +1,7 @@
 import Foundation
 import LuaBridge
 import XCTest
+
 @testable import Scriptlet
 
 final class PolicyStateTests: XCTestCase {
@@ -24,18 +25,23 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testTheSeedExampleRunsAsWritten() throws {
-        let policy = try state([("ehlo_phase", """
-            require("msys.core")
+        let policy = try state([
+            (
+                "ehlo_phase",
+                """
+                require("msys.core")
 
-            local mod = {};
+                local mod = {};
 
-            function mod:validate_ehlo(str, accept, vctx)
-              seen = msys.expandMacro("%{vctx_conn:ehlo_string}") .. "|" .. tostring(str)
-              return msys.core.VALIDATE_CONT;
-            end
+                function mod:validate_ehlo(str, accept, vctx)
+                  seen = msys.expandMacro("%{vctx_conn:ehlo_string}") .. "|" .. tostring(str)
+                  return msys.core.VALIDATE_CONT;
+                end
 
-            msys.registerModule("ehlo_phase", mod);
-            """)])
+                msys.registerModule("ehlo_phase", mod);
+                """
+            )
+        ])
         XCTAssertTrue(policy.implements(.ehlo))
         XCTAssertFalse(policy.implements(.mailFrom))
         policy.openSession(1, connectionContext: [])
@@ -45,29 +51,55 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testSetCodeRejectsEvenWhenTheCalloutReturnsCont() throws {
-        let policy = try state([("p", """
-            local mod = {}
-            function mod:validate_mailfrom(str, accept, vctx)
-              if string.find(tostring(str), "spam") then vctx:set_code(550, "5.7.1 go away") end
-              return msys.core.VALIDATE_CONT
-            end
-            function mod:validate_rcptto(msg, str, accept, vctx)
-              vctx:disconnect("421", "4.7.0 bye")
-              return msys.core.VALIDATE_CONT
-            end
-            msys.registerModule("p", mod)
-            """)])
+        let policy = try state([
+            (
+                "p",
+                """
+                local mod = {}
+                function mod:validate_mailfrom(str, accept, vctx)
+                  if string.find(tostring(str), "spam") then vctx:set_code(550, "5.7.1 go away") end
+                  return msys.core.VALIDATE_CONT
+                end
+                function mod:validate_rcptto(msg, str, accept, vctx)
+                  vctx:disconnect("421", "4.7.0 bye")
+                  return msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("p", mod)
+                """
+            )
+        ])
         policy.openSession(7, connectionContext: [])
         XCTAssertEqual(policy.run(.mailFrom, session: 7, text: "MAIL FROM:<a@ok.test>"), .proceed)
-        XCTAssertEqual(policy.run(.mailFrom, session: 7, text: "MAIL FROM:<a@spam.test>"), .reply(code: 550, text: "5.7.1 go away"))
-        XCTAssertEqual(policy.run(.rcptTo, session: 7, text: "RCPT TO:<b@x.test>"), .disconnect(code: 421, text: "4.7.0 bye"))
+        XCTAssertEqual(
+            policy.run(.mailFrom, session: 7, text: "MAIL FROM:<a@spam.test>"), .reply(code: 550, text: "5.7.1 go away")
+        )
+        XCTAssertEqual(
+            policy.run(.rcptTo, session: 7, text: "RCPT TO:<b@x.test>"), .disconnect(code: 421, text: "4.7.0 bye"))
     }
 
     func testModulesRunInRegistrationOrderAndDoneStopsTheChain() throws {
         let policy = try state([
-            ("first", "local m = {}\nfunction m:validate_connect(ac, vctx) order = (order or '') .. 'a'; vctx:set_code(451, 'first'); return msys.core.VALIDATE_CONT end\nmsys.registerModule('first', m)"),
-            ("second", "local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'b'; vctx:set_code(452, 'second'); return msys.core.VALIDATE_DONE end\nmsys.registerModule('second', m)"),
-            ("third", "local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'c'; return msys.core.VALIDATE_CONT end\nmsys.registerModule('third', m)"),
+            (
+                "first",
+                """
+                local m = {}\nfunction m:validate_connect(ac, vctx) order = (order or '') .. 'a'; \
+                vctx:set_code(451, 'first'); return msys.core.VALIDATE_CONT end\nmsys.registerModule('first', m)
+                """
+            ),
+            (
+                "second",
+                """
+                local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'b'; vctx:set_code(452, \
+                'second'); return msys.core.VALIDATE_DONE end\nmsys.registerModule('second', m)
+                """
+            ),
+            (
+                "third",
+                """
+                local m = {}\nfunction m:validate_connect(ac, vctx) order = order .. 'c'; return \
+                msys.core.VALIDATE_CONT end\nmsys.registerModule('third', m)
+                """
+            )
         ])
         policy.openSession(1, connectionContext: [])
         XCTAssertEqual(policy.run(.connect, session: 1), .reply(code: 452, text: "second"))
@@ -75,19 +107,26 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testSelfIsPerSessionAndReachesValidateDealloc() throws {
-        let policy = try state([("s", """
-            local m = {}
-            deallocs = {}
-            function m:helper() return "helped" end
-            function m:validate_connect(ac, vctx) self.count = 1; return 0 end
-            function m:validate_ehlo(str, ac, vctx) self.count = self.count + 1; self.h = self:helper(); return 0 end
-            function m:validate_dealloc() deallocs[#deallocs + 1] = tostring(self.count) .. self.h end
-            msys.registerModule("s", m)
-            local unused = {}
-            function unused:validate_mailfrom() return 0 end
-            function unused:validate_dealloc() deallocs[#deallocs + 1] = "unused" end
-            msys.registerModule("unused", unused)
-            """)])
+        let policy = try state([
+            (
+                "s",
+                """
+                local m = {}
+                deallocs = {}
+                function m:helper() return "helped" end
+                function m:validate_connect(ac, vctx) self.count = 1; return 0 end
+                function m:validate_ehlo(str, ac, vctx)
+                  self.count = self.count + 1; self.h = self:helper(); return 0
+                end
+                function m:validate_dealloc() deallocs[#deallocs + 1] = tostring(self.count) .. self.h end
+                msys.registerModule("s", m)
+                local unused = {}
+                function unused:validate_mailfrom() return 0 end
+                function unused:validate_dealloc() deallocs[#deallocs + 1] = "unused" end
+                msys.registerModule("unused", unused)
+                """
+            )
+        ])
         for id in [1, 2] {
             policy.openSession(id, connectionContext: [("can_relay", "true")])
             XCTAssertEqual(policy.run(.connect, session: id), .proceed)
@@ -98,20 +137,26 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertNil(policy.closeSession(1))
         XCTAssertNil(policy.closeSession(2))
         // validate_dealloc ran only for the module whose code the session invoked, with its self.
-        XCTAssertEqual(try policy.lua.run("return table.concat(deallocs, ',')", chunkName: "t"), [.string("3helped,2helped")])
+        XCTAssertEqual(
+            try policy.lua.run("return table.concat(deallocs, ',')", chunkName: "t"), [.string("3helped,2helped")])
         XCTAssertEqual(policy.context(1, message: false, "can_relay"), nil, "the session is gone")
     }
 
     func testContextsAreStringsAndMessageContextResets() throws {
-        let policy = try state([("c", """
-            local m = {}
-            function m:validate_mailfrom(str, ac, vctx)
-              vctx:set(msys.core.VCTX_MESS, "n", 42)
-              vctx:set(msys.core.ECMESS_CTX_CONN, "seen", (vctx:get(msys.core.VCTX_CONN, "seen") or "") .. "x")
-              return msys.core.VALIDATE_CONT
-            end
-            msys.registerModule("c", m)
-            """)])
+        let policy = try state([
+            (
+                "c",
+                """
+                local m = {}
+                function m:validate_mailfrom(str, ac, vctx)
+                  vctx:set(msys.core.VCTX_MESS, "n", 42)
+                  vctx:set(msys.core.ECMESS_CTX_CONN, "seen", (vctx:get(msys.core.VCTX_CONN, "seen") or "") .. "x")
+                  return msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("c", m)
+                """
+            )
+        ])
         policy.openSession(3, connectionContext: [])
         _ = policy.run(.mailFrom, session: 3, text: "MAIL FROM:<>")
         XCTAssertEqual(policy.context(3, message: true, "n"), "42")
@@ -122,16 +167,21 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testErrorsNameModuleScriptAndLine() throws {
-        let policy = try state([("broken", """
-            local m = {}
-            function m:validate_ehlo(str, ac, vctx)
-              local t = nil
-              return t.field
-            end
-            function m:validate_mailfrom() return "yes" end
-            function m:validate_rcptto() while true do end end
-            msys.registerModule("brokenmod", m)
-            """)])
+        let policy = try state([
+            (
+                "broken",
+                """
+                local m = {}
+                function m:validate_ehlo(str, ac, vctx)
+                  local t = nil
+                  return t.field
+                end
+                function m:validate_mailfrom() return "yes" end
+                function m:validate_rcptto() while true do end end
+                msys.registerModule("brokenmod", m)
+                """
+            )
+        ])
         policy.instructionBudget = 2_000_000
         policy.openSession(1, connectionContext: [])
         guard case .failed(let failure) = policy.run(.ehlo, session: 1, text: "x") else { return XCTFail() }
@@ -140,21 +190,32 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertTrue(failure.message.hasPrefix("broken.lua:4: attempt to index local 't'"), failure.message)
         XCTAssertEqual(failure.paniclogLines.first?.hasPrefix("scriptlet: validate_ehlo error: broken.lua:4:"), true)
         guard case .failed(let bad) = policy.run(.mailFrom, session: 1, text: "x") else { return XCTFail() }
-        XCTAssertEqual(bad.message, "brokenmod:validate_mailfrom must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or msys.VALIDATE_AGAIN")
+        XCTAssertEqual(
+            bad.message,
+            """
+            brokenmod:validate_mailfrom must return one of msys.VALIDATE_CONT msys.VALIDATE_DONE or \
+            msys.VALIDATE_AGAIN
+            """
+        )
         guard case .failed(let runaway) = policy.run(.rcptTo, session: 1, text: "x") else { return XCTFail() }
         XCTAssertTrue(runaway.message.contains("watchdog: script ran too long"), runaway.message)
         XCTAssertEqual(policy.run(.connect, session: 1), .proceed, "the state is still usable")
     }
 
     func testAScriptThatCatchesTheWatchdogsErrorIsStoppedAnyway() throws {
-        let policy = try state([("stubborn", """
-            local m = {}
-            function m:validate_data(msg, accept, vctx)
-              while true do pcall(function() while true do end end) end
-            end
-            function m:validate_ehlo() return 0 end
-            msys.registerModule("stubborn", m)
-            """)])
+        let policy = try state([
+            (
+                "stubborn",
+                """
+                local m = {}
+                function m:validate_data(msg, accept, vctx)
+                  while true do pcall(function() while true do end end) end
+                end
+                function m:validate_ehlo() return 0 end
+                msys.registerModule("stubborn", m)
+                """
+            )
+        ])
         policy.instructionBudget = 2_000_000
         policy.openSession(1, connectionContext: [])
         guard case .failed(let failure) = policy.run(.data, session: 1) else { return XCTFail() }
@@ -165,7 +226,8 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testLoadErrorsAndWarnings() throws {
-        XCTAssertThrowsError(try state([("syntax", "local m = {}\nfunction m:validate_ehlo(\n  return 0\nend")])) { error in
+        XCTAssertThrowsError(try state([("syntax", "local m = {}\nfunction m:validate_ehlo(\n  return 0\nend")])) {
+            error in
             let message = "\(error)"
             XCTAssertTrue(message.contains("script \"syntax\""), message)
             XCTAssertTrue(message.contains("syntax.lua:3:"), message)
@@ -173,61 +235,94 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertThrowsError(try state([("req", "require('msys.nosuch')")])) { error in
             XCTAssertTrue("\(error)".contains("require 'msys.nosuch': not supported by Impulse (req.lua)"), "\(error)")
         }
-        let policy = try state([("w", """
-            require("msys.core"); require("msys.extended.message"); require("msys.extended.vctx")
-            local a = {}
-            function a:validate_connect() return 0 end
-            function a:core_config_get_message_routing_domain(scope, msg, buff) return 0 end
-            function a:core_no_such_hook() return 0 end
-            msys.registerModule("dup", a)
-            msys.registerModule("dup", a)
-            msys.registerModule("empty", { helper = 1 })
-            """)])
+        let policy = try state([
+            (
+                "w",
+                """
+                require("msys.core"); require("msys.extended.message"); require("msys.extended.vctx")
+                local a = {}
+                function a:validate_connect() return 0 end
+                function a:core_config_get_message_routing_domain(scope, msg, buff) return 0 end
+                function a:core_no_such_hook() return 0 end
+                msys.registerModule("dup", a)
+                msys.registerModule("dup", a)
+                msys.registerModule("empty", { helper = 1 })
+                """
+            )
+        ])
         XCTAssertEqual(policy.warnings.count, 4, "\(policy.warnings)")
-        XCTAssertTrue(policy.warnings.contains { $0.contains("unknown hook point 'core_no_such_hook'") && $0.contains("w.lua") })
+        XCTAssertTrue(
+            policy.warnings.contains { $0.contains("unknown hook point 'core_no_such_hook'") && $0.contains("w.lua") })
         XCTAssertTrue(policy.warnings.contains { $0.contains("module name 'dup' is already registered") })
-        XCTAssertTrue(policy.warnings.contains { $0 == "scriptlet: no usable methods found for module empty in registerModule call (w.lua)" })
+        XCTAssertTrue(
+            policy.warnings.contains {
+                $0 == "scriptlet: no usable methods found for module empty in registerModule call (w.lua)"
+            })
     }
 
     func testThreadedLuaScriptsLoad() throws {
-        let policy = try state([("threaded", """
-            local m = {}
-            function m:validate_connect(ac, vctx)
-              if vctx:get(msys.core.VCTX_CONN, "flags") != nil and (tonumber(vctx:get(0, "flags")) & 4) != 0 then
-                vctx:set_code(554, "5.7.1 flagged " .. 0644)
-              end
-              return !false and msys.core.VALIDATE_CONT
-            end
-            msys.registerModule("threaded", m)
-            """)])
+        let policy = try state([
+            (
+                "threaded",
+                """
+                local m = {}
+                function m:validate_connect(ac, vctx)
+                  if vctx:get(msys.core.VCTX_CONN, "flags") != nil and (tonumber(vctx:get(0, "flags")) & 4) != 0 then
+                    vctx:set_code(554, "5.7.1 flagged " .. 0644)
+                  end
+                  return !false and msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("threaded", m)
+                """
+            )
+        ])
         policy.openSession(1, connectionContext: [("flags", "6")])
         XCTAssertEqual(policy.run(.connect, session: 1), .reply(code: 554, text: "5.7.1 flagged 420"))
     }
 
     func testInitMustReturnTrue() throws {
-        let good = try state([("i", "local m = {}\nfunction m:init() return true end\nfunction m:validate_connect() return 0 end\nmsys.registerModule('i', m)")])
+        let good = try state([
+            (
+                "i",
+                """
+                local m = {}\nfunction m:init() return true end\nfunction m:validate_connect() return 0 \
+                end\nmsys.registerModule('i', m)
+                """
+            )
+        ])
         XCTAssertNil(good.runInit())
-        let bad = try state([("j", "local m = {}\nfunction m:init() return false end\nmsys.registerModule('initmod', m)")])
+        let bad = try state([
+            ("j", "local m = {}\nfunction m:init() return false end\nmsys.registerModule('initmod', m)")
+        ])
         XCTAssertEqual(bad.runInit()?.module, "initmod")
         XCTAssertEqual(bad.runInit()?.message, "init did not return true")
     }
 
     func testSleepSuspendsTheCalloutAndResumeContinuesIt() throws {
-        let policy = try state([("sleepy", """
-            atLoad = msys.asyncOk()
-            local ok, message = pcall(msys.sleep, 1)
-            loadSleep = message
-            local m = {}
-            function m:validate_connect(ac, vctx)
-              vctx:set(0, "before", "1")
-              msys.sleep(0.25)
-              vctx:set_code(421, "4.7.0 woke " .. msys.expandMacro("%{vctx_conn:before}"))
-              return msys.core.VALIDATE_CONT
-            end
-            msys.registerModule("sleepy", m)
-            """)])
-        XCTAssertEqual(try policy.lua.run("return atLoad, loadSleep", chunkName: "t"),
-                       [.boolean(false), .string("msys.sleep: cannot suspend here (only in a callout, a timer or a delivery hook)")])
+        let policy = try state([
+            (
+                "sleepy",
+                """
+                atLoad = msys.asyncOk()
+                local ok, message = pcall(msys.sleep, 1)
+                loadSleep = message
+                local m = {}
+                function m:validate_connect(ac, vctx)
+                  vctx:set(0, "before", "1")
+                  msys.sleep(0.25)
+                  vctx:set_code(421, "4.7.0 woke " .. msys.expandMacro("%{vctx_conn:before}"))
+                  return msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("sleepy", m)
+                """
+            )
+        ])
+        XCTAssertEqual(
+            try policy.lua.run("return atLoad, loadSleep", chunkName: "t"),
+            [
+                .boolean(false),
+                .string("msys.sleep: cannot suspend here (only in a callout, a timer or a delivery hook)")
+            ])
         policy.openSession(1, connectionContext: [])
         policy.openSession(2, connectionContext: [])
         guard case .suspended(let first) = policy.start(.connect, session: 1) else { return XCTFail() }
@@ -240,49 +335,68 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testRoutingDomainHookWithAWritableBuffer() throws {
-        let policy = try state([("route", """
-            local mod = {}
-            function mod:core_config_get_message_routing_domain(scope, msg, buff)
-              before = #buff .. ":" .. tostring(buff)
-              local stored = buff:set(string.rep("x", 2000))
-              long = #buff
-              buff:set("example.com");
-              return #buff;
-            end
-            msys.registerModule("route", mod)
-            """)])
+        let policy = try state([
+            (
+                "route",
+                """
+                local mod = {}
+                function mod:core_config_get_message_routing_domain(scope, msg, buff)
+                  before = #buff .. ":" .. tostring(buff)
+                  local stored = buff:set(string.rep("x", 2000))
+                  long = #buff
+                  buff:set("example.com");
+                  return #buff;
+                end
+                msys.registerModule("route", mod)
+                """
+            )
+        ])
         XCTAssertTrue(policy.hasRoutingDomainHook)
         policy.openSession(1, connectionContext: [])
         XCTAssertEqual(try policy.routingDomain(session: 1, defaultDomain: "orig.test").get(), "example.com")
-        XCTAssertEqual(try policy.lua.run("return before, long", chunkName: "t"), [.string("9:orig.test"), .number(1024)])
+        XCTAssertEqual(
+            try policy.lua.run("return before, long", chunkName: "t"), [.string("9:orig.test"), .number(1024)])
     }
 
     func testPCRE() throws {
-        let policy = try state([("re", """
-            require("msys.pcre")
-            local m = msys.pcre.match("user+tag@Example.COM", [[^(?<local>[^+@]+)(?:\\+([^@]*))?@(?i:(example\\.com))$]])
-            matched = table.concat({ m[0], m[1], m[2], m[3], m["local"] }, "|")
-            nomatch = tostring(msys.pcre.match("abc", "^x"))
-            local bad, message, code = msys.pcre.match("abc", "(")
-            badpattern = tostring(bad) .. "|" .. tostring(message ~= nil) .. "|" .. tostring(type(code) == "number")
-            replaced = msys.pcre.replace("a1b22c333", "([0-9]+)", "<$1>")
-            named = msys.pcre.replace("2026-11-25", [[(?<y>\\d+)-(?<m>\\d+)-(?<d>\\d+)]], "${d}.${m}.${y} $$")
-            parts = table.concat(msys.pcre.split("a, b,c ,, d", [[\\s*,\\s*]]), "|")
-            """)])
-        XCTAssertEqual(try policy.lua.run("return matched, nomatch, badpattern, replaced, named, parts", chunkName: "t"), [
-            .string("user+tag@Example.COM|user|tag|Example.COM|user"), .string("nil"), .string("nil|true|true"),
-            .string("a<1>b<22>c<333>"), .string("25.11.2026 $"), .string("a|b|c||d"),
+        let policy = try state([
+            (
+                "re",
+                """
+                require("msys.pcre")
+                local m = msys.pcre.match("user+tag@Example.COM",
+                  [[^(?<local>[^+@]+)(?:\\+([^@]*))?@(?i:(example\\.com))$]])
+                matched = table.concat({ m[0], m[1], m[2], m[3], m["local"] }, "|")
+                nomatch = tostring(msys.pcre.match("abc", "^x"))
+                local bad, message, code = msys.pcre.match("abc", "(")
+                badpattern = tostring(bad) .. "|" .. tostring(message ~= nil) .. "|" .. tostring(type(code) == "number")
+                replaced = msys.pcre.replace("a1b22c333", "([0-9]+)", "<$1>")
+                named = msys.pcre.replace("2026-11-25", [[(?<y>\\d+)-(?<m>\\d+)-(?<d>\\d+)]], "${d}.${m}.${y} $$")
+                parts = table.concat(msys.pcre.split("a, b,c ,, d", [[\\s*,\\s*]]), "|")
+                """
+            )
         ])
+        XCTAssertEqual(
+            try policy.lua.run("return matched, nomatch, badpattern, replaced, named, parts", chunkName: "t"),
+            [
+                .string("user+tag@Example.COM|user|tag|Example.COM|user"), .string("nil"), .string("nil|true|true"),
+                .string("a<1>b<22>c<333>"), .string("25.11.2026 $"), .string("a|b|c||d")
+            ])
     }
 
     /// A pattern that backtracks catastrophically fails with PCRE2's match-limit error after a
     /// bounded number of steps (the watchdog cannot interrupt a C call).
     func testACatastrophicPatternHitsTheMatchLimit() throws {
-        let policy = try state([("re", """
-            require("msys.pcre")
-            local r, message = msys.pcre.match(string.rep("a", 40) .. "!", "^(a+)+$")
-            result, text = tostring(r), tostring(message)
-            """)])
+        let policy = try state([
+            (
+                "re",
+                """
+                require("msys.pcre")
+                local r, message = msys.pcre.match(string.rep("a", 40) .. "!", "^(a+)+$")
+                result, text = tostring(r), tostring(message)
+                """
+            )
+        ])
         let values = try policy.lua.run("return result, text", chunkName: "t")
         XCTAssertEqual(values.first, .string("nil"))
         XCTAssertTrue(values.last?.description.contains("limit") == true, "\(values)")
@@ -290,22 +404,34 @@ final class PolicyStateTests: XCTestCase {
     }
 
     func testHeaderValuesAreRFC2047Decoded() throws {
-        let policy = try state([("h", """
-            local m = {}
-            function m:validate_data(msg, accept, vctx)
-              local s = msg:header("Subject")
-              subject = s[1]
-              other = msg:header("X-Other")[1]
-              plain = msg:header("X-Plain")[1]
-              return 0
-            end
-            msys.registerModule("h", m)
-            """)])
+        let policy = try state([
+            (
+                "h",
+                """
+                local m = {}
+                function m:validate_data(msg, accept, vctx)
+                  local s = msg:header("Subject")
+                  subject = s[1]
+                  other = msg:header("X-Other")[1]
+                  plain = msg:header("X-Plain")[1]
+                  return 0
+                end
+                msys.registerModule("h", m)
+                """
+            )
+        ])
         policy.openSession(1, connectionContext: [])
-        policy.setMessage(1, Array(("Subject: =?UTF-8?B?SGVsbG8g4pyTIQ==?= =?iso-8859-1?Q?caf=E9_ok?=\r\nX-Other: =?koi8-r?B?8NLJ18XU?=\r\n"
-                          + "X-Plain: no =? words here\r\n\r\nbody\r\n").utf8))
+        policy.setMessage(
+            1,
+            Array(
+                ("""
+                Subject: =?UTF-8?B?SGVsbG8g4pyTIQ==?= =?iso-8859-1?Q?caf=E9_ok?=\r\nX-Other: \
+                =?koi8-r?B?8NLJ18XU?=\r\n
+                """
+                    + "X-Plain: no =? words here\r\n\r\nbody\r\n").utf8))
         XCTAssertEqual(policy.run(.data, session: 1), .proceed)
-        XCTAssertEqual(try policy.lua.run("return subject, other, plain", chunkName: "t"),
-                       [.string("Hello ✓!café ok"), .string("=?koi8-r?B?8NLJ18XU?="), .string("no =? words here")])
+        XCTAssertEqual(
+            try policy.lua.run("return subject, other, plain", chunkName: "t"),
+            [.string("Hello ✓!café ok"), .string("=?koi8-r?B?8NLJ18XU?="), .string("no =? words here")])
     }
 }

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import XCTest
+
 @testable import Spool
 
 final class SpoolTests: XCTestCase {
@@ -20,10 +21,15 @@ final class SpoolTests: XCTestCase {
     }
 
     func envelope(_ id: String, recipients: Int = 1) -> SpoolEnvelope {
-        var envelope = SpoolEnvelope(id: id, receivedAtMicros: 1_700_000_000_000_000 + Int64(recipients), mailFrom: "s\"q@example.com",
-                                     recipients: (0..<recipients).map { .init(address: "r\($0)@example.net", notify: "SUCCESS,FAILURE", originalRecipient: "rfc822;r\($0)@example.net") },
-                                     peerAddress: "192.0.2.1", peerPort: 4242, helo: "client\n\u{1}example",
-                                     receivedProtocol: "ESMTPS", listener: "127.0.0.1:25", context: ["trusted": "yes", "ü": "\\"])
+        var envelope = SpoolEnvelope(
+            id: id, receivedAtMicros: 1_700_000_000_000_000 + Int64(recipients), mailFrom: "s\"q@example.com",
+            recipients: (0..<recipients).map {
+                .init(
+                    address: "r\($0)@example.net", notify: "SUCCESS,FAILURE",
+                    originalRecipient: "rfc822;r\($0)@example.net")
+            },
+            peerAddress: "192.0.2.1", peerPort: 4242, helo: "client\n\u{1}example",
+            receivedProtocol: "ESMTPS", listener: "127.0.0.1:25", context: ["trusted": "yes", "ü": "\\"])
         envelope.declaredSize = 99
         envelope.body = "8BITMIME"
         envelope.smtpUTF8 = true
@@ -36,7 +42,10 @@ final class SpoolTests: XCTestCase {
     func store(_ writer: SpoolWriter, _ items: [(SpoolEnvelope, String)]) throws {
         let futures = items.map { item -> EventLoopFuture<Void> in
             let promise = group.next().makePromise(of: Void.self)
-            writer.submit(.init(envelope: item.0, data: [ByteBuffer(string: "Received: x\r\n"), ByteBuffer(string: item.1)], promise: promise))
+            writer.submit(
+                .init(
+                    envelope: item.0, data: [ByteBuffer(string: "Received: x\r\n"), ByteBuffer(string: item.1)],
+                    promise: promise))
             return promise.futureResult
         }
         for future in futures { try future.wait() }
@@ -53,7 +62,12 @@ final class SpoolTests: XCTestCase {
         try directory.prepare()
         let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
         writer.start()
-        let bodies = (0..<200).map { ("ID-\(String(format: "%04d", $0))", "Subject: \($0)\r\n\r\n" + String(repeating: "x", count: $0 * 37) + "\r\n") }
+        let bodies = (0..<200).map {
+            (
+                "ID-\(String(format: "%04d", $0))",
+                "Subject: \($0)\r\n\r\n" + String(repeating: "x", count: $0 * 37) + "\r\n"
+            )
+        }
         try store(writer, bodies.map { (envelope($0.0, recipients: 1 + $0.1.count % 4), $0.1) })
         writer.stop()
         let scan = directory.scan(readOnly: true, logger: nil)
@@ -135,7 +149,9 @@ final class SpoolTests: XCTestCase {
         let scan = directory.scan(readOnly: false, logger: nil)
         XCTAssertEqual(scan.entries.count, 2)
         let moved = try XCTUnwrap(scan.damaged.first?.quarantinedTo)
-        XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: moved)!, as: UTF8.self), "IMPULSE-SPOOL 1 500 10\n{\"version\":1,\"id\":\"C")
+        XCTAssertEqual(
+            String(decoding: FileManager.default.contents(atPath: moved)!, as: UTF8.self),
+            "IMPULSE-SPOOL 1 500 10\n{\"version\":1,\"id\":\"C")
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, intactSize)
         XCTAssertTrue(directory.scan(readOnly: false, logger: nil).damaged.isEmpty)
     }
@@ -160,7 +176,9 @@ final class SpoolTests: XCTestCase {
         XCTAssertNil(crashed.damage)
         XCTAssertEqual(crashed.zeroTail, recordsEnd)
         writer.stop()
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, recordsEnd, "closing cuts the zeros")
+        XCTAssertEqual(
+            try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, recordsEnd,
+            "closing cuts the zeros")
 
         // A crash image: records, zeros, and a torn write further on (non-zero bytes after zeros).
         let handle = try XCTUnwrap(FileHandle(forWritingAtPath: segment))
@@ -190,12 +208,14 @@ final class SpoolTests: XCTestCase {
         try directory.prepare()
         let writer = SpoolWriter(directory: directory, logger: Logger(label: "test"))
         writer.start()
-        try store(writer, [(envelope("A"), "first message\r\n"), (envelope("B"), "second message\r\n"), (envelope("C"), "third\r\n")])
+        try store(
+            writer,
+            [(envelope("A"), "first message\r\n"), (envelope("B"), "second message\r\n"), (envelope("C"), "third\r\n")])
         writer.stop()
         let segment = directory.segmentPath(directory.segmentNames()[0])
         var bytes = try XCTUnwrap(FileManager.default.contents(atPath: segment))
         let second = try XCTUnwrap(bytes.range(of: Data("second message".utf8)))
-        bytes[second.lowerBound] = UInt8(ascii: "S")  // one flipped octet in B's data
+        bytes[second.lowerBound] = UInt8(ascii: "S") // one flipped octet in B's data
         XCTAssertTrue(FileManager.default.createFile(atPath: segment, contents: bytes))
 
         let scan = directory.scan(readOnly: false, logger: nil)
@@ -204,7 +224,9 @@ final class SpoolTests: XCTestCase {
         XCTAssertTrue(scan.damaged[0].reason.hasPrefix("checksum mismatch"), scan.damaged[0].reason)
         let copy = try XCTUnwrap(scan.damaged[0].quarantinedTo)
         let quarantined = String(decoding: try XCTUnwrap(FileManager.default.contents(atPath: copy)), as: UTF8.self)
-        XCTAssertTrue(quarantined.hasPrefix("IMPULSE-SPOOL 2 ") && quarantined.contains("Second message") && quarantined.hasSuffix("\n"))
+        XCTAssertTrue(
+            quarantined.hasPrefix("IMPULSE-SPOOL 2 ") && quarantined.contains("Second message")
+                && quarantined.hasSuffix("\n"))
         XCTAssertTrue(quarantined.contains("IMPULSE-END B "))
         XCTAssertEqual(directory.scan(readOnly: false, logger: nil).entries.count, 2, "found again, skipped again")
     }
@@ -219,7 +241,9 @@ final class SpoolTests: XCTestCase {
         let line = envelope("OLD").jsonLine() + "\n"
         let data = "Subject: old\r\n\r\nbody\r\n"
         let record = "IMPULSE-SPOOL 1 \(line.utf8.count) \(data.utf8.count)\n" + line + data + "IMPULSE-END OLD\n"
-        XCTAssertTrue(FileManager.default.createFile(atPath: directory.segmentPath("0000000000001-00000000"), contents: Data(record.utf8)))
+        XCTAssertTrue(
+            FileManager.default.createFile(
+                atPath: directory.segmentPath("0000000000001-00000000"), contents: Data(record.utf8)))
         try directory.prepare()
         XCTAssertEqual(String(decoding: FileManager.default.contents(atPath: stamp)!, as: UTF8.self), "2\n")
         let scan = directory.scan(readOnly: true, logger: nil)
@@ -231,7 +255,9 @@ final class SpoolTests: XCTestCase {
     func testCorruptRecordIsReported() throws {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()
-        _ = FileManager.default.createFile(atPath: directory.segmentPath("0000000000000-00000000"), contents: Data("garbage that is not a record\n".utf8))
+        _ = FileManager.default.createFile(
+            atPath: directory.segmentPath("0000000000000-00000000"),
+            contents: Data("garbage that is not a record\n".utf8))
         let scan = directory.scan(readOnly: true, logger: nil)
         XCTAssertEqual(scan.entries.count, 0)
         XCTAssertEqual(scan.damaged.first?.reason, "not an Impulse spool record")
@@ -259,7 +285,9 @@ final class SpoolTests: XCTestCase {
             XCTAssertEqual((error as? SpoolError)?.errno, EFBIG, "\(error)")
         }
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
-        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, size, "the failed batch is cut off")
+        XCTAssertEqual(
+            try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int, size,
+            "the failed batch is cut off")
 
         try store(writer, [(envelope("C"), "three\r\n")])
         XCTAssertEqual(directory.segmentNames().count, 2)
