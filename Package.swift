@@ -120,7 +120,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection",
             swiftSettings: strict),
-        .testTarget(name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
         .testTarget(
             name: "DeliveryTests",
@@ -146,9 +147,12 @@ let package = Package(
         .testTarget(
             name: "ImpulseServerTests",
             dependencies: [
-                "ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet",
+                "ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Delivery",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio")
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict)
     ]
