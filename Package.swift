@@ -74,24 +74,73 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // The paniclog, the console's view of recent log lines, and per-subsystem log levels.
+        // Trusted input: the configuration and the operator's console.
         .target(
-            name: "ImpulseServer",
+            name: "Logs",
             dependencies: [
-                "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
+        // Prometheus metrics and the console's statistics, and the HTTP listener that serves
+        // them. Counts what untrusted clients do; serves read-only text to local users.
+        .target(
+            name: "ImpulseMetrics",
+            dependencies: [
+                "Delivery",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ],
+            swiftSettings: strict),
+        // What policies wait for, carried out off the event loops (the effect executor), and
+        // msys.runInPool's thread pools. Runs the operator's scripts' requests.
+        .target(
+            name: "PolicyRuntime",
+            dependencies: [
+                "Scriptlet", "LuaBridge", "Spool", "Resolver", "SMTPProtocol", "ImpulseConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+            ],
+            swiftSettings: strict),
+        // The inbound SMTP server: one handler per connection and its session state machine,
+        // relay control, reception limits. Handles untrusted network input.
+        .target(
+            name: "SMTPServer",
+            dependencies: [
+                "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "LuaBridge", "Resolver", "Delivery",
+                "PolicyRuntime", "ImpulseMetrics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
+        // The wiring: starts and stops the listeners, the spool, delivery, the policy generations,
+        // metrics and the console, and runs console commands. Trusted: configuration and operator.
+        .target(
+            name: "ImpulseServer",
+            dependencies: [
+                "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
+                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
         .executableTarget(
             name: "impulse",
             dependencies: [
+                "Logs",
                 "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
@@ -147,7 +196,9 @@ let package = Package(
         .testTarget(
             name: "ImpulseServerTests",
             dependencies: [
-                "ImpulseServer", "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Delivery",
+                "ImpulseServer", "SMTPServer", "PolicyRuntime", "ImpulseMetrics", "SMTPProtocol", "ImpulseConfig",
+                "Spool",
+                "Scriptlet", "Delivery",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,14 +1,20 @@
 import Foundation
 import ImpulseConfig
+import ImpulseMetrics
 import Logging
+import Logs
 import NIOCore
 import NIOPosix
+import PolicyRuntime
+import SMTPServer
 
 /// The control channel (`Control_Listener`): one command line in, one framed reply out —
 /// `OK <octets>\n<text>` or `ERR <octets>\n<text>` — as many times as the client likes
 /// (Momentum's wire protocol is not published; this one is Impulse's, spoken by
 /// `impulse console`). Commands run one at a time on the server's control queue.
 final class ControlServer: Sendable {
+    /// Longest console command line. The console layer's one limit.
+    static let maxLineLength = 8192
 
     let channels: [Channel]
 
@@ -25,7 +31,7 @@ final class ControlServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineDecoder(maxLength: ServerLimits.maxControlLineLength)))
+                            ByteToMessageHandler(LineDecoder(maxLength: ControlServer.maxLineLength)))
                         try channel.pipeline.syncOperations.addHandler(
                             ControlSessionHandler(timeout: timeout, execute: execute))
                     }
@@ -157,7 +163,7 @@ final class ControlSessionHandler: ChannelInboundHandler, RemovableChannelHandle
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is ControlLineTooLong {
             var buffer = context.channel.allocator.buffer(capacity: 64)
-            let text = "command line longer than \(ServerLimits.maxControlLineLength) octets\n"
+            let text = "command line longer than \(ControlServer.maxLineLength) octets\n"
             buffer.writeString("ERR \(text.utf8.count)\n\(text)")
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }

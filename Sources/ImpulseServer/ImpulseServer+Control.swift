@@ -1,6 +1,10 @@
 import Foundation
 import ImpulseConfig
+import ImpulseMetrics
 import Logging
+import Logs
+import PolicyRuntime
+import SMTPServer
 import Scriptlet
 
 /// The console's commands (Momentum's console manual; docs/console.md), with Momentum's names and output shapes

@@ -1,6 +1,10 @@
 import Delivery
 import Foundation
+import ImpulseMetrics
+import Logs
+import PolicyRuntime
 import SMTPProtocol
+import SMTPServer
 import Scriptlet
 import Spool
 

@@ -1,4 +1,8 @@
 import Foundation
+import ImpulseMetrics
+import Logs
+import PolicyRuntime
+import SMTPServer
 import Spool
 
 /// Queue inspection and actions from the console, all from the queue manager (active = ready to

@@ -1,13 +1,17 @@
 import Delivery
 import Foundation
 import ImpulseConfig
+import ImpulseMetrics
 import Logging
+import Logs
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PolicyRuntime
 import Resolver
 import SMTPProtocol
+import SMTPServer
 import Scriptlet
 import Spool
 

@@ -15,6 +15,8 @@ public enum PolicyLimits {
     public static let maxTimerDelay = 31_536_000.0
     /// The largest amount one gauge_cache inc/dec may add (keeps the sums far from overflow).
     public static let maxGaugeStep = 1_000_000_000
+    /// Largest file msys.readfile returns: a script cannot make a session hold more.
+    public static let maxReadFile = 16 * 1024 * 1024
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Finished callout coroutines kept for reuse per state.

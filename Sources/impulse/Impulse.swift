@@ -3,6 +3,7 @@ import Foundation
 import ImpulseConfig
 import ImpulseServer
 import Logging
+import Logs
 import Scriptlet
 import Spool
 

@@ -12,6 +12,8 @@ import Spool
 import XCTest
 
 @testable import ImpulseServer
+@testable import PolicyRuntime
+@testable import SMTPServer
 
 /// The SMTP handler on NIO's EmbeddedChannel: what it writes for what a client sends, with no
 /// socket — pipelining, STARTTLS framing, a callout that suspends and resumes, backpressure.
@@ -76,7 +78,7 @@ final class SMTPServerHandlerTests: XCTestCase {
         openssl.waitUntilExit()
         return try NIOSSLContext(
             configuration: .makeServerConfiguration(
-                certificateChain: [.certificate(try NIOSSLCertificate(file: certificate, format: .pem))],
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
     }
 

@@ -7,6 +7,8 @@ import Spool
 import XCTest
 
 @testable import ImpulseServer
+@testable import PolicyRuntime
+@testable import SMTPServer
 
 final class SMTPSessionStateMachineTests: XCTestCase {
     func machine(

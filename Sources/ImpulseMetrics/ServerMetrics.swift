@@ -6,21 +6,24 @@ import Prometheus
 
 /// Prometheus metrics through swift-metrics (docs/metrics.md): a registry per server, so several
 /// servers in one process (tests) do not share counters; scraped over the HTTP listener.
-final class ServerMetrics: Sendable {
-    let registry = PrometheusCollectorRegistry()
-    let factory: PrometheusMetricsFactory
-    let connections: Metrics.Counter
-    let rejected: Metrics.Counter
-    let discarded: Metrics.Counter
+package final class ServerMetrics: Sendable {
+    /// Label sets (metric, domain, binding) made at most: clients choose domains, so past this
+    /// later ones count as `(other)`. The metrics layer's one limit.
+    package static let maxLabelSets = 5000
+    package let registry = PrometheusCollectorRegistry()
+    package let factory: PrometheusMetricsFactory
+    package let connections: Metrics.Counter
+    package let rejected: Metrics.Counter
+    package let discarded: Metrics.Counter
     /// Per-label metrics made on first use; label values a peer chooses (domains) are bounded.
     private let byLabels = NIOLockedValueBox<[String: Metrics.Counter]>([:])
     private let byCallout = NIOLockedValueBox<[String: Metrics.Timer]>([:])
     /// An HTTP_Listener serves these metrics. Without one, the per-label and per-command
     /// counters are not kept: that work (string keys, a lock) would be on every message and
     /// command for nobody.
-    let served: Bool
+    package let served: Bool
 
-    init(served: Bool = true) {
+    package init(served: Bool = true) {
         self.served = served
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
@@ -44,7 +47,7 @@ final class ServerMetrics: Sendable {
 
     /// A message accepted and spooled, counted once per recipient domain, with the binding it
     /// leaves from.
-    func received(recipientDomains: [String], binding: String) {
+    package func received(recipientDomains: [String], binding: String) {
         guard served else { return }
         for domain in Set(recipientDomains.map { $0.lowercased() }) {
             labelled("impulse_messages_received_total", domain: domain, binding: binding).increment()
@@ -52,18 +55,18 @@ final class ServerMetrics: Sendable {
     }
 
     /// A refused RCPT, by its domain (the binding is chosen later, for accepted mail only).
-    func recipientRejected(domain: String) {
+    package func recipientRejected(domain: String) {
         guard served else { return }
         labelled("impulse_recipients_rejected_total", domain: domain.lowercased(), binding: nil).increment()
     }
 
     /// The counter `name` for a domain (and binding): label sets are made on first use and
-    /// bounded — clients choose domains — so past `ServerLimits.maxMetricLabelSets` new ones count as `(other)`.
+    /// bounded — clients choose domains — so past `ServerMetrics.maxLabelSets` new ones count as `(other)`.
     private func labelled(_ name: String, domain: String, binding: String?) -> Metrics.Counter {
         byLabels.withLockedValue { counters -> Metrics.Counter in
             let key = name + "\u{0}" + domain + "\u{0}" + (binding ?? "")
             if let existing = counters[key] { return existing }
-            let overflow = counters.count >= ServerLimits.maxMetricLabelSets
+            let overflow = counters.count >= ServerMetrics.maxLabelSets
             let labels = overflow ? ("(other)", binding.map { _ in "(other)" }) : (domain, binding)
             let fallbackKey = name + "\u{0}(other)\u{0}" + (binding == nil ? "" : "(other)")
             if overflow, let existing = counters[fallbackKey] { return existing }
@@ -76,7 +79,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// SMTP commands by verb: a fixed set of labels (anything else counts as `other`).
-    static let verbs = [
+    package static let verbs = [
         "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS",
         "AUTH"
     ]
@@ -84,19 +87,19 @@ final class ServerMetrics: Sendable {
     private let otherCommand: Metrics.Counter
 
     /// Counts one command line by its first four octets (case-insensitive).
-    func command(_ prefix: some Collection<UInt8>) {
+    package func command(_ prefix: some Collection<UInt8>) {
         guard served else { return }
         var key: UInt32 = 0
         for byte in prefix { key = key << 8 | UInt32(byte & 0xDF) }
         (commands[key] ?? otherCommand).increment()
     }
 
-    static func verbKey(_ verb: String) -> UInt32 {
+    package static func verbKey(_ verb: String) -> UInt32 {
         verb.utf8.prefix(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
     /// Delivery outcomes by kind, routing domain and binding.
-    func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
+    package func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
         guard served else { return }
         let name: String
         switch kind {
@@ -110,7 +113,7 @@ final class ServerMetrics: Sendable {
     private let byModule = NIOLockedValueBox<[String: Metrics.Timer]>([:])
 
     /// One module's method for one callout (scripts name modules: a bounded set).
-    func module(_ module: String, callout: String, seconds: Double) {
+    package func module(_ module: String, callout: String, seconds: Double) {
         let timer = byModule.withLockedValue { timers -> Metrics.Timer in
             let key = module + "\u{0}" + callout
             if let existing = timers[key] { return existing }
@@ -124,7 +127,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// One Lua callout (every module's method for it), from start to end, suspensions included.
-    func callout(_ name: String, nanoseconds: Int64) {
+    package func callout(_ name: String, nanoseconds: Int64) {
         let timer = byCallout.withLockedValue { timers -> Metrics.Timer in
             if let existing = timers[name] { return existing }
             let made = Metrics.Timer(
@@ -136,7 +139,7 @@ final class ServerMetrics: Sendable {
     }
 
     /// Values read at scrape time (sessions, spool, thread pools), then the exposition text.
-    func scrape(
+    package func scrape(
         sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
         queue: (active: Int, delayed: Int, connections: Int, messages: Int)
     ) -> [UInt8] {

@@ -1,10 +1,12 @@
 import Foundation
 import ImpulseConfig
+import ImpulseMetrics
 import Logging
 import LuaBridge
 import NIOCore
 import NIOSSL
 import NIOTLS
+import PolicyRuntime
 import Resolver
 import SMTPProtocol
 import Scriptlet
@@ -13,11 +15,11 @@ import Spool
 /// Drives one inbound SMTP connection: frames input (commands, DATA, BDAT chunks), feeds the
 /// state machine, performs its actions, and enforces the timeouts. Replies to pipelined commands
 /// are written as they are produced and flushed once per read. Handles untrusted network input.
-final class SMTPServerHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class SMTPServerHandler: ChannelInboundHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
-    enum Mode {
+    package enum Mode {
         case command
         case data(DotStuffedDataDecoder)
         /// Raw BDAT octets still to read, and whether they are kept.
@@ -29,44 +31,44 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case closed
     }
 
-    let services: ServerServices
-    let tlsContext: NIOSSLContext?
-    var machine: SMTPSessionStateMachine
-    var framer: CommandLineFramer
-    var mode: Mode = .command
-    var inbound = ByteBuffer()
+    package let services: ServerServices
+    package let tlsContext: NIOSSLContext?
+    package var machine: SMTPSessionStateMachine
+    package var framer: CommandLineFramer
+    package var mode: Mode = .command
+    package var inbound = ByteBuffer()
     /// BDAT content gathered so far in this transaction.
-    var chunkBuffer = ByteBuffer()
+    package var chunkBuffer = ByteBuffer()
     /// Octets of message content this session holds against the shared reception budget.
-    var charged = 0
+    package var charged = 0
     /// The budget ran out during this BDAT transaction: later chunks are read, not kept.
-    var chunksAbandoned = false
-    var lastActivity = NIODeadline.now()
-    let sessionStarted = NIODeadline.now()
-    var timeoutTask: Scheduled<Void>?
+    package var chunksAbandoned = false
+    package var lastActivity = NIODeadline.now()
+    package let sessionStarted = NIODeadline.now()
+    package var timeoutTask: Scheduled<Void>?
     /// A TLS handshake is under way (bounded by `tls_handshake_timeout`).
-    var handshakePending = false
-    var context: ChannelHandlerContext?
-    var logger: Logger
+    package var handshakePending = false
+    package var context: ChannelHandlerContext?
+    package var logger: Logger
     /// Reading is paused: too much input buffered while we wait, or replies the client does not read.
-    var readingPaused = false
+    package var readingPaused = false
 
     /// This event loop's policy state, when scripts are configured.
-    let policyState: PolicyState?
-    let sessionID: Int
-    var policySessionOpen = false
+    package let policyState: PolicyState?
+    package let sessionID: Int
+    package var policySessionOpen = false
     /// The current message was handed to the policy state (message-phase callouts are running).
-    var messageShownToPolicy = false
+    package var messageShownToPolicy = false
     /// The callout running now (for whether the recipient list is final).
-    var currentCallout: Callout?
+    package var currentCallout: Callout?
     /// The next reply is a policy's decision (rejectlog `M=scriptlet`).
-    var replyFromPolicy = false
+    package var replyFromPolicy = false
     /// A callout suspended past this is abandoned (the client is waiting for a reply).
-    var policyDeadline = NIODeadline.now()
+    package var policyDeadline = NIODeadline.now()
     /// When the running callout started (for its latency metric).
-    var calloutStarted: UInt64 = 0
+    package var calloutStarted: UInt64 = 0
 
-    init(
+    package init(
         machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
         policyState: PolicyState? = nil, sessionID: Int = 0
     ) {
@@ -80,21 +82,21 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// `address:port` of the client, for log lines.
-    var clientLabel: String { "\(machine.clientAddress):\(machine.clientPort)" }
+    package var clientLabel: String { "\(machine.clientAddress):\(machine.clientPort)" }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { start(context: context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         start(context: context)
         context.fireChannelActive()
     }
 
     private var started = false
 
-    func start(context: ChannelHandlerContext) {
+    package func start(context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
         services.sessions.add(NIOLoopBound(self, eventLoop: context.eventLoop), id: ObjectIdentifier(self))
@@ -123,7 +125,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         scheduleTimeout(context: context)
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         if policySessionOpen, let policyState {
             policySessionOpen = false
             if let failure = policyState.closeSession(sessionID) { logPolicyFailure(failure) }
@@ -135,13 +137,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         mode = .closed
         timeoutTask?.cancel()
         context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         guard case .closed = mode else {
             lastActivity = .now()
@@ -158,13 +160,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
     }
 
     /// A client that does not read its replies gets no more of its input processed until it does,
     /// so the replies queued for it stay bounded.
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             resumeReading(context: context)
             process(context: context)
@@ -173,26 +175,26 @@ final class SMTPServerHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func pauseReading(context: ChannelHandlerContext) {
+    package func pauseReading(context: ChannelHandlerContext) {
         guard !readingPaused else { return }
         readingPaused = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
     }
 
-    func resumeReading(context: ChannelHandlerContext) {
+    package func resumeReading(context: ChannelHandlerContext) {
         guard readingPaused else { return }
         readingPaused = false
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         context.read()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         logger.debug("session error", metadata: ["client": "\(clientLabel)", "error": "\(error)"])
         mode = .closed
         context.close(promise: nil)
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
             handshakePending = false
             let version =
@@ -219,7 +221,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     // MARK: - Input
 
     /// Works through buffered input until it runs out or the session has to wait.
-    func process(context: ChannelHandlerContext) {
+    package func process(context: ChannelHandlerContext) {
         loop: while true {
             if !context.channel.isWritable {
                 pauseReading(context: context)
@@ -296,7 +298,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: - Actions
 
-    func perform(_ first: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
+    package func perform(_ first: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
         var action = first
         // Policy callouts run here, one after another (a message's phases can chain many).
         while case .consult(let callout, let text, let updates, let newMessage) = action {
@@ -390,7 +392,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// The outcome of a policy callout, logged when it failed, fed to the state machine.
-    func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
+    package func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
         // Only callouts some module implements ran any Lua (the others are consulted for context keys).
         if services.metricsServed, let currentCallout, policyState?.implements(currentCallout) == true {
             services.metrics.callout(
@@ -418,7 +420,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     /// A callout waits (msys.sleep …): the session waits with it, the event loop does not. The
     /// effect executor does the waiting.
-    func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
+    package func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
         mode = .waiting
         context.flush()
         let bound = NIOLoopBound((handler: self, suspension: suspension), eventLoop: context.eventLoop)
@@ -428,7 +430,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    func resumePolicy(_ suspension: PolicyState.Suspension, with result: EffectResult) {
+    package func resumePolicy(_ suspension: PolicyState.Suspension, with result: EffectResult) {
         guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
         let progress: PolicyState.Progress
         if NIODeadline.now() > policyDeadline {
@@ -451,26 +453,26 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// A callout failed: Momentum's two paniclog lines, with where the client was.
-    func logPolicyFailure(_ failure: ScriptletFailure) {
+    package func logPolicyFailure(_ failure: ScriptletFailure) {
         for line in failure.paniclogLines {
             logger.error("\(line)", metadata: ["client": "\(clientLabel)", "script": "\(failure.script)"])
         }
     }
 
     /// Brings this session's charge up to `holding` octets; false when the shared budget is out.
-    func chargeMemory(holding: Int) -> Bool {
+    package func chargeMemory(holding: Int) -> Bool {
         guard holding > charged else { return true }
         guard services.memory.charge(holding - charged) else { return false }
         charged = holding
         return true
     }
 
-    func releaseMemory() {
+    package func releaseMemory() {
         services.memory.release(charged)
         charged = 0
     }
 
-    func spoolFinished(success: Bool, context: ChannelHandlerContext?) {
+    package func spoolFinished(success: Bool, context: ChannelHandlerContext?) {
         releaseMemory()
         guard let context, case .waiting = mode else { return }
         mode = .command
@@ -481,7 +483,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if context.channel.isWritable { resumeReading(context: context) }
     }
 
-    func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
+    package func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
         guard let tlsContext else { return }
         if inbound.readableBytes > 0 {
             // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
@@ -513,13 +515,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// A transaction that ended without spooling (a callout refused the message) lets go of its
     /// content at once: the policy state's copy and the closure that would fetch it. A session
     /// idling after a refused 50 MB message holds none of it.
-    func releaseRefusedMessage() {
+    package func releaseRefusedMessage() {
         guard messageShownToPolicy, machine.messageUnderPolicy == nil else { return }
         messageShownToPolicy = false
         _ = policyState?.takeModifiedMessage(sessionID)
     }
 
-    func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+    package func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         if reply.code >= 500 { services.statistics.rejection(recipientDomain: machine.lastRecipientDomain) }
         machine.lastRecipientDomain = nil
         if reply.code >= 400 { logRejection(reply, context: context) }
@@ -532,7 +534,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// note)` for modules that implement it (not while one of this session's callouts is
     /// suspended: its state must not change under it). `phase`: 1 awaiting ehlo, 2 awaiting
     /// mailfrom, 3 awaiting rcptto, 4 awaiting data, 5 data.
-    func logRejection(_ reply: SMTPReply, context: ChannelHandlerContext) {
+    package func logRejection(_ reply: SMTPReply, context: ChannelHandlerContext) {
         defer { replyFromPolicy = false }
         var waiting = false
         if case .waiting = mode { waiting = true }
@@ -558,7 +560,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         if case .failure(let failure) = result { logPolicyFailure(failure) }
     }
 
-    func closeWith(_ reply: SMTPReply, context: ChannelHandlerContext) {
+    package func closeWith(_ reply: SMTPReply, context: ChannelHandlerContext) {
         if reply.code >= 400 { logRejection(reply, context: context) }
         mode = .closed
         var buffer = context.channel.allocator.buffer(capacity: 64)
@@ -570,7 +572,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     /// The hard deadline behind a close: a reply a client never reads (or a TLS layer that never
     /// gets to send it) does not keep the connection, its session slots and its memory.
-    func cutAfter(_ delay: TimeAmount, channel: Channel, reason: String) {
+    package func cutAfter(_ delay: TimeAmount, channel: Channel, reason: String) {
         let logger = logger, client = clientLabel
         channel.eventLoop.scheduleTask(in: delay) {
             guard channel.isActive else { return }
@@ -580,7 +582,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// A TLS handshake (after STARTTLS, or an implicit-TLS connection's) must finish in time.
-    func startHandshakeDeadline(context: ChannelHandlerContext) {
+    package func startHandshakeDeadline(context: ChannelHandlerContext) {
         handshakePending = true
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let channel = context.channel
@@ -594,7 +596,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: - Timeouts and shutdown
 
-    func scheduleTimeout(context: ChannelHandlerContext) {
+    package func scheduleTimeout(context: ChannelHandlerContext) {
         let timeout: Int64
         switch mode {
         case .data, .chunk: timeout = machine.policy.limits.dataTimeout
@@ -610,7 +612,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    func checkTimeout(context: ChannelHandlerContext) {
+    package func checkTimeout(context: ChannelHandlerContext) {
         if case .closed = mode { return }
         let lifetime = machine.policy.limits.maxSessionDuration
         let waiting: Bool
@@ -639,7 +641,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         scheduleTimeout(context: context)
     }
 
-    func beginDraining() {
+    package func beginDraining() {
         guard let context else { return }
         if case .command = mode, let reply = machine.beginDraining() {
             closeWith(reply, context: context)
@@ -648,7 +650,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    func forceClose() {
+    package func forceClose() {
         guard let context else { return }
         mode = .closed
         context.close(promise: nil)

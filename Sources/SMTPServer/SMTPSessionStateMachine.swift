@@ -34,7 +34,7 @@ public struct SMTPSessionStateMachine {
     }
 
     /// What a policy callout is deciding, and what happens when it lets the command through.
-    enum PendingDecision {
+    package enum PendingDecision {
         /// The connection's callouts (`core_validate_accept`, then `validate_connect`) still to run.
         case connect(steps: [Callout])
         case hello(name: String, extended: Bool)
@@ -46,7 +46,7 @@ public struct SMTPSessionStateMachine {
         case message(Transaction, ByteBuffer, steps: [(Callout, recipient: Int?)])
     }
 
-    struct Transaction {
+    package struct Transaction {
         var sender: Mailbox?
         var parameters: MailParameters
         var recipients: [(Mailbox, RecipientParameters)] = []
@@ -60,7 +60,7 @@ public struct SMTPSessionStateMachine {
         var receivedAt: Date?
     }
 
-    enum Phase: Equatable {
+    package enum Phase: Equatable {
         case command
         case consulting
         case data
@@ -72,7 +72,7 @@ public struct SMTPSessionStateMachine {
     public let policy: InboundPolicy
     public let hostname: String
     /// Command lines received in this session (`max_commands_per_session`).
-    var commandCount = 0
+    package var commandCount = 0
     public let clientAddress: IPAddress
     public let clientPort: Int
     public let listener: String
@@ -80,15 +80,15 @@ public struct SMTPSessionStateMachine {
     public let tlsAvailable: Bool
     public private(set) var tlsActive: Bool
     public private(set) var tlsDescription: String?
-    let idGenerator: MessageIDGenerator
+    package let idGenerator: MessageIDGenerator
 
-    var phase: Phase = .command
+    package var phase: Phase = .command
     /// The domain of the RCPT being answered (metrics count a refused recipient by it); the
     /// handler clears it once the reply is written.
-    var lastRecipientDomain: String?
+    package var lastRecipientDomain: String?
 
     /// The SMTP phase as Momentum's rejectlog names it (`P="awaiting mailfrom"`).
-    var rejectionPhase: String {
+    package var rejectionPhase: String {
         switch phase {
         case .data, .chunk, .spooling: return "data"
         default: break
@@ -97,28 +97,28 @@ public struct SMTPSessionStateMachine {
         guard let transaction else { return "awaiting mailfrom" }
         return transaction.recipients.isEmpty ? "awaiting rcptto" : "awaiting data"
     }
-    var heloName: String?
-    var extendedMode = false
-    var transaction: Transaction?
-    var errorCount = 0
-    var receptions = 0
+    package var heloName: String?
+    package var extendedMode = false
+    package var transaction: Transaction?
+    package var errorCount = 0
+    package var receptions = 0
     /// RCPT commands that reached policy in this connection (`connection_rcpt_count`).
-    var connectionRecipients = 0
+    package var connectionRecipients = 0
     /// Set when the server is shutting down: the current transaction may finish, nothing new starts.
     public private(set) var draining = false
-    var pendingMessageID: String?
+    package var pendingMessageID: String?
     /// A BDAT refused outside any transaction (its octets are read, then this is the reply).
-    var refusedChunk: SMTPReply?
+    package var refusedChunk: SMTPReply?
     /// Callouts some policy module implements (the others are not consulted at all).
     public let policyCallouts: Set<Callout>
-    var pending: PendingDecision?
+    package var pending: PendingDecision?
     /// What scripts decided about the current message (routing, binding, discard …).
-    var messageEdits = MessageEdits()
+    package var messageEdits = MessageEdits()
     /// EHLO keywords scripts added or removed (ac:esmtp_capability_add/remove).
-    var capabilitiesAdded: [String] = []
-    var capabilitiesRemoved: Set<String> = []
+    package var capabilitiesAdded: [String] = []
+    package var capabilitiesRemoved: Set<String> = []
     /// The command line being handled, as text, for callouts that receive it (`str`).
-    var currentLine = ""
+    package var currentLine = ""
 
     public init(
         policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
@@ -136,8 +136,8 @@ public struct SMTPSessionStateMachine {
         self.idGenerator = idGenerator
     }
 
-    var limits: SMTPLimits { policy.limits }
-    var bannerName: String { policy.bannerHostname ?? hostname }
+    package var limits: SMTPLimits { policy.limits }
+    package var bannerName: String { policy.bannerHostname ?? hostname }
 
     /// The 220 greeting (RFC 5321 §4.3.1). No enhanced code: RFC 2034 §3 exempts the greeting.
     public func greeting() -> SMTPReply {
@@ -206,7 +206,7 @@ public struct SMTPSessionStateMachine {
     }
 
     /// Names the complete message (id and reception time) before its callouts run.
-    mutating func identified(_ transaction: Transaction) -> Transaction {
+    package mutating func identified(_ transaction: Transaction) -> Transaction {
         var transaction = transaction
         let now = Date()
         transaction.receivedAt = now
@@ -219,7 +219,7 @@ public struct SMTPSessionStateMachine {
         continueConnect(steps: [Callout.validateAccept, .connect].filter(policyCallouts.contains))
     }
 
-    mutating func continueConnect(steps: [Callout]) -> Action {
+    package mutating func continueConnect(steps: [Callout]) -> Action {
         guard let callout = steps.first else { return .reply(greeting()) }
         phase = .consulting
         pending = .connect(steps: Array(steps.dropFirst()))
@@ -260,7 +260,7 @@ public struct SMTPSessionStateMachine {
         failure(.lineTooLong(limit: limits.maxCommandLineLength))
     }
 
-    mutating func handle(_ command: SMTPCommand) -> Action {
+    package mutating func handle(_ command: SMTPCommand) -> Action {
         if draining && transaction == nil, command != .quit {
             return closeWith(.shuttingDown(bannerName))
         }
@@ -316,7 +316,7 @@ public struct SMTPSessionStateMachine {
         }
     }
 
-    mutating func hello(name: String, extended: Bool, customText: String? = nil) -> Action {
+    package mutating func hello(name: String, extended: Bool, customText: String? = nil) -> Action {
         heloName = name
         extendedMode = extended
         if extended {
@@ -328,7 +328,7 @@ public struct SMTPSessionStateMachine {
     }
 
     /// EHLO keywords (RFC 5321 §4.1.1.1) and the extensions Impulse honours.
-    func ehloLines() -> [String] {
+    package func ehloLines() -> [String] {
         var lines = [
             "\(bannerName) Hello \(heloName ?? "") [\(clientAddress)]", "PIPELINING", "SIZE \(limits.maxMessageSize)",
             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"
@@ -349,7 +349,7 @@ public struct SMTPSessionStateMachine {
         return edited
     }
 
-    mutating func mail(_ sender: Mailbox?, _ parameters: MailParameters) -> Action {
+    package mutating func mail(_ sender: Mailbox?, _ parameters: MailParameters) -> Action {
         guard heloName != nil else { return failure(.needHelo) }
         guard transaction == nil else { return failure(.nestedMail) }
         if limits.maxReceptionsPerConnection > 0 && receptions >= limits.maxReceptionsPerConnection {
@@ -374,13 +374,15 @@ public struct SMTPSessionStateMachine {
             ], newMessage: true)
     }
 
-    mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil) -> Action {
+    package mutating func acceptMail(_ sender: Mailbox?, _ parameters: MailParameters, reply: SMTPReply? = nil)
+        -> Action
+    {
         transaction = Transaction(sender: sender, parameters: parameters)
         messageEdits = MessageEdits()
         return .reply(reply ?? .senderOk)
     }
 
-    mutating func rcpt(_ recipient: Mailbox, _ parameters: RecipientParameters) -> Action {
+    package mutating func rcpt(_ recipient: Mailbox, _ parameters: RecipientParameters) -> Action {
         guard transaction != nil else { return failure(.needMail) }
         guard transaction!.recipients.count < limits.maxRecipientsPerMessage else {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients, the client retries the rest later.
@@ -415,7 +417,7 @@ public struct SMTPSessionStateMachine {
             newMessage: false)
     }
 
-    static func recipientContext(_ recipient: Mailbox, line: String) -> [PolicyContextUpdate] {
+    package static func recipientContext(_ recipient: Mailbox, line: String) -> [PolicyContextUpdate] {
         [
             PolicyContextUpdate(message: true, key: "rcptto_string", value: line),
             PolicyContextUpdate(message: true, key: "rcptto_localpart", value: recipient.localPart),
@@ -425,7 +427,9 @@ public struct SMTPSessionStateMachine {
     }
 
     /// `validate_rcptto_list` sees each recipient before it joins the transaction.
-    mutating func consultRecipientList(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply?)
+    package mutating func consultRecipientList(
+        _ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply?
+    )
         -> Action
     {
         guard policyCallouts.contains(.rcptToList) else { return acceptRecipient(recipient, parameters, reply: reply) }
@@ -434,14 +438,16 @@ public struct SMTPSessionStateMachine {
         return .consult(.rcptToList, text: nil, context: [], newMessage: false)
     }
 
-    mutating func acceptRecipient(_ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil)
+    package mutating func acceptRecipient(
+        _ recipient: Mailbox, _ parameters: RecipientParameters, reply: SMTPReply? = nil
+    )
         -> Action
     {
         transaction?.recipients.append((recipient, parameters))
         return .reply(reply ?? .recipientOk)
     }
 
-    mutating func bdat(size: Int, last: Bool) -> Action {
+    package mutating func bdat(size: Int, last: Bool) -> Action {
         phase = .chunk(last: last)
         guard extendedMode else {
             refusedChunk = .bdatNeedsEHLO
@@ -489,7 +495,7 @@ public struct SMTPSessionStateMachine {
 
     /// The reply for content that breaks the line rules (RFC 5321 §2.3.8 line ends — unless
     /// `rfc2822_lone_lf_in_body` lets bare ones through — and §4.5.3.1.6 line length), or nil.
-    func lineRuleRefusal(bare: Bool, long: Bool) -> SMTPReply? {
+    package func lineRuleRefusal(bare: Bool, long: Bool) -> SMTPReply? {
         if bare && policy.bareLineEndings == .reject {
             return .bareLineEnd
         }
@@ -499,7 +505,7 @@ public struct SMTPSessionStateMachine {
 
     /// The header section within its limits (a mail loop, its size, its field count) goes on to
     /// the message callouts; otherwise the transaction ends with the refusal.
-    mutating func checkedMessage(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
+    package mutating func checkedMessage(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
         if let refusal = HeaderSectionCheck(message.readableBytesView, limits: limits).refusal(limits: limits) {
             self.transaction = nil
             return failure(refusal)
@@ -545,7 +551,7 @@ public struct SMTPSessionStateMachine {
         return checkedMessage(transaction, content)
     }
 
-    mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
+    package mutating func spool(_ transaction: Transaction, _ message: ByteBuffer) -> Action {
         let now = transaction.receivedAt ?? Date()
         let id = transaction.messageID ?? idGenerator.next(now: now)
         var envelope = SpoolEnvelope(
@@ -588,10 +594,10 @@ public struct SMTPSessionStateMachine {
 
     /// The server holds as much message data as `reception_memory_limit` allows (RFC 5321 §4.5.3.1.10 style temporary
     /// failure).
-    static let insufficientStorage = SMTPReply.insufficientStorage
+    package static let insufficientStorage = SMTPReply.insufficientStorage
 
     /// RFC 3848 protocol keyword for the Received: header.
-    func receivedProtocol(utf8: Bool) -> String {
+    package func receivedProtocol(utf8: Bool) -> String {
         guard extendedMode else { return "SMTP" }
         return (utf8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
     }
@@ -652,7 +658,7 @@ public struct SMTPSessionStateMachine {
 
     // MARK: - Errors
 
-    mutating func failure(_ reply: SMTPReply) -> Action {
+    package mutating func failure(_ reply: SMTPReply) -> Action {
         errorCount += 1
         if errorCount >= limits.maxErrorsPerSession {
             phase = .closed
@@ -661,7 +667,7 @@ public struct SMTPSessionStateMachine {
         return .reply(reply)
     }
 
-    mutating func closeWith(_ reply: SMTPReply) -> Action {
+    package mutating func closeWith(_ reply: SMTPReply) -> Action {
         phase = .closed
         return .replyAndClose(reply)
     }

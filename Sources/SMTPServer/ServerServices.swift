@@ -1,8 +1,10 @@
 import Delivery
+import ImpulseMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import PolicyRuntime
 import Resolver
 import Scriptlet
 import Spool
@@ -10,27 +12,27 @@ import Synchronization
 
 /// What every session shares: the spool writer, id generator, limits bookkeeping and the
 /// shutdown flag.
-final class ServerServices: Sendable {
-    let spoolWriter: SpoolWriter
-    let idGenerator: MessageIDGenerator
-    let limiter: ConnectionLimiter
-    let metrics: ServerMetrics
-    let statistics: ServerStatistics
-    let sessions: SessionRegistry
-    let hostname: String
-    let memory: ReceptionMemoryBudget
+package final class ServerServices: Sendable {
+    package let spoolWriter: SpoolWriter
+    package let idGenerator: MessageIDGenerator
+    package let limiter: ConnectionLimiter
+    package let metrics: ServerMetrics
+    package let statistics: ServerStatistics
+    package let sessions: SessionRegistry
+    package let hostname: String
+    package let memory: ReceptionMemoryBudget
     /// Carries out what policies wait for (sleep, DNS, file reads, injection, pool jobs).
-    let effects: PolicyEffectExecutor
+    package let effects: PolicyEffectExecutor
     /// mainlog, bouncelog and rejectlog.
-    let recordLog: DeliveryLog
+    package let recordLog: DeliveryLog
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
-    var metricsServed: Bool { metrics.served }
+    package var metricsServed: Bool { metrics.served }
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
     private let policyStates = NIOLockedValueBox([ObjectIdentifier: NIOLoopBound<PolicyState>]())
     private let nextSessionID = Atomic<Int>(1)
     private let draining = NIOLockedValueBox(false)
 
-    init(
+    package init(
         spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
         blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool
     ) {
@@ -49,21 +51,21 @@ final class ServerServices: Sendable {
         self.hostname = hostname
     }
 
-    func setPolicyStates(_ states: [ObjectIdentifier: NIOLoopBound<PolicyState>]) {
+    package func setPolicyStates(_ states: [ObjectIdentifier: NIOLoopBound<PolicyState>]) {
         policyStates.withLockedValue { $0 = states }
     }
 
     /// The policy state of `loop`; call on that loop.
-    func policyState(for loop: EventLoop) -> PolicyState? {
+    package func policyState(for loop: EventLoop) -> PolicyState? {
         policyStates.withLockedValue { $0[ObjectIdentifier(loop)] }?.value
     }
 
-    func setThreadPools(_ pools: LuaThreadPools?) { effects.setThreadPools(pools) }
-    var threadPools: LuaThreadPools? { effects.threadPools }
+    package func setThreadPools(_ pools: LuaThreadPools?) { effects.setThreadPools(pools) }
+    package var threadPools: LuaThreadPools? { effects.threadPools }
 
-    func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }
+    package func makeSessionID() -> Int { nextSessionID.wrappingAdd(1, ordering: .relaxed).oldValue }
 
-    var isDraining: Bool { draining.withLockedValue { $0 } }
+    package var isDraining: Bool { draining.withLockedValue { $0 } }
 
-    func startDraining() { draining.withLockedValue { $0 = true } }
+    package func startDraining() { draining.withLockedValue { $0 = true } }
 }

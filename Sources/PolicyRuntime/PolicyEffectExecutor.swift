@@ -12,37 +12,43 @@ import Spool
 /// thread-pool jobs) without blocking the thread the policy runs on: the answer comes back on the
 /// event loop the caller names, as the `EffectResult` the suspended callout resumes with. The one
 /// place where msys functions that wait are implemented (docs/lua/abi.md, "Waits").
-final class PolicyEffectExecutor: Sendable {
+package final class PolicyEffectExecutor: Sendable {
     /// Momentum's "IO" pool: blocking work (file reads) off the event loops.
-    let blockingWork: NIOThreadPool
+    package let blockingWork: NIOThreadPool
     /// The DNS resolver (nil when it could not be set up; look-ups then fail with a reason).
-    let resolver: DNSResolver?
-    let spoolWriter: SpoolWriter
-    let idGenerator: MessageIDGenerator
+    package let resolver: DNSResolver?
+    package let spoolWriter: SpoolWriter
+    package let idGenerator: MessageIDGenerator
     /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
     private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
 
-    init(blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator)
-    {
+    package init(
+        blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator
+    ) {
         self.blockingWork = blockingWork
         self.resolver = resolver
         self.spoolWriter = spoolWriter
         self.idGenerator = idGenerator
     }
 
-    func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
-    var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
+    package func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
+    package var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
 
     /// Where an effect comes from: what a message a script injects records as its origin, and
     /// the limits its addresses and size must keep (the listener's).
-    struct Origin: Sendable {
-        var label: String
-        var limits: SMTPLimits
+    package struct Origin: Sendable {
+        package var label: String
+        package var limits: SMTPLimits
+
+        package init(label: String, limits: SMTPLimits) {
+            self.label = label
+            self.limits = limits
+        }
     }
 
     /// Carries out `effect`; the future completes on `loop` and never fails (a failure is an
     /// `EffectResult.failed` with its reason).
-    func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+    package func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
         switch effect {
         case .sleep(let seconds):
             return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }
@@ -79,8 +85,8 @@ final class PolicyEffectExecutor: Sendable {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
             let size = attributes[.size] as? Int
         else { return .failed("\(path): no such file") }
-        guard size <= ServerLimits.maxReadFile else {
-            return .failed("\(path): larger than \(ServerLimits.maxReadFile) octets")
+        guard size <= PolicyLimits.maxReadFile else {
+            return .failed("\(path): larger than \(PolicyLimits.maxReadFile) octets")
         }
         guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
         return .ok([.bytes(Array(data))])

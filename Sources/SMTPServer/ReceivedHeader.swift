@@ -11,8 +11,8 @@ import NIOCore
 ///     Received: from client.example ([192.0.2.1])
 ///             by mx.example (Impulse) with ESMTPS id 18C0F2A1B3C4D-0000002A
 ///             for <user@example.com>; Wed, 25 Nov 2026 18:40:22 +0000
-enum ReceivedHeader {
-    static func make(
+package enum ReceivedHeader {
+    package static func make(
         helo: String, client: String, byHost: String, protocolName: String, id: String,
         recipient: String?, tls: String?, date: Date
     ) -> ByteBuffer {
@@ -27,7 +27,7 @@ enum ReceivedHeader {
     }
 
     /// The HELO name is client text: keep it to printable ASCII without comment or clause syntax.
-    static func sanitize(_ text: String) -> String {
+    package static func sanitize(_ text: String) -> String {
         let cleaned = String(
             String.UnicodeScalarView(
                 text.unicodeScalars.map {
@@ -36,11 +36,11 @@ enum ReceivedHeader {
         return cleaned.isEmpty ? "unknown" : String(cleaned.prefix(255))
     }
 
-    static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    package static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    package static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// RFC 5322 §3.3 date-time in UTC: `Wed, 25 Nov 2026 18:40:22 +0000`.
-    static func rfc5322Date(_ date: Date) -> String {
+    package static func rfc5322Date(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970)
         var parts = tm()
         gmtime_r(&seconds, &parts)

@@ -49,7 +49,7 @@ extension SMTPSessionStateMachine {
     }
 
     /// Runs the next message-phase callout, or spools when none is left.
-    mutating func continueMessage(
+    package mutating func continueMessage(
         _ transaction: Transaction, _ message: ByteBuffer, steps: [(Callout, recipient: Int?)]
     ) -> Action {
         if transaction.recipients.isEmpty {
@@ -80,7 +80,7 @@ extension SMTPSessionStateMachine {
     /// (docs/lua/README.md, callouts): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
     /// then final validation and post final validation. All run before the spool write, so a
     /// rejection still reaches the client and nothing is acknowledged before it is durable.
-    func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
+    package func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
         var steps: [(Callout, recipient: Int?)] = []
         if policyCallouts.contains(.rcptToListFinal) { steps.append((.rcptToListFinal, nil)) }
         if policyCallouts.contains(.data) { steps.append((.data, nil)) }
@@ -100,7 +100,7 @@ extension SMTPSessionStateMachine {
 
     /// A policy's code and text as a reply: "5.7.1 text" carries its own enhanced code;
     /// otherwise the code's class supplies one (ENHANCEDSTATUSCODES is on every reply).
-    static func policyReply(code: Int, text: String?, fallback: String) -> SMTPReply {
+    package static func policyReply(code: Int, text: String?, fallback: String) -> SMTPReply {
         let code = (200...599).contains(code) ? code : 550
         var body = text ?? fallback
         var enhanced = "\(code / 100).0.0"

@@ -3,13 +3,13 @@ import SMTPProtocol
 import Scriptlet
 
 /// What scripts decided about a message besides accepting or refusing it.
-struct MessageEdits {
-    var routingDomain: String?
-    var binding: String?
-    var bindingGroup: String?
-    var priority = 0
+package struct MessageEdits {
+    package var routingDomain: String?
+    package var binding: String?
+    package var bindingGroup: String?
+    package var priority = 0
     /// msg:discard's reason: the client hears 250, the message is not spooled.
-    var discard: String?
+    package var discard: String?
 }
 
 /// Envelope changes scripts make (msg:mailfrom, msg:rcptto, msg:routing_domain, msg:binding,
@@ -52,7 +52,7 @@ extension SMTPSessionStateMachine {
     /// The message a script discarded: nil when it was not.
     public var discardReason: String? { messageEdits.discard }
 
-    mutating func changeSender(to address: String) -> Bool {
+    package mutating func changeSender(to address: String) -> Bool {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
         guard
             let sender = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
@@ -69,7 +69,7 @@ extension SMTPSessionStateMachine {
         return true
     }
 
-    mutating func rewriteRecipient(_ old: String, to new: String) -> Bool {
+    package mutating func rewriteRecipient(_ old: String, to new: String) -> Bool {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
         guard
             let mailbox = try? MailPathParser(limits: limits, allowUTF8: utf8).parseForwardPath(Substring("<\(new)>")),

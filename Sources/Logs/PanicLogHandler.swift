@@ -44,7 +44,7 @@ public struct PanicLogHandler: LogHandler {
         }
 
         /// Reopens every paniclog; returns the paths that could not be opened.
-        static func reopenAll() -> [String] {
+        package static func reopenAll() -> [String] {
             opened.withLockedValue { $0 }.filter { !$0.reopen() }.map(\.path)
         }
 
@@ -57,7 +57,7 @@ public struct PanicLogHandler: LogHandler {
         }
     }
 
-    let file: File
+    package let file: File
     /// Notices too: start-up lines and what scripts `print`, as Momentum's paniclog has them.
     public var logLevel: Logger.Level = .notice
     public var metadata: Logger.Metadata = [:]
@@ -74,7 +74,7 @@ public struct PanicLogHandler: LogHandler {
     }
 
     /// `<epoch>:<message> (key=value …)`, continuation lines indented with a tab.
-    static func entry(_ event: LogEvent, metadata: Logger.Metadata) -> String {
+    package static func entry(_ event: LogEvent, metadata: Logger.Metadata) -> String {
         var text = event.message.description
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {

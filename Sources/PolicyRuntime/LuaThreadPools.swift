@@ -8,15 +8,15 @@ import Scriptlet
 /// Momentum's thread pools for `msys.runInPool`: named pools of threads, each thread with a Lua
 /// state of its own (every script loaded, made when the thread first runs a job), so a job never
 /// runs in a session's state. Threads start when a pool gets its first job.
-final class LuaThreadPools: Sendable {
+package final class LuaThreadPools: Sendable {
     /// Why a job was not run.
-    enum Refusal: Error, CustomStringConvertible {
+    package enum Refusal: Error, CustomStringConvertible {
         case noSuchPool(String)
         case noThreads(String)
         case full(String, Int)
         case stopped
 
-        var description: String {
+        package var description: String {
             switch self {
             case .noSuchPool(let name): return "no thread pool named '\(name)'"
             case .noThreads(let name): return "thread pool \(name) has no threads (Concurrency = 0)"
@@ -28,7 +28,7 @@ final class LuaThreadPools: Sendable {
 
     /// A Lua state owned by one pool thread (or why it could not be made). Unchecked: it lives
     /// in thread-specific storage, so only the thread that made it ever reads it.
-    final class ThreadState: @unchecked Sendable {
+    package final class ThreadState: @unchecked Sendable {
         let state: PolicyState?
         let failure: String?
         init(state: PolicyState?, failure: String?) {
@@ -37,8 +37,8 @@ final class LuaThreadPools: Sendable {
         }
     }
 
-    final class Pool: Sendable {
-        let definition: ThreadPoolDefinition
+    package final class Pool: Sendable {
+        package let definition: ThreadPoolDefinition
         let id: Int
         private let threads = NIOLockedValueBox<NIOThreadPool?>(nil)
         private let counts = NIOLockedValueBox((queued: 0, running: 0, completed: 0))
@@ -84,7 +84,7 @@ final class LuaThreadPools: Sendable {
             }
         }
         func abandoned() { counts.withLockedValue { $0.queued = max(0, $0.queued - 1) } }
-        var statistics: (queued: Int, running: Int, completed: Int) { counts.withLockedValue { $0 } }
+        package var statistics: (queued: Int, running: Int, completed: Int) { counts.withLockedValue { $0 } }
 
         func shutdown() {
             let pool = threads.withLockedValue { threads -> NIOThreadPool? in
@@ -95,22 +95,22 @@ final class LuaThreadPools: Sendable {
         }
     }
 
-    let pools: [Pool]
+    package let pools: [Pool]
     private let makeState: @Sendable () throws -> PolicyState
 
-    init(_ definitions: [ThreadPoolDefinition], makeState: @escaping @Sendable () throws -> PolicyState) {
+    package init(_ definitions: [ThreadPoolDefinition], makeState: @escaping @Sendable () throws -> PolicyState) {
         pools = definitions.enumerated().map { Pool($0.element, id: $0.offset) }
         self.makeState = makeState
     }
 
     /// A pool by name (case-insensitive, as in the configuration) or by id.
-    func find(_ nameOrID: String) -> Pool? {
+    package func find(_ nameOrID: String) -> Pool? {
         if let id = Int(nameOrID), pools.indices.contains(id) { return pools[id] }
         return pools.first { $0.definition.name.lowercased() == nameOrID.lowercased() }
     }
 
     /// Runs a marshalled job in `poolName`; the future (on `eventLoop`) gives the marshalled results.
-    func run(_ poolName: String, payload: [UInt8], on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
+    package func run(_ poolName: String, payload: [UInt8], on eventLoop: EventLoop) -> EventLoopFuture<[UInt8]> {
         guard let pool = find(poolName) else { return eventLoop.makeFailedFuture(Refusal.noSuchPool(poolName)) }
         guard pool.definition.concurrency > 0 else {
             return eventLoop.makeFailedFuture(Refusal.noThreads(pool.definition.name))
@@ -140,7 +140,7 @@ final class LuaThreadPools: Sendable {
     }
 
     /// msys.threadpool.count / find / stat.
-    func info(_ operation: String, _ pool: String) -> [LuaValue] {
+    package func info(_ operation: String, _ pool: String) -> [LuaValue] {
         switch operation {
         case "count": return [.number(Double(pools.count))]
         case "find": return [find(pool).map { .number(Double($0.id)) } ?? .nil]
@@ -156,5 +156,5 @@ final class LuaThreadPools: Sendable {
         }
     }
 
-    func shutdown() { pools.forEach { $0.shutdown() } }
+    package func shutdown() { pools.forEach { $0.shutdown() } }
 }

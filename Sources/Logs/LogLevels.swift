@@ -41,14 +41,14 @@ public final class LogLevels: Sendable {
     }
 
     /// The lowest level any area lets through (what loggers must pass on to the handler).
-    var minimum: Logger.Level { state.withLockedValue { $0.minimum } }
+    package var minimum: Logger.Level { state.withLockedValue { $0.minimum } }
 }
 
 /// Filters by the area's level, then hands the entry to `wrapped` (stderr, paniclog, the recent
 /// entries), which apply their own levels too.
 public struct AreaLevelLogHandler: LogHandler {
-    var wrapped: LogHandler
-    let levels: LogLevels
+    package var wrapped: LogHandler
+    package let levels: LogLevels
 
     public init(wrapping handler: LogHandler, levels: LogLevels = .shared) {
         wrapped = handler

@@ -4,8 +4,8 @@ import Synchronization
 
 /// Counters behind the console's `summary` (since start or `summary reset`); each event also
 /// goes to the Prometheus metrics, which never reset.
-final class ServerStatistics: Sendable {
-    let metrics: ServerMetrics
+package final class ServerStatistics: Sendable {
+    package let metrics: ServerMetrics
     private let sessions = Atomic<Int>(0)
     private let received = Atomic<Int>(0)
     private let recipients = Atomic<Int>(0)
@@ -17,32 +17,32 @@ final class ServerStatistics: Sendable {
     private let started = Date()
     private let resetAt = Mutex(Date())
 
-    init(metrics: ServerMetrics) { self.metrics = metrics }
+    package init(metrics: ServerMetrics) { self.metrics = metrics }
 
-    func sessionOpened() {
+    package func sessionOpened() {
         sessions.wrappingAdd(1, ordering: .relaxed)
         metrics.connections.increment()
     }
     /// A message spooled for `recipientDomains` (one entry per recipient).
-    func messageReceived(recipientDomains: [String], binding: String) {
+    package func messageReceived(recipientDomains: [String], binding: String) {
         received.wrappingAdd(1, ordering: .relaxed)
         recipients.wrappingAdd(recipientDomains.count, ordering: .relaxed)
         metrics.received(recipientDomains: recipientDomains, binding: binding)
     }
     /// A 5xx reply to a command or a message (policy or protocol); `recipientDomain` when it
     /// refused a RCPT.
-    func rejection(recipientDomain: String? = nil) {
+    package func rejection(recipientDomain: String? = nil) {
         rejected.wrappingAdd(1, ordering: .relaxed)
         metrics.rejected.increment()
         if let recipientDomain { metrics.recipientRejected(domain: recipientDomain) }
     }
-    func messageDiscarded() {
+    package func messageDiscarded() {
         discarded.wrappingAdd(1, ordering: .relaxed)
         metrics.discarded.increment()
     }
 
     /// One recipient's delivery outcome (per domain and binding in the metrics).
-    func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
+    package func delivery(_ kind: DeliveryOutcomeKind, domain: String, binding: String) {
         switch kind {
         case .delivered: delivered.wrappingAdd(1, ordering: .relaxed)
         case .transientFailure: transientFailures.wrappingAdd(1, ordering: .relaxed)
@@ -51,7 +51,7 @@ final class ServerStatistics: Sendable {
         metrics.delivery(kind, domain: domain, binding: binding)
     }
 
-    func reset() {
+    package func reset() {
         sessions.store(0, ordering: .relaxed)
         received.store(0, ordering: .relaxed)
         recipients.store(0, ordering: .relaxed)
@@ -63,14 +63,14 @@ final class ServerStatistics: Sendable {
         resetAt.withLock { $0 = Date() }
     }
 
-    struct Snapshot {
-        var sessions, received, recipients, rejected, discarded: Int
-        var uptime: TimeInterval
-        var sinceReset: TimeInterval
-        var delivered = 0, failed = 0, transientFailures = 0
+    package struct Snapshot {
+        package var sessions, received, recipients, rejected, discarded: Int
+        package var uptime: TimeInterval
+        package var sinceReset: TimeInterval
+        package var delivered = 0, failed = 0, transientFailures = 0
     }
 
-    var snapshot: Snapshot {
+    package var snapshot: Snapshot {
         let now = Date()
         return Snapshot(
             sessions: sessions.load(ordering: .relaxed), received: received.load(ordering: .relaxed),
@@ -83,4 +83,4 @@ final class ServerStatistics: Sendable {
 }
 
 /// A recipient's delivery outcome, as the statistics count it.
-typealias DeliveryOutcomeKind = QueueManager.Event.Kind
+package typealias DeliveryOutcomeKind = QueueManager.Event.Kind

@@ -4,14 +4,14 @@ import Synchronization
 /// (`reception_memory_limit`). A session charges what it buffers as it arrives and gives it back
 /// once the message is spooled or dropped; a message that would go over the limit is refused
 /// with `452 4.3.1` instead of growing the process without end.
-final class ReceptionMemoryBudget: Sendable {
-    let limit: Int
+package final class ReceptionMemoryBudget: Sendable {
+    package let limit: Int
     private let used = Atomic<Int>(0)
 
-    init(limit: Int) { self.limit = limit }
+    package init(limit: Int) { self.limit = limit }
 
     /// Takes `bytes`; false (and nothing taken) when that would pass the limit.
-    func charge(_ bytes: Int) -> Bool {
+    package func charge(_ bytes: Int) -> Bool {
         var current = used.load(ordering: .relaxed)
         while true {
             if current + bytes > limit { return false }
@@ -22,9 +22,9 @@ final class ReceptionMemoryBudget: Sendable {
         }
     }
 
-    func release(_ bytes: Int) {
+    package func release(_ bytes: Int) {
         if bytes > 0 { used.subtract(bytes, ordering: .relaxed) }
     }
 
-    var inUse: Int { used.load(ordering: .relaxed) }
+    package var inUse: Int { used.load(ordering: .relaxed) }
 }

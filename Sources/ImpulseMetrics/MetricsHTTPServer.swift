@@ -4,10 +4,10 @@ import NIOHTTP1
 import NIOPosix
 
 /// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; anything else 404.
-final class MetricsHTTPServer: Sendable {
-    let channels: [Channel]
+package final class MetricsHTTPServer: Sendable {
+    package let channels: [Channel]
 
-    init(
+    package init(
         _ addresses: [(host: String, port: Int)], group: EventLoopGroup,
         scrape: @escaping @Sendable () -> [UInt8]
     ) throws {
@@ -26,30 +26,30 @@ final class MetricsHTTPServer: Sendable {
         self.channels = channels
     }
 
-    func close() { for channel in channels { try? channel.close().wait() } }
+    package func close() { for channel in channels { try? channel.close().wait() } }
 }
 
-final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias OutboundOut = HTTPServerResponsePart
 
-    let scrape: @Sendable () -> [UInt8]
-    var head: HTTPRequestHead?
-    var idleTask: Scheduled<Void>?
+    package let scrape: @Sendable () -> [UInt8]
+    package var head: HTTPRequestHead?
+    package var idleTask: Scheduled<Void>?
     /// A connection idle this long is closed (a scraper reconnects; a silent peer holds nothing).
-    static let idleTimeout = TimeAmount.seconds(30)
+    package static let idleTimeout = TimeAmount.seconds(30)
 
-    init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
+    package init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
 
-    func channelActive(context: ChannelHandlerContext) { rearm(context.channel) }
-    func channelInactive(context: ChannelHandlerContext) { idleTask?.cancel() }
+    package func channelActive(context: ChannelHandlerContext) { rearm(context.channel) }
+    package func channelInactive(context: ChannelHandlerContext) { idleTask?.cancel() }
 
-    func rearm(_ channel: Channel) {
+    package func rearm(_ channel: Channel) {
         idleTask?.cancel()
         idleTask = channel.eventLoop.scheduleTask(in: Self.idleTimeout) { channel.close(promise: nil) }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         rearm(context.channel)
         switch unwrapInboundIn(data) {
         case .head(let request): head = request
@@ -72,7 +72,7 @@ final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    func respond(_ body: [UInt8], found: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+    package func respond(_ body: [UInt8], found: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
         headers.add(name: "Content-Length", value: "\(body.count)")

@@ -25,7 +25,7 @@ public struct RecentLogHandler: LogHandler {
 
     public static let shared = Ring()
 
-    let ring: Ring
+    package let ring: Ring
     public var logLevel: Logger.Level = .notice
     public var metadata: Logger.Metadata = [:]
 
