@@ -465,9 +465,7 @@ public final class ImpulseServer: @unchecked Sendable {
         metricsServer?.close()
         for channel in channels { try? channel.close().wait() }
         services.sessions.drainAll()
-        let deadline = Date().addingTimeInterval(TimeInterval(configuration.shutdownTimeout))
-        while services.sessions.count > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if services.sessions.count > 0 {
+        if !services.sessions.waitUntilEmpty(seconds: Double(configuration.shutdownTimeout)) {
             logger.warning(
                 """
                 shutdown: closing \(services.sessions.count) session(s) still open after \
@@ -475,7 +473,7 @@ public final class ImpulseServer: @unchecked Sendable {
                 """
             )
             services.sessions.closeAll()
-            Thread.sleep(forTimeInterval: 0.2)
+            _ = services.sessions.waitUntilEmpty(seconds: 1)
         }
         queueManager.stop()
         services.spoolWriter.stop()
