@@ -8,13 +8,19 @@ package final class SessionRegistry: Sendable {
     private let open = ConditionLock(value: 0)
 
     package func add(_ handler: NIOLoopBound<SMTPServerHandler>, id: ObjectIdentifier) {
-        let count = sessions.withLockedValue { $0[id] = handler; return $0.count }
+        let count = sessions.withLockedValue {
+            $0[id] = handler
+            return $0.count
+        }
         open.lock()
         open.unlock(withValue: count)
     }
 
     package func remove(_ id: ObjectIdentifier) {
-        let count = sessions.withLockedValue { _ = $0.removeValue(forKey: id); return $0.count }
+        let count = sessions.withLockedValue {
+            _ = $0.removeValue(forKey: id)
+            return $0.count
+        }
         open.lock()
         open.unlock(withValue: count)
     }

@@ -37,8 +37,10 @@ extension PolicyState {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
                     return .values([.string("error"), .string("\(path): no such file")])
                 }
-                guard size <= 16 << 20 else {
-                    return .values([.string("error"), .string("\(path): larger than 16 MiB")])
+                guard size <= PolicyLimits.maxReadFile else {
+                    return .values([
+                        .string("error"), .string("\(path): larger than \(PolicyLimits.maxReadFile) octets")
+                    ])
                 }
                 guard let data = FileManager.default.contents(atPath: path) else {
                     return .values([.string("error"), .string("\(path): cannot read")])

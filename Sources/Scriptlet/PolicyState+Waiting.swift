@@ -53,7 +53,9 @@ extension PolicyState {
             } else if values == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
                 pendingEffect = nil
                 guard let effectPerformer else {
-                    drive(coroutine, EffectResult.failed("cannot wait here").luaValues, completion)
+                    // Nobody carries out effects for this state (a test's): the run fails
+                    // rather than resuming at once, which could loop without end.
+                    completion(.failed("\(effect): nothing carries out waits in this state"))
                     return
                 }
                 effectPerformer(effect) { [weak self] result in self?.drive(coroutine, result.luaValues, completion) }

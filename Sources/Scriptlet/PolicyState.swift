@@ -39,8 +39,8 @@ public final class PolicyState {
     public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
-    /// Carries out what Lua outside callouts waits for (timers, hooks, recovered messages); set
-    /// by the state's owner. Without one such waits end at once with an error.
+    /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the
+    /// state's owner. Without one, a timer or hook that waits fails.
     public var effectPerformer: EffectPerformer?
     var timers: [Int: TimerCancel] = [:]
     var stoppedTimers: Set<Int> = []
