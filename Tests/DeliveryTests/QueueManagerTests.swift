@@ -96,14 +96,30 @@ final class QueueManagerTests: XCTestCase {
         _ writer: SpoolWriter, recipients: [String], body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n",
         sender: String = ""
     ) throws -> String {
-        let envelope = SpoolEnvelope(
-            id: MessageIDGenerator().next(), receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1e6),
-            mailFrom: sender, recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1", peerPort: 1,
-            helo: "client", receivedProtocol: "ESMTP", listener: "test")
-        let promise = group.next().makePromise(of: Void.self)
-        writer.submit(.init(envelope: envelope, data: [ByteBuffer(string: body)], promise: promise))
-        try promise.futureResult.wait()
-        return envelope.id
+        try submitTogether(writer, [recipients], body: body, sender: sender)[0]
+    }
+
+    /// Several messages handed to the spool writer before any is made durable: they are committed
+    /// in one batch, so the queue manager takes them up together.
+    func submitTogether(
+        _ writer: SpoolWriter, _ recipientLists: [[String]],
+        body: String = "Subject: hello\r\n\r\n.dot line\r\nbody\r\n", sender: String = ""
+    ) throws -> [String] {
+        let generator = MessageIDGenerator()
+        var ids: [String] = []
+        var futures: [EventLoopFuture<Void>] = []
+        for recipients in recipientLists {
+            let envelope = SpoolEnvelope(
+                id: generator.next(), receivedAtMicros: Int64(Date().timeIntervalSince1970 * 1e6),
+                mailFrom: sender, recipients: recipients.map { .init(address: $0) }, peerAddress: "127.0.0.1",
+                peerPort: 1, helo: "client", receivedProtocol: "ESMTP", listener: "test")
+            let promise = group.next().makePromise(of: Void.self)
+            writer.submit(.init(envelope: envelope, data: [ByteBuffer(string: body)], promise: promise))
+            ids.append(envelope.id)
+            futures.append(promise.futureResult)
+        }
+        for future in futures { try future.wait() }
+        return ids
     }
 
     /// mainlog records of `kind`, split on `@` (the reply text last).
@@ -207,9 +223,13 @@ final class QueueManagerTests: XCTestCase {
     func testAConsoleFailSettlesOnlyOnceItsBounceIsSpooled() throws {
         let parts = try makeManager(port: try freePort()) // nothing listens: the message stays queued
         parts.0.bounceRetryDelay = .milliseconds(300)
-        let id = try submit(parts.1, recipients: ["x@dest.test"], sender: "sender@origin.test")
-        let quietID = try submit(parts.1, recipients: ["y@dest.test"], sender: "sender@origin.test")
-        _ = records("T", count: 2)
+        // Both are deferred before they are failed: the first attempt is refused (a T record), and
+        // the other is refused in a parallel attempt or held for the domain's retry interval. A
+        // refused connect takes far less than the pause, so neither is in flight after it.
+        let ids = try submitTogether(parts.1, [["x@dest.test"], ["y@dest.test"]], sender: "sender@origin.test")
+        let (id, quietID) = (ids[0], ids[1])
+        _ = records("T", count: 1)
+        Thread.sleep(forTimeInterval: 0.3)
         signal(SIGXFSZ, SIG_IGN)
         var saved = rlimit()
         getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
