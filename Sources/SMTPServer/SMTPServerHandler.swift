@@ -194,30 +194,6 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let tlsEvent = event as? TLSUserEvent, case .handshakeCompleted = tlsEvent {
-            handshakePending = false
-            let version =
-                (try? context.pipeline.syncOperations.nioSSL_tlsVersion()).flatMap { $0 }.map { "\($0)" } ?? "TLS"
-            if policySessionOpen { policyState?.setContext(sessionID, message: false, "tls", version) }
-            guard case .handshaking = mode else {
-                // An implicit-TLS connection: the session began at connect (its greeting, and a
-                // connect callout that may still be suspended, decide what runs); nothing resets.
-                machine.implicitTLSEstablished(description: version)
-                return
-            }
-            machine.tlsEstablished(description: version)
-            inbound.clear()
-            framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
-            mode = .command
-            lastActivity = .now()
-            process(context: context)
-            context.flush()
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
     // MARK: - Input
 
     /// Works through buffered input until it runs out or the session has to wait.
@@ -391,74 +367,6 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    /// The outcome of a policy callout, logged when it failed, fed to the state machine.
-    package func decided(_ outcome: CalloutOutcome) -> SMTPSessionStateMachine.Action {
-        // Only callouts some module implements ran any Lua (the others are consulted for context keys).
-        if services.metricsServed, let currentCallout, policyState?.implements(currentCallout) == true {
-            services.metrics.callout(
-                currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
-        }
-        if case .failed(let failure) = outcome { logPolicyFailure(failure) }
-        switch outcome {
-        case .reply, .disconnect: replyFromPolicy = true
-        default: replyFromPolicy = false
-        }
-        if let policyState, let changes = policyState.takeChanges(sessionID) {
-            for problem in machine.apply(changes) {
-                logger.warning("scriptlet: \(problem)", metadata: ["client": "\(clientLabel)"])
-            }
-        }
-        if let policyState, let changed = policyState.takeRecipientChanges(sessionID) {
-            for address in machine.replaceRecipients(changed) {
-                logger.warning(
-                    "scriptlet: recipient '\(address)' set by a script is not a valid address; left out",
-                    metadata: ["client": "\(clientLabel)"])
-            }
-        }
-        return machine.policyDecided(outcome)
-    }
-
-    /// A callout waits (msys.sleep …): the session waits with it, the event loop does not. The
-    /// effect executor does the waiting.
-    package func suspend(_ suspension: PolicyState.Suspension, context: ChannelHandlerContext) {
-        mode = .waiting
-        context.flush()
-        let bound = NIOLoopBound((handler: self, suspension: suspension), eventLoop: context.eventLoop)
-        let origin = PolicyEffectExecutor.Origin(label: clientLabel, limits: machine.policy.limits)
-        services.effects.perform(suspension.effect, origin: origin, on: context.eventLoop).whenSuccess { result in
-            bound.value.handler.resumePolicy(bound.value.suspension, with: result)
-        }
-    }
-
-    package func resumePolicy(_ suspension: PolicyState.Suspension, with result: EffectResult) {
-        guard let context, let policyState, policySessionOpen, case .waiting = mode else { return }
-        let progress: PolicyState.Progress
-        if NIODeadline.now() > policyDeadline {
-            progress = policyState.abandon(
-                suspension, "callout still suspended after \(machine.policy.limits.commandTimeout)s; abandoned")
-        } else {
-            progress = policyState.resume(suspension, with: result)
-        }
-        switch progress {
-        case .suspended(let next):
-            suspend(next, context: context)
-        case .done(let outcome):
-            mode = .command
-            lastActivity = .now()
-            perform(decided(outcome), context: context)
-            process(context: context)
-            context.flush()
-            if context.channel.isWritable { resumeReading(context: context) }
-        }
-    }
-
-    /// A callout failed: Momentum's two paniclog lines, with where the client was.
-    package func logPolicyFailure(_ failure: ScriptletFailure) {
-        for line in failure.paniclogLines {
-            logger.error("\(line)", metadata: ["client": "\(clientLabel)", "script": "\(failure.script)"])
-        }
-    }
-
     /// Brings this session's charge up to `holding` octets; false when the shared budget is out.
     package func chargeMemory(holding: Int) -> Bool {
         guard holding > charged else { return true }
@@ -481,35 +389,6 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         process(context: context)
         context.flush()
         if context.channel.isWritable { resumeReading(context: context) }
-    }
-
-    package func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        guard let tlsContext else { return }
-        if inbound.readableBytes > 0 {
-            // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
-            logger.warning(
-                "command injection after STARTTLS",
-                metadata: [
-                    "client": "\(clientLabel)", "octets": "\(inbound.readableBytes)",
-                    "policy": "\(machine.policy.startTLSInjectionPolicy)"
-                ])
-            inbound.clear()
-            if machine.policy.startTLSInjectionPolicy == .reject {
-                closeWith(.pipelinedAfterStartTLS, context: context)
-                return
-            }
-        }
-        mode = .handshaking
-        write(reply, context: context)
-        context.flush()
-        startHandshakeDeadline(context: context)
-        do {
-            try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tlsContext), position: .first)
-        } catch {
-            logger.error("cannot start TLS", metadata: ["client": "\(clientLabel)", "error": "\(error)"])
-            mode = .closed
-            context.close(promise: nil)
-        }
     }
 
     /// A transaction that ended without spooling (a callout refused the message) lets go of its
@@ -581,78 +460,4 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    /// A TLS handshake (after STARTTLS, or an implicit-TLS connection's) must finish in time.
-    package func startHandshakeDeadline(context: ChannelHandlerContext) {
-        handshakePending = true
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let channel = context.channel
-        context.eventLoop.scheduleTask(in: .seconds(machine.policy.limits.tlsHandshakeTimeout)) {
-            guard bound.value.handshakePending, channel.isActive else { return }
-            bound.value.logger.info("TLS handshake timed out", metadata: ["client": "\(bound.value.clientLabel)"])
-            bound.value.mode = .closed
-            channel.close(promise: nil)
-        }
-    }
-
-    // MARK: - Timeouts and shutdown
-
-    package func scheduleTimeout(context: ChannelHandlerContext) {
-        let timeout: Int64
-        switch mode {
-        case .data, .chunk: timeout = machine.policy.limits.dataTimeout
-        default: timeout = machine.policy.limits.commandTimeout
-        }
-        var deadline = lastActivity + .seconds(timeout)
-        let lifetime = machine.policy.limits.maxSessionDuration
-        if lifetime > 0 { deadline = min(deadline, sessionStarted + .seconds(lifetime)) }
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timeoutTask = context.eventLoop.scheduleTask(deadline: max(deadline, .now() + .milliseconds(100))) {
-            guard let context = bound.value.context else { return }
-            bound.value.checkTimeout(context: context)
-        }
-    }
-
-    package func checkTimeout(context: ChannelHandlerContext) {
-        if case .closed = mode { return }
-        let lifetime = machine.policy.limits.maxSessionDuration
-        let waiting: Bool
-        if case .waiting = mode { waiting = true } else { waiting = false }
-        // Not while our own work (the spool, a callout) is under way: its reply comes first.
-        if lifetime > 0, !waiting, NIODeadline.now() >= sessionStarted + .seconds(lifetime) {
-            closeWith(machine.lifetimeExceeded(), context: context)
-            return
-        }
-        switch mode {
-        case .closed: return
-        case .waiting:
-            break // our own work (spool, handshake) is not the client's silence
-        case .data, .chunk:
-            if NIODeadline.now() >= lastActivity + .seconds(machine.policy.limits.dataTimeout) {
-                closeWith(machine.timedOut(), context: context)
-                return
-            }
-        case .command, .handshaking:
-            if NIODeadline.now() >= lastActivity + .seconds(machine.policy.limits.commandTimeout) {
-                closeWith(machine.timedOut(), context: context)
-                return
-            }
-        }
-        if case .waiting = mode { lastActivity = .now() }
-        scheduleTimeout(context: context)
-    }
-
-    package func beginDraining() {
-        guard let context else { return }
-        if case .command = mode, let reply = machine.beginDraining() {
-            closeWith(reply, context: context)
-        } else {
-            _ = machine.beginDraining()
-        }
-    }
-
-    package func forceClose() {
-        guard let context else { return }
-        mode = .closed
-        context.close(promise: nil)
-    }
 }

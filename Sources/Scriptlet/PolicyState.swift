@@ -58,14 +58,14 @@ public final class PolicyState {
     private var sessionsTable: LuaReference?
     private var idleWorkers: [LuaCoroutine] = []
     /// The prelude's entry points, looked up once.
-    private struct Entries {
+    struct Entries {
         var open, set, get, newMessage, takeRecipients, setMessage, takeMessage, close, routingDomain, runningModule,
             takeChanges: LuaReference?
     }
-    private var entry = Entries()
+    var entry = Entries()
     /// The last callout that finished changed its session's recipient list.
-    private var recipientsChanged = false
-    private var changesPending = false
+    var recipientsChanged = false
+    var changesPending = false
     /// VM instructions one callout may run before the watchdog stops it (tests lower it).
     public var instructionBudget = PolicyLimits.instructionBudget
     public let memoryLimit: Int
@@ -222,7 +222,7 @@ public final class PolicyState {
     }
 
     /// Calls one of the prelude's entry points.
-    private func call(_ reference: LuaReference?, _ arguments: [LuaValue]) throws(LuaError) -> [LuaValue] {
+    func call(_ reference: LuaReference?, _ arguments: [LuaValue]) throws(LuaError) -> [LuaValue] {
         guard let reference else { throw LuaError(kind: .other, message: "impulse: prelude entry point missing") }
         // Impulse's own Lua bookkeeping runs under the watchdog too: it calls standard functions a
         // script may have replaced.
@@ -422,100 +422,6 @@ public final class PolicyState {
         return outcome
     }
 
-    /// A value for one hook argument (HookPrototype.Parameter), from the firing side.
-    public enum HookValue: Sendable {
-        case message, accept, validationContext
-        case buffer(String)
-        case text(String)
-        case number(Double)
-        case opaque([String: String])
-    }
-
-    /// Fires hook `name` (every module that implements it, in order) with `values` marshalled by
-    /// its prototype; `session` gives the msg/accept/vctx objects. Returns the first buffer's
-    /// text as the modules left it, or the failure. The hook cannot wait (it runs inside a
-    /// session's own step); see `fireHookWaiting` for hooks that may.
-    @discardableResult
-    public func fireHook(_ name: String, session: Int?, _ values: [HookValue]) -> Result<String?, ScriptletFailure> {
-        let arguments: [LuaValue]
-        switch hookArguments(name, session: session, values) {
-        case .success(let marshalled): arguments = marshalled
-        case .failure(let failure): return .failure(failure)
-        }
-        lua.setWatchdog(instructions: instructionBudget)
-        defer { lua.setWatchdog(instructions: 0) }
-        do {
-            return Self.hookResult(try lua.callInternal(.fireHook, arguments), hook: name)
-        } catch {
-            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: error.message))
-        }
-    }
-
-    /// `fireHook` for hooks fired outside a session step (the delivery log hooks): the modules
-    /// may wait (msys.dnsLookup …) through `effectPerformer`; `completion` runs on this state's
-    /// thread.
-    public func fireHookWaiting(
-        _ name: String, session: Int?, _ values: [HookValue],
-        completion: @escaping (Result<String?, ScriptletFailure>) -> Void
-    ) {
-        switch hookArguments(name, session: session, values) {
-        case .failure(let failure):
-            completion(.failure(failure))
-        case .success(let arguments):
-            runWaiting(.fireHook, arguments) { run in
-                switch run {
-                case .finished(let results): completion(Self.hookResult(results, hook: name))
-                case .failed(let message):
-                    completion(.failure(ScriptletFailure(module: "?", script: "?", callout: name, message: message)))
-                }
-            }
-        }
-    }
-
-    private static func hookResult(_ results: [LuaValue], hook: String) -> Result<String?, ScriptletFailure> {
-        if case .failed(let failure) = CalloutReport(results[...], callout: hook).outcome { return .failure(failure) }
-        if case .string(let text)? = results.dropFirst().first { return .success(text) }
-        return .success(nil)
-    }
-
-    /// The arguments of `__impulse_fire_hook` for hook `name`, marshalled by its prototype.
-    private func hookArguments(_ name: String, session: Int?, _ values: [HookValue]) -> Result<
-        [LuaValue], ScriptletFailure
-    > {
-        guard let prototype = HookRegistry.prototypes[name] else {
-            return .failure(ScriptletFailure(module: "?", script: "?", callout: name, message: "no such hook point"))
-        }
-        guard prototype.parameters.count == values.count else {
-            return .failure(
-                ScriptletFailure(
-                    module: "?", script: "?", callout: name,
-                    message: "\(values.count) arguments for a prototype of \(prototype.parameters.count)"))
-        }
-        var arguments: [LuaValue] = [session.map { .number(Double($0)) } ?? .nil, .string(name)]
-        for value in values {
-            switch value {
-            case .message: arguments += [.string("msg"), .nil]
-            case .accept: arguments += [.string("accept"), .nil]
-            case .validationContext: arguments += [.string("vctx"), .nil]
-            case .buffer(let text): arguments += [.string("buffer"), .string(text)]
-            case .text(let text): arguments += [.string("text"), .string(text)]
-            case .number(let number): arguments += [.string("number"), .number(number)]
-            case .opaque(let fields):
-                arguments += [
-                    .string("opaque"),
-                    .string(fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"))
-                ]
-            }
-        }
-        return .success(arguments)
-    }
-
-    /// True when some module implements the hook `name` (`core_log_delivery_v1` …).
-    public func implementsHook(_ name: String) -> Bool {
-        if case .boolean(true)? = try? lua.callInternal(.hookImplemented, [.string(name)]).first { return true }
-        return false
-    }
-
     /// True when some module implements `core_log_rejection_v1` (fired for each 4xx/5xx reply).
     public private(set) lazy var hasRejectionHook: Bool = implementsHook("core_log_rejection_v1")
 
@@ -552,75 +458,8 @@ public final class PolicyState {
     /// first asks: the addresses and whether the list is final (nil outside a transaction).
     public var recipientSource: [Int: () -> (addresses: [String], final: Bool)?] = [:]
 
-    /// The recipient list a callout changed (add_recipient, remove_recipient, recipient_list), or nil.
-    public func takeRecipientChanges(_ id: Int) -> [String]? {
-        guard recipientsChanged else { return nil }
-        recipientsChanged = false
-        guard case .string(let joined)? = try? call(entry.takeRecipients, [.number(Double(id))]).first else {
-            return nil
-        }
-        return joined.split(separator: "\n").map(String.init)
-    }
-
-    /// Offers the complete message to the message-phase callouts (msg:header, msg:body …): `fetch`
-    /// gives its octets the first time a script looks (policies that never read the content never
-    /// copy it); Lua strings are byte strings, so nothing is converted.
-    public func offerMessage(_ id: Int, size: Int, messageID: String? = nil, fetch: @escaping () -> [UInt8]) {
-        messageSource[id] = fetch
-        _ = try? call(
-            entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
-    }
-
-    /// Offers `message` (tests, and callers that have the octets at hand).
-    public func setMessage(_ id: Int, _ message: [UInt8], messageID: String? = nil) {
-        offerMessage(id, size: message.count, messageID: messageID) { message }
-    }
-
     /// Where msg content comes from, per session, while message-phase callouts run.
     var messageSource: [Int: () -> [UInt8]] = [:]
-
-    /// The envelope changes scripts made during the last callout (msg:mailfrom, msg:rcptto,
-    /// msg:routing_domain, msg:binding, msg:discard, ac:esmtp_capability_*), or nil.
-    public func takeChanges(_ id: Int) -> PolicyChanges? {
-        guard changesPending else { return nil }
-        changesPending = false
-        guard let values = try? call(entry.takeChanges, [.number(Double(id))]), !values.isEmpty else { return nil }
-        var changes = PolicyChanges()
-        for index in stride(from: 0, to: values.count - 1, by: 2) {
-            guard case .string(let key) = values[index], case .string(let value) = values[index + 1] else { continue }
-            switch key {
-            case "mailfrom": changes.mailFrom = value
-            case "routing_domain": changes.routingDomain = value
-            case "binding": changes.binding = value
-            case "binding_group": changes.bindingGroup = value
-            case "discard": changes.discard = value
-            case "priority": changes.priority = Int(value)
-            case "rcpt":
-                let parts = value.split(separator: "\n", maxSplits: 1).map(String.init)
-                if parts.count == 2 { changes.recipientRewrites.append((parts[0], parts[1])) }
-            case "capability":
-                if value.hasPrefix("+") { changes.capabilitiesAdded.append(String(value.dropFirst())) }
-                if value.hasPrefix("-") { changes.capabilitiesRemoved.append(String(value.dropFirst())) }
-            default: break
-            }
-        }
-        return changes
-    }
-
-    /// The configuration's bindings (name → its binding_group, if any), for msg:binding and
-    /// msg:binding_group.
-    public func configureBindings(_ bindings: [(name: String, group: String?)]) {
-        for binding in bindings {
-            _ = try? lua.callInternal(.addBinding, [.string(binding.name), binding.group.map { .string($0) } ?? .nil])
-        }
-    }
-
-    /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
-    public func takeModifiedMessage(_ id: Int) -> [UInt8]? {
-        messageSource[id] = nil
-        guard let raw = (try? call(entry.takeMessage, [.number(Double(id))]))?.first?.octets else { return nil }
-        return raw
-    }
 
     /// Ends a session: `validate_dealloc` runs for each module an earlier phase ran.
     @discardableResult
