@@ -5,10 +5,11 @@ import ImpulseServer
 import Logging
 import Logs
 import Scriptlet
+import ServiceLifecycle
 import Spool
 
 @main
-struct Impulse: ParsableCommand {
+struct Impulse: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "impulse",
         abstract: "A mail transfer agent that runs Momentum (ecelerity) Lua policies.",
@@ -27,7 +28,7 @@ func loadConfiguration(_ path: String) -> ImpulseConfiguration? {
     }
 }
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the server in the foreground.")
 
     @Option(name: .long, help: "Path of ecelerity.conf.")
@@ -54,7 +55,7 @@ struct Serve: ParsableCommand {
         return policy ? max(1, cores) : max(1, cores - 1)
     }
 
-    func run() throws {
+    func run() async throws {
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         let panicFile: PanicLogHandler.File?
         do {
@@ -93,35 +94,26 @@ struct Serve: ParsableCommand {
         logger.notice(
             "impulse ready: listening on \(addresses.joined(separator: ", ")) (spool \(configuration.spoolbase))")
 
-        let stop = DispatchSemaphore(value: 0)
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
         // A file-size limit makes spool writes fail with EFBIG (answered 451) instead of killing us.
         signal(SIGXFSZ, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
-        // Reloads, console commands and the shutdown run one at a time on the server's control queue.
-        let control = server.control
-        server.shutdownRequested = { stop.signal() }
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
-        }
+        // SIGTERM and SIGINT: the service group's graceful shutdown; the console's `shutdown` asks
+        // for the same. Reloads, console commands and the shutdown run one at a time on the
+        // server's control queue.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [ImpulseService(server: server, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        server.shutdownRequested = { Task { await group.triggerGracefulShutdown() } }
         // SIGHUP: config reload (Momentum's console `config reload`): on any error the running
         // configuration stays and the error is logged.
         let configPath = config
-        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: control)
+        let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: server.control)
         reload.setEventHandler { _ = server.reload(from: configPath) }
         reload.resume()
-        sources.append(reload)
-        stop.wait()
-        logger.notice("impulse stopping: finishing in-flight transactions (at most \(configuration.shutdownTimeout)s)")
-        control.sync { server.shutdown() }
-        logger.notice("impulse stopped")
-        _ = sources
+        try await group.run()
+        reload.cancel()
     }
 }
 
