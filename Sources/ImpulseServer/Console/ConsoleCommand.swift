@@ -1,0 +1,42 @@
+/// One console command (Momentum's console manual; docs/console.md): which lines it takes, what
+/// `help` says of it, and what it does. Commands run on the control queue, one at a time; each
+/// lives in a file of its own in this folder.
+protocol ConsoleCommand: Sendable {
+    /// Synopsis and description for `help`, in order.
+    static var help: [(String, String)] { get }
+    /// Whether the command takes a line whose first two words (lower-cased) are these.
+    static func takes(_ first: String, _ second: String?) -> Bool
+    /// Runs the command line (its words as typed); the text is the reply.
+    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String)
+}
+
+extension ImpulseServer {
+    /// The built-in commands, in `help`'s order; a line no command takes goes to the commands
+    /// policy scripts registered (msys.registerControl).
+    static let consoleCommands: [any ConsoleCommand.Type] = [
+        HelpCommand.self, VersionCommand.self, SummaryCommand.self, ConfigReloadCommand.self, PaniclogCommand.self,
+        MailqCommand.self, ShowqueueCommand.self, MessageDetailsCommand.self, QueueActionCommand.self,
+        LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self
+    ]
+
+    static var controlHelp: [(String, String)] { consoleCommands.flatMap { $0.help } }
+
+    /// Runs one console command line, on the control queue (one command at a time; config
+    /// reload and shutdown take turns with the signal handlers).
+    public func runControl(_ line: String) -> (ok: Bool, text: String) {
+        control.sync { executeControl(line) }
+    }
+
+    func executeControl(_ line: String) -> (ok: Bool, text: String) {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard let first = words.first?.lowercased() else { return (true, "") }
+        let second = words.dropFirst().first?.lowercased()
+        if let command = Self.consoleCommands.first(where: { $0.takes(first, second) }) {
+            return command.run(words, on: self)
+        }
+        if let policy, let output = policy.scheduler.runControl(words) {
+            return (output.ok, output.text)
+        }
+        return (false, "Unknown command '\(words[0])'. Try 'help'.\n")
+    }
+}
