@@ -54,7 +54,7 @@ package final class PolicyEffectExecutor: Sendable {
             return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }
                 .futureResult
         case .readFile(let path):
-            return blockingWork.runIfActive(eventLoop: loop) { Self.readFile(path) }
+            return blockingWork.runIfActive(eventLoop: loop) { PolicyEffect.readFile(path) }
                 .recover { _ in .failed("thread pool stopped") }
         case .inject(let sender, let recipients, let content):
             return inject(sender: sender, recipients: recipients, content: content, origin: origin, on: loop)
@@ -79,17 +79,6 @@ package final class PolicyEffectExecutor: Sendable {
                 }
             }.recover { .failed("\($0)") }
         }
-    }
-
-    private static func readFile(_ path: String) -> EffectResult {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-            let size = attributes[.size] as? Int
-        else { return .failed("\(path): no such file") }
-        guard size <= PolicyLimits.maxReadFile else {
-            return .failed("\(path): larger than \(PolicyLimits.maxReadFile) octets")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
-        return .ok([.bytes(Array(data))])
     }
 
     /// A message a script built: spooled like any other, durable before the script goes on.

@@ -1,3 +1,4 @@
+import Foundation
 import LuaBridge
 
 /// What a suspended policy waits for: the one list of every wait a msys function can ask for.
@@ -55,6 +56,22 @@ public enum PolicyEffect: Equatable, Sendable {
         default:
             return .failure(EffectDecodingError("impulse: unknown suspension"))
         }
+    }
+}
+
+extension PolicyEffect {
+    /// msys.readfile's work, on whatever thread may block (the effect executor's I/O pool, or a
+    /// thread pool's own thread): the size first, so a file over `PolicyLimits.maxReadFile` is
+    /// refused without being read.
+    public static func readFile(_ path: String) -> EffectResult {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = attributes[.size] as? Int
+        else { return .failed("\(path): no such file") }
+        guard size <= PolicyLimits.maxReadFile else {
+            return .failed("\(path): larger than \(PolicyLimits.maxReadFile) octets")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { return .failed("\(path): cannot read") }
+        return .ok([.bytes(Array(data))])
     }
 }
 

@@ -32,20 +32,7 @@ extension PolicyState {
                 Thread.sleep(forTimeInterval: min(seconds, PolicyLimits.maxSleep))
                 return .values([])
             case "readfile":
-                let path = arguments.string(2) ?? ""
-                // The size first: a larger file is refused without being read.
-                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
-                    return .values([.string("error"), .string("\(path): no such file")])
-                }
-                guard size <= PolicyLimits.maxReadFile else {
-                    return .values([
-                        .string("error"), .string("\(path): larger than \(PolicyLimits.maxReadFile) octets")
-                    ])
-                }
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    return .values([.string("error"), .string("\(path): cannot read")])
-                }
-                return .values([.string("ok"), .bytes(Array(data))])
+                return .values(PolicyEffect.readFile(arguments.string(2) ?? "").luaValues)
             default:
                 return .error("impulse: unknown blocking call")
             }

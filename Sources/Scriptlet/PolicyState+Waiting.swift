@@ -31,27 +31,21 @@ extension PolicyState {
 
     private func drive(_ coroutine: LuaCoroutine, _ arguments: [LuaValue], _ completion: @escaping (WaitingRun) -> Void)
     {
-        lua.setWatchdog(instructions: instructionBudget)
-        _ = lua.takeMemoryLimitExceeded()
-        pendingEffect = nil
-        let outcome = coroutine.resume(arguments)
-        let fired = lua.watchdogFired
-        lua.setWatchdog(instructions: 0)
-        if lua.takeMemoryLimitExceeded() {
+        let run = resumeGuarded(coroutine, arguments)
+        if run.memoryExceeded {
             lua.collectGarbage()
             completion(.failed("memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)"))
             return
         }
-        switch outcome {
+        switch run.outcome {
         case .finished(let results):
             completion(.finished(results))
         case .failed(let error):
             completion(.failed(error.message))
-        case .yielded(let values):
-            if fired {
+        case .yielded:
+            if run.watchdogFired {
                 completion(.failed("watchdog: script ran too long (and kept running after the error)"))
-            } else if values == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
-                pendingEffect = nil
+            } else if let effect = run.effect {
                 guard let effectPerformer else {
                     // Nobody carries out effects for this state (a test's): the run fails
                     // rather than resuming at once, which could loop without end.

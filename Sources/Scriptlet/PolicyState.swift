@@ -329,28 +329,48 @@ public final class PolicyState {
         step(suspension.coroutine, suspension.callout, session: suspension.session, [])
     }
 
-    func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
-        lua.setWatchdog(instructions: instructionBudget)
-        defer { lua.setWatchdog(instructions: 0) }
-        _ = lua.takeMemoryLimitExceeded() // what ran before this callout is not its doing
-        let progress = resumeWithinLimits(coroutine, callout, session: session, arguments)
-        if lua.takeMemoryLimitExceeded() {
-            // Even when the script caught "not enough memory" and went on, the callout failed
-            // (a suspension it asked for is dropped with it, and its coroutine is not reused).
-            let outcome = failure(
-                in: callout, session: session, "memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)")
-            idleWorkers.removeAll { $0 === coroutine }
-            lua.collectGarbage()
-            return .done(.failed(outcome))
-        }
-        return progress
+    /// One resumption of a coroutine Impulse runs (a callout's, a timer's, a hook's): armed with
+    /// the watchdog's budget and checked against the memory limit, with the effect it asked for
+    /// when it suspended through `SwiftFunction.suspend`.
+    struct GuardedResumption {
+        var outcome: LuaCoroutine.Outcome
+        /// The watchdog's budget ran out (the script may have caught the error and gone on).
+        var watchdogFired: Bool
+        /// An allocation was refused for the memory limit (also when the script caught it).
+        var memoryExceeded: Bool
+        /// What the coroutine waits for, when it yielded to wait.
+        var effect: PolicyEffect?
     }
 
-    private func resumeWithinLimits(
-        _ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]
-    ) -> Progress {
+    func resumeGuarded(_ coroutine: LuaCoroutine, _ arguments: [LuaValue]) -> GuardedResumption {
+        lua.setWatchdog(instructions: instructionBudget)
+        defer { lua.setWatchdog(instructions: 0) }
+        _ = lua.takeMemoryLimitExceeded() // what ran before is not this run's doing
         pendingEffect = nil
-        switch coroutine.resume(arguments) {
+        let outcome = coroutine.resume(arguments)
+        var effect: PolicyEffect?
+        if case .yielded(let values) = outcome, values == [.string(ScriptletABI.effectMarker)] {
+            effect = pendingEffect
+        }
+        pendingEffect = nil
+        return GuardedResumption(
+            outcome: outcome, watchdogFired: lua.watchdogFired, memoryExceeded: lua.takeMemoryLimitExceeded(),
+            effect: effect)
+    }
+
+    func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
+        let run = resumeGuarded(coroutine, arguments)
+        if run.memoryExceeded {
+            // Even when the script caught "not enough memory" and went on, the callout failed
+            // (a suspension it asked for is dropped with it, and its coroutine is not reused).
+            lua.collectGarbage()
+            return .done(
+                .failed(
+                    failure(
+                        in: callout, session: session,
+                        "memory limit of \(memoryLimit) octets exceeded (scriptlet max_memory)")))
+        }
+        switch run.outcome {
         case .finished(let results):
             return .done(CalloutReport(results[...], callout: callout.rawValue).outcome)
         case .failed(let error):
@@ -358,19 +378,19 @@ public final class PolicyState {
         case .yielded(let request):
             if request.count == 1, request[0] == .number(0) {
                 // The callout ran to its end and decided nothing: the coroutine waits for the next one.
-                reuse(coroutine)
+                reuse(coroutine, watchdogFired: run.watchdogFired)
                 recipientsChanged = false
                 changesPending = false
                 return .done(.proceed)
             }
             if request.first == .string(ScriptletABI.calloutDone) {
-                reuse(coroutine)
+                reuse(coroutine, watchdogFired: run.watchdogFired)
                 let report = CalloutReport(request.dropFirst(), callout: callout.rawValue)
                 recipientsChanged = report.recipientsChanged
                 changesPending = report.changesPending
                 return .done(report.outcome)
             }
-            if lua.watchdogFired {
+            if run.watchdogFired {
                 // The script caught the watchdog's error and went on; its coroutine is dropped.
                 return .done(
                     .failed(
@@ -378,8 +398,7 @@ public final class PolicyState {
                             in: callout, session: session,
                             "watchdog: script ran too long (and kept running after the error)")))
             }
-            if request == [.string(ScriptletABI.effectMarker)], let effect = pendingEffect {
-                pendingEffect = nil
+            if let effect = run.effect {
                 return .suspended(Suspension(effect: effect, coroutine: coroutine, callout: callout, session: session))
             }
             return .done(
@@ -388,8 +407,8 @@ public final class PolicyState {
     }
 
     /// A callout that ran to its end waits for the next one (unless the watchdog stopped it).
-    private func reuse(_ coroutine: LuaCoroutine) {
-        if idleWorkers.count < PolicyLimits.idleWorkers, !lua.watchdogFired { idleWorkers.append(coroutine) }
+    private func reuse(_ coroutine: LuaCoroutine, watchdogFired: Bool) {
+        if idleWorkers.count < PolicyLimits.idleWorkers, !watchdogFired { idleWorkers.append(coroutine) }
     }
 
     /// A failure Impulse itself detects in `callout`, naming the module (and its script) the
