@@ -124,13 +124,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // The operator's console: the control listener (`Control_Listener`) and one file per
+        // console command. Trusted: local operators (the listener's socket mode or address decides
+        // who they are).
+        .target(
+            name: "Control",
+            dependencies: [
+                "ImpulseConfig", "Delivery", "ImpulseMetrics", "Logs",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
         // The wiring: starts and stops the listeners, the spool, delivery, the policy generations,
         // metrics and the console, and runs console commands. Trusted: configuration and operator.
         .target(
             name: "ImpulseServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
-                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer",
+                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

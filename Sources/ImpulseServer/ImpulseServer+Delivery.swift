@@ -12,7 +12,7 @@ import Spool
 /// and queued; closed segments are offered for removal; delivery outcomes fire the
 /// `core_log_*_v1` hooks in the scheduler's Lua state.
 extension ImpulseServer {
-    func startDelivery() {
+    func startDelivery(recovered: [SpoolDirectory.Entry]) {
         let manager = queueManager
         let log = deliveryLog
         let logReceptions = log.mainlogPath != nil
@@ -41,7 +41,7 @@ extension ImpulseServer {
     /// scheduler's state, on the control queue; a policy that chooses nothing keeps the
     /// stored binding.
     func rebind(_ entries: [SpoolDirectory.Entry]) -> [SpoolDirectory.Entry] {
-        guard let state = policy?.scheduler, state.implements(.setBinding) else { return entries }
+        guard let state = policy.value?.scheduler, state.implements(.setBinding) else { return entries }
         return entries.map { entry in
             var entry = entry
             let envelope = entry.envelope
@@ -95,8 +95,9 @@ extension ImpulseServer {
         guard deliveryHooks.contains(hook) else { return }
         let sessionID = services.makeSessionID()
         let logger = self.logger
-        control.async { [weak self] in
-            guard let state = self?.policy?.scheduler else { return }
+        let policy = self.policy
+        control.async {
+            guard let state = policy.value?.scheduler else { return }
             let envelope = event.entry.envelope
             let recipient = envelope.recipients[event.recipientIndex]
             state.openSession(

@@ -81,10 +81,10 @@ extension ImpulseServer {
         // The scheduler's state lives on the control queue: its timers and its pool jobs'
         // completions run there (init and its timers may use the pools too).
         let controlQueue = control
-        let schedulerRef = WeakPolicyState(scheduler)
+        let schedulerRef = ControlQueueBound(WeakReference(scheduler), on: controlQueue)
         scheduler.timerScheduler = { seconds, body in
-            let confined = ConfinedToControlQueue(body: body)
-            let item = DispatchWorkItem { confined.body() }
+            let confined = ControlQueueBound(body, on: controlQueue)
+            let item = DispatchWorkItem { confined.value() }
             controlQueue.asyncAfter(deadline: .now() + seconds, execute: item)
             return { item.cancel() }
         }
@@ -93,15 +93,15 @@ extension ImpulseServer {
         let effects = services.effects
         let effectLoop = group.next()
         scheduler.effectPerformer = { effect, resume in
-            let confined = ConfinedResume(resume: resume)
+            let confined = ControlQueueBound(resume, on: controlQueue)
             effects.perform(effect, origin: .init(label: "scheduler", limits: SMTPLimits()), on: effectLoop).whenSuccess
             { result in
-                controlQueue.async { confined.resume(result) }
+                controlQueue.async { confined.value(result) }
             }
         }
         scheduler.poolInfo = { operation, pool in pools.info(operation, pool) }
         scheduler.poolSubmitter = Self.poolSubmitter(pools, loop: group.next()) { completion, results in
-            controlQueue.async { schedulerRef.state?.runPoolCompletion(completion, results: results) }
+            controlQueue.async { schedulerRef.value.object?.runPoolCompletion(completion, results: results) }
         }
         if let failure = scheduler.runInit() {
             throw StartError(
@@ -129,9 +129,9 @@ extension ImpulseServer {
                         return { task.cancel() }
                     }
                     // A job's scheduler-side completion runs on this loop (where its future completes).
-                    let stateRef = WeakPolicyState(state)
+                    let stateRef = NIOLoopBound(WeakReference(state), eventLoop: loop)
                     state.poolSubmitter = Self.poolSubmitter(pools, loop: loop) { completion, results in
-                        stateRef.state?.runPoolCompletion(completion, results: results)
+                        stateRef.value.object?.runPoolCompletion(completion, results: results)
                     }
                     return NIOLoopBound(state, eventLoop: loop)
                 }.wait()
@@ -168,7 +168,8 @@ extension ImpulseServer {
         }
     }
 
-    /// Makes `generation` the policy of new sessions (sessions already open keep theirs).
+    /// Makes `generation` the policy of new sessions (sessions already open keep theirs); on the
+    /// control queue.
     func install(_ generation: PolicyGeneration?) {
         services.setPolicyStates(generation?.states ?? [:])
         services.setThreadPools(generation?.pools)
@@ -176,6 +177,6 @@ extension ImpulseServer {
         deliveryHookNames.withLockedValue { names in
             names = Set(hooks.filter { generation?.scheduler.implementsHook($0) == true })
         }
-        policy = generation
+        policy.value = generation
     }
 }

@@ -1,3 +1,4 @@
+import Control
 import Delivery
 import Foundation
 import ImpulseConfig
@@ -17,8 +18,10 @@ import Spool
 
 /// The running inbound server: spool recovery, one socket per `Listen`, sessions, and an orderly
 /// stop that lets in-flight transactions finish within `shutdown_timeout`.
-public final class ImpulseServer: @unchecked Sendable {
+public final class ImpulseServer: Sendable {
     public let configuration: ImpulseConfiguration
+    /// The file the configuration came from (for `config reload` and SIGHUP).
+    public let configurationPath: String?
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     let services: ServerServices
@@ -26,23 +29,17 @@ public final class ImpulseServer: @unchecked Sendable {
     let blockingWork: NIOThreadPool
     /// The delivery side's blocking work (MX and address look-ups).
     let deliveryWork: NIOThreadPool
-    var channels: [Channel] = []
-    var tlsContexts: [String: NIOSSLContext] = [:]
-    /// The scheduler's policy state (init/deinit), when scripts are configured.
-    /// The policy new sessions get (nil without a scriptlet stanza).
-    var policy: PolicyGeneration?
-    /// Console commands, reloads and the shutdown run one at a time here.
+    /// Console commands, reloads, the scheduler's Lua state and the shutdown run one at a time here.
     public let control = DispatchQueue(label: "impulse.control")
-    /// The file the configuration came from (for `config reload`).
-    public var configurationPath: String?
-    /// Called by the console's `shutdown`.
-    public var shutdownRequested: (@Sendable () -> Void)?
-    var controlServer: ControlServer?
-    var metricsServer: MetricsHTTPServer?
+    /// The policy new sessions get (nil without a scriptlet stanza); read and replaced on the
+    /// control queue.
+    let policy: ControlQueueBound<PolicyGeneration?>
+    /// What `start()` opened, for `shutdown()` to close.
+    let opened = NIOLockedValueBox(Opened())
+    /// What the console's `shutdown` calls (the service group's graceful shutdown).
+    let shutdownRequest = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
     var statistics: ServerStatistics { services.statistics }
     public static let version = "0.3.0"
-    /// Messages found in the spool at start-up.
-    public private(set) var recovered: [SpoolDirectory.Entry] = []
     /// Outbound delivery.
     let queueManager: QueueManager
     let journal: DeliveryJournal
@@ -51,8 +48,26 @@ public final class ImpulseServer: @unchecked Sendable {
     let deliveryHookNames = NIOLockedValueBox<Set<String>>([])
     var deliveryHooks: Set<String> { deliveryHookNames.withLockedValue { $0 } }
 
-    public init(configuration: ImpulseConfiguration, logger: Logger, threads: Int = System.coreCount) {
+    /// The sockets and servers `start()` opened, and the messages it found in the spool.
+    struct Opened {
+        var listeners: [Channel] = []
+        var controlServer: ControlServer?
+        var metricsServer: MetricsHTTPServer?
+        var recovered: [SpoolDirectory.Entry] = []
+    }
+
+    /// Asks `body` to run when the console's `shutdown` is typed.
+    public func onShutdownRequest(_ body: @escaping @Sendable () -> Void) {
+        shutdownRequest.withLockedValue { $0 = body }
+    }
+
+    public init(
+        configuration: ImpulseConfiguration, configurationPath: String? = nil, logger: Logger,
+        threads: Int = System.coreCount
+    ) {
         self.configuration = configuration
+        self.configurationPath = configurationPath
+        self.policy = ControlQueueBound(nil, on: control)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         self.spool = SpoolDirectory(base: configuration.spoolbase, mode: configuration.spoolMode)
@@ -114,7 +129,7 @@ public final class ImpulseServer: @unchecked Sendable {
                 }.joined(separator: "; "))
         }
         let scan = spool.scan(readOnly: false, logger: logger)
-        recovered = scan.entries
+        opened.withLockedValue { $0.recovered = scan.entries }
         for entry in scan.entries {
             logger.info(
                 "spool: recovered message",
@@ -127,20 +142,23 @@ public final class ImpulseServer: @unchecked Sendable {
         // The scheduler's Lua state lives on the control queue: init there, then console
         // commands, timers, reloads and deinit.
         try control.sync { try loadPolicy() }
-        startDelivery()
+        startDelivery(recovered: scan.entries)
 
+        var tlsContexts: [String: NIOSSLContext] = [:]
+        for listener in configuration.listeners {
+            try loadTLS(for: listener.policy, into: &tlsContexts)
+            for peer in listener.peers { try loadTLS(for: peer.policy, into: &tlsContexts) }
+        }
         var bound: [SocketAddress] = []
         for listener in configuration.listeners {
-            try loadTLS(for: listener.policy)
-            for peer in listener.peers { try loadTLS(for: peer.policy) }
             let channel: Channel
             do {
-                channel = try bootstrap(for: listener).bind(host: listener.address.host, port: listener.address.port)
-                    .wait()
+                channel = try bootstrap(for: listener, tlsContexts: tlsContexts)
+                    .bind(host: listener.address.host, port: listener.address.port).wait()
             } catch {
                 throw StartError(description: "\(listener.location): cannot listen on \(listener.address): \(error)")
             }
-            channels.append(channel)
+            opened.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
         }
         if !configuration.httpListens.isEmpty {
@@ -148,7 +166,7 @@ public final class ImpulseServer: @unchecked Sendable {
             let manager = queueManager
             let spoolQueue = configuration.spoolbase + "/queue"
             do {
-                metricsServer = try MetricsHTTPServer(
+                let metricsServer = try MetricsHTTPServer(
                     configuration.httpListens.map { ($0.host, $0.port) }, group: group
                 ) {
                     let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(
@@ -169,7 +187,8 @@ public final class ImpulseServer: @unchecked Sendable {
                         sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
                         queue: manager.totals())
                 }
-                for channel in metricsServer?.channels ?? [] {
+                opened.withLockedValue { $0.metricsServer = metricsServer }
+                for channel in metricsServer.channels {
                     let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
                     logger.notice("metrics on http://\(address)/metrics")
                 }
@@ -179,9 +198,10 @@ public final class ImpulseServer: @unchecked Sendable {
         }
         if let control = configuration.control {
             do {
-                controlServer = try ControlServer(control, group: group, logger: logger) { [unowned self] line in
+                let controlServer = try ControlServer(control, group: group, logger: logger) { [unowned self] line in
                     runControl(line)
                 }
+                opened.withLockedValue { $0.controlServer = controlServer }
             } catch {
                 throw StartError(description: "\(control.location): cannot open the control listener: \(error)")
             }
@@ -196,7 +216,7 @@ public final class ImpulseServer: @unchecked Sendable {
     /// Other options need a restart; they are reported, not applied.
     public func reload(_ newConfiguration: ImpulseConfiguration) throws {
         let generation = try makePolicy(newConfiguration)
-        let retired = policy
+        let retired = policy.value
         install(generation)
         if let retired {
             retired.scheduler.cancelTimers()
@@ -222,7 +242,8 @@ public final class ImpulseServer: @unchecked Sendable {
         logger.notice("config reload: \(generation?.scriptCount ?? 0) script(s) now serve new sessions")
     }
 
-    func loadTLS(for policy: InboundPolicy) throws {
+    /// Loads the certificate and key `policy` names into `contexts` (once per pair of files).
+    func loadTLS(for policy: InboundPolicy, into tlsContexts: inout [String: NIOSSLContext]) throws {
         guard let certificate = policy.tlsCertificate else { return }
         let key = policy.tlsKey ?? certificate
         guard let cacheKey = Self.tlsKey(for: policy), tlsContexts[cacheKey] == nil else { return }
@@ -245,11 +266,12 @@ public final class ImpulseServer: @unchecked Sendable {
         policy.tlsCertificate.map { $0 + "\u{0}" + (policy.tlsKey ?? $0) }
     }
 
-    func bootstrap(for listener: ListenerConfiguration) -> ServerBootstrap {
+    func bootstrap(for listener: ListenerConfiguration, tlsContexts contexts: [String: NIOSSLContext])
+        -> ServerBootstrap
+    {
         let services = self.services
         let logger = self.logger
         let hostname = configuration.hostname
-        let contexts = tlsContexts
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(listener.backlog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -298,12 +320,14 @@ public final class ImpulseServer: @unchecked Sendable {
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`
-    /// seconds), closes the rest, and waits for the spool writer to finish.
+    /// seconds), closes the rest, and waits for the spool writer to finish. Runs on the control queue.
     public func shutdown() {
+        dispatchPrecondition(condition: .onQueue(control))
         services.startDraining()
-        controlServer?.close(unlinking: configuration.control)
-        metricsServer?.close()
-        for channel in channels { try? channel.close().wait() }
+        let opened = self.opened.withLockedValue { $0 }
+        opened.controlServer?.close(unlinking: configuration.control)
+        opened.metricsServer?.close()
+        for channel in opened.listeners { try? channel.close().wait() }
         services.sessions.drainAll()
         if !services.sessions.waitUntilEmpty(seconds: Double(configuration.shutdownTimeout)) {
             logger.warning(
@@ -319,8 +343,8 @@ public final class ImpulseServer: @unchecked Sendable {
         services.spoolWriter.stop()
         journal.stop()
         deliveryLog.close()
-        policy?.scheduler.cancelTimers()
-        if let failure = policy?.scheduler.runDeinit() {
+        policy.value?.scheduler.cancelTimers()
+        if let failure = policy.value?.scheduler.runDeinit() {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
         }
         try? group.syncShutdownGracefully()
@@ -328,25 +352,6 @@ public final class ImpulseServer: @unchecked Sendable {
         try? deliveryWork.syncShutdownGracefully()
         services.threadPools?.shutdown()
     }
-}
-
-/// A Lua state handed to work that runs on the state's own thread (the control queue for the
-/// scheduler's, its event loop for a loop's); weak, so the state's own closures do not keep it
-/// alive after a reload retired it. Unchecked: only dereferenced on that thread.
-final class WeakPolicyState: @unchecked Sendable {
-    weak var state: PolicyState?
-    init(_ state: PolicyState) { self.state = state }
-}
-
-/// A closure that only ever runs on the control queue (where the scheduler's Lua state lives),
-/// so handing it to Dispatch is safe although the state is not Sendable.
-struct ConfinedToControlQueue: @unchecked Sendable {
-    let body: () -> Void
-}
-
-/// A policy state's resume callback, carried to the control queue where that state lives.
-struct ConfinedResume: @unchecked Sendable {
-    let resume: (EffectResult) -> Void
 }
 
 /// Answers once and closes: used for connections over a session limit.

@@ -40,7 +40,13 @@ extension SMTPServerHandler {
     }
 
     package func startTLS(_ reply: SMTPReply, context: ChannelHandlerContext) {
-        guard let tlsContext else { return }
+        guard let tlsContext else {
+            // The state machine offers STARTTLS only with a context; should the two ever disagree,
+            // the client hears so instead of waiting for a handshake that never comes.
+            write(.startTLSNotAvailable, context: context)
+            context.flush()
+            return
+        }
         if inbound.readableBytes > 0 {
             // Octets pipelined behind STARTTLS (CVE-2011-0411) are never executed.
             logger.warning(

@@ -79,9 +79,8 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "impulse")
         let server = ImpulseServer(
-            configuration: configuration, logger: logger,
+            configuration: configuration, configurationPath: config, logger: logger,
             threads: threads ?? Self.defaultThreads(policy: configuration.scriptlet != nil))
-        server.configurationPath = config
         let addresses: [String]
         do {
             addresses = try server.start().map {
@@ -105,7 +104,7 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 services: [ImpulseService(server: server, logger: logger)],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        server.shutdownRequested = { Task { await group.triggerGracefulShutdown() } }
+        server.onShutdownRequest { Task { await group.triggerGracefulShutdown() } }
         // SIGHUP: config reload (Momentum's console `config reload`): on any error the running
         // configuration stays and the error is logged.
         let configPath = config

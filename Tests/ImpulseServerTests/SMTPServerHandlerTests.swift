@@ -46,14 +46,16 @@ final class SMTPServerHandlerTests: XCTestCase {
 
     /// A channel with a handler for a client at 192.0.2.9, its greeting already read.
     private func session(
-        tls: NIOSSLContext? = nil, policyState: PolicyState? = nil, configure: (inout InboundPolicy) -> Void = { _ in }
+        tls: NIOSSLContext? = nil, offerTLS: Bool? = nil, policyState: PolicyState? = nil,
+        configure: (inout InboundPolicy) -> Void = { _ in }
     ) throws -> EmbeddedChannel {
         var policy = InboundPolicy()
         policy.relayDomains = [DomainPattern("example.test")]
         configure(&policy)
         let machine = SMTPSessionStateMachine(
             policy: policy, hostname: "mx.test", clientAddress: IPAddress("192.0.2.9")!, clientPort: 5000,
-            listener: "127.0.0.1:25", tlsAvailable: tls != nil, tlsActive: false, idGenerator: MessageIDGenerator(),
+            listener: "127.0.0.1:25", tlsAvailable: offerTLS ?? (tls != nil), tlsActive: false,
+            idGenerator: MessageIDGenerator(),
             policyCallouts: policyState?.callouts ?? [])
         let handler = SMTPServerHandler(
             machine: machine, services: services(), tlsContext: tls, logger: Logger(label: "test"),
@@ -141,6 +143,19 @@ final class SMTPServerHandlerTests: XCTestCase {
         try send(clean, "STARTTLS\r\n")
         XCTAssertEqual(try replies(clean), ["220 2.0.0 Ready to start TLS"])
         XCTAssertNotNil(try? clean.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+    }
+
+    /// Should the session offer STARTTLS without a TLS context to start it with, the client is
+    /// told TLS is not available instead of waiting for a handshake that never comes.
+    func testStartTLSWithoutAContextIsRefusedNotLeftHanging() throws {
+        let channel = try session(offerTLS: true)
+        try send(channel, "EHLO client.test\r\n")
+        XCTAssertTrue(try replies(channel).contains("250-STARTTLS"))
+        try send(channel, "STARTTLS\r\n")
+        XCTAssertEqual(try replies(channel), ["502 5.5.1 STARTTLS not available"])
+        XCTAssertNil(try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self))
+        try send(channel, "NOOP\r\n")
+        XCTAssertEqual(try replies(channel).first?.prefix(3), "250")
     }
 
     /// A client that does not read its replies gets no more input processed until it does.

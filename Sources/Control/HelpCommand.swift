@@ -1,22 +1,20 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `help [command]`: every command (Impulse's and those scripts registered) or one.
 enum HelpCommand: ConsoleCommand {
     static let help = [("help [command]", "this list, or one command's description")]
     static func takes(_ first: String, _ second: String?) -> Bool { first == "help" }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        (true, server.help(topic: words.dropFirst().first?.lowercased()))
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        (true, console.help(topic: words.dropFirst().first?.lowercased()))
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     func help(topic: String?) -> String {
-        var lines = Self.controlHelp.map { "  \($0.0.padding(toLength: 48, withPad: " ", startingAt: 0)) \($0.1)" }
-        let scripted = policy?.scheduler.controlCommands() ?? []
+        var lines = Console.help.map { "  \($0.0.padding(toLength: 48, withPad: " ", startingAt: 0)) \($0.1)" }
+        let scripted = scriptCommands()
         lines += scripted.map {
             "  \($0.padding(toLength: 48, withPad: " ", startingAt: 0)) (registered by a policy script)"
         }

@@ -1,25 +1,21 @@
 import Foundation
 import ImpulseConfig
-import ImpulseMetrics
 import Logging
-import Logs
 import NIOCore
 import NIOPosix
-import PolicyRuntime
-import SMTPServer
 
 /// The control channel (`Control_Listener`): one command line in, one framed reply out —
 /// `OK <octets>\n<text>` or `ERR <octets>\n<text>` — as many times as the client likes
 /// (Momentum's wire protocol is not published; this one is Impulse's, spoken by
 /// `impulse console`). Commands run one at a time on the server's control queue.
-final class ControlServer: Sendable {
+package final class ControlServer: Sendable {
     /// Longest console command line. The console layer's one limit.
-    static let maxLineLength = 8192
+    package static let maxLineLength = 8192
 
     let channels: [Channel]
 
     /// Binds every endpoint; a Unix socket file left by an earlier run is replaced.
-    init(
+    package init(
         _ configuration: ControlListenerConfiguration, group: EventLoopGroup, logger: Logger,
         execute: @escaping @Sendable (String) -> (ok: Bool, text: String)
     ) throws {
@@ -60,7 +56,7 @@ final class ControlServer: Sendable {
         self.channels = channels
     }
 
-    func close(unlinking configuration: ControlListenerConfiguration?) {
+    package func close(unlinking configuration: ControlListenerConfiguration?) {
         for channel in channels { try? channel.close().wait() }
         for case .unix(let path, _) in configuration?.endpoints ?? [] { unlink(path) }
     }

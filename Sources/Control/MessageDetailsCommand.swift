@@ -1,20 +1,18 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `message details`: one spooled message's envelope and/or content, read from its place in the
 /// spool.
 enum MessageDetailsCommand: ConsoleCommand {
     static let help = [("message details [full|body] id", "one spooled message's envelope, and/or its content")]
     static func takes(_ first: String, _ second: String?) -> Bool { first == "message" && second == "details" }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        server.messageDetails(Array(words.dropFirst(2)))
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        console.messageDetails(Array(words.dropFirst(2)))
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     /// `message details [full | body] <id>`.
     func messageDetails(_ arguments: [String]) -> (ok: Bool, text: String) {
         let mode = arguments.count > 1 ? arguments[0].lowercased() : "details"

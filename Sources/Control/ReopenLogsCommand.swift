@@ -1,8 +1,6 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `reopen logs` (and Momentum's `ec_logger reopen`): open every log file again, after renaming.
 enum ReopenLogsCommand: ConsoleCommand {
@@ -15,9 +13,9 @@ enum ReopenLogsCommand: ConsoleCommand {
         (first == "reopen" && second == "logs")
             || ((first == "ec_logger:ec_logger" || first == "ec_logger") && second == "reopen")
     }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        let failures = server.deliveryLog.reopen() + PanicLogHandler.File.reopenAll()
-        server.logger.notice("console: logs reopened")
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        let failures = console.deliveryLog.reopen() + PanicLogHandler.File.reopenAll()
+        console.logger.notice("console: logs reopened")
         return failures.isEmpty
             ? (true, "Logs reopened.\n") : (false, "cannot reopen: \(failures.joined(separator: "; "))\n")
     }

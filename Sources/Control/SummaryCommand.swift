@@ -1,8 +1,6 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `summary` and `summary reset`: connections and messages since start or the last reset.
 enum SummaryCommand: ConsoleCommand {
@@ -13,16 +11,16 @@ enum SummaryCommand: ConsoleCommand {
     static func takes(_ first: String, _ second: String?) -> Bool {
         first == "summary" && (second == nil || second == "reset")
     }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
         if words.count > 1 {
-            server.statistics.reset()
+            console.statistics.reset()
             return (true, "statistics cleared.\n")
         }
-        return (true, server.summary())
+        return (true, console.summary())
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     func summary() -> String {
         let snapshot = statistics.snapshot
         let totals = queueManager.totals()
@@ -32,14 +30,14 @@ extension ImpulseServer {
         let rows: [(String, String)] = [
             ("Uptime", Self.duration(snapshot.uptime)),
             ("Statistics since", Self.duration(snapshot.sinceReset) + " ago"),
-            ("Current Connections", "\(services.sessions.count)"),
+            ("Current Connections", "\(openSessions())"),
             ("Total Connections", "\(snapshot.sessions)"),
             ("Total Received", "\(snapshot.received) (\(rate(snapshot.received)))"),
             ("Total Recipients", "\(snapshot.recipients)"),
             ("Total Rejected", "\(snapshot.rejected)"),
             ("Total Discarded", "\(snapshot.discarded)"),
             ("Outbound Concurrency", "\(totals.connections)"),
-            ("Inbound Concurrency", "\(services.sessions.count)"),
+            ("Inbound Concurrency", "\(openSessions())"),
             ("Active Queue Size", "\(totals.active)"),
             ("Delayed Queue Size", "\(totals.delayed)"),
             ("Total Queue Size", "\(totals.active + totals.delayed)"),

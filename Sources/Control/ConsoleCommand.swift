@@ -7,35 +7,31 @@ protocol ConsoleCommand: Sendable {
     /// Whether the command takes a line whose first two words (lower-cased) are these.
     static func takes(_ first: String, _ second: String?) -> Bool
     /// Runs the command line (its words as typed); the text is the reply.
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String)
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String)
 }
 
-extension ImpulseServer {
-    /// The built-in commands, in `help`'s order; a line no command takes goes to the commands
-    /// policy scripts registered (msys.registerControl).
-    static let consoleCommands: [any ConsoleCommand.Type] = [
+/// The console's command table: a line goes to the first built-in command that takes it, then
+/// to the commands policy scripts registered (msys.registerControl).
+package enum Console {
+    /// The built-in commands, in `help`'s order.
+    static let commands: [any ConsoleCommand.Type] = [
         HelpCommand.self, VersionCommand.self, SummaryCommand.self, ConfigReloadCommand.self, PaniclogCommand.self,
         MailqCommand.self, ShowqueueCommand.self, MessageDetailsCommand.self, QueueActionCommand.self,
         LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self
     ]
 
-    static var controlHelp: [(String, String)] { consoleCommands.flatMap { $0.help } }
+    static var help: [(String, String)] { commands.flatMap { $0.help } }
 
-    /// Runs one console command line, on the control queue (one command at a time; config
-    /// reload and shutdown take turns with the signal handlers).
-    public func runControl(_ line: String) -> (ok: Bool, text: String) {
-        control.sync { executeControl(line) }
-    }
-
-    func executeControl(_ line: String) -> (ok: Bool, text: String) {
+    /// Runs one console command line; call it on the control queue (one command at a time).
+    package static func execute(_ line: String, in console: ConsoleContext) -> (ok: Bool, text: String) {
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard let first = words.first?.lowercased() else { return (true, "") }
         let second = words.dropFirst().first?.lowercased()
-        if let command = Self.consoleCommands.first(where: { $0.takes(first, second) }) {
-            return command.run(words, on: self)
+        if let command = commands.first(where: { $0.takes(first, second) }) {
+            return command.run(words, in: console)
         }
-        if let policy, let output = policy.scheduler.runControl(words) {
-            return (output.ok, output.text)
+        if let output = console.runScriptCommand(words) {
+            return output
         }
         return (false, "Unknown command '\(words[0])'. Try 'help'.\n")
     }

@@ -1,19 +1,17 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `showqueue`: the queued messages of a domain.
 enum ShowqueueCommand: ConsoleCommand {
     static let help = [("showqueue [binding b|all] domain [limit,offset]", "the queued messages of a domain")]
     static func takes(_ first: String, _ second: String?) -> Bool { first == "showqueue" }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        server.showqueue(Array(words.dropFirst()))
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        console.showqueue(Array(words.dropFirst()))
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     /// `showqueue [binding <b> | binding all] <domain> [limit,offset]`: Momentum's
     /// `[active|delayed/<binding>] <id> Created: <epoch>` lines (delayed ones with their next
     /// attempt) and `From:`/`To:` lines.

@@ -1,19 +1,17 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `log level [area [level]]`: show or set the log levels.
 enum LogLevelCommand: ConsoleCommand {
     static let help = [("log level [area [level]]", "show the log levels, or set one area's (or 'default') level")]
     static func takes(_ first: String, _ second: String?) -> Bool { first == "log" && second == "level" }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        server.logLevel(Array(words.dropFirst(2)))
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        console.logLevel(Array(words.dropFirst(2)))
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     func logLevel(_ arguments: [String]) -> (ok: Bool, text: String) {
         let levels = LogLevels.shared
         if arguments.isEmpty {

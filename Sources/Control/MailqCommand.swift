@@ -1,8 +1,6 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// `mailq`: queued work per binding and routing domain, active (ready or being delivered) and
 /// delayed (waiting for a retry).
@@ -13,12 +11,12 @@ enum MailqCommand: ConsoleCommand {
         )
     ]
     static func takes(_ first: String, _ second: String?) -> Bool { first == "mailq" }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        server.mailq(Array(words.dropFirst()))
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        console.mailq(Array(words.dropFirst()))
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     /// `mailq [-d domain …] [-b binding …] [-l limit]`.
     func mailq(_ arguments: [String]) -> (ok: Bool, text: String) {
         var domains: Set<String> = [], bindings: Set<String> = [], limit = 20

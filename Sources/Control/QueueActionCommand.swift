@@ -1,8 +1,6 @@
 import Foundation
-import ImpulseConfig
 import Logging
 import Logs
-import Spool
 
 /// The queue actions: a domain's state, and retrying, failing, deleting, flushing, suspending and
 /// resuming messages and domains.
@@ -26,12 +24,12 @@ enum QueueActionCommand: ConsoleCommand {
             return false
         }
     }
-    static func run(_ words: [String], on server: ImpulseServer) -> (ok: Bool, text: String) {
-        server.queueAction(words)
+    static func run(_ words: [String], in console: ConsoleContext) -> (ok: Bool, text: String) {
+        console.queueAction(words)
     }
 }
 
-extension ImpulseServer {
+extension ConsoleContext {
     /// The queue commands that act: `message retry/fail/delete`, `fail domain`, `flush domain`,
     /// `suspend domain`, `resume domain`, and the `domain <name>` view.
     func queueAction(_ words: [String]) -> (ok: Bool, text: String) {
