@@ -25,11 +25,14 @@ let package = Package(
             name: "SMTPProtocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
-        // LuaJIT from Debian's libluajit-5.1-dev, and the C layer that raises and yields for Swift.
+        // LuaJIT from Debian's libluajit-5.1-dev, and the C layer that raises and yields for Swift
+        // (LuaShim) and its Swift face (LuaBridge). Runs the operator's scripts, sandboxed and
+        // bounded (memory, instructions, pattern and sort work), on data from untrusted clients.
         .systemLibrary(name: "CLuaJIT", pkgConfig: "luajit", providers: [.apt(["libluajit-5.1-dev"])]),
         .target(name: "LuaShim", dependencies: ["CLuaJIT"]),
         .target(name: "LuaBridge", dependencies: ["CLuaJIT", "LuaShim"], swiftSettings: strict),
-        // DNS through libunbound (Debian's libunbound-dev).
+        // DNS through libunbound (Debian's libunbound-dev). Answers are untrusted network input
+        // (bounded in size, time and count).
         // No pkgConfig: libunbound.pc needs libevent's .pc, and the header is in /usr/include anyway.
         .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev"])]),
         .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
@@ -41,18 +44,23 @@ let package = Package(
         .systemLibrary(name: "CIDN2", pkgConfig: "libidn2", providers: [.apt(["libidn2-dev"])]),
         // The msys Lua API: dialect translation, registration, callouts, objects and library.
         // Its trusted Lua (the msys objects, the library, thread pools, timers) is in Lua/ and
-        // compiled into the binary.
+        // compiled into the binary. Runs the operator's scripts (trusted to configure, not to be
+        // correct: every error is contained) on untrusted message data.
         .target(
             name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"],
             resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
                 .map { .embedInCode("Lua/\($0)") },
             swiftSettings: strict),
+        // ecelerity.conf: lexer, parser, option catalogue and binding. Trusted input (the
+        // operator's files), checked strictly: every mistake is an error with file:line:column.
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
-        // The outbound SMTP client's protocol logic free of sockets.
+        // The outbound SMTP client's protocol logic free of sockets. Parses untrusted replies
+        // from next hops.
         .target(name: "OutboundSMTP", swiftSettings: strict),
         // The queue manager and outbound connections: routing (gateway, routes, MX through
         // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
-        // through swift-nio-ssl.
+        // through swift-nio-ssl. Talks to untrusted next hops and DNS; acts on trusted queue
+        // data and operator commands.
         .target(
             name: "Delivery",
             dependencies: [
@@ -66,6 +74,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl")
             ],
             swiftSettings: strict),
+        // The spool: group-committed, checksummed segments, recovery and quarantine. Stores
+        // untrusted message data; reads back only what it wrote (damage is quarantined).
         // zlib's CRC-32 for the spool records' checksums (Debian's zlib1g-dev).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
