@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay build fuzz soak
+.PHONY: run test bench bench-relay bench-dns build fuzz soak
 
 build:
 	swift build -c release --product impulse
@@ -32,3 +32,9 @@ soak:
 	scripts/setup.sh test
 	swift build -c release --product impulse
 	python3 scripts/soak.py $(SOAK_ARGS)
+
+# CPU and instructions per DNS look-up (to the name server, and from the cache).
+bench-dns:
+	scripts/setup.sh bench
+	swift build -c release --product DNSBench
+	scripts/dns_bench.sh

@@ -34,8 +34,14 @@ let package = Package(
         // DNS through libunbound (Debian's libunbound-dev). Answers are untrusted network input
         // (bounded in size, time and count).
         // No pkgConfig: libunbound.pc needs libevent's .pc, and the header is in /usr/include anyway.
-        .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev"])]),
-        .target(name: "Resolver", dependencies: ["CUnbound"], swiftSettings: strict),
+        .systemLibrary(name: "CUnbound", providers: [.apt(["libunbound-dev", "libevent-dev"])]),
+        .target(
+            name: "Resolver",
+            dependencies: [
+                "CUnbound", .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+            ],
+            swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Line editing and history for `impulse console` (Debian's libedit-dev).
@@ -171,6 +177,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // `make bench-dns`: CPU per DNS look-up, missed and cached.
+        .executableTarget(
+            name: "DNSBench", dependencies: ["Resolver"], path: "Benchmarks/DNSBench", swiftSettings: strict),
         // libFuzzer targets (`make fuzz`; built with -sanitize=fuzzer, see scripts/fuzz.sh).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict),
         .executableTarget(
@@ -192,11 +201,15 @@ let package = Package(
             name: "FuzzLuaPatterns", dependencies: ["FuzzSupport", "LuaShim", "CLuaJIT"], path: "Fuzz/FuzzLuaPatterns",
             swiftSettings: strict),
         .executableTarget(
+            name: "FuzzDNSMessage", dependencies: ["FuzzSupport", "Resolver"], path: "Fuzz/FuzzDNSMessage",
+            swiftSettings: strict),
+        .executableTarget(
             name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection",
             swiftSettings: strict),
         .testTarget(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
+        .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
         .testTarget(
             name: "DeliveryTests",
             dependencies: [

@@ -34,6 +34,8 @@ need pkgconf pkg-config
 need libluajit-5.1-dev /usr/include/luajit-2.1/lua.h
 # libunbound: the DNS resolver library; PCRE2 for msys.pcre.
 need libunbound-dev /usr/include/unbound.h
+# libevent: the event base libunbound resolves on (ub_resolve_event), on the resolver thread.
+need libevent-dev /usr/include/event2/event.h
 need libpcre2-dev /usr/include/pcre2.h
 # libidn2 for msys.idn; lua-cjson (loaded at run time) for the json package.
 need libidn2-dev /usr/include/idn2.h

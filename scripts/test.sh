@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh test
 export PATH="/opt/swift/usr/bin:$PATH"
 # Style: the checked-in .swift-format (120 columns) is kept by the tool that ships with Swift.
-swift format lint --strict -r --configuration .swift-format Sources Tests Fuzz Package.swift
+swift format lint --strict -r --configuration .swift-format Sources Tests Fuzz Benchmarks Package.swift
 swift build --build-tests
 swift test --skip-build --disable-swift-testing
 # Every libFuzzer target builds and runs a few seconds on its seed corpus (long runs: make fuzz).

@@ -29,6 +29,8 @@ public final class ImpulseServer: Sendable {
     let blockingWork: NIOThreadPool
     /// The delivery side's blocking work (MX and address look-ups).
     let deliveryWork: NIOThreadPool
+    /// The server's DNS resolver and cache (nil when it could not be set up: look-ups fail).
+    let resolver: DNSResolver?
     /// Console commands, reloads, the scheduler's Lua state and the shutdown run one at a time here.
     public let control = DispatchQueue(label: "impulse.control")
     /// The policy new sessions get (nil without a scriptlet stanza); read and replaced on the
@@ -78,8 +80,9 @@ public final class ImpulseServer: Sendable {
             logger.error("dns: \(error); DNS lookups will fail")
             resolver = nil
         }
-        // Scripts' waits (msys.readfile, msys.dnsLookup) and delivery's look-ups each have their
-        // own threads: slow DNS for outbound mail cannot stall policies, nor the other way round.
+        self.resolver = resolver
+        // Scripts' blocking waits (msys.readfile) and delivery's routing (which waits for the
+        // resolver thread) each have their own threads: neither can stall the other.
         let pool = NIOThreadPool(numberOfThreads: 8)
         pool.start()
         self.blockingWork = pool
@@ -350,6 +353,7 @@ public final class ImpulseServer: Sendable {
         try? group.syncShutdownGracefully()
         try? blockingWork.syncShutdownGracefully()
         try? deliveryWork.syncShutdownGracefully()
+        resolver?.shutdown()
         services.threadPools?.shutdown()
     }
 }

@@ -67,17 +67,21 @@ package final class PolicyEffectExecutor: Sendable {
             guard let type = DNSRecordType(rawValue: typeName) else {
                 return loop.makeSucceededFuture(.failed("unsupported type"))
             }
-            // The look-up blocks, so it runs on the I/O thread pool; the answer comes back on `loop`.
-            return blockingWork.runIfActive(eventLoop: loop) { [resolver] in
-                resolver?.lookup(name, type: type) ?? .failure(.serverFailure("no resolver configured"))
-            }.map { answer -> EffectResult in
+            guard let resolver else { return loop.makeSucceededFuture(.failed("no resolver configured")) }
+            // A cached answer completes at once; any other arrives from the resolver thread.
+            let promise = loop.makePromise(of: EffectResult.self)
+            resolver.lookup(name, type: type) { answer in
                 switch answer {
                 case .success(let records):
-                    .ok(records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) })
+                    promise.succeed(
+                        .ok(
+                            records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) }
+                        ))
                 case .failure(let error):
-                    .failed(error.description)
+                    promise.succeed(.failed(error.description))
                 }
-            }.recover { .failed("\($0)") }
+            }
+            return promise.futureResult
         }
     }
 
