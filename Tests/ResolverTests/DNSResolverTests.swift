@@ -80,9 +80,9 @@ final class DNSResolverTests: XCTestCase {
         return log.split(separator: "\n").filter { $0.contains("[\(type.rawValue)] \(name) from ") }.count
     }
 
-    static func freeUDPPort() throws -> Int {
+    /// A UDP socket bound to a free loopback port, and the port.
+    static func boundUDPSocket() -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -93,7 +93,13 @@ final class DNSResolverTests: XCTestCase {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    static func freeUDPPort() throws -> Int {
+        let (fd, port) = boundUDPSocket()
+        close(fd)
+        return port
     }
 
     func testAnswersOfEveryType() throws {
@@ -148,20 +154,9 @@ final class DNSResolverTests: XCTestCase {
     /// A name server that never answers: the look-up fails after the timeout, not libunbound's
     /// own (much longer) retries; stopping the resolver fails what is still outstanding.
     func testASilentServerTimesOutAndStoppingFailsWhatIsOutstanding() throws {
-        let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(silent) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) }
-        }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) }
-        }
-        let dns = try DNSResolver(
-            nameservers: ["127.0.0.1@\(UInt16(bigEndian: address.sin_port))"], resolvConf: nil, timeout: 0.5)
+        let silent = Self.boundUDPSocket()
+        defer { close(silent.fd) }
+        let dns = try DNSResolver(nameservers: ["127.0.0.1@\(silent.port)"], resolvConf: nil, timeout: 0.5)
         let started = Date()
         XCTAssertEqual(dns.lookup("anything.itest", type: .a), .failure(.serverFailure("timed out after 0.5 s")))
         XCTAssertLessThan(Date().timeIntervalSince(started), 2)
