@@ -5,7 +5,13 @@ Both servers fsync every accepted message before answering 250 (Postfix's queue 
 spool always does). Rounds alternate the order of the two servers; the table shows medians and
 the median of the per-round ratios, since the machine is shared and noisy. Loopback only.
 
-usage: scripts/bench.py [--rounds N] [--sizes 1024,32768] [--sessions 1,10,50] [--messages N] [--no-policy-run]
+Beside them: Impulse with the full-callout policy, Impulse with a realistic policy (a DNSBL on
+loopback, regexes, a recipient table, header work), Postfix with the same checks where the machine
+allows (its resolver pointed at the loopback DNSBL in a mount namespace), and smtp-sink, the
+protocol limit of the load.
+
+usage: scripts/bench.py [--rounds N] [--sizes 1024,32768] [--sessions 1,10,50] [--messages N]
+                        [--no-policy-run] [--no-realistic-run]
 """
 import argparse
 import os
@@ -67,7 +73,7 @@ def load(port, messages, sessions, size):
 class ImpulseUnderTest:
     """Impulse on its own spool; with `policy`, that Lua script is loaded as the scriptlet."""
 
-    def __init__(self, directory, port, policy=None, name=None, outbound=None):
+    def __init__(self, directory, port, policy=None, name=None, outbound=None, extra=""):
         """`outbound`: config text for delivery (the relay benchmark); without it mail to
         discard.test is only received and spooled (delivery suspended), as Postfix discards it."""
         self.port = port
@@ -75,7 +81,7 @@ class ImpulseUnderTest:
         scriptlet = f'scriptlet "scriptlet" {{\n  script "bench" {{ source = "{policy}" }}\n}}\n' if policy else ""
         config = directory / f"{self.name}.conf"
         delivery = outbound if outbound is not None else 'domain "discard.test" { suspend_delivery = true }\n'
-        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{self.name}-spool"\n'
+        config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{self.name}-spool"\n{extra}'
                           f'relay_domains = ( "discard.test" "sink.test" )\n{delivery}'
                           f'ESMTP_Listener {{\n  listener_sessions_per_ip = 1000\n  Listen "127.0.0.1:{port}" {{ }}\n}}\n'
                           + scriptlet)
@@ -93,11 +99,16 @@ class ImpulseUnderTest:
 class PostfixUnderTest:
     """A private Postfix instance: its own config and queue; mail to discard.test is queued (fsync'd) and discarded."""
 
-    def __init__(self, directory, port, relay_port=None):
-        """With `relay_port`, mail to sink.test is relayed to 127.0.0.1:relay_port over SMTP."""
+    def __init__(self, directory, port, relay_port=None, name="postfix", checks=False):
+        """With `relay_port`, mail to sink.test is relayed to 127.0.0.1:relay_port over SMTP. With
+        `checks`, the realistic policy's checks in Postfix's terms: reject_rbl_client bl.itest
+        (its resolver is pointed at the loopback DNSBL: Postfix runs in its own mount namespace
+        where /etc/resolv.conf names 127.0.0.1), a regexp on HELO and on the sender, a recipient
+        table, header_checks (two header rules)."""
         self.port = port
-        self.etc = directory / "postfix-etc"
-        queue, data = directory / "postfix-queue", directory / "postfix-data"
+        self.namespace = None
+        self.etc = directory / f"{name}-etc"
+        queue, data = directory / f"{name}-queue", directory / f"{name}-data"
         transport = f"sink.test=smtp:[127.0.0.1]:{relay_port}" if relay_port else "discard.test=discard:"
         for path in (self.etc, queue, data):
             path.mkdir()
@@ -120,10 +131,31 @@ local_recipient_maps =
 alias_maps =
 alias_database =
 smtp_dns_support_level = disabled
-maillog_file = {directory}/postfix.log
+maillog_file = {directory}/{name}.log
 maillog_file_prefixes = {directory}
 multi_instance_enable = no
 """)
+        if checks:
+            (self.etc / "helo.regexp").write_text("/^(localhost|\\[?[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+\\]?)$/ REJECT EHLO is not a name\n")
+            (self.etc / "sender.regexp").write_text("/(^|[@.])(spam|junk|bulk-?mail)\\.(test|example)$/ REJECT sender domain refused\n")
+            (self.etc / "header.regexp").write_text("/^Subject:.*VIAGRA/ REJECT content refused\n/^From:.*@spam\\.test/ REJECT content refused\n")
+            with open(self.etc / "main.cf", "a") as main:
+                main.write(f"""smtpd_client_restrictions = reject_rbl_client bl.itest
+smtpd_helo_required = yes
+smtpd_helo_restrictions = check_helo_access regexp:{self.etc}/helo.regexp
+smtpd_sender_restrictions = check_sender_access regexp:{self.etc}/sender.regexp
+smtpd_recipient_restrictions = check_recipient_access inline:{{ rcpt@discard.test=OK, postmaster@discard.test=OK }}, reject
+header_checks = regexp:{self.etc}/header.regexp
+""")
+            resolv = directory / "resolv.conf"
+            resolv.write_text("nameserver 127.0.0.1\n")
+            # A process that holds a mount namespace where /etc/resolv.conf names the loopback DNSBL;
+            # postfix commands run inside it (nsenter), so its daemons resolve there.
+            self.namespace = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                                               f"mount --bind {resolv} /etc/resolv.conf && exec sleep infinity"])
+            time.sleep(0.3)
+            if self.namespace.poll() is not None:
+                raise RuntimeError("cannot make a mount namespace for Postfix's resolv.conf")
         services = ["pickup unix n - n 60 1 pickup", "cleanup unix n - n - 0 cleanup", "qmgr unix n - n 300 1 qmgr",
                     "rewrite unix - - n - - trivial-rewrite", "bounce unix - - n - 0 bounce", "defer unix - - n - 0 bounce",
                     "trace unix - - n - 0 bounce", "verify unix - - n - 1 verify", "flush unix n - n 1000? 0 flush",
@@ -136,13 +168,89 @@ multi_instance_enable = no
         wait_port(port)
 
     def postfix(self, command):
-        result = subprocess.run(["postfix", "-c", str(self.etc), command], capture_output=True, text=True)
+        prefix = ["nsenter", "-t", str(self.namespace.pid), "-m"] if self.namespace else []
+        result = subprocess.run(prefix + ["postfix", "-c", str(self.etc), command], capture_output=True, text=True)
         if result.returncode != 0:
             log = (self.etc.parent / "postfix.log")
             raise RuntimeError(f"postfix {command} failed: {log.read_text()[-2000:] if log.exists() else result.stderr}")
 
     def stop(self):
         self.postfix("stop")
+        if self.namespace:
+            self.namespace.kill()
+            self.namespace.wait()
+
+
+class SinkUnderTest:
+    """Postfix's smtp-sink: answers every command at once and keeps nothing — the protocol limit
+    of the load (no fsync, no queue)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.process = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "postfix", f"127.0.0.1:{port}", "1024"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(port)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class DnsblUnderTest:
+    """dnsmasq authoritative for bl.itest on 127.0.0.1:PORT: 2.0.0.127.bl.itest is listed
+    (127.0.0.2), every other name is NXDOMAIN with the zone's SOA, negative TTL 300 seconds."""
+
+    def __init__(self, directory, port):
+        self.port = port
+        self.process = subprocess.Popen([
+            "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+            "--bind-interfaces", "--listen-address=127.0.0.1", f"--port={port}", "--user=root",
+            f"--pid-file={directory}/dnsmasq.pid", "--auth-server=ns.bl.itest,lo", "--auth-zone=bl.itest",
+            "--auth-soa=1,hostmaster.bl.itest,1200,180,1209600,300", "--auth-ttl=300",
+            "--host-record=2.0.0.127.bl.itest,127.0.0.2", "--log-facility=/dev/null"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"dnsmasq could not listen on 127.0.0.1:{port}")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def refused_as_listed(port):
+    """True when a client connecting from 127.0.0.2 (listed in bl.itest) is refused with a reply
+    naming the DNSBL, at whatever command the server refuses it: the checks really run."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0))
+    replies = []
+    stream = client.makefile("rb")
+    try:
+        for command in (None, b"EHLO source.test", b"MAIL FROM:<sender@source.test>", b"RCPT TO:<rcpt@discard.test>"):
+            if command:
+                client.sendall(command + b"\r\n")
+            while True:
+                line = stream.readline().decode(errors="replace")
+                replies.append(line.strip())
+                if len(line) < 4 or line[3] != "-":
+                    break
+            if not replies[-1] or replies[-1][0] in "45":
+                break
+    except OSError:
+        pass
+    finally:
+        client.close()
+    return any(reply[:1] == "5" and "bl.itest" in reply for reply in replies)
+
+
+def port_free(port, kind=socket.SOCK_DGRAM):
+    probe = socket.socket(socket.AF_INET, kind)
+    try:
+        probe.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def main():
@@ -152,21 +260,41 @@ def main():
     parser.add_argument("--sessions", default="1,10,50")
     parser.add_argument("--messages", type=int, default=2000, help="messages per run")
     parser.add_argument("--no-policy-run", action="store_true",
-                        help="skip the third server (Impulse with scripts/bench/full-policy.lua)")
+                        help="skip Impulse with scripts/bench/full-policy.lua")
+    parser.add_argument("--no-realistic-run", action="store_true",
+                        help="skip Impulse with scripts/bench/realistic-policy.lua and Postfix with the same checks")
     args = parser.parse_args()
     if not os.path.exists(BIN):
         sys.exit(f"no release binary at {BIN}: run 'swift build -c release' first")
     directory = Path(tempfile.mkdtemp(prefix="impulse-bench-"))
     os.chmod(directory, 0o755)  # Postfix's daemons run as the postfix user
-    impulse = postfix = policy = None
-    rows, policy_rows = [], []
+    servers, helpers = {}, []
+    notes = []
+    rows = []
     try:
-        impulse = ImpulseUnderTest(directory, 2625)
-        postfix = PostfixUnderTest(directory, 2626)
-        servers = {"impulse": impulse, "postfix": postfix}
+        servers["impulse"] = ImpulseUnderTest(directory, 2625)
+        servers["postfix"] = PostfixUnderTest(directory, 2626)
+        servers["sink"] = SinkUnderTest(2629)
         if not args.no_policy_run:
-            policy = ImpulseUnderTest(directory, 2627, policy=ROOT / "scripts" / "bench" / "full-policy.lua")
-            servers["policy"] = policy
+            servers["policy"] = ImpulseUnderTest(directory, 2627, policy=ROOT / "scripts" / "bench" / "full-policy.lua")
+        if not args.no_realistic_run:
+            # Port 53 lets Postfix's resolver (libc: port 53 only) use the same DNSBL.
+            dns_port = 53 if port_free(53) and port_free(53, socket.SOCK_STREAM) else 2653
+            helpers.append(DnsblUnderTest(directory, dns_port))
+            servers["realistic"] = ImpulseUnderTest(
+                directory, 2628, policy=ROOT / "scripts" / "bench" / "realistic-policy.lua", name="impulse-realistic",
+                extra=f'dns_nameservers = ( "127.0.0.1@{dns_port}" )\n')
+            if dns_port == 53:
+                try:
+                    servers["postfix-checks"] = PostfixUnderTest(directory, 2630, name="postfix-checks", checks=True)
+                except Exception as error:
+                    notes.append(f"Postfix with the same checks not run: {error}")
+            else:
+                notes.append("Postfix with the same checks not run: port 53 on 127.0.0.1 is taken")
+        for name in ("realistic", "postfix-checks"):
+            if name in servers and not refused_as_listed(servers[name].port):
+                raise RuntimeError(f"{name}: a client at 127.0.0.2 (listed in bl.itest) was not refused: "
+                                   "the DNSBL check is not running")
         for server in servers.values():
             load(server.port, 200, 10, 1024)  # warm up
         names = list(servers)
@@ -177,56 +305,72 @@ def main():
                     # Rotate the order so no server always runs first (or last) on a noisy machine.
                     shift = round_number % len(names)
                     for name in names[shift:] + names[:shift]:
-                        pid = servers[name].process.pid if name != "postfix" else None
+                        server = servers[name]
+                        pid = server.process.pid if isinstance(server, ImpulseUnderTest) else None
                         before = process_cpu(pid) if pid else 0.0
-                        rate, cpu = load(servers[name].port, args.messages, sessions, size)
+                        rate, cpu = load(server.port, args.messages, sessions, size)
                         own = (process_cpu(pid) - before) * 1e6 / args.messages if pid else None
                         results[name].append((rate, cpu, own))
-                ratios = [i[0] / p[0] for i, p in zip(results["impulse"], results["postfix"])]
-                row = (size, sessions, statistics.median(r[0] for r in results["impulse"]),
-                       statistics.median(r[0] for r in results["postfix"]), statistics.median(ratios),
-                       statistics.median(r[1] for r in results["impulse"]), statistics.median(r[1] for r in results["postfix"]))
+                row = {"size": size, "sessions": sessions}
+                for name in names:
+                    row[name] = statistics.median(r[0] for r in results[name])
+                    if results[name][0][2] is not None:
+                        row[name + " cpu"] = statistics.median(r[2] for r in results[name])
+                    row[name + " machine cpu"] = statistics.median(r[1] for r in results[name])
+                for name in names:
+                    for peer in ("postfix", "postfix-checks", "sink", "impulse"):
+                        if peer in results and peer != name:
+                            row[f"{name}/{peer}"] = statistics.median(
+                                a[0] / b[0] for a, b in zip(results[name], results[peer]))
                 rows.append(row)
-                line = (f"size={size} sessions={sessions} impulse={row[2]:.0f}/s postfix={row[3]:.0f}/s ratio={row[4]:.2f} "
-                        f"cpu_us_per_msg impulse={row[5]:.0f} postfix={row[6]:.0f}")
-                if policy:
-                    costs = [1 - w[0] / i[0] for w, i in zip(results["policy"], results["impulse"])]
-                    versus = [w[0] / p[0] for w, p in zip(results["policy"], results["postfix"])]
-                    policy_row = (size, sessions, statistics.median(r[0] for r in results["policy"]), row[2],
-                                  statistics.median(costs), min(costs), max(costs), statistics.median(versus),
-                                  statistics.median(r[2] for r in results["policy"]),
-                                  statistics.median(r[2] for r in results["impulse"]))
-                    policy_rows.append(policy_row)
-                    line += (f" | with full policy {policy_row[2]:.0f}/s cost={policy_row[4] * 100:.1f}% "
-                             f"vs_postfix={policy_row[7]:.2f} server_cpu_us_per_msg={policy_row[8]:.0f}/{policy_row[9]:.0f}")
-                print(line, flush=True)
+                print(f"size={size} sessions={sessions} " + " ".join(
+                    f"{name}={row[name]:.0f}/s" for name in names) + " | " + " ".join(
+                    f"{name}/{peer}={row[f'{name}/{peer}']:.2f}" for name in names if name.startswith("impulse")
+                    or name in ("policy", "realistic") for peer in ("postfix", "postfix-checks", "sink")
+                    if f"{name}/{peer}" in row), flush=True)
     finally:
-        for server in (impulse, postfix, policy):
-            if server:
-                try:
-                    server.stop()
-                except Exception as error:  # keep cleaning up
-                    print(f"stop failed: {error}", file=sys.stderr)
+        for server in list(servers.values()) + helpers:
+            try:
+                server.stop()
+            except Exception as error:  # keep cleaning up
+                print(f"stop failed: {error}", file=sys.stderr)
         shutil.rmtree(directory, ignore_errors=True)
+    report(rows, args, notes)
+
+
+def report(rows, args, notes):
     print()
     print(f"Accepted messages/second, medians of {args.rounds} alternating rounds of {args.messages} messages "
-          f"(smtp-source, one connection per message, both servers fsync before 250):")
+          f"(smtp-source, one connection per message; Impulse and Postfix fsync before 250, smtp-sink keeps "
+          f"nothing). Ratios are medians of the per-round ratios.")
     print()
-    print("| size | sessions | Impulse msg/s | Postfix msg/s | ratio | Impulse CPU µs/msg | Postfix CPU µs/msg |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for size, sessions, i, p, ratio, ic, pc in rows:
-        print(f"| {size} | {sessions} | {i:.0f} | {p:.0f} | {ratio:.2f}× | {ic:.0f} | {pc:.0f} |")
-    if policy_rows:
+    print("| size | sessions | Impulse msg/s | Postfix msg/s | smtp-sink msg/s | Impulse/Postfix | Impulse/sink "
+          "| Impulse CPU µs/msg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['size']} | {row['sessions']} | {row['impulse']:.0f} | {row['postfix']:.0f} | {row['sink']:.0f} "
+              f"| {row['impulse/postfix']:.2f}× | {row['impulse/sink']:.2f}× | {row['impulse cpu']:.0f} |")
+    for name, title in (("policy", "scripts/bench/full-policy.lua (every validation callout reads the vctx, "
+                                   "sets a key, returns CONT)"),
+                        ("realistic", "scripts/bench/realistic-policy.lua (DNSBL at connect, per-IP gauge, regexes "
+                                      "on EHLO and sender, recipient table, two header reads and one header "
+                                      "added, binding)")):
+        if name not in rows[0]:
+            continue
         print()
-        print("With scripts/bench/full-policy.lua (every validation callout reads the vctx, sets a key, returns CONT);"
-              " cost = 1 − policy/no-policy rate, per round (median, and the rounds' range); server CPU = the"
-              " Impulse process's own user + system CPU per message, with / without the policy:")
+        print(f"With {title}; server CPU = the Impulse process's own user + system CPU per message:")
         print()
-        print("| size | sessions | with policy msg/s | without msg/s | policy cost | cost range | ratio to Postfix | server CPU µs/msg |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for size, sessions, w, i, cost, low, high, versus, with_cpu, without_cpu in policy_rows:
-            print(f"| {size} | {sessions} | {w:.0f} | {i:.0f} | {cost * 100:.1f} % | {low * 100:.0f}–{high * 100:.0f} % "
-                  f"| {versus:.2f}× | {with_cpu:.0f} / {without_cpu:.0f} |")
+        checks = "postfix-checks" in rows[0]
+        print("| size | sessions | msg/s | vs Postfix | " + ("vs Postfix with the same checks | " if checks and name == "realistic" else "")
+              + "vs smtp-sink | vs Impulse without policy | server CPU µs/msg |")
+        print("|---:|---:|---:|---:|" + ("---:|" if checks and name == "realistic" else "") + "---:|---:|---:|")
+        for row in rows:
+            comparable = (f" {row[f'{name}/postfix-checks']:.2f}× ({row['postfix-checks']:.0f}/s) |"
+                          if checks and name == "realistic" else "")
+            print(f"| {row['size']} | {row['sessions']} | {row[name]:.0f} | {row[f'{name}/postfix']:.2f}× |{comparable} "
+                  f"{row[f'{name}/sink']:.2f}× | {row[f'{name}/impulse']:.2f}× | {row[name + ' cpu']:.0f} |")
+    for note in notes:
+        print(f"\nNote: {note}")
 
 
 if __name__ == "__main__":

@@ -58,9 +58,11 @@ extension ImpulseServer {
         let gc = (pause: scriptlet.gcPause, stepMultiplier: scriptlet.gcStepMultiplier)
         let maxMemory = scriptlet.maxMemory
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
+        let executor = services.effects
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
+            state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }
             if let metrics {

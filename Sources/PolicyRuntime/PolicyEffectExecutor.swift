@@ -46,6 +46,25 @@ package final class PolicyEffectExecutor: Sendable {
         }
     }
 
+    /// The result of `effect` when it is there without waiting — a DNS answer in the resolver's
+    /// cache — so the script goes on at once; nil when it must be carried out (`perform`).
+    package func immediate(_ effect: PolicyEffect) -> EffectResult? {
+        guard case .dnsLookup(let name, let typeName) = effect, let resolver,
+            let type = DNSRecordType(rawValue: typeName), let answer = resolver.cachedAnswer(name, type: type)
+        else { return nil }
+        return Self.result(of: answer)
+    }
+
+    /// msys.dnsLookup's answer as the script gets it (MX as "preference host").
+    static func result(of answer: Result<[DNSRecord], DNSLookupError>) -> EffectResult {
+        switch answer {
+        case .success(let records):
+            .ok(records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) })
+        case .failure(let error):
+            .failed(error.description)
+        }
+    }
+
     /// Carries out `effect`; the future completes on `loop` and never fails (a failure is an
     /// `EffectResult.failed` with its reason).
     package func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
@@ -70,17 +89,9 @@ package final class PolicyEffectExecutor: Sendable {
             guard let resolver else { return loop.makeSucceededFuture(.failed("no resolver configured")) }
             // A cached answer completes at once; any other arrives from the resolver thread.
             let promise = loop.makePromise(of: EffectResult.self)
-            resolver.lookup(name, type: type) { answer in
-                switch answer {
-                case .success(let records):
-                    promise.succeed(
-                        .ok(
-                            records.map { record in .string((record.preference.map { "\($0) " } ?? "") + record.value) }
-                        ))
-                case .failure(let error):
-                    promise.succeed(.failed(error.description))
-                }
-            }
+            // Completed on a later turn of `loop` even when the answer is cached and comes at once:
+            // the waiter resumes the script from the future's callback, which must not recurse.
+            resolver.lookup(name, type: type) { answer in loop.execute { promise.succeed(Self.result(of: answer)) } }
             return promise.futureResult
         }
     }

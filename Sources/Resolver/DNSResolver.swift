@@ -55,15 +55,32 @@ public final class DNSResolver: Sendable {
     /// resolver thread (keep it short: complete a promise, hop to an event loop). For PTR an IPv4
     /// or IPv6 address is turned into its reverse name.
     public func lookup(_ name: String, type: DNSRecordType, completion: @escaping Completion) {
-        var question = type == .ptr ? Self.reverseName(name) ?? name : name
-        if question.count > 1 && question.hasSuffix(".") { question.removeLast() }
-        let key = DNSCache.Key(name: question.lowercased(), type: type)
-        if let answer = cache.answer(for: key) {
-            counters.withLockedValue { $0.cacheHits += 1 }
+        let key = Self.key(name, type: type)
+        if let answer = cachedAnswer(for: key) {
             completion(answer)
             return
         }
         loop.submit(ResolverLoop.Question(key: key, completion: completion))
+    }
+
+    /// The answer to `name` if the cache has it (nil otherwise; nothing is asked): for callers
+    /// that can use an answer at once without waiting, as a policy script's look-up can.
+    public func cachedAnswer(_ name: String, type: DNSRecordType) -> Result<[DNSRecord], DNSLookupError>? {
+        cachedAnswer(for: Self.key(name, type: type))
+    }
+
+    private func cachedAnswer(for key: DNSCache.Key) -> Result<[DNSRecord], DNSLookupError>? {
+        guard let answer = cache.answer(for: key) else { return nil }
+        counters.withLockedValue { $0.cacheHits += 1 }
+        return answer
+    }
+
+    /// The cache's key for a question: lower-cased, without the final dot; an address asked
+    /// for PTR becomes its reverse name.
+    static func key(_ name: String, type: DNSRecordType) -> DNSCache.Key {
+        var question = type == .ptr ? reverseName(name) ?? name : name
+        if question.count > 1 && question.hasSuffix(".") { question.removeLast() }
+        return DNSCache.Key(name: question.lowercased(), type: type)
     }
 
     /// Looks `name` up and waits for the answer. Only for threads that may block (a thread pool's,

@@ -19,6 +19,10 @@ public enum PolicyLimits {
     public static let maxReadFile = 16 * 1024 * 1024
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
+    /// Waits one callout may have answered at once (cached DNS answers) before it suspends
+    /// anyway: each resumption gets a fresh watchdog budget, so without this bound a script that
+    /// looped on a cached look-up would never give the event loop back.
+    public static let immediateEffectsPerStep = 64
     /// Finished callout coroutines kept for reuse per state.
     public static let idleWorkers = 32
     /// Nesting of blocks and expressions the Threaded Lua translator accepts (LuaJIT's own limit,

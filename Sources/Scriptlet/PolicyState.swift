@@ -42,6 +42,9 @@ public final class PolicyState {
     /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the
     /// state's owner. Without one, a timer or hook that waits fails.
     public var effectPerformer: EffectPerformer?
+    /// The result of an effect that is there without waiting (a cached DNS answer), so the
+    /// script goes on at once instead of suspending; nil from it means the effect must wait.
+    public var immediateEffects: ((PolicyEffect) -> EffectResult?)?
     var timers: [Int: TimerCancel] = [:]
     var stoppedTimers: Set<Int> = []
     /// msys.threadpool.count/find/stat. Set by the server.
@@ -359,7 +362,17 @@ public final class PolicyState {
     }
 
     func step(_ coroutine: LuaCoroutine, _ callout: Callout, session: Int, _ arguments: [LuaValue]) -> Progress {
-        let run = resumeGuarded(coroutine, arguments)
+        var run = resumeGuarded(coroutine, arguments)
+        // Effects answered at once (a cached DNS answer) resume the script here, up to a bound:
+        // past it the callout suspends as usual, so a script looping on cached look-ups still
+        // meets the event loop and its command deadline.
+        var immediate = 0
+        while let effect = run.effect, !run.memoryExceeded, !run.watchdogFired,
+            immediate < PolicyLimits.immediateEffectsPerStep, let answer = immediateEffects?(effect)
+        {
+            immediate += 1
+            run = resumeGuarded(coroutine, answer.luaValues)
+        }
         if run.memoryExceeded {
             // Even when the script caught "not enough memory" and went on, the callout failed
             // (a suspension it asked for is dropped with it, and its coroutine is not reused).

@@ -202,6 +202,7 @@ def dns_server(tmp_path):
         "--address=/host.dnstest/192.0.2.10", "--address=/host.dnstest/2001:db8::10",
         "--mx-host=mail.dnstest,mx2.mail.dnstest,20", "--mx-host=mail.dnstest,mx1.mail.dnstest,10",
         "--txt-record=txt.dnstest,v=spf1 -all", "--ptr-record=4.3.2.1.in-addr.arpa,host.dnstest", "--local=/dnstest/",
+        "--local-ttl=60",
         "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     yield f"127.0.0.1@{port}"

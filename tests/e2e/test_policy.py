@@ -343,6 +343,38 @@ msys.registerModule("dns", mod)
     assert raw.command("RCPT TO:<x@example.test>")[0] == 451  # an invalid type raises
 
 
+def test_cached_dns_answers_go_on_at_once_and_a_script_looping_on_them_still_ends(server_factory, dns_server):
+    """An answer in the resolver's cache lets the script go on without waiting; a script that
+    looks the same name up forever still gives the event loop back and meets idle_time."""
+    server = policy_server(server_factory, {"cached": """
+local mod = {}
+function mod:validate_mailfrom(str, accept, vctx)
+  local right = 0
+  for i = 1, 1000 do
+    local answer = msys.dnsLookup("host.dnstest")
+    if answer and answer[1] == "192.0.2.10" then right = right + 1 end
+  end
+  vctx:set_code(250, "2.1.0 " .. right .. " right answers")
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_rcptto(msg, str, accept, vctx)
+  while true do msys.dnsLookup("host.dnstest") end
+end
+msys.registerModule("cached", mod)
+"""}, body='  relay_domains = ( "example.test" )\n  idle_time = 2')
+    server.config.write_text(server.config.read_text() + f'dns_nameservers = ( "{dns_server}" )\n')
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    assert raw.command("MAIL FROM:<a@b.test>") == (250, "250 2.1.0 1000 right answers")
+    started = time.monotonic()
+    code, text = raw.command("RCPT TO:<x@example.test>")
+    assert code == 451, text
+    assert time.monotonic() - started < 10
+    assert raw.command("NOOP")[0] == 250
+
+
 def test_msys_readfile(server_factory, tmp_path):
     blocklist = tmp_path / "blocked.txt"
     blocklist.write_text("evil.test\nworse.test\n")

@@ -340,25 +340,28 @@ end
 
 -- msg:text(): the readable text of the message: the body of a single-part message, or of its
 -- first text/plain part, with its Content-Transfer-Encoding (base64, quoted-printable) undone.
-local function decode_part(headers, body)
-  local encoding = ""
-  for _, field in ipairs(I.header_fields(headers)) do
-    if string.lower(field.name) == "content-transfer-encoding" then encoding = string.lower(I.field_value(field.text)) end
+-- A part's first field of the (lower-cased) name, decoded; fields are header_fields' records.
+local function first_field(fields, lower)
+  for _, field in ipairs(fields) do
+    if field.lower == lower then return I.field_value(field.text) end
   end
+  return nil
+end
+local function decode_part(fields, body)
+  local encoding = string.lower(first_field(fields, "content-transfer-encoding") or "")
   if find(encoding, "base64", 1, true) then return I.base64_decode(body) end
   if find(encoding, "quoted-printable", 1, true) then return qp_decode(body) end
   return body
 end
-local function content_type(headers)
-  for _, field in ipairs(I.header_fields(headers)) do
-    if string.lower(field.name) == "content-type" then return I.field_value(field.text) end
-  end
-  return "text/plain"
+local function content_type(fields)
+  return first_field(fields, "content-type") or "text/plain"
 end
 function I.MSG:text()
-  local raw = I.content(self.__session)
-  if not raw then error("msg:text: the message content is not available in this phase", 2) end
-  local headers, body = I.split_message(raw)
+  -- The message's own header fields and body as msg:header and msg:body see them (taken apart
+  -- once per message); only the parts of a multipart body are taken apart here.
+  local parts = I.message_parts(self.__session)
+  if not parts then error("msg:text: the message content is not available in this phase", 2) end
+  local headers, body = parts.fields, parts.body
   local ctype = content_type(headers)
   local boundary = string.match(ctype, '[Bb][Oo][Uu][Nn][Dd][Aa][Rr][Yy]="([^"]+)"') or string.match(ctype, "[Bb][Oo][Uu][Nn][Dd][Aa][Rr][Yy]=([^;%s]+)")
   if string.lower(sub(ctype, 1, 10)) == "multipart/" and boundary then
@@ -369,7 +372,8 @@ function I.MSG:text()
       local next_marker = part_start and find(body, "\r\n" .. marker, part_start, true)
       if not next_marker then break end
       local part = sub(body, part_start + 1, next_marker - 1)
-      local part_headers, part_body = I.split_message(part)
+      local part_block, part_body = I.split_message(part)
+      local part_headers = I.header_fields(part_block)
       if string.lower(sub(content_type(part_headers), 1, 10)) == "text/plain" then return decode_part(part_headers, part_body) end
       start = next_marker + 2
     end
@@ -405,8 +409,7 @@ function I.MSG:raw_replace(pattern, replacement)
   local changed, message = msys.pcre.replace(raw, pattern, replacement)
   if not changed then error("msg:raw_replace: " .. tostring(message), 2) end
   if changed == raw then return false end
-  local session = self.__session
-  session.raw, session.modified = changed, true
+  I.set_content(self.__session, changed)
   return true
 end
 
@@ -486,8 +489,7 @@ function I.MSG:build(headers, parts, attachments)
     end
     body = multipart("mixed", bodies)
   end
-  session.raw = concat(lines) .. body
-  session.modified = true
+  I.set_content(session, concat(lines) .. body)
   return true
 end
 function I.MSG:inject(mailfrom, rcptto)

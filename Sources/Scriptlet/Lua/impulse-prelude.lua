@@ -385,9 +385,18 @@ end
 -- script looks at it, so policies that never read the content never copy it.
 local function content(session)
   local raw = session.raw
-  if raw == nil and session.content_available then
-    raw = __impulse_fetch_message(session.vctx.__sid) or ""
-    session.raw = raw
+  if raw == nil then
+    local parts = session.parts
+    if parts then
+      -- The header fields or the body changed since the text was last made: made once here.
+      local texts = {}
+      for i, field in ipairs(parts.fields) do texts[i] = field.text end
+      raw = table.concat(texts) .. "\r\n" .. parts.body
+      session.raw = raw
+    elseif session.content_available then
+      raw = __impulse_fetch_message(session.vctx.__sid) or ""
+      session.raw = raw
+    end
   end
   return raw
 end
@@ -399,9 +408,9 @@ local function split_message(raw)
   return string.sub(raw, 1, cut + 1), string.sub(raw, cut + 4)
 end
 
--- Header fields as { name = "Subject", text = "Subject: …\r\n" (with folding). One pass: a
--- field's lines are gathered and joined once (joining line by line is quadratic in the number
--- of continuation lines).
+-- Header fields as { name = "Subject", lower = "subject", text = "Subject: …\r\n" (with
+-- folding) }. One pass: a field's lines are gathered and joined once (joining line by line is
+-- quadratic in the number of continuation lines).
 local function header_fields(block)
   local fields, parts = {}, nil
   local function close_field()
@@ -413,8 +422,8 @@ local function header_fields(block)
       parts[#parts + 1] = line
     else
       close_field()
-      local name = string.match(line, "^([^:%s]+):")
-      fields[#fields + 1] = { name = name or "", text = line }
+      local name = string.match(line, "^([^:%s]+):") or ""
+      fields[#fields + 1] = { name = name, lower = string.lower(name), text = line }
       parts = { line }
     end
   end
@@ -422,12 +431,36 @@ local function header_fields(block)
   return fields
 end
 
--- The fields of the message's current header block, parsed once per version of the content.
-local function cached_fields(session, block)
-  if session.fields_block ~= block then
-    session.fields_block, session.fields = block, header_fields(block)
+-- The message taken apart once: its header fields (in order, and by lower-cased name) and its
+-- body. msg:header and msg:body work on these; the text is made again only when something asks
+-- for all of it (content) after a change.
+local function index_fields(fields)
+  local index = {}
+  for _, field in ipairs(fields) do
+    local same = index[field.lower]
+    if same then same[#same + 1] = field else index[field.lower] = { field } end
   end
-  return session.fields
+  return index
+end
+local function message_parts(session)
+  local parts = session.parts
+  if parts == nil then
+    local raw = content(session)
+    if not raw then return nil end
+    local block, body = split_message(raw)
+    local fields = header_fields(block)
+    parts = { fields = fields, index = index_fields(fields), body = body }
+    session.parts = parts
+  end
+  return parts
+end
+-- The parts changed: the text is stale until content makes it again.
+local function parts_changed(session)
+  session.raw, session.modified = nil, true
+end
+-- The whole text was replaced: the parts are stale.
+local function set_content(session, raw)
+  session.raw, session.parts, session.modified = raw, nil, true
 end
 
 -- A header field a script writes: the name printable ASCII without a colon (RFC 5322 §3.6.8);
@@ -506,46 +539,61 @@ end
 
 function MSG:header(name, value, mode)
   local session = self.__session
-  local raw = content(session)
-  if not raw then error("msg:header: the message content is not available in this phase", 2) end
+  local parts = message_parts(session)
+  if not parts then error("msg:header: the message content is not available in this phase", 2) end
   name = field_name(name, "msg:header")
-  local block, body = split_message(raw)
-  local fields = cached_fields(session, block)
   local lower = string.lower(name)
   if value == nil then
     local values = {}
-    for _, field in ipairs(fields) do
-      if string.lower(field.name) == lower then values[#values + 1] = field_value(field.text) end
-    end
+    for i, field in ipairs(parts.index[lower] or {}) do values[i] = field_value(field.text) end
     return values
   end
   local additions = {}
   for _, v in ipairs(type(value) == "table" and value or { value }) do
     local text = folded_value(v, "msg:header")
-    if text ~= "" then additions[#additions + 1] = { name = name, text = name .. ": " .. text .. "\r\n" } end
+    if text ~= "" then
+      additions[#additions + 1] = { name = name, lower = lower, text = name .. ": " .. text .. "\r\n" }
+    end
   end
   mode = mode or "replace"
-  local kept = {}
-  for _, field in ipairs(fields) do
-    if not (mode == "replace" and string.lower(field.name) == lower) then kept[#kept + 1] = field end
+  local fields = parts.fields
+  if mode == "replace" and parts.index[lower] then
+    local kept = {}
+    for _, field in ipairs(fields) do
+      if field.lower ~= lower then kept[#kept + 1] = field end
+    end
+    fields = kept
   end
-  local result = {}
-  if mode == "prepend" then for _, f in ipairs(additions) do result[#result + 1] = f.text end end
-  for _, f in ipairs(kept) do result[#result + 1] = f.text end
-  if mode ~= "prepend" then for _, f in ipairs(additions) do result[#result + 1] = f.text end end
-  session.raw = table.concat(result) .. "\r\n" .. body
-  session.modified = true
+  if mode == "prepend" then
+    local result = {}
+    for _, field in ipairs(additions) do result[#result + 1] = field end
+    for _, field in ipairs(fields) do result[#result + 1] = field end
+    parts.fields, parts.index = result, index_fields(result)
+  elseif fields ~= parts.fields then  -- replaced: the kept fields and the new ones
+    for _, field in ipairs(additions) do fields[#fields + 1] = field end
+    parts.fields, parts.index = fields, index_fields(fields)
+  else  -- appended (or replacing a field the message does not have): the index grows in place
+    local same = parts.index[lower]
+    if not same and #additions > 0 then
+      same = {}
+      parts.index[lower] = same
+    end
+    for _, field in ipairs(additions) do
+      fields[#fields + 1] = field
+      same[#same + 1] = field
+    end
+  end
+  parts_changed(session)
   return true
 end
 
 function MSG:body(new)
   local session = self.__session
-  local raw = content(session)
-  if not raw then error("msg:body: the message content is not available in this phase", 2) end
-  local block, body = split_message(raw)
-  if new == nil then return body end
-  session.raw = block .. "\r\n" .. tostring(new)
-  session.modified = true
+  local parts = message_parts(session)
+  if not parts then error("msg:body: the message content is not available in this phase", 2) end
+  if new == nil then return parts.body end
+  parts.body = tostring(new)
+  parts_changed(session)
   return true
 end
 
@@ -557,6 +605,7 @@ end
 
 function MSG:get_message_size()
   local session = self.__session
+  if session.modified then return #content(session) end
   if session.raw then return #session.raw end
   return session.content_size or 0
 end
@@ -564,7 +613,8 @@ end
 function __impulse_set_message(sid, size, id)
   local session = sessions[sid]
   if session then
-    session.raw, session.modified, session.content_available, session.content_size = nil, false, true, size
+    session.raw, session.parts, session.modified, session.content_available, session.content_size =
+      nil, nil, false, true, size
     session.msg.id = id
   end
 end
@@ -572,10 +622,9 @@ end
 function __impulse_take_message(sid)
   local session = sessions[sid]
   if not session then return nil end
-  local raw, modified = session.raw, session.modified
-  session.raw, session.modified, session.content_available = nil, false, false
-  if modified then return raw end
-  return nil
+  local raw = session.modified and content(session) or nil
+  session.raw, session.parts, session.modified, session.content_available = nil, nil, false, false
+  return raw
 end
 
 -- msg:discard([reason]): the client is told the message was accepted, and it is dropped
@@ -683,7 +732,8 @@ supported["msys.pcre"] = true
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
 __impulse.content, __impulse.modules = content, modules
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value
-__impulse.cached_fields, __impulse.field_name, __impulse.folded_value = cached_fields, field_name, folded_value
+__impulse.message_parts, __impulse.set_content = message_parts, set_content
+__impulse.field_name, __impulse.folded_value = field_name, folded_value
 __impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
 
 function __impulse_loading(script) loading_script = script end
@@ -794,7 +844,7 @@ end
 function __impulse_new_message(sid)
   local session = sessions[sid]
   if session then
-    session.mess = new_table(0, 16); session.discard = nil; session.raw = nil; session.modified = false; session.content_available = false
+    session.mess = new_table(0, 16); session.discard = nil; session.raw = nil; session.parts = nil; session.modified = false; session.content_available = false
     session.routing_domain = nil; session.binding = nil; session.binding_group = nil
     session.msg.id = nil; session.msg.priority = 0
     session.recipients = nil; session.recipients_changed = false; session.final = false
