@@ -22,6 +22,19 @@ extension PolicyState {
             entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
     }
 
+    /// Where `message`'s header section ends (after its last line's CRLF) and its body starts
+    /// (after the empty line, RFC 5322 §2.1); without an empty line it is all header.
+    static func split(_ message: [UInt8]) -> (headEnd: Int, bodyStart: Int) {
+        var index = 0
+        while index + 3 < message.count {
+            if message[index] == 13, message[index + 1] == 10, message[index + 2] == 13, message[index + 3] == 10 {
+                return (index + 2, index + 4)
+            }
+            index += 1
+        }
+        return (message.count, message.count)
+    }
+
     /// Offers `message` (tests, and callers that have the octets at hand).
     public func setMessage(_ id: Int, _ message: [UInt8], messageID: String? = nil) {
         offerMessage(id, size: message.count, messageID: messageID) { message }

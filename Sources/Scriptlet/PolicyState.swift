@@ -157,7 +157,12 @@ public final class PolicyState {
             guard let id = arguments[1].integer(in: 0...Int.max), let fetch = messageSource[id] else {
                 return .values([.nil])
             }
-            return .values([.bytes(fetch())])
+            let message = fetch()
+            if case .string("whole") = arguments[2] { return .values([.bytes(message)]) }
+            // The header section (through its last line's CRLF) and the body, each copied into
+            // Lua once: msg:header and msg:body take them apart no further.
+            let (head, body) = Self.split(message)
+            return .values([.bytes(Array(message[..<head])), .bytes(Array(message[body...]))])
         }
         lua.setInternal(.fetchRecipients) { [unowned self] arguments in
             guard let id = arguments[1].integer(in: 0...Int.max), let list = recipientSource[id]?() else {

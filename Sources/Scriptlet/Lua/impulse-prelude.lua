@@ -394,7 +394,7 @@ local function content(session)
       raw = table.concat(texts) .. "\r\n" .. parts.body
       session.raw = raw
     elseif session.content_available then
-      raw = __impulse_fetch_message(session.vctx.__sid) or ""
+      raw = __impulse_fetch_message(session.vctx.__sid, "whole") or ""
       session.raw = raw
     end
   end
@@ -445,9 +445,16 @@ end
 local function message_parts(session)
   local parts = session.parts
   if parts == nil then
-    local raw = content(session)
-    if not raw then return nil end
-    local block, body = split_message(raw)
+    local block, body
+    if session.raw == nil and session.content_available then
+      -- Header section and body come from Impulse apart: the body is copied once.
+      block, body = __impulse_fetch_message(session.vctx.__sid)
+      if not block then block, body = "", "" end
+    else
+      local raw = content(session)
+      if not raw then return nil end
+      block, body = split_message(raw)
+    end
     local fields = header_fields(block)
     parts = { fields = fields, index = index_fields(fields), body = body }
     session.parts = parts
