@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay bench-dns build fuzz soak
+.PHONY: run test bench bench-relay bench-dns bench-policy build fuzz soak
 
 build:
 	swift build -c release --product impulse
@@ -38,3 +38,9 @@ bench-dns:
 	scripts/setup.sh bench
 	swift build -c release --product DNSBench
 	scripts/dns_bench.sh
+
+# CPU per policy callout and per msg:header / msg:body / msg:text call (1 KiB and 1 MiB).
+bench-policy:
+	scripts/setup.sh bench
+	swift build -c release --product PolicyBench
+	.build/release/PolicyBench

@@ -53,7 +53,10 @@ let package = Package(
         // compiled into the binary. Runs the operator's scripts (trusted to configure, not to be
         // correct: every error is contained) on untrusted message data.
         .target(
-            name: "Scriptlet", dependencies: ["LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig"],
+            name: "Scriptlet",
+            dependencies: [
+                "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", .product(name: "NIOCore", package: "swift-nio")
+            ],
             resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
                 .map { .embedInCode("Lua/\($0)") },
             swiftSettings: strict),
@@ -180,6 +183,9 @@ let package = Package(
         // `make bench-dns`: CPU per DNS look-up, missed and cached.
         .executableTarget(
             name: "DNSBench", dependencies: ["Resolver"], path: "Benchmarks/DNSBench", swiftSettings: strict),
+        // `make bench-policy`: CPU per callout and per msg:header/body/text call.
+        .executableTarget(
+            name: "PolicyBench", dependencies: ["Scriptlet"], path: "Benchmarks/PolicyBench", swiftSettings: strict),
         // libFuzzer targets (`make fuzz`; built with -sanitize=fuzzer, see scripts/fuzz.sh).
         .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict),
         .executableTarget(
@@ -219,7 +225,9 @@ let package = Package(
             ], swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(
-            name: "ScriptletTests", dependencies: ["Scriptlet", "LuaBridge"], exclude: ["Lua"], swiftSettings: strict),
+            name: "ScriptletTests",
+            dependencies: ["Scriptlet", "LuaBridge", .product(name: "NIOCore", package: "swift-nio")], exclude: ["Lua"],
+            swiftSettings: strict),
         .testTarget(
             name: "LuaBridgeTests", dependencies: ["LuaBridge", "LuaShim", "CLuaJIT"], exclude: ["Lua"],
             swiftSettings: strict),

@@ -339,8 +339,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         case .spool(var envelope, var parts):
             if messageShownToPolicy, let policyState {
                 messageShownToPolicy = false
-                if let modified = policyState.takeModifiedMessage(sessionID), let last = parts.indices.last {
-                    parts[last] = ByteBuffer(bytes: modified)
+                if let modified = policyState.takeModifiedMessage(sessionID), let message = parts.popLast() {
+                    parts += PolicyState.apply(modified, to: message)
                 }
             }
             if let policyState, policySessionOpen, policyState.hasRoutingDomainHook {

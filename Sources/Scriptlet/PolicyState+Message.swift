@@ -1,4 +1,5 @@
 import LuaBridge
+import NIOCore
 
 /// The message and its envelope as the message-phase callouts see and change them: the content
 /// offered on first use, recipient-list and envelope changes taken back after each callout.
@@ -76,10 +77,43 @@ extension PolicyState {
         }
     }
 
+    /// How the callouts changed the message, when one of them did.
+    public enum ModifiedMessage: Equatable {
+        /// Only header fields changed: the new header section, its empty line included; the
+        /// body is the one received (from after the received message's empty line).
+        case header([UInt8])
+        /// The whole new text.
+        case whole([UInt8])
+    }
+
     /// The message as the callouts left it, when one of them changed it; nil otherwise. Forgets it.
-    public func takeModifiedMessage(_ id: Int) -> [UInt8]? {
+    public func takeModifiedMessage(_ id: Int) -> ModifiedMessage? {
         messageSource[id] = nil
-        guard let raw = (try? call(entry.takeMessage, [.number(Double(id))]))?.first?.octets else { return nil }
-        return raw
+        guard let values = try? call(entry.takeMessage, [.number(Double(id))]), values.count == 2,
+            let text = values[1].octets
+        else { return nil }
+        return values[0] == .string("header") ? .header(text) : .whole(text)
+    }
+
+    /// `message` with the changes applied: the body of `.header` is `message`'s own, shared,
+    /// not copied.
+    public static func apply(_ change: ModifiedMessage, to message: ByteBuffer) -> [ByteBuffer] {
+        switch change {
+        case .whole(let text):
+            return [ByteBuffer(bytes: text)]
+        case .header(let head):
+            let octets = message.readableBytesView
+            var bodyStart = octets.endIndex
+            var index = octets.startIndex
+            while index + 3 < octets.endIndex {
+                if octets[index] == 13, octets[index + 1] == 10, octets[index + 2] == 13, octets[index + 3] == 10 {
+                    bodyStart = index + 4
+                    break
+                }
+                index += 1
+            }
+            let body = message.getSlice(at: bodyStart, length: octets.endIndex - bodyStart) ?? ByteBuffer()
+            return [ByteBuffer(bytes: head), body]
+        }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import LuaBridge
+import NIOCore
 import XCTest
 
 @testable import Scriptlet
@@ -433,5 +434,48 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(
             try policy.lua.run("return subject, other, plain", chunkName: "t"),
             [.string("Hello ✓!café ok"), .string("=?koi8-r?B?8NLJ18XU?="), .string("no =? words here")])
+    }
+
+    /// A change to header fields alone comes back as the new header section, and the body the
+    /// spool gets is the received message's own buffer; a body change comes back whole.
+    func testHeaderOnlyChangesHandBackTheHeaderSectionAndKeepTheBody() throws {
+        let policy = try state([
+            (
+                "h",
+                """
+                local m = {}
+                function m:validate_data(msg, accept, vctx)
+                  msg:header("X-Added", "yes", "append")
+                  if msg:header("Subject")[1] == "rewrite" then msg:body("new body\\r\\n") end
+                  return 0
+                end
+                msys.registerModule("h", m)
+                """
+            )
+        ])
+        let received = "Subject: keep\r\nFrom: <a@example.test>\r\n\r\nbody line\r\n"
+        policy.openSession(1, connectionContext: [])
+        policy.setMessage(1, Array(received.utf8))
+        XCTAssertEqual(policy.run(.data, session: 1), .proceed)
+        let change = try XCTUnwrap(policy.takeModifiedMessage(1))
+        XCTAssertEqual(
+            change, .header(Array("Subject: keep\r\nFrom: <a@example.test>\r\nX-Added: yes\r\n\r\n".utf8)))
+        let message = ByteBuffer(string: received)
+        let spooled = PolicyState.apply(change, to: message)
+        XCTAssertEqual(spooled.count, 2)
+        XCTAssertEqual(String(buffer: spooled[1]), "body line\r\n")
+        XCTAssertEqual(
+            spooled.map { String(buffer: $0) }.joined(),
+            "Subject: keep\r\nFrom: <a@example.test>\r\nX-Added: yes\r\n\r\nbody line\r\n")
+
+        policy.beginMessage(1)
+        policy.setMessage(1, Array("Subject: rewrite\r\n\r\nold\r\n".utf8))
+        XCTAssertEqual(policy.run(.data, session: 1), .proceed)
+        XCTAssertEqual(
+            policy.takeModifiedMessage(1), .whole(Array("Subject: rewrite\r\nX-Added: yes\r\n\r\nnew body\r\n".utf8)))
+        policy.beginMessage(1)
+        policy.setMessage(1, Array("Subject: untouched\r\n\r\nx\r\n".utf8))
+        _ = try policy.lua.run("return 1", chunkName: "t")
+        XCTAssertNil(policy.takeModifiedMessage(1), "a message no callout looked at is not handed back")
     }
 }

@@ -446,17 +446,21 @@ local function message_parts(session)
   local parts = session.parts
   if parts == nil then
     local block, body
+    local received = false
     if session.raw == nil and session.content_available then
       -- Header section and body come from Impulse apart: the body is copied once.
       block, body = __impulse_fetch_message(session.vctx.__sid)
       if not block then block, body = "", "" end
+      received = true
     else
       local raw = content(session)
       if not raw then return nil end
       block, body = split_message(raw)
     end
     local fields = header_fields(block)
-    parts = { fields = fields, index = index_fields(fields), body = body }
+    -- `received`: the body is still the one Impulse has, so a change to the header alone is
+    -- handed back as the new header section (the body is not copied back).
+    parts = { fields = fields, index = index_fields(fields), body = body, received = received }
     session.parts = parts
   end
   return parts
@@ -599,7 +603,7 @@ function MSG:body(new)
   local parts = message_parts(session)
   if not parts then error("msg:body: the message content is not available in this phase", 2) end
   if new == nil then return parts.body end
-  parts.body = tostring(new)
+  parts.body, parts.received = tostring(new), false
   parts_changed(session)
   return true
 end
@@ -629,9 +633,19 @@ end
 function __impulse_take_message(sid)
   local session = sessions[sid]
   if not session then return nil end
-  local raw = session.modified and content(session) or nil
+  local parts = session.modified and session.parts
+  local kind, text
+  if parts and parts.received then
+    -- Only header fields changed: the new header section, with the empty line after it.
+    local texts = {}
+    for i, field in ipairs(parts.fields) do texts[i] = field.text end
+    texts[#texts + 1] = "\r\n"
+    kind, text = "header", table.concat(texts)
+  elseif session.modified then
+    kind, text = "whole", content(session)
+  end
   session.raw, session.parts, session.modified, session.content_available = nil, nil, false, false
-  return raw
+  return kind, text
 end
 
 -- msg:discard([reason]): the client is told the message was accepted, and it is dropped
