@@ -362,7 +362,11 @@ static int find_or_match(lua_State *L, int find) {
 
     if (find && (lua_toboolean(L, 4) || !has_pattern_specials(pattern, pattern_length))) {
         const char *found = memmem(subject + start, subject_length - (size_t)start, pattern, pattern_length);
-        impulse_lua_charge_work(L, (long)((subject_length - (size_t)start) / 16));
+        /* Charged for what the search went through: up to the match (and the needle), or to the
+           end. A loop of finds walking a long string costs its length, not its length squared. */
+        size_t scanned = found == NULL ? subject_length - (size_t)start
+                                       : (size_t)(found - (subject + start)) + pattern_length;
+        impulse_lua_charge_work(L, (long)(scanned / 16));
         if (found == NULL) {
             lua_pushnil(L);
             return 1;

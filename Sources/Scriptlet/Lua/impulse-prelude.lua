@@ -409,25 +409,28 @@ local function split_message(raw)
 end
 
 -- Header fields as { name = "Subject", lower = "subject", text = "Subject: …\r\n" (with
--- folding) }. One pass: a field's lines are gathered and joined once (joining line by line is
--- quadratic in the number of continuation lines).
+-- folding) }. One pass: line ends are found by plain search, a name by a pattern anchored at its
+-- line; a field's text, continuation lines included, is cut out of the block once. A line
+-- without a "name:" before any white space starts a field named "".
 local function header_fields(block)
-  local fields, parts = {}, nil
-  local function close_field()
-    if parts and #parts > 1 then fields[#fields].text = table.concat(parts) end
-  end
-  for line in string.gmatch(block, "([^\n]*\n)") do
-    local first = string.byte(line, 1)
-    if (first == 32 or first == 9) and #fields > 0 then
-      parts[#parts + 1] = line
+  local fields, count, position, length = {}, 0, 1, #block
+  local starts, stops = {}, {}
+  while position <= length do
+    local stop = find(block, "\n", position, true) or length
+    local first = string.byte(block, position)
+    if (first == 32 or first == 9) and count > 0 then
+      stops[count] = stop
     else
-      close_field()
-      local name = string.match(line, "^([^:%s]+):") or ""
-      fields[#fields + 1] = { name = name, lower = string.lower(name), text = line }
-      parts = { line }
+      count = count + 1
+      -- Anchored at the line's start: the search goes through the name only, never further.
+      local _, colon = find(block, "^[^:%s]+:", position)
+      local name = colon and string.sub(block, position, colon - 1) or ""
+      fields[count] = { name = name, lower = string.lower(name) }
+      starts[count], stops[count] = position, stop
     end
+    position = stop + 1
   end
-  close_field()
+  for i = 1, count do fields[i].text = string.sub(block, starts[i], stops[i]) end
   return fields
 end
 
