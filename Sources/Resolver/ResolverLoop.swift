@@ -37,6 +37,8 @@ final class ResolverLoop: @unchecked Sendable {
         var wakePending = false
         var stopping = false
         var stopped = false
+        /// The resolver thread, once it runs.
+        var thread: pthread_t?
     }
 
     private let base: OpaquePointer
@@ -95,6 +97,7 @@ final class ResolverLoop: @unchecked Sendable {
         var interval = timeval(tv_sec: 0, tv_usec: Int(DNSLimits.sweepInterval * 1_000_000))
         event_add(sweepEvent, &interval)
         let thread = Thread { [self] in
+            inbox.withLockedValue { $0.thread = pthread_self() }
             event_base_loop(base, 0)
             finish()
             finished.signal()
@@ -103,12 +106,14 @@ final class ResolverLoop: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops the thread and waits for it (idempotent).
+    /// Stops the thread and waits for it (idempotent). Called on the resolver thread itself (the
+    /// last reference to the resolver let go in a completion), it stops the loop without waiting.
     func stop() {
-        let first = inbox.withLockedValue { inbox -> Bool in
-            guard !inbox.stopping else { return false }
+        let (first, onLoop) = inbox.withLockedValue { inbox -> (Bool, Bool) in
+            let onLoop = inbox.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+            guard !inbox.stopping else { return (false, onLoop) }
             inbox.stopping = true
-            return true
+            return (true, onLoop)
         }
         guard first else { return }
         guard wakeEvent != nil else {
@@ -116,7 +121,7 @@ final class ResolverLoop: @unchecked Sendable {
             return
         }
         wake()
-        finished.wait()
+        if !onLoop { finished.wait() }
     }
 
     /// Hands a question to the resolver thread (any thread).

@@ -188,6 +188,18 @@ final class DNSResolverTests: XCTestCase {
             .failure(.badAnswer("more than \(DNSLimits.maxAnswerRecords) A records")))
     }
 
+    /// The last reference to a resolver let go in a completion, on the resolver thread: the
+    /// resolver stops without waiting for its own thread (which would never finish).
+    func testTheLastReferenceDroppedOnTheResolverThreadDoesNotDeadlock() throws {
+        let holder = ResolverHolder(try resolver(plainPort))
+        let answered = expectation(description: "completion returned")
+        holder.value?.lookup("host.plain.itest", type: .a) { _ in
+            holder.drop()
+            answered.fulfill()
+        }
+        wait(for: [answered], timeout: 5)
+    }
+
     /// Many sessions asking at once, from many threads: every look-up gets its own right answer;
     /// questions asked while the same one is outstanding share its query.
     func testManyConcurrentLookups() throws {
@@ -203,6 +215,15 @@ final class DNSResolverTests: XCTestCase {
         XCTAssertEqual(statistics.queries + statistics.coalesced + statistics.cacheHits, 4000)
         XCTAssertLessThanOrEqual(statistics.queries, 400, "each name asked of the name server once")
     }
+}
+
+/// A reference several threads may drop.
+final class ResolverHolder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var resolver: DNSResolver?
+    init(_ resolver: DNSResolver) { self.resolver = resolver }
+    var value: DNSResolver? { lock.withLock { resolver } }
+    func drop() { lock.withLock { resolver = nil } }
 }
 
 /// A counter several threads increment.
