@@ -39,7 +39,8 @@ bench-dns:
 	swift build -c release --product DNSBench
 	scripts/dns_bench.sh
 
-# CPU per policy callout and per msg:header / msg:body / msg:text call (1 KiB and 1 MiB).
+# CPU per policy callout and per msg:header / msg:body / msg:text call (1 KiB and 1 MiB), and per
+# session of the benchmark policies.
 bench-policy:
 	scripts/setup.sh bench
 	swift build -c release --product PolicyBench

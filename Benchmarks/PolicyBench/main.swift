@@ -77,3 +77,54 @@ for (index, testCase) in cases.enumerated() {
 }
 print("\n(The empty callout's row is the whole cost of one session's message callout; the others are")
 print("what the case adds to it.)")
+
+// A whole session of each benchmark policy, as the SMTP server drives it: the session opens, each
+// callout gets the context keys the server sets, the message is offered, the changes are taken.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("scripts/bench").path
+print("\n| policy (scripts/bench) | µs per session of one message |")
+print("|---|---:|")
+for policy in ["full-policy", "realistic-policy"] {
+    let state = try PolicyState(scripts: [ScriptSource(name: policy, path: "\(root)/\(policy).lua")])
+    state.sessionCounter = { _ in 1 }
+    _ = state.runInit()
+    let octets = message(size: 1024)
+    var session = 0
+    func once() {
+        session += 1
+        state.openSession(session, connectionContext: [], peer: ("127.0.0.1", 40000), listener: ("127.0.0.1", 25))
+        let steps: [(Callout, String?, [ContextUpdate])] = [
+            (.connect, nil, []),
+            (.ehlo, "source.test", [.init(message: false, key: "ehlo_domain", value: "source.test")]),
+            (
+                .mailFrom, "<sender@source.test>",
+                [
+                    .init(message: true, key: "mailfrom_address", value: "sender@source.test"),
+                    .init(message: true, key: "mailfrom_domain", value: "source.test")
+                ]
+            ),
+            (
+                .rcptTo, "<rcpt@discard.test>",
+                [
+                    .init(message: true, key: "rcptto_address", value: "rcpt@discard.test"),
+                    .init(message: true, key: "rcptto_domain", value: "discard.test")
+                ]
+            ),
+            (.rcptToList, nil, []), (.rcptToListFinal, nil, []), (.data, nil, []), (.dataSpool, nil, []),
+            (.dataSpoolEachRcpt, nil, []), (.setBinding, nil, [])
+        ]
+        for (callout, text, updates) in steps where state.implements(callout) {
+            if callout == .mailFrom { state.beginMessage(session) }
+            if callout == .data { state.setMessage(session, octets) }
+            state.setContexts(session, updates)
+            _ = state.run(callout, session: session, text: text)
+            _ = state.takeChanges(session)
+        }
+        _ = state.takeModifiedMessage(session)
+        _ = state.closeSession(session)
+    }
+    for _ in 0..<2000 { once() }
+    let started = threadCPU()
+    for _ in 0..<20000 { once() }
+    print("| \(policy) | \(String(format: "%.1f", (threadCPU() - started) / 20000 * 1e6)) |")
+}
