@@ -1,3 +1,4 @@
+import Foundation
 import LuaBridge
 import NIOCore
 
@@ -23,17 +24,26 @@ extension PolicyState {
             entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
     }
 
+    /// Where the first CRLF CRLF in `octets` starts (memchr for each CR), or nil.
+    static func emptyLineOffset(_ octets: UnsafeRawBufferPointer) -> Int? {
+        guard let base = octets.baseAddress else { return nil }
+        var offset = 0
+        while offset + 3 < octets.count {
+            guard let cr = memchr(base + offset, 13, octets.count - offset - 3) else { return nil }
+            offset = base.distance(to: UnsafeRawPointer(cr))
+            if octets[offset + 1] == 10, octets[offset + 2] == 13, octets[offset + 3] == 10 { return offset }
+            offset += 1
+        }
+        return nil
+    }
+
     /// Where `message`'s header section ends (after its last line's CRLF) and its body starts
     /// (after the empty line, RFC 5322 §2.1); without an empty line it is all header.
     static func split(_ message: [UInt8]) -> (headEnd: Int, bodyStart: Int) {
-        var index = 0
-        while index + 3 < message.count {
-            if message[index] == 13, message[index + 1] == 10, message[index + 2] == 13, message[index + 3] == 10 {
-                return (index + 2, index + 4)
-            }
-            index += 1
+        message.withUnsafeBytes { octets in
+            guard let offset = emptyLineOffset(octets) else { return (message.count, message.count) }
+            return (offset + 2, offset + 4)
         }
-        return (message.count, message.count)
     }
 
     /// Offers `message` (tests, and callers that have the octets at hand).
@@ -102,17 +112,13 @@ extension PolicyState {
         case .whole(let text):
             return [ByteBuffer(bytes: text)]
         case .header(let head):
-            let octets = message.readableBytesView
-            var bodyStart = octets.endIndex
-            var index = octets.startIndex
-            while index + 3 < octets.endIndex {
-                if octets[index] == 13, octets[index + 1] == 10, octets[index + 2] == 13, octets[index + 3] == 10 {
-                    bodyStart = index + 4
-                    break
-                }
-                index += 1
+            // The body starts after the first empty line, as where the header section was cut.
+            let bodyOffset = message.withUnsafeReadableBytes { octets in
+                Self.emptyLineOffset(octets).map { $0 + 4 } ?? octets.count
             }
-            let body = message.getSlice(at: bodyStart, length: octets.endIndex - bodyStart) ?? ByteBuffer()
+            let body =
+                message.getSlice(at: message.readerIndex + bodyOffset, length: message.readableBytes - bodyOffset)
+                ?? ByteBuffer()
             return [ByteBuffer(bytes: head), body]
         }
     }
