@@ -478,4 +478,31 @@ final class PolicyStateTests: XCTestCase {
         _ = try policy.lua.run("return 1", chunkName: "t")
         XCTAssertNil(policy.takeModifiedMessage(1), "a message no callout looked at is not handed back")
     }
+
+    /// Reading a header takes the message apart; reading it whole afterwards still gives the
+    /// octets as received, also for a message that is all header (no empty line, no body).
+    func testTheWholeMessageReadAfterAHeaderIsTheReceivedOne() throws {
+        let policy = try state([
+            (
+                "r",
+                """
+                local m = {}
+                function m:validate_data(msg, accept, vctx)
+                  subject = msg:header("Subject")[1]
+                  whole = msg:raw()
+                  return 0
+                end
+                msys.registerModule("r", m)
+                """
+            )
+        ])
+        for received in ["Subject: only a header\r\nX-Two: 2\r\n", "Subject: s\r\n\r\nbody\r\n"] {
+            policy.openSession(1, connectionContext: [])
+            policy.setMessage(1, Array(received.utf8))
+            XCTAssertEqual(policy.run(.data, session: 1), .proceed)
+            XCTAssertEqual(try policy.lua.run("return whole", chunkName: "t"), [.string(received)])
+            XCTAssertNil(policy.takeModifiedMessage(1))
+            _ = policy.closeSession(1)
+        }
+    }
 }

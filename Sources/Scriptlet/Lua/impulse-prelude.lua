@@ -387,7 +387,7 @@ local function content(session)
   local raw = session.raw
   if raw == nil then
     local parts = session.parts
-    if parts then
+    if parts and session.modified then
       -- The header fields or the body changed since the text was last made: made once here.
       local texts = {}
       for i, field in ipairs(parts.fields) do texts[i] = field.text end
