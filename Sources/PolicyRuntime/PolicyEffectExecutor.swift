@@ -65,9 +65,19 @@ package final class PolicyEffectExecutor: Sendable {
         }
     }
 
-    /// Carries out `effect`; the future completes on `loop` and never fails (a failure is an
-    /// `EffectResult.failed` with its reason).
+    /// Carries out `effect`; the future completes on `loop`, always on a later turn of it (never
+    /// inside this call, whatever the effect: the waiter resumes the script from the future's
+    /// callback, which must not recurse into the script that asked), and never fails (a failure
+    /// is an `EffectResult.failed` with its reason).
     package func perform(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+        let promise = loop.makePromise(of: EffectResult.self)
+        carryOut(effect, origin: origin, on: loop).whenComplete { result in
+            loop.execute { promise.completeWith(result) }
+        }
+        return promise.futureResult
+    }
+
+    private func carryOut(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
         switch effect {
         case .sleep(let seconds):
             return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }
@@ -89,9 +99,7 @@ package final class PolicyEffectExecutor: Sendable {
             guard let resolver else { return loop.makeSucceededFuture(.failed("no resolver configured")) }
             // A cached answer completes at once; any other arrives from the resolver thread.
             let promise = loop.makePromise(of: EffectResult.self)
-            // Completed on a later turn of `loop` even when the answer is cached and comes at once:
-            // the waiter resumes the script from the future's callback, which must not recurse.
-            resolver.lookup(name, type: type) { answer in loop.execute { promise.succeed(Self.result(of: answer)) } }
+            resolver.lookup(name, type: type) { promise.succeed(Self.result(of: $0)) }
             return promise.futureResult
         }
     }
