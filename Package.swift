@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic free of sockets. Parses untrusted replies
         // from next hops.
-        .target(name: "OutboundSMTP", swiftSettings: strict),
+        .target(name: "OutboundSMTP", dependencies: ["SMTPProtocol"], swiftSettings: strict),
         // The queue manager and outbound connections: routing (gateway, routes, MX through
         // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
         // through swift-nio-ssl. Talks to untrusted next hops and DNS; acts on trusted queue

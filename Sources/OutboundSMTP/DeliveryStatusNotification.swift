@@ -1,4 +1,5 @@
 import Foundation
+import SMTPProtocol
 
 /// Builds a delivery status notification (RFC 3464 in a multipart/report, RFC 6522): a human
 /// readable part, the message/delivery-status part with one block per recipient, and the
@@ -152,15 +153,9 @@ public struct DeliveryStatusNotification: Sendable {
     /// octets (a message without an empty line is all header).
     static func headers(of message: [UInt8], limit: Int = 1 << 20) -> [UInt8] {
         let end = min(message.count, limit)
-        var index = 0
-        while index + 3 < end {
-            if message[index] == 0x0D && message[index + 1] == 0x0A && message[index + 2] == 0x0D
-                && message[index + 3] == 0x0A
-            {
-                return Array(message[..<(index + 2)])
-            }
-            index += 1
+        let cut = message.withUnsafeBytes { octets in
+            HeaderSection.emptyLineOffset(in: UnsafeRawBufferPointer(rebasing: octets[..<end])).map { $0 + 2 }
         }
-        return Array(message[..<end])
+        return Array(message[..<(cut ?? end)])
     }
 }

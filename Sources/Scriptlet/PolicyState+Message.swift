@@ -1,6 +1,7 @@
 import Foundation
 import LuaBridge
 import NIOCore
+import SMTPProtocol
 
 /// The message and its envelope as the message-phase callouts see and change them: the content
 /// offered on first use, recipient-list and envelope changes taken back after each callout.
@@ -24,24 +25,11 @@ extension PolicyState {
             entry.setMessage, [.number(Double(id)), .number(Double(size)), messageID.map { .string($0) } ?? .nil])
     }
 
-    /// Where the first CRLF CRLF in `octets` starts (memchr for each CR), or nil.
-    static func emptyLineOffset(_ octets: UnsafeRawBufferPointer) -> Int? {
-        guard let base = octets.baseAddress else { return nil }
-        var offset = 0
-        while offset + 3 < octets.count {
-            guard let cr = memchr(base + offset, 13, octets.count - offset - 3) else { return nil }
-            offset = base.distance(to: UnsafeRawPointer(cr))
-            if octets[offset + 1] == 10, octets[offset + 2] == 13, octets[offset + 3] == 10 { return offset }
-            offset += 1
-        }
-        return nil
-    }
-
     /// Where `message`'s header section ends (after its last line's CRLF) and its body starts
     /// (after the empty line, RFC 5322 §2.1); without an empty line it is all header.
     static func split(_ message: [UInt8]) -> (headEnd: Int, bodyStart: Int) {
         message.withUnsafeBytes { octets in
-            guard let offset = emptyLineOffset(octets) else { return (message.count, message.count) }
+            guard let offset = HeaderSection.emptyLineOffset(in: octets) else { return (message.count, message.count) }
             return (offset + 2, offset + 4)
         }
     }
@@ -114,7 +102,7 @@ extension PolicyState {
         case .header(let head):
             // The body starts after the first empty line, as where the header section was cut.
             let bodyOffset = message.withUnsafeReadableBytes { octets in
-                Self.emptyLineOffset(octets).map { $0 + 4 } ?? octets.count
+                HeaderSection.emptyLineOffset(in: octets).map { $0 + 4 } ?? octets.count
             }
             let body =
                 message.getSlice(at: message.readerIndex + bodyOffset, length: message.readableBytes - bodyOffset)
