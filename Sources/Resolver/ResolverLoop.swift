@@ -36,7 +36,6 @@ final class ResolverLoop: @unchecked Sendable {
         var questions: [Question] = []
         var wakePending = false
         var stopping = false
-        var stopped = false
         /// The resolver thread, once it runs.
         var thread: pthread_t?
     }
@@ -133,7 +132,7 @@ final class ResolverLoop: @unchecked Sendable {
             return (false, !inbox.wakePending)
         }
         if state.refused {
-            question.completion(.failure(.serverFailure("resolver stopped")))
+            question.completion(.failure(Self.stopped))
         } else if state.wake {
             wake()
         }
@@ -157,7 +156,7 @@ final class ResolverLoop: @unchecked Sendable {
         }
         if stopping {
             event_base_loopbreak(base)
-            for question in questions { question.completion(.failure(.serverFailure("resolver stopped"))) }
+            for question in questions { question.completion(.failure(Self.stopped)) }
             return
         }
         for question in questions { start(question) }
@@ -204,23 +203,17 @@ final class ResolverLoop: @unchecked Sendable {
             complete(entry, .failure(.serverFailure(rcode == 2 || rcode == 0 ? "no answer" : "rcode \(rcode)")))
             return
         }
-        switch DNSMessage.parse(packet, type: entry.key.type) {
-        case .failure(let error):
-            complete(entry, .failure(error))
-        case .success(.records(let records, let ttl)):
-            cache?.store(.success(records), for: entry.key, seconds: min(ttl, DNSLimits.maxTTL))
-            complete(entry, .success(records))
-        case .success(.nxdomain(let ttl)):
-            if let ttl {
-                cache?.store(.failure(.nxdomain), for: entry.key, seconds: min(ttl, DNSLimits.maxNegativeTTL))
+        // The answer, and how long the cache may keep it (nil: not at all).
+        let (answer, keep): (Result<[DNSRecord], DNSLookupError>, UInt32?) =
+            switch DNSMessage.parse(packet, type: entry.key.type) {
+            case .failure(let error): (.failure(error), nil)
+            case .success(.records(let records, let ttl)): (.success(records), min(ttl, DNSLimits.maxTTL))
+            case .success(.nxdomain(let ttl)): (.failure(.nxdomain), ttl.map { min($0, DNSLimits.maxNegativeTTL) })
+            case .success(.noData(let ttl)): (.failure(.noData), ttl.map { min($0, DNSLimits.maxNegativeTTL) })
+            case .success(.failure(let code)): (.failure(.serverFailure("rcode \(code)")), nil)
             }
-            complete(entry, .failure(.nxdomain))
-        case .success(.noData(let ttl)):
-            if let ttl { cache?.store(.failure(.noData), for: entry.key, seconds: min(ttl, DNSLimits.maxNegativeTTL)) }
-            complete(entry, .failure(.noData))
-        case .success(.failure(let code)):
-            complete(entry, .failure(.serverFailure("rcode \(code)")))
-        }
+        if let keep { cache?.store(answer, for: entry.key, seconds: keep) }
+        complete(entry, answer)
     }
 
     private func complete(_ entry: Outstanding, _ answer: Result<[DNSRecord], DNSLookupError>) {
@@ -230,13 +223,20 @@ final class ResolverLoop: @unchecked Sendable {
         for waiter in waiters { waiter(answer) }
     }
 
+    /// What waiters hear once the resolver has stopped.
+    static let stopped = DNSLookupError.serverFailure("resolver stopped")
+
+    /// Resolver thread: cancels `entry`'s query; libunbound will not call back, so the reference
+    /// its callback owned is let go here.
+    private func cancel(_ entry: Outstanding) {
+        if ub_cancel(context, entry.asyncID) == 0 { Unmanaged.passUnretained(entry).release() }
+    }
+
     /// Resolver thread: fails look-ups past their time and cancels their queries.
     fileprivate func sweep() {
         let now = DNSCache.now()
         for entry in outstanding.values where entry.deadline <= now {
-            if ub_cancel(context, entry.asyncID) == 0 {
-                Unmanaged.passUnretained(entry).release()
-            }
+            cancel(entry)
             counters?.withLockedValue { $0.timeouts += 1 }
             complete(entry, .failure(.serverFailure("timed out after \(String(format: "%g", timeout)) s")))
         }
@@ -245,15 +245,14 @@ final class ResolverLoop: @unchecked Sendable {
     /// After the loop ended: fails what is still outstanding and frees libunbound and libevent.
     private func finish() {
         for entry in Array(outstanding.values) {
-            if ub_cancel(context, entry.asyncID) == 0 { Unmanaged.passUnretained(entry).release() }
-            complete(entry, .failure(.serverFailure("resolver stopped")))
+            cancel(entry)
+            complete(entry, .failure(Self.stopped))
         }
         let late = inbox.withLockedValue { inbox -> [Question] in
-            inbox.stopped = true
             defer { inbox.questions = [] }
             return inbox.questions
         }
-        for question in late { question.completion(.failure(.serverFailure("resolver stopped"))) }
+        for question in late { question.completion(.failure(Self.stopped)) }
         if let wakeEvent { event_free(wakeEvent) }
         if let sweepEvent { event_free(sweepEvent) }
         ub_ctx_delete(context)

@@ -383,15 +383,21 @@ end
 
 -- The message itself (once the content is complete): fetched from Impulse the first time a
 -- script looks at it, so policies that never read the content never copy it.
+-- The header section of the message taken apart (see message_parts): its fields' texts in order,
+-- then the empty line that ends it.
+local function header_section(parts)
+  local texts = {}
+  for i, field in ipairs(parts.fields) do texts[i] = field.text end
+  texts[#texts + 1] = "\r\n"
+  return table.concat(texts)
+end
 local function content(session)
   local raw = session.raw
   if raw == nil then
     local parts = session.parts
     if parts and session.modified then
       -- The header fields or the body changed since the text was last made: made once here.
-      local texts = {}
-      for i, field in ipairs(parts.fields) do texts[i] = field.text end
-      raw = table.concat(texts) .. "\r\n" .. parts.body
+      raw = header_section(parts) .. parts.body
       session.raw = raw
     elseif session.content_available then
       raw = __impulse_fetch_message(session.vctx.__sid, "whole") or ""
@@ -640,10 +646,7 @@ function __impulse_take_message(sid)
   local kind, text
   if parts and parts.received then
     -- Only header fields changed: the new header section, with the empty line after it.
-    local texts = {}
-    for i, field in ipairs(parts.fields) do texts[i] = field.text end
-    texts[#texts + 1] = "\r\n"
-    kind, text = "header", table.concat(texts)
+    kind, text = "header", header_section(parts)
   elseif session.modified then
     kind, text = "whole", content(session)
   end
