@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Impulse needs on a Debian machine, skipping what is there.
-# Usage: scripts/setup.sh [run|test]   (run: only the build tools; test: also the test clients)
+# Usage: scripts/setup.sh [run|test|bench]   (run: the build libraries only; test and bench: also
+# the test clients, Postfix's tools, the DNS server and pytest)
 set -euo pipefail
 what=${1:-test}
 
