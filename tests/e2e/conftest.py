@@ -188,23 +188,56 @@ def client_tls_context():
     return context
 
 
-@pytest.fixture
-def dns_server(tmp_path):
-    """dnsmasq on a loopback port with a few records; yields its "127.0.0.1@port"."""
-    import socket as socketlib
-    probe = socketlib.socket(socketlib.AF_INET, socketlib.SOCK_DGRAM)
+def free_udp_port():
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    process = subprocess.Popen([
-        "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
-        "--listen-address=127.0.0.1", f"--port={port}", "--user=root", f"--pid-file={tmp_path}/dnsmasq.pid",
+    return port
+
+
+def dns_answers(port, name, timeout=5.0):
+    """True once the name server on 127.0.0.1:port answers a query for `name` (any answer)."""
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + b"".join(
+        bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(0.2)
+        while time.monotonic() < deadline:
+            try:
+                client.sendto(query, ("127.0.0.1", port))
+                if client.recv(4096)[:2] == b"\x12\x34":
+                    return True
+            except OSError:  # not listening yet (connection refused) or no answer yet
+                time.sleep(0.05)
+    return False
+
+
+def start_dnsmasq(tmp_path, options, probe_name):
+    """dnsmasq on a free loopback port with `options` (its records); returns (process, port) once
+    it answers a query for `probe_name`. A port another socket took meanwhile is retried on
+    another: a test never runs against a name server that is not there."""
+    for _ in range(5):
+        port = free_udp_port()
+        process = subprocess.Popen([
+            "/usr/sbin/dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
+            "--listen-address=127.0.0.1", f"--port={port}", "--user=root", f"--pid-file={tmp_path}/dnsmasq.pid",
+            "--log-facility=-", *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if dns_answers(port, probe_name) and process.poll() is None:
+            return process, port
+        process.kill()
+        process.wait()
+    raise RuntimeError("dnsmasq did not start on a loopback port")
+
+
+@pytest.fixture
+def dns_server(tmp_path):
+    """dnsmasq on a loopback port with a few records; yields its "127.0.0.1@port"."""
+    process, port = start_dnsmasq(tmp_path, [
         "--address=/host.dnstest/192.0.2.10", "--address=/host.dnstest/2001:db8::10",
         "--mx-host=mail.dnstest,mx2.mail.dnstest,20", "--mx-host=mail.dnstest,mx1.mail.dnstest,10",
         "--txt-record=txt.dnstest,v=spf1 -all", "--ptr-record=4.3.2.1.in-addr.arpa,host.dnstest", "--local=/dnstest/",
-        "--local-ttl=60",
-        "--log-facility=-"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+        "--local-ttl=60"], probe_name="host.dnstest")
     yield f"127.0.0.1@{port}"
     process.terminate()
     process.wait()
