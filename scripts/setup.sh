@@ -45,6 +45,8 @@ need lua-cjson
 need libedit-dev /usr/include/editline/readline.h
 # zlib: the CRC-32 over each spool record.
 need zlib1g-dev /usr/include/zlib.h
+# libopendkim: DKIM signing and verification.
+need libopendkim-dev /usr/include/opendkim/dkim.h
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then
@@ -61,5 +63,11 @@ if [[ $what == test || $what == bench ]]; then
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest /usr/lib/python3/dist-packages/pytest
     python3 -c 'import pytest' >/dev/null 2>&1 || python3 -m pip install -q pytest
+  fi
+  # dkimpy (with PyNaCl for Ed25519): the independent DKIM implementation the tests check against.
+  if ! python3 -c 'import dkim, nacl' >/dev/null 2>&1; then
+    need python3-dkim /usr/lib/python3/dist-packages/dkim/__init__.py
+    need python3-nacl /usr/lib/python3/dist-packages/nacl/__init__.py
+    python3 -c 'import dkim, nacl' >/dev/null 2>&1 || python3 -m pip install -q dkimpy pynacl
   fi
 fi
