@@ -49,7 +49,10 @@ let package = Package(
         .target(name: "DKIMShim", dependencies: ["COpenDKIM"]),
         .target(
             name: "SenderAuth",
-            dependencies: ["DKIMShim", "Resolver", "SMTPProtocol"],
+            dependencies: [
+                "DKIMShim", "Resolver", "SMTPProtocol", "ImpulseConfig",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+            ],
             swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
@@ -143,7 +146,7 @@ let package = Package(
             name: "SMTPServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "LuaBridge", "Resolver", "Delivery",
-                "PolicyRuntime", "ImpulseMetrics",
+                "PolicyRuntime", "ImpulseMetrics", "SenderAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -170,7 +173,7 @@ let package = Package(
             name: "ImpulseServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
-                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control",
+                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control", "SenderAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -183,7 +186,7 @@ let package = Package(
             name: "impulse",
             dependencies: [
                 "Logs",
-                "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine",
+                "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine", "SenderAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log")

@@ -139,6 +139,7 @@ struct Binder {
             switch scope.keyword {
             case "esmtp_listener": listenerScopes.append(scope)
             case "scriptlet": scriptletScopes.append(scope)
+            case "opendkim": config.dkimSigning = bindOpenDKIM(scope, existing: config.dkimSigning)
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)

@@ -19,6 +19,8 @@ public struct ImpulseConfiguration: Sendable {
     public var listeners: [ListenerConfiguration] = []
     public var logs = LogConfiguration()
     public var scriptlet: ScriptletConfiguration?
+    /// The `opendkim` stanza: DKIM signing at reception.
+    public var dkimSigning: DKIMSigningConfiguration?
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
     /// msg:binding_group). Their delivery options come with outbound delivery.
     public var bindings: [BindingDefinition] = []

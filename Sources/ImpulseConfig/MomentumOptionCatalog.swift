@@ -47,7 +47,7 @@ enum MomentumOptionCatalog {
         "mime_parse_large_messages_during_reception", "min_dns_ttl", "mta_sts_dns_cname_max_depth",
         "mta_sts_policy_store", "mx_failures_fallback_to_a", "mx_failures_to_delay",
         "never_attempt_expired_messages", "never_retry", "only_use_best_mx_for_relay_domains", "open_relay",
-        "open_tracking_enabled", "open_tracking_scheme", "opendkim_sign", "outbound_throttle_connections",
+        "open_tracking_enabled", "open_tracking_scheme", "outbound_throttle_connections",
         "outbound_throttle_messages", "paniclog", "pcre_cache_size", "pcre_cache_ttl", "permastore_interval",
         "pidfile", "pool_name", "prefer_ipv6_mxs", "prohibited_hosts", "proxy_protocol",
         "proxy_protocol_timeout", "rcptto_timeout", "received_hostname", "reconfig_message", "rejectlog",

@@ -80,6 +80,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var gateway: NextHop?
     public var routes: [NextHop]?
     public var suspendDelivery: Bool
+    /// `opendkim_sign` (Momentum's default: true; signing needs an opendkim stanza as well).
+    public var opendkimSign: Bool
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -111,6 +113,7 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         gateway = options.gateway
         routes = options.routes
         suspendDelivery = options.suspendDelivery ?? false
+        opendkimSign = options.opendkimSign ?? true
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

@@ -46,6 +46,8 @@ public struct OutboundOptions: Sendable, Equatable {
     public var gateway: NextHop?
     public var routes: [NextHop]?
     public var suspendDelivery: Bool?
+    /// `opendkim_sign`: whether the opendkim stanza signs mail of this scope.
+    public var opendkimSign: Bool?
 
     public init() {}
 
@@ -56,7 +58,7 @@ public struct OutboundOptions: Sendable, Equatable {
         "max_deliveries_per_connection", "max_recipients_per_batch", "connect_timeout", "ehlo_timeout",
         "mailfrom_timeout",
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
-        "gateway", "routes", "suspend_delivery"
+        "gateway", "routes", "suspend_delivery", "opendkim_sign"
     ]
     /// Options a `domain` scope may not set (Momentum's scope column: G, B, BG only).
     static let notInDomain: Set<String> = ["server_max_outbound_connections", "bind_address"]
@@ -142,6 +144,7 @@ public struct OutboundOptions: Sendable, Equatable {
             }
             routes = hops
         case "suspend_delivery": suspendDelivery = try OptionReader.bool(option)
+        case "opendkim_sign": opendkimSign = try OptionReader.bool(option)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
     }
@@ -174,6 +177,7 @@ public struct OutboundOptions: Sendable, Equatable {
         result.gateway = gateway ?? fallback.gateway
         result.routes = routes ?? fallback.routes
         result.suspendDelivery = suspendDelivery ?? fallback.suspendDelivery
+        result.opendkimSign = opendkimSign ?? fallback.opendkimSign
         return result
     }
 }

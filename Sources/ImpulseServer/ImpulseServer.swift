@@ -14,6 +14,7 @@ import Resolver
 import SMTPProtocol
 import SMTPServer
 import Scriptlet
+import SenderAuth
 import Spool
 
 /// The running inbound server: spool recovery, one socket per `Listen`, sessions, and an orderly
@@ -119,6 +120,7 @@ public final class ImpulseServer: Sendable {
     /// Prepares the spool, recovers what is in it, loads TLS material and binds every listener.
     /// Returns the bound addresses (port 0 in the config becomes the real port).
     public func start() throws -> [SocketAddress] {
+        services.signing.replace(try Self.receptionSigning(configuration))
         do { try spool.prepare() } catch {
             throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
         }
@@ -218,7 +220,9 @@ public final class ImpulseServer: Sendable {
     /// retired configuration's `deinit` runs, and its thread pools stop once their jobs are done.
     /// Other options need a restart; they are reported, not applied.
     public func reload(_ newConfiguration: ImpulseConfiguration) throws {
+        let signing = try Self.receptionSigning(newConfiguration)
         let generation = try makePolicy(newConfiguration)
+        services.signing.replace(signing)
         let retired = policy.value
         install(generation)
         if let retired {
@@ -243,6 +247,18 @@ public final class ImpulseServer: Sendable {
                 "config reload: listener, spoolbase and hostname changes need a restart; the policy was reloaded")
         }
         logger.notice("config reload: \(generation?.scriptCount ?? 0) script(s) now serve new sessions")
+    }
+
+    /// The opendkim stanza's signing, its keys loaded and checked (an unreadable or unusable key
+    /// is an error at the line that names it).
+    static func receptionSigning(_ configuration: ImpulseConfiguration) throws -> ReceptionSigning? {
+        guard let dkim = configuration.dkimSigning else { return nil }
+        do {
+            return ReceptionSigning(
+                policy: try DKIMSigningPolicy(dkim), outbound: configuration.outbound, bindings: configuration.bindings)
+        } catch {
+            throw StartError(description: error.diagnostics.map { "\($0)" }.joined(separator: "\n"))
+        }
     }
 
     /// Loads the certificate and key `policy` names into `contexts` (once per pair of files).

@@ -352,18 +352,23 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             }
             mode = .waiting
             context.flush()
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
-            let binding = envelope.binding ?? "default"
-            let statistics = services.statistics
-            promise.futureResult.whenComplete { result in
-                let success: Bool
-                if case .success = result { success = true } else { success = false }
-                if success { statistics.messageReceived(recipientDomains: domains, binding: binding) }
-                bound.value.spoolFinished(success: success, context: bound.value.context)
-            }
+            signThenSpool(envelope, parts, context: context)
+        }
+    }
+
+    /// Hands the message to the spool writer; `spoolFinished` follows on this loop.
+    package func submitToSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
+        let binding = envelope.binding ?? "default"
+        let statistics = services.statistics
+        promise.futureResult.whenComplete { result in
+            let success: Bool
+            if case .success = result { success = true } else { success = false }
+            if success { statistics.messageReceived(recipientDomains: domains, binding: binding) }
+            bound.value.spoolFinished(success: success, context: bound.value.context)
         }
     }
 

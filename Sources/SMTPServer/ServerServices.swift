@@ -7,6 +7,7 @@ import NIOPosix
 import PolicyRuntime
 import Resolver
 import Scriptlet
+import SenderAuth
 import Spool
 import Synchronization
 
@@ -25,6 +26,8 @@ package final class ServerServices: Sendable {
     package let effects: PolicyEffectExecutor
     /// mainlog, bouncelog and rejectlog.
     package let recordLog: DeliveryLog
+    /// DKIM signing at reception (the opendkim stanza), when configured.
+    package let signing = ReceptionSigningBox()
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
     package var metricsServed: Bool { metrics.served }
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.

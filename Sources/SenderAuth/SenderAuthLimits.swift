@@ -5,4 +5,6 @@ public enum SenderAuthLimits {
     public static let maxSignaturesChecked = 5
     /// Signatures reported per message (the ones past the bound as "not checked").
     public static let maxSignaturesReported = 32
+    /// Signing keys kept after a first use (paths with %{d}: one per signing domain).
+    public static let maxCachedSigningKeys = 10_000
 }

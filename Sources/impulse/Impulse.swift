@@ -5,6 +5,7 @@ import ImpulseServer
 import Logging
 import Logs
 import Scriptlet
+import SenderAuth
 import ServiceLifecycle
 import Spool
 
@@ -21,6 +22,8 @@ func loadConfiguration(_ path: String) -> ImpulseConfiguration? {
     do {
         let configuration = try ConfigurationLoader().load(path: path)
         for warning in configuration.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        // DKIM keys are read and checked with the configuration: a bad key is a configuration error.
+        if let dkim = configuration.dkimSigning { _ = try DKIMSigningPolicy(dkim) }
         return configuration
     } catch {
         for diagnostic in error.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }

@@ -1,0 +1,162 @@
+import Foundation
+import ImpulseConfig
+import NIOConcurrencyHelpers
+
+/// What the opendkim stanza decided for one message: sign with this request and library.
+public struct DKIMSigningPlan: Sendable {
+    public var request: DKIMSigningRequest
+    public var library: DKIMLibrary
+    /// The responsible domain the plan was made for (for logs).
+    public var responsibleDomain: String
+}
+
+/// Why a message that should be signed was not.
+public struct DKIMSigningFailure: Error, Sendable, CustomStringConvertible {
+    public var domain: String
+    public var message: String
+    public var description: String { "DKIM signing for \(domain) failed: \(message)" }
+
+    public init(domain: String, message: String) {
+        self.domain = domain
+        self.message = message
+    }
+}
+
+/// The `opendkim` stanza at work: which messages are signed, for which domain, with which key
+/// (Momentum's opendkim module). Keys named by `dkim_domain` scopes are loaded and checked when
+/// the configuration loads; keys whose path depends on the message's domain (`%{d}`) are loaded
+/// on first use and kept.
+public final class DKIMSigningPolicy: Sendable {
+    public let configuration: DKIMSigningConfiguration
+    /// Keys by expanded path.
+    private let keys = NIOLockedValueBox([String: DKIMPrivateKey]())
+
+    public var failureAction: DKIMSigningConfiguration.FailureAction { configuration.failureAction }
+
+    /// Loads every key the configuration names outright; a key that cannot be read or cannot sign
+    /// is an error at the line that set it.
+    public init(_ configuration: DKIMSigningConfiguration) throws(ConfigError) {
+        self.configuration = configuration
+        var diagnostics: [ConfigDiagnostic] = []
+        for (domain, options) in configuration.domains.sorted(by: { $0.key < $1.key }) {
+            guard let template = options.key, let selector = options.selector else { continue }
+            let path = Self.expand(template, domain: options.baseDomain ?? domain, selector: selector)
+            let location = options.keyLocation ?? configuration.location
+            do {
+                let key = try DKIMPrivateKey.load(path: path)
+                if let digest = options.digest, key.isEd25519 != (digest == DKIMAlgorithm.ed25519SHA256.rawValue) {
+                    diagnostics.append(
+                        ConfigDiagnostic(
+                            .error, location,
+                            "dkim_domain \"\(domain)\": digest \(digest) does not fit the key \(path)"))
+                }
+                keys.withLockedValue { $0[path] = key }
+            } catch {
+                diagnostics.append(ConfigDiagnostic(.error, location, "dkim_domain \"\(domain)\": \(error.message)"))
+            }
+            do {
+                _ = try DKIMLibrary.shared(Self.librarySettings(options))
+            } catch {
+                diagnostics.append(ConfigDiagnostic(.error, configuration.location, error.message))
+            }
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+    }
+
+    /// `%{d}` → the signing domain, `%{s}` → the selector (Momentum's key path variables).
+    static func expand(_ template: String, domain: String, selector: String) -> String {
+        template.replacingOccurrences(of: "%{d}", with: domain).replacingOccurrences(of: "%{s}", with: selector)
+    }
+
+    static func librarySettings(_ options: DKIMSigningConfiguration.Options) -> DKIMLibrarySettings {
+        var settings = DKIMLibrarySettings()
+        settings.headers = options.headerList ?? []
+        settings.oversignHeaders = options.oversignHeaderList ?? []
+        settings.skipHeaders = options.skipHeaderList ?? []
+        settings.signatureLifetime = (options.lifetimeHours ?? 0) * 3600
+        settings.bodyLengthTag = options.bodyLengthLimit ?? false
+        settings.copyHeaders = options.copyHeaders ?? false
+        return settings
+    }
+
+    /// Whether and how to sign a message with this header section, on the event loop (cheap:
+    /// reads two header fields and the context). `contextValue` answers for the session's
+    /// validation context (sign_condition). nil: not signed. A key that cannot be loaded for a
+    /// template path is a failure.
+    public func plan(
+        headerSection: [UInt8], contextValue: (String) -> String?
+    ) -> Result<DKIMSigningPlan, DKIMSigningFailure>? {
+        let fields = HeaderFieldReader(headerSection)
+        guard let responsible = (fields.value(of: "sender") ?? fields.value(of: "from")).flatMap(Self.domain(of:))
+        else { return nil }
+        let options: DKIMSigningConfiguration.Options
+        if let scoped = configuration.domains[responsible] {
+            options = scoped
+        } else if configuration.defaults.selector != nil {
+            options = configuration.defaults
+        } else {
+            return nil
+        }
+        if let condition = options.signCondition {
+            guard let value = contextValue(condition), !value.isEmpty, value != "false", value != "0" else {
+                return nil
+            }
+        }
+        guard let selector = options.selector, let template = options.key else { return nil }
+        let domain = options.baseDomain ?? responsible
+        let path = Self.expand(template, domain: domain, selector: selector)
+        let key: DKIMPrivateKey
+        if let known = keys.withLockedValue({ $0[path] }) {
+            key = known
+        } else {
+            do {
+                key = try DKIMPrivateKey.load(path: path)
+            } catch {
+                return .failure(DKIMSigningFailure(domain: domain, message: error.message))
+            }
+            keys.withLockedValue { known in
+                if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
+            }
+        }
+        let algorithm =
+            options.digest.flatMap(DKIMAlgorithm.init(rawValue:)) ?? (key.isEd25519 ? .ed25519SHA256 : .rsaSHA256)
+        let library: DKIMLibrary
+        do {
+            library = try DKIMLibrary.shared(Self.librarySettings(options))
+        } catch {
+            return .failure(DKIMSigningFailure(domain: domain, message: error.message))
+        }
+        let request = DKIMSigningRequest(
+            domain: domain, selector: selector, key: key,
+            headerCanonicalization: options.headerCanon == "relaxed" ? .relaxed : .simple,
+            bodyCanonicalization: options.bodyCanon == "relaxed" ? .relaxed : .simple, algorithm: algorithm,
+            identity: options.identity)
+        return .success(DKIMSigningPlan(request: request, library: library, responsibleDomain: responsible))
+    }
+
+    /// Signs `message` as planned (CPU work: run it off the event loops).
+    public static func sign(_ message: [UInt8], plan: DKIMSigningPlan) -> Result<String, DKIMSigningFailure> {
+        do {
+            return .success(try DKIMSigner.sign(message, with: plan.request, library: plan.library))
+        } catch {
+            return .failure(DKIMSigningFailure(domain: plan.request.domain, message: error.message))
+        }
+    }
+
+    /// The domain of the first address in a From:/Sender: value ("Name <a@b>", "a@b", "a@b (c)").
+    static func domain(of value: String) -> String? {
+        var address = Substring(value)
+        if let open = value.firstIndex(of: "<"), let close = value[open...].firstIndex(of: ">") {
+            address = value[value.index(after: open)..<close]
+        } else if let comma = value.firstIndex(of: ",") {
+            address = value[..<comma]
+        }
+        if let comment = address.firstIndex(of: "(") { address = address[..<comment] }
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        let domain = address[address.index(after: at)...].trimmingCharacters(in: .whitespaces).lowercased()
+        guard !domain.isEmpty, domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }) else {
+            return nil
+        }
+        return domain
+    }
+}

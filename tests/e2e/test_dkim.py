@@ -1,0 +1,189 @@
+"""DKIM signing at reception (the opendkim stanza) end to end: a real client sends, impulse signs
+and delivers to a recording sink on loopback, and an independent implementation (dkimpy) verifies
+what the sink received."""
+import base64
+import smtplib
+import subprocess
+import time
+
+import dkim
+import pytest
+
+from conftest import BIN
+from sink import Sink
+
+MESSAGE = (b"From: Alice <alice@sender.test>\r\nTo: bob@sink.test\r\nSubject: signed  mail\r\n"
+           b"Date: Fri, 04 Dec 2026 18:00:00 +0000\r\nMessage-ID: <m1@sender.test>\r\n\r\n"
+           b"Hello.\r\n.leading dot survives dot-stuffing\r\n8-bit: caf\xc3\xa9\r\n\r\n")
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """An RSA key at keys/sender.test/s1.key and an Ed25519 key at keys/ed.key, with the TXT
+    records that publish them."""
+    (tmp_path / "keys" / "sender.test").mkdir(parents=True)
+    rsa = tmp_path / "keys" / "sender.test" / "s1.key"
+    subprocess.run(["openssl", "genrsa", "-out", rsa, "1024"], check=True, capture_output=True)
+    rsa_public = subprocess.run(["openssl", "rsa", "-in", rsa, "-pubout", "-outform", "DER"], check=True,
+                                capture_output=True).stdout
+    ed = tmp_path / "keys" / "ed.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", ed], check=True, capture_output=True)
+    ed_public = subprocess.run(["openssl", "pkey", "-in", ed, "-pubout", "-outform", "DER"], check=True,
+                               capture_output=True).stdout
+    records = {
+        "s1._domainkey.sender.test": b"v=DKIM1; k=rsa; p=" + base64.b64encode(rsa_public),
+        "ed._domainkey.ed.test": b"v=DKIM1; k=ed25519; p=" + base64.b64encode(ed_public[-32:]),
+    }
+    records["directory"] = str(tmp_path / "keys")
+    return records
+
+
+@pytest.fixture
+def sink():
+    made = Sink()
+    yield made
+    made.close()
+
+
+def start(server_factory, sink, dkim_stanza, keys, extra="", body="", relay='"sink.test"'):
+    dkim_stanza = dkim_stanza.replace('"keys/', f'"{keys["directory"]}/')
+    return server_factory(
+        body=f'  relay_domains = ( {relay} )\n{body}', deliver=True,
+        global_options=f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n{extra}',
+        extra=dkim_stanza).start()
+
+
+STANZA = """opendkim "opendkim1" {
+  header_canon = "relaxed"
+  body_canon = "relaxed"
+  headerlist = ( "from", "to", "subject", "date", "message-id", "x-policy" )
+  key = "keys/%{d}/%{s}.key"
+  dkim_domain "sender.test" { selector = "s1" }
+  dkim_domain "ed.test" { selector = "ed" digest = "ed25519-sha256" key = "keys/ed.key" header_canon = "simple" }
+}
+"""
+
+
+def verifies(data, keys):
+    lookup = lambda name, timeout=5: keys.get(name.decode().rstrip("."))
+    count = data.count(b"DKIM-Signature:")
+    try:
+        return count > 0 and all(dkim.DKIM(data).verify(idx=i, dnsfunc=lookup) for i in range(count))
+    except dkim.ValidationError:
+        return False
+
+
+def test_signed_messages_verify_with_dkimpy(server_factory, sink, keys):
+    server = start(server_factory, sink, STANZA, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+        client.sendmail("carol@ed.test", ["bob@sink.test"], MESSAGE.replace(b"alice@sender.test", b"carol@ed.test"))
+    received = sink.wait_for(2)
+    for message in received:
+        # The signature is the first field, above the Received: field impulse adds.
+        assert message.data.startswith(b"DKIM-Signature: v=1;"), message.data[:200]
+        assert message.data.index(b"\r\nReceived:") < message.data.index(b"\r\nFrom:")
+        assert verifies(message.data, keys), message.data[:600]
+        # Changing one body octet on the way breaks it: the check above can fail.
+        assert not verifies(message.data.replace(b"Hello.", b"Hello!"), keys)
+    by_signer = {b"d=sender.test" in m.data: m for m in received}
+    assert b"a=rsa-sha256" in by_signer[True].data and b"c=relaxed/relaxed" in by_signer[True].data
+    assert b"a=ed25519-sha256" in by_signer[False].data and b"c=simple/relaxed" in by_signer[False].data
+
+
+def test_the_signature_covers_what_the_policy_changed(server_factory, sink, keys, tmp_path):
+    script = tmp_path / "policy.lua"
+    script.write_text("""
+local mod = {}
+function mod:validate_data_spool(msg, accept, vctx)
+  msg:header("X-Policy", "added by the policy")
+  msg:header("Subject", "rewritten by the policy", "replace")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("rewrite", mod)
+""")
+    scriptlet = f'scriptlet "scriptlet" {{ script "rewrite" {{ source = "{script}" }} }}\n'
+    server = start(server_factory, sink, STANZA + scriptlet, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    data = sink.wait_for(1)[0].data
+    assert b"X-Policy: added by the policy" in data and b"Subject: rewritten by the policy" in data
+    signature = data[:data.index(b"\r\nReceived:")].replace(b"\r\n\t", b"").replace(b"\r\n ", b"")
+    assert b"x-policy" in signature.lower()
+    assert verifies(data, keys)
+
+
+def test_what_is_not_signed(server_factory, sink, keys):
+    # No dkim_domain for other.test and no selector in the stanza; opendkim_sign = false for a
+    # second destination; sign_condition not met for a third.
+    stanza = STANZA.replace('dkim_domain "ed.test"', 'dkim_domain "cond.test" { selector = "s1" '
+                            'key = "keys/sender.test/s1.key" sign_condition = "can_relay" }\n  dkim_domain "ed.test"')
+    server = start(server_factory, sink, stanza, keys,
+                   extra=f'domain "nosign.test" {{ gateway = "127.0.0.1:{sink.port}" opendkim_sign = false }}\n',
+                   relay='"sink.test" "nosign.test"')
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("x@other.test", ["bob@sink.test"], MESSAGE.replace(b"alice@sender.test", b"x@other.test"))
+        client.sendmail("alice@sender.test", ["bob@nosign.test"], MESSAGE)
+        client.sendmail("c@cond.test", ["bob@sink.test"], MESSAGE.replace(b"alice@sender.test", b"c@cond.test"))
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    received = sink.wait_for(4)
+    signed = sorted((m.mail_from, m.recipients[0], b"DKIM-Signature" in m.data) for m in received)
+    assert signed == [("alice@sender.test", "bob@nosign.test", False), ("alice@sender.test", "bob@sink.test", True),
+                      ("c@cond.test", "bob@sink.test", False), ("x@other.test", "bob@sink.test", False)]
+
+
+def test_sign_condition_met_by_a_relaying_client(server_factory, sink, keys):
+    stanza = STANZA.replace('dkim_domain "sender.test" { selector = "s1" }',
+                            'dkim_domain "sender.test" { selector = "s1" sign_condition = "can_relay" }')
+    server = start(server_factory, sink, stanza, keys, body='  relay_hosts = ( "127.0.0.0/8" )\n')
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    assert verifies(sink.wait_for(1)[0].data, keys)
+
+
+def test_a_key_that_cannot_be_loaded_at_signing_time(server_factory, sink, keys):
+    # A stanza-level selector signs every domain with keys/<domain>/s1.key: there is none for
+    # nokey.test. By default the message goes out unsigned, logged; with tempfail the client is
+    # told to try later and nothing is spooled.
+    stanza = STANZA.replace('  key = "keys/%{d}/%{s}.key"', '  key = "keys/%{d}/%{s}.key"\n  selector = "s1"')
+    nokey = MESSAGE.replace(b"alice@sender.test", b"dave@nokey.test")
+    server = start(server_factory, sink, stanza, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("dave@nokey.test", ["bob@sink.test"], nokey)
+    data = sink.wait_for(1)[0].data
+    assert b"DKIM-Signature" not in data
+    log = server.log.read_text()
+    assert "DKIM signing for nokey.test failed" in log and "keys/nokey.test/s1.key" in log
+    server.stop()
+
+    strict = stanza.replace('opendkim "opendkim1" {', 'opendkim "opendkim1" {\n  signing_failure = "tempfail"')
+    before = len(sink.messages)
+    server = start(server_factory, sink, strict, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("dave@nokey.test", ["bob@sink.test"], nokey)
+        assert refused.value.smtp_code == 451
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    time.sleep(0.5)
+    assert len(sink.wait_for(before + 1)) == before + 1
+    assert verifies(sink.messages[-1].data, keys)
+
+
+def test_unusable_keys_are_configuration_errors_with_their_location(tmp_path, keys):
+    (tmp_path / "keys" / "broken.key").write_text("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n")
+    config = tmp_path / "ecelerity.conf"
+    head = 'hostname = "impulse.test"\nspoolbase = "spool"\nESMTP_Listener { Listen "127.0.0.1:0" { } }\n'
+    config.write_text(head + 'opendkim "o" {\n  dkim_domain "d.test" { key = "keys/ed.key" }\n}\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode != 0 and f'{config}:5:3: error: dkim_domain "d.test" has no selector' in result.stderr
+    # Every key is read and checked when the configuration loads; each bad one is reported where it is named.
+    config.write_text(head + 'opendkim "o" {\n  dkim_domain "a.test" {\n    selector = "s"\n    key = "keys/broken.key"\n  }\n'
+                      '  dkim_domain "b.test" { selector = "s" key = "keys/missing.key" }\n'
+                      '  dkim_domain "c.test" { selector = "s" key = "keys/sender.test/s1.key" digest = "ed25519-sha256" }\n'
+                      '  dkim_domain "e.test" { selector = "s" key = "keys/ed.key" }\n}\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert f"{config}:7:11" in result.stderr and "broken.key" in result.stderr and "cannot sign" in result.stderr
+    assert f"{config}:9:47" in result.stderr and "missing.key" in result.stderr
+    assert "c.test" in result.stderr and "digest ed25519-sha256 does not fit" in result.stderr
+    assert "e.test" not in result.stderr
