@@ -201,6 +201,7 @@ static void fill(DKIM *dkim, DKIM_SIGINFO *sig, impulse_dkim_signature *out) {
         out->identity[0] = 0;
     const unsigned char *algorithm = dkim_sig_gettagvalue(sig, 0, (u_char *)"a");
     copy_text(out->algorithm, sizeof(out->algorithm), (const char *)algorithm);
+    copy_text(out->headers, sizeof(out->headers), (const char *)dkim_sig_gettagvalue(sig, 0, (u_char *)"h"));
     dkim_canon_t header = DKIM_CANON_SIMPLE, body = DKIM_CANON_SIMPLE;
     dkim_sig_getcanons(sig, &header, &body);
     out->relaxed_header = header == DKIM_CANON_RELAXED;

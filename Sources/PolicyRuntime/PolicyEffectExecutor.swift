@@ -1,4 +1,5 @@
 import Foundation
+import ImpulseConfig
 import LuaBridge
 import NIOConcurrencyHelpers
 import NIOCore
@@ -6,6 +7,7 @@ import NIOPosix
 import Resolver
 import SMTPProtocol
 import Scriptlet
+import SenderAuth
 import Spool
 
 /// Carries out every wait a policy asks for (`PolicyEffect`: sleep, DNS, file reads, injection,
@@ -77,6 +79,32 @@ package final class PolicyEffectExecutor: Sendable {
         return promise.futureResult
     }
 
+    /// The opendkim stanza's options, the defaults msys.validate.opendkim.sign's options override
+    /// (set by the server at start and on reload).
+    package let signingDefaults = NIOLockedValueBox<DKIMSigningConfiguration.Options?>(nil)
+
+    /// msys.validate.opendkim.verify's answer: the overall status and its text, then twelve
+    /// values per signature (docs/lua/abi.md).
+    static func verification(_ message: [UInt8], resolver: DNSResolver?) -> EffectResult {
+        switch ScriptDKIM.verify(message, resolver: resolver) {
+        case .failure(let error): return .failed(error.message)
+        case .success(let outcome):
+            var values: [LuaValue] = [.number(Double(outcome.status)), .string(outcome.statusText)]
+            for signature in outcome.signatures {
+                values += [
+                    .string(signature.domain), .string(signature.selector), .string(signature.identity),
+                    .string(signature.algorithm),
+                    .number(signature.headerCanonicalization == .relaxed ? 1 : 0),
+                    .number(signature.bodyCanonicalization == .relaxed ? 1 : 0), .number(Double(signature.flags)),
+                    .number(Double(signature.errorCode)), .string(signature.errorText),
+                    .number(Double(signature.keyBits)), .string(signature.result),
+                    .string(signature.signedHeaders.joined(separator: ":"))
+                ]
+            }
+            return .ok(values)
+        }
+    }
+
     private func carryOut(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
         switch effect {
         case .sleep(let seconds):
@@ -92,6 +120,18 @@ package final class PolicyEffectExecutor: Sendable {
             return pools.run(pool, payload: payload, on: loop)
                 .map { EffectResult.ok([.bytes($0)]) }
                 .recover { .failed("\($0)") }
+        case .dkimVerify(let message):
+            let resolver = self.resolver
+            return blockingWork.runIfActive(eventLoop: loop) { Self.verification(message, resolver: resolver) }
+                .recover { _ in .failed("thread pool stopped") }
+        case .dkimSign(let message, let options):
+            let defaults = signingDefaults.withLockedValue { $0 }
+            return blockingWork.runIfActive(eventLoop: loop) { () -> EffectResult in
+                switch ScriptDKIM.sign(message, options: options, defaults: defaults) {
+                case .success(let field): return .ok([.string(field)])
+                case .failure(let failure): return .failed(failure.description)
+                }
+            }.recover { _ in .failed("thread pool stopped") }
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 return loop.makeSucceededFuture(.failed("unsupported type"))

@@ -18,6 +18,12 @@ public enum PolicyEffect: Equatable, Sendable {
     /// msys.runInPool: run the marshalled job in pool `pool` (PolicyState.runPoolJob in one of its
     /// states); the marshalled results.
     case runInPool(pool: String, payload: [UInt8])
+    /// msys.validate.opendkim.verify: the message's DKIM signatures checked (keys through the
+    /// resolver).
+    case dkimVerify(message: [UInt8])
+    /// msys.validate.opendkim.sign: a DKIM-Signature field for the message, with the script's
+    /// options (name, value) over the opendkim stanza's.
+    case dkimSign(message: [UInt8], options: [String: String])
 
     /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
     /// the msys function when the arguments are not what it sends.
@@ -53,6 +59,27 @@ public enum PolicyEffect: Equatable, Sendable {
                 return .failure(EffectDecodingError("msys.readfile: bad path"))
             }
             return .success(.readFile(path: path))
+        case "dkim_verify":
+            guard let message = arguments.octets(2) else {
+                return .failure(EffectDecodingError("msys.validate.opendkim.verify: no message"))
+            }
+            return .success(.dkimVerify(message: message))
+        case "dkim_sign":
+            guard let message = arguments.octets(2) else {
+                return .failure(EffectDecodingError("msys.validate.opendkim.sign: no message"))
+            }
+            var options: [String: String] = [:]
+            var index = 3
+            while index <= arguments.count {
+                guard let name = arguments.string(index), let value = arguments.string(index + 1),
+                    PolicyEffect.dkimOptionNames.contains(name)
+                else {
+                    return .failure(EffectDecodingError("msys.validate.opendkim.sign: bad options"))
+                }
+                options[name] = value
+                index += 2
+            }
+            return .success(.dkimSign(message: message, options: options))
         default:
             return .failure(EffectDecodingError("impulse: unknown suspension"))
         }
@@ -60,6 +87,13 @@ public enum PolicyEffect: Equatable, Sendable {
 }
 
 extension PolicyEffect {
+    /// The options msys.validate.opendkim.sign takes (Momentum's names; `key` as some scripts
+    /// write `keyfile`, `signing_domain` as a synonym of `base_domain`).
+    public static let dkimOptionNames: Set<String> = [
+        "base_domain", "signing_domain", "header_canon", "body_canon", "digest", "headerlist", "identity", "selector",
+        "keyfile", "key", "keybuf", "body_length_limit"
+    ]
+
     /// msys.readfile's work, on whatever thread may block (the effect executor's I/O pool, or a
     /// thread pool's own thread): the size first, so a file over `PolicyLimits.maxReadFile` is
     /// refused without being read.

@@ -86,9 +86,7 @@ public final class DKIMSigningPolicy: Sendable {
     public func plan(
         headerSection: [UInt8], contextValue: (String) -> String?
     ) -> Result<DKIMSigningPlan, DKIMSigningFailure>? {
-        let fields = HeaderFieldReader(headerSection)
-        guard let responsible = (fields.value(of: "sender") ?? fields.value(of: "from")).flatMap(Self.domain(of:))
-        else { return nil }
+        guard let responsible = Self.responsibleDomain(headerSection: headerSection) else { return nil }
         let options: DKIMSigningConfiguration.Options
         if let scoped = configuration.domains[responsible] {
             options = scoped
@@ -141,6 +139,13 @@ public final class DKIMSigningPolicy: Sendable {
         } catch {
             return .failure(DKIMSigningFailure(domain: plan.request.domain, message: error.message))
         }
+    }
+
+    /// The domain responsible for a message: the Sender: field's address's, else From:'s (the
+    /// domain Momentum's opendkim module signs for).
+    public static func responsibleDomain(headerSection: [UInt8]) -> String? {
+        let fields = HeaderFieldReader(headerSection)
+        return (fields.value(of: "sender") ?? fields.value(of: "from")).flatMap(domain(of:))
     }
 
     /// The domain of the first address in a From:/Sender: value ("Name <a@b>", "a@b", "a@b (c)").

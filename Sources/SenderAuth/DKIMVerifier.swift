@@ -29,6 +29,8 @@ public struct DKIMSignatureResult: Sendable, Equatable {
     public var keyBits: Int
     /// Signature and body hash both verified.
     public var passed: Bool
+    /// The signed header field names (`h=`), as written.
+    public var signedHeaders: [String]
     /// Not checked: past the bound on signatures per message.
     public var ignored: Bool
     /// The key look-up failed for now.
@@ -127,6 +129,9 @@ extension DKIMSignatureResult {
         flags = raw.flags
         errorCode = raw.error
         errorText = text(raw.error_text)
+        signedHeaders = text(raw.headers).split(separator: ":").map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         keyBits = Int(raw.key_bits)
         passed = raw.passed != 0
         ignored = raw.ignored != 0

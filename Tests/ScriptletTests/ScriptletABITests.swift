@@ -94,7 +94,15 @@ final class ScriptletABITests: XCTestCase {
         XCTAssertEqual(
             effect([.string("pool"), .string("io"), .string("job")]), #"runInPool(pool: "io", payload: [106, 111, 98])"#
         )
+        XCTAssertEqual(effect([.string("dkim_verify"), .string("m")]), "dkimVerify(message: [109])")
+        XCTAssertEqual(
+            effect([.string("dkim_sign"), .string("m"), .string("selector"), .string("s1")]),
+            #"dkimSign(message: [109], options: ["selector": "s1"])"#)
         policy.pendingEffect = nil
+        XCTAssertEqual(effect([.string("dkim_sign"), .string("m"), .string("selector")]), "error")
+        XCTAssertEqual(effect([.string("dkim_sign"), .string("m"), .string("shell"), .string("rm")]), "error")
+        XCTAssertEqual(effect([.string("dkim_verify")]), "error")
+        XCTAssertNil(policy.pendingEffect)
         XCTAssertEqual(effect([.string("sleep"), .number(.nan)]), "error")
         XCTAssertEqual(effect([.string("teleport")]), "error")
         XCTAssertNil(policy.pendingEffect)

@@ -187,3 +187,108 @@ def test_unusable_keys_are_configuration_errors_with_their_location(tmp_path, ke
     assert f"{config}:9:47" in result.stderr and "missing.key" in result.stderr
     assert "c.test" in result.stderr and "digest ed25519-sha256 does not fit" in result.stderr
     assert "e.test" not in result.stderr
+
+
+def test_scripts_sign_with_msys_validate_opendkim(server_factory, sink, keys, tmp_path):
+    # Momentum's manual example, in core_final_validation: options over the stanza's defaults
+    # (here the stanza gives only the canonicalisations; the script everything else).
+    script = tmp_path / "sign.lua"
+    script.write_text(f"""
+require("msys.core")
+require("opendkim.dkim")
+require("msys.validate.opendkim")
+require("msys.extended.message")
+local mod = {{}}
+function mod:core_final_validation(msg, accept, vctx)
+  local options = {{}}
+  options["base_domain"] = "sender.test"
+  options["selector"] = "s1"
+  options["keyfile"] = "{keys['directory']}/%{{d}}/%{{s}}.key"
+  options["identity"] = "@sender.test"
+  options["headerlist"] = "from:subject:date"
+  local status, err = msys.validate.opendkim.sign(msg, vctx, options)
+  if status ~= msys.validate.opendkim.DKIM_STAT_OK then
+    vctx:set_code(451, "signing failed: " .. tostring(err))
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("signer", mod)
+""")
+    stanza = 'opendkim "o" {\n  header_canon = "relaxed"\n  body_canon = "relaxed"\n}\n'
+    scriptlet = f'scriptlet "scriptlet" {{ script "sign" {{ source = "{script}" }} }}\n'
+    server = start(server_factory, sink, stanza + scriptlet, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    data = sink.wait_for(1)[0].data
+    # Received: (added at the spool write) stands above the script's signature.
+    assert data.startswith(b"Received:") and b"\r\nDKIM-Signature: v=1;" in data
+    signature = data[data.index(b"DKIM-Signature"):data.index(b"\r\nFrom:")].replace(b"\r\n\t", b"")
+    assert b"c=relaxed/relaxed" in signature and b"i=@sender.test" in signature
+    assert b"h=from:subject:date" in signature.lower().replace(b" ", b"")
+    assert verifies(data, keys)
+
+
+def test_scripts_verify_with_msys_validate_opendkim(server_factory, keys, tmp_path):
+    """Signatures made by dkimpy are verified, their keys looked up in a real DNS server."""
+    from conftest import start_dnsmasq
+    txt = {name.replace(".test", ".itest"): value for name, value in keys.items() if name != "directory"}
+    records = [f"--txt-record={name},{value.decode()}" for name, value in txt.items()]
+    dns, port = start_dnsmasq(tmp_path, records + ["--local=/itest/"], probe_name="s1._domainkey.sender.itest")
+    script = tmp_path / "verify.lua"
+    script.write_text("""
+require("msys.validate.opendkim")
+local dkim = msys.validate.opendkim
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local handle, status = dkim.verify(msg)
+  local num, stat = dkim.get_num_sigs(handle)
+  local report = { "status=" .. status, "num=" .. num }
+  for i = 0, num - 1 do
+    local sig = dkim.get_sig(handle, i)
+    local hcanon, bcanon = dkim.get_sig_canons(sig)
+    report[#report + 1] = table.concat({ dkim.get_sig_domain(sig), dkim.get_sig_selector(sig),
+      dkim.get_sig_keysize(sig), dkim.get_sig_signalg(sig), hcanon .. "/" .. bcanon, dkim.get_sig_result(sig),
+      tostring(dkim.get_sig_hdrsigned(sig, "Subject")), tostring(dkim.get_sig_hdrsigned(sig, "X-Other")),
+      tostring(dkim.get_sig_flags(sig) % 8 >= 4) }, ",")
+  end
+  vctx:set_code(550, table.concat(report, " "))
+  return msys.core.VALIDATE_DONE
+end
+msys.registerModule("verifier", mod)
+""")
+    server = server_factory(body='  relay_domains = ( "sink.test" )',
+                            global_options=f'dns_nameservers = ( "127.0.0.1@{port}" )',
+                            extra=f'scriptlet "scriptlet" {{ script "v" {{ source = "{script}" }} }}\n').start()
+    rsa_key = f"{keys['directory']}/sender.test/s1.key"
+    plain = MESSAGE.replace(b"sender.test", b"sender.itest")
+
+    def signed(key, selector, domain, algorithm=b"rsa-sha256", canon=(b"relaxed", b"simple")):
+        secret = open(key, "rb").read()
+        if algorithm == b"ed25519-sha256":
+            der = subprocess.run(["openssl", "pkey", "-in", key, "-outform", "DER"], capture_output=True, check=True).stdout
+            secret = base64.b64encode(der[-32:])
+        return dkim.sign(plain, selector, domain, secret, canonicalize=canon, signature_algorithm=algorithm,
+                         include_headers=[b"from", b"subject", b"date"]) + plain
+
+    def verdict(message):
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail("alice@sender.itest", ["bob@sink.test"], message)
+        return refused.value.smtp_error.decode().removeprefix("5.0.0 ")
+
+    try:
+        good = verdict(signed(rsa_key, b"s1", b"sender.itest"))
+        assert good == "status=0 num=1 sender.itest,s1,1024,1,1/0,pass,true,false,true", good
+        ed = verdict(signed(f"{keys['directory']}/ed.key", b"ed", b"ed.itest", b"ed25519-sha256", (b"simple", b"simple")))
+        assert ed == "status=0 num=1 ed.itest,ed,256,2,0/0,pass,true,false,true", ed
+        tampered = verdict(signed(rsa_key, b"s1", b"sender.itest").replace(b"Hello.", b"Hello!"))
+        # libopendkim's DKIM_SIGFLAG_PASSED is about the signature over the header fields; the body
+        # hash that no longer matches makes the result a failure.
+        assert tampered == "status=1 num=1 sender.itest,s1,1024,1,1/0,fail,true,false,true", tampered
+        unknown = verdict(signed(rsa_key, b"nosuch", b"sender.itest"))
+        assert "num=1 sender.itest,nosuch,0,1,1/0,permerror," in unknown, unknown
+        unsigned = verdict(plain)
+        assert unsigned == "status=2 num=0", unsigned
+    finally:
+        dns.terminate()
+        dns.wait()

@@ -41,6 +41,7 @@ typedef struct {
     char identity[320];
     char algorithm[32];
     char error_text[96];
+    char headers[1024];     /* the h= tag: the signed header field names, colon-separated */
     int relaxed_header, relaxed_body;
     unsigned int flags;     /* libopendkim's DKIM_SIGFLAG_* bits */
     int body_hash;          /* DKIM_SIGBH_*: -1 untested, 0 match, 1 mismatch */

@@ -756,6 +756,125 @@ end
 package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
+-- msys.validate.opendkim (Momentum's opendkim module, docs/lua/dkim.md): signing and verifying
+-- with libopendkim off the event loop. Constants as opendkim.dkim names them.
+local DKIM_CONSTANTS = {
+  DKIM_STAT_OK = 0, DKIM_STAT_BADSIG = 1, DKIM_STAT_NOSIG = 2, DKIM_STAT_NOKEY = 3, DKIM_STAT_CANTVRFY = 4,
+  DKIM_STAT_SYNTAX = 5, DKIM_STAT_NORESOURCE = 6, DKIM_STAT_INTERNAL = 7, DKIM_STAT_REVOKED = 8,
+  DKIM_STAT_INVALID = 9, DKIM_STAT_NOTIMPLEMENT = 10, DKIM_STAT_KEYFAIL = 11, DKIM_STAT_CBREJECT = 12,
+  DKIM_STAT_CBINVALID = 13, DKIM_STAT_CBTRYAGAIN = 14, DKIM_STAT_CBERROR = 15,
+  DKIM_SIGFLAG_IGNORE = 1, DKIM_SIGFLAG_PROCESSED = 2, DKIM_SIGFLAG_PASSED = 4, DKIM_SIGFLAG_TESTKEY = 8,
+  DKIM_SIGFLAG_NOSUBDOMAIN = 16, DKIM_SIGFLAG_KEYLOADED = 32,
+  DKIM_CANON_SIMPLE = 0, DKIM_CANON_RELAXED = 1,
+  DKIM_SIGN_RSASHA1 = 0, DKIM_SIGN_RSASHA256 = 1, DKIM_SIGN_ED25519SHA256 = 2,
+  DKIM_SIGBH_UNTESTED = -1, DKIM_SIGBH_MATCH = 0, DKIM_SIGBH_MISMATCH = 1,
+}
+local opendkim = {}
+for name, value in pairs(DKIM_CONSTANTS) do opendkim[name] = value end
+msys.validate = msys.validate or {}
+msys.validate.opendkim = opendkim
+local DKIM_HANDLE, DKIM_SIGINFO = { __index = {} }, { __index = {} }
+local signing_algorithms = { ["rsa-sha1"] = 0, ["rsa-sha256"] = 1, ["ed25519-sha256"] = 2 }
+
+local function message_for(msg, caller)
+  if type(msg) ~= "table" or getmetatable(msg) ~= MSG then error(caller .. ": the first argument must be a message", 3) end
+  if not coroutine.running() then error(caller .. ": cannot suspend here (only in a callout, a timer or a delivery hook)", 3) end
+  local raw = content(msg.__session)
+  if not raw then error(caller .. ": the message content is not available in this phase", 3) end
+  return raw
+end
+
+-- msys.validate.opendkim.sign(msg, vctx, options): signs the message as it stands and puts the
+-- DKIM-Signature field first. Returns DKIM_STAT_OK, or nil and the reason.
+function opendkim.sign(msg, vctx, options)
+  local raw = message_for(msg, "msys.validate.opendkim.sign")
+  local flat = {}
+  for name, value in pairs(type(options) == "table" and options or {}) do
+    if type(name) == "string" and (type(value) == "string" or type(value) == "number" or type(value) == "boolean") then
+      flat[#flat + 1] = name; flat[#flat + 1] = tostring(value)
+    elseif name == "headerlist" and type(value) == "table" then
+      flat[#flat + 1] = name; flat[#flat + 1] = table.concat(value, ",")
+    end
+  end
+  local answer = pack(__impulse_suspend("dkim_sign", raw, unpack(flat)))
+  if answer[1] ~= "ok" then return nil, answer[2] end
+  local session = msg.__session
+  local parts = message_parts(session)
+  local field = { name = "DKIM-Signature", lower = "dkim-signature", text = answer[2] }
+  local fields = { field }
+  for _, existing in ipairs(parts.fields) do fields[#fields + 1] = existing end
+  parts.fields, parts.index = fields, index_fields(fields)
+  parts_changed(session)
+  return DKIM_CONSTANTS.DKIM_STAT_OK
+end
+
+-- msys.validate.opendkim.verify(msg): a DKIM handle and the overall DKIM_STAT.
+function opendkim.verify(msg)
+  local raw = message_for(msg, "msys.validate.opendkim.verify")
+  local answer = pack(__impulse_suspend("dkim_verify", raw))
+  if answer[1] ~= "ok" then
+    return setmetatable({ status = DKIM_CONSTANTS.DKIM_STAT_INTERNAL, error = answer[2], sigs = {} }, DKIM_HANDLE),
+           DKIM_CONSTANTS.DKIM_STAT_INTERNAL
+  end
+  local handle = setmetatable({ status = answer[2], status_text = answer[3], sigs = {} }, DKIM_HANDLE)
+  for i = 4, answer.n, 12 do
+    local headers = {}
+    for name in string.gmatch(answer[i + 11] or "", "[^:]+") do headers[#headers + 1] = string.lower(name) end
+    handle.sigs[#handle.sigs + 1] = setmetatable({
+      domain = answer[i], selector = answer[i + 1], identity = answer[i + 2], algorithm = answer[i + 3],
+      header_canon = answer[i + 4], body_canon = answer[i + 5], flags = answer[i + 6], error = answer[i + 7],
+      errorstr = answer[i + 8], keysize = answer[i + 9], result = answer[i + 10], headers = headers,
+    }, DKIM_SIGINFO)
+  end
+  return handle, handle.status
+end
+
+local function handle_of(dkim, caller)
+  if getmetatable(dkim) ~= DKIM_HANDLE then error(caller .. ": expected the handle msys.validate.opendkim.verify returned", 3) end
+  return dkim
+end
+local function sig_of(sig, caller)
+  if getmetatable(sig) ~= DKIM_SIGINFO then error(caller .. ": expected a signature from msys.validate.opendkim.get_sig", 3) end
+  return sig
+end
+function opendkim.get_num_sigs(dkim)
+  local handle = handle_of(dkim, "msys.validate.opendkim.get_num_sigs")
+  if #handle.sigs == 0 and handle.status ~= DKIM_CONSTANTS.DKIM_STAT_OK then return 0, handle.status end
+  return #handle.sigs, DKIM_CONSTANTS.DKIM_STAT_OK
+end
+function opendkim.get_sig(dkim, num)
+  local handle = handle_of(dkim, "msys.validate.opendkim.get_sig")
+  local sig = handle.sigs[(tonumber(num) or 0) + 1]
+  if not sig then return nil, DKIM_CONSTANTS.DKIM_STAT_INVALID end
+  return sig, DKIM_CONSTANTS.DKIM_STAT_OK
+end
+function opendkim.get_sig_domain(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_domain").domain end
+function opendkim.get_sig_selector(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_selector").selector end
+function opendkim.get_sig_identity(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_identity").identity end
+function opendkim.get_sig_keysize(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_keysize").keysize end
+function opendkim.get_sig_flags(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_flags").flags end
+function opendkim.get_sig_errorstr(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_errorstr").errorstr end
+function opendkim.get_sig_signalg(sig)
+  sig = sig_of(sig, "msys.validate.opendkim.get_sig_signalg")
+  return signing_algorithms[sig.algorithm] or -2, DKIM_CONSTANTS.DKIM_STAT_OK
+end
+function opendkim.get_sig_canons(sig)
+  sig = sig_of(sig, "msys.validate.opendkim.get_sig_canons")
+  return sig.header_canon, sig.body_canon, DKIM_CONSTANTS.DKIM_STAT_OK
+end
+function opendkim.get_sig_hdrsigned(sig, name)
+  sig = sig_of(sig, "msys.validate.opendkim.get_sig_hdrsigned")
+  name = string.lower(tostring(name))
+  for _, signed in ipairs(sig.headers) do if signed == name then return true end end
+  return false
+end
+-- Impulse's addition: the RFC 8601 result of one signature (pass, fail, neutral, temperror,
+-- permerror), as an Authentication-Results field reports it.
+function opendkim.get_sig_result(sig) return sig_of(sig, "msys.validate.opendkim.get_sig_result").result end
+package.preload["msys.validate.opendkim"] = function() return opendkim end
+package.preload["opendkim.dkim"] = function() return opendkim end
+supported["msys.validate.opendkim"] = true
+
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
 __impulse.content, __impulse.modules = content, modules
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value

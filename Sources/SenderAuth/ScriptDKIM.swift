@@ -1,0 +1,97 @@
+import Foundation
+import ImpulseConfig
+import NIOConcurrencyHelpers
+import Resolver
+import SMTPProtocol
+
+/// The work behind msys.validate.opendkim.sign and .verify, on a thread that may block (key
+/// files are read, keys looked up through the resolver).
+public enum ScriptDKIM {
+    /// Keys scripts named by path (`keyfile`), kept after the first use.
+    private static let keys = NIOLockedValueBox([String: DKIMPrivateKey]())
+
+    /// A DKIM-Signature field for `message`: the script's `options` (Momentum's names) over the
+    /// opendkim stanza's `defaults`; the signing domain defaults to the responsible domain (the
+    /// Sender: field's, else From:'s).
+    public static func sign(
+        _ message: [UInt8], options: [String: String], defaults: DKIMSigningConfiguration.Options?
+    ) -> Result<String, DKIMSigningFailure> {
+        let base = defaults ?? DKIMSigningConfiguration.Options()
+        let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
+        let responsible = DKIMSigningPolicy.responsibleDomain(headerSection: Array(message[..<headerEnd]))
+        guard let domain = options["base_domain"] ?? options["signing_domain"] ?? responsible else {
+            return .failure(
+                DKIMSigningFailure(domain: "?", message: "no signing domain (base_domain, or a From: address)"))
+        }
+        func failure(_ text: String) -> Result<String, DKIMSigningFailure> {
+            .failure(DKIMSigningFailure(domain: domain, message: text))
+        }
+        guard let selector = options["selector"] ?? base.selector else { return failure("no selector") }
+        let key: DKIMPrivateKey
+        do {
+            if let text = options["keybuf"] {
+                key = try DKIMPrivateKey(pem: Array(text.utf8), origin: "(keybuf)")
+            } else if let template = options["keyfile"] ?? options["key"] ?? base.key {
+                let path = DKIMSigningPolicy.expand(template, domain: domain, selector: selector)
+                if let known = keys.withLockedValue({ $0[path] }) {
+                    key = known
+                } else {
+                    key = try DKIMPrivateKey.load(path: path)
+                    keys.withLockedValue { known in
+                        if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
+                    }
+                }
+            } else {
+                return failure("no key (keyfile or keybuf)")
+            }
+        } catch {
+            return failure(error.message)
+        }
+        var merged = base
+        if let list = options["headerlist"] {
+            merged.headerList = list.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ":" }).map(String.init)
+        }
+        if let limit = options["body_length_limit"] { merged.bodyLengthLimit = !["0", "false", ""].contains(limit) }
+        let digestName = options["digest"] ?? base.digest
+        guard
+            let algorithm = digestName.map(DKIMAlgorithm.init(rawValue:))
+                ?? (key.isEd25519 ? .ed25519SHA256 : .rsaSHA256)
+        else { return failure("unknown digest \(digestName ?? "")") }
+        var canonicalizations: [DKIMCanonicalization] = []
+        for name in [options["header_canon"] ?? base.headerCanon, options["body_canon"] ?? base.bodyCanon] {
+            guard let canonicalization = DKIMCanonicalization(rawValue: name ?? "simple") else {
+                return failure("unknown canonicalization \(name ?? "")")
+            }
+            canonicalizations.append(canonicalization)
+        }
+        let request = DKIMSigningRequest(
+            domain: domain, selector: selector, key: key, headerCanonicalization: canonicalizations[0],
+            bodyCanonicalization: canonicalizations[1], algorithm: algorithm,
+            identity: options["identity"] ?? base.identity)
+        do {
+            let library = try DKIMLibrary.shared(DKIMSigningPolicy.librarySettings(merged))
+            return .success(try DKIMSigner.sign(message, with: request, library: library))
+        } catch {
+            return failure(error.message)
+        }
+    }
+
+    /// Verifies `message`, keys looked up through `resolver` (its cache honours their TTLs); no
+    /// resolver: every key look-up fails for now.
+    public static func verify(_ message: [UInt8], resolver: DNSResolver?) -> Result<DKIMVerification, DKIMError> {
+        let library: DKIMLibrary
+        do { library = try DKIMLibrary.verifying() } catch { return .failure(error) }
+        return .success(
+            DKIMVerifier.verify(message, library: library) { name in
+                guard let resolver else { return .temporaryFailure }
+                switch resolver.lookup(name, type: .txt) {
+                case .success(let records):
+                    // RFC 6376 §3.6.2.2: one record is expected; several make the key unusable.
+                    guard records.count == 1, let record = records.first else { return .notFound }
+                    return .found(record.value)
+                case .failure(.nxdomain), .failure(.noData): return .notFound
+                case .failure: return .temporaryFailure
+                }
+            })
+    }
+}
