@@ -11,7 +11,26 @@ extension Binder {
             error(scope.location, "a second opendkim stanza (the first is at \(existing.location))")
         }
         var configuration = DKIMSigningConfiguration(name: scope.instance ?? "opendkim", location: scope.location)
-        configuration.defaults = bindDKIMOptions(scope, inDomain: false, failureAction: &configuration.failureAction)
+        var stanzaOptions = scope
+        stanzaOptions.options = []
+        for option in scope.options {
+            do throws(ConfigError) {
+                switch option.name {
+                case "authentication_results": configuration.authenticationResults = try OptionReader.bool(option)
+                case "authserv_id":
+                    let id = try OptionReader.scalar(option)
+                    guard !id.isEmpty, id.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" && $0 != "\"" })
+                    else {
+                        throw ConfigError(
+                            option.value.location, "'\(option.spelling)' expects a host name, found '\(id)'")
+                    }
+                    configuration.authservID = id
+                default: stanzaOptions.options.append(option)
+                }
+            } catch { record(error) }
+        }
+        configuration.defaults = bindDKIMOptions(
+            stanzaOptions, inDomain: false, failureAction: &configuration.failureAction)
         var ignored = DKIMSigningConfiguration.FailureAction.deliverUnsigned
         for child in scope.scopes {
             guard child.keyword == "dkim_domain", let domain = child.instance, !domain.isEmpty else {
@@ -84,7 +103,7 @@ extension Binder {
                     error(
                         option.location,
                         "unknown option '\(option.spelling)' in \(scope.displayName) (\(Self.dkimOptionNames)"
-                            + (inDomain ? ", base_domain)" : ", signing_failure)"))
+                            + (inDomain ? ", base_domain)" : ", signing_failure, authentication_results, authserv_id)"))
                 }
             } catch { record(error) }
         }

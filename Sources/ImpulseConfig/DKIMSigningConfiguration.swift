@@ -64,6 +64,11 @@ public struct DKIMSigningConfiguration: Sendable, Equatable {
     /// `dkim_domain` scopes by lower-cased domain, each already merged over the defaults.
     public var domains: [String: Options] = [:]
     public var failureAction = FailureAction.deliverUnsigned
+    /// Impulse's own `authentication_results`: verify every received message's DKIM signatures
+    /// and add an Authentication-Results field (RFC 8601) naming `authservID` (`authserv_id`,
+    /// default: the hostname).
+    public var authenticationResults = false
+    public var authservID: String?
 
     public init(name: String, location: SourceLocation) {
         self.name = name

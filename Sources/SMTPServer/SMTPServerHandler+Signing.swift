@@ -4,51 +4,104 @@ import SMTPProtocol
 import SenderAuth
 import Spool
 
-/// DKIM signing at reception (the opendkim stanza): after every change the policy made and before
-/// the spool write, so the signature covers exactly what is spooled and delivered. The signature
-/// is computed on the blocking-work threads (an RSA signature is CPU work a loop should not do).
+/// DKIM at reception (the opendkim stanza): with `authentication_results`, the message's
+/// signatures are verified and an Authentication-Results field added (fields forged with Impulse's
+/// authserv-id removed first); then the message is signed. Both happen after every change the
+/// policy made and before the spool write, so the signature covers exactly what is spooled and
+/// delivered, and both run on the blocking-work threads (key look-ups wait for the resolver, an
+/// RSA signature is CPU work a loop should not do).
 extension SMTPServerHandler {
+    /// What the blocking-work thread did to a message.
+    struct ReceptionDKIMOutcome: Sendable {
+        /// The message to spool when it changed (forged fields removed), else nil.
+        var replaced: [UInt8]?
+        /// Fields to put above it (Authentication-Results, DKIM-Signature).
+        var fields: [String] = []
+        var signingFailure: DKIMSigningFailure?
+    }
+
     func signThenSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
         let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
-        guard let signing = services.signing.value,
-            signing.allowed(binding: envelope.binding ?? "default", domains: domains)
-        else {
+        guard let signing = services.signing.value else {
+            submitToSpool(envelope, parts, context: context)
+            return
+        }
+        let verify = signing.policy.configuration.authenticationResults
+        let sign = signing.allowed(binding: envelope.binding ?? "default", domains: domains)
+        guard verify || sign else {
             submitToSpool(envelope, parts, context: context)
             return
         }
         var message: [UInt8] = []
         message.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
         for part in parts { message += part.readableBytesView }
-        let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
-        let plan = signing.policy.plan(headerSection: Array(message[..<headerEnd])) { [self] key in
-            if key == "can_relay" && machine.clientMayRelay { return "true" }
-            guard let policyState, policySessionOpen else { return nil }
-            return policyState.context(sessionID, message: true, key)
-                ?? policyState.context(sessionID, message: false, key)
-        }
-        switch plan {
-        case nil:
-            submitToSpool(envelope, parts, context: context)
-        case .failure(let failure):
-            signingFailed(failure, envelope, parts, action: signing.policy.failureAction, context: context)
-        case .success(let plan):
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let action = signing.policy.failureAction
-            services.effects.blockingWork.runIfActive(eventLoop: context.eventLoop) {
-                DKIMSigningPolicy.sign(message, plan: plan)
-            }.whenComplete { result in
-                let handler = bound.value
-                guard let context = handler.context else { return }
-                switch result {
-                case .success(.success(let field)):
-                    handler.submitToSpool(envelope, [ByteBuffer(string: field)] + parts, context: context)
-                case .success(.failure(let failure)):
-                    handler.signingFailed(failure, envelope, parts, action: action, context: context)
-                case .failure(let error):
-                    handler.signingFailed(
-                        DKIMSigningFailure(domain: plan.request.domain, message: "\(error)"), envelope, parts,
-                        action: action, context: context)
+        var plan: DKIMSigningPlan?
+        if sign {
+            let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
+            let decided = signing.policy.plan(headerSection: Array(message[..<headerEnd])) { [self] key in
+                if key == "can_relay" && machine.clientMayRelay { return "true" }
+                guard let policyState, policySessionOpen else { return nil }
+                return policyState.context(sessionID, message: true, key)
+                    ?? policyState.context(sessionID, message: false, key)
+            }
+            switch decided {
+            case nil: break
+            case .success(let made): plan = made
+            case .failure(let failure):
+                if !verify {
+                    signingFailed(failure, envelope, parts, action: signing.policy.failureAction, context: context)
+                    return
                 }
+                logger.error("dkim: \(failure)", metadata: ["id": "\(envelope.id)", "client": "\(clientLabel)"])
+            }
+        }
+        guard verify || plan != nil else {
+            submitToSpool(envelope, parts, context: context)
+            return
+        }
+        let authservID = signing.policy.configuration.authservID ?? services.hostname
+        let (received, chosenPlan) = (message, plan)
+        let resolver = services.effects.resolver
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let action = signing.policy.failureAction
+        services.effects.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> ReceptionDKIMOutcome in
+            var outcome = ReceptionDKIMOutcome()
+            var signed = received
+            if verify {
+                if let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
+                    outcome.replaced = cleaned
+                    signed = cleaned
+                }
+                let verification =
+                    (try? ScriptDKIM.verify(signed, resolver: resolver).get())
+                    ?? DKIMVerification(status: 7, statusText: "internal error", signatures: [])
+                let field = AuthenticationResults.field(authservID: authservID, dkim: verification)
+                outcome.fields.append(field)
+                signed = Array(field.utf8) + signed
+            }
+            if let plan = chosenPlan {
+                switch DKIMSigningPolicy.sign(signed, plan: plan) {
+                case .success(let field): outcome.fields.insert(field, at: 0)
+                case .failure(let failure): outcome.signingFailure = failure
+                }
+            }
+            return outcome
+        }.whenComplete { result in
+            let handler = bound.value
+            guard let context = handler.context else { return }
+            switch result {
+            case .success(let outcome):
+                var spooled = outcome.replaced.map { [ByteBuffer(bytes: $0)] } ?? parts
+                spooled = outcome.fields.map { ByteBuffer(string: $0) } + spooled
+                if let failure = outcome.signingFailure {
+                    handler.signingFailed(failure, envelope, spooled, action: action, context: context)
+                } else {
+                    handler.submitToSpool(envelope, spooled, context: context)
+                }
+            case .failure(let error):
+                handler.signingFailed(
+                    DKIMSigningFailure(domain: chosenPlan?.request.domain ?? "?", message: "\(error)"), envelope, parts,
+                    action: action, context: context)
             }
         }
     }

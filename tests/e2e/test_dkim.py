@@ -292,3 +292,48 @@ msys.registerModule("verifier", mod)
     finally:
         dns.terminate()
         dns.wait()
+
+
+def test_authentication_results_for_received_signatures(server_factory, sink, keys, tmp_path):
+    from conftest import start_dnsmasq
+    txt = {name.replace(".test", ".itest"): value for name, value in keys.items() if name != "directory"}
+    dns, port = start_dnsmasq(tmp_path, [f"--txt-record={n},{v.decode()}" for n, v in txt.items()] + ["--local=/itest/"],
+                              probe_name="s1._domainkey.sender.itest")
+    stanza = STANZA.replace('opendkim "opendkim1" {', 'opendkim "opendkim1" {\n  authentication_results = true\n'
+                            '  authserv_id = "mx.impulse.test"')
+    try:
+        server = start(server_factory, sink, stanza, keys, extra=f'dns_nameservers = ( "127.0.0.1@{port}" )\n')
+        plain = MESSAGE.replace(b"sender.test", b"sender.itest")
+        secret = open(f"{keys['directory']}/sender.test/s1.key", "rb").read()
+        signed = dkim.sign(plain, b"s1", b"sender.itest", secret, include_headers=[b"from", b"subject"]) + plain
+        forged = (b"Authentication-Results: MX.impulse.test; dkim=pass header.d=bank.example\r\n"
+                  b"Authentication-Results: other.example;\r\n dkim=pass header.d=x.example\r\n")
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            client.sendmail("alice@sender.itest", ["bob@sink.test"], forged + signed)
+            client.sendmail("alice@sender.itest", ["bob@sink.test"], signed.replace(b"Hello.", b"Hello!"))
+            client.sendmail("alice@sender.itest", ["bob@sink.test"], plain)
+            client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+        received = sink.wait_for(4)
+
+        def results(data):
+            head = data[:data.index(b"\r\n\r\n")].decode()
+            return [f for f in head.replace("\r\n\t", " ").replace("\r\n ", " ").split("\r\n")
+                    if f.lower().startswith("authentication-results:")]
+
+        good = next(m for m in received if b"other.example" in m.data)
+        bad = next(m for m in received if b"Hello!" in m.data)
+        ours = next(m for m in received if b"<alice@sender.test>" in m.data)
+        unsigned = next(m for m in received if m not in (good, bad, ours))
+        assert results(good.data) == [
+            "Authentication-Results: mx.impulse.test; dkim=pass header.d=sender.itest header.s=s1 "
+            "header.i=@sender.itest header.a=rsa-sha256",
+            "Authentication-Results: other.example; dkim=pass header.d=x.example"], results(good.data)
+        assert b"bank.example" not in good.data
+        assert results(bad.data)[0].startswith("Authentication-Results: mx.impulse.test; dkim=fail")
+        assert results(unsigned.data) == ["Authentication-Results: mx.impulse.test; dkim=none"]
+        # Our own signature comes first, over the Authentication-Results field, and verifies.
+        assert ours.data.startswith(b"DKIM-Signature:") and verifies(ours.data, keys)
+        assert results(ours.data) == ["Authentication-Results: mx.impulse.test; dkim=none"]
+    finally:
+        dns.terminate()
+        dns.wait()
