@@ -36,6 +36,7 @@ extension SMTPServerHandler {
         message.reserveCapacity(parts.reduce(0) { $0 + $1.readableBytes })
         for part in parts { message += part.readableBytesView }
         var plan: DKIMSigningPlan?
+        var planFailure: DKIMSigningFailure?
         if sign {
             let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
             let decided = signing.policy.plan(headerSection: Array(message[..<headerEnd])) { [self] key in
@@ -52,7 +53,7 @@ extension SMTPServerHandler {
                     signingFailed(failure, envelope, parts, action: signing.policy.failureAction, context: context)
                     return
                 }
-                logger.error("dkim: \(failure)", metadata: ["id": "\(envelope.id)", "client": "\(clientLabel)"])
+                planFailure = failure
             }
         }
         guard verify || plan != nil else {
@@ -60,12 +61,13 @@ extension SMTPServerHandler {
             return
         }
         let authservID = signing.policy.configuration.authservID ?? services.hostname
-        let (received, chosenPlan) = (message, plan)
+        let (received, chosenPlan, failedPlan) = (message, plan, planFailure)
         let resolver = services.effects.resolver
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let action = signing.policy.failureAction
         services.effects.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> ReceptionDKIMOutcome in
             var outcome = ReceptionDKIMOutcome()
+            outcome.signingFailure = failedPlan
             var signed = received
             if verify {
                 if let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
@@ -88,7 +90,11 @@ extension SMTPServerHandler {
             return outcome
         }.whenComplete { result in
             let handler = bound.value
-            guard let context = handler.context else { return }
+            guard let context = handler.context else {
+                // The client left before its reply: nothing was acknowledged, nothing is kept.
+                handler.releaseMemory()
+                return
+            }
             switch result {
             case .success(let outcome):
                 var spooled = outcome.replaced.map { [ByteBuffer(bytes: $0)] } ?? parts

@@ -167,6 +167,17 @@ def test_a_key_that_cannot_be_loaded_at_signing_time(server_factory, sink, keys)
     time.sleep(0.5)
     assert len(sink.wait_for(before + 1)) == before + 1
     assert verifies(sink.messages[-1].data, keys)
+    server.stop()
+
+    # The same with verification on (the message carries no signature: nothing is looked up).
+    both = strict.replace('signing_failure = "tempfail"', 'signing_failure = "tempfail"\n  authentication_results = true')
+    server = start(server_factory, sink, both, keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("dave@nokey.test", ["bob@sink.test"], nokey)
+        assert refused.value.smtp_code == 451
+    time.sleep(0.5)
+    assert len(sink.messages) == before + 1
 
 
 def test_unusable_keys_are_configuration_errors_with_their_location(tmp_path, keys):
