@@ -83,10 +83,30 @@ package final class PolicyEffectExecutor: Sendable {
     /// (set by the server at start and on reload).
     package let signingDefaults = NIOLockedValueBox<DKIMSigningConfiguration.Options?>(nil)
 
+    /// Looks up, without blocking, the keys `message`'s DKIM signatures name (at most as many as
+    /// are checked), so verification then finds them at hand instead of holding a blocking-work
+    /// thread while name servers answer. Completes on `loop`; never fails.
+    package func prefetchDKIMKeys(_ message: [UInt8], on loop: EventLoop) -> EventLoopFuture<[String: DKIMKeyRecord]> {
+        let names = DKIMKeyNames.of(message: message)
+        guard let resolver, !names.isEmpty else { return loop.makeSucceededFuture([:]) }
+        let answers = names.map { name -> EventLoopFuture<(String, DKIMKeyRecord)> in
+            let promise = loop.makePromise(of: (String, DKIMKeyRecord).self)
+            resolver.lookup(name, type: .txt) { answer in
+                promise.succeed((name.lowercased(), DKIMKeyNames.record(from: ScriptDKIM.keyAnswer(answer))))
+            }
+            return promise.futureResult
+        }
+        return EventLoopFuture.whenAllSucceed(answers, on: loop).map { pairs in
+            Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     /// msys.validate.opendkim.verify's answer: the overall status and its text, then twelve
     /// values per signature (docs/lua/abi.md).
-    static func verification(_ message: [UInt8], resolver: DNSResolver?) -> EffectResult {
-        switch ScriptDKIM.verify(message, resolver: resolver) {
+    static func verification(
+        _ message: [UInt8], resolver: DNSResolver?, prefetched: [String: DKIMKeyRecord]
+    ) -> EffectResult {
+        switch ScriptDKIM.verify(message, resolver: resolver, prefetched: prefetched) {
         case .failure(let error): return .failed(error.message)
         case .success(let outcome):
             var values: [LuaValue] = [.number(Double(outcome.status)), .string(outcome.statusText)]
@@ -122,8 +142,12 @@ package final class PolicyEffectExecutor: Sendable {
                 .recover { .failed("\($0)") }
         case .dkimVerify(let message):
             let resolver = self.resolver
-            return blockingWork.runIfActive(eventLoop: loop) { Self.verification(message, resolver: resolver) }
-                .recover { _ in .failed("thread pool stopped") }
+            let blockingWork = self.blockingWork
+            return prefetchDKIMKeys(message, on: loop).flatMap { keys in
+                blockingWork.runIfActive(eventLoop: loop) {
+                    Self.verification(message, resolver: resolver, prefetched: keys)
+                }
+            }.recover { _ in .failed("thread pool stopped") }
         case .dkimSign(let message, let options):
             let defaults = signingDefaults.withLockedValue { $0 }
             return blockingWork.runIfActive(eventLoop: loop) { () -> EffectResult in

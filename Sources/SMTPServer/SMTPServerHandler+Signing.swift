@@ -65,29 +65,34 @@ extension SMTPServerHandler {
         let resolver = services.effects.resolver
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let action = signing.policy.failureAction
-        services.effects.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> ReceptionDKIMOutcome in
-            var outcome = ReceptionDKIMOutcome()
-            outcome.signingFailure = failedPlan
-            var signed = received
-            if verify {
-                if let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
-                    outcome.replaced = cleaned
-                    signed = cleaned
+        let effects = services.effects
+        let loop = context.eventLoop
+        let keys = verify ? effects.prefetchDKIMKeys(received, on: loop) : loop.makeSucceededFuture([:])
+        keys.flatMap { keys in
+            effects.blockingWork.runIfActive(eventLoop: loop) { () -> ReceptionDKIMOutcome in
+                var outcome = ReceptionDKIMOutcome()
+                outcome.signingFailure = failedPlan
+                var signed = received
+                if verify {
+                    if let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
+                        outcome.replaced = cleaned
+                        signed = cleaned
+                    }
+                    let verification =
+                        (try? ScriptDKIM.verify(signed, resolver: resolver, prefetched: keys).get())
+                        ?? DKIMVerification(status: 7, statusText: "internal error", signatures: [])
+                    let field = AuthenticationResults.field(authservID: authservID, dkim: verification)
+                    outcome.fields.append(field)
+                    signed = Array(field.utf8) + signed
                 }
-                let verification =
-                    (try? ScriptDKIM.verify(signed, resolver: resolver).get())
-                    ?? DKIMVerification(status: 7, statusText: "internal error", signatures: [])
-                let field = AuthenticationResults.field(authservID: authservID, dkim: verification)
-                outcome.fields.append(field)
-                signed = Array(field.utf8) + signed
-            }
-            if let plan = chosenPlan {
-                switch DKIMSigningPolicy.sign(signed, plan: plan) {
-                case .success(let field): outcome.fields.insert(field, at: 0)
-                case .failure(let failure): outcome.signingFailure = failure
+                if let plan = chosenPlan {
+                    switch DKIMSigningPolicy.sign(signed, plan: plan) {
+                    case .success(let field): outcome.fields.insert(field, at: 0)
+                    case .failure(let failure): outcome.signingFailure = failure
+                    }
                 }
+                return outcome
             }
-            return outcome
         }.whenComplete { result in
             let handler = bound.value
             guard let context = handler.context else {

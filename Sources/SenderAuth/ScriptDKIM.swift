@@ -76,22 +76,29 @@ public enum ScriptDKIM {
         }
     }
 
-    /// Verifies `message`, keys looked up through `resolver` (its cache honours their TTLs); no
-    /// resolver: every key look-up fails for now.
-    public static func verify(_ message: [UInt8], resolver: DNSResolver?) -> Result<DKIMVerification, DKIMError> {
+    /// Verifies `message`. Keys come from `prefetched` (looked up beforehand without blocking:
+    /// `DKIMKeyNames`); a key not there is looked up through `resolver` here, waiting (the
+    /// thread may block). No resolver: such a look-up fails for now.
+    public static func verify(
+        _ message: [UInt8], resolver: DNSResolver?, prefetched: [String: DKIMKeyRecord] = [:]
+    ) -> Result<DKIMVerification, DKIMError> {
         let library: DKIMLibrary
         do { library = try DKIMLibrary.verifying() } catch { return .failure(error) }
         return .success(
             DKIMVerifier.verify(message, library: library) { name in
+                if let known = prefetched[name.lowercased()] { return known }
                 guard let resolver else { return .temporaryFailure }
-                switch resolver.lookup(name, type: .txt) {
-                case .success(let records):
-                    // RFC 6376 §3.6.2.2: one record is expected; several make the key unusable.
-                    guard records.count == 1, let record = records.first else { return .notFound }
-                    return .found(record.value)
-                case .failure(.nxdomain), .failure(.noData): return .notFound
-                case .failure: return .temporaryFailure
-                }
+                return DKIMKeyNames.record(from: keyAnswer(resolver.lookup(name, type: .txt)))
             })
+    }
+
+    /// A resolver's TXT answer as a key look-up's.
+    public static func keyAnswer(_ answer: Result<[DNSRecord], DNSLookupError>) -> Result<[String], DNSKeyLookupFailure>
+    {
+        switch answer {
+        case .success(let records): return .success(records.map(\.value))
+        case .failure(.nxdomain), .failure(.noData): return .failure(.noRecord)
+        case .failure: return .failure(.temporary)
+        }
     }
 }
