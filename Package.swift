@@ -219,6 +219,9 @@ let package = Package(
             name: "FuzzLuaPatterns", dependencies: ["FuzzSupport", "LuaShim", "CLuaJIT"], path: "Fuzz/FuzzLuaPatterns",
             swiftSettings: strict),
         .executableTarget(
+            name: "FuzzDKIMVerify", dependencies: ["FuzzSupport", "SenderAuth"], path: "Fuzz/FuzzDKIMVerify",
+            swiftSettings: strict),
+        .executableTarget(
             name: "FuzzDNSMessage", dependencies: ["FuzzSupport", "Resolver"], path: "Fuzz/FuzzDNSMessage",
             swiftSettings: strict),
         .executableTarget(
