@@ -362,7 +362,7 @@ public enum HookRegistry {
         ("core_post_msg_each_rcpt", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_post_final_validation", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_final_validation2", "int", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
-        // The issue's rejection log hook: core_log_rejection with the text already formatted (INFERRED).
+        // The rejection log hook: core_log_rejection with the text already formatted (INFERRED).
         (
             "core_log_rejection_v1", "void",
             """
