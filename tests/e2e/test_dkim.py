@@ -348,3 +348,42 @@ def test_authentication_results_for_received_signatures(server_factory, sink, ke
     finally:
         dns.terminate()
         dns.wait()
+
+
+def test_reload_swaps_keys_and_keeps_the_running_ones_on_errors(server_factory, sink, keys):
+    import signal
+    server = start(server_factory, sink, STANZA, keys)
+    key = server.directory / "rotated.key"
+
+    def reload_and_wait(marker):
+        before = server.log.read_text().count(marker)
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 20
+        while server.log.read_text().count(marker) == before:
+            assert time.time() < deadline, server.log.read_text()[-2000:]
+            time.sleep(0.05)
+
+    def send_and_signature():
+        count = len(sink.messages)
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+        data = sink.wait_for(count + 1)[-1].data
+        return data[:data.index(b"\r\nReceived:")].replace(b"\r\n\t", b"")
+
+    assert b"s=s1;" in send_and_signature()
+    # A rotation to a key that cannot be read: the reload fails at the line, the old key signs on.
+    config = server.config.read_text()
+    server.config.write_text(config.replace('dkim_domain "sender.test" { selector = "s1" }',
+                                            f'dkim_domain "sender.test" {{ selector = "s2" key = "{key}" }}'))
+    reload_and_wait("config reload failed")
+    assert "rotated.key" in server.log.read_text().split("config reload failed")[-1]
+    assert b"s=s1;" in send_and_signature()
+    # The key is there now: the next reload takes it, and the new selector signs.
+    subprocess.run(["openssl", "genrsa", "-out", key, "1024"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                            capture_output=True).stdout
+    reload_and_wait("now serve new sessions")
+    signature = send_and_signature()
+    assert b"s=s2;" in signature
+    assert verifies(sink.messages[-1].data,
+                    {"s2._domainkey.sender.test": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)})
