@@ -116,6 +116,9 @@ struct Binder {
                 case "reception_memory_limit":
                     config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
                 case "resolv_conf": config.resolvConf = try OptionReader.path(option)
+                case "signing_stats":
+                    config.signingStats = try OptionReader.choice(
+                        option, [("all", "all"), ("global", "global"), ("off", "off")])
                 case "dns_nameservers":
                     config.dnsNameservers = try OptionReader.list(option).map { text, location throws(ConfigError) in
                         let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)

@@ -21,6 +21,8 @@ public struct ImpulseConfiguration: Sendable {
     public var scriptlet: ScriptletConfiguration?
     /// The `opendkim` stanza: DKIM signing at reception.
     public var dkimSigning: DKIMSigningConfiguration?
+    /// `signing_stats`: how finely DKIM signing is counted (all, global, off).
+    public var signingStats = "all"
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,
     /// msg:binding_group). Their delivery options come with outbound delivery.
     public var bindings: [BindingDefinition] = []

@@ -59,7 +59,7 @@ enum MomentumOptionCatalog {
         "rfc2822_messageid_header", "rfc2822_missing_headers", "rfc2822_trace_headers", "rollup_mx",
         "rollup_mx_name", "routes", "rset_timeout", "scheduler", "scope_max_outbound_connections",
         "send_8bitmime", "server_max_file_descriptors", "server_max_outbound_connections",
-        "server_reserve_outbound_connections", "service_sessions", "signing_stats", "siv_throttle_cache_size",
+        "server_reserve_outbound_connections", "service_sessions", "siv_throttle_cache_size",
         "skip_hosts", "smtp_extensions", "soft_bounce_drain_rate", "spool_mode", "spoolbase",
         "ssl_lock_method", "starttls_injection_policy", "static_banner", "supplemental_groups",
         "suspend_delivery", "swap_out_meta_after_each_tempfail", "tcp_buffer_size", "tcp_recv_buffer_size",

@@ -17,7 +17,13 @@ package final class ServerStatistics: Sendable {
     private let started = Date()
     private let resetAt = Mutex(Date())
 
-    package init(metrics: ServerMetrics) { self.metrics = metrics }
+    /// DKIM signing and verification counts (`signing_stats`).
+    package let signing: SigningStatistics
+
+    package init(metrics: ServerMetrics) {
+        self.metrics = metrics
+        signing = SigningStatistics(metrics: metrics)
+    }
 
     package func sessionOpened() {
         sessions.wrappingAdd(1, ordering: .relaxed)

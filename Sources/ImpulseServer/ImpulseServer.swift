@@ -122,6 +122,7 @@ public final class ImpulseServer: Sendable {
     public func start() throws -> [SocketAddress] {
         services.signing.replace(try Self.receptionSigning(configuration))
         services.effects.signingDefaults.withLockedValue { $0 = configuration.dkimSigning?.defaults }
+        services.statistics.signing.setGranularity(.init(rawValue: configuration.signingStats) ?? .all)
         do { try spool.prepare() } catch {
             throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
         }
@@ -225,6 +226,7 @@ public final class ImpulseServer: Sendable {
         let generation = try makePolicy(newConfiguration)
         services.signing.replace(signing)
         services.effects.signingDefaults.withLockedValue { $0 = newConfiguration.dkimSigning?.defaults }
+        services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
         install(generation)
         if let retired {

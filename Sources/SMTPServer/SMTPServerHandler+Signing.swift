@@ -18,6 +18,8 @@ extension SMTPServerHandler {
         /// Fields to put above it (Authentication-Results, DKIM-Signature).
         var fields: [String] = []
         var signingFailure: DKIMSigningFailure?
+        /// The verification's result words, one per signature ("none" for an unsigned message).
+        var verdicts: [String] = []
     }
 
     func signThenSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
@@ -81,6 +83,8 @@ extension SMTPServerHandler {
                     let verification =
                         (try? ScriptDKIM.verify(signed, resolver: resolver, prefetched: keys).get())
                         ?? DKIMVerification(status: 7, statusText: "internal error", signatures: [])
+                    outcome.verdicts =
+                        verification.signatures.isEmpty ? ["none"] : verification.signatures.map(\.result)
                     let field = AuthenticationResults.field(authservID: authservID, dkim: verification)
                     outcome.fields.append(field)
                     signed = Array(field.utf8) + signed
@@ -102,6 +106,11 @@ extension SMTPServerHandler {
             }
             switch result {
             case .success(let outcome):
+                for verdict in outcome.verdicts { handler.services.statistics.signing.verified(verdict) }
+                if outcome.signingFailure == nil, let plan = chosenPlan {
+                    handler.services.statistics.signing.signing(
+                        domain: plan.request.domain, binding: envelope.binding ?? "default", failed: false)
+                }
                 var spooled = outcome.replaced.map { [ByteBuffer(bytes: $0)] } ?? parts
                 spooled = outcome.fields.map { ByteBuffer(string: $0) } + spooled
                 if let failure = outcome.signingFailure {
@@ -123,6 +132,8 @@ extension SMTPServerHandler {
         _ failure: DKIMSigningFailure, _ envelope: SpoolEnvelope, _ parts: [ByteBuffer],
         action: DKIMSigningConfiguration.FailureAction, context: ChannelHandlerContext
     ) {
+        services.statistics.signing.signing(
+            domain: failure.domain, binding: envelope.binding ?? "default", failed: true)
         logger.error(
             "dkim: \(failure)",
             metadata: ["id": "\(envelope.id)", "client": "\(clientLabel)", "action": "\(action.rawValue)"])

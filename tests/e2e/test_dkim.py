@@ -313,7 +313,8 @@ def test_authentication_results_for_received_signatures(server_factory, sink, ke
     stanza = STANZA.replace('opendkim "opendkim1" {', 'opendkim "opendkim1" {\n  authentication_results = true\n'
                             '  authserv_id = "mx.impulse.test"')
     try:
-        server = start(server_factory, sink, stanza, keys, extra=f'dns_nameservers = ( "127.0.0.1@{port}" )\n')
+        server = start(server_factory, sink, stanza, keys, extra=f'dns_nameservers = ( "127.0.0.1@{port}" )\n'
+                       'Control_Listener { Listen "ctl.sock" { } }\n')
         plain = MESSAGE.replace(b"sender.test", b"sender.itest")
         secret = open(f"{keys['directory']}/sender.test/s1.key", "rb").read()
         signed = dkim.sign(plain, b"s1", b"sender.itest", secret, include_headers=[b"from", b"subject"]) + plain
@@ -345,6 +346,16 @@ def test_authentication_results_for_received_signatures(server_factory, sink, ke
         # Our own signature comes first, over the Authentication-Results field, and verifies.
         assert ours.data.startswith(b"DKIM-Signature:") and verifies(ours.data, keys)
         assert results(ours.data) == ["Authentication-Results: mx.impulse.test; dkim=none"]
+
+        def console(*command):
+            return subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), *command],
+                                  capture_output=True, text=True, timeout=30).stdout
+        stats = console("signing_stats")
+        assert "Global {\n    DKIM Signed: 1\n    DKIM Failed: 0" in stats, stats
+        assert "Domain sender.test {\n    DKIM Signed: 1" in stats and "Binding default {\n    DKIM Signed: 1" in stats
+        assert "DKIM fail: 1\n" in stats and "DKIM none: 2\n" in stats and "DKIM pass: 1\n" in stats, stats
+        assert "Signing Statistics are reset" in console("signing_stats", "reset")
+        assert "DKIM Signed: 0" in console("signing_stats") and "Domain" not in console("signing_stats")
     finally:
         dns.terminate()
         dns.wait()
