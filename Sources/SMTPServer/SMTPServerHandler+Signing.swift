@@ -68,6 +68,7 @@ extension SMTPServerHandler {
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let action = signing.policy.failureAction
         let effects = services.effects
+        let policy = signing.policy
         let loop = context.eventLoop
         let keys = verify ? effects.prefetchDKIMKeys(received, on: loop) : loop.makeSucceededFuture([:])
         keys.flatMap { keys in
@@ -90,7 +91,7 @@ extension SMTPServerHandler {
                     signed = Array(field.utf8) + signed
                 }
                 if let plan = chosenPlan {
-                    switch DKIMSigningPolicy.sign(signed, plan: plan) {
+                    switch policy.sign(signed, plan: plan) {
                     case .success(let field): outcome.fields.insert(field, at: 0)
                     case .failure(let failure): outcome.signingFailure = failure
                     }
@@ -109,7 +110,7 @@ extension SMTPServerHandler {
                 for verdict in outcome.verdicts { handler.services.statistics.signing.verified(verdict) }
                 if outcome.signingFailure == nil, let plan = chosenPlan {
                     handler.services.statistics.signing.signing(
-                        domain: plan.request.domain, binding: envelope.binding ?? "default", failed: false)
+                        domain: plan.domain, binding: envelope.binding ?? "default", failed: false)
                 }
                 var spooled = outcome.replaced.map { [ByteBuffer(bytes: $0)] } ?? parts
                 spooled = outcome.fields.map { ByteBuffer(string: $0) } + spooled
@@ -120,7 +121,7 @@ extension SMTPServerHandler {
                 }
             case .failure(let error):
                 handler.signingFailed(
-                    DKIMSigningFailure(domain: chosenPlan?.request.domain ?? "?", message: "\(error)"), envelope, parts,
+                    DKIMSigningFailure(domain: chosenPlan?.domain ?? "?", message: "\(error)"), envelope, parts,
                     action: action, context: context)
             }
         }

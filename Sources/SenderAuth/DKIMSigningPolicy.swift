@@ -2,9 +2,17 @@ import Foundation
 import ImpulseConfig
 import NIOConcurrencyHelpers
 
-/// What the opendkim stanza decided for one message: sign with this request and library.
+/// What the opendkim stanza decided for one message, on the event loop: sign for this domain
+/// with this selector and the key at `keyPath` (read, if it is not yet, where the signing runs).
 public struct DKIMSigningPlan: Sendable {
-    public var request: DKIMSigningRequest
+    public var domain: String
+    public var selector: String
+    public var keyPath: String
+    public var headerCanonicalization: DKIMCanonicalization
+    public var bodyCanonicalization: DKIMCanonicalization
+    /// The configured digest; nil: the key's kind decides.
+    public var digest: DKIMAlgorithm?
+    public var identity: String?
     public var library: DKIMLibrary
     /// The responsible domain the plan was made for (for logs).
     public var responsibleDomain: String
@@ -80,9 +88,8 @@ public final class DKIMSigningPolicy: Sendable {
     }
 
     /// Whether and how to sign a message with this header section, on the event loop (cheap:
-    /// reads two header fields and the context). `contextValue` answers for the session's
-    /// validation context (sign_condition). nil: not signed. A key that cannot be loaded for a
-    /// template path is a failure.
+    /// reads two header fields and the context; no file is read). `contextValue` answers for the
+    /// session's validation context (sign_condition). nil: not signed.
     public func plan(
         headerSection: [UInt8], contextValue: (String) -> String?
     ) -> Result<DKIMSigningPlan, DKIMSigningFailure>? {
@@ -103,41 +110,45 @@ public final class DKIMSigningPolicy: Sendable {
         guard let selector = options.selector, let template = options.key else { return nil }
         let domain = options.baseDomain ?? responsible
         let path = Self.expand(template, domain: domain, selector: selector)
-        let key: DKIMPrivateKey
-        if let known = keys.withLockedValue({ $0[path] }) {
-            key = known
-        } else {
-            do {
-                key = try DKIMPrivateKey.load(path: path)
-            } catch {
-                return .failure(DKIMSigningFailure(domain: domain, message: error.message))
-            }
-            keys.withLockedValue { known in
-                if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
-            }
-        }
-        let algorithm =
-            options.digest.flatMap(DKIMAlgorithm.init(rawValue:)) ?? (key.isEd25519 ? .ed25519SHA256 : .rsaSHA256)
         let library: DKIMLibrary
         do {
             library = try DKIMLibrary.shared(Self.librarySettings(options))
         } catch {
             return .failure(DKIMSigningFailure(domain: domain, message: error.message))
         }
-        let request = DKIMSigningRequest(
-            domain: domain, selector: selector, key: key,
-            headerCanonicalization: options.headerCanon == "relaxed" ? .relaxed : .simple,
-            bodyCanonicalization: options.bodyCanon == "relaxed" ? .relaxed : .simple, algorithm: algorithm,
-            identity: options.identity)
-        return .success(DKIMSigningPlan(request: request, library: library, responsibleDomain: responsible))
+        return .success(
+            DKIMSigningPlan(
+                domain: domain, selector: selector, keyPath: path,
+                headerCanonicalization: options.headerCanon == "relaxed" ? .relaxed : .simple,
+                bodyCanonicalization: options.bodyCanon == "relaxed" ? .relaxed : .simple,
+                digest: options.digest.flatMap(DKIMAlgorithm.init(rawValue:)), identity: options.identity,
+                library: library, responsibleDomain: responsible))
     }
 
-    /// Signs `message` as planned (CPU work: run it off the event loops).
-    public static func sign(_ message: [UInt8], plan: DKIMSigningPlan) -> Result<String, DKIMSigningFailure> {
+    /// Signs `message` as planned: reads the key on its first use (file I/O and CPU work: run it
+    /// off the event loops).
+    public func sign(_ message: [UInt8], plan: DKIMSigningPlan) -> Result<String, DKIMSigningFailure> {
+        let key: DKIMPrivateKey
+        if let known = keys.withLockedValue({ $0[plan.keyPath] }) {
+            key = known
+        } else {
+            do {
+                key = try DKIMPrivateKey.load(path: plan.keyPath)
+            } catch {
+                return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
+            }
+            keys.withLockedValue { known in
+                if known.count < SenderAuthLimits.maxCachedSigningKeys { known[plan.keyPath] = key }
+            }
+        }
+        let request = DKIMSigningRequest(
+            domain: plan.domain, selector: plan.selector, key: key, headerCanonicalization: plan.headerCanonicalization,
+            bodyCanonicalization: plan.bodyCanonicalization,
+            algorithm: plan.digest ?? (key.isEd25519 ? .ed25519SHA256 : .rsaSHA256), identity: plan.identity)
         do {
-            return .success(try DKIMSigner.sign(message, with: plan.request, library: plan.library))
+            return .success(try DKIMSigner.sign(message, with: request, library: plan.library))
         } catch {
-            return .failure(DKIMSigningFailure(domain: plan.request.domain, message: error.message))
+            return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
         }
     }
 
