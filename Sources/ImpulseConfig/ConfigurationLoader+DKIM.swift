@@ -83,8 +83,15 @@ extension Binder {
                 case "key":
                     options.key = try OptionReader.path(option)
                     options.keyLocation = option.value.location
-                case "selector": options.selector = try dnsLabel(option)
-                case "base_domain" where inDomain: options.baseDomain = try dnsLabel(option)
+                case "selector":
+                    var selectors: [String] = []
+                    for (text, location) in try OptionReader.list(option) {
+                        selectors.append(try dnsLabel(text, location: location, option: option))
+                    }
+                    options.selectors = selectors
+                case "base_domain" where inDomain:
+                    options.baseDomain = try dnsLabel(
+                        OptionReader.scalar(option), location: option.value.location, option: option)
                 case "base_domain":
                     error(option.location, "'\(option.spelling)' is only valid inside a dkim_domain scope")
                 case "identity": options.identity = try OptionReader.scalar(option)
@@ -124,13 +131,12 @@ extension Binder {
         return names
     }
 
-    private func dnsLabel(_ option: ConfigOption) throws(ConfigError) -> String {
-        let text = try OptionReader.scalar(option)
+    private func dnsLabel(_ text: String, location: SourceLocation, option: ConfigOption) throws(ConfigError) -> String
+    {
         guard !text.isEmpty, text.count <= 253,
             text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "." || $0 == "_") })
         else {
-            throw ConfigError(
-                option.value.location, "'\(option.spelling)' expects a DNS name such as example.com, found '\(text)'")
+            throw ConfigError(location, "'\(option.spelling)' expects a DNS name such as example.com, found '\(text)'")
         }
         return text
     }

@@ -15,7 +15,11 @@ public struct DKIMSigningConfiguration: Sendable, Equatable {
         /// The key file, with `%{d}` and `%{s}` to expand; and where it was set.
         public var key: String?
         public var keyLocation: SourceLocation?
-        public var selector: String?
+        /// `selector`: one, or a list — each signs with its own key (the key path's `%{s}`), so a
+        /// message can carry an RSA and an Ed25519 signature.
+        public var selectors: [String]?
+        /// The first selector (what a script's sign call defaults to).
+        public var selector: String? { selectors?.first }
         public var baseDomain: String?
         public var identity: String?
         public var signCondition: String?
@@ -39,7 +43,7 @@ public struct DKIMSigningConfiguration: Sendable, Equatable {
                 result.key = fallback.key
                 result.keyLocation = fallback.keyLocation
             }
-            result.selector = selector ?? fallback.selector
+            result.selectors = selectors ?? fallback.selectors
             result.baseDomain = baseDomain ?? fallback.baseDomain
             result.identity = identity ?? fallback.identity
             result.signCondition = signCondition ?? fallback.signCondition

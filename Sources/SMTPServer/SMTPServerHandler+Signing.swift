@@ -92,7 +92,7 @@ extension SMTPServerHandler {
                 }
                 if let plan = chosenPlan {
                     switch policy.sign(signed, plan: plan) {
-                    case .success(let field): outcome.fields.insert(field, at: 0)
+                    case .success(let signatures): outcome.fields.insert(contentsOf: signatures, at: 0)
                     case .failure(let failure): outcome.signingFailure = failure
                     }
                 }
@@ -109,8 +109,10 @@ extension SMTPServerHandler {
             case .success(let outcome):
                 for verdict in outcome.verdicts { handler.services.statistics.signing.verified(verdict) }
                 if outcome.signingFailure == nil, let plan = chosenPlan {
-                    handler.services.statistics.signing.signing(
-                        domain: plan.domain, binding: envelope.binding ?? "default", failed: false)
+                    for _ in plan.keys {
+                        handler.services.statistics.signing.signing(
+                            domain: plan.domain, binding: envelope.binding ?? "default", failed: false)
+                    }
                 }
                 var spooled = outcome.replaced.map { [ByteBuffer(bytes: $0)] } ?? parts
                 spooled = outcome.fields.map { ByteBuffer(string: $0) } + spooled

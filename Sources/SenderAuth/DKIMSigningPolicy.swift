@@ -3,11 +3,11 @@ import ImpulseConfig
 import NIOConcurrencyHelpers
 
 /// What the opendkim stanza decided for one message, on the event loop: sign for this domain
-/// with this selector and the key at `keyPath` (read, if it is not yet, where the signing runs).
+/// once per selector, each with the key at its path (read, if it is not yet, where the signing
+/// runs).
 public struct DKIMSigningPlan: Sendable {
     public var domain: String
-    public var selector: String
-    public var keyPath: String
+    public var keys: [(selector: String, path: String)]
     public var headerCanonicalization: DKIMCanonicalization
     public var bodyCanonicalization: DKIMCanonicalization
     /// The configured digest; nil: the key's kind decides.
@@ -47,20 +47,23 @@ public final class DKIMSigningPolicy: Sendable {
         self.configuration = configuration
         var diagnostics: [ConfigDiagnostic] = []
         for (domain, options) in configuration.domains.sorted(by: { $0.key < $1.key }) {
-            guard let template = options.key, let selector = options.selector else { continue }
-            let path = Self.expand(template, domain: options.baseDomain ?? domain, selector: selector)
-            let location = options.keyLocation ?? configuration.location
-            do {
-                let key = try DKIMPrivateKey.load(path: path)
-                if let digest = options.digest, key.isEd25519 != (digest == DKIMAlgorithm.ed25519SHA256.rawValue) {
+            guard let template = options.key else { continue }
+            for selector in options.selectors ?? [] {
+                let path = Self.expand(template, domain: options.baseDomain ?? domain, selector: selector)
+                let location = options.keyLocation ?? configuration.location
+                do {
+                    let key = try DKIMPrivateKey.load(path: path)
+                    if let digest = options.digest, key.isEd25519 != (digest == DKIMAlgorithm.ed25519SHA256.rawValue) {
+                        diagnostics.append(
+                            ConfigDiagnostic(
+                                .error, location,
+                                "dkim_domain \"\(domain)\": digest \(digest) does not fit the key \(path)"))
+                    }
+                    keys.withLockedValue { $0[path] = key }
+                } catch {
                     diagnostics.append(
-                        ConfigDiagnostic(
-                            .error, location,
-                            "dkim_domain \"\(domain)\": digest \(digest) does not fit the key \(path)"))
+                        ConfigDiagnostic(.error, location, "dkim_domain \"\(domain)\": \(error.message)"))
                 }
-                keys.withLockedValue { $0[path] = key }
-            } catch {
-                diagnostics.append(ConfigDiagnostic(.error, location, "dkim_domain \"\(domain)\": \(error.message)"))
             }
             do {
                 _ = try DKIMLibrary.shared(Self.librarySettings(options))
@@ -107,9 +110,8 @@ public final class DKIMSigningPolicy: Sendable {
                 return nil
             }
         }
-        guard let selector = options.selector, let template = options.key else { return nil }
+        guard let selectors = options.selectors, !selectors.isEmpty, let template = options.key else { return nil }
         let domain = options.baseDomain ?? responsible
-        let path = Self.expand(template, domain: domain, selector: selector)
         let library: DKIMLibrary
         do {
             library = try DKIMLibrary.shared(Self.librarySettings(options))
@@ -118,38 +120,49 @@ public final class DKIMSigningPolicy: Sendable {
         }
         return .success(
             DKIMSigningPlan(
-                domain: domain, selector: selector, keyPath: path,
+                domain: domain,
+                keys: selectors.map { ($0, Self.expand(template, domain: domain, selector: $0)) },
                 headerCanonicalization: options.headerCanon == "relaxed" ? .relaxed : .simple,
                 bodyCanonicalization: options.bodyCanon == "relaxed" ? .relaxed : .simple,
                 digest: options.digest.flatMap(DKIMAlgorithm.init(rawValue:)), identity: options.identity,
                 library: library, responsibleDomain: responsible))
     }
 
-    /// Signs `message` as planned: reads the key on its first use (file I/O and CPU work: run it
-    /// off the event loops).
-    public func sign(_ message: [UInt8], plan: DKIMSigningPlan) -> Result<String, DKIMSigningFailure> {
-        let key: DKIMPrivateKey
-        if let known = keys.withLockedValue({ $0[plan.keyPath] }) {
-            key = known
-        } else {
+    /// Signs `message` as planned, once per selector: the fields in the order the selectors are
+    /// listed (the first goes on top). Reads a key on its first use (file I/O and CPU work: run it
+    /// off the event loops). A key that fails fails the whole signing: a message is not sent with
+    /// part of the signatures the operator configured.
+    public func sign(_ message: [UInt8], plan: DKIMSigningPlan) -> Result<[String], DKIMSigningFailure> {
+        var fields: [String] = []
+        for (selector, path) in plan.keys {
+            let key: DKIMPrivateKey
+            if let known = keys.withLockedValue({ $0[path] }) {
+                key = known
+            } else {
+                do {
+                    key = try DKIMPrivateKey.load(path: path)
+                } catch {
+                    return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
+                }
+                keys.withLockedValue { known in
+                    if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
+                }
+            }
+            // With several selectors the keys may differ in kind: a digest that does not fit a key
+            // gives way to the key's own algorithm (keys named outright are checked at load).
+            var algorithm = key.isEd25519 ? DKIMAlgorithm.ed25519SHA256 : .rsaSHA256
+            if let digest = plan.digest, (digest == .ed25519SHA256) == key.isEd25519 { algorithm = digest }
+            let request = DKIMSigningRequest(
+                domain: plan.domain, selector: selector, key: key,
+                headerCanonicalization: plan.headerCanonicalization, bodyCanonicalization: plan.bodyCanonicalization,
+                algorithm: algorithm, identity: plan.identity)
             do {
-                key = try DKIMPrivateKey.load(path: plan.keyPath)
+                fields.append(try DKIMSigner.sign(message, with: request, library: plan.library))
             } catch {
                 return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
             }
-            keys.withLockedValue { known in
-                if known.count < SenderAuthLimits.maxCachedSigningKeys { known[plan.keyPath] = key }
-            }
         }
-        let request = DKIMSigningRequest(
-            domain: plan.domain, selector: plan.selector, key: key, headerCanonicalization: plan.headerCanonicalization,
-            bodyCanonicalization: plan.bodyCanonicalization,
-            algorithm: plan.digest ?? (key.isEd25519 ? .ed25519SHA256 : .rsaSHA256), identity: plan.identity)
-        do {
-            return .success(try DKIMSigner.sign(message, with: request, library: plan.library))
-        } catch {
-            return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
-        }
+        return .success(fields)
     }
 
     /// The domain responsible for a message: the Sender: field's address's, else From:'s (the

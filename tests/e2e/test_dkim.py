@@ -398,3 +398,29 @@ def test_reload_swaps_keys_and_keeps_the_running_ones_on_errors(server_factory, 
     assert b"s=s2;" in signature
     assert verifies(sink.messages[-1].data,
                     {"s2._domainkey.sender.test": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)})
+
+
+def test_several_selectors_sign_with_rsa_and_ed25519(server_factory, sink, keys):
+    directory = f"{keys['directory']}/dual.test"
+    subprocess.run(["mkdir", "-p", directory], check=True)
+    subprocess.run(["openssl", "genrsa", "-out", f"{directory}/r1.key", "1024"], check=True, capture_output=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", f"{directory}/e1.key"], check=True,
+                   capture_output=True)
+    rsa = subprocess.run(["openssl", "rsa", "-in", f"{directory}/r1.key", "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    ed = subprocess.run(["openssl", "pkey", "-in", f"{directory}/e1.key", "-pubout", "-outform", "DER"], check=True,
+                        capture_output=True).stdout
+    stanza = STANZA.replace('dkim_domain "ed.test"', 'dkim_domain "dual.test" { selector = ( "r1" "e1" ) }\n  dkim_domain "ed.test"')
+    server = start(server_factory, sink, stanza, keys, extra="Control_Listener { Listen \"ctl.sock\" { } }\n")
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("d@dual.test", ["bob@sink.test"], MESSAGE.replace(b"alice@sender.test", b"d@dual.test"))
+    data = sink.wait_for(1)[0].data
+    head = data[:data.index(b"\r\nReceived:")].replace(b"\r\n\t", b"")
+    assert head.count(b"DKIM-Signature:") == 2, head
+    assert head.index(b"s=r1;") < head.index(b"s=e1;") and b"a=ed25519-sha256" in head and b"a=rsa-sha256" in head
+    records = {"r1._domainkey.dual.test": b"v=DKIM1; k=rsa; p=" + base64.b64encode(rsa),
+               "e1._domainkey.dual.test": b"v=DKIM1; k=ed25519; p=" + base64.b64encode(ed[-32:])}
+    assert verifies(data, records)
+    stats = subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), "signing_stats"],
+                           capture_output=True, text=True, timeout=30).stdout
+    assert "Domain dual.test {\n    DKIM Signed: 2" in stats, stats
