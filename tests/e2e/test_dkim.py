@@ -424,3 +424,24 @@ def test_several_selectors_sign_with_rsa_and_ed25519(server_factory, sink, keys)
     stats = subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), "signing_stats"],
                            capture_output=True, text=True, timeout=30).stdout
     assert "Domain dual.test {\n    DKIM Signed: 2" in stats, stats
+
+
+def test_a_script_key_that_cannot_sign_is_a_lua_error_naming_the_script(server_factory, sink, keys, tmp_path):
+    script = tmp_path / "badkey.lua"
+    script.write_text("""require("msys.validate.opendkim")
+local mod = {}
+function mod:core_final_validation(msg, accept, vctx)
+  msys.validate.opendkim.sign(msg, vctx, { selector = "s1", keyfile = "/nonexistent/s1.key" })
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("badkey", mod)
+""")
+    server = start(server_factory, sink, f'scriptlet "scriptlet" {{ script "badkey" {{ source = "{script}" }} }}\n', keys)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    # Not lost: refused with a temporary error, the client keeps it.
+    assert refused.value.smtp_code // 100 == 4, refused.value
+    log = server.log.read_text()
+    assert "badkey.lua:4:" in log and "/nonexistent/s1.key" in log, log[-2000:]
+    assert sink.messages == []

@@ -785,7 +785,8 @@ local function message_for(msg, caller)
 end
 
 -- msys.validate.opendkim.sign(msg, vctx, options): signs the message as it stands and puts the
--- DKIM-Signature field first. Returns DKIM_STAT_OK, or nil and the reason.
+-- DKIM-Signature field first; returns DKIM_STAT_OK. A key that cannot be read or used (or any
+-- other reason it cannot sign) raises an error at the caller's line.
 function opendkim.sign(msg, vctx, options)
   local raw = message_for(msg, "msys.validate.opendkim.sign")
   local flat = {}
@@ -797,7 +798,7 @@ function opendkim.sign(msg, vctx, options)
     end
   end
   local answer = pack(__impulse_suspend("dkim_sign", raw, unpack(flat)))
-  if answer[1] ~= "ok" then return nil, answer[2] end
+  if answer[1] ~= "ok" then error("msys.validate.opendkim.sign: " .. tostring(answer[2]), 2) end
   local session = msg.__session
   local parts = message_parts(session)
   local field = { name = "DKIM-Signature", lower = "dkim-signature", text = answer[2] }
