@@ -47,10 +47,13 @@ let package = Package(
         // (untrusted network input, bounded); signs with the operator's keys.
         .systemLibrary(name: "COpenDKIM", pkgConfig: "opendkim", providers: [.apt(["libopendkim-dev"])]),
         .target(name: "DKIMShim", dependencies: ["COpenDKIM"]),
+        // SPF through libspf2 (Debian's libspf2-dev), its DNS answered by Impulse's resolver.
+        .systemLibrary(name: "CLibSPF2", providers: [.apt(["libspf2-dev"])]),
+        .target(name: "SPFShim", dependencies: ["CLibSPF2"], linkerSettings: [.linkedLibrary("spf2")]),
         .target(
             name: "SenderAuth",
             dependencies: [
-                "DKIMShim", "Resolver", "SMTPProtocol", "ImpulseConfig",
+                "DKIMShim", "SPFShim", "Resolver", "SMTPProtocol", "ImpulseConfig",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
             ],
             swiftSettings: strict),
@@ -231,7 +234,7 @@ let package = Package(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
-        .testTarget(name: "SenderAuthTests", dependencies: ["SenderAuth"], swiftSettings: strict),
+        .testTarget(name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver"], swiftSettings: strict),
         .testTarget(
             name: "DeliveryTests",
             dependencies: [

@@ -45,8 +45,9 @@ need lua-cjson
 need libedit-dev /usr/include/editline/readline.h
 # zlib: the CRC-32 over each spool record.
 need zlib1g-dev /usr/include/zlib.h
-# libopendkim: DKIM signing and verification.
+# libopendkim: DKIM signing and verification; libspf2: SPF checks.
 need libopendkim-dev /usr/include/opendkim/dkim.h
+need libspf2-dev /usr/include/spf2/spf.h
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then
@@ -69,5 +70,10 @@ if [[ $what == test || $what == bench ]]; then
     need python3-dkim /usr/lib/python3/dist-packages/dkim/__init__.py
     need python3-nacl /usr/lib/python3/dist-packages/nacl/__init__.py
     python3 -c 'import dkim, nacl' >/dev/null 2>&1 || python3 -m pip install -q dkimpy pynacl
+  fi
+  # pyspf: the independent SPF implementation the tests check against.
+  if ! python3 -c 'import spf' >/dev/null 2>&1; then
+    need python3-spf /usr/lib/python3/dist-packages/spf.py
+    python3 -c 'import spf' >/dev/null 2>&1 || python3 -m pip install -q pyspf dnspython
   fi
 fi

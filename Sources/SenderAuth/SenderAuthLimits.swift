@@ -7,4 +7,11 @@ public enum SenderAuthLimits {
     public static let maxSignaturesReported = 32
     /// Signing keys kept after a first use (paths with %{d}: one per signing domain).
     public static let maxCachedSigningKeys = 10_000
+    /// DNS look-ups one SPF check may make in all (RFC 7208 §4.6.4 caps the mechanisms and
+    /// modifiers that look up at 10; each MX or PTR may cost up to 10 more).
+    public static let maxSPFLookups = 40
+    /// Look-ups answered NXDOMAIN or empty (RFC 7208 §4.6.4: "SHOULD limit … to 2").
+    public static let maxSPFVoidLookups = 2
+    /// Seconds one SPF check may spend on look-ups (RFC 7208 §4.6.4 suggests at least 20).
+    public static let spfCheckTime: Double = 20
 }
