@@ -121,7 +121,7 @@ public final class ImpulseServer: Sendable {
     /// Returns the bound addresses (port 0 in the config becomes the real port).
     public func start() throws -> [SocketAddress] {
         services.signing.replace(try Self.receptionSigning(configuration))
-        services.effects.signingDefaults.withLockedValue { $0 = configuration.dkimSigning?.defaults }
+        services.effects.scriptSigning.withLockedValue { $0 = (configuration.dkimSigning?.defaults, DKIMKeyCache()) }
         services.statistics.signing.setGranularity(.init(rawValue: configuration.signingStats) ?? .all)
         do { try spool.prepare() } catch {
             throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
@@ -225,7 +225,7 @@ public final class ImpulseServer: Sendable {
         let signing = try Self.receptionSigning(newConfiguration)
         let generation = try makePolicy(newConfiguration)
         services.signing.replace(signing)
-        services.effects.signingDefaults.withLockedValue { $0 = newConfiguration.dkimSigning?.defaults }
+        services.effects.scriptSigning.withLockedValue { $0 = (newConfiguration.dkimSigning?.defaults, DKIMKeyCache()) }
         services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
         install(generation)

@@ -79,9 +79,11 @@ package final class PolicyEffectExecutor: Sendable {
         return promise.futureResult
     }
 
-    /// The opendkim stanza's options, the defaults msys.validate.opendkim.sign's options override
-    /// (set by the server at start and on reload).
-    package let signingDefaults = NIOLockedValueBox<DKIMSigningConfiguration.Options?>(nil)
+    /// The opendkim stanza's options, the defaults msys.validate.opendkim.sign's options override,
+    /// and the keys scripts sign with, read once per configuration (set by the server at start
+    /// and on reload, which starts a new key cache).
+    package let scriptSigning = NIOLockedValueBox<(defaults: DKIMSigningConfiguration.Options?, keys: DKIMKeyCache)>(
+        (nil, DKIMKeyCache()))
 
     /// Looks up, without blocking, the keys `message`'s DKIM signatures name (at most as many as
     /// are checked), so verification then finds them at hand instead of holding a blocking-work
@@ -92,7 +94,7 @@ package final class PolicyEffectExecutor: Sendable {
         let answers = names.map { name -> EventLoopFuture<(String, DKIMKeyRecord)> in
             let promise = loop.makePromise(of: (String, DKIMKeyRecord).self)
             resolver.lookup(name, type: .txt) { answer in
-                promise.succeed((name.lowercased(), DKIMKeyNames.record(from: ScriptDKIM.keyAnswer(answer))))
+                promise.succeed((name.lowercased(), DKIMKeyNames.record(from: answer)))
             }
             return promise.futureResult
         }
@@ -149,9 +151,9 @@ package final class PolicyEffectExecutor: Sendable {
                 }
             }.recover { _ in .failed("thread pool stopped") }
         case .dkimSign(let message, let options):
-            let defaults = signingDefaults.withLockedValue { $0 }
+            let signing = scriptSigning.withLockedValue { $0 }
             return blockingWork.runIfActive(eventLoop: loop) { () -> EffectResult in
-                switch ScriptDKIM.sign(message, options: options, defaults: defaults) {
+                switch ScriptDKIM.sign(message, options: options, defaults: signing.defaults, keys: signing.keys) {
                 case .success(let field): return .ok([.string(field)])
                 case .failure(let failure): return .failed(failure.description)
                 }

@@ -21,7 +21,7 @@ package struct ReceptionSigning: Sendable {
 
     /// `opendkim_sign` in force for a message of `binding` to `domains`: signed when any of its
     /// recipient domains' scopes allows it (one signature serves every copy).
-    package func allowed(binding: String, domains: [String]) -> Bool {
+    package func allowed(binding: String, domains: Set<String>) -> Bool {
         let group = groups[binding]
         return domains.contains { outbound.resolve(binding: binding, group: group, domain: $0).opendkimSign }
     }

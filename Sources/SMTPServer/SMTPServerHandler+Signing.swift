@@ -23,12 +23,12 @@ extension SMTPServerHandler {
     }
 
     func signThenSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
-        let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
         guard let signing = services.signing.value else {
             submitToSpool(envelope, parts, context: context)
             return
         }
         let verify = signing.policy.configuration.authenticationResults
+        let domains = Set(envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") })
         let sign = signing.allowed(binding: envelope.binding ?? "default", domains: domains)
         guard verify || sign else {
             submitToSpool(envelope, parts, context: context)

@@ -10,7 +10,7 @@ public enum AuthenticationResults {
         var results: [String] = []
         for signature in dkim.signatures {
             var result = "dkim=\(signature.result)"
-            if !signature.passed && !signature.errorText.isEmpty && signature.errorText != "no error" {
+            if !signature.passed && signature.errorCode > 0 {
                 result += " (\(commentSafe(signature.errorText)))"
             }
             result += " header.d=\(propertyValue(signature.domain)) header.s=\(propertyValue(signature.selector))"

@@ -1,6 +1,5 @@
 import Foundation
 import ImpulseConfig
-import NIOConcurrencyHelpers
 
 /// What the opendkim stanza decided for one message, on the event loop: sign for this domain
 /// once per selector, each with the key at its path (read, if it is not yet, where the signing
@@ -37,7 +36,7 @@ public struct DKIMSigningFailure: Error, Sendable, CustomStringConvertible {
 public final class DKIMSigningPolicy: Sendable {
     public let configuration: DKIMSigningConfiguration
     /// Keys by expanded path.
-    private let keys = NIOLockedValueBox([String: DKIMPrivateKey]())
+    private let keys = DKIMKeyCache()
 
     public var failureAction: DKIMSigningConfiguration.FailureAction { configuration.failureAction }
 
@@ -59,7 +58,7 @@ public final class DKIMSigningPolicy: Sendable {
                                 .error, location,
                                 "dkim_domain \"\(domain)\": digest \(digest) does not fit the key \(path)"))
                     }
-                    keys.withLockedValue { $0[path] = key }
+                    keys.keep(key, at: path)
                 } catch {
                     diagnostics.append(
                         ConfigDiagnostic(.error, location, "dkim_domain \"\(domain)\": \(error.message)"))
@@ -136,17 +135,10 @@ public final class DKIMSigningPolicy: Sendable {
         var fields: [String] = []
         for (selector, path) in plan.keys {
             let key: DKIMPrivateKey
-            if let known = keys.withLockedValue({ $0[path] }) {
-                key = known
-            } else {
-                do {
-                    key = try DKIMPrivateKey.load(path: path)
-                } catch {
-                    return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
-                }
-                keys.withLockedValue { known in
-                    if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
-                }
+            do {
+                key = try keys.key(at: path)
+            } catch {
+                return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
             }
             // With several selectors the keys may differ in kind: a digest that does not fit a key
             // gives way to the key's own algorithm (keys named outright are checked at load).

@@ -1,6 +1,6 @@
-/// Reads header fields from a message's header section (RFC 5322 §2.2): the unfolded value of
-/// the first field with a name, without the name and colon. Works on the octets (a field name is
-/// ASCII; the value is decoded as UTF-8 only once found).
+/// Reads header fields from a message's header section (RFC 5322 §2.2): the unfolded values of
+/// the fields with a name, without the name and colon. Works on the octets (a field name is
+/// ASCII; a value is decoded as UTF-8 only once found); reading stops at the empty line.
 struct HeaderFieldReader {
     private let octets: [UInt8]
 
@@ -10,9 +10,20 @@ struct HeaderFieldReader {
 
     /// The first `name` field's value (`name` lower-case ASCII), unfolded and trimmed; nil when
     /// there is none.
-    func value(of name: String) -> String? {
+    func value(of name: String) -> String? { values(of: name, first: true).first }
+
+    /// Every `name` field's value, in order, unfolded and trimmed.
+    func values(of name: String, first: Bool = false) -> [String] {
         let wanted = Array(name.utf8)
+        var values: [String] = []
         var value: [UInt8]?
+        func finish() {
+            guard var found = value else { return }
+            while let octet = found.first, octet == 32 || octet == 9 { found.removeFirst() }
+            while let octet = found.last, octet == 32 || octet == 9 { found.removeLast() }
+            values.append(String(decoding: found, as: UTF8.self))
+            value = nil
+        }
         var start = 0
         while start < octets.count {
             var end = start
@@ -22,19 +33,18 @@ struct HeaderFieldReader {
             start = end + 1
             if line.isEmpty { break } // the end of the header section
             if line.first == 32 || line.first == 9 {
-                if value != nil { value! += line }
+                value? += line
                 continue
             }
-            if value != nil { break } // the next field: the one found is complete
+            finish()
+            if first && !values.isEmpty { return values }
             guard line.count > wanted.count, line[line.startIndex + wanted.count] == UInt8(ascii: ":") else { continue }
             let matches = zip(line.prefix(wanted.count), wanted).allSatisfy { octet, letter in
                 (octet >= 65 && octet <= 90 ? octet + 32 : octet) == letter
             }
             if matches { value = Array(line.dropFirst(wanted.count + 1)) }
         }
-        guard var found = value else { return nil }
-        while let first = found.first, first == 32 || first == 9 { found.removeFirst() }
-        while let last = found.last, last == 32 || last == 9 { found.removeLast() }
-        return String(decoding: found, as: UTF8.self)
+        finish()
+        return values
     }
 }

@@ -1,20 +1,17 @@
 import Foundation
 import ImpulseConfig
-import NIOConcurrencyHelpers
 import Resolver
 import SMTPProtocol
 
 /// The work behind msys.validate.opendkim.sign and .verify, on a thread that may block (key
 /// files are read, keys looked up through the resolver).
 public enum ScriptDKIM {
-    /// Keys scripts named by path (`keyfile`), kept after the first use.
-    private static let keys = NIOLockedValueBox([String: DKIMPrivateKey]())
-
     /// A DKIM-Signature field for `message`: the script's `options` (Momentum's names) over the
     /// opendkim stanza's `defaults`; the signing domain defaults to the responsible domain (the
-    /// Sender: field's, else From:'s).
+    /// Sender: field's, else From:'s). Keys named by path (`keyfile`) are read once into `keys`.
     public static func sign(
-        _ message: [UInt8], options: [String: String], defaults: DKIMSigningConfiguration.Options?
+        _ message: [UInt8], options: [String: String], defaults: DKIMSigningConfiguration.Options?,
+        keys: DKIMKeyCache
     ) -> Result<String, DKIMSigningFailure> {
         let base = defaults ?? DKIMSigningConfiguration.Options()
         let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
@@ -32,15 +29,7 @@ public enum ScriptDKIM {
             if let text = options["keybuf"] {
                 key = try DKIMPrivateKey(pem: Array(text.utf8), origin: "(keybuf)")
             } else if let template = options["keyfile"] ?? options["key"] ?? base.key {
-                let path = DKIMSigningPolicy.expand(template, domain: domain, selector: selector)
-                if let known = keys.withLockedValue({ $0[path] }) {
-                    key = known
-                } else {
-                    key = try DKIMPrivateKey.load(path: path)
-                    keys.withLockedValue { known in
-                        if known.count < SenderAuthLimits.maxCachedSigningKeys { known[path] = key }
-                    }
-                }
+                key = try keys.key(at: DKIMSigningPolicy.expand(template, domain: domain, selector: selector))
             } else {
                 return failure("no key (keyfile or keybuf)")
             }
@@ -88,17 +77,7 @@ public enum ScriptDKIM {
             DKIMVerifier.verify(message, library: library) { name in
                 if let known = prefetched[name.lowercased()] { return known }
                 guard let resolver else { return .temporaryFailure }
-                return DKIMKeyNames.record(from: keyAnswer(resolver.lookup(name, type: .txt)))
+                return DKIMKeyNames.record(from: resolver.lookup(name, type: .txt))
             })
-    }
-
-    /// A resolver's TXT answer as a key look-up's.
-    public static func keyAnswer(_ answer: Result<[DNSRecord], DNSLookupError>) -> Result<[String], DNSKeyLookupFailure>
-    {
-        switch answer {
-        case .success(let records): return .success(records.map(\.value))
-        case .failure(.nxdomain), .failure(.noData): return .failure(.noRecord)
-        case .failure: return .failure(.temporary)
-        }
     }
 }

@@ -1,3 +1,4 @@
+import Resolver
 import SenderAuth
 import XCTest
 
@@ -17,9 +18,10 @@ final class DKIMKeyNamesTests: XCTestCase {
     }
 
     func testAnswersMapToKeyRecords() {
-        XCTAssertEqual(DKIMKeyNames.record(from: .success(["v=DKIM1; p=x"])), .found("v=DKIM1; p=x"))
-        XCTAssertEqual(DKIMKeyNames.record(from: .success(["a", "b"])), .notFound)
-        XCTAssertEqual(DKIMKeyNames.record(from: .failure(.noRecord)), .notFound)
-        XCTAssertEqual(DKIMKeyNames.record(from: .failure(.temporary)), .temporaryFailure)
+        XCTAssertEqual(DKIMKeyNames.record(from: .success([DNSRecord(value: "v=DKIM1; p=x")])), .found("v=DKIM1; p=x"))
+        XCTAssertEqual(DKIMKeyNames.record(from: .success([DNSRecord(value: "a"), DNSRecord(value: "b")])), .notFound)
+        XCTAssertEqual(DKIMKeyNames.record(from: .failure(.nxdomain)), .notFound)
+        XCTAssertEqual(DKIMKeyNames.record(from: .failure(.noData)), .notFound)
+        XCTAssertEqual(DKIMKeyNames.record(from: .failure(.serverFailure("timed out"))), .temporaryFailure)
     }
 }
