@@ -238,6 +238,25 @@ msys.registerModule("signer", mod)
     assert b"h=from:subject:date" in signature.lower().replace(b" ", b"")
     assert verifies(data, keys)
 
+    # A key rotated at the same path is read again after a reload (scripts' keys belong to one
+    # configuration): the next message verifies with the new public key only.
+    import signal
+    key = f"{keys['directory']}/sender.test/s1.key"
+    subprocess.run(["openssl", "genrsa", "-out", key, "1024"], check=True, capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                            capture_output=True).stdout
+    before = server.log.read_text().count("now serve new sessions")
+    server.process.send_signal(signal.SIGHUP)
+    deadline = time.time() + 20
+    while server.log.read_text().count("now serve new sessions") == before:
+        assert time.time() < deadline, server.log.read_text()[-2000:]
+        time.sleep(0.05)
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("alice@sender.test", ["bob@sink.test"], MESSAGE)
+    rotated = sink.wait_for(2)[1].data
+    assert verifies(rotated, {"s1._domainkey.sender.test": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)})
+    assert not verifies(rotated, keys)
+
 
 def test_scripts_verify_with_msys_validate_opendkim(server_factory, keys, tmp_path):
     """Signatures made by dkimpy are verified, their keys looked up in a real DNS server."""
