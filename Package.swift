@@ -50,10 +50,14 @@ let package = Package(
         // SPF through libspf2 (Debian's libspf2-dev), its DNS answered by Impulse's resolver.
         .systemLibrary(name: "CLibSPF2", providers: [.apt(["libspf2-dev"])]),
         .target(name: "SPFShim", dependencies: ["CLibSPF2"], linkerSettings: [.linkedLibrary("spf2")]),
+        // DMARC policy evaluation through libopendmarc (Debian's libopendmarc-dev); the records
+        // it evaluates are looked up by Impulse's resolver, never by the library.
+        .systemLibrary(name: "COpenDMARC", providers: [.apt(["libopendmarc-dev"])]),
         .target(
             name: "SenderAuth",
             dependencies: [
-                "DKIMShim", "SPFShim", "Resolver", "SMTPProtocol", "ImpulseConfig",
+                "DKIMShim", "SPFShim", "COpenDMARC", "Resolver", "SMTPProtocol", "ImpulseConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
             ],
             swiftSettings: strict),

@@ -27,7 +27,7 @@ enum SigningStatsCommand: ConsoleCommand {
         for (binding, counts) in snapshot.bindings { text += block("Binding \(binding)", counts, indent: "  ") }
         if !snapshot.verified.isEmpty {
             text += "  Verified {\n"
-            for (result, count) in snapshot.verified { text += "    DKIM \(result): \(count)\n" }
+            for (result, count) in snapshot.verified { text += "    \(result): \(count)\n" }
             text += "  }\n"
         }
         return (true, text + "}\n")

@@ -17,14 +17,7 @@ extension Binder {
             do throws(ConfigError) {
                 switch option.name {
                 case "authentication_results": configuration.authenticationResults = try OptionReader.bool(option)
-                case "authserv_id":
-                    let id = try OptionReader.scalar(option)
-                    guard !id.isEmpty, id.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" && $0 != "\"" })
-                    else {
-                        throw ConfigError(
-                            option.value.location, "'\(option.spelling)' expects a host name, found '\(id)'")
-                    }
-                    configuration.authservID = id
+                case "authserv_id": configuration.authservID = try Self.authservID(option)
                 default: stanzaOptions.options.append(option)
                 }
             } catch { record(error) }

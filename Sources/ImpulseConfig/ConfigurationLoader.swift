@@ -143,6 +143,8 @@ struct Binder {
             case "esmtp_listener": listenerScopes.append(scope)
             case "scriptlet": scriptletScopes.append(scope)
             case "opendkim": config.dkimSigning = bindOpenDKIM(scope, existing: config.dkimSigning)
+            case "spf": config.spf = bindSPF(scope, existing: config.spf)
+            case "dmarc": config.dmarc = bindDMARC(scope, existing: config.dmarc)
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)
@@ -249,6 +251,7 @@ struct Binder {
             seen[listener.address] = listener.location
         }
         config.warnings = diagnostics.filter { $0.severity == .warning }
+        checkAuthservIDs(config)
         configuration = config
     }
 

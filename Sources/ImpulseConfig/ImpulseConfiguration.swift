@@ -21,6 +21,10 @@ public struct ImpulseConfiguration: Sendable {
     public var scriptlet: ScriptletConfiguration?
     /// The `opendkim` stanza: DKIM signing at reception.
     public var dkimSigning: DKIMSigningConfiguration?
+    /// The `spf` stanza: SPF checks at MAIL FROM.
+    public var spf: SPFConfiguration?
+    /// The `dmarc` stanza: DMARC evaluation of received messages.
+    public var dmarc: DMARCConfiguration?
     /// `signing_stats`: how finely DKIM signing is counted (all, global, off).
     public var signingStats = "all"
     /// `binding` and `binding_group` scopes: the names policies may choose (msg:binding,

@@ -4,7 +4,7 @@ import Synchronization
 
 /// DKIM counters behind the console's `signing_stats` (since start or `signing_stats reset`):
 /// signatures made and signing failures, globally and — with `signing_stats = all`, Momentum's
-/// default — per signing domain and per binding; and the results of verification at reception.
+/// default — per signing domain and per binding; and the DKIM, SPF and DMARC results at reception.
 /// Each event also goes to the Prometheus metrics, which never reset.
 package final class SigningStatistics: Sendable {
     /// `signing_stats`: how finely signing is counted.
@@ -53,11 +53,26 @@ package final class SigningStatistics: Sendable {
         counter(failed ? "impulse_dkim_signing_failures_total" : "impulse_dkim_signatures_total").increment()
     }
 
-    /// One DKIM result at reception (RFC 8601 words: pass, fail, neutral, temperror, permerror,
-    /// none).
-    package func verified(_ result: String) {
-        state.withLock { $0.verified[result, default: 0] += 1 }
-        counter("impulse_dkim_verifications_total", result: result).increment()
+    /// What a result counted at reception came from.
+    package enum AuthenticationMethod: String, Sendable {
+        case dkim = "DKIM"
+        case spf = "SPF"
+        case dmarc = "DMARC"
+
+        var metric: String {
+            switch self {
+            case .dkim: return "impulse_dkim_verifications_total"
+            case .spf: return "impulse_spf_results_total"
+            case .dmarc: return "impulse_dmarc_results_total"
+            }
+        }
+    }
+
+    /// One result at reception (RFC 8601 words: pass, fail, softfail, neutral, temperror,
+    /// permerror, none).
+    package func checked(_ method: AuthenticationMethod, _ result: String) {
+        state.withLock { $0.verified[method.rawValue + " " + result, default: 0] += 1 }
+        counter(method.metric, result: result).increment()
     }
 
     package func reset() {
@@ -95,7 +110,7 @@ package final class SigningStatistics: Sendable {
         counters.withLock { known in
             let key = name + "\u{0}" + (result ?? "")
             if let existing = known[key] { return existing }
-            // A fixed set of labels: the names above and the six RFC 8601 result words.
+            // A fixed set of labels: the names above and the RFC 8601 result words.
             let made = Metrics.Counter(label: name, dimensions: result.map { [("result", $0)] } ?? [], factory: factory)
             known[key] = made
             return made

@@ -121,6 +121,7 @@ public final class ImpulseServer: Sendable {
     /// Returns the bound addresses (port 0 in the config becomes the real port).
     public func start() throws -> [SocketAddress] {
         services.signing.replace(try Self.receptionSigning(configuration))
+        services.authentication.replace(try Self.receptionAuthentication(configuration))
         services.effects.scriptSigning.withLockedValue { $0 = (configuration.dkimSigning?.defaults, DKIMKeyCache()) }
         services.statistics.signing.setGranularity(.init(rawValue: configuration.signingStats) ?? .all)
         do { try spool.prepare() } catch {
@@ -223,8 +224,10 @@ public final class ImpulseServer: Sendable {
     /// Other options need a restart; they are reported, not applied.
     public func reload(_ newConfiguration: ImpulseConfiguration) throws {
         let signing = try Self.receptionSigning(newConfiguration)
+        let authentication = try Self.receptionAuthentication(newConfiguration)
         let generation = try makePolicy(newConfiguration)
         services.signing.replace(signing)
+        services.authentication.replace(authentication)
         services.effects.scriptSigning.withLockedValue { $0 = (newConfiguration.dkimSigning?.defaults, DKIMKeyCache()) }
         services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
@@ -263,6 +266,17 @@ public final class ImpulseServer: Sendable {
         } catch {
             throw StartError(description: error.diagnostics.map { "\($0)" }.joined(separator: "\n"))
         }
+    }
+
+    /// SPF, DKIM verification and DMARC at reception; DMARC's public suffix list read (an
+    /// unreadable one is an error at the dmarc stanza).
+    static func receptionAuthentication(_ configuration: ImpulseConfiguration) throws -> ReceptionAuthentication? {
+        if let dmarc = configuration.dmarc {
+            do { try DMARCEvaluator.loadPublicSuffixList(dmarc.publicSuffixList) } catch {
+                throw StartError(description: "\(dmarc.location): \(error)")
+            }
+        }
+        return ReceptionAuthentication(configuration)
     }
 
     /// Loads the certificate and key `policy` names into `contexts` (once per pair of files).

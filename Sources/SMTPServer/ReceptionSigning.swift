@@ -26,14 +26,3 @@ package struct ReceptionSigning: Sendable {
         return domains.contains { outbound.resolve(binding: binding, group: group, domain: $0).opendkimSign }
     }
 }
-
-/// The current reception signing, shared by every session.
-package final class ReceptionSigningBox: Sendable {
-    private let current = NIOLockedValueBox<ReceptionSigning?>(nil)
-
-    package init() {}
-
-    package var value: ReceptionSigning? { current.withLockedValue { $0 } }
-
-    package func replace(_ signing: ReceptionSigning?) { current.withLockedValue { $0 = signing } }
-}

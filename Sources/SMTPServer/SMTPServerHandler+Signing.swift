@@ -4,34 +4,66 @@ import SMTPProtocol
 import SenderAuth
 import Spool
 
-/// DKIM at reception (the opendkim stanza): with `authentication_results`, the message's
-/// signatures are verified and an Authentication-Results field added (fields forged with Impulse's
-/// authserv-id removed first); then the message is signed. Both happen after every change the
-/// policy made and before the spool write, so the signature covers exactly what is spooled and
-/// delivered, and both run on the blocking-work threads (key look-ups wait for the resolver, an
-/// RSA signature is CPU work a loop should not do).
+/// At the spool write: the sender-authentication fields (Received-SPF, Authentication-Results,
+/// with fields forged with Impulse's authserv-id removed first) and the DKIM signatures of the
+/// opendkim stanza. Both come after every change the policy made and before the spool write, so
+/// the signature covers exactly what is spooled and delivered; signing runs on the blocking-work
+/// threads (an RSA signature is CPU work a loop should not do).
 extension SMTPServerHandler {
     /// What the blocking-work thread did to a message.
     struct ReceptionDKIMOutcome: Sendable {
         /// The message to spool when it changed (forged fields removed), else nil.
         var replaced: [UInt8]?
-        /// Fields to put above it (Authentication-Results, DKIM-Signature).
+        /// Fields to put above it (DKIM-Signature, Authentication-Results, Received-SPF).
         var fields: [String] = []
         var signingFailure: DKIMSigningFailure?
-        /// The verification's result words, one per signature ("none" for an unsigned message).
-        var verdicts: [String] = []
     }
 
     func signThenSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
-        guard let signing = services.signing.value else {
-            submitToSpool(envelope, parts, context: context)
+        let authentication = self.authentication
+        if let authentication, authentication.verifiesDKIM || authentication.dmarc != nil, messageAuthentication == nil,
+            let message = parts.last
+        {
+            // No data callout ran: the message is checked now, as received.
+            authenticateMessage(Array(message.readableBytesView), context: context) { handler, outcome in
+                guard let context = handler.context else {
+                    handler.releaseMemory()
+                    return
+                }
+                if let refusal = handler.dmarcRefusal(outcome) {
+                    handler.messageAuthentication = nil
+                    handler.releaseMemory()
+                    handler.perform(
+                        handler.machine.spoolRefused(SMTPReply(refusal.code, nil, [refusal.text])), context: context)
+                    handler.mode = .command
+                    handler.process(context: context)
+                    context.flush()
+                    if context.channel.isWritable { handler.resumeReading(context: context) }
+                    return
+                }
+                handler.signThenSpool(envelope, parts, context: context)
+            }
             return
         }
-        let verify = signing.policy.configuration.authenticationResults
+        let checks = messageAuthentication
+        messageAuthentication = nil
+        var authenticationFields: [String] = []
+        if authentication?.spf?.receivedSPF == true, let report = spfReport, !report.result.receivedSPF.isEmpty {
+            authenticationFields.append(report.result.receivedSPF + "\r\n")
+        }
+        let authservID = authentication?.authservID ?? services.hostname
+        let addsResults = authentication?.authenticationResults == true
+        if addsResults {
+            authenticationFields.insert(
+                AuthenticationResults.field(
+                    authservID: authservID, dkim: checks?.dkim, spf: authentication?.checksSPF == true ? spfReport : nil,
+                    dmarc: checks?.dmarc), at: 0)
+        }
+        let signing = services.signing.value
         let domains = Set(envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") })
-        let sign = signing.allowed(binding: envelope.binding ?? "default", domains: domains)
-        guard verify || sign else {
-            submitToSpool(envelope, parts, context: context)
+        let sign = signing?.allowed(binding: envelope.binding ?? "default", domains: domains) == true
+        guard addsResults || sign else {
+            submitToSpool(envelope, authenticationFields.map { ByteBuffer(string: $0) } + parts, context: context)
             return
         }
         var message: [UInt8] = []
@@ -39,7 +71,7 @@ extension SMTPServerHandler {
         for part in parts { message += part.readableBytesView }
         var plan: DKIMSigningPlan?
         var planFailure: DKIMSigningFailure?
-        if sign {
+        if sign, let signing {
             let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
             let decided = signing.policy.plan(headerSection: Array(message[..<headerEnd])) { [self] key in
                 if key == "can_relay" && machine.clientMayRelay { return "true" }
@@ -50,54 +82,39 @@ extension SMTPServerHandler {
             switch decided {
             case nil: break
             case .success(let made): plan = made
-            case .failure(let failure):
-                if !verify {
-                    signingFailed(failure, envelope, parts, action: signing.policy.failureAction, context: context)
-                    return
-                }
-                planFailure = failure
+            case .failure(let failure): planFailure = failure
             }
         }
-        guard verify || plan != nil else {
-            submitToSpool(envelope, parts, context: context)
+        let action = signing?.policy.failureAction ?? .deliverUnsigned
+        if let planFailure, !addsResults {
+            signingFailed(
+                planFailure, envelope, authenticationFields.map { ByteBuffer(string: $0) } + parts, action: action,
+                context: context)
             return
         }
-        let authservID = signing.policy.configuration.authservID ?? services.hostname
-        let (received, chosenPlan, failedPlan) = (message, plan, planFailure)
-        let resolver = services.effects.resolver
+        guard addsResults || plan != nil else {
+            submitToSpool(envelope, authenticationFields.map { ByteBuffer(string: $0) } + parts, context: context)
+            return
+        }
+        let (received, chosenPlan, failedPlan, fields) = (message, plan, planFailure, authenticationFields)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let action = signing.policy.failureAction
-        let effects = services.effects
-        let policy = signing.policy
-        let loop = context.eventLoop
-        let keys = verify ? effects.prefetchDKIMKeys(received, on: loop) : loop.makeSucceededFuture([:])
-        keys.flatMap { keys in
-            effects.blockingWork.runIfActive(eventLoop: loop) { () -> ReceptionDKIMOutcome in
-                var outcome = ReceptionDKIMOutcome()
-                outcome.signingFailure = failedPlan
-                var signed = received
-                if verify {
-                    if let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
-                        outcome.replaced = cleaned
-                        signed = cleaned
-                    }
-                    let verification =
-                        (try? ScriptDKIM.verify(signed, resolver: resolver, prefetched: keys).get())
-                        ?? DKIMVerification(status: 7, statusText: "internal error", signatures: [])
-                    outcome.verdicts =
-                        verification.signatures.isEmpty ? ["none"] : verification.signatures.map(\.result)
-                    let field = AuthenticationResults.field(authservID: authservID, dkim: verification)
-                    outcome.fields.append(field)
-                    signed = Array(field.utf8) + signed
-                }
-                if let plan = chosenPlan {
-                    switch policy.sign(signed, plan: plan) {
-                    case .success(let signatures): outcome.fields.insert(contentsOf: signatures, at: 0)
-                    case .failure(let failure): outcome.signingFailure = failure
-                    }
-                }
-                return outcome
+        let policy = signing?.policy
+        services.effects.blockingWork.runIfActive(eventLoop: context.eventLoop) { () -> ReceptionDKIMOutcome in
+            var outcome = ReceptionDKIMOutcome()
+            outcome.signingFailure = failedPlan
+            outcome.fields = fields
+            var signed = received
+            if addsResults, let cleaned = AuthenticationResults.removingForged(received, authservID: authservID) {
+                outcome.replaced = cleaned
+                signed = cleaned
             }
+            if let plan = chosenPlan, let policy {
+                switch policy.sign(Array(fields.joined().utf8) + signed, plan: plan) {
+                case .success(let signatures): outcome.fields.insert(contentsOf: signatures, at: 0)
+                case .failure(let failure): outcome.signingFailure = failure
+                }
+            }
+            return outcome
         }.whenComplete { result in
             let handler = bound.value
             guard let context = handler.context else {
@@ -107,7 +124,6 @@ extension SMTPServerHandler {
             }
             switch result {
             case .success(let outcome):
-                for verdict in outcome.verdicts { handler.services.statistics.signing.verified(verdict) }
                 if outcome.signingFailure == nil, let plan = chosenPlan {
                     for _ in plan.keys {
                         handler.services.statistics.signing.signing(
@@ -123,8 +139,8 @@ extension SMTPServerHandler {
                 }
             case .failure(let error):
                 handler.signingFailed(
-                    DKIMSigningFailure(domain: chosenPlan?.domain ?? "?", message: "\(error)"), envelope, parts,
-                    action: action, context: context)
+                    DKIMSigningFailure(domain: chosenPlan?.domain ?? "?", message: "\(error)"), envelope,
+                    fields.map { ByteBuffer(string: $0) } + parts, action: action, context: context)
             }
         }
     }

@@ -10,6 +10,7 @@ import PolicyRuntime
 import Resolver
 import SMTPProtocol
 import Scriptlet
+import SenderAuth
 import Spool
 
 /// Drives one inbound SMTP connection: frames input (commands, DATA, BDAT chunks), feeds the
@@ -67,6 +68,14 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package var policyDeadline = NIODeadline.now()
     /// When the running callout started (for its latency metric).
     package var calloutStarted: UInt64 = 0
+    /// SPF, DKIM verification and DMARC for this session (the configuration's at its start).
+    package let authentication: ReceptionAuthentication?
+    /// The SPF result for the current transaction's MAIL FROM.
+    package var spfReport: SPFReport?
+    /// The MAIL consult about to run has had its SPF check.
+    package var senderChecked = false
+    /// DKIM and DMARC results for the message being received (until it is spooled or refused).
+    package var messageAuthentication: MessageAuthentication?
 
     package init(
         machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
@@ -75,6 +84,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         self.policyState = policyState
         self.sessionID = sessionID
         self.machine = machine
+        self.authentication = services.authentication.value
+        self.machine.checksSender = authentication?.checksSPF == true
         self.services = services
         self.tlsContext = tlsContext
         self.framer = CommandLineFramer(maxLineLength: machine.policy.limits.maxCommandLineLength)
@@ -276,11 +287,45 @@ package final class SMTPServerHandler: ChannelInboundHandler {
 
     package func perform(_ first: SMTPSessionStateMachine.Action, context: ChannelHandlerContext) {
         var action = first
+        if case .consult(.mailFrom, _, _, true) = first, authentication?.checksSPF == true {
+            if !senderChecked {
+                spfReport = nil
+                checkSender(first, context: context)
+                return
+            }
+            senderChecked = false
+        }
         // Policy callouts run here, one after another (a message's phases can chain many).
         while case .consult(let callout, let text, let updates, let newMessage) = action {
             guard let policyState, policySessionOpen else {
                 action = machine.policyDecided(.proceed)
                 continue
+            }
+            if let authentication, authentication.verifiesDKIM || authentication.dmarc != nil,
+                messageAuthentication == nil, !messageShownToPolicy, let message = machine.messageUnderPolicy
+            {
+                // The message is complete: who sent it is known before any data callout runs.
+                mode = .waiting
+                context.flush()
+                authenticateMessage(Array(message.readableBytesView), context: context) { handler, outcome in
+                    guard let context = handler.context, case .waiting = handler.mode else { return }
+                    handler.mode = .command
+                    handler.lastActivity = .now()
+                    if let refusal = handler.dmarcRefusal(outcome) {
+                        handler.perform(
+                            handler.machine.policyDecided(.reply(code: refusal.code, text: refusal.text)),
+                            context: context)
+                    } else {
+                        handler.perform(
+                            .consult(
+                                callout, text: text, context: updates + Self.contextUpdates(outcome),
+                                newMessage: newMessage), context: context)
+                    }
+                    handler.process(context: context)
+                    context.flush()
+                    if context.channel.isWritable { handler.resumeReading(context: context) }
+                }
+                return
             }
             if newMessage { policyState.beginMessage(sessionID) }
             if let message = machine.messageUnderPolicy {
@@ -400,6 +445,7 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     /// content at once: the policy state's copy and the closure that would fetch it. A session
     /// idling after a refused 50 MB message holds none of it.
     package func releaseRefusedMessage() {
+        messageAuthentication = nil
         guard messageShownToPolicy, machine.messageUnderPolicy == nil else { return }
         messageShownToPolicy = false
         _ = policyState?.takeModifiedMessage(sessionID)

@@ -136,6 +136,15 @@ extension SMTPSessionStateMachine {
         return (utf8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
     }
 
+    /// The message was refused on its way to the spool (DMARC enforcement): nothing was written,
+    /// the client gets `reply`.
+    public mutating func spoolRefused(_ reply: SMTPReply) -> Action {
+        guard phase == .spooling else { return .reply(.badSequence) }
+        phase = .command
+        pendingMessageID = nil
+        return failure(reply)
+    }
+
     /// The spool write finished: 250 only when it is durable, 451 4.3.0 otherwise.
     public mutating func spoolCompleted(success: Bool) -> Action {
         guard phase == .spooling else { return .reply(.badSequence) }

@@ -109,6 +109,8 @@ public struct SMTPSessionStateMachine {
     package var pendingMessageID: String?
     /// A BDAT refused outside any transaction (its octets are read, then this is the reply).
     package var refusedChunk: SMTPReply?
+    /// MAIL is consulted even without policy callouts: the server checks SPF before answering it.
+    package var checksSender = false
     /// Callouts some policy module implements (the others are not consulted at all).
     public let policyCallouts: Set<Callout>
     package var pending: PendingDecision?
@@ -360,7 +362,7 @@ public struct SMTPSessionStateMachine {
         }
         // With any policy loaded, MAIL always goes through the policy state: the message context
         // must start empty and hold the mailfrom_* keys even when no module implements validate_mailfrom.
-        guard !policyCallouts.isEmpty else { return acceptMail(sender, parameters) }
+        guard !policyCallouts.isEmpty || checksSender else { return acceptMail(sender, parameters) }
         phase = .consulting
         pending = .mail(sender: sender, parameters: parameters)
         return .consult(

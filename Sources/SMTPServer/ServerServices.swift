@@ -27,7 +27,9 @@ package final class ServerServices: Sendable {
     /// mainlog, bouncelog and rejectlog.
     package let recordLog: DeliveryLog
     /// DKIM signing at reception (the opendkim stanza), when configured.
-    package let signing = ReceptionSigningBox()
+    package let signing = SharedSetting<ReceptionSigning>()
+    /// SPF, DKIM verification and DMARC at reception, when configured.
+    package let authentication = SharedSetting<ReceptionAuthentication>()
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
     package var metricsServed: Bool { metrics.served }
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.

@@ -4,20 +4,38 @@ import Foundation
 /// removal of fields that claim to come from Impulse's own authserv-id (RFC 8601 §5: a receiver
 /// must not trust, and should delete, such fields arriving from outside).
 public enum AuthenticationResults {
-    /// `Authentication-Results: <authserv-id>; dkim=… header.d=… header.s=… header.i=…
-    /// header.a=… header.b=…` for each signature, or `dkim=none` for an unsigned message.
-    public static func field(authservID: String, dkim: DKIMVerification) -> String {
+    /// `Authentication-Results: <authserv-id>; …` with one result per method checked (RFC 8601
+    /// §2.7): `dkim=` for each signature (`dkim=none` for an unsigned message) with header.d,
+    /// header.s, header.i and header.a; `spf=` with smtp.mailfrom (smtp.helo for a null sender);
+    /// `dmarc=` with header.from and the policy in a comment.
+    public static func field(
+        authservID: String, dkim: DKIMVerification?, spf: SPFReport? = nil, dmarc: DMARCOutcome? = nil
+    ) -> String {
         var results: [String] = []
-        for signature in dkim.signatures {
-            var result = "dkim=\(signature.result)"
-            if !signature.passed && signature.errorCode > 0 {
-                result += " (\(commentSafe(signature.errorText)))"
+        if let dkim {
+            for signature in dkim.signatures {
+                var result = "dkim=\(signature.result)"
+                if !signature.passed && signature.errorCode > 0 {
+                    result += " (\(commentSafe(signature.errorText)))"
+                }
+                result += " header.d=\(propertyValue(signature.domain)) header.s=\(propertyValue(signature.selector))"
+                result +=
+                    " header.i=\(propertyValue(signature.identity)) header.a=\(propertyValue(signature.algorithm))"
+                results.append(result)
             }
-            result += " header.d=\(propertyValue(signature.domain)) header.s=\(propertyValue(signature.selector))"
-            result += " header.i=\(propertyValue(signature.identity)) header.a=\(propertyValue(signature.algorithm))"
+            if dkim.signatures.isEmpty { results.append("dkim=none") }
+        }
+        if let spf {
+            let property = spf.fromHelo ? "smtp.helo" : "smtp.mailfrom"
+            results.append("spf=\(spf.result.result) \(property)=\(propertyValue(spf.identity))")
+        }
+        if let dmarc {
+            var result = "dmarc=\(dmarc.result)"
+            if !dmarc.policy.isEmpty { result += " (p=\(dmarc.policy) dis=\(dmarc.disposition))" }
+            if !dmarc.fromDomain.isEmpty { result += " header.from=\(propertyValue(dmarc.fromDomain))" }
             results.append(result)
         }
-        if results.isEmpty { results = ["dkim=none"] }
+        if results.isEmpty { results = ["none"] }
         return "Authentication-Results: \(authservID);\r\n\t" + results.joined(separator: ";\r\n\t") + "\r\n"
     }
 

@@ -14,6 +14,10 @@ public struct SPFResult: Sendable, Equatable {
     /// DNS look-ups the check made, and the void ones among them.
     public var lookups: Int
     public var voidLookups: Int
+
+    /// A check that could not run (the request was invalid): a temporary error, no field.
+    public static let unavailable = SPFResult(
+        result: "temperror", receivedSPF: "", comment: "the check could not run", lookups: 0, voidLookups: 0)
 }
 
 /// What an SPF DNS look-up found.
@@ -86,16 +90,27 @@ public enum SPFChecker {
         return check(ip: ip, sender: sender, helo: helo, receiver: receiver) { name, type in
             // Each look-up is bounded by the resolver's time-out; the check as a whole by this.
             guard let resolver, Date() < deadline else { return .temporaryFailure }
-            switch resolver.lookup(name, type: type) {
-            case .success(let records): return .records(records.map(\.value))
-            case .failure(.nxdomain): return .nxdomain
-            case .failure(.noData): return .noRecord
-            case .failure: return .temporaryFailure
-            }
+            return SPFLookupAnswer(resolver.lookup(name, type: type))
         }
     }
 
     private struct LookupBox {
         var lookup: (String, DNSRecordType) -> SPFLookupAnswer
+    }
+}
+
+/// An SPF check made for a message, as reported in Authentication-Results and used by DMARC:
+/// the identity checked (the MAIL FROM address, or the HELO name for a null sender) and its domain.
+public struct SPFReport: Sendable, Equatable {
+    public var result: SPFResult
+    public var identity: String
+    public var domain: String
+    public var fromHelo: Bool
+
+    public init(result: SPFResult, identity: String, domain: String, fromHelo: Bool) {
+        self.result = result
+        self.identity = identity
+        self.domain = domain
+        self.fromHelo = fromHelo
     }
 }
