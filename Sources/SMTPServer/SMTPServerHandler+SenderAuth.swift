@@ -144,10 +144,15 @@ extension SMTPServerHandler {
         if let dmarc = outcome.dmarc {
             updates += [
                 PolicyContextUpdate(message: true, key: "dmarc_status", value: dmarc.result),
-                PolicyContextUpdate(message: true, key: "dmarc_policy", value: dmarc.policy),
-                PolicyContextUpdate(message: true, key: "dmarc_disposition", value: dmarc.disposition),
-                PolicyContextUpdate(message: true, key: "dmarc_domain", value: dmarc.fromDomain)
+                PolicyContextUpdate(message: true, key: "dmarc_disposition", value: dmarc.disposition)
             ]
+            // Without a record there is no policy, without a single From: domain no domain.
+            if !dmarc.policy.isEmpty {
+                updates.append(PolicyContextUpdate(message: true, key: "dmarc_policy", value: dmarc.policy))
+            }
+            if !dmarc.fromDomain.isEmpty {
+                updates.append(PolicyContextUpdate(message: true, key: "dmarc_domain", value: dmarc.fromDomain))
+            }
         }
         return updates
     }

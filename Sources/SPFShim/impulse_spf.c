@@ -11,6 +11,7 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 #include <spf2/spf_dns_rr.h>
+#include <spf2/spf_record.h>
 #include "impulse_spf.h"
 
 /* What this check's DNS layer answers with; one check runs on one thread at a time. */
@@ -72,6 +73,32 @@ static SPF_dns_rr_t *answer(SPF_dns_server_t *server, const char *domain, ns_typ
 
 static void forget(SPF_dns_server_t *server) { free(server); }
 
+/* Exported by libspf2 but declared only in its internal header: fills in the response's
+   comments and Received-SPF field for a result. */
+SPF_errcode_t SPF_i_done(SPF_response_t *response, SPF_result_t result, SPF_reason_t reason, SPF_errcode_t err);
+
+/* check_host() for the MAIL FROM identity: SPF_request_query_mailfrom's steps without its
+   shortcut that passes every 127.0.0.0/8 and ::1 client unconditionally — a result has to be
+   what the domain's record says (Impulse decides elsewhere what local clients may do). */
+static SPF_errcode_t query_mailfrom(SPF_request_t *request, SPF_response_t **responsep) {
+    SPF_response_t *response = SPF_response_new(request);
+    *responsep = response;
+    if (!response) return SPF_E_NO_MEMORY;
+    request->cur_dom = request->use_helo ? request->helo_dom : request->env_from_dp;
+    SPF_record_t *record = NULL;
+    SPF_errcode_t error = SPF_server_get_record(request->spf_server, request, response, &record);
+    if (error != SPF_E_SUCCESS) {
+        if (record) SPF_record_free(record);
+        SPF_i_done(response, response->result, response->reason, response->err);
+        return error;
+    }
+    response->spf_record_exp = record;
+    error = SPF_record_interpret(record, request, response, 0);
+    SPF_record_free(record);
+    response->spf_record_exp = NULL;
+    return error;
+}
+
 static void copy_text(char *target, size_t capacity, const char *text) {
     snprintf(target, capacity, "%s", text ? text : "");
 }
@@ -98,19 +125,23 @@ int impulse_spf_check(const char *ip, const char *sender, const char *helo, cons
             check_state state = { lookup, context, max_lookups, max_void, 0, 0, 0 };
             current = &state;
             SPF_response_t *response = NULL;
-            SPF_errcode_t error = SPF_request_query_mailfrom(request, &response);
+            SPF_errcode_t error = query_mailfrom(request, &response);
             current = NULL;
             result->result = response ? (int)SPF_response_result(response) : (int)SPF_RESULT_INVALID;
             /* An evaluation that stopped on an error has no result of its own: a DNS failure is
                temporary (RFC 7208 §2.6.6), anything else in the record permanent (§2.6.7). */
+            int decided = result->result == (int)SPF_RESULT_INVALID || state.over_limit;
             if (result->result == (int)SPF_RESULT_INVALID)
                 result->result = error == SPF_E_DNS_ERROR ? (int)SPF_RESULT_TEMPERROR : (int)SPF_RESULT_PERMERROR;
             if (state.over_limit) result->result = (int)SPF_RESULT_PERMERROR;
             copy_text(result->result_text, sizeof(result->result_text), SPF_strresult((SPF_result_t)result->result));
             if (response) {
+                /* The comments and Received-SPF field say the result decided here. */
+                if (decided)
+                    SPF_i_done(response, (SPF_result_t)result->result, SPF_REASON_FAILURE,
+                               state.over_limit ? SPF_E_BIG_DNS : error);
                 copy_text(result->comment, sizeof(result->comment), SPF_response_get_header_comment(response));
-                if (!state.over_limit)
-                    copy_text(result->received_spf, sizeof(result->received_spf), SPF_response_get_received_spf(response));
+                copy_text(result->received_spf, sizeof(result->received_spf), SPF_response_get_received_spf(response));
                 SPF_response_free(response);
             }
             result->lookups = state.lookups;
