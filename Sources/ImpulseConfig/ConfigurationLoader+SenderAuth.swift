@@ -19,7 +19,9 @@ extension Binder {
                 }
             } catch { record(error) }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
         return configuration
     }
 
@@ -43,7 +45,9 @@ extension Binder {
                 }
             } catch { record(error) }
         }
-        for child in scope.scopes { error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)") }
+        for child in scope.scopes {
+            error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
         return configuration
     }
 
@@ -61,7 +65,8 @@ extension Binder {
     mutating func checkAuthservIDs(_ config: ImpulseConfiguration) {
         var first: (String, SourceLocation)?
         let named: [(String?, SourceLocation?)] = [
-            (config.dkimSigning?.authservID, config.dkimSigning?.location), (config.spf?.authservID, config.spf?.location),
+            (config.dkimSigning?.authservID, config.dkimSigning?.location),
+            (config.spf?.authservID, config.spf?.location),
             (config.dmarc?.authservID, config.dmarc?.location)
         ]
         for case (let id?, let location?) in named {

@@ -51,10 +51,11 @@ extension SMTPServerHandler {
                 result: result, identity: checked.fromHelo ? helo : checked.address, domain: checked.domain,
                 fromHelo: checked.fromHelo)
             handler.services.statistics.signing.checked(.spf, result.result)
-            var context_ = updates
-            context_.append(PolicyContextUpdate(message: true, key: "spf_status", value: result.result))
+            var contextUpdates = updates
+            contextUpdates.append(PolicyContextUpdate(message: true, key: "spf_status", value: result.result))
             if let heloResult = results.1 {
-                context_.append(PolicyContextUpdate(message: true, key: "spf_helo_status", value: heloResult.result))
+                contextUpdates.append(
+                    PolicyContextUpdate(message: true, key: "spf_helo_status", value: heloResult.result))
             }
             handler.mode = .command
             handler.lastActivity = .now()
@@ -64,7 +65,8 @@ extension SMTPServerHandler {
                         .reply(code: 550, text: "5.7.23 SPF validation failed: \(result.comment)")), context: context)
             } else {
                 handler.senderChecked = true
-                handler.perform(.consult(callout, text: text, context: context_, newMessage: newMessage), context: context)
+                handler.perform(
+                    .consult(callout, text: text, context: contextUpdates, newMessage: newMessage), context: context)
             }
             handler.process(context: context)
             context.flush()

@@ -56,7 +56,8 @@ extension SMTPServerHandler {
         if addsResults {
             authenticationFields.insert(
                 AuthenticationResults.field(
-                    authservID: authservID, dkim: checks?.dkim, spf: authentication?.checksSPF == true ? spfReport : nil,
+                    authservID: authservID, dkim: checks?.dkim,
+                    spf: authentication?.checksSPF == true ? spfReport : nil,
                     dmarc: checks?.dmarc), at: 0)
         }
         let signing = services.signing.value

@@ -118,7 +118,8 @@ public enum DMARCEvaluator {
         case .temporaryFailure:
             outcome.result = "temperror"
             return outcome
-        case .found(let found, let at, let isOrganizational): (text, domain, organizational) = (found, at, isOrganizational)
+        case .found(let found, let at, let isOrganizational):
+            (text, domain, organizational) = (found, at, isOrganizational)
         }
         outcome.policyDomain = domain
         let arena = CStringArena()
@@ -164,7 +165,8 @@ public enum DMARCEvaluator {
             outcome.result = "pass"
         case DMARC_POLICY_REJECT, DMARC_POLICY_QUARANTINE, DMARC_POLICY_NONE:
             outcome.result = "fail"
-            var disposition = verdict == DMARC_POLICY_REJECT ? "reject" : verdict == DMARC_POLICY_QUARANTINE ? "quarantine" : "none"
+            var disposition =
+                verdict == DMARC_POLICY_REJECT ? "reject" : verdict == DMARC_POLICY_QUARANTINE ? "quarantine" : "none"
             var pct: Int32 = 100
             _ = opendmarc_policy_fetch_pct(context, &pct)
             if sample >= Int(pct) {
