@@ -45,9 +45,12 @@ need lua-cjson
 need libedit-dev /usr/include/editline/readline.h
 # zlib: the CRC-32 over each spool record.
 need zlib1g-dev /usr/include/zlib.h
-# libopendkim: DKIM signing and verification; libspf2: SPF checks.
+# libopendkim: DKIM signing and verification; libspf2: SPF checks; libopendmarc and the public
+# suffix list: DMARC policy evaluation and organizational domains.
 need libopendkim-dev /usr/include/opendkim/dkim.h
 need libspf2-dev /usr/include/spf2/spf.h
+need libopendmarc-dev /usr/include/opendmarc/dmarc.h
+need publicsuffix /usr/share/publicsuffix/public_suffix_list.dat
 
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then

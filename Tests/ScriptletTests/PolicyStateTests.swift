@@ -51,6 +51,52 @@ final class PolicyStateTests: XCTestCase {
         XCTAssertEqual(try policy.lua.run("return seen", chunkName: "t"), [.string("client.example|client.example")])
     }
 
+    /// SPF's macros (RFC 7208 section 7.3, with the examples of section 7.4) from the session's
+    /// sender, client address and HELO name, as %{spfv1:…} and bare.
+    func testSPFMacrosExpandFromTheSession() throws {
+        let policy = try state([
+            (
+                "macros",
+                """
+                local mod = {}
+                function mod:validate_mailfrom(str, accept, vctx)
+                  seen = msys.expandMacro(
+                    "%{spfv1:s}|%{spfv1:o}|%{d4}|%{d3}|%{d2}|%{d1}|%{dr}|%{d2r}|%{l}|%{l-}|%{lr}|%{lr-}|%{l1r-}"
+                    .. "|%{ir}.%{v}._spf.%{d2}|%{h}|%{S}|%{vctx_conn:ehlo_domain}|%{x}|%{spfv1:i}")
+                  return msys.core.VALIDATE_CONT
+                end
+                function mod:validate_rcptto(str, accept, vctx)
+                  seen = msys.expandMacro("%{i}|%{ir}.%{v}|%{s}")
+                  return msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("macros", mod)
+                """
+            )
+        ])
+        policy.openSession(1, connectionContext: [("ehlo_domain", "mx.example.com")], peer: ("192.0.2.3", 2525))
+        policy.setContext(1, message: true, "mailfrom_address", "strong-bad@email.example.com")
+        XCTAssertEqual(policy.run(.mailFrom, session: 1, text: "<strong-bad@email.example.com>"), .proceed)
+        XCTAssertEqual(
+            try policy.lua.run("return seen", chunkName: "t"),
+            [
+                .string(
+                    "strong-bad@email.example.com|email.example.com|email.example.com|email.example.com|example.com"
+                        + "|com|com.example.email|example.email|strong-bad|strong.bad|strong-bad|bad.strong|strong"
+                        + "|3.2.0.192.in-addr._spf.example.com|mx.example.com|strong-bad%40email.example.com"
+                        + "|mx.example.com|%{x}|192.0.2.3")
+            ])
+        policy.openSession(2, connectionContext: [("ehlo_domain", "mx.example.org")], peer: ("2001:db8::cb01", 2525))
+        policy.setContext(2, message: true, "mailfrom_address", "")
+        XCTAssertEqual(policy.run(.rcptTo, session: 2, text: "<x@example.net>"), .proceed)
+        XCTAssertEqual(
+            try policy.lua.run("return seen", chunkName: "t"),
+            [
+                .string(
+                    "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.c.b.0.1"
+                        + "|1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6|postmaster@mx.example.org")
+            ])
+    }
+
     func testSetCodeRejectsEvenWhenTheCalloutReturnsCont() throws {
         let policy = try state([
             (

@@ -551,21 +551,108 @@ function __impulse_run_control(...)
   return nil
 end
 
--- %{rfc2822:message|headers|body|text} and %{rfc822:date} in msys.expandMacro.
+-- SPF's macro letters (RFC 7208 section 7.3) for the current session: the sender from MAIL FROM
+-- (postmaster@ the HELO name for the null sender), the client's address and its HELO name.
+-- Outside an SPF check the domain being checked ("d") is the sender's domain; "p" is "unknown"
+-- (Impulse does not validate the client's PTR name here), as RFC 7208 allows.
+local function ipv6_nibbles(ip)
+  local head, tail = string.match(ip, "^(.-)::(.*)$")
+  local groups = {}
+  local function add(part)
+    for group in string.gmatch(part, "[^:]+") do groups[#groups + 1] = group end
+  end
+  if head then
+    add(head)
+    local after = {}
+    for group in string.gmatch(tail, "[^:]+") do after[#after + 1] = group end
+    for _ = 1, 8 - #groups - #after do groups[#groups + 1] = "0" end
+    for _, group in ipairs(after) do groups[#groups + 1] = group end
+  else
+    add(ip)
+  end
+  local nibbles = {}
+  for _, group in ipairs(groups) do
+    local padded = string.rep("0", 4 - #group) .. string.lower(group)
+    for i = 1, 4 do nibbles[#nibbles + 1] = sub(padded, i, i) end
+  end
+  return concat(nibbles, ".")
+end
+
+local function spf_macro_value(session, letter)
+  local sender = session.mess.mailfrom_address
+  local helo = session.conn.ehlo_domain or "unknown"
+  if sender == nil or sender == "" then sender = "postmaster@" .. helo end
+  local localpart, domain = string.match(sender, "^(.*)@([^@]*)$")
+  if not localpart then localpart, domain = "postmaster", sender end
+  local ip = session.peer and session.peer.ip or ""
+  local ipv6 = find(ip, ":", 1, true) ~= nil
+  if letter == "s" then return sender end
+  if letter == "l" then return localpart end
+  if letter == "o" or letter == "d" then return domain end
+  if letter == "i" then return ipv6 and ipv6_nibbles(ip) or ip end
+  if letter == "c" then return ip end
+  if letter == "p" then return "unknown" end
+  if letter == "v" then return ipv6 and "ip6" or "in-addr" end
+  if letter == "h" then return helo end
+  if letter == "r" then return "unknown" end
+  if letter == "t" then return tostring(os.time()) end
+  return nil
+end
+
+-- One macro: a letter, then how many right-hand parts to keep, "r" to reverse them, and the
+-- delimiters to split on ("." by default); the parts are joined with ".". An upper-case letter
+-- URL-escapes the result (RFC 7208 section 7.3).
+local function expand_spf_macro(session, spec)
+  local letter, digits, reverse, delimiters = string.match(spec, "^(%a)(%d*)([rR]?)([%.%-%+,/_=]*)$")
+  if not letter then return nil end
+  local value = spf_macro_value(session, string.lower(letter))
+  if value == nil then return nil end
+  if digits ~= "" or reverse ~= "" or delimiters ~= "" then
+    local parts = {}
+    local class = "[^" .. gsub(delimiters ~= "" and delimiters or ".", "[%.%-%+]", "%%%0") .. "]+"
+    for part in string.gmatch(value, class) do parts[#parts + 1] = part end
+    if reverse ~= "" then
+      for i = 1, math.floor(#parts / 2) do parts[i], parts[#parts + 1 - i] = parts[#parts + 1 - i], parts[i] end
+    end
+    local keep = tonumber(digits)
+    if keep and keep > 0 and keep < #parts then
+      local kept = {}
+      for i = #parts - keep + 1, #parts do kept[#kept + 1] = parts[i] end
+      parts = kept
+    end
+    value = concat(parts, ".")
+  end
+  if letter ~= string.lower(letter) then
+    value = gsub(value, "[^%w%-%._~]", function(c) return format("%%%02X", byte(c)) end)
+  end
+  return value
+end
+
+-- %{vctx_conn:key}, %{vctx_mess:key} (the prelude's), %{rfc2822:message|headers|body|text},
+-- %{rfc822:date}, %{spfv1:…} and bare SPF macros such as %{i} in msys.expandMacro, in one pass:
+-- what a macro expands to is never expanded again.
 local expand_session_macros = msys.expandMacro
+local function expand_rfc822(what)
+  if what == "date" then return os.date("!%a, %d %b %Y %H:%M:%S +0000") end
+  local sid = I.current_session()
+  local session = sid and I.sessions[sid]
+  local raw = session and I.content(session)
+  if not raw then return "" end
+  local headers, body = I.split_message(raw)
+  if what == "message" then return raw end
+  if what == "headers" then return headers end
+  if what == "body" then return body end
+  if what == "text" then return session.msg:text() end
+  return nil
+end
 function msys.expandMacro(text)
-  text = expand_session_macros(tostring(text))
-  return (gsub(text, "%%{(rfc2?822):(%w+)}", function(family, what)
-    if what == "date" then return os.date("!%a, %d %b %Y %H:%M:%S +0000") end
+  return (gsub(tostring(text), "%%{([^}]*)}", function(spec)
+    if find(spec, "^vctx_%a+:") then return expand_session_macros("%{" .. spec .. "}") end
+    local what = string.match(spec, "^rfc2?822:(%w+)$")
+    if what then return expand_rfc822(what) end
     local sid = I.current_session()
     local session = sid and I.sessions[sid]
-    local raw = session and I.content(session)
-    if not raw then return "" end
-    local headers, body = I.split_message(raw)
-    if what == "message" then return raw end
-    if what == "headers" then return headers end
-    if what == "body" then return body end
-    if what == "text" then return session.msg:text() end
-    return nil
+    if not session then return nil end
+    return expand_spf_macro(session, string.match(spec, "^spfv1:(.*)$") or spec)
   end))
 end
