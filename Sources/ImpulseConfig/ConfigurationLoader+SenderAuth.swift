@@ -1,3 +1,5 @@
+import Foundation
+
 /// The `spf` and `dmarc` stanzas.
 extension Binder {
     mutating func bindSPF(_ scope: ConfigScope, existing: SPFConfiguration?) -> SPFConfiguration {
@@ -28,13 +30,16 @@ extension Binder {
     mutating func bindDMARC(_ scope: ConfigScope, existing: DMARCConfiguration?) -> DMARCConfiguration {
         if let existing { error(scope.location, "a second dmarc stanza (the first is at \(existing.location))") }
         var configuration = DMARCConfiguration(location: scope.location)
+        var listLocation = scope.location
         for option in scope.options {
             do throws(ConfigError) {
                 switch option.name {
                 case "enforcement":
                     configuration.enforcement = try OptionReader.choice(
                         option, [("report_only", .reportOnly), ("enforce", .enforce)])
-                case "public_suffix_list": configuration.publicSuffixList = try OptionReader.path(option)
+                case "public_suffix_list":
+                    configuration.publicSuffixList = try OptionReader.path(option)
+                    listLocation = option.value.location
                 case "authentication_results": configuration.authenticationResults = try OptionReader.bool(option)
                 case "authserv_id": configuration.authservID = try Self.authservID(option)
                 default:
@@ -47,6 +52,10 @@ extension Binder {
         }
         for child in scope.scopes {
             error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+        }
+        // Organisational domains come from this list; without it DMARC cannot be evaluated.
+        if !FileManager.default.isReadableFile(atPath: configuration.publicSuffixList) {
+            error(listLocation, "cannot read the public suffix list '\(configuration.publicSuffixList)'")
         }
         return configuration
     }

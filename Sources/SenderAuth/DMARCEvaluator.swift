@@ -139,12 +139,24 @@ public enum DMARCEvaluator {
             outcome.result = "permerror"
             return outcome
         }
-        if !inputs.spfDomain.isEmpty {
+        // Strict alignment means the very same domain (RFC 7489 §3.1). libopendmarc 1.4.2 also
+        // accepts a domain whose organisational domain is the From: domain's (fixed upstream
+        // after that release), so under strict alignment only identical domains are handed over:
+        // an unaligned result cannot change the outcome.
+        var adkim: Int32 = 0
+        var aspf: Int32 = 0
+        _ = opendmarc_policy_fetch_adkim(context, &adkim)
+        _ = opendmarc_policy_fetch_aspf(context, &aspf)
+        let strict = Int32(UInt8(ascii: "s"))
+        func eligible(_ domain: String, mode: Int32) -> Bool {
+            mode != strict || domain.lowercased() == outcome.fromDomain
+        }
+        if !inputs.spfDomain.isEmpty && eligible(inputs.spfDomain, mode: aspf) {
             _ = opendmarc_policy_store_spf(
                 context, bytes(inputs.spfDomain), spfOutcome(inputs.spfResult),
                 inputs.spfFromHelo ? DMARC_POLICY_SPF_ORIGIN_HELO : DMARC_POLICY_SPF_ORIGIN_MAILFROM, nil)
         }
-        for signature in inputs.dkim where !signature.domain.isEmpty {
+        for signature in inputs.dkim where !signature.domain.isEmpty && eligible(signature.domain, mode: adkim) {
             _ = opendmarc_policy_store_dkim(
                 context, bytes(signature.domain), bytes(signature.selector), dkimOutcome(signature.result), nil)
         }

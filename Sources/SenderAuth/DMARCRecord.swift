@@ -69,8 +69,8 @@ extension DMARCEvaluator {
     public static func fromDomain(message: [UInt8]) -> String? {
         let fields = HeaderFieldReader(message).values(of: "from")
         guard fields.count == 1 else { return nil }
-        var value = Substring(fields[0])
-        // Comments and display names may hold anything; the address is in <> when there are any.
+        var value = Substring(withoutComments(fields[0]))
+        // Display names may hold anything; the address is in <> when there are any.
         if let open = value.lastIndex(of: "<"), let close = value[open...].firstIndex(of: ">") {
             value = value[value.index(after: open)..<close]
         } else if value.contains(",") {
@@ -83,5 +83,35 @@ extension DMARCEvaluator {
             domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." })
         else { return nil }
         return domain
+    }
+
+    /// `value` without RFC 5322 comments (parenthesised, possibly nested; not inside quotes).
+    private static func withoutComments(_ value: String) -> String {
+        var kept = ""
+        var depth = 0
+        var quoted = false
+        var escaped = false
+        for character in value {
+            if escaped {
+                escaped = false
+                if depth == 0 { kept.append(character) }
+                continue
+            }
+            switch character {
+            case "\\":
+                escaped = true
+                if depth == 0 { kept.append(character) }
+            case "\"" where depth == 0:
+                quoted.toggle()
+                kept.append(character)
+            case "(" where !quoted:
+                depth += 1
+            case ")" where !quoted && depth > 0:
+                depth -= 1
+            default:
+                if depth == 0 { kept.append(character) }
+            }
+        }
+        return kept
     }
 }

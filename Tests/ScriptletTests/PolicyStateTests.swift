@@ -93,7 +93,8 @@ final class PolicyStateTests: XCTestCase {
             [
                 .string(
                     "2.0.0.1.0.d.b.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.c.b.0.1"
-                        + "|1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6|postmaster@mx.example.org")
+                        + "|1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6|postmaster@mx.example.org"
+                )
             ])
     }
 
