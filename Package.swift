@@ -46,7 +46,8 @@ let package = Package(
         // narrow C face (DKIMShim). Verifies signatures on untrusted messages with keys from DNS
         // (untrusted network input, bounded); signs with the operator's keys.
         .systemLibrary(name: "COpenDKIM", pkgConfig: "opendkim", providers: [.apt(["libopendkim-dev"])]),
-        .target(name: "DKIMShim", dependencies: ["COpenDKIM"]),
+        // RSA-SHA256 for ARC (RFC 8617) through OpenSSL's libcrypto, which libopendkim uses too.
+        .target(name: "DKIMShim", dependencies: ["COpenDKIM"], linkerSettings: [.linkedLibrary("crypto")]),
         // SPF through libspf2 (Debian's libspf2-dev), its DNS answered by Impulse's resolver.
         .systemLibrary(name: "CLibSPF2", providers: [.apt(["libspf2-dev"])]),
         .target(name: "SPFShim", dependencies: ["CLibSPF2"], linkerSettings: [.linkedLibrary("spf2")]),

@@ -50,6 +50,8 @@ need zlib1g-dev /usr/include/zlib.h
 need libopendkim-dev /usr/include/opendkim/dkim.h
 need libspf2-dev /usr/include/spf2/spf.h
 need libopendmarc-dev /usr/include/opendmarc/dmarc.h
+# OpenSSL's libcrypto: RSA-SHA256 for ARC seals and message signatures.
+need libssl-dev /usr/include/openssl/evp.h
 need publicsuffix /usr/share/publicsuffix/public_suffix_list.dat
 
 if [[ $what == test || $what == bench ]]; then
@@ -73,6 +75,11 @@ if [[ $what == test || $what == bench ]]; then
     need python3-dkim /usr/lib/python3/dist-packages/dkim/__init__.py
     need python3-nacl /usr/lib/python3/dist-packages/nacl/__init__.py
     python3 -c 'import dkim, nacl' >/dev/null 2>&1 || python3 -m pip install -q dkimpy pynacl
+  fi
+  # authres: what dkimpy's ARC sealing reads Authentication-Results with.
+  if ! python3 -c 'import authres' >/dev/null 2>&1; then
+    need python3-authres /usr/lib/python3/dist-packages/authres/__init__.py
+    python3 -c 'import authres' >/dev/null 2>&1 || python3 -m pip install -q authres
   fi
   # pyspf: the independent SPF implementation the tests check against.
   if ! python3 -c 'import spf' >/dev/null 2>&1; then

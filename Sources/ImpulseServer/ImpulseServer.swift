@@ -122,7 +122,9 @@ public final class ImpulseServer: Sendable {
     public func start() throws -> [SocketAddress] {
         services.signing.replace(try Self.receptionSigning(configuration))
         services.authentication.replace(try Self.receptionAuthentication(configuration))
-        services.effects.scriptSigning.withLockedValue { $0 = (configuration.dkimSigning?.defaults, DKIMKeyCache()) }
+        services.effects.scriptSigning.withLockedValue {
+            $0 = (configuration.dkimSigning?.defaults, DKIMKeyCache(), Self.authservID(configuration))
+        }
         services.statistics.signing.setGranularity(.init(rawValue: configuration.signingStats) ?? .all)
         do { try spool.prepare() } catch {
             throw StartError(description: "spoolbase \(configuration.spoolbase): \(error)")
@@ -228,7 +230,12 @@ public final class ImpulseServer: Sendable {
         let generation = try makePolicy(newConfiguration)
         services.signing.replace(signing)
         services.authentication.replace(authentication)
-        services.effects.scriptSigning.withLockedValue { $0 = (newConfiguration.dkimSigning?.defaults, DKIMKeyCache()) }
+        services.effects.scriptSigning.withLockedValue {
+            $0 = (
+                newConfiguration.dkimSigning?.defaults, DKIMKeyCache(),
+                Self.authservID(newConfiguration)
+            )
+        }
         services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
         install(generation)
@@ -408,4 +415,13 @@ final class RefusingHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+extension ImpulseServer {
+    /// The authserv-id of Authentication-Results and ARC-Authentication-Results fields: the one
+    /// a stanza names, else the host name.
+    static func authservID(_ configuration: ImpulseConfiguration) -> String {
+        configuration.dkimSigning?.authservID ?? configuration.spf?.authservID ?? configuration.dmarc?.authservID
+            ?? configuration.hostname
+    }
 }

@@ -82,14 +82,19 @@ package final class PolicyEffectExecutor: Sendable {
     /// The opendkim stanza's options, the defaults msys.validate.opendkim.sign's options override,
     /// and the keys scripts sign with, read once per configuration (set by the server at start
     /// and on reload, which starts a new key cache).
-    package let scriptSigning = NIOLockedValueBox<(defaults: DKIMSigningConfiguration.Options?, keys: DKIMKeyCache)>(
-        (nil, DKIMKeyCache()))
+    package let scriptSigning = NIOLockedValueBox<
+        (defaults: DKIMSigningConfiguration.Options?, keys: DKIMKeyCache, authservID: String)
+    >((nil, DKIMKeyCache(), "localhost"))
 
     /// Looks up, without blocking, the keys `message`'s DKIM signatures name (at most as many as
     /// are checked), so verification then finds them at hand instead of holding a blocking-work
     /// thread while name servers answer. Completes on `loop`; never fails.
     package func prefetchDKIMKeys(_ message: [UInt8], on loop: EventLoop) -> EventLoopFuture<[String: DKIMKeyRecord]> {
-        let names = DKIMKeyNames.of(message: message)
+        prefetchKeys(DKIMKeyNames.of(message: message), on: loop)
+    }
+
+    /// Looks the key records `names` up without blocking; completes on `loop`, never fails.
+    package func prefetchKeys(_ names: [String], on loop: EventLoop) -> EventLoopFuture<[String: DKIMKeyRecord]> {
         guard let resolver, !names.isEmpty else { return loop.makeSucceededFuture([:]) }
         let answers = names.map { name -> EventLoopFuture<(String, DKIMKeyRecord)> in
             let promise = loop.makePromise(of: (String, DKIMKeyRecord).self)
@@ -156,6 +161,34 @@ package final class PolicyEffectExecutor: Sendable {
                 switch ScriptDKIM.sign(message, options: options, defaults: signing.defaults, keys: signing.keys) {
                 case .success(let field): return .ok([.string(field)])
                 case .failure(let failure): return .failed(failure.description)
+                }
+            }.recover { _ in .failed("thread pool stopped") }
+        case .arcVerify(let message):
+            let resolver = self.resolver
+            let blockingWork = self.blockingWork
+            return prefetchKeys(ARCVerifier.keyNames(of: message), on: loop).flatMap { keys in
+                blockingWork.runIfActive(eventLoop: loop) { () -> EffectResult in
+                    let chain = ScriptARC.verify(message, resolver: resolver, prefetched: keys)
+                    return .ok([.string(chain.result), .number(Double(chain.instances)), .string(chain.reason)])
+                }
+            }.recover { _ in .failed("thread pool stopped") }
+        case .arcSign(let message, let options):
+            let signing = scriptSigning.withLockedValue { $0 }
+            let resolver = self.resolver
+            let blockingWork = self.blockingWork
+            return prefetchKeys(ARCVerifier.keyNames(of: message), on: loop).flatMap { keys in
+                blockingWork.runIfActive(eventLoop: loop) { () -> EffectResult in
+                    switch ScriptARC.seal(
+                        message, options: options, defaults: signing.defaults, keys: signing.keys,
+                        authservID: signing.authservID, resolver: resolver, prefetched: keys)
+                    {
+                    case .success(let outcome):
+                        return .ok([
+                            .string(outcome.chain.result), .string(outcome.fields ?? ""), .string(outcome.reason)
+                        ])
+                    case .failure(let failure):
+                        return .failed("ARC sealing for \(failure.domain) failed: \(failure.message)")
+                    }
                 }
             }.recover { _ in .failed("thread pool stopped") }
         case .dnsLookup(let name, let typeName):

@@ -24,6 +24,11 @@ public enum PolicyEffect: Equatable, Sendable {
     /// msys.validate.opendkim.sign: a DKIM-Signature field for the message, with the script's
     /// options (name, value) over the opendkim stanza's.
     case dkimSign(message: [UInt8], options: [String: String])
+    /// msys.validate.openarc.verify: the message's ARC chain validated (keys through the
+    /// resolver).
+    case arcVerify(message: [UInt8])
+    /// msys.validate.openarc.sign: an ARC set for the message, with the script's options.
+    case arcSign(message: [UInt8], options: [String: String])
 
     /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
     /// the msys function when the arguments are not what it sends.
@@ -64,22 +69,30 @@ public enum PolicyEffect: Equatable, Sendable {
                 return .failure(EffectDecodingError("msys.validate.opendkim.verify: no message"))
             }
             return .success(.dkimVerify(message: message))
-        case "dkim_sign":
+        case "dkim_sign", "arc_sign":
+            let arc = arguments.string(1) == "arc_sign"
+            let caller = arc ? "msys.validate.openarc.sign" : "msys.validate.opendkim.sign"
             guard let message = arguments.octets(2) else {
-                return .failure(EffectDecodingError("msys.validate.opendkim.sign: no message"))
+                return .failure(EffectDecodingError("\(caller): no message"))
             }
             var options: [String: String] = [:]
             var index = 3
             while index <= arguments.count {
                 guard let name = arguments.string(index), let value = arguments.string(index + 1),
-                    PolicyEffect.dkimOptionNames.contains(name)
+                    (arc ? PolicyEffect.arcOptionNames : PolicyEffect.dkimOptionNames).contains(name)
                 else {
-                    return .failure(EffectDecodingError("msys.validate.opendkim.sign: bad options"))
+                    return .failure(EffectDecodingError("\(caller): bad options"))
                 }
                 options[name] = value
                 index += 2
             }
-            return .success(.dkimSign(message: message, options: options))
+            return .success(
+                arc ? .arcSign(message: message, options: options) : .dkimSign(message: message, options: options))
+        case "arc_verify":
+            guard let message = arguments.octets(2) else {
+                return .failure(EffectDecodingError("msys.validate.openarc.verify: no message"))
+            }
+            return .success(.arcVerify(message: message))
         default:
             return .failure(EffectDecodingError("impulse: unknown suspension"))
         }
@@ -92,6 +105,13 @@ extension PolicyEffect {
     public static let dkimOptionNames: Set<String> = [
         "base_domain", "signing_domain", "header_canon", "body_canon", "digest", "headerlist", "identity", "selector",
         "keyfile", "key", "keybuf", "body_length_limit"
+    ]
+
+    /// The options msys.validate.openarc.sign takes: the signing domain, selector and key as for
+    /// DKIM, the authserv-id, the signed header fields and the results to record.
+    public static let arcOptionNames: Set<String> = [
+        "base_domain", "signing_domain", "selector", "keyfile", "key", "keybuf", "headerlist", "authservid",
+        "authserv_id", "ar"
     ]
 
     /// msys.readfile's work, on whatever thread may block (the effect executor's I/O pool, or a

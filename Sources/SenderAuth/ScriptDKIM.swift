@@ -14,28 +14,16 @@ public enum ScriptDKIM {
         keys: DKIMKeyCache
     ) -> Result<String, DKIMSigningFailure> {
         let base = defaults ?? DKIMSigningConfiguration.Options()
-        let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
-        let responsible = DKIMSigningPolicy.responsibleDomain(headerSection: Array(message[..<headerEnd]))
-        guard let domain = options["base_domain"] ?? options["signing_domain"] ?? responsible else {
-            return .failure(
-                DKIMSigningFailure(domain: "?", message: "no signing domain (base_domain, or a From: address)"))
+        let signer: (domain: String, selector: String, key: DKIMPrivateKey)
+        switch signingKey(message, options: options, base: base, keys: keys) {
+        case .success(let found): signer = found
+        case .failure(let failure): return .failure(failure)
         }
+        let domain = signer.domain
         func failure(_ text: String) -> Result<String, DKIMSigningFailure> {
             .failure(DKIMSigningFailure(domain: domain, message: text))
         }
-        guard let selector = options["selector"] ?? base.selector else { return failure("no selector") }
-        let key: DKIMPrivateKey
-        do {
-            if let text = options["keybuf"] {
-                key = try DKIMPrivateKey(pem: Array(text.utf8), origin: "(keybuf)")
-            } else if let template = options["keyfile"] ?? options["key"] ?? base.key {
-                key = try keys.key(at: DKIMSigningPolicy.expand(template, domain: domain, selector: selector))
-            } else {
-                return failure("no key (keyfile or keybuf)")
-            }
-        } catch {
-            return failure(error.message)
-        }
+        let (selector, key) = (signer.selector, signer.key)
         var merged = base
         if let list = options["headerlist"] {
             merged.headerList = list.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ":" }).map(String.init)
@@ -62,6 +50,34 @@ public enum ScriptDKIM {
             return .success(try DKIMSigner.sign(message, with: request, library: library))
         } catch {
             return failure(error.message)
+        }
+    }
+
+    /// The signing domain, selector and key a script's options name, over the stanza's
+    /// `base`: the domain defaults to the responsible domain (the Sender: field's, else From:'s);
+    /// a key named by path (`keyfile`, `key`) is read once into `keys`, `keybuf` holds one.
+    static func signingKey(
+        _ message: [UInt8], options: [String: String], base: DKIMSigningConfiguration.Options, keys: DKIMKeyCache
+    ) -> Result<(domain: String, selector: String, key: DKIMPrivateKey), DKIMSigningFailure> {
+        let headerEnd = message.withUnsafeBytes { HeaderSection.emptyLineOffset(in: $0) } ?? message.count
+        let responsible = DKIMSigningPolicy.responsibleDomain(headerSection: Array(message[..<headerEnd]))
+        guard let domain = options["base_domain"] ?? options["signing_domain"] ?? responsible else {
+            return .failure(
+                DKIMSigningFailure(domain: "?", message: "no signing domain (base_domain, or a From: address)"))
+        }
+        guard let selector = options["selector"] ?? base.selector else {
+            return .failure(DKIMSigningFailure(domain: domain, message: "no selector"))
+        }
+        do {
+            if let text = options["keybuf"] {
+                return .success((domain, selector, try DKIMPrivateKey(pem: Array(text.utf8), origin: "(keybuf)")))
+            } else if let template = options["keyfile"] ?? options["key"] ?? base.key {
+                let key = try keys.key(at: DKIMSigningPolicy.expand(template, domain: domain, selector: selector))
+                return .success((domain, selector, key))
+            }
+            return .failure(DKIMSigningFailure(domain: domain, message: "no key (keyfile or keybuf)"))
+        } catch {
+            return .failure(DKIMSigningFailure(domain: domain, message: error.message))
         }
     }
 

@@ -14,4 +14,10 @@ public enum SenderAuthLimits {
     public static let maxSPFVoidLookups = 2
     /// Seconds one SPF check may spend on look-ups (RFC 7208 §4.6.4 suggests at least 20).
     public static let spfCheckTime: Double = 20
+    /// ARC sets a chain may have (RFC 8617 §4.2.1: instances run from 1 to 50).
+    public static let maxARCInstances = 50
+    /// Smallest RSA key a signature is trusted with (RFC 8301 §3.2).
+    public static let minRSAKeyBits: UInt32 = 1024
+    /// Header field names one ARC-Message-Signature may sign (its h= list).
+    public static let maxSignedHeaderNames = 256
 }

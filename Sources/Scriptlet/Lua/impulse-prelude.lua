@@ -876,6 +876,71 @@ package.preload["msys.validate.opendkim"] = function() return opendkim end
 package.preload["opendkim.dkim"] = function() return opendkim end
 supported["msys.validate.opendkim"] = true
 
+-- msys.validate.openarc (ARC, RFC 8617; docs/lua/dkim.md): validating a message's chain and
+-- sealing it, off the event loop, keys looked up through Impulse's resolver.
+local openarc = {}
+msys.validate.openarc = openarc
+
+-- msys.validate.openarc.verify(msg): the chain validation status ("none", "pass" or "fail"), the
+-- number of ARC sets and, for "fail", why; the status also goes into the message context as
+-- arc_status.
+function openarc.verify(msg)
+  local raw = message_for(msg, "msys.validate.openarc.verify")
+  local answer = pack(__impulse_suspend("arc_verify", raw))
+  if answer[1] ~= "ok" then return "fail", 0, tostring(answer[2]) end
+  msg.__session.mess.arc_status = answer[2]
+  return answer[2], answer[3], answer[4]
+end
+
+-- What the ARC-Authentication-Results field records when the script names nothing (option ar):
+-- the results Impulse found for this message, from the message context.
+local function context_results(session)
+  local mess, results = session.mess, {}
+  if mess.spf_status then results[#results + 1] = "spf=" .. mess.spf_status .. " smtp.mailfrom=" .. (mess.mailfrom_address or "") end
+  if mess.dkim_status then results[#results + 1] = "dkim=" .. mess.dkim_status end
+  if mess.dmarc_status then
+    results[#results + 1] = "dmarc=" .. mess.dmarc_status .. (mess.dmarc_domain and (" header.from=" .. mess.dmarc_domain) or "")
+  end
+  return table.concat(results, "\n")
+end
+
+-- msys.validate.openarc.sign(msg, vctx, options): adds an ARC set (ARC-Seal,
+-- ARC-Message-Signature, ARC-Authentication-Results) on top of the message as it stands, after
+-- validating the chain it has; returns true and the chain status it sealed with, or false and
+-- why the chain must not be extended (its newest seal says cv=fail, or it has 50 sets). Options
+-- as msys.validate.opendkim.sign names them (base_domain, selector, keyfile/key/keybuf,
+-- headerlist), plus authservid and ar (the results to record). A key that cannot sign raises an
+-- error at the caller's line. `vctx` may be left out.
+function openarc.sign(msg, vctx, options)
+  if options == nil and type(vctx) == "table" and getmetatable(vctx) ~= VCTX then options = vctx end
+  local raw = message_for(msg, "msys.validate.openarc.sign")
+  local session = msg.__session
+  local flat = {}
+  options = type(options) == "table" and options or {}
+  for name, value in pairs(options) do
+    if type(name) == "string" and (type(value) == "string" or type(value) == "number" or type(value) == "boolean") then
+      flat[#flat + 1] = name; flat[#flat + 1] = tostring(value)
+    elseif (name == "headerlist" or name == "ar") and type(value) == "table" then
+      flat[#flat + 1] = name; flat[#flat + 1] = table.concat(value, name == "ar" and "\n" or ",")
+    end
+  end
+  if options.ar == nil then
+    local results = context_results(session)
+    if results ~= "" then flat[#flat + 1] = "ar"; flat[#flat + 1] = results end
+  end
+  local answer = pack(__impulse_suspend("arc_sign", raw, unpack(flat)))
+  if answer[1] ~= "ok" then error("msys.validate.openarc.sign: " .. tostring(answer[2]), 2) end
+  if answer[3] == "" then return false, answer[4] end
+  local parts = message_parts(session)
+  local fields = header_fields(answer[3])
+  for _, existing in ipairs(parts.fields) do fields[#fields + 1] = existing end
+  parts.fields, parts.index = fields, index_fields(fields)
+  parts_changed(session)
+  return true, answer[2]
+end
+package.preload["msys.validate.openarc"] = function() return openarc end
+supported["msys.validate.openarc"] = true
+
 __impulse.sessions, __impulse.ec_string, __impulse.current_session = sessions, ec_string, current_session_id
 __impulse.content, __impulse.modules = content, modules
 __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_message, header_fields, field_value

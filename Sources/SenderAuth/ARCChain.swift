@@ -1,0 +1,129 @@
+/// The ARC sets of a message (RFC 8617 §4.1): for each instance `i=`, one
+/// ARC-Authentication-Results, one ARC-Message-Signature and one ARC-Seal field.
+struct ARCChain {
+    struct Set {
+        var results: RawHeaderField
+        var signature: RawHeaderField
+        var seal: RawHeaderField
+        var signatureTags: SignatureTagList
+        var sealTags: SignatureTagList
+    }
+
+    /// Instance 1 first.
+    var sets: [Set]
+
+    /// What reading the chain found.
+    enum Reading {
+        /// No ARC field at all.
+        case none
+        case chain(ARCChain)
+        /// Fields that do not make a chain (RFC 8617 §5.2 step 2): the reason.
+        case broken(String)
+    }
+
+    /// Reads the ARC fields of `fields`. At most `SenderAuthLimits.maxARCInstances` sets.
+    static func read(_ fields: [RawHeaderField]) -> Reading {
+        var results: [Int: RawHeaderField] = [:]
+        var signatures: [Int: (RawHeaderField, SignatureTagList)] = [:]
+        var seals: [Int: (RawHeaderField, SignatureTagList)] = [:]
+        var count = 0
+        for field in fields {
+            switch field.name {
+            case "arc-authentication-results":
+                // `i=N;` comes first, before the authserv-id (RFC 8617 §4.1.1).
+                let value = String(decoding: field.value, as: UTF8.self)
+                guard let semicolon = value.firstIndex(of: ";"),
+                    let instance = instanceNumber(SignatureTagList(Array(value[..<semicolon].utf8)[...])?["i"])
+                else { return .broken("an ARC-Authentication-Results field without a valid i=") }
+                guard results.updateValue(field, forKey: instance) == nil else {
+                    return .broken("two ARC-Authentication-Results fields with i=\(instance)")
+                }
+            case "arc-message-signature", "arc-seal":
+                guard let tags = SignatureTagList(field.value) else {
+                    return .broken("a malformed \(field.name) field")
+                }
+                guard let instance = instanceNumber(tags["i"]) else {
+                    return .broken("an \(field.name) field without a valid i=")
+                }
+                if field.name == "arc-seal" {
+                    guard seals.updateValue((field, tags), forKey: instance) == nil else {
+                        return .broken("two ARC-Seal fields with i=\(instance)")
+                    }
+                } else {
+                    guard signatures.updateValue((field, tags), forKey: instance) == nil else {
+                        return .broken("two ARC-Message-Signature fields with i=\(instance)")
+                    }
+                }
+            default:
+                continue
+            }
+            count += 1
+            if count > 3 * SenderAuthLimits.maxARCInstances {
+                return .broken("more than \(SenderAuthLimits.maxARCInstances) ARC sets")
+            }
+        }
+        if count == 0 { return .none }
+        let highest = max(results.keys.max() ?? 0, signatures.keys.max() ?? 0, seals.keys.max() ?? 0)
+        var sets: [Set] = []
+        for instance in 1...highest {
+            guard let result = results[instance], let signature = signatures[instance], let seal = seals[instance]
+            else {
+                return .broken("ARC set \(instance) is incomplete")
+            }
+            sets.append(
+                Set(results: result, signature: signature.0, seal: seal.0, signatureTags: signature.1, sealTags: seal.1)
+            )
+        }
+        return .chain(ARCChain(sets: sets))
+    }
+
+    /// 1 to 50 (RFC 8617 §4.2.1).
+    private static func instanceNumber(_ text: String?) -> Int? {
+        guard let text, text.count <= 2, let number = Int(text), (1...SenderAuthLimits.maxARCInstances).contains(number)
+        else { return nil }
+        return number
+    }
+
+    /// The octets an ARC-Seal with instance `instance` signs (RFC 8617 §5.1.1): every set up to
+    /// it, oldest first, each as ARC-Authentication-Results, ARC-Message-Signature, ARC-Seal,
+    /// relaxed; the last seal with an empty b= and no CRLF.
+    static func sealInput(_ sets: [(results: ArraySlice<UInt8>, signature: ArraySlice<UInt8>, seal: ArraySlice<UInt8>)])
+        -> [UInt8]
+    {
+        var input: [UInt8] = []
+        for (index, set) in sets.enumerated() {
+            input += MessageCanonicalizer.header(set.results, .relaxed)
+            input += MessageCanonicalizer.header(set.signature, .relaxed)
+            if index == sets.count - 1 {
+                input += MessageCanonicalizer.header(
+                    SignatureTagList.removingSignature(set.seal), .relaxed, lineEnd: false)
+            } else {
+                input += MessageCanonicalizer.header(set.seal, .relaxed)
+            }
+        }
+        return input
+    }
+
+    /// The octets a message signature signs (RFC 6376 §3.7, as RFC 8617 §4.1.2 uses it): the
+    /// fields named in `signedNames`, each name taking the last field of that name not yet
+    /// taken, then the signature's own field with an empty b= and no CRLF.
+    static func signatureInput(
+        fields: [RawHeaderField], signedNames: [String], signatureField: ArraySlice<UInt8>,
+        mode: DKIMCanonicalization
+    ) -> [UInt8] {
+        var input: [UInt8] = []
+        var taken: [String: Int] = [:]
+        var byName: [String: [Int]] = [:]
+        for index in fields.indices { byName[fields[index].name, default: []].append(index) }
+        for name in signedNames {
+            let wanted = name.lowercased()
+            let candidates = byName[wanted] ?? []
+            let used = taken[wanted, default: 0]
+            guard used < candidates.count else { continue }
+            taken[wanted] = used + 1
+            input += MessageCanonicalizer.header(fields[candidates[candidates.count - 1 - used]].octets, mode)
+        }
+        input += MessageCanonicalizer.header(SignatureTagList.removingSignature(signatureField), mode, lineEnd: false)
+        return input
+    }
+}

@@ -1,0 +1,119 @@
+import DKIMShim
+import Foundation
+
+/// What an ARC set is sealed with.
+public struct ARCSealRequest: Sendable {
+    public var domain: String
+    public var selector: String
+    public var key: DKIMPrivateKey
+    /// The authserv-id of the ARC-Authentication-Results field (RFC 8617 §4.1.1).
+    public var authservID: String
+    /// The results it records (RFC 8601 resinfo, e.g. `spf=pass smtp.mailfrom=…`); `arc=` with
+    /// the chain's status is put first.
+    public var results: [String]
+    /// Header fields the ARC-Message-Signature signs, those present in the message.
+    public var signedHeaders: [String]
+    public var timestamp: Int
+
+    public static let defaultSignedHeaders = [
+        "from", "to", "cc", "subject", "date", "message-id", "reply-to", "in-reply-to", "references",
+        "mime-version", "content-type", "content-transfer-encoding", "list-id", "list-unsubscribe",
+        "list-unsubscribe-post", "dkim-signature"
+    ]
+
+    public init(
+        domain: String, selector: String, key: DKIMPrivateKey, authservID: String, results: [String],
+        signedHeaders: [String] = ARCSealRequest.defaultSignedHeaders,
+        timestamp: Int = Int(Date().timeIntervalSince1970)
+    ) {
+        self.domain = domain
+        self.selector = selector
+        self.key = key
+        self.authservID = authservID
+        self.results = results
+        self.signedHeaders = signedHeaders
+        self.timestamp = timestamp
+    }
+}
+
+/// Adds an ARC set to a message (RFC 8617 §5.1): ARC-Authentication-Results,
+/// ARC-Message-Signature (relaxed/relaxed, rsa-sha256) and ARC-Seal, with the chain validation
+/// status of the chain as received.
+public enum ARCSealer {
+    /// The three fields to put at the top of `message` (CRLF after each), or nil when the chain
+    /// must not be extended (the newest seal says cv=fail, or 50 sets already). `chain` is what
+    /// ARCVerifier found for the message.
+    public static func seal(_ message: [UInt8], chain: ARCVerification, request: ARCSealRequest) throws(DKIMError)
+        -> String?
+    {
+        if chain.sealedAsFailed || chain.instances >= SenderAuthLimits.maxARCInstances { return nil }
+        guard !request.key.isEd25519 else {
+            throw DKIMError(
+                status: 9, message: "ARC seals with rsa-sha256 only; \(request.key.origin) is an Ed25519 key")
+        }
+        let instance = chain.instances + 1
+        let (fields, bodyStart) = RawHeaderField.split(message)
+        let cv = chain.result == "none" ? "none" : chain.result
+        let results = (["arc=\(chain.result)"] + request.results).joined(separator: ";\r\n\t")
+        let resultsField = "ARC-Authentication-Results: i=\(instance); \(request.authservID);\r\n\t\(results)"
+
+        let present = Set(fields.map(\.name))
+        let signed = request.signedHeaders.map { $0.lowercased() }.filter { present.contains($0) }
+        let bodyHash = Data(ARCVerifier.sha256(MessageCanonicalizer.body(message[bodyStart...], .relaxed)))
+            .base64EncodedString()
+        let unsignedSignature =
+            "ARC-Message-Signature: i=\(instance); a=rsa-sha256; c=relaxed/relaxed; d=\(request.domain);\r\n"
+            + "\ts=\(request.selector); t=\(request.timestamp);\r\n\th=\(signed.joined(separator: ":"));\r\n"
+            + "\tbh=\(bodyHash);\r\n\tb="
+        let signatureInput = ARCChain.signatureInput(
+            fields: fields, signedNames: signed, signatureField: Array(unsignedSignature.utf8)[...], mode: .relaxed)
+        let signatureField = unsignedSignature + folded(try sign(signatureInput, key: request.key))
+
+        let unsignedSeal =
+            "ARC-Seal: i=\(instance); a=rsa-sha256; t=\(request.timestamp); cv=\(cv);\r\n"
+            + "\td=\(request.domain); s=\(request.selector);\r\n\tb="
+        // A seal over a chain that passed covers every set; one that reports cv=fail covers
+        // only its own, as the chain before it cannot be vouched for (what dkimpy and OpenARC do).
+        var sets: [(results: ArraySlice<UInt8>, signature: ArraySlice<UInt8>, seal: ArraySlice<UInt8>)] = []
+        if chain.result == "pass", case .chain(let existing) = ARCChain.read(fields) {
+            sets = existing.sets.map { ($0.results.octets, $0.signature.octets, $0.seal.octets) }
+        }
+        sets.append(
+            (Array(resultsField.utf8)[...], Array(signatureField.utf8)[...], Array(unsignedSeal.utf8)[...]))
+        let sealField = unsignedSeal + folded(try sign(ARCChain.sealInput(sets), key: request.key))
+        return sealField + "\r\n" + signatureField + "\r\n" + resultsField + "\r\n"
+    }
+
+    private static func sign(_ input: [UInt8], key: DKIMPrivateKey) throws(DKIMError) -> String {
+        var signature = [UInt8](repeating: 0, count: 2048)
+        var bits: UInt32 = 0
+        var error = [CChar](repeating: 0, count: 128)
+        let length = key.text.withUnsafeBufferPointer { pem in
+            input.withUnsafeBufferPointer { data in
+                impulse_rsa_sha256_sign(
+                    pem.baseAddress, pem.count, data.baseAddress, data.count, &signature, signature.count, &bits,
+                    &error,
+                    error.count)
+            }
+        }
+        guard length > 0 else {
+            throw DKIMError(
+                status: 9,
+                message:
+                    "ARC: \(key.origin): \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
+            )
+        }
+        return Data(signature.prefix(Int(length))).base64EncodedString()
+    }
+
+    /// A base64 value broken into lines of 72 (folding white space, ignored in b=).
+    private static func folded(_ base64: String) -> String {
+        var lines: [Substring] = []
+        var rest = Substring(base64)
+        while !rest.isEmpty {
+            lines.append(rest.prefix(72))
+            rest = rest.dropFirst(72)
+        }
+        return lines.joined(separator: "\r\n\t")
+    }
+}
