@@ -140,8 +140,7 @@ extension SMTPServerHandler {
     static func contextUpdates(_ outcome: MessageAuthentication) -> [PolicyContextUpdate] {
         var updates: [PolicyContextUpdate] = []
         if let dkim = outcome.dkim {
-            let best = dkim.signatures.first(where: \.passed)?.result ?? dkim.signatures.first?.result ?? "none"
-            updates.append(PolicyContextUpdate(message: true, key: "dkim_status", value: best))
+            updates.append(PolicyContextUpdate(message: true, key: "dkim_status", value: dkim.summary))
         }
         if let dmarc = outcome.dmarc {
             updates += [

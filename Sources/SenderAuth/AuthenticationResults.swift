@@ -23,7 +23,11 @@ public enum AuthenticationResults {
                     " header.i=\(propertyValue(signature.identity)) header.a=\(propertyValue(signature.algorithm))"
                 results.append(result)
             }
-            if dkim.signatures.isEmpty { results.append("dkim=none") }
+            if dkim.malformed {
+                results.append("dkim=permerror (malformed DKIM-Signature field)")
+            } else if dkim.signatures.isEmpty {
+                results.append("dkim=none")
+            }
         }
         if let spf {
             let property = spf.fromHelo ? "smtp.helo" : "smtp.mailfrom"

@@ -63,6 +63,17 @@ public struct DKIMVerification: Sendable, Equatable {
         self.statusText = statusText
         self.signatures = signatures
     }
+
+    /// True when libopendkim found a DKIM-Signature field it could not parse into a signature
+    /// (DKIM_STAT_SYNTAX with none to report).
+    public var malformed: Bool { signatures.isEmpty && status == 5 }
+
+    /// The message's one DKIM word (the `dkim_status` context key): the first passing
+    /// signature's result, else the first signature's, else permerror for a malformed
+    /// signature and none for an unsigned message.
+    public var summary: String {
+        signatures.first(where: \.passed)?.result ?? signatures.first?.result ?? (malformed ? "permerror" : "none")
+    }
 }
 
 /// Verifies DKIM signatures (RFC 6376 §6) with libopendkim, keys from `keyLookup`.

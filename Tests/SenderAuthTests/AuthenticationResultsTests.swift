@@ -35,5 +35,9 @@ final class AuthenticationResultsTests: XCTestCase {
             AuthenticationResults.field(
                 authservID: "mx.test", dkim: DKIMVerification(status: 2, statusText: "", signatures: [])),
             "Authentication-Results: mx.test;\r\n\tdkim=none\r\n")
+        XCTAssertEqual(
+            AuthenticationResults.field(
+                authservID: "mx.test", dkim: DKIMVerification(status: 5, statusText: "syntax", signatures: [])),
+            "Authentication-Results: mx.test;\r\n\tdkim=permerror (malformed DKIM-Signature field)\r\n")
     }
 }

@@ -464,3 +464,79 @@ msys.registerModule("badkey", mod)
     log = server.log.read_text()
     assert "badkey.lua:4:" in log and "/nonexistent/s1.key" in log, log[-2000:]
     assert sink.messages == []
+
+
+def test_bad_signatures_keys_and_key_records_get_clear_results(server_factory, keys, tmp_path):
+    """Malformed and oversized signatures, many signatures, keys below 1024 bits and key records
+    that are not keys: each signature gets a result that is no pass, the session goes on, and
+    the server stays up."""
+    from conftest import start_dnsmasq
+    short = tmp_path / "short.key"
+    subprocess.run(["openssl", "genrsa", "-out", short, "512"], check=True, capture_output=True)
+    short_public = subprocess.run(["openssl", "rsa", "-in", short, "-pubout", "-outform", "DER"], check=True,
+                                  capture_output=True).stdout
+    records = {
+        "s1._domainkey.sender.itest": keys["s1._domainkey.sender.test"].decode(),
+        "short._domainkey.sender.itest": "v=DKIM1; k=rsa; p=" + base64.b64encode(short_public).decode(),
+        "garbage._domainkey.sender.itest": "v=DKIM1; k=rsa; p=!!!not-base64!!!",
+        "long._domainkey.sender.itest": "v=DKIM1; k=rsa; p=" + "A" * 2000,
+    }
+    options = [f"--txt-record={n}," + ",".join(v[i:i + 250] for i in range(0, len(v), 250)) for n, v in records.items()]
+    dns, port = start_dnsmasq(tmp_path, options + ["--local=/itest/"], probe_name="s1._domainkey.sender.itest")
+    script = tmp_path / "verify.lua"
+    script.write_text("""
+local dkim = require("msys.validate.opendkim")
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  local handle, status = dkim.verify(msg)
+  local num = dkim.get_num_sigs(handle)
+  local results = {}
+  for i = 0, num - 1 do results[#results + 1] = dkim.get_sig_result(dkim.get_sig(handle, i)) end
+  vctx:set_code(550, "status=" .. status .. " num=" .. num .. " " .. table.concat(results, ","))
+  return msys.core.VALIDATE_DONE
+end
+msys.registerModule("verifier", mod)
+""")
+    server = server_factory(body='  relay_domains = ( "sink.test" )',
+                            global_options=f'dns_nameservers = ( "127.0.0.1@{port}" )',
+                            extra=f'scriptlet "scriptlet" {{ script "v" {{ source = "{script}" }} }}\n').start()
+    plain = MESSAGE.replace(b"sender.test", b"sender.itest")
+    rsa_key = open(f"{keys['directory']}/sender.test/s1.key", "rb").read()
+
+    def signed(selector, key):
+        return dkim.sign(plain, selector, b"sender.itest", key, include_headers=[b"from", b"subject"]) + plain
+
+    def verdict(message):
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=20) as client:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail("alice@sender.itest", ["bob@sink.test"], message)
+        return refused.value.smtp_error.decode().removeprefix("5.0.0 ")
+
+    good = signed(b"s1", rsa_key)
+    try:
+        # dkimpy refuses to sign with a key under 1024 bits; the signature is made by hand-over:
+        # signing with the good key and pointing s= at the short key's record gives a signature
+        # whose key is too short to be trusted whatever it says.
+        too_short = good.replace(b"s=s1;", b"s=short;", 1)
+        assert verdict(too_short).endswith(" num=1 permerror") or verdict(too_short).endswith(" num=1 fail")
+        for selector in (b"garbage", b"long"):
+            result = verdict(good.replace(b"s=s1;", b"s=" + selector + b";", 1))
+            assert result.split(" num=1 ")[1] in ("permerror", "fail"), (selector, result)
+        malformed = b"DKIM-Signature: v=1; a=rsa-sha256; d=; s=; b=;; bh\r\n" + plain
+        # libopendkim cannot read it as a signature at all: DKIM_STAT_SYNTAX, none reported.
+        assert verdict(malformed) == "status=5 num=0", verdict(malformed)
+        # A 20 KB signature field, folded into lines of 70 octets.
+        huge_b = b"\r\n\t".join([b"A" * 70] * 290)
+        huge = b"DKIM-Signature: v=1; a=rsa-sha256; d=sender.itest; s=s1; h=from; bh=AAAA; b=" + huge_b + b"\r\n" + plain
+        assert verdict(huge).split(" num=1 ")[1] in ("permerror", "fail"), verdict(huge)[:200]
+        # Forty signatures: five are checked, the others reported unchecked; still one answer.
+        signature = good[:good.index(b"From:")]
+        many = verdict(signature * 40 + plain)
+        assert many.startswith("status=0 num="), many
+        results = many.split(" ", 2)[2].split(",")
+        assert results[:5] == ["pass"] * 5 and "pass" not in results[5:] and len(results) <= 32, many
+        # The good message still verifies afterwards: nothing above hurt the server.
+        assert verdict(good) == "status=0 num=1 pass"
+    finally:
+        dns.terminate()
+        dns.wait()
