@@ -99,12 +99,12 @@ class ImpulseUnderTest:
 class PostfixUnderTest:
     """A private Postfix instance: its own config and queue; mail to discard.test is queued (fsync'd) and discarded."""
 
-    def __init__(self, directory, port, relay_port=None, name="postfix", checks=False):
+    def __init__(self, directory, port, relay_port=None, name="postfix", checks=False, main_extra=""):
         """With `relay_port`, mail to sink.test is relayed to 127.0.0.1:relay_port over SMTP. With
         `checks`, the realistic policy's checks in Postfix's terms: reject_rbl_client bl.itest
         (its resolver is pointed at the loopback DNSBL: Postfix runs in its own mount namespace
         where /etc/resolv.conf names 127.0.0.1), a regexp on HELO and on the sender, a recipient
-        table, header_checks (two header rules)."""
+        table, header_checks (two header rules). `main_extra`: more main.cf lines (a milter)."""
         self.port = port
         self.namespace = None
         self.etc = directory / f"{name}-etc"
@@ -134,7 +134,7 @@ smtp_dns_support_level = disabled
 maillog_file = {directory}/{name}.log
 maillog_file_prefixes = {directory}
 multi_instance_enable = no
-""")
+{main_extra}""")
         if checks:
             (self.etc / "helo.regexp").write_text("/^(localhost|\\[?[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+\\]?)$/ REJECT EHLO is not a name\n")
             (self.etc / "sender.regexp").write_text("/(^|[@.])(spam|junk|bulk-?mail)\\.(test|example)$/ REJECT sender domain refused\n")

@@ -54,6 +54,11 @@ need libopendmarc-dev /usr/include/opendmarc/dmarc.h
 need libssl-dev /usr/include/openssl/evp.h
 need publicsuffix /usr/share/publicsuffix/public_suffix_list.dat
 
+if [[ $what == bench ]]; then
+  # OpenDKIM's milter: what Postfix signs with in the DKIM benchmark.
+  need opendkim /usr/sbin/opendkim
+fi
+
 if [[ $what == test || $what == bench ]]; then
   if [[ ! -x /usr/sbin/smtp-source ]]; then
     # Postfix brings smtp-source and smtp-sink; "No configuration" keeps it from touching the system.
