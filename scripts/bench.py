@@ -73,16 +73,18 @@ def load(port, messages, sessions, size):
 class ImpulseUnderTest:
     """Impulse on its own spool; with `policy`, that Lua script is loaded as the scriptlet."""
 
-    def __init__(self, directory, port, policy=None, name=None, outbound=None, extra=""):
+    def __init__(self, directory, port, policy=None, name=None, outbound=None, extra="",
+                 relay_domains=("discard.test", "sink.test")):
         """`outbound`: config text for delivery (the relay benchmark); without it mail to
         discard.test is only received and spooled (delivery suspended), as Postfix discards it."""
         self.port = port
         self.name = name or ("impulse-policy" if policy else "impulse")
         scriptlet = f'scriptlet "scriptlet" {{\n  script "bench" {{ source = "{policy}" }}\n}}\n' if policy else ""
         config = directory / f"{self.name}.conf"
+        domains = " ".join(f'"{domain}"' for domain in relay_domains)
         delivery = outbound if outbound is not None else 'domain "discard.test" { suspend_delivery = true }\n'
         config.write_text(f'hostname = "impulse.bench"\nspoolbase = "{self.name}-spool"\n{extra}'
-                          f'relay_domains = ( "discard.test" "sink.test" )\n{delivery}'
+                          f'relay_domains = ( {domains} )\n{delivery}'
                           f'ESMTP_Listener {{\n  listener_sessions_per_ip = 1000\n  Listen "127.0.0.1:{port}" {{ }}\n}}\n'
                           + scriptlet)
         name = self.name

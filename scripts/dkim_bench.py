@@ -51,6 +51,7 @@ Socket inet:{port}@127.0.0.1
 PidFile {directory}/opendkim.pid
 UserID postfix
 InternalHosts 127.0.0.0/8
+RequireSafeKeys false
 """)
         shutil.chown(key, "postfix")
         os.chmod(key, 0o600)
@@ -85,15 +86,22 @@ def main():
               f'  key = "{impulse_key}"\n  dkim_domain "source.test" {{ selector = "bench" }}\n}}\n')
     sinks, servers, rows = [], [], []
     try:
+        # Each server joins `servers` as soon as it runs, so that a failure stops what started.
         signing = ImpulseUnderTest(directory, 2725, name="impulse-dkim", extra=stanza,
-                                   outbound='domain "sink.test" { gateway = "127.0.0.1:2731" }\n')
+                                   relay_domains=("sink.test", "check.test"),
+                                   outbound=('domain "sink.test" { gateway = "127.0.0.1:2731" }\n'
+                                             'domain "check.test" { gateway = "127.0.0.1:2741" }\n'))
+        servers.append(signing)
         plain = ImpulseUnderTest(directory, 2727, name="impulse-plain",
                                  outbound='domain "sink.test" { gateway = "127.0.0.1:2733" }\n')
+        servers.append(plain)
         milter = OpenDKIMUnderTest(directory, 2735, key)
+        servers.append(milter)
         postfix = PostfixUnderTest(directory, 2726, relay_port=2732, main_extra=(
             "smtpd_milters = inet:127.0.0.1:2735\nmilter_default_action = tempfail\n"
-            "milter_protocol = 6\n"))
-        servers += [signing, plain, postfix, milter]
+            "milter_protocol = 6\nrelay_domains = sink.test, check.test\n"
+            "transport_maps = inline:{ sink.test=smtp:[127.0.0.1]:2732, check.test=smtp:[127.0.0.1]:2742 }\n"))
+        servers.append(postfix)
         check_signatures(record, signing.port, postfix.port)
         sinks = [CountingSink(2731), CountingSink(2732), CountingSink(2733)]
         chains = {"impulse": (signing, sinks[0]), "postfix": (postfix, sinks[1]), "impulse-unsigned": (plain, sinks[2])}
@@ -127,7 +135,10 @@ def main():
                 print(f"stop failed: {error}", file=sys.stderr)
         for sink in sinks:
             sink.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        if os.environ.get("KEEP_BENCH_DIR"):
+            print(f"kept {directory}", file=sys.stderr)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
     print()
     print(f"Relay with DKIM signing (RSA-2048, relaxed/relaxed), messages/second received by smtp-sink, medians "
           f"of {args.rounds} alternating rounds of {args.messages} messages of {args.size} octets:")
@@ -141,21 +152,24 @@ def main():
 
 
 def check_signatures(record, impulse_port, postfix_port):
-    """One message through each signing chain to a capturing sink on the port its counting sink
-    will use: both chains must sign, and dkimpy must verify what arrives."""
+    """One message through each signing chain to a capturing sink (the domain check.test, routed
+    apart from the benchmark's sinks): both chains must sign, and dkimpy must verify it."""
     import smtplib
 
     import dkim
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
     from sink import Sink
     lookup = lambda name, timeout=5: record if name.decode().rstrip(".") == "bench._domainkey.source.test" else None
-    message = (b"From: sender@source.test\r\nTo: rcpt@sink.test\r\nSubject: check\r\n"
+    message = (b"From: sender@source.test\r\nTo: rcpt@check.test\r\nSubject: check\r\n"
                b"Date: Sat, 05 Dec 2026 00:00:00 +0000\r\nMessage-ID: <check@source.test>\r\n\r\nbody\r\n")
-    for label, port, sink_port in (("Impulse", impulse_port, 2731), ("Postfix+OpenDKIM", postfix_port, 2732)):
+    for label, port, sink_port in (("Impulse", impulse_port, 2741), ("Postfix+OpenDKIM", postfix_port, 2742)):
         capture = Sink(port=sink_port)
         try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-                client.sendmail("sender@source.test", ["rcpt@sink.test"], message)
+            try:
+                with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                    client.sendmail("sender@source.test", ["rcpt@check.test"], message)
+            except smtplib.SMTPException as error:
+                sys.exit(f"{label} refused the check message: {error}")
             data = capture.wait_for(1, timeout=60)[0].data
         finally:
             capture.close()
