@@ -51,9 +51,15 @@ public enum ARCSealer {
             throw DKIMError(
                 status: 9, message: "ARC seals with rsa-sha256 only; \(request.key.origin) is an Ed25519 key")
         }
+        // What goes into the fields verbatim: a domain and selector that make a key name, an
+        // authserv-id and results without control characters (no line of the script's making).
+        guard ARCVerifier.keyName(domain: request.domain, selector: request.selector) != nil else {
+            throw DKIMError(status: 5, message: "ARC: '\(request.selector)' and '\(request.domain)' make no key name")
+        }
+        guard ([request.authservID] + request.results).allSatisfy({ !$0.unicodeScalars.contains { $0.value < 0x20 } })
+        else { throw DKIMError(status: 5, message: "ARC: control characters in the authserv-id or the results") }
         let instance = chain.instances + 1
         let (fields, bodyStart) = RawHeaderField.split(message)
-        let cv = chain.result == "none" ? "none" : chain.result
         let results = (["arc=\(chain.result)"] + request.results).joined(separator: ";\r\n\t")
         let resultsField = "ARC-Authentication-Results: i=\(instance); \(request.authservID);\r\n\t\(results)"
 
@@ -70,7 +76,7 @@ public enum ARCSealer {
         let signatureField = unsignedSignature + folded(try sign(signatureInput, key: request.key))
 
         let unsignedSeal =
-            "ARC-Seal: i=\(instance); a=rsa-sha256; t=\(request.timestamp); cv=\(cv);\r\n"
+            "ARC-Seal: i=\(instance); a=rsa-sha256; t=\(request.timestamp); cv=\(chain.result);\r\n"
             + "\td=\(request.domain); s=\(request.selector);\r\n\tb="
         // A seal over a chain that passed covers every set; one that reports cv=fail covers
         // only its own, as the chain before it cannot be vouched for (what dkimpy and OpenARC do).

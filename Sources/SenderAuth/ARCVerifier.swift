@@ -136,6 +136,12 @@ public enum ARCVerifier {
 
     static func keyName(_ tags: SignatureTagList) -> String? {
         guard let selector = tags["s"], let domain = tags["d"] else { return nil }
+        return keyName(domain: domain, selector: selector)
+    }
+
+    /// `selector._domainkey.domain`, nil when that is no plausible DNS name.
+    static func keyName(domain: String, selector: String) -> String? {
+        guard (domain + selector).allSatisfy({ $0 != ";" && !$0.isWhitespace }) else { return nil }
         return DKIMKeyNames.keyName(tagList: Array("s=\(selector); d=\(domain)".utf8))
     }
 

@@ -39,3 +39,31 @@ final class MessageCanonicalizerTests: XCTestCase {
         XCTAssertEqual(SignatureTagList(Array(" a = b ;c=\r\n\td".utf8)[...])?.tags, ["a": "b", "c": "d"])
     }
 }
+
+/// What a script hands to msys.validate.openarc.sign never becomes a header line of its own.
+final class ARCSealerInputTests: XCTestCase {
+    func testLineBreaksInTheDomainOrResultsAreRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("arc-\(UUID()).pem").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["genrsa", "-out", path, "2048"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        let key = try DKIMPrivateKey.load(path: path)
+        let message = Array("From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n".utf8)
+        func seal(domain: String, results: [String]) throws -> String? {
+            try ARCSealer.seal(
+                message, chain: .none,
+                request: ARCSealRequest(
+                    domain: domain, selector: "s", key: key, authservID: "mx.test", results: results))
+        }
+        XCTAssertThrowsError(try seal(domain: "example.com\r\nBcc: victim@example.net", results: []))
+        XCTAssertThrowsError(try seal(domain: "example.\r\ncom", results: []))
+        XCTAssertThrowsError(try seal(domain: "example.com", results: ["spf=pass\r\nBcc: victim@example.net"]))
+        let fields = try XCTUnwrap(try seal(domain: "example.com", results: ["spf=pass smtp.mailfrom=a@example.com"]))
+        XCTAssertTrue(fields.hasPrefix("ARC-Seal: i=1; a=rsa-sha256; t="))
+        XCTAssertTrue(fields.contains("ARC-Authentication-Results: i=1; mx.test;\r\n\tarc=none;\r\n\tspf=pass"))
+    }
+}
