@@ -55,7 +55,12 @@ class Impulse:
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.process and self.process.poll() is None:
-            self.process.send_signal(sig)
+            # Under a wrapper that stays (strace), the server is its child, and a wrapper that is
+            # signalled itself may detach and leave the server running; a wrapper that execs
+            # (prlimit) is the server.
+            children = subprocess.run(["pkill", f"-{int(sig)}", "-P", str(self.process.pid)], check=False)
+            if not self.prefix or children.returncode != 0:
+                self.process.send_signal(sig)
             self.process.wait(timeout=timeout)
         if getattr(self, "logfile", None):
             self.logfile.close()
@@ -110,8 +115,7 @@ def server_factory(tmp_path):
     yield make
     for server in servers:
         if server.process and server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+            server.stop(signal.SIGKILL)
 
 
 @pytest.fixture
