@@ -84,24 +84,32 @@ struct ARCChain {
         return number
     }
 
-    /// The octets an ARC-Seal with instance `instance` signs (RFC 8617 §5.1.1): every set up to
-    /// it, oldest first, each as ARC-Authentication-Results, ARC-Message-Signature, ARC-Seal,
-    /// relaxed; the last seal with an empty b= and no CRLF.
-    static func sealInput(_ sets: [(results: ArraySlice<UInt8>, signature: ArraySlice<UInt8>, seal: ArraySlice<UInt8>)])
-        -> [UInt8]
-    {
-        var input: [UInt8] = []
-        for (index, set) in sets.enumerated() {
-            input += MessageCanonicalizer.header(set.results, .relaxed)
-            input += MessageCanonicalizer.header(set.signature, .relaxed)
-            if index == sets.count - 1 {
-                input += MessageCanonicalizer.header(
-                    SignatureTagList.removingSignature(set.seal), .relaxed, lineEnd: false)
-            } else {
-                input += MessageCanonicalizer.header(set.seal, .relaxed)
-            }
+    /// One ARC set's fields as seals sign them: relaxed, each with its CRLF, and the seal once
+    /// more with an empty b= and no CRLF (as its own seal signs it).
+    struct CanonicalSet {
+        var fields: [UInt8]
+        var withUnsignedSeal: [UInt8]
+
+        init(results: ArraySlice<UInt8>, signature: ArraySlice<UInt8>, seal: ArraySlice<UInt8>) {
+            let head =
+                MessageCanonicalizer.header(results, .relaxed) + MessageCanonicalizer.header(signature, .relaxed)
+            fields = head + MessageCanonicalizer.header(seal, .relaxed)
+            withUnsignedSeal =
+                head
+                + MessageCanonicalizer.header(SignatureTagList.removingSignature(seal), .relaxed, lineEnd: false)
         }
-        return input
+    }
+
+    /// The octets the newest of `sets` signs in its ARC-Seal (RFC 8617 §5.1.1): every set, oldest
+    /// first, each as ARC-Authentication-Results, ARC-Message-Signature, ARC-Seal; the newest
+    /// seal with an empty b= and no CRLF. Each set is canonicalised once, however many seals
+    /// cover it.
+    static func sealInput(_ sets: ArraySlice<CanonicalSet>) -> [UInt8] {
+        guard let newest = sets.last else { return [] }
+        var input: [UInt8] = []
+        input.reserveCapacity(sets.reduce(0) { $0 + $1.fields.count })
+        for set in sets.dropLast() { input += set.fields }
+        return input + newest.withUnsignedSeal
     }
 
     /// The octets a message signature signs (RFC 6376 §3.7, as RFC 8617 §4.1.2 uses it): the

@@ -56,8 +56,12 @@ public enum ARCSealer {
         guard ARCVerifier.keyName(domain: request.domain, selector: request.selector) != nil else {
             throw DKIMError(status: 5, message: "ARC: '\(request.selector)' and '\(request.domain)' make no key name")
         }
-        guard ([request.authservID] + request.results).allSatisfy({ !$0.unicodeScalars.contains { $0.value < 0x20 } })
-        else { throw DKIMError(status: 5, message: "ARC: control characters in the authserv-id or the results") }
+        guard !request.authservID.isEmpty,
+            request.authservID.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" && $0 != "\"" })
+        else { throw DKIMError(status: 5, message: "ARC: the authserv-id '\(request.authservID)' is not a host name") }
+        guard request.results.allSatisfy({ !$0.unicodeScalars.contains { $0.value < 0x20 } }) else {
+            throw DKIMError(status: 5, message: "ARC: control characters in the results")
+        }
         let instance = chain.instances + 1
         let (fields, bodyStart) = RawHeaderField.split(message)
         let results = (["arc=\(chain.result)"] + request.results).joined(separator: ";\r\n\t")
@@ -80,13 +84,17 @@ public enum ARCSealer {
             + "\td=\(request.domain); s=\(request.selector);\r\n\tb="
         // A seal over a chain that passed covers every set; one that reports cv=fail covers
         // only its own, as the chain before it cannot be vouched for (what dkimpy and OpenARC do).
-        var sets: [(results: ArraySlice<UInt8>, signature: ArraySlice<UInt8>, seal: ArraySlice<UInt8>)] = []
+        var sets: [ARCChain.CanonicalSet] = []
         if chain.result == "pass", case .chain(let existing) = ARCChain.read(fields) {
-            sets = existing.sets.map { ($0.results.octets, $0.signature.octets, $0.seal.octets) }
+            sets = existing.sets.map {
+                ARCChain.CanonicalSet(results: $0.results.octets, signature: $0.signature.octets, seal: $0.seal.octets)
+            }
         }
         sets.append(
-            (Array(resultsField.utf8)[...], Array(signatureField.utf8)[...], Array(unsignedSeal.utf8)[...]))
-        let sealField = unsignedSeal + folded(try sign(ARCChain.sealInput(sets), key: request.key))
+            ARCChain.CanonicalSet(
+                results: Array(resultsField.utf8)[...], signature: Array(signatureField.utf8)[...],
+                seal: Array(unsignedSeal.utf8)[...]))
+        let sealField = unsignedSeal + folded(try sign(ARCChain.sealInput(sets[...]), key: request.key))
         return sealField + "\r\n" + signatureField + "\r\n" + resultsField + "\r\n"
     }
 

@@ -55,6 +55,9 @@ public enum ARCVerifier {
             return fail("ARC-Message-Signature i=\(count): \(problem)")
         }
         // Every seal, newest first (§5.2 steps 5 and 6).
+        let canonical = chain.sets.map {
+            ARCChain.CanonicalSet(results: $0.results.octets, signature: $0.signature.octets, seal: $0.seal.octets)
+        }
         for instance in stride(from: count, through: 1, by: -1) {
             let set = chain.sets[instance - 1]
             let cv = set.sealTags["cv"]?.lowercased()
@@ -65,9 +68,7 @@ public enum ARCVerifier {
                 return fail("ARC-Seal i=\(instance): algorithm not rsa-sha256")
             }
             if set.sealTags["h"] != nil { return fail("ARC-Seal i=\(instance) has an h= tag") }
-            let input = ARCChain.sealInput(
-                chain.sets[..<instance].map { ($0.results.octets, $0.signature.octets, $0.seal.octets) })
-            if let problem = checkSignature(set.sealTags, input: input, key: key) {
+            if let problem = checkSignature(set.sealTags, input: ARCChain.sealInput(canonical[..<instance]), key: key) {
                 return fail("ARC-Seal i=\(instance): \(problem)")
             }
         }

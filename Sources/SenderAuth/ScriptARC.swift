@@ -10,11 +10,7 @@ public enum ScriptARC {
     public static func verify(
         _ message: [UInt8], resolver: DNSResolver?, prefetched: [String: DKIMKeyRecord] = [:]
     ) -> ARCVerification {
-        ARCVerifier.verify(message) { name in
-            if let known = prefetched[name.lowercased()] { return known }
-            guard let resolver else { return .temporaryFailure }
-            return DKIMKeyNames.record(from: resolver.lookup(name, type: .txt))
-        }
+        ARCVerifier.verify(message, key: ScriptDKIM.keyLookup(resolver: resolver, prefetched: prefetched))
     }
 
     /// What sealing came to: the three fields to put on top of the message, or nil with the
@@ -48,14 +44,7 @@ public enum ScriptARC {
             domain: signer.domain, selector: signer.selector, key: signer.key,
             authservID: options["authservid"] ?? options["authserv_id"] ?? authservID, results: results)
         if let list = options["headerlist"] {
-            request.signedHeaders = list.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ":" }).map {
-                $0.lowercased()
-            }
-        }
-        guard request.authservID.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ";" }),
-            !request.authservID.isEmpty
-        else {
-            return .failure(DKIMSigningFailure(domain: signer.domain, message: "authservid must be a host name"))
+            request.signedHeaders = ScriptDKIM.headerNames(list).map { $0.lowercased() }
         }
         do {
             guard let fields = try ARCSealer.seal(message, chain: chain, request: request) else {

@@ -26,7 +26,7 @@ public enum ScriptDKIM {
         let (selector, key) = (signer.selector, signer.key)
         var merged = base
         if let list = options["headerlist"] {
-            merged.headerList = list.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ":" }).map(String.init)
+            merged.headerList = headerNames(list)
         }
         if let limit = options["body_length_limit"] { merged.bodyLengthLimit = !["0", "false", ""].contains(limit) }
         let digestName = options["digest"] ?? base.digest
@@ -90,10 +90,22 @@ public enum ScriptDKIM {
         let library: DKIMLibrary
         do { library = try DKIMLibrary.verifying() } catch { return .failure(error) }
         return .success(
-            DKIMVerifier.verify(message, library: library) { name in
-                if let known = prefetched[name.lowercased()] { return known }
-                guard let resolver else { return .temporaryFailure }
-                return DKIMKeyNames.record(from: resolver.lookup(name, type: .txt))
-            })
+            DKIMVerifier.verify(
+                message, library: library, keyLookup: keyLookup(resolver: resolver, prefetched: prefetched)))
+    }
+
+    /// A key record by name: from `prefetched` when it is there, else through `resolver`,
+    /// waiting; without a resolver, a temporary failure.
+    static func keyLookup(resolver: DNSResolver?, prefetched: [String: DKIMKeyRecord]) -> (String) -> DKIMKeyRecord {
+        { name in
+            if let known = prefetched[name.lowercased()] { return known }
+            guard let resolver else { return .temporaryFailure }
+            return DKIMKeyNames.record(from: resolver.lookup(name, type: .txt))
+        }
+    }
+
+    /// A script's `headerlist` string: names separated by commas, spaces or colons.
+    static func headerNames(_ list: String) -> [String] {
+        list.split(whereSeparator: { $0 == "," || $0 == " " || $0 == ":" }).map(String.init)
     }
 }

@@ -258,6 +258,22 @@ msys.registerModule("signer", mod)
     assert not verifies(rotated, keys)
 
 
+def verifying_server(server_factory, dns_port, script):
+    """A server that resolves through the loopback name server and runs `script`, whose
+    validate_data refuses every message with its verdict as the reply text."""
+    return server_factory(body='  relay_domains = ( "sink.test" )',
+                          global_options=f'dns_nameservers = ( "127.0.0.1@{dns_port}" )',
+                          extra=f'scriptlet "scriptlet" {{ script "v" {{ source = "{script}" }} }}\n').start()
+
+
+def refusal(server, message):
+    """The reply text a verifying server refuses `message` with."""
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=20) as client:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("alice@sender.itest", ["bob@sink.test"], message)
+    return refused.value.smtp_error.decode().removeprefix("5.0.0 ")
+
+
 def test_scripts_verify_with_msys_validate_opendkim(server_factory, keys, tmp_path):
     """Signatures made by dkimpy are verified, their keys looked up in a real DNS server."""
     from conftest import start_dnsmasq
@@ -286,9 +302,7 @@ function mod:validate_data(msg, accept, vctx)
 end
 msys.registerModule("verifier", mod)
 """)
-    server = server_factory(body='  relay_domains = ( "sink.test" )',
-                            global_options=f'dns_nameservers = ( "127.0.0.1@{port}" )',
-                            extra=f'scriptlet "scriptlet" {{ script "v" {{ source = "{script}" }} }}\n').start()
+    server = verifying_server(server_factory, port, script)
     rsa_key = f"{keys['directory']}/sender.test/s1.key"
     plain = MESSAGE.replace(b"sender.test", b"sender.itest")
 
@@ -301,10 +315,7 @@ msys.registerModule("verifier", mod)
                          include_headers=[b"from", b"subject", b"date"]) + plain
 
     def verdict(message):
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
-            with pytest.raises(smtplib.SMTPDataError) as refused:
-                client.sendmail("alice@sender.itest", ["bob@sink.test"], message)
-        return refused.value.smtp_error.decode().removeprefix("5.0.0 ")
+        return refusal(server, message)
 
     try:
         good = verdict(signed(rsa_key, b"s1", b"sender.itest"))
@@ -497,9 +508,7 @@ function mod:validate_data(msg, accept, vctx)
 end
 msys.registerModule("verifier", mod)
 """)
-    server = server_factory(body='  relay_domains = ( "sink.test" )',
-                            global_options=f'dns_nameservers = ( "127.0.0.1@{port}" )',
-                            extra=f'scriptlet "scriptlet" {{ script "v" {{ source = "{script}" }} }}\n').start()
+    server = verifying_server(server_factory, port, script)
     plain = MESSAGE.replace(b"sender.test", b"sender.itest")
     rsa_key = open(f"{keys['directory']}/sender.test/s1.key", "rb").read()
 
@@ -507,10 +516,7 @@ msys.registerModule("verifier", mod)
         return dkim.sign(plain, selector, b"sender.itest", key, include_headers=[b"from", b"subject"]) + plain
 
     def verdict(message):
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=20) as client:
-            with pytest.raises(smtplib.SMTPDataError) as refused:
-                client.sendmail("alice@sender.itest", ["bob@sink.test"], message)
-        return refused.value.smtp_error.decode().removeprefix("5.0.0 ")
+        return refusal(server, message)
 
     good = signed(b"s1", rsa_key)
     try:
