@@ -756,7 +756,7 @@ end
 package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
--- msys.validate.opendkim (Momentum's opendkim module, docs/lua/dkim.md): signing and verifying
+-- msys.validate.opendkim (Momentum's opendkim module, docs/dkim.md): signing and verifying
 -- with libopendkim off the event loop. Constants as opendkim.dkim names them.
 local DKIM_CONSTANTS = {
   DKIM_STAT_OK = 0, DKIM_STAT_BADSIG = 1, DKIM_STAT_NOSIG = 2, DKIM_STAT_NOKEY = 3, DKIM_STAT_CANTVRFY = 4,
@@ -784,28 +784,38 @@ local function message_for(msg, caller)
   return raw
 end
 
+-- A sign function's options as flat name, value strings for Impulse; `lists` names the options
+-- that may also be tables, with the separator their items are joined with.
+local function flat_options(options, lists)
+  local flat = {}
+  for name, value in pairs(type(options) == "table" and options or {}) do
+    if type(name) == "string" and (type(value) == "string" or type(value) == "number" or type(value) == "boolean") then
+      flat[#flat + 1] = name; flat[#flat + 1] = tostring(value)
+    elseif lists[name] and type(value) == "table" then
+      flat[#flat + 1] = name; flat[#flat + 1] = table.concat(value, lists[name])
+    end
+  end
+  return flat
+end
+
+-- Puts the header fields in `block` (whole fields, CRLF after each) first in the message.
+local function prepend_fields(session, block)
+  local parts = message_parts(session)
+  local fields = header_fields(block)
+  for _, existing in ipairs(parts.fields) do fields[#fields + 1] = existing end
+  parts.fields, parts.index = fields, index_fields(fields)
+  parts_changed(session)
+end
+
 -- msys.validate.opendkim.sign(msg, vctx, options): signs the message as it stands and puts the
 -- DKIM-Signature field first; returns DKIM_STAT_OK. A key that cannot be read or used (or any
 -- other reason it cannot sign) raises an error at the caller's line.
 function opendkim.sign(msg, vctx, options)
   local raw = message_for(msg, "msys.validate.opendkim.sign")
-  local flat = {}
-  for name, value in pairs(type(options) == "table" and options or {}) do
-    if type(name) == "string" and (type(value) == "string" or type(value) == "number" or type(value) == "boolean") then
-      flat[#flat + 1] = name; flat[#flat + 1] = tostring(value)
-    elseif name == "headerlist" and type(value) == "table" then
-      flat[#flat + 1] = name; flat[#flat + 1] = table.concat(value, ",")
-    end
-  end
+  local flat = flat_options(options, { headerlist = "," })
   local answer = pack(__impulse_suspend("dkim_sign", raw, unpack(flat)))
   if answer[1] ~= "ok" then error("msys.validate.opendkim.sign: " .. tostring(answer[2]), 2) end
-  local session = msg.__session
-  local parts = message_parts(session)
-  local field = { name = "DKIM-Signature", lower = "dkim-signature", text = answer[2] }
-  local fields = { field }
-  for _, existing in ipairs(parts.fields) do fields[#fields + 1] = existing end
-  parts.fields, parts.index = fields, index_fields(fields)
-  parts_changed(session)
+  prepend_fields(msg.__session, answer[2])
   return DKIM_CONSTANTS.DKIM_STAT_OK
 end
 
@@ -876,7 +886,7 @@ package.preload["msys.validate.opendkim"] = function() return opendkim end
 package.preload["opendkim.dkim"] = function() return opendkim end
 supported["msys.validate.opendkim"] = true
 
--- msys.validate.openarc (ARC, RFC 8617; docs/lua/dkim.md): validating a message's chain and
+-- msys.validate.openarc (ARC, RFC 8617; docs/sender-authentication.md): validating a message's chain and
 -- sealing it, off the event loop, keys looked up through Impulse's resolver.
 local openarc = {}
 msys.validate.openarc = openarc
@@ -915,15 +925,8 @@ function openarc.sign(msg, vctx, options)
   if options == nil and type(vctx) == "table" and getmetatable(vctx) ~= VCTX then options = vctx end
   local raw = message_for(msg, "msys.validate.openarc.sign")
   local session = msg.__session
-  local flat = {}
   options = type(options) == "table" and options or {}
-  for name, value in pairs(options) do
-    if type(name) == "string" and (type(value) == "string" or type(value) == "number" or type(value) == "boolean") then
-      flat[#flat + 1] = name; flat[#flat + 1] = tostring(value)
-    elseif (name == "headerlist" or name == "ar") and type(value) == "table" then
-      flat[#flat + 1] = name; flat[#flat + 1] = table.concat(value, name == "ar" and "\n" or ",")
-    end
-  end
+  local flat = flat_options(options, { headerlist = ",", ar = "\n" })
   if options.ar == nil then
     local results = context_results(session)
     if results ~= "" then flat[#flat + 1] = "ar"; flat[#flat + 1] = results end
@@ -931,11 +934,7 @@ function openarc.sign(msg, vctx, options)
   local answer = pack(__impulse_suspend("arc_sign", raw, unpack(flat)))
   if answer[1] ~= "ok" then error("msys.validate.openarc.sign: " .. tostring(answer[2]), 2) end
   if answer[3] == "" then return false, answer[4] end
-  local parts = message_parts(session)
-  local fields = header_fields(answer[3])
-  for _, existing in ipairs(parts.fields) do fields[#fields + 1] = existing end
-  parts.fields, parts.index = fields, index_fields(fields)
-  parts_changed(session)
+  prepend_fields(session, answer[3])
   return true, answer[2]
 end
 package.preload["msys.validate.openarc"] = function() return openarc end
