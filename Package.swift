@@ -42,11 +42,12 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
             ],
             swiftSettings: strict),
-        // DKIM signing and verification through libopendkim (Debian's libopendkim-dev), behind a
-        // narrow C face (DKIMShim). Verifies signatures on untrusted messages with keys from DNS
-        // (untrusted network input, bounded); signs with the operator's keys.
+        // DKIM verification through libopendkim (Debian's libopendkim-dev), behind a narrow C face
+        // (DKIMShim). Verifies signatures on untrusted messages with keys from DNS (untrusted
+        // network input, bounded).
         .systemLibrary(name: "COpenDKIM", pkgConfig: "opendkim", providers: [.apt(["libopendkim-dev"])]),
-        // RSA-SHA256 for ARC (RFC 8617) through OpenSSL's libcrypto, which libopendkim uses too.
+        // Signatures (DKIM, ARC) with keys OpenSSL's libcrypto decodes once, and ARC's RSA checks;
+        // libcrypto is the library libopendkim uses too.
         .target(name: "DKIMShim", dependencies: ["COpenDKIM"], linkerSettings: [.linkedLibrary("crypto")]),
         // SPF through libspf2 (Debian's libspf2-dev), its DNS answered by Impulse's resolver.
         .systemLibrary(name: "CLibSPF2", providers: [.apt(["libspf2-dev"])]),

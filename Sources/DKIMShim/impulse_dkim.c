@@ -1,4 +1,4 @@
-/* Signing and verifying whole messages with libopendkim, behind impulse_dkim.h. */
+/* Verifying whole messages with libopendkim, behind impulse_dkim.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,24 +33,6 @@ static void copy_text(char *target, size_t capacity, const char *text) {
     snprintf(target, capacity, "%s", text ? text : "");
 }
 
-/* A NULL-terminated copy of a name list, as DKIM_OPTS_SIGNHDRS and friends take it. */
-static const char **name_list(const char *const *names, size_t count) {
-    const char **list = calloc(count + 1, sizeof(char *));
-    if (!list) return NULL;
-    for (size_t i = 0; i < count; i++) list[i] = names[i];
-    return list;
-}
-
-static int set_names(DKIM_LIB *lib, int option, const char *const *names, size_t count) {
-    if (count == 0) return DKIM_STAT_OK;
-    const char **list = name_list(names, count);
-    if (!list) return DKIM_STAT_NORESOURCE;
-    /* libopendkim copies the list. */
-    int status = dkim_options(lib, DKIM_OP_SETOPT, option, list, sizeof(list));
-    free(list);
-    return status;
-}
-
 static DKIM_CBSTAT key_lookup(DKIM *dkim, DKIM_SIGINFO *sig, u_char *buffer, size_t capacity) {
     verify_context *context = dkim_get_user_context(dkim);
     if (!context || !context->lookup) return DKIM_CBSTAT_ERROR;
@@ -75,31 +57,13 @@ static DKIM_CBSTAT prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int count) {
     return DKIM_CBSTAT_CONTINUE;
 }
 
-impulse_dkim_library *impulse_dkim_library_new(const impulse_dkim_settings *settings, char *error, size_t error_capacity) {
+impulse_dkim_library *impulse_dkim_library_new(char *error, size_t error_capacity) {
     DKIM_LIB *lib = dkim_init(NULL, NULL);
     if (!lib) {
         copy_text(error, error_capacity, "libopendkim could not start");
         return NULL;
     }
-    int status = DKIM_STAT_OK;
-    if (settings) {
-        unsigned int flags = 0;
-        dkim_options(lib, DKIM_OP_GETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags));
-        if (settings->body_length_tag) flags |= DKIM_LIBFLAGS_SIGNLEN;
-        if (settings->copy_headers) flags |= DKIM_LIBFLAGS_ZTAGS;
-        status = dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags));
-        if (status == DKIM_STAT_OK && settings->signature_ttl > 0) {
-            uint64_t ttl = settings->signature_ttl;
-            status = dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl, sizeof(ttl));
-        }
-        if (status == DKIM_STAT_OK)
-            status = set_names(lib, DKIM_OPTS_SIGNHDRS, settings->sign_headers, settings->sign_header_count);
-        if (status == DKIM_STAT_OK)
-            status = set_names(lib, DKIM_OPTS_OVERSIGNHDRS, settings->oversign_headers, settings->oversign_header_count);
-        if (status == DKIM_STAT_OK)
-            status = set_names(lib, DKIM_OPTS_SKIPHDRS, settings->skip_headers, settings->skip_header_count);
-    }
-    if (status == DKIM_STAT_OK) status = dkim_set_key_lookup(lib, key_lookup);
+    int status = dkim_set_key_lookup(lib, key_lookup);
     if (status == DKIM_STAT_OK) status = dkim_set_prescreen(lib, prescreen);
     if (status != DKIM_STAT_OK) {
         copy_text(error, error_capacity, dkim_getresultstr(status));
@@ -129,68 +93,6 @@ static void describe(DKIM *dkim, int status, char *error, size_t error_capacity)
     } else {
         copy_text(error, error_capacity, dkim_getresultstr(status));
     }
-}
-
-/* libopendkim folds with a bare LF; a spooled header section has CRLF line ends. */
-static char *with_crlf(const unsigned char *text, size_t length) {
-    size_t extra = 0;
-    for (size_t i = 0; i < length; i++) {
-        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) extra++;
-    }
-    char *out = malloc(length + extra + 1);
-    if (!out) return NULL;
-    size_t j = 0;
-    for (size_t i = 0; i < length; i++) {
-        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out[j++] = '\r';
-        out[j++] = (char)text[i];
-    }
-    out[j] = 0;
-    return out;
-}
-
-int impulse_dkim_sign(impulse_dkim_library *library, const unsigned char *message, size_t length,
-                      const unsigned char *key, size_t key_length, const char *selector, const char *domain,
-                      const char *identity, int relaxed_header, int relaxed_body, int algorithm,
-                      char **signature, char *error, size_t error_capacity) {
-    *signature = NULL;
-    /* dkim_sign measures the key with strlen. */
-    unsigned char *key_text = malloc(key_length + 1);
-    if (!key_text) {
-        copy_text(error, error_capacity, "out of memory");
-        return DKIM_STAT_NORESOURCE;
-    }
-    memcpy(key_text, key, key_length);
-    key_text[key_length] = 0;
-    DKIM_STAT status = DKIM_STAT_OK;
-    DKIM *dkim = dkim_sign(library->lib, (const unsigned char *)"impulse", NULL, key_text,
-                           (const unsigned char *)selector, (const unsigned char *)domain,
-                           relaxed_header ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE,
-                           relaxed_body ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE, algorithm, -1, &status);
-    if (!dkim) {
-        describe(NULL, status, error, error_capacity);
-        free(key_text);
-        return status == DKIM_STAT_OK ? DKIM_STAT_INTERNAL : status;
-    }
-    /* libopendkim 2.11 folds an ed25519-sha256 signature's field differently from what it
-       signed, which only simple header canonicalisation notices: such fields stay unfolded. */
-    if (algorithm == DKIM_SIGN_ED25519SHA256 && !relaxed_header) status = dkim_set_margin(dkim, 0);
-    if (status == DKIM_STAT_OK && identity && *identity)
-        status = dkim_set_signer(dkim, (const unsigned char *)identity);
-    if (status == DKIM_STAT_OK) status = dkim_chunk(dkim, (unsigned char *)message, length);
-    if (status == DKIM_STAT_OK) status = dkim_chunk(dkim, NULL, 0);
-    if (status == DKIM_STAT_OK) status = dkim_eom(dkim, NULL);
-    unsigned char *header = NULL;
-    size_t header_length = 0;
-    if (status == DKIM_STAT_OK)
-        status = dkim_getsighdr_d(dkim, strlen(DKIM_SIGNHEADER) + 2, &header, &header_length);
-    if (status == DKIM_STAT_OK) {
-        *signature = with_crlf(header, header_length);
-        if (!*signature) status = DKIM_STAT_NORESOURCE;
-    }
-    if (status != DKIM_STAT_OK) describe(dkim, status, error, error_capacity);
-    dkim_free(dkim);
-    free(key_text);
-    return status;
 }
 
 static void fill(DKIM *dkim, DKIM_SIGINFO *sig, impulse_dkim_signature *out) {

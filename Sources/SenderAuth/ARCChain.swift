@@ -111,27 +111,4 @@ struct ARCChain {
         for set in sets.dropLast() { input += set.fields }
         return input + newest.withUnsignedSeal
     }
-
-    /// The octets a message signature signs (RFC 6376 §3.7, as RFC 8617 §4.1.2 uses it): the
-    /// fields named in `signedNames`, each name taking the last field of that name not yet
-    /// taken, then the signature's own field with an empty b= and no CRLF.
-    static func signatureInput(
-        fields: [RawHeaderField], signedNames: [String], signatureField: ArraySlice<UInt8>,
-        mode: DKIMCanonicalization
-    ) -> [UInt8] {
-        var input: [UInt8] = []
-        var taken: [String: Int] = [:]
-        var byName: [String: [Int]] = [:]
-        for index in fields.indices { byName[fields[index].name, default: []].append(index) }
-        for name in signedNames {
-            let wanted = name.lowercased()
-            let candidates = byName[wanted] ?? []
-            let used = taken[wanted, default: 0]
-            guard used < candidates.count else { continue }
-            taken[wanted] = used + 1
-            input += MessageCanonicalizer.header(fields[candidates[candidates.count - 1 - used]].octets, mode)
-        }
-        input += MessageCanonicalizer.header(SignatureTagList.removingSignature(signatureField), mode, lineEnd: false)
-        return input
-    }
 }

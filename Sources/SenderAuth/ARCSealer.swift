@@ -53,7 +53,7 @@ public enum ARCSealer {
         }
         // What goes into the fields verbatim: a domain and selector that make a key name, an
         // authserv-id and results without control characters (no line of the script's making).
-        guard ARCVerifier.keyName(domain: request.domain, selector: request.selector) != nil else {
+        guard DKIMKeyNames.keyName(domain: request.domain, selector: request.selector) != nil else {
             throw DKIMError(status: 5, message: "ARC: '\(request.selector)' and '\(request.domain)' make no key name")
         }
         guard !request.authservID.isEmpty,
@@ -75,7 +75,7 @@ public enum ARCSealer {
             "ARC-Message-Signature: i=\(instance); a=rsa-sha256; c=relaxed/relaxed; d=\(request.domain);\r\n"
             + "\ts=\(request.selector); t=\(request.timestamp);\r\n\th=\(signed.joined(separator: ":"));\r\n"
             + "\tbh=\(bodyHash);\r\n\tb="
-        let signatureInput = ARCChain.signatureInput(
+        let signatureInput = MessageCanonicalizer.signedHeaders(
             fields: fields, signedNames: signed, signatureField: Array(unsignedSignature.utf8)[...], mode: .relaxed)
         let signatureField = unsignedSignature + folded(try sign(signatureInput, key: request.key))
 
@@ -99,25 +99,11 @@ public enum ARCSealer {
     }
 
     private static func sign(_ input: [UInt8], key: DKIMPrivateKey) throws(DKIMError) -> String {
-        var signature = [UInt8](repeating: 0, count: 2048)
-        var bits: UInt32 = 0
-        var error = [CChar](repeating: 0, count: 128)
-        let length = key.text.withUnsafeBufferPointer { pem in
-            input.withUnsafeBufferPointer { data in
-                impulse_rsa_sha256_sign(
-                    pem.baseAddress, pem.count, data.baseAddress, data.count, &signature, signature.count, &bits,
-                    &error,
-                    error.count)
-            }
+        do {
+            return Data(try key.decoded.sign(input, algorithm: .rsaSHA256)).base64EncodedString()
+        } catch {
+            throw DKIMError(status: error.status, message: "ARC: \(key.origin): \(error.message)")
         }
-        guard length > 0 else {
-            throw DKIMError(
-                status: 9,
-                message:
-                    "ARC: \(key.origin): \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))"
-            )
-        }
-        return Data(signature.prefix(Int(length))).base64EncodedString()
     }
 
     /// A base64 value broken into lines of 72 (folding white space, ignored in b=).

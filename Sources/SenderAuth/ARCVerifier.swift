@@ -95,7 +95,7 @@ public enum ARCVerifier {
             canonicalBody = Array(canonicalBody.prefix(length))
         }
         guard Data(sha256(canonicalBody)) == bodyHash else { return "body hash mismatch" }
-        let input = ARCChain.signatureInput(
+        let input = MessageCanonicalizer.signedHeaders(
             fields: fields, signedNames: signedNames, signatureField: field.octets, mode: headerMode)
         return checkSignature(tags, input: input, key: key)
     }
@@ -137,18 +137,12 @@ public enum ARCVerifier {
 
     static func keyName(_ tags: SignatureTagList) -> String? {
         guard let selector = tags["s"], let domain = tags["d"] else { return nil }
-        return keyName(domain: domain, selector: selector)
-    }
-
-    /// `selector._domainkey.domain`, nil when that is no plausible DNS name.
-    static func keyName(domain: String, selector: String) -> String? {
-        guard (domain + selector).allSatisfy({ $0 != ";" && !$0.isWhitespace }) else { return nil }
-        return DKIMKeyNames.keyName(tagList: Array("s=\(selector); d=\(domain)".utf8))
+        return DKIMKeyNames.keyName(domain: domain, selector: selector)
     }
 
     static func sha256(_ data: [UInt8]) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBufferPointer { impulse_sha256($0.baseAddress, $0.count, &digest) }
-        return digest
+        let size = data.withUnsafeBufferPointer { impulse_digest(0, $0.baseAddress, $0.count, &digest) }
+        return Array(digest.prefix(Int(size)))
     }
 }

@@ -4,7 +4,7 @@ public enum DKIMAlgorithm: String, Sendable, CaseIterable {
     case rsaSHA256 = "rsa-sha256"
     case ed25519SHA256 = "ed25519-sha256"
 
-    /// libopendkim's DKIM_SIGN_* number.
+    /// The IMPULSE_SIGN_* number (libopendkim's DKIM_SIGN_* numbers too).
     var libraryCode: Int32 {
         switch self {
         case .rsaSHA1: return 0

@@ -32,6 +32,12 @@ public enum DKIMKeyNames {
         return name
     }
 
+    /// `selector._domainkey.domain`, nil when that is no plausible DNS name.
+    static func keyName(domain: String, selector: String) -> String? {
+        guard (domain + selector).allSatisfy({ $0 != ";" && !$0.isWhitespace }) else { return nil }
+        return keyName(tagList: Array("s=\(selector); d=\(domain)".utf8))
+    }
+
     /// What the resolver's TXT answer for a key record means for verification.
     public static func record(from answer: Result<[DNSRecord], DNSLookupError>) -> DKIMKeyRecord {
         switch answer {

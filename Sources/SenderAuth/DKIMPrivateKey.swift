@@ -1,13 +1,16 @@
+import DKIMShim
 import Foundation
 
-/// A DKIM signing key: an RSA key (PEM, PKCS#1 or PKCS#8) or an Ed25519 key (PEM PKCS#8), as
-/// OpenSSL and libopendkim read them. Loaded once and kept; checked by signing a probe message,
-/// so a key that cannot sign is refused when it is loaded, not when mail arrives.
+/// A DKIM signing key: an RSA key (PEM, PKCS#1 or PKCS#8) or an Ed25519 key (PEM PKCS#8), decoded
+/// once by OpenSSL and kept decoded; checked by signing a probe message, so a key that cannot
+/// sign is refused when it is loaded, not when mail arrives.
 public struct DKIMPrivateKey: Sendable, Equatable {
-    /// The key's text as libopendkim takes it.
+    /// The key's PEM text.
     let text: [UInt8]
     /// Where it came from (for messages): a path, or "(script)".
     public let origin: String
+    /// The decoded key.
+    let decoded: DecodedSigningKey
 
     /// Reads and checks the key at `path`.
     public static func load(path: String) throws(DKIMError) -> DKIMPrivateKey {
@@ -41,27 +44,23 @@ public struct DKIMPrivateKey: Sendable, Equatable {
         }
         self.text = text
         self.origin = origin
-        let algorithm: DKIMAlgorithm = Self.isEd25519(text) ? .ed25519SHA256 : .rsaSHA256
         do {
+            decoded = try DecodedSigningKey(pem: text)
             _ = try DKIMSigner.sign(
                 Array("From: probe@probe.invalid\r\n\r\nprobe\r\n".utf8),
-                with: DKIMSigningRequest(domain: "probe.invalid", selector: "probe", key: self, algorithm: algorithm),
-                library: DKIMLibrary.verifying())
+                with: DKIMSigningRequest(
+                    domain: "probe.invalid", selector: "probe", key: self,
+                    algorithm: decoded.isEd25519 ? .ed25519SHA256 : .rsaSHA256))
         } catch {
             throw DKIMError(status: error.status, message: "DKIM key \(origin) cannot sign: \(error.message)")
         }
     }
 
     /// The key's kind: Ed25519 keys sign with ed25519-sha256 only (RFC 8463).
-    public var isEd25519: Bool { Self.isEd25519(text) }
+    public var isEd25519: Bool { decoded.isEd25519 }
 
-    /// Told apart by size: an Ed25519 PKCS#8 key's DER is 48 octets (64 characters of base64),
-    /// the smallest RSA key libopendkim accepts is over ten times that.
-    static func isEd25519(_ text: [UInt8]) -> Bool {
-        let body = String(decoding: text, as: UTF8.self).split(separator: "\n").filter { !$0.hasPrefix("-----") }
-            .joined()
-        return body.count <= 64 && !String(decoding: text, as: UTF8.self).contains("RSA")
-    }
+    /// The key's size in bits.
+    public var bits: Int { decoded.bits }
 
     /// PKCS#1's DER starts SEQUENCE, INTEGER 0, INTEGER (the modulus); PKCS#8's carries an
     /// algorithm identifier after the version instead.
@@ -73,6 +72,43 @@ public struct DKIMPrivateKey: Sendable, Equatable {
     }
 
     public static func == (lhs: DKIMPrivateKey, rhs: DKIMPrivateKey) -> Bool { lhs.text == rhs.text }
+}
+
+/// A private key as OpenSSL decoded it (impulse_signing_key.h), freed with its last user. It is
+/// only read after it is made, and OpenSSL lets several threads sign with one key at once.
+final class DecodedSigningKey: Sendable {
+    nonisolated(unsafe) let handle: OpaquePointer
+    let isEd25519: Bool
+    let bits: Int
+
+    init(pem: [UInt8]) throws(DKIMError) {
+        var kind: Int32 = 0
+        var bits: UInt32 = 0
+        var error = [CChar](repeating: 0, count: 128)
+        let made = pem.withUnsafeBufferPointer {
+            impulse_signing_key_load($0.baseAddress, $0.count, &kind, &bits, &error, error.count)
+        }
+        guard let made else { throw DKIMError(status: 9, message: String(buffer: error)) }
+        handle = made
+        isEd25519 = kind == Int32(IMPULSE_KEY_ED25519)
+        self.bits = Int(bits)
+    }
+
+    /// The signature of `data` with `algorithm` (RSASSA-PKCS1-v1_5 with its hash, or Ed25519 over
+    /// the data's SHA-256 as RFC 8463 §3 has it).
+    func sign(_ data: [UInt8], algorithm: DKIMAlgorithm) throws(DKIMError) -> [UInt8] {
+        var signature = [UInt8](repeating: 0, count: 2048)
+        var error = [CChar](repeating: 0, count: 128)
+        let length = data.withUnsafeBufferPointer {
+            impulse_signing_key_sign(
+                handle, algorithm.libraryCode, $0.baseAddress, $0.count, &signature, signature.count, &error,
+                error.count)
+        }
+        guard length > 0 else { throw DKIMError(status: 7, message: String(buffer: error)) }
+        return Array(signature.prefix(length))
+    }
+
+    deinit { impulse_signing_key_free(handle) }
 }
 
 extension UInt8 {

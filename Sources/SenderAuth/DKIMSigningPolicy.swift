@@ -12,7 +12,7 @@ public struct DKIMSigningPlan: Sendable {
     /// The configured digest; nil: the key's kind decides.
     public var digest: DKIMAlgorithm?
     public var identity: String?
-    public var library: DKIMLibrary
+    public var settings: DKIMSigningSettings
     /// The responsible domain the plan was made for (for logs).
     public var responsibleDomain: String
 }
@@ -64,11 +64,6 @@ public final class DKIMSigningPolicy: Sendable {
                         ConfigDiagnostic(.error, location, "dkim_domain \"\(domain)\": \(error.message)"))
                 }
             }
-            do {
-                _ = try DKIMLibrary.shared(Self.librarySettings(options))
-            } catch {
-                diagnostics.append(ConfigDiagnostic(.error, configuration.location, error.message))
-            }
         }
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
     }
@@ -78,8 +73,8 @@ public final class DKIMSigningPolicy: Sendable {
         template.replacingOccurrences(of: "%{d}", with: domain).replacingOccurrences(of: "%{s}", with: selector)
     }
 
-    static func librarySettings(_ options: DKIMSigningConfiguration.Options) -> DKIMLibrarySettings {
-        var settings = DKIMLibrarySettings()
+    static func signingSettings(_ options: DKIMSigningConfiguration.Options) -> DKIMSigningSettings {
+        var settings = DKIMSigningSettings()
         settings.headers = options.headerList ?? []
         settings.oversignHeaders = options.oversignHeaderList ?? []
         settings.skipHeaders = options.skipHeaderList ?? []
@@ -111,12 +106,6 @@ public final class DKIMSigningPolicy: Sendable {
         }
         guard let selectors = options.selectors, !selectors.isEmpty, let template = options.key else { return nil }
         let domain = options.baseDomain ?? responsible
-        let library: DKIMLibrary
-        do {
-            library = try DKIMLibrary.shared(Self.librarySettings(options))
-        } catch {
-            return .failure(DKIMSigningFailure(domain: domain, message: error.message))
-        }
         return .success(
             DKIMSigningPlan(
                 domain: domain,
@@ -124,7 +113,7 @@ public final class DKIMSigningPolicy: Sendable {
                 headerCanonicalization: options.headerCanon == "relaxed" ? .relaxed : .simple,
                 bodyCanonicalization: options.bodyCanon == "relaxed" ? .relaxed : .simple,
                 digest: options.digest.flatMap(DKIMAlgorithm.init(rawValue:)), identity: options.identity,
-                library: library, responsibleDomain: responsible))
+                settings: Self.signingSettings(options), responsibleDomain: responsible))
     }
 
     /// Signs `message` as planned, once per selector: the fields in the order the selectors are
@@ -149,7 +138,7 @@ public final class DKIMSigningPolicy: Sendable {
                 headerCanonicalization: plan.headerCanonicalization, bodyCanonicalization: plan.bodyCanonicalization,
                 algorithm: algorithm, identity: plan.identity)
             do {
-                fields.append(try DKIMSigner.sign(message, with: request, library: plan.library))
+                fields.append(try DKIMSigner.sign(message, with: request, settings: plan.settings))
             } catch {
                 return .failure(DKIMSigningFailure(domain: plan.domain, message: error.message))
             }

@@ -1,7 +1,7 @@
-/// DKIM's canonicalization algorithms (RFC 6376 §3.4), for the ARC message signature and seal
-/// (RFC 8617 §4.1.2, §5.1.1): libopendkim canonicalizes only inside its own signing and
-/// verifying and exports no way to apply it to ARC's header fields, so Impulse does it here
-/// (docs/sender-authentication.md, "ARC").
+/// DKIM's canonicalization algorithms (RFC 6376 §3.4), for DKIM signing and the ARC message
+/// signature and seal (RFC 8617 §4.1.2, §5.1.1): libopendkim canonicalizes only inside its own
+/// signing and verifying, exports no way to apply it to ARC's header fields and cannot sign with
+/// a key decoded once, so Impulse does it here (docs/dkim.md, "Why signing is Impulse's own").
 enum MessageCanonicalizer {
     /// One header field (name, colon, value with any folding; without its final CRLF) as it is
     /// hashed, with a CRLF after it unless `lineEnd` is false (the signature's own field).
@@ -81,5 +81,29 @@ enum MessageCanonicalizer {
         // An empty body is one CRLF under simple, nothing under relaxed (RFC 6376 §3.4.3, §3.4.4).
         if out.isEmpty && mode == .simple { out = [13, 10] }
         return out
+    }
+
+    /// The octets a DKIM signature signs (RFC 6376 §3.7; an ARC-Message-Signature too, RFC 8617
+    /// §4.1.2): the fields named in `signedNames`, each name taking the last field of that name
+    /// not yet taken (a name with none left adds nothing), then the signature's own field with an
+    /// empty b= and no CRLF.
+    static func signedHeaders(
+        fields: [RawHeaderField], signedNames: [String], signatureField: ArraySlice<UInt8>,
+        mode: DKIMCanonicalization
+    ) -> [UInt8] {
+        var input: [UInt8] = []
+        var taken: [String: Int] = [:]
+        var byName: [String: [Int]] = [:]
+        for index in fields.indices { byName[fields[index].name, default: []].append(index) }
+        for name in signedNames {
+            let wanted = name.lowercased()
+            let candidates = byName[wanted] ?? []
+            let used = taken[wanted, default: 0]
+            guard used < candidates.count else { continue }
+            taken[wanted] = used + 1
+            input += header(fields[candidates[candidates.count - 1 - used]].octets, mode)
+        }
+        input += header(SignatureTagList.removingSignature(signatureField), mode, lineEnd: false)
+        return input
     }
 }

@@ -46,8 +46,8 @@ public enum ScriptDKIM {
             bodyCanonicalization: canonicalizations[1], algorithm: algorithm,
             identity: options["identity"] ?? base.identity)
         do {
-            let library = try DKIMLibrary.shared(DKIMSigningPolicy.librarySettings(merged))
-            return .success(try DKIMSigner.sign(message, with: request, library: library))
+            return .success(
+                try DKIMSigner.sign(message, with: request, settings: DKIMSigningPolicy.signingSettings(merged)))
         } catch {
             return failure(error.message)
         }

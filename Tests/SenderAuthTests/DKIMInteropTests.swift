@@ -5,75 +5,37 @@ import XCTest
 /// DKIM signing and verification checked against an independent implementation (dkimpy, run by
 /// tests/tools/dkim_peer.py): what Impulse signs, dkimpy verifies, and the other way round.
 final class DKIMInteropTests: XCTestCase {
-    private var directory: URL!
-    private static let peer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("tests/tools/dkim_peer.py").path
+    private var peer: DKIMPeer!
 
     private let message = Array(
         ("From: Alice <alice@example.test>\r\nTo: bob@example.net\r\nSubject: Hello  there\r\n"
             + "Date: Fri, 04 Dec 2026 18:00:00 +0000\r\nMessage-ID: <1@example.test>\r\n\r\n"
             + "Body line one.\r\n.Leading dot and 8-bit: caf\u{e9}\r\n\r\n\r\n").utf8)
 
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("dkim-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
+    override func setUpWithError() throws { peer = try DKIMPeer() }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
+    override func tearDownWithError() throws { peer.remove() }
 
-    @discardableResult
-    private func run(_ arguments: [String], input: [UInt8]? = nil) throws -> (status: Int32, output: [UInt8]) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, Array(data))
-    }
-
-    /// A fresh key pair: the private key's path and the TXT record that publishes it.
     private func makeKey(ed25519: Bool, bits: Int = 1024) throws -> (path: String, record: String) {
-        let path = directory.appendingPathComponent(ed25519 ? "ed.pem" : "rsa\(bits).pem").path
-        if ed25519 {
-            try run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", path])
-            let der = try run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"]).output
-            return (path, "v=DKIM1; k=ed25519; p=" + Data(der.suffix(32)).base64EncodedString())
-        }
-        try run(["openssl", "genrsa", "-traditional", "-out", path, String(bits)])
-        let der = try run(["openssl", "rsa", "-in", path, "-pubout", "-outform", "DER"]).output
-        return (path, "v=DKIM1; k=rsa; p=" + Data(der).base64EncodedString())
+        try peer.makeKey(ed25519: ed25519, bits: bits)
     }
 
     private func dkimpyVerifies(_ signed: [UInt8], keys: [String: String]) throws -> Bool {
-        let messagePath = directory.appendingPathComponent("signed.eml").path
-        let keysPath = directory.appendingPathComponent("keys.json").path
-        _ = FileManager.default.createFile(atPath: messagePath, contents: Data(signed))
-        _ = FileManager.default.createFile(atPath: keysPath, contents: try JSONEncoder().encode(keys))
-        return try run(["python3", Self.peer, "verify", messagePath, keysPath]).status == 0
+        try peer.verifies(signed, keys: keys)
     }
 
     private func dkimpySigns(_ key: String, algorithm: String, canon: String) throws -> [UInt8] {
-        let messagePath = directory.appendingPathComponent("plain.eml").path
-        _ = FileManager.default.createFile(atPath: messagePath, contents: Data(message))
-        let result = try run(["python3", Self.peer, "sign", messagePath, key, "sel", "example.test", algorithm, canon])
-        XCTAssertEqual(result.status, 0, "dkimpy could not sign")
-        return result.output
+        try peer.sign(message, key: key, algorithm: algorithm, canon: canon)
     }
 
     private func sign(
         _ key: DKIMPrivateKey, _ algorithm: DKIMAlgorithm, _ header: DKIMCanonicalization,
-        _ body: DKIMCanonicalization, settings: DKIMLibrarySettings = DKIMLibrarySettings()
+        _ body: DKIMCanonicalization, settings: DKIMSigningSettings = DKIMSigningSettings()
     ) throws -> [UInt8] {
         let request = DKIMSigningRequest(
             domain: "example.test", selector: "sel", key: key, headerCanonicalization: header,
             bodyCanonicalization: body, algorithm: algorithm)
-        let field = try DKIMSigner.sign(message, with: request, library: DKIMLibrary.shared(settings))
+        let field = try DKIMSigner.sign(message, with: request, settings: settings)
         XCTAssertTrue(field.hasPrefix("DKIM-Signature: v=1;"), field)
         XCTAssertTrue(field.hasSuffix("\r\n"))
         XCTAssertFalse(field.replacingOccurrences(of: "\r\n", with: "").contains("\n"), "bare LF in \(field)")
@@ -109,7 +71,7 @@ final class DKIMInteropTests: XCTestCase {
 
     func testHeaderListAndLengthTagReachTheSignature() throws {
         let rsa = try makeKey(ed25519: false)
-        var settings = DKIMLibrarySettings()
+        var settings = DKIMSigningSettings()
         settings.headers = ["from", "subject", "date"]
         settings.bodyLengthTag = true
         let signed = try sign(
@@ -185,7 +147,7 @@ final class DKIMInteropTests: XCTestCase {
         var signed = message
         for index in 0..<(SenderAuthLimits.maxSignaturesChecked + 2) {
             let request = DKIMSigningRequest(domain: "d\(index).example.test", selector: "sel", key: key)
-            signed = Array(try DKIMSigner.sign(signed, with: request, library: DKIMLibrary.verifying()).utf8) + signed
+            signed = Array(try DKIMSigner.sign(signed, with: request).utf8) + signed
         }
         var lookups = 0
         let outcome = DKIMVerifier.verify(signed, library: try DKIMLibrary.verifying()) { _ in
@@ -199,12 +161,12 @@ final class DKIMInteropTests: XCTestCase {
     }
 
     func testKeysThatCannotSignAreRefusedWhenLoaded() throws {
-        let path = directory.appendingPathComponent("bad.pem").path
+        let path = peer.directory.appendingPathComponent("bad.pem").path
         _ = FileManager.default.createFile(atPath: path, contents: Data("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n".utf8))
         XCTAssertThrowsError(try DKIMPrivateKey.load(path: path)) { error in
             XCTAssertTrue("\(error)".contains(path), "\(error)")
         }
-        XCTAssertThrowsError(try DKIMPrivateKey.load(path: directory.appendingPathComponent("none.pem").path))
+        XCTAssertThrowsError(try DKIMPrivateKey.load(path: peer.directory.appendingPathComponent("none.pem").path))
         // Momentum's keybuf: the PEM body without its armour or line breaks.
         let rsa = try makeKey(ed25519: false)
         let pem = try String(contentsOfFile: rsa.path, encoding: .utf8)

@@ -757,7 +757,7 @@ package.preload["msys.pcre"] = function() return msys.pcre end
 supported["msys.pcre"] = true
 
 -- msys.validate.opendkim (Momentum's opendkim module, docs/dkim.md): signing and verifying
--- with libopendkim off the event loop. Constants as opendkim.dkim names them.
+-- off the event loop (verification by libopendkim). Constants as opendkim.dkim names them.
 local DKIM_CONSTANTS = {
   DKIM_STAT_OK = 0, DKIM_STAT_BADSIG = 1, DKIM_STAT_NOSIG = 2, DKIM_STAT_NOKEY = 3, DKIM_STAT_CANTVRFY = 4,
   DKIM_STAT_SYNTAX = 5, DKIM_STAT_NORESOURCE = 6, DKIM_STAT_INTERNAL = 7, DKIM_STAT_REVOKED = 8,
