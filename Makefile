@@ -23,11 +23,13 @@ bench-relay:
 	python3 scripts/relay_bench.py $(BENCH_ARGS)
 
 # Relay with RSA-2048 DKIM signing of every message against Postfix with OpenDKIM's milter, and
-# signing's own CPU per message.
+# signing's own CPU and instructions per signature.
 bench-dkim:
 	scripts/setup.sh bench
 	swift build -c release --product impulse
+	swift build -c release --product DKIMSignBench
 	python3 scripts/dkim_bench.py $(BENCH_ARGS)
+	scripts/dkim_sign_bench.sh
 
 # Every libFuzzer target for FUZZ_SECONDS (default 600) each; crashes fail the target.
 fuzz:

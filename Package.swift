@@ -204,6 +204,10 @@ let package = Package(
         // `make bench-dns`: CPU per DNS look-up, missed and cached.
         .executableTarget(
             name: "DNSBench", dependencies: ["Resolver"], path: "Benchmarks/DNSBench", swiftSettings: strict),
+        // `make bench-dkim`: CPU and instructions per DKIM signature.
+        .executableTarget(
+            name: "DKIMSignBench", dependencies: ["SenderAuth"], path: "Benchmarks/DKIMSignBench",
+            swiftSettings: strict),
         // `make bench-policy`: CPU per callout and per msg:header/body/text call.
         .executableTarget(
             name: "PolicyBench", dependencies: ["Scriptlet"], path: "Benchmarks/PolicyBench", swiftSettings: strict),
