@@ -63,6 +63,20 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
             ],
             swiftSettings: strict),
+        // msys.db's datasources (Momentum's ds_core): SQLite, PostgreSQL (libpq) and MySQL/MariaDB
+        // (MariaDB Connector/C), each driven on the datasource's own threads.
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        .target(
+            name: "Datasource",
+            dependencies: [
+                "CSQLite3", "CLibPQ", "CMariaDB", "ImpulseConfig",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections")
+            ],
+            swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // Line editing and history for `impulse console` (Debian's libedit-dev).
@@ -78,8 +92,11 @@ let package = Package(
             dependencies: [
                 "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", .product(name: "NIOCore", package: "swift-nio")
             ],
-            resources: ["impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua"]
-                .map { .embedInCode("Lua/\($0)") },
+            resources: [
+                "impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua",
+                "impulse-datasource.lua"
+            ]
+            .map { .embedInCode("Lua/\($0)") },
             swiftSettings: strict),
         // ecelerity.conf: lexer, parser, option catalogue and binding. Trusted input (the
         // operator's files), checked strictly: every mistake is an error with file:line:column.
@@ -144,7 +161,7 @@ let package = Package(
             name: "PolicyRuntime",
             dependencies: [
                 "Scriptlet", "LuaBridge", "Spool", "Resolver", "SMTPProtocol", "ImpulseConfig", "SenderAuth",
-                .product(name: "NIOCore", package: "swift-nio"),
+                "Datasource", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
             ],
@@ -182,7 +199,7 @@ let package = Package(
             name: "ImpulseServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
-                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control", "SenderAuth",
+                "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control", "SenderAuth", "Datasource",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -252,6 +269,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio")
             ], swiftSettings: strict),
+        .testTarget(
+            name: "DatasourceTests",
+            dependencies: ["Datasource", "ImpulseConfig", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict),
         .testTarget(name: "ImpulseConfigTests", dependencies: ["ImpulseConfig", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(
             name: "ScriptletTests",

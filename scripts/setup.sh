@@ -50,8 +50,12 @@ need zlib1g-dev /usr/include/zlib.h
 need libopendkim-dev /usr/include/opendkim/dkim.h
 need libspf2-dev /usr/include/spf2/spf.h
 need libopendmarc-dev /usr/include/opendmarc/dmarc.h
-# OpenSSL's libcrypto: RSA-SHA256 for ARC seals and message signatures.
+# OpenSSL's libcrypto: DKIM and ARC signatures with keys decoded once, ARC's RSA checks.
 need libssl-dev /usr/include/openssl/evp.h
+# msys.db's datasource drivers: SQLite, PostgreSQL's libpq, MariaDB Connector/C (MySQL too).
+need libsqlite3-dev /usr/include/sqlite3.h
+need libpq-dev /usr/include/postgresql/libpq-fe.h
+need libmariadb-dev /usr/include/mariadb/mysql.h
 need publicsuffix /usr/share/publicsuffix/public_suffix_list.dat
 
 if [[ $what == bench ]]; then
@@ -70,6 +74,9 @@ if [[ $what == test || $what == bench ]]; then
   need openssl openssl
   # strace: a test checks the order of the system calls that create the console socket.
   need strace strace
+  # Real database servers the datasource tests start on loopback in a temporary directory.
+  need postgresql
+  need mariadb-server /usr/sbin/mariadbd
   need python3 python3
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest /usr/lib/python3/dist-packages/pytest

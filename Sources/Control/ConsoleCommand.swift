@@ -17,7 +17,8 @@ package enum Console {
     static let commands: [any ConsoleCommand.Type] = [
         HelpCommand.self, VersionCommand.self, SummaryCommand.self, ConfigReloadCommand.self, PaniclogCommand.self,
         MailqCommand.self, ShowqueueCommand.self, MessageDetailsCommand.self, QueueActionCommand.self,
-        LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self, SigningStatsCommand.self
+        LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self, SigningStatsCommand.self,
+        DatasourceCommand.self
     ]
 
     static var help: [(String, String)] { commands.flatMap { $0.help } }

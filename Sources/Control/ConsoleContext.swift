@@ -25,13 +25,18 @@ package struct ConsoleContext: Sendable {
     package var scriptCommands: @Sendable () -> [String]
     /// Runs a line no built-in command takes through the policy's commands; nil when none takes it.
     package var runScriptCommand: @Sendable ([String]) -> (ok: Bool, text: String)?
+    /// `ds_core flush <cache>` (the name; nil: `ds_core stats`): the answer.
+    package var datasourceCommand: @Sendable (_ flush: String?) -> String
 
     package init(
         version: String, shutdownTimeout: Int, logger: Logger, queueManager: QueueManager,
         statistics: ServerStatistics, deliveryLog: DeliveryLog, openSessions: @escaping @Sendable () -> Int,
         reload: @escaping @Sendable () -> (ok: Bool, text: String), requestShutdown: (@Sendable () -> Void)?,
         scriptCommands: @escaping @Sendable () -> [String],
-        runScriptCommand: @escaping @Sendable ([String]) -> (ok: Bool, text: String)?
+        runScriptCommand: @escaping @Sendable ([String]) -> (ok: Bool, text: String)?,
+        datasourceCommand: @escaping @Sendable (_ flush: String?) -> String = { _ in
+            "ds_core: no datasources configured\n"
+        }
     ) {
         self.version = version
         self.shutdownTimeout = shutdownTimeout
@@ -44,5 +49,6 @@ package struct ConsoleContext: Sendable {
         self.requestShutdown = requestShutdown
         self.scriptCommands = scriptCommands
         self.runScriptCommand = runScriptCommand
+        self.datasourceCommand = datasourceCommand
     }
 }

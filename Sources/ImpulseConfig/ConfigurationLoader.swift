@@ -155,6 +155,7 @@ struct Binder {
                 }
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
+            case "datasource": bindDatasource(scope, into: &config.datasources)
             case "http_listener":
                 for option in scope.options {
                     warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet")

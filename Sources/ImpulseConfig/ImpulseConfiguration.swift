@@ -39,6 +39,8 @@ public struct ImpulseConfiguration: Sendable {
     /// `ThreadPool "name" { Concurrency Backlog }`: Momentum's standard pools with their
     /// defaults, changed or extended by the file's stanzas (msys.runInPool runs in them).
     public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard
+    /// `Datasource "name"` scopes: msys.db's databases (docs/datasources.md).
+    public var datasources: [DatasourceDefinition] = []
     /// Findings that did not stop loading ("not supported yet" and the like).
     public var warnings: [ConfigDiagnostic] = []
 

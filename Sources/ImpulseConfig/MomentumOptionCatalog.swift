@@ -77,7 +77,7 @@ enum MomentumOptionCatalog {
     static let scopes: Set<String> = [
         "control_listener", "http_listener", "ecstream_listener", "eccluster_listener", "msgcserver_listener",
         "xmpp_listener", "domain", "binding", "binding_group", "host", "pathway", "pathway_group", "security",
-        "debug_flags", "threadpool", "eventloop", "datasource", "snmp", "snmp_traps", "authorization", "cluster",
+        "debug_flags", "threadpool", "eventloop", "snmp", "snmp_traps", "authorization", "cluster",
         "adaptive_backstore_leveldb", "adaptive_backstore_riak", "bounce_logger", "auth_ds"
     ]
 }

@@ -26,7 +26,11 @@ extension ImpulseServer {
             },
             requestShutdown: shutdownRequest.withLockedValue { $0 },
             scriptCommands: { policy.value?.scheduler.controlCommands() ?? [] },
-            runScriptCommand: { words in policy.value?.scheduler.runControl(words) })
+            runScriptCommand: { words in policy.value?.scheduler.runControl(words) },
+            datasourceCommand: { flush in
+                guard let datasources = policy.value?.datasources else { return "ds_core: no datasources configured\n" }
+                return flush.map { datasources.flush($0) } ?? datasources.statisticsText()
+            })
     }
 
     /// Reloads from `path` (SIGHUP and `config reload`), on the control queue; the text says what

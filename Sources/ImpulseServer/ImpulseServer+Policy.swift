@@ -1,3 +1,4 @@
+import Datasource
 import Delivery
 import Foundation
 import ImpulseConfig
@@ -30,6 +31,8 @@ extension ImpulseServer {
         let scheduler: PolicyState
         let states: [ObjectIdentifier: NIOLoopBound<PolicyState>]
         let pools: LuaThreadPools
+        /// msys.db's datasources; made before init, which may query them.
+        let datasources: Datasources
         let scriptCount: Int
     }
 
@@ -57,11 +60,16 @@ extension ImpulseServer {
         let metrics: ServerMetrics? = configuration.httpListens.isEmpty ? nil : services.metrics
         let gc = (pause: scriptlet.gcPause, stepMultiplier: scriptlet.gcStepMultiplier)
         let maxMemory = scriptlet.maxMemory
+        let datasources = Datasources(configuration.datasources) { name in
+            let pool = configuration.threadPools.first { $0.name.lowercased() == name.lowercased() }
+            return max(pool?.concurrency ?? 4, 1)
+        }
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let executor = services.effects
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
+            state.databaseRunner = { DatabaseEffects.runBlocking($0, in: datasources) }
             state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }
@@ -149,7 +157,8 @@ extension ImpulseServer {
             \(scheduler.callouts.map(\.rawValue).sorted().joined(separator: ", "))
             """
         )
-        return PolicyGeneration(scheduler: scheduler, states: states, pools: pools, scriptCount: sources.count)
+        return PolicyGeneration(
+            scheduler: scheduler, states: states, pools: pools, datasources: datasources, scriptCount: sources.count)
     }
 
     /// msys.runInPool jobs nobody waits for (`true` or a completion function): queued in `pools`,
@@ -175,6 +184,7 @@ extension ImpulseServer {
     func install(_ generation: PolicyGeneration?) {
         services.setPolicyStates(generation?.states ?? [:])
         services.setThreadPools(generation?.pools)
+        services.effects.setDatasources(generation?.datasources)
         let hooks = ["core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1"]
         deliveryHookNames.withLockedValue { names in
             names = Set(hooks.filter { generation?.scheduler.implementsHook($0) == true })

@@ -1,3 +1,4 @@
+import Datasource
 import Foundation
 import ImpulseConfig
 import LuaBridge
@@ -34,6 +35,11 @@ package final class PolicyEffectExecutor: Sendable {
     }
 
     package func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
+
+    /// msys.db's datasources (nil without any); replaced on reload.
+    private let datasourceSet = NIOLockedValueBox<Datasources?>(nil)
+    package func setDatasources(_ datasources: Datasources?) { datasourceSet.withLockedValue { $0 = datasources } }
+    package var datasources: Datasources? { datasourceSet.withLockedValue { $0 } }
     package var threadPools: LuaThreadPools? { luaPools.withLockedValue { $0 } }
 
     /// Where an effect comes from: what a message a script injects records as its origin, and
@@ -51,6 +57,7 @@ package final class PolicyEffectExecutor: Sendable {
     /// The result of `effect` when it is there without waiting — a DNS answer in the resolver's
     /// cache — so the script goes on at once; nil when it must be carried out (`perform`).
     package func immediate(_ effect: PolicyEffect) -> EffectResult? {
+        if case .database(let call) = effect { return DatabaseEffects.cached(call, in: datasources) }
         guard case .dnsLookup(let name, let typeName) = effect, let resolver,
             let type = DNSRecordType(rawValue: typeName), let answer = resolver.cachedAnswer(name, type: type)
         else { return nil }
@@ -191,6 +198,8 @@ package final class PolicyEffectExecutor: Sendable {
                     }
                 }
             }.recover { _ in .failed("thread pool stopped") }
+        case .database(let call):
+            return DatabaseEffects.perform(call, in: datasources, on: loop)
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 return loop.makeSucceededFuture(.failed("unsupported type"))

@@ -29,6 +29,9 @@ public enum PolicyEffect: Equatable, Sendable {
     case arcVerify(message: [UInt8])
     /// msys.validate.openarc.sign: an ARC set for the message, with the script's options.
     case arcSign(message: [UInt8], options: [String: String])
+    /// msys.db.query / fetch_row / execute: a statement run on a datasource's threads
+    /// (`DatabaseCall.success` or the reason it failed).
+    case database(DatabaseCall)
 
     /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
     /// the msys function when the arguments are not what it sends.
@@ -88,6 +91,8 @@ public enum PolicyEffect: Equatable, Sendable {
             }
             return .success(
                 arc ? .arcSign(message: message, options: options) : .dkimSign(message: message, options: options))
+        case "db":
+            return DatabaseCall.decode(arguments, from: 2).map { .database($0) }
         case "arc_verify":
             guard let message = arguments.octets(2) else {
                 return .failure(EffectDecodingError("msys.validate.openarc.verify: no message"))

@@ -17,6 +17,10 @@ public enum PolicyLimits {
     public static let maxGaugeStep = 1_000_000_000
     /// Largest file msys.readfile returns: a script cannot make a session hold more.
     public static let maxReadFile = 16 * 1024 * 1024
+    /// Octets of one msys.db statement's text at most.
+    public static let maxDatabaseStatement = 1 << 20
+    /// Parameters of one msys.db statement at most.
+    public static let maxDatabaseParameters = 1000
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Waits one callout may have answered at once (cached DNS answers) before it suspends

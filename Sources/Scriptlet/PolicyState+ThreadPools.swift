@@ -22,8 +22,9 @@ extension PolicyState {
             guard let operation = arguments.string(1) else { return .values([.nil]) }
             return .values(poolInfo?(operation, arguments.string(2) ?? "") ?? [.nil])
         }
-        lua.setInternal(.block) { arguments in
-            // Only reachable from a pool's state (msys.sleep / msys.readfile there block the thread).
+        lua.setInternal(.block) { [unowned self] arguments in
+            // Reachable from a pool's state (msys.sleep / msys.readfile there block the thread) and,
+            // for msys.db, from wherever no coroutine can suspend.
             switch arguments.string(1) {
             case "sleep":
                 guard case .number(let seconds) = arguments[2], seconds.isFinite, seconds > 0 else {
@@ -33,6 +34,16 @@ extension PolicyState {
                 return .values([])
             case "readfile":
                 return .values(PolicyEffect.readFile(arguments.string(2) ?? "").luaValues)
+            case "db":
+                // msys.db outside a coroutine: the console, a pool's job, init. Never on an event loop.
+                switch DatabaseCall.decode(arguments, from: 2) {
+                case .failure(let failure): return .error(failure.message)
+                case .success(let call):
+                    guard let runner = self.databaseRunner else {
+                        return .values(EffectResult.failed("no datasources configured").luaValues)
+                    }
+                    return .values(runner(call).luaValues)
+                }
             default:
                 return .error("impulse: unknown blocking call")
             }

@@ -37,6 +37,9 @@ public final class PolicyState {
     /// Queues a marshalled msys.runInPool job that nobody waits for (`true` or a completion
     /// function); returns why it could not be queued, or nil. Set by the server.
     public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
+    /// Runs an msys.db call where no coroutine can wait for it (the console, a pool's job, init),
+    /// blocking the calling thread; set by the server, which refuses it on an event loop.
+    public var databaseRunner: (@Sendable (DatabaseCall) -> EffectResult)?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
     /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the
@@ -146,6 +149,7 @@ public final class PolicyState {
             try lua.runTrusted(TrustedLuaChunk.threadPools.source, chunkName: TrustedLuaChunk.threadPools.fileName)
             installTimers()
             try lua.runTrusted(TrustedLuaChunk.timers.source, chunkName: TrustedLuaChunk.timers.fileName)
+            try lua.runTrusted(TrustedLuaChunk.datasources.source, chunkName: TrustedLuaChunk.datasources.fileName)
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

@@ -11,6 +11,8 @@ enum TrustedLuaChunk: CaseIterable {
     case threadPools
     /// `msys.timer` and friends.
     case timers
+    /// `msys.db` / `msys.datasource`: queries to the configuration's datasources.
+    case datasources
 
     /// The chunk name tracebacks show: the file's name.
     var fileName: String {
@@ -19,6 +21,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .library: "impulse-library.lua"
         case .threadPools: "impulse-threadpools.lua"
         case .timers: "impulse-timers.lua"
+        case .datasources: "impulse-datasource.lua"
         }
     }
 
@@ -30,6 +33,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .library: octets = PackageResources.impulse_library_lua
         case .threadPools: octets = PackageResources.impulse_threadpools_lua
         case .timers: octets = PackageResources.impulse_timers_lua
+        case .datasources: octets = PackageResources.impulse_datasource_lua
         }
         return String(decoding: octets, as: UTF8.self)
     }
