@@ -1,5 +1,5 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay bench-dkim bench-dns bench-policy build fuzz soak
+.PHONY: run test bench bench-relay bench-dkim bench-datasource bench-dns bench-policy build fuzz soak
 
 build:
 	swift build -c release --product impulse
@@ -30,6 +30,13 @@ bench-dkim:
 	swift build -c release --product DKIMSignBench
 	python3 scripts/dkim_bench.py $(BENCH_ARGS)
 	scripts/dkim_sign_bench.sh
+
+# Recipient look-ups at RCPT in SQLite and PostgreSQL (msys.db, cached and not) against Postfix's
+# sqlite: and pgsql: maps.
+bench-datasource:
+	scripts/setup.sh bench
+	swift build -c release --product impulse
+	python3 scripts/datasource_bench.py $(BENCH_ARGS)
 
 # Every libFuzzer target for FUZZ_SECONDS (default 600) each; crashes fail the target.
 fuzz:

@@ -61,6 +61,9 @@ need publicsuffix /usr/share/publicsuffix/public_suffix_list.dat
 if [[ $what == bench ]]; then
   # OpenDKIM's milter: what Postfix signs with in the DKIM benchmark.
   need opendkim /usr/sbin/opendkim
+  # Postfix's sqlite: and pgsql: tables, for the datasource benchmark.
+  need postfix-sqlite /usr/lib/postfix/postfix-sqlite.so
+  need postfix-pgsql /usr/lib/postfix/postfix-pgsql.so
 fi
 
 if [[ $what == test || $what == bench ]]; then
