@@ -9,7 +9,11 @@ final class MySQLConnection: DatabaseConnection {
     private let handle: UnsafeMutablePointer<MYSQL>
     private var broken = false
 
+    /// The library's global set-up, which is not thread-safe: done once, before any connection.
+    private static let libraryReady: Bool = mysql_server_init(0, nil, nil) == 0
+
     init(parameters: [String: String]) throws(DatasourceError) {
+        guard Self.libraryReady else { throw DatasourceError(.connection, "mysql: the client library did not start") }
         guard let made = mysql_init(nil) else { throw DatasourceError(.connection, "mysql: out of memory") }
         var connectTimeout = UInt32(DatasourceLimits.connectTimeout)
         var ioTimeout = UInt32(DatasourceLimits.queryTimeout)

@@ -146,7 +146,7 @@ final class LibraryTests: XCTestCase {
                 g.dec("conns", "1.2.3.4")
                 g.inc("conns", "a"); g.inc("conns", "b")  -- a third key: the oldest goes
                 local c = msys.counter.open("/site/seen")
-                local bad = msys.counter.open("/elsewhere")
+                local bad = msys.counter.open("elsewhere")
                 return before, g.get("conns", "b"), c:read(), msys.counter.inc(c), bad, pcall(g.inc, "nope", "x")
                 """),
             [

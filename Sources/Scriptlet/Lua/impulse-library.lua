@@ -134,6 +134,8 @@ if cjson then
   function json.strerror(code) return code == 1 and "invalid JSON" or "no error" end
   json.null = cjson.null
   preload("json", json)
+  -- A global too, as in Momentum's Lua, where scripts use json without requiring it.
+  _G.json = json
 end
 
 -- thread (Threaded Lua's library): in Impulse no Lua data is shared between OS threads (one
@@ -150,7 +152,7 @@ function msys.log(level, ...)
   for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
   __impulse_log(tonumber(level) or core.LOG_INFO, concat(parts, " "))
 end
-local type_names = { [I.MSG] = "ec_message", [I.SOCKADDR] = "ec_sockaddr" }
+local type_names = { [I.MSG] = "ec_message", [I.SOCKADDR] = "ec_sockaddr", [I.ECSTRING] = "ec_string" }
 function msys.type(value)
   local mt = getmetatable(value)
   if type(value) == "table" and value.__session then
@@ -158,9 +160,6 @@ function msys.type(value)
     if value == value.__session.accept then return "accept_construct" end
   end
   if mt and type_names[mt] then return type_names[mt] end
-  if type(value) == "userdata" and getmetatable(value) and getmetatable(value).__index and getmetatable(value).__index.set then
-    return "ec_string"
-  end
   return type(value)
 end
 
@@ -228,32 +227,59 @@ msys.gauge_cache = {
 }
 preload("msys.gauge_cache", msys.gauge_cache)
 
--- msys.counter: 64-bit counters by path (/site/<name>, /vendor/<name>), shared by every state.
+-- msys.counter: 64-bit counters by path, shared by every state. Momentum's own namespaces are
+-- /site/<name> and /vendor/<name>; Impulse takes any absolute path of name characters (a path
+-- nothing counts reads 0). Every function takes an opened counter or the path itself.
 local COUNTER = {}
 COUNTER.__index = COUNTER
 COUNTER.__tostring = function(self) return "counter " .. self.path end
 msys.counter = { STRICT = 0, RELAXED = 1 }
-function msys.counter.open(path, mode)
+local function counter_path(path)
   path = tostring(path)
-  if not find(path, "^/site/[%w_%-%./]+$") and not find(path, "^/vendor/[%w_%-%./]+$") then
-    return nil, "counter paths are /site/<name> or /vendor/<name>"
+  if #path > 255 or not find(path, "^/[%w_%-%.]+[%w_%-%./]*$") or find(path, "//", 1, true) then
+    return nil, "a counter path is /<name>[/<name>…] of letters, digits, '_', '-' and '.' (e.g. /site/rejects)"
   end
-  return setmetatable({ path = path }, COUNTER)
+  return path
 end
-function msys.counter.inc(counter) return __impulse_counter("add", counter.path, 1) end
-function msys.counter.add(counter, n) return __impulse_counter("add", counter.path, tonumber(n) or 0) end
-function msys.counter.read(counter) return __impulse_counter("read", counter.path) end
-function msys.counter.reset(counter) return __impulse_counter("reset", counter.path) end
-function msys.counter.unlink(counter) __impulse_counter("unlink", counter.path) return true end
+function msys.counter.open(path, mode)
+  local checked, err = counter_path(path)
+  if not checked then return nil, err end
+  return setmetatable({ path = checked }, COUNTER)
+end
+local function path_of(counter, caller)
+  if type(counter) == "table" and getmetatable(counter) == COUNTER then return counter.path end
+  local checked, err = counter_path(counter)
+  if not checked then error(caller .. ": " .. err, 3) end
+  return checked
+end
+function msys.counter.inc(counter) return __impulse_counter("add", path_of(counter, "msys.counter.inc"), 1) end
+function msys.counter.add(counter, n)
+  return __impulse_counter("add", path_of(counter, "msys.counter.add"), tonumber(n) or 0)
+end
+function msys.counter.read(counter) return __impulse_counter("read", path_of(counter, "msys.counter.read")) end
+function msys.counter.reset(counter) return __impulse_counter("reset", path_of(counter, "msys.counter.reset")) end
+function msys.counter.unlink(counter)
+  __impulse_counter("unlink", path_of(counter, "msys.counter.unlink"))
+  return true
+end
 COUNTER.inc, COUNTER.add, COUNTER.read = msys.counter.inc, msys.counter.add, msys.counter.read
 COUNTER.reset, COUNTER.unlink = msys.counter.reset, msys.counter.unlink
 preload("msys.counter", msys.counter)
 
--- msys.audit.inbound_session_count(cidr[, service]): open SMTP sessions from a network.
+-- msys.audit.inbound_session_count(cidr[, service]): open SMTP sessions from a network. A
+-- relative mask ("/32", "/24") widens the current session's client address, as
+-- ac:inbound_session_count does; outside a session it counts nothing.
 msys.audit = {
   inbound_session_count = function(cidr, service)
     if service ~= nil and string.upper(tostring(service)) ~= "SMTP" then return 0 end
-    return __impulse_session_count(tostring(cidr))
+    cidr = tostring(cidr)
+    if string.sub(cidr, 1, 1) == "/" then
+      local sid = I.current_session()
+      local session = sid and I.sessions[sid]
+      if not session then return 0 end
+      cidr = session.peer.ip .. cidr
+    end
+    return __impulse_session_count(cidr)
   end,
 }
 preload("msys.audit", msys.audit)

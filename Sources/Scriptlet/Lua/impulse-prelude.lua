@@ -104,7 +104,7 @@ end)
 local ecvalues = setmetatable({}, { __mode = "k" })
 local eclimits = setmetatable({}, { __mode = "k" })
 local ECSTRING = {}
-ECSTRING.__index = {
+local ECSTRING_METHODS = {
   set = function(self, text)
     text = tostring(text)
     local limit = eclimits[self]
@@ -114,6 +114,11 @@ ECSTRING.__index = {
   end,
   get = function(self) return ecvalues[self] end,
 }
+-- `s.buffer` reads the text, as Momentum's ec_string field does.
+ECSTRING.__index = function(self, key)
+  if key == "buffer" then return ecvalues[self] or "" end
+  return ECSTRING_METHODS[key]
+end
 ECSTRING.__tostring = function(self) return ecvalues[self] or "" end
 ECSTRING.__len = function(self) return #(ecvalues[self] or "") end
 ECSTRING.__concat = function(a, b) return tostring(a) .. tostring(b) end
@@ -946,6 +951,7 @@ __impulse.split_message, __impulse.header_fields, __impulse.field_value = split_
 __impulse.message_parts, __impulse.set_content = message_parts, set_content
 __impulse.field_name, __impulse.folded_value = field_name, folded_value
 __impulse.base64_decode, __impulse.supported, __impulse.MSG, __impulse.address_of = base64_decode, supported, MSG, address_of
+__impulse.ECSTRING = ECSTRING
 
 function __impulse_loading(script) loading_script = script end
 function __impulse_warnings() local list = warnings; warnings = {}; return table.concat(list, "\n") end
@@ -972,8 +978,9 @@ local ACCEPT = {}
 ACCEPT.__index = ACCEPT
 local SOCKADDR = {}
 SOCKADDR.__index = SOCKADDR
+-- Momentum's form: "ip:port" for IPv4, "ip.port" for IPv6 (a colon would be ambiguous there).
 SOCKADDR.__tostring = function(self)
-  if find(self.ip, ":", 1, true) then return "[" .. self.ip .. "]:" .. self.port end
+  if find(self.ip, ":", 1, true) then return self.ip .. "." .. self.port end
   return self.ip .. ":" .. self.port
 end
 SOCKADDR.__eq = function(a, b) return tostring(a) == tostring(b) end
