@@ -66,10 +66,11 @@ extension ImpulseServer {
         }
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let executor = services.effects
+        let waitLoop = group.next()
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
-            state.databaseRunner = { DatabaseEffects.runBlocking($0, in: datasources) }
+            state.blockingEffects = { executor.performBlocking($0, datasources: datasources, loop: waitLoop) }
             state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }

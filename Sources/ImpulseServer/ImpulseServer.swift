@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Control
 import Delivery
 import Foundation
@@ -149,6 +150,9 @@ public final class ImpulseServer: Sendable {
                 ])
         }
         logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
+        // msys.http's client, on the server's event loops (made before init, which may use it).
+        services.effects.setHTTPClient(
+            HTTPClient(eventLoopGroupProvider: .shared(group), configuration: HTTPEffects.configuration))
         // The scheduler's Lua state lives on the control queue: init there, then console
         // commands, timers, reloads and deinit.
         try control.sync { try loadPolicy() }
@@ -391,6 +395,8 @@ public final class ImpulseServer: Sendable {
         if let failure = policy.value?.scheduler.runDeinit() {
             logger.error("scriptlet: module \(failure.module) (\(failure.script)): deinit failed: \(failure.message)")
         }
+        try? services.effects.httpClient?.syncShutdown()
+        services.effects.setHTTPClient(nil)
         try? group.syncShutdownGracefully()
         try? blockingWork.syncShutdownGracefully()
         try? deliveryWork.syncShutdownGracefully()

@@ -50,12 +50,8 @@ package enum DatabaseEffects {
         return datasource.run(request(call), on: loop).map(result)
     }
 
-    /// Runs `call` on this thread, which may block; refused on an event loop, where it would stop
-    /// every session the loop serves.
-    package static func runBlocking(_ call: DatabaseCall, in datasources: Datasources?) -> EffectResult {
-        guard MultiThreadedEventLoopGroup.currentEventLoop == nil else {
-            return .failed("msys.db cannot wait here (an event loop); call it from a callout, a timer or a hook")
-        }
+    /// Runs `call` on this thread, which may block (the datasource's own connection, no hop).
+    static func runBlocking(_ call: DatabaseCall, in datasources: Datasources?) -> EffectResult {
         guard let datasource = datasources?[call.cache] else {
             return .failed("no datasource named '\(call.cache)'")
         }

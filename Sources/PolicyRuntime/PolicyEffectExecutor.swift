@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Datasource
 import Foundation
 import ImpulseConfig
@@ -35,6 +36,11 @@ package final class PolicyEffectExecutor: Sendable {
     }
 
     package func setThreadPools(_ pools: LuaThreadPools?) { luaPools.withLockedValue { $0 = pools } }
+
+    /// msys.http's client (nil until the server makes one on its event loops).
+    private let httpClientBox = NIOLockedValueBox<HTTPClient?>(nil)
+    package func setHTTPClient(_ client: HTTPClient?) { httpClientBox.withLockedValue { $0 = client } }
+    package var httpClient: HTTPClient? { httpClientBox.withLockedValue { $0 } }
 
     /// msys.db's datasources (nil without any); replaced on reload.
     private let datasourceSet = NIOLockedValueBox<Datasources?>(nil)
@@ -200,6 +206,8 @@ package final class PolicyEffectExecutor: Sendable {
             }.recover { _ in .failed("thread pool stopped") }
         case .database(let call):
             return DatabaseEffects.perform(call, in: datasources, on: loop)
+        case .http(let call):
+            return HTTPEffects.perform(call, client: httpClient, on: loop)
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 return loop.makeSucceededFuture(.failed("unsupported type"))
@@ -239,5 +247,20 @@ package final class PolicyEffectExecutor: Sendable {
         let promise = loop.makePromise(of: Void.self)
         spoolWriter.submit(.init(envelope: envelope, data: [ByteBuffer(bytes: content)], promise: promise))
         return promise.futureResult.map { EffectResult.ok([.string(id)]) }.recover { .failed("spool: \($0)") }
+    }
+}
+
+extension PolicyEffectExecutor {
+    /// Carries out `effect` on the calling thread, waiting for it (msys.db and msys.http where no
+    /// coroutine can suspend: the console, thread-pool jobs, init). msys.db goes to `datasources`
+    /// (the policy's own, which init may use before they are installed). Refused on an event loop,
+    /// where waiting would stop every session the loop serves.
+    package func performBlocking(_ effect: PolicyEffect, datasources: Datasources?, loop: EventLoop) -> EffectResult {
+        guard MultiThreadedEventLoopGroup.currentEventLoop == nil else {
+            return .failed("cannot wait here (an event loop); call it from a callout, a timer or a hook")
+        }
+        if case .database(let call) = effect { return DatabaseEffects.runBlocking(call, in: datasources) }
+        let origin = Origin(label: "blocking", limits: SMTPLimits())
+        return (try? perform(effect, origin: origin, on: loop).wait()) ?? .failed("the server is stopping")
     }
 }

@@ -32,6 +32,8 @@ public enum PolicyEffect: Equatable, Sendable {
     /// msys.db.query / fetch_row / execute: a statement run on a datasource's threads
     /// (`DatabaseCall.success` or the reason it failed).
     case database(DatabaseCall)
+    /// msys.http.client's do_request: an HTTP request (`HTTPCall.success` or why it failed).
+    case http(HTTPCall)
 
     /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
     /// the msys function when the arguments are not what it sends.
@@ -93,6 +95,8 @@ public enum PolicyEffect: Equatable, Sendable {
                 arc ? .arcSign(message: message, options: options) : .dkimSign(message: message, options: options))
         case "db":
             return DatabaseCall.decode(arguments, from: 2).map { .database($0) }
+        case "http":
+            return HTTPCall.decode(arguments, from: 2).map { .http($0) }
         case "arc_verify":
             guard let message = arguments.octets(2) else {
                 return .failure(EffectDecodingError("msys.validate.openarc.verify: no message"))

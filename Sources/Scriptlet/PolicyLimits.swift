@@ -21,6 +21,14 @@ public enum PolicyLimits {
     public static let maxDatabaseStatement = 1 << 20
     /// Parameters of one msys.db statement at most.
     public static let maxDatabaseParameters = 1000
+    /// The longest time one msys.http request may take, in seconds (set_timeout is capped there).
+    public static let maxHTTPTimeout = 60.0
+    /// The time an msys.http request takes at most when the script sets none, in seconds.
+    public static let defaultHTTPTimeout = 30.0
+    /// Octets of an msys.http request body, and of a response body, at most.
+    public static let maxHTTPBody = 4 << 20
+    /// Request header fields one msys.http client sends at most.
+    public static let maxHTTPHeaders = 100
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Waits one callout may have answered at once (cached DNS answers) before it suspends

@@ -34,15 +34,15 @@ extension PolicyState {
                 return .values([])
             case "readfile":
                 return .values(PolicyEffect.readFile(arguments.string(2) ?? "").luaValues)
-            case "db":
-                // msys.db outside a coroutine: the console, a pool's job, init. Never on an event loop.
-                switch DatabaseCall.decode(arguments, from: 2) {
+            case "db", "http":
+                // msys.db and msys.http outside a coroutine: the console, a pool's job, init.
+                switch PolicyEffect.decode(arguments) {
                 case .failure(let failure): return .error(failure.message)
-                case .success(let call):
-                    guard let runner = self.databaseRunner else {
-                        return .values(EffectResult.failed("no datasources configured").luaValues)
+                case .success(let effect):
+                    guard let perform = self.blockingEffects else {
+                        return .values(EffectResult.failed("nothing can wait here").luaValues)
                     }
-                    return .values(runner(call).luaValues)
+                    return .values(perform(effect).luaValues)
                 }
             default:
                 return .error("impulse: unknown blocking call")

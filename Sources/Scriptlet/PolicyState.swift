@@ -37,9 +37,10 @@ public final class PolicyState {
     /// Queues a marshalled msys.runInPool job that nobody waits for (`true` or a completion
     /// function); returns why it could not be queued, or nil. Set by the server.
     public var poolSubmitter: ((_ pool: String, _ payload: [UInt8], _ schedulerCompletion: [UInt8]?) -> String?)?
-    /// Runs an msys.db call where no coroutine can wait for it (the console, a pool's job, init),
-    /// blocking the calling thread; set by the server, which refuses it on an event loop.
-    public var databaseRunner: (@Sendable (DatabaseCall) -> EffectResult)?
+    /// Carries out a wait where no coroutine can suspend for it (msys.db and msys.http in the
+    /// console, a pool's job, init), blocking the calling thread; set by the server, which refuses
+    /// it on an event loop.
+    public var blockingEffects: (@Sendable (PolicyEffect) -> EffectResult)?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
     /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the
@@ -142,6 +143,7 @@ public final class PolicyState {
         do {
             lua.setInternal(.hooks, table: Self.hookKinds)
             lua.setInternal(.maxSleep, value: .number(PolicyLimits.maxSleep))
+            lua.setInternal(.httpDefaultTimeout, value: .number(PolicyLimits.defaultHTTPTimeout))
             try lua.runTrusted(TrustedLuaChunk.prelude.source, chunkName: TrustedLuaChunk.prelude.fileName)
             installLibrary(printer: printer)
             try lua.runTrusted(TrustedLuaChunk.library.source, chunkName: TrustedLuaChunk.library.fileName)
@@ -150,6 +152,7 @@ public final class PolicyState {
             installTimers()
             try lua.runTrusted(TrustedLuaChunk.timers.source, chunkName: TrustedLuaChunk.timers.fileName)
             try lua.runTrusted(TrustedLuaChunk.datasources.source, chunkName: TrustedLuaChunk.datasources.fileName)
+            try lua.runTrusted(TrustedLuaChunk.http.source, chunkName: TrustedLuaChunk.http.fileName)
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

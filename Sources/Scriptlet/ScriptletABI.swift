@@ -54,6 +54,8 @@ enum ScriptletABI {
         case hooks = "__impulse_hooks"
         /// The longest single msys.sleep, in seconds.
         case maxSleep = "__impulse_max_sleep"
+        /// An msys.http client's time-out until set_timeout changes it, in seconds.
+        case httpDefaultTimeout = "__impulse_http_default_timeout"
         /// Callout names by number: a callout is named to Lua by its number (Callout.number).
         case calloutNames = "__impulse_callout_names"
         /// lua-cjson's module table (msys.json), when Debian's liblua5.1-cjson is installed.

@@ -13,6 +13,8 @@ enum TrustedLuaChunk: CaseIterable {
     case timers
     /// `msys.db` / `msys.datasource`: queries to the configuration's datasources.
     case datasources
+    /// `msys.http.client`: HTTP requests from scripts.
+    case http
 
     /// The chunk name tracebacks show: the file's name.
     var fileName: String {
@@ -22,6 +24,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .threadPools: "impulse-threadpools.lua"
         case .timers: "impulse-timers.lua"
         case .datasources: "impulse-datasource.lua"
+        case .http: "impulse-http.lua"
         }
     }
 
@@ -34,6 +37,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .threadPools: octets = PackageResources.impulse_threadpools_lua
         case .timers: octets = PackageResources.impulse_timers_lua
         case .datasources: octets = PackageResources.impulse_datasource_lua
+        case .http: octets = PackageResources.impulse_http_lua
         }
         return String(decoding: octets, as: UTF8.self)
     }

@@ -1,0 +1,86 @@
+-- msys.http.client (Momentum's HTTP client for scripts; docs/lua/library.md, "HTTP"): requests
+-- made by Impulse's HTTP client on the server's event loops. In a callout, timer or delivery
+-- hook do_request suspends the coroutine until the answer is in; elsewhere (console commands,
+-- thread-pool jobs, init) it blocks that thread, never an event loop.
+local I = __impulse
+local type, tostring, tonumber, error, setmetatable, getmetatable, select, ipairs, unpack =
+      type, tostring, tonumber, error, setmetatable, getmetatable, select, ipairs, unpack
+local gmatch, match, lower = string.gmatch, string.match, string.lower
+local function pack(...) return { n = select("#", ...), ... } end
+local default_timeout = __impulse_http_default_timeout
+
+local CLIENT = {}
+CLIENT.__index = CLIENT
+CLIENT.__tostring = function() return "msys.http.client" end
+
+msys.http = msys.http or {}
+msys.http.client = {}
+function msys.http.client.new()
+  return setmetatable({ headers = {}, timeout = default_timeout }, CLIENT)
+end
+
+local function client_of(self, caller)
+  if getmetatable(self) ~= CLIENT then error(caller .. ": call it on a client from msys.http.client.new()", 3) end
+  return self
+end
+
+-- client:set_header("Name: value") or client:set_header("Name", "value"): sent with each request.
+function CLIENT:set_header(name, value)
+  client_of(self, "set_header")
+  name = tostring(name)
+  if value == nil then
+    local n, v = match(name, "^%s*([^:]+):%s*(.-)%s*$")
+    if not n then error("set_header: expected 'Name: value' or (name, value)", 2) end
+    name, value = n, v
+  end
+  self.headers[#self.headers + 1] = { name, tostring(value) }
+  return true
+end
+
+-- client:set_timeout(seconds): the whole request's time limit (at most 60 s; default 30).
+function CLIENT:set_timeout(seconds)
+  client_of(self, "set_timeout")
+  seconds = tonumber(seconds)
+  if not seconds or seconds ~= seconds or seconds <= 0 then error("set_timeout: expected a positive number of seconds", 2) end
+  self.timeout = seconds
+  return true
+end
+
+-- client:do_request(method, url[, body]): true once a response is in (any status), or nil, err
+-- (no answer: refused, timed out, too large).
+function CLIENT:do_request(method, url, body)
+  client_of(self, "do_request")
+  local flat = {}
+  for i, header in ipairs(self.headers) do flat[2 * i - 1], flat[2 * i] = header[1], header[2] end
+  local data = body ~= nil and tostring(body) or nil
+  local answer
+  if I.in_pool or not coroutine.running() then
+    answer = pack(__impulse_block("http", tostring(method), tostring(url), self.timeout, data, unpack(flat)))
+  else
+    answer = pack(__impulse_suspend("http", tostring(method), tostring(url), self.timeout, data, unpack(flat)))
+  end
+  if answer[1] ~= "ok" then
+    self.status, self.body, self.response_headers = nil, nil, nil
+    return nil, tostring(answer[2])
+  end
+  self.status, self.raw_headers, self.body = answer[2], answer[3], answer[4]
+  local headers = {}
+  for name, value in gmatch(self.raw_headers, "([^:\r\n]+): ([^\r\n]*)\r\n") do
+    local key = lower(name)
+    headers[key] = headers[key] and (headers[key] .. ", " .. value) or value
+  end
+  self.response_headers = headers
+  return true
+end
+
+function CLIENT:get_status() return client_of(self, "get_status").status end
+function CLIENT:get_body() return client_of(self, "get_body").body end
+-- The response's header fields by lower-case name (repeated fields joined with ", ").
+function CLIENT:get_headers() return client_of(self, "get_headers").response_headers end
+-- The header fields as received, "Name: value" lines.
+function CLIENT:parse_headers() return client_of(self, "parse_headers").raw_headers end
+
+package.preload["msys.http.client"] = function() return msys.http.client end
+package.preload["msys.http"] = function() return msys.http end
+I.supported["msys.http.client"] = true
+I.supported["msys.http"] = true
