@@ -29,6 +29,11 @@ public enum PolicyLimits {
     public static let maxHTTPBody = 4 << 20
     /// Request header fields one msys.http client sends at most.
     public static let maxHTTPHeaders = 100
+    /// Keys one msys.audit_series keeps at most (client addresses: a peer chooses how many).
+    public static let maxAuditSeriesKeys = 100_000
+    /// Windows one msys.audit_series keeps at most, and the longest window, in seconds.
+    public static let maxAuditSeriesWindows = 10_000
+    public static let maxAuditSeriesInterval = 31_536_000
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Waits one callout may have answered at once (cached DNS answers) before it suspends

@@ -18,6 +18,7 @@ extension PolicyState {
             return .values([])
         }
         installGaugesAndCounters()
+        installAuditSeries()
         installCIDR()
         lua.setInternal(.idn) { arguments in
             guard let direction = arguments.string(1), let text = arguments.string(2) else {
@@ -120,6 +121,80 @@ extension PolicyState {
             default: return .error("msys.counter: unknown operation \(operation)")
             }
             return .values([.number(Double(value))])
+        }
+    }
+
+    /// msys.audit_series: the Lua side (Lua/impulse-library.lua) turns the script's key (nil, an
+    /// accept construct, an address, `addr/mask` or `/mask`) into text; this side parses it.
+    private func installAuditSeries() {
+        lua.setInternal(.auditSeries) { [shared] arguments in
+            guard let operation = arguments.string(1), let name = arguments.string(2) else {
+                return .error("msys.audit_series: expected a series name")
+            }
+            if operation == "define" {
+                guard let kind = arguments.string(3).flatMap(AuditSeries.Kind.init(rawValue:)) else {
+                    return .error("msys.audit_series.define: the type must be cidr, cidr_ipv6 or string")
+                }
+                guard let interval = arguments[4].integer(in: 1...PolicyLimits.maxAuditSeriesInterval),
+                    let windows = arguments[5].integer(in: 1...PolicyLimits.maxAuditSeriesWindows)
+                else {
+                    return .error(
+                        "msys.audit_series.define: interval must be 1 to \(PolicyLimits.maxAuditSeriesInterval) seconds, "
+                            + "num_windows 1 to \(PolicyLimits.maxAuditSeriesWindows)")
+                }
+                guard shared.defineAuditSeries(name, kind: kind, interval: interval, windows: windows) else {
+                    return .error("msys.audit_series.define: '\(name)' is already a series of another type")
+                }
+                return .values([.boolean(true)])
+            }
+            guard let kind = shared.auditSeriesKind(name) else {
+                return .error("msys.audit_series: no series named '\(name)' (define it first)")
+            }
+            if operation == "kind" { return .values([.string(kind.rawValue)]) }
+            guard let key = arguments.string(3), !key.isEmpty else {
+                return .error("msys.audit_series.\(operation): a string series needs a key")
+            }
+            // An address series counts one family; an address of the other is not counted.
+            func address(_ text: String) -> IPAddress? {
+                guard let address = IPAddress(text), address.isIPv4 == (kind == .cidr) else { return nil }
+                return address
+            }
+            switch operation {
+            case "add":
+                guard let count = arguments[4].integer(in: -PolicyLimits.maxGaugeStep...PolicyLimits.maxGaugeStep)
+                else {
+                    return .error("msys.audit_series.add: count must be a number from -1e9 to 1e9")
+                }
+                if kind == .string {
+                    shared.addToAuditSeries(name, key: key, address: nil, count: count)
+                } else if let address = address(key) {
+                    shared.addToAuditSeries(name, key: address.description, address: address, count: count)
+                } else {
+                    return .values([.boolean(false)])
+                }
+                return .values([.boolean(true)])
+            case "count":
+                guard let start = arguments[4].integer(in: 0...PolicyLimits.maxAuditSeriesWindows),
+                    let end = arguments[5].integer(in: 0...PolicyLimits.maxAuditSeriesWindows)
+                else { return .error("msys.audit_series.count: startv and endv must be window numbers") }
+                var total = 0
+                if kind == .string {
+                    total = shared.countAuditSeries(name, key: key, block: nil, start: start, end: end)
+                } else if key.contains("/") {
+                    guard let block = CIDRBlock(key) else {
+                        return .error("msys.audit_series.count: '\(key)' is not an address/mask")
+                    }
+                    total = shared.countAuditSeries(name, key: nil, block: block, start: start, end: end)
+                } else if let address = address(key) {
+                    total = shared.countAuditSeries(name, key: address.description, block: nil, start: start, end: end)
+                }
+                return .values([.number(Double(total))])
+            case "remove":
+                shared.removeFromAuditSeries(name, key: kind == .string ? key : (IPAddress(key)?.description ?? key))
+                return .values([.boolean(true)])
+            default:
+                return .error("msys.audit_series: unknown operation \(operation)")
+            }
         }
     }
 

@@ -33,6 +33,8 @@ enum ScriptletABI {
         /// msys.gauge_cache and msys.counter, shared by every state of the process.
         case gauge = "__impulse_gauge"
         case counter = "__impulse_counter"
+        /// msys.audit_series: define, add, count, remove_item on the process's shared series.
+        case auditSeries = "__impulse_audit_series"
         /// ac:inbound_session_count: open sessions from a CIDR block.
         case sessionCount = "__impulse_session_count"
         /// Time spent per module (metrics), when an HTTP_Listener serves them.

@@ -4,7 +4,7 @@ import Synchronization
 
 /// What every Lua state of the process shares: Momentum keeps these process-wide, while Impulse
 /// has one Lua state per event loop, so they live here, behind a lock, not in any state.
-/// `msys.gauge_cache`, `msys.counter` and `msys.cidr` tables.
+/// `msys.gauge_cache`, `msys.counter`, `msys.cidr` tables and `msys.audit_series`.
 public final class SharedPolicyData: Sendable {
     struct Gauge {
         var maxItems: Int
@@ -23,6 +23,7 @@ public final class SharedPolicyData: Sendable {
         var gauges: [String: Gauge] = [:]
         var counters: [String: Int64] = [:]
         var cidrTables: [String: CIDRTable] = [:]
+        var auditSeries: [String: AuditSeries] = [:]
     }
 
     private let state = Mutex(State())
@@ -121,5 +122,41 @@ public final class SharedPolicyData: Sendable {
             }
             return .some(best?.value ?? table.defaultValue)
         }
+    }
+
+    // MARK: audit_series
+
+    /// `msys.audit_series.define`: a new series, or new windows for one of the same kind (its
+    /// counts kept); false when `name` is a series of another kind.
+    func defineAuditSeries(_ name: String, kind: AuditSeries.Kind, interval: Int, windows: Int) -> Bool {
+        state.withLock { state in
+            if let existing = state.auditSeries[name] {
+                guard existing.kind == kind else { return false }
+                state.auditSeries[name]?.interval = max(1, interval)
+                state.auditSeries[name]?.windows = max(1, windows)
+                return true
+            }
+            state.auditSeries[name] = AuditSeries(kind: kind, interval: interval, windows: windows)
+            return true
+        }
+    }
+
+    func auditSeriesKind(_ name: String) -> AuditSeries.Kind? { state.withLock { $0.auditSeries[name]?.kind } }
+
+    func addToAuditSeries(
+        _ name: String, key: String, address: IPAddress?, count: Int, now: Double = Date().timeIntervalSince1970
+    ) {
+        state.withLock { $0.auditSeries[name]?.add(key, address: address, count: count, now: now) }
+    }
+
+    func countAuditSeries(
+        _ name: String, key: String?, block: CIDRBlock?, start: Int, end: Int,
+        now: Double = Date().timeIntervalSince1970
+    ) -> Int {
+        state.withLock { $0.auditSeries[name]?.count(key: key, block: block, start: start, end: end, now: now) ?? 0 }
+    }
+
+    func removeFromAuditSeries(_ name: String, key: String) {
+        state.withLock { $0.auditSeries[name]?.remove(key) }
     }
 }

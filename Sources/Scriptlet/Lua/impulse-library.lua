@@ -284,6 +284,52 @@ msys.audit = {
 }
 preload("msys.audit", msys.audit)
 
+-- msys.audit_series (Momentum's audit series): counts over a rolling set of time windows, per
+-- client address (type "cidr", "cidr_ipv6") or per string key ("string"), shared by every state.
+-- A key for an address series is an address, "addr/mask" or "/mask" (around the current
+-- session's client, which nil means too), or an accept construct (its client).
+local function series_key(name, key, caller)
+  if key == nil or type(key) == "table" then
+    if __impulse_audit_series("kind", tostring(name)) == "string" then
+      error(caller .. ": a string series needs a key", 3)
+    end
+  end
+  if type(key) == "table" and key.__session then return key.__session.peer.ip end
+  if key == nil or (type(key) == "string" and string.sub(key, 1, 1) == "/") then
+    local sid = I.current_session()
+    local session = sid and I.sessions[sid]
+    if not session then return nil end
+    return session.peer.ip .. (key or "")
+  end
+  return tostring(key)
+end
+local function series_options(options)
+  if type(options) == "table" and getmetatable(options) == nil and not options.__session then return options end
+  return { key = options }
+end
+msys.audit_series = {}
+function msys.audit_series.define(name, kind, interval, windows, options)
+  return __impulse_audit_series("define", tostring(name), tostring(kind), tonumber(interval), tonumber(windows))
+end
+function msys.audit_series.add(name, options)
+  options = series_options(options)
+  local key = series_key(name, options.key, "msys.audit_series.add")
+  if key == nil then return false end
+  return __impulse_audit_series("add", tostring(name), key, tonumber(options.count) or 1)
+end
+function msys.audit_series.count(name, options)
+  options = series_options(options)
+  local key = series_key(name, options.key, "msys.audit_series.count")
+  if key == nil then return 0 end
+  return __impulse_audit_series("count", tostring(name), key, tonumber(options.startv) or 0, tonumber(options.endv) or 0)
+end
+function msys.audit_series.remove_item(name, key)
+  key = series_key(name, key, "msys.audit_series.remove_item")
+  if key == nil then return false end
+  return __impulse_audit_series("remove", tostring(name), key)
+end
+preload("msys.audit_series", msys.audit_series)
+
 -- msys.parseRFC2822Addresses(text[, component]) and msg:address_header(name[, component]):
 -- the addresses of an address list (RFC 5322 §3.4), as components: "all" (default; the
 -- address), "localpart"/"user", "domain", "name" (display name).
