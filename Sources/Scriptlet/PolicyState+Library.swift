@@ -215,8 +215,12 @@ extension PolicyState {
             } else {
                 text = arguments.string(3) ?? ""
             }
-            let (entries, datasetDefault, problems) = Self.parseRbldnsd(text)
-            shared.defineCIDR(name, entries: entries, defaultValue: defaultValue ?? datasetDefault, source: path)
+            let recordTypeA = arguments.string(5)?.uppercased() == "A"
+            let interpolate = arguments[6] == .boolean(true)
+            let (entries, datasetDefault, problems) = Self.parseRbldnsd(text, addressValues: recordTypeA)
+            shared.defineCIDR(
+                name, entries: entries, defaultValue: defaultValue ?? datasetDefault, source: path,
+                interpolate: interpolate, recordTypeA: recordTypeA)
             return .values([.boolean(true), .number(Double(entries.count))] + problems.prefix(5).map { .string($0) })
         }
         lua.setInternal(.cidrQuery) { [shared] arguments in
@@ -232,13 +236,17 @@ extension PolicyState {
         }
         lua.setInternal(.cidrSource) { [shared] arguments in
             guard let name = arguments.string(1), let source = shared.cidrSource(name) else { return .values([.nil]) }
-            return .values([source.source.map { .string($0) } ?? .nil, source.defaultValue.map { .string($0) } ?? .nil])
+            return .values([
+                source.source.map { .string($0) } ?? .nil, source.defaultValue.map { .string($0) } ?? .nil,
+                .boolean(source.interpolate), source.recordTypeA ? .string("A") : .nil
+            ])
         }
     }
 
     /// An rbldnsd ip4set/ip6set dataset: `block [value]` lines, `:A:TXT` default lines, `#`
-    /// comments. A value of the `:A:TXT` form gives its text (or its A value).
-    static func parseRbldnsd(_ text: String) -> (
+    /// comments. A value of the `:A:TXT` form gives its text (or its A value when it has none);
+    /// with `addressValues` (`record_type = "A"`), its A value.
+    static func parseRbldnsd(_ text: String, addressValues: Bool = false) -> (
         entries: [(CIDRBlock, String)], defaultValue: String?, problems: [String]
     ) {
         var entries: [(CIDRBlock, String)] = []
@@ -247,6 +255,7 @@ extension PolicyState {
         func value(_ field: Substring) -> String {
             guard field.hasPrefix(":") else { return String(field) }
             let parts = field.dropFirst().split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            if addressValues, let address = parts.first, !address.isEmpty { return String(address) }
             if parts.count > 1, !parts[1].isEmpty { return String(parts[1]) }
             return String(parts.first ?? "")
         }

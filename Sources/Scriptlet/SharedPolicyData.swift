@@ -17,6 +17,10 @@ public final class SharedPolicyData: Sendable {
         var entries: [(block: CIDRBlock, value: String)] = []
         var defaultValue: String?
         var source: String?
+        /// `interpolate`: a `$` in a value stands for the address asked about.
+        var interpolate = false
+        /// `record_type = "A"`: `:A:TXT` values give their A part.
+        var recordTypeA = false
     }
 
     private struct State {
@@ -101,15 +105,22 @@ public final class SharedPolicyData: Sendable {
     // MARK: cidr
 
     /// Replaces table `name`.
-    func defineCIDR(_ name: String, entries: [(CIDRBlock, String)], defaultValue: String?, source: String?) {
+    func defineCIDR(
+        _ name: String, entries: [(CIDRBlock, String)], defaultValue: String?, source: String?,
+        interpolate: Bool = false,
+        recordTypeA: Bool = false
+    ) {
         state.withLock {
             $0.cidrTables[name] = CIDRTable(
-                entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source)
+                entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source,
+                interpolate: interpolate, recordTypeA: recordTypeA)
         }
     }
 
-    func cidrSource(_ name: String) -> (source: String?, defaultValue: String?)? {
-        state.withLock { state in state.cidrTables[name].map { ($0.source, $0.defaultValue) } }
+    func cidrSource(_ name: String) -> (source: String?, defaultValue: String?, interpolate: Bool, recordTypeA: Bool)? {
+        state.withLock { state in
+            state.cidrTables[name].map { ($0.source, $0.defaultValue, $0.interpolate, $0.recordTypeA) }
+        }
     }
 
     /// The value of the most specific block holding `address`; the default value when none does;
@@ -120,7 +131,9 @@ public final class SharedPolicyData: Sendable {
             let best = table.entries.filter { $0.block.contains(address) }.max {
                 $0.block.prefixLength < $1.block.prefixLength
             }
-            return .some(best?.value ?? table.defaultValue)
+            let value = best?.value ?? table.defaultValue
+            guard table.interpolate, let value else { return .some(value) }
+            return .some(value.replacingOccurrences(of: "$", with: address.description))
         }
     }
 

@@ -49,3 +49,55 @@ def test_library_differences_public_scripts_hit(server_factory):
     assert second_code == 550
     second_words = second_text.decode().split(" ")
     assert second_words[2:5] == ["2", "2", "10"], second_text
+
+
+CIDR_POLICY = """
+require("msys.cidr")
+local mod = {}
+function mod:init()
+  msys.cidr.define("listed", { type = "rbldnsd", source = "%DIR%/listed.rbldnsd", interpolate = true })
+  msys.cidr.define("codes", { type = "rbldnsd", source = "%DIR%/listed.rbldnsd", record_type = "A",
+                              default_value = "127.0.0.0" })
+  msys.cidr.define("blocks", { type = "datasource", cachename = "DS", query = "select net, why from blocks",
+                               refresh = 1 })
+  return true
+end
+function mod:validate_mailfrom(msg, ac, vctx)
+  local parts = { tostring(msys.cidr.query("listed")), msys.cidr.query("codes"), msys.cidr.query("codes", "192.0.2.1"),
+                  tostring(msys.cidr.query("blocks")), tostring(msys.cidr.query("blocks", "203.0.113.9")) }
+  vctx:set_code(550, "5.7.1 " .. table.concat(parts, " "))
+  return msys.core.VALIDATE_DONE
+end
+msys.registerModule("cidr", mod)
+"""
+
+
+def test_cidr_tables_from_files_and_datasources(server_factory):
+    import sqlite3
+    import time
+    stanza = ('alerting {}\nscriptlet "scriptlet" {\n  script "cidr" { source = "cidr" }\n}\n'
+              'Datasource "DS" { uri = ( "sqlite:blocks.db" ) no_cache = true }\n')
+    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
+    directory = server.directory
+    (directory / "listed.rbldnsd").write_text(
+        ":127.0.0.2:Listed, see https://bl.example/lookup?ip=$\n127.0.0.0/8\n10.0.0.0/8 :127.0.0.3:internal $ here\n")
+    with sqlite3.connect(directory / "blocks.db") as db:
+        db.executescript("CREATE TABLE blocks (net text, why text); INSERT INTO blocks VALUES ('127.0.0.0/8', 'loop');")
+    (directory / "cidr.lua").write_text(CIDR_POLICY.replace("%DIR%", str(directory)))
+    server.start()
+
+    def reply():
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            client.ehlo("client.test")
+            return client.mail("a@example.test")[1].decode()
+
+    # interpolate puts the client's address for "$"; record_type A gives the A part; the
+    # datasource table holds the query's rows.
+    assert reply() == ("5.7.1 Listed, see https://bl.example/lookup?ip=127.0.0.1 127.0.0.2 127.0.0.0 loop nil")
+    with sqlite3.connect(directory / "blocks.db") as db:
+        db.execute("INSERT INTO blocks VALUES ('203.0.113.0/24', 'docs')")
+    # refresh = 1: the table follows the database within a few seconds.
+    deadline = time.time() + 10
+    while not reply().endswith("loop docs") and time.time() < deadline:
+        time.sleep(0.5)
+    assert reply().endswith("loop docs")

@@ -48,8 +48,8 @@ local function flatten(caller, params)
 end
 
 -- The result as Impulse sends it: column names, then values, each "<length>:<octets>" or "-"
--- (NULL).
-local function decode(columns, blob)
+-- (NULL). With `arrays`, rows are arrays in the columns' order instead of tables by name.
+local function decode(columns, blob, arrays)
   local names, rows, pos, row, column = {}, {}, 1, nil, 0
   local function value()
     if sub(blob, pos, pos) == "-" then pos = pos + 1; return nil end
@@ -64,7 +64,7 @@ local function decode(columns, blob)
     if column == 0 then row = {}; rows[#rows + 1] = row end
     column = column + 1
     local name = names[column]
-    if name == nil or name == "" then name = tostring(column) end
+    if arrays then name = column elseif name == nil or name == "" then name = tostring(column) end
     row[name] = value()
     if column == columns then column = 0 end
   end
@@ -117,6 +117,13 @@ function msys.db.execute(cache, sql, params, options)
   local answer, err = call("msys.db.execute", "execute", cache, sql, params, options)
   if not answer then return false, err end
   return true, answer[4]
+end
+
+-- For Impulse's own Lua (msys.cidr's datasource tables): every row as an array, or nil, err.
+function I.db_rows(cache, sql)
+  local answer, err = call("msys.cidr.define", "query", cache, sql, nil, { raise_error = false, nocache = true })
+  if not answer then return nil, err end
+  return decode(answer[2], answer[3], true)
 end
 
 msys.datasource = msys.db

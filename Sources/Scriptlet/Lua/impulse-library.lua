@@ -171,29 +171,61 @@ msys.idn = {
 preload("msys.idn", msys.idn)
 
 -- msys.cidr: tables of blocks and values, shared by every Lua state of the server.
---   define(name, { type = "rbldnsd", file = path [, default_value = v] })
+--   define(name, { type = "rbldnsd", source = path [, default_value = v] [, record_type = "A"|"TXT"]
+--                  [, interpolate = true] })          (`file` is taken for `source` too)
+--   define(name, { type = "datasource", cachename = ds, query = sql [, refresh = seconds] })
 --   define(name, { type = "empty" [, default_value = v] })
 --   define(name, { type = "inline", entries = { ["10.0.0.0/8"] = "internal", ... } })  (Impulse's)
 --   query(name[, address]) → the value of the most specific block, or the default value
 msys.cidr = {}
+local cidr_timers = {}
+-- A datasource table: the query's rows, first column a block, second its value (1 without one).
+-- The datasource package loads after this one, so it is looked up when a table is defined.
+local function cidr_from_datasource(name, options, default, interpolate)
+  local rows, err = I.db_rows(tostring(options.cachename), tostring(options.query))
+  if not rows then
+    print(format("msys.cidr.define %s: datasource %s: %s", name, tostring(options.cachename), tostring(err)))
+    return false
+  end
+  local lines = {}
+  for _, row in ipairs(rows) do
+    if row[1] then lines[#lines + 1] = tostring(row[1]) .. " " .. tostring(row[2] or "1") end
+  end
+  __impulse_cidr_define(name, nil, concat(lines, "\n"), default, nil, interpolate)
+  return true
+end
 function msys.cidr.define(name, options)
   if type(name) ~= "string" then error("msys.cidr.define: the name must be a string", 2) end
-  options = options or {}
-  local kind = options.type or (options.file and "rbldnsd") or "empty"
+  if type(options) ~= "table" then options = { type = options } end
+  local kind = options.type or ((options.source or options.file) and "rbldnsd") or "empty"
   local default = options.default_value ~= nil and tostring(options.default_value) or nil
+  local interpolate = options.interpolate == true or options.interpolate == 1 or options.interpolate == "true"
   local ok, count, problem
   if kind == "rbldnsd" then
-    local path = options.file or options.path
-    if type(path) ~= "string" then error("msys.cidr.define: type rbldnsd needs file = path", 2) end
-    ok, count, problem = __impulse_cidr_define(name, (gsub(path, "^file://", "")), nil, default)
+    local path = options.source or options.file or options.path
+    if type(path) ~= "string" then error("msys.cidr.define: type rbldnsd needs source = path", 2) end
+    ok, count, problem = __impulse_cidr_define(name, (gsub(path, "^file://", "")), nil, default,
+                                               options.record_type and tostring(options.record_type), interpolate)
+  elseif kind == "datasource" then
+    if options.cachename == nil or options.query == nil then
+      error("msys.cidr.define: type datasource needs cachename and query", 2)
+    end
+    cidr_from_datasource(name, options, default, interpolate)
+    local refresh = tonumber(options.refresh or 1800) or 1800
+    if refresh > 0 then
+      local ok_timer, timer = pcall(msys.timer.every, refresh, function()
+        cidr_from_datasource(name, options, default, interpolate)
+      end)
+      if ok_timer then cidr_timers[name] = timer end
+    end
   elseif kind == "inline" then
     local lines = {}
     for block, value in pairs(options.entries or {}) do lines[#lines + 1] = tostring(block) .. " " .. tostring(value) end
-    ok, count, problem = __impulse_cidr_define(name, nil, concat(lines, "\n"), default)
+    ok, count, problem = __impulse_cidr_define(name, nil, concat(lines, "\n"), default, nil, interpolate)
   elseif kind == "empty" then
     ok, count = __impulse_cidr_define(name, nil, "", default)
   else
-    error("msys.cidr.define: type '" .. tostring(kind) .. "' is not supported by Impulse (rbldnsd, inline, empty)", 2)
+    error("msys.cidr.define: type '" .. tostring(kind) .. "' is not supported by Impulse (rbldnsd, datasource, inline, empty)", 2)
   end
   if problem then print(format("msys.cidr.define %s: %s", name, problem)) end
   return true
@@ -210,9 +242,9 @@ function msys.cidr.query(name, address)
   return __impulse_cidr_query(tostring(name), tostring(address))
 end
 function msys.cidr.reload(name)
-  local path, default = __impulse_cidr_source(tostring(name))
+  local path, default, interpolate, record_type = __impulse_cidr_source(tostring(name))
   if not path then return false end
-  __impulse_cidr_define(tostring(name), path, nil, default)
+  __impulse_cidr_define(tostring(name), path, nil, default, record_type, interpolate)
   return true
 end
 preload("msys.cidr", msys.cidr)
