@@ -95,7 +95,7 @@ let package = Package(
             ],
             resources: [
                 "impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua",
-                "impulse-datasource.lua", "impulse-http.lua"
+                "impulse-datasource.lua", "impulse-http.lua", "impulse-mime.lua"
             ]
             .map { .embedInCode("Lua/\($0)") },
             swiftSettings: strict),
@@ -259,6 +259,9 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzMIMEStructure", dependencies: ["FuzzSupport", "Scriptlet"], path: "Fuzz/FuzzMIMEStructure",
             swiftSettings: strict),
         .testTarget(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),

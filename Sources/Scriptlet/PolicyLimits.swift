@@ -34,6 +34,10 @@ public enum PolicyLimits {
     /// Windows one msys.audit_series keeps at most, and the longest window, in seconds.
     public static let maxAuditSeriesWindows = 10_000
     public static let maxAuditSeriesInterval = 31_536_000
+    /// MIME parts msg:mime takes apart at most, and how deep multiparts nest before one is
+    /// taken as a leaf: a message cannot make the parse or the part tree unbounded.
+    public static let maxMIMEParts = 500
+    public static let maxMIMEDepth = 20
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Waits one callout may have answered at once (cached DNS answers) before it suspends

@@ -19,6 +19,19 @@ extension PolicyState {
         }
         installGaugesAndCounters()
         installAuditSeries()
+        lua.setInternal(.mimeParse) { arguments in
+            guard let message = arguments.octets(1) else { return .error("msg:mime: no message") }
+            var values: [LuaValue] = []
+            for part in MIMEStructure(message).parts {
+                values += [
+                    .number(Double(part.parent + 1)), .number(Double(part.start + 1)),
+                    .number(Double(part.bodyStart + 1)), .number(Double(part.end)),
+                    part.boundary.map { .string($0) } ?? .nil, .number(Double(part.preambleEnd + 1)),
+                    .number(Double(part.epilogueStart + 1)), .boolean(part.closed)
+                ]
+            }
+            return .values(values)
+        }
         installCIDR()
         lua.setInternal(.idn) { arguments in
             guard let direction = arguments.string(1), let text = arguments.string(2) else {

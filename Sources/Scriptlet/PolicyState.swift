@@ -153,6 +153,7 @@ public final class PolicyState {
             try lua.runTrusted(TrustedLuaChunk.timers.source, chunkName: TrustedLuaChunk.timers.fileName)
             try lua.runTrusted(TrustedLuaChunk.datasources.source, chunkName: TrustedLuaChunk.datasources.fileName)
             try lua.runTrusted(TrustedLuaChunk.http.source, chunkName: TrustedLuaChunk.http.fileName)
+            try lua.runTrusted(TrustedLuaChunk.mime.source, chunkName: TrustedLuaChunk.mime.fileName)
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

@@ -15,6 +15,8 @@ enum TrustedLuaChunk: CaseIterable {
     case datasources
     /// `msys.http.client`: HTTP requests from scripts.
     case http
+    /// `msg:mime` and MIME part objects.
+    case mime
 
     /// The chunk name tracebacks show: the file's name.
     var fileName: String {
@@ -25,6 +27,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .timers: "impulse-timers.lua"
         case .datasources: "impulse-datasource.lua"
         case .http: "impulse-http.lua"
+        case .mime: "impulse-mime.lua"
         }
     }
 
@@ -38,6 +41,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .timers: octets = PackageResources.impulse_timers_lua
         case .datasources: octets = PackageResources.impulse_datasource_lua
         case .http: octets = PackageResources.impulse_http_lua
+        case .mime: octets = PackageResources.impulse_mime_lua
         }
         return String(decoding: octets, as: UTF8.self)
     }

@@ -86,7 +86,7 @@ final class CompatibilityTableTests: XCTestCase {
         local mod = {}
         function mod:validate_data(msg, ac, vctx)
           local objects = { msg = msg, vctx = vctx, ac = ac, client = msys.http.client.new(),
-                            s = msys.core.string_new("x") }
+                            s = msys.core.string_new("x"), msgpart = msg:mime(true) }
           local wrong, listed = {}, {}
           for _, row in ipairs(rows) do
             listed[row[1]] = true
