@@ -78,7 +78,8 @@ extension SMTPSessionStateMachine {
 
     /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
     /// (docs/lua/README.md, callouts): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
-    /// then final validation and post final validation. All run before the spool write, so a
+    /// then final validation (core_final_validation2, then core_final_validation) and post final
+    /// validation. All run before the spool write, so a
     /// rejection still reaches the client and nothing is acknowledged before it is durable.
     package func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
         var steps: [(Callout, recipient: Int?)] = []
@@ -91,7 +92,7 @@ extension SMTPSessionStateMachine {
                 steps.append((callout, recipient))
             }
         }
-        for callout in [Callout.finalValidation, .postFinalValidation, .setBinding]
+        for callout in [Callout.finalValidation2, .finalValidation, .postFinalValidation, .setBinding]
         where policyCallouts.contains(callout) {
             steps.append((callout, nil))
         }

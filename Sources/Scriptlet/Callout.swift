@@ -15,6 +15,7 @@ public enum Callout: String, Sendable, CaseIterable {
     case setBinding = "validate_set_binding"
     case preMessageEachRcpt = "core_pre_msg_each_rcpt"
     case postMessageEachRcpt = "core_post_msg_each_rcpt"
+    case finalValidation2 = "core_final_validation2"
     case finalValidation = "core_final_validation"
     case postFinalValidation = "core_post_final_validation"
 
@@ -35,15 +36,17 @@ public enum Callout: String, Sendable, CaseIterable {
         case .setBinding: return 11
         case .preMessageEachRcpt: return 12
         case .postMessageEachRcpt: return 13
-        case .finalValidation: return 14
-        case .postFinalValidation: return 15
+        case .finalValidation2: return 14
+        case .finalValidation: return 15
+        case .postFinalValidation: return 16
         }
     }
 
     /// A `<scope>_<hook>` hook point (`core_…`) rather than a `validate_*` callout.
     public var isHook: Bool {
         switch self {
-        case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation, .postFinalValidation:
+        case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation2, .finalValidation,
+            .postFinalValidation:
             return true
         default: return false
         }

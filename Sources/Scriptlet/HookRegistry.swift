@@ -67,7 +67,8 @@ public enum HookRegistry {
     /// The hooks Impulse calls (the others are known, and a module implementing them is told
     /// they are not called).
     public static let fired: Set<String> = [
-        "core_validate_accept", "core_config_get_message_routing_domain", "core_final_validation",
+        "core_validate_accept", "core_config_get_message_routing_domain", "core_final_validation2",
+        "core_final_validation",
         "core_post_final_validation", "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt",
         "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
         "core_log_rejection_v1"

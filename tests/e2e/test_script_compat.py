@@ -101,3 +101,45 @@ def test_cidr_tables_from_files_and_datasources(server_factory):
     while not reply().endswith("loop docs") and time.time() < deadline:
         time.sleep(0.5)
     assert reply().endswith("loop docs")
+
+
+FINAL2_POLICY = """
+local first, second = {}, {}
+function first:core_final_validation2(msg, ac, vctx)
+  msg:header("X-Order", "final2")
+  local subject = msg:header("Subject")[1]
+  if subject == "retry" then return msys.core.EC_HOOK_RETRY end
+  if subject == "done" then return msys.core.EC_HOOK_DONE end
+  return msys.core.EC_HOOK_CONT
+end
+function second:core_final_validation2(msg, ac, vctx)
+  msg:header("X-Second", "ran")
+  return msys.core.EC_HOOK_CONT
+end
+function first:core_final_validation(msg, ac, vctx)
+  msg:header("X-Order", msg:header("X-Order")[1] .. " final")
+end
+msys.registerModule("first", first)
+msys.registerModule("second", second)
+"""
+
+
+def test_core_final_validation2(server_factory):
+    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "final2" { source = "final2" }\n}\n'
+    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
+    (server.directory / "final2.lua").write_text(FINAL2_POLICY)
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("a@source.test", ["b@example.test"], "Subject: cont\r\n\r\nbody\r\n")
+        client.sendmail("a@source.test", ["b@example.test"], "Subject: done\r\n\r\nbody\r\n")
+        try:
+            client.sendmail("a@source.test", ["b@example.test"], "Subject: retry\r\n\r\nbody\r\n")
+            refused = None
+        except smtplib.SMTPDataError as error:
+            refused = error.smtp_code
+    assert refused == 451
+    bodies = {body.split(b"Subject: ")[1].split(b"\r\n")[0]: body for _, (_, body) in server.records().items()}
+    assert set(bodies) == {b"cont", b"done"}
+    # It runs before core_final_validation; EC_HOOK_DONE keeps later modules from running.
+    assert b"X-Order: final2 final\r\n" in bodies[b"cont"] and b"X-Second: ran" in bodies[b"cont"]
+    assert b"X-Order: final2 final\r\n" in bodies[b"done"] and b"X-Second" not in bodies[b"done"]

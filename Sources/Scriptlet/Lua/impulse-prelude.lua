@@ -1159,6 +1159,7 @@ end
 -- get the module's per-session self; the others the module table.
 local hook_arguments = {
   core_validate_accept = function(session) return session.accept, session.vctx end,
+  core_final_validation2 = function(session) return session.msg, session.accept, session.vctx end,
   core_final_validation = function(session) return session.msg, session.accept, session.vctx end,
   core_post_final_validation = function(session) return session.msg, session.accept, session.vctx end,
   core_pre_msg_each_rcpt = function(session) return session.msg, session.accept end,
@@ -1190,12 +1191,37 @@ local function call_modules(session, name, ...)
   end
 end
 
+-- core_final_validation2 answers with EC_HOOK_CONT (0: the next module), EC_HOOK_DONE (1: no
+-- later module runs) or EC_HOOK_RETRY (2: the message is refused for now, 451, unless a module
+-- set a code).
+local function final_validation2(session)
+  for index, module in ipairs(modules) do
+    local method = module.tbl.core_final_validation2
+    if type(method) == "function" then
+      session.module = module
+      local ok, result = xpcall(method, traceback, module_self(session, index, module),
+                                session.msg, session.accept, session.vctx)
+      if not ok then return module, result end
+      if result == 2 then
+        if session.code == nil then session.code, session.text = 451, "4.3.0 try again later" end
+        return
+      end
+      if result == 1 then return end
+    end
+  end
+end
+
 -- Validation-style hooks: like a callout, the outcome is the vctx code.
 local function run_hook(sid, name)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
   begin_phase(session, sid)
-  local failed, message = call_modules(session, name, hook_arguments[name](session))
+  local failed, message
+  if name == "core_final_validation2" then
+    failed, message = final_validation2(session)
+  else
+    failed, message = call_modules(session, name, hook_arguments[name](session))
+  end
   set_current(nil)
   if failed then return "error", failed.name, failed.script, tostring(message) end
   return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
