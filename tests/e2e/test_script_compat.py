@@ -143,3 +143,33 @@ def test_core_final_validation2(server_factory):
     # It runs before core_final_validation; EC_HOOK_DONE keeps later modules from running.
     assert b"X-Order: final2 final\r\n" in bodies[b"cont"] and b"X-Second: ran" in bodies[b"cont"]
     assert b"X-Order: final2 final\r\n" in bodies[b"done"] and b"X-Second" not in bodies[b"done"]
+
+
+COPY_POLICY = """
+local mod = {}
+function mod:validate_data(msg, ac, vctx)
+  local copy = msg:copy()
+  copy:header("X-Copy", "yes")
+  copy:body(copy:body() .. "copied\\r\\n")
+  assert(copy:inject("copy@source.test", "archive@example.test"))
+  -- The received message itself, injected once more to another recipient.
+  assert(msg:inject("again@source.test", "second@example.test"))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("copier", mod)
+"""
+
+
+def test_copies_and_injection_of_a_received_message(server_factory):
+    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "copier" { source = "copier" }\n}\n'
+    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
+    (server.directory / "copier.lua").write_text(COPY_POLICY)
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("a@source.test", ["b@example.test"], "Subject: original\r\n\r\nbody\r\n")
+    records = {envelope["mail_from"]: (envelope, body) for envelope, body in server.records().values()}
+    assert set(records) == {"a@source.test", "copy@source.test", "again@source.test"}, records.keys()
+    original, copy, again = records["a@source.test"][1], records["copy@source.test"][1], records["again@source.test"][1]
+    assert b"X-Copy" not in original and original.endswith(b"\r\nbody\r\n")
+    assert b"X-Copy: yes\r\n" in copy and copy.endswith(b"body\r\ncopied\r\n")
+    assert b"X-Copy" not in again and b"Subject: original" in again

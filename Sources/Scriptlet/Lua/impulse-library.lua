@@ -596,9 +596,23 @@ function I.MSG:build(headers, parts, attachments)
   I.set_content(session, concat(lines) .. body)
   return true
 end
+-- msg:copy(): a new message with this one's content and context, to change and inject apart
+-- from it (the original is not touched).
+function I.MSG:copy()
+  local session = self.__session
+  local raw = I.content(session)
+  if not raw then error("msg:copy: the message content is not available in this phase", 2) end
+  local conn, mess = {}, {}
+  for key, value in pairs(session.conn or {}) do conn[key] = value end
+  for key, value in pairs(session.mess or {}) do mess[key] = value end
+  local copy = { conn = conn, mess = mess, raw = raw, generated = true }
+  return setmetatable({ __session = copy, priority = self.priority or 0, recv_method = core.P_INTERNAL }, I.MSG)
+end
+-- A built message, a copy, or the received message itself (once its content is complete).
 function I.MSG:inject(mailfrom, rcptto)
   local session = self.__session
-  if not session.raw or session.raw == "\r\n" then error("msg:inject: build the message first", 2) end
+  local raw = I.content(session)
+  if not raw or raw == "\r\n" then error("msg:inject: build the message first", 2) end
   if not coroutine.running() then error("msg:inject: cannot suspend here (only in a callout, a timer or a delivery hook)", 2) end
   local recipients = {}
   for address in string.gmatch(tostring(rcptto or ""), "[^,]+") do
@@ -606,7 +620,7 @@ function I.MSG:inject(mailfrom, rcptto)
     if address ~= "" then recipients[#recipients + 1] = address end
   end
   if #recipients == 0 then error("msg:inject: no recipients", 2) end
-  local answer = { __impulse_suspend("inject", I.address_of(mailfrom or ""), concat(recipients, "\n"), session.raw) }
+  local answer = { __impulse_suspend("inject", I.address_of(mailfrom or ""), concat(recipients, "\n"), raw) }
   if answer[1] ~= "ok" then return nil, answer[2] end
   self.id = answer[2]
   return answer[2]
