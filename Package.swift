@@ -91,7 +91,8 @@ let package = Package(
         .target(
             name: "Scriptlet",
             dependencies: [
-                "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", .product(name: "NIOCore", package: "swift-nio")
+                "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", "SMTPProtocol",
+                .product(name: "NIOCore", package: "swift-nio")
             ],
             resources: [
                 "impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua",

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import SMTPProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -170,20 +171,8 @@ public final class DeliveryLog: Sendable {
             \.rejectlog)
     }
 
-    /// A bounce classification code (Momentum's bouncelog layout) from the reply text: Momentum's classifier
-    /// is a large rule set; this reads the RFC 3463 enhanced status code and a few words.
-    static func classify(_ text: String) -> Int {
-        let lower = text.lowercased()
-        if lower.contains("exceeded max time") || lower.contains("timeout") || lower.contains("timed out") { return 24 }
-        if lower.contains("nxdomain") || lower.contains("5.1.2") || lower.contains("5.4.4") { return 21 }
-        if lower.contains("5.1.1") || lower.contains("user unknown") || lower.contains("no such") { return 10 }
-        if lower.contains("5.2.2") || lower.contains("mailbox full") || lower.contains("quota") { return 22 }
-        if lower.contains("5.3.4") || lower.contains("too large") || lower.contains("size") { return 23 }
-        if lower.contains("relay") { return 54 }
-        if lower.contains("spam") { return 51 }
-        if lower.contains("5.7.") { return 50 }
-        return 1
-    }
+    /// A bounce classification code (Momentum's bouncelog layout) from the reply text.
+    static func classify(_ text: String) -> Int { BounceClassifier.classify(text) }
 
     static func time(_ date: Date) -> String { String(Int(date.timeIntervalSince1970)) }
 

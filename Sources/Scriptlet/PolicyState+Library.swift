@@ -3,6 +3,7 @@ import Foundation
 import ImpulseConfig
 import LuaBridge
 import LuaShim
+import SMTPProtocol
 
 /// The Swift half of the msys library (Lua/impulse-library.lua is the Lua half): what needs data
 /// shared between states, a C library, or the server.
@@ -19,6 +20,9 @@ extension PolicyState {
         }
         installGaugesAndCounters()
         installAuditSeries()
+        lua.setInternal(.bounceClassify) { arguments in
+            .values([.number(Double(BounceClassifier.classify(arguments.string(1) ?? "")))])
+        }
         lua.setInternal(.mimeParse) { arguments in
             guard let message = arguments.octets(1) else { return .error("msg:mime: no message") }
             var values: [LuaValue] = []

@@ -33,6 +33,8 @@ enum ScriptletABI {
         /// msys.gauge_cache and msys.counter, shared by every state of the process.
         case gauge = "__impulse_gauge"
         case counter = "__impulse_counter"
+        /// msys.bounce: Momentum's bounce classification code of a reply (BounceClassifier).
+        case bounceClassify = "__impulse_bounce_classify"
         /// msg:mime: a message's MIME structure (MIMEStructure), eight values per part.
         case mimeParse = "__impulse_mime_parse"
         /// msys.audit_series: define, add, count, remove_item on the process's shared series.

@@ -362,6 +362,23 @@ function msys.audit_series.remove_item(name, key)
 end
 preload("msys.audit_series", msys.audit_series)
 
+-- msys.bounce: Momentum's bounce classification codes (10 invalid recipient, 20 soft bounce,
+-- 50 mail block … docs/lua/library.md) from a reply: the same rules as the bouncelog.
+msys.bounce = {}
+function msys.bounce.classify_smtp_response(text, domain)
+  return __impulse_bounce_classify(tostring(text or ""))
+end
+-- The code for the reply set on a message (msg:code, vctx:set_code); 1 (undetermined) without
+-- one. In a delivery hook, classify the next hop's answer (the hook's note) with
+-- classify_smtp_response.
+function msys.bounce.classify(msg)
+  if type(msg) ~= "table" or getmetatable(msg) ~= I.MSG then error("msys.bounce.classify: expected a message", 2) end
+  local code, text = msg:get_code()
+  if code == nil and text == nil then return 1 end
+  return __impulse_bounce_classify(tostring(code or "") .. " " .. tostring(text or ""))
+end
+preload("msys.bounce", msys.bounce)
+
 -- msys.parseRFC2822Addresses(text[, component]) and msg:address_header(name[, component]):
 -- the addresses of an address list (RFC 5322 §3.4), as components: "all" (default; the
 -- address), "localpart"/"user", "domain", "name" (display name).

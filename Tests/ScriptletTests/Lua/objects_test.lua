@@ -29,7 +29,17 @@ function mod:validate_mailfrom(msg, accept, vctx)
   return msys.core.VALIDATE_CONT
 end
 
+-- msys.bounce: the bouncelog's classification codes.
+assert(msys.bounce.classify_smtp_response("550 5.1.1 <a@b>: user unknown", "b") == 10)
+assert(msys.bounce.classify_smtp_response("452 4.2.2 mailbox full") == 22)
+assert(require("msys.bounce") == msys.bounce)
+
 function mod:validate_data(msg, accept, vctx)
+  assert(msys.bounce.classify(msg) == 1, "no reply set yet: undetermined")
+  msg:code(552, "5.2.2 over quota")
+  assert(msys.bounce.classify(msg) == 22)
+  assert(not pcall(msys.bounce.classify, "not a message"))
+  msg:code(250, "ok")
   assert(msg:header("Subject")[1] == "Lua unit test", tostring(msg:header("Subject")[1]))
   assert(#msg:header("X-Absent") == 0)
   msg:header("X-Added", "value")
