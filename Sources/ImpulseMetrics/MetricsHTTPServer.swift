@@ -3,12 +3,30 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; anything else 404.
+/// A request for an endpoint scripts registered (msys.httpsrv.register).
+package struct EndpointRequest: Sendable {
+    package var method: String
+    package var uri: String
+    package var headers: [(String, String)]
+    package var body: [UInt8]
+}
+
+/// What an endpoint answered: status, reason, content type, body, extra `Name: value` fields.
+package typealias EndpointResponse = (
+    status: Int, reason: String, contentType: String, body: [UInt8], headers: [String]
+)
+
+/// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; other paths go to the
+/// endpoints scripts registered (`endpoint`, run off the event loop; nil: 404). A request body
+/// over `maxRequestBody` is refused with 413.
 package final class MetricsHTTPServer: Sendable {
     package let channels: [Channel]
+    /// Octets of a request body at most.
+    package static let maxRequestBody = 1 << 20
 
     package init(
         _ addresses: [(host: String, port: Int)], group: EventLoopGroup,
+        endpoint: @escaping @Sendable (EndpointRequest) -> EndpointResponse? = { _ in nil },
         scrape: @escaping @Sendable () -> [UInt8]
     ) throws {
         var channels: [Channel] = []
@@ -17,7 +35,8 @@ package final class MetricsHTTPServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                        try channel.pipeline.syncOperations.addHandler(MetricsRequestHandler(scrape: scrape))
+                        try channel.pipeline.syncOperations.addHandler(
+                            MetricsRequestHandler(scrape: scrape, endpoint: endpoint))
                     }
                 }
                 .bind(host: address.host, port: address.port).wait()
@@ -34,12 +53,21 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
     package typealias OutboundOut = HTTPServerResponsePart
 
     package let scrape: @Sendable () -> [UInt8]
+    package let endpoint: @Sendable (EndpointRequest) -> EndpointResponse?
     package var head: HTTPRequestHead?
+    package var body: [UInt8] = []
+    package var tooLarge = false
     package var idleTask: Scheduled<Void>?
     /// A connection idle this long is closed (a scraper reconnects; a silent peer holds nothing).
     package static let idleTimeout = TimeAmount.seconds(30)
 
-    package init(scrape: @escaping @Sendable () -> [UInt8]) { self.scrape = scrape }
+    package init(
+        scrape: @escaping @Sendable () -> [UInt8],
+        endpoint: @escaping @Sendable (EndpointRequest) -> EndpointResponse? = { _ in nil }
+    ) {
+        self.scrape = scrape
+        self.endpoint = endpoint
+    }
 
     package func channelActive(context: ChannelHandlerContext) { rearm(context.channel) }
     package func channelInactive(context: ChannelHandlerContext) { idleTask?.cancel() }
@@ -52,35 +80,64 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         rearm(context.channel)
         switch unwrapInboundIn(data) {
-        case .head(let request): head = request
-        case .body: break
+        case .head(let request):
+            head = request
+            body = []
+            tooLarge = false
+        case .body(var chunk):
+            if body.count + chunk.readableBytes > MetricsHTTPServer.maxRequestBody {
+                tooLarge = true
+            } else if let bytes = chunk.readBytes(length: chunk.readableBytes) {
+                body += bytes
+            }
         case .end:
             guard let request = head else { return }
             head = nil
-            let found = request.method == .GET && request.uri.split(separator: "?").first == "/metrics"
+            let isMetrics = request.method == .GET && request.uri.split(separator: "?").first == "/metrics"
             let scrape = scrape
+            let endpoint = endpoint
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
-            // Scraping reads the spool directory: off the event loop.
+            let received = EndpointRequest(
+                method: request.method.rawValue, uri: request.uri,
+                headers: request.headers.map { ($0.name, $0.value) }, body: body)
+            let tooLarge = self.tooLarge
+            body = []
+            // Scraping reads the spool directory, and an endpoint runs Lua that may wait: off the
+            // event loop.
             DispatchQueue.global().async {
-                let body = found ? scrape() : Array("not found: try /metrics\n".utf8)
+                var response: EndpointResponse
+                if tooLarge {
+                    response = (413, "Payload Too Large", "text/plain", Array("request body too large\n".utf8), [])
+                } else if isMetrics {
+                    response = (200, "OK", "text/plain; version=0.0.4; charset=utf-8", scrape(), [])
+                } else if let answer = endpoint(received) {
+                    response = answer
+                } else {
+                    response = (404, "Not Found", "text/plain", Array("not found: try /metrics\n".utf8), [])
+                }
                 loop.execute {
-                    bound.value.handler.respond(
-                        body, found: found, version: request.version, context: bound.value.context)
+                    bound.value.handler.respond(response, version: request.version, context: bound.value.context)
                 }
             }
         }
     }
 
-    package func respond(_ body: [UInt8], found: Bool, version: HTTPVersion, context: ChannelHandlerContext) {
+    package func respond(_ response: EndpointResponse, version: HTTPVersion, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: found ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain")
-        headers.add(name: "Content-Length", value: "\(body.count)")
+        headers.add(name: "Content-Type", value: response.contentType)
+        headers.add(name: "Content-Length", value: "\(response.body.count)")
+        for line in response.headers {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.add(
+                name: String(line[..<colon]),
+                value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        let status = HTTPResponseStatus(statusCode: response.status, reasonPhrase: response.reason)
         context.write(
-            wrapOutboundOut(
-                .head(HTTPResponseHead(version: version, status: found ? .ok : .notFound, headers: headers))),
-            promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 }

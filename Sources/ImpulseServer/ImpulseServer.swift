@@ -180,8 +180,20 @@ public final class ImpulseServer: Sendable {
             let manager = queueManager
             let spoolQueue = configuration.spoolbase + "/queue"
             do {
+                // msys.httpsrv.register's endpoints run in the scheduler's state, on the control queue.
+                let policy = self.policy
+                let controlQueue = control
+                let endpoint: @Sendable (EndpointRequest) -> EndpointResponse? = { request in
+                    controlQueue.sync {
+                        guard
+                            let answer = policy.value?.scheduler.runHTTPEndpoint(
+                                method: request.method, url: request.uri, body: request.body, headers: request.headers)
+                        else { return nil }
+                        return (answer.status, answer.reason, answer.contentType, answer.body, answer.headers)
+                    }
+                }
                 let metricsServer = try MetricsHTTPServer(
-                    configuration.httpListens.map { ($0.host, $0.port) }, group: group
+                    configuration.httpListens.map { ($0.host, $0.port) }, group: group, endpoint: endpoint
                 ) {
                     let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(
                         0

@@ -118,6 +118,8 @@ enum ScriptletABI {
         /// Pool states: run a marshalled job; the scheduler: run a job's completion.
         case poolRun = "__impulse_pool_run"
         case poolComplete = "__impulse_pool_complete"
+        /// msys.httpsrv.register's endpoints: run the one a request names.
+        case httpEndpoint = "__impulse_httpsrv_run"
         /// Turn on per-module timing (metrics served).
         case enableModuleTiming = "__impulse_enable_module_timing"
     }

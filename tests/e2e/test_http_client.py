@@ -117,3 +117,60 @@ def test_rest_lookups_at_rcpt_and_from_the_console(server_factory, web):
     assert json.loads(posted[4:]) == {"body": '{"n": 1}', "token": "secret", "type": "application/json"}
     refused = console(server, "bad_url").stdout
     assert refused.startswith("false ") and "http:// or https://" in refused, refused
+
+
+ENDPOINTS = """
+require("msys.httpsrv")
+msys.httpsrv.register("GET", "/policy/status", function(session)
+  session:response_status_set_std(200, "policy ok " .. session:request_url_get(), "text/plain")
+end)
+msys.httpsrv.register(nil, "/policy/echo", function(session)
+  session:response_header_set("X-Method", session:request_method_get())
+  session:response_body_set(json.encode({ body = session:request_body_get(),
+                                          token = session:request_header_get("X-Token") }))
+  session:response_status_set_std(201, "Created", "application/json")
+end)
+msys.httpsrv.register("GET", "/policy/fail", function(session) error("the handler failed") end)
+local mod = {}
+msys.registerModule("endpoints", mod)
+"""
+
+
+def test_script_endpoints_on_the_http_listener(server_factory):
+    import re
+    import urllib.error
+    import urllib.request
+    server = policy_server(server_factory, {"endpoints": ENDPOINTS})
+    server.config.write_text(server.config.read_text() + 'HTTP_Listener {\n  Listen "127.0.0.1:0" { }\n}\n')
+    server.start()
+    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(base + "/policy/status?x=1", timeout=10) as response:
+        assert (response.status, response.read()) == (200, b"policy ok /policy/status?x=1")
+    request = urllib.request.Request(base + "/policy/echo", data=b"payload", headers={"X-Token": "t1"}, method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201 and response.headers["X-Method"] == "PUT"
+        assert response.headers["Content-Type"] == "application/json"
+        assert json.loads(response.read()) == {"body": "payload", "token": "t1"}
+    for path, code in (("/policy/fail", 500), ("/nothing", 404)):
+        try:
+            urllib.request.urlopen(base + path, timeout=10)
+            raise AssertionError(path)
+        except urllib.error.HTTPError as error:
+            assert error.code == code
+            if code == 500:
+                assert b"the handler failed" in error.read()
+    # A method the endpoint was not registered for: not found.
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + "/policy/status", method="DELETE"), timeout=10)
+        raise AssertionError("DELETE")
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+    big = urllib.request.Request(base + "/policy/echo", data=b"x" * (2 << 20), method="POST")
+    try:
+        urllib.request.urlopen(big, timeout=10)
+        raise AssertionError("2 MiB")
+    except urllib.error.HTTPError as error:
+        assert error.code == 413
+    # The metrics are still there.
+    assert b"impulse_" in urllib.request.urlopen(base + "/metrics", timeout=10).read()
