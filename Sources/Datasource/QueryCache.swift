@@ -26,15 +26,18 @@ struct QueryCache {
     var count: Int { entries.count }
 
     /// The key of a statement with its parameters.
+    /// Every piece is length-prefixed, so no two different requests share a key whatever their
+    /// values hold.
     static func key(_ statement: SQLStatement, _ parameters: SQLStatement.Parameters) -> String {
-        var key = statement.text + "\u{0}"
+        func piece(_ text: String?) -> String { text.map { "\($0.utf8.count):\($0)" } ?? "-" }
+        var key = piece(statement.text)
         switch parameters {
         case .positional(let values):
-            for value in values { key += (value.map { "v" + $0 } ?? "n") + "\u{0}" }
+            key += "p"
+            for value in values { key += piece(value) }
         case .named(let map):
-            for (name, value) in map.sorted(by: { $0.key < $1.key }) {
-                key += name + "=" + (value.map { "v" + $0 } ?? "n") + "\u{0}"
-            }
+            key += "n"
+            for (name, value) in map.sorted(by: { $0.key < $1.key }) { key += piece(name) + piece(value) }
         }
         return key
     }

@@ -44,3 +44,30 @@ final class SQLStatementTests: XCTestCase {
         XCTAssertEqual(try render("select :a", .named(["a": nil])).1, [nil])
     }
 }
+
+final class QueryCacheTests: XCTestCase {
+    func testKeysDoNotCollide() {
+        let statement = SQLStatement("select ?, ?")
+        let keys = [
+            QueryCache.key(statement, .positional(["a\u{0}vb", nil])),
+            QueryCache.key(statement, .positional(["a", "b"])),
+            QueryCache.key(statement, .positional(["a", nil])),
+            QueryCache.key(statement, .positional(["a"])),
+            QueryCache.key(statement, .named(["a": "b"])),
+            QueryCache.key(SQLStatement("select ?"), .positional(["a", "b"]))
+        ]
+        XCTAssertEqual(Set(keys).count, keys.count)
+    }
+
+    func testExpiryAndTheOctetBound() {
+        var cache = QueryCache(capacity: 10, lifetime: 60)
+        let result = QueryResult(columns: ["a"], rows: [["1"]])
+        cache.store(result, for: "k", now: 100)
+        XCTAssertEqual(cache.result(for: "k", now: 159), result)
+        XCTAssertNil(cache.result(for: "k", now: 161), "expired")
+        let huge = QueryResult(
+            columns: ["a"], rows: [[String(repeating: "x", count: DatasourceLimits.maxCacheOctets / 8)]])
+        cache.store(huge, for: "big", now: 100)
+        XCTAssertNil(cache.result(for: "big", now: 100), "a result over a sixteenth of the bound is not kept")
+    }
+}
