@@ -45,6 +45,27 @@ extension QueueManager {
         releaseNow { domain == nil || $0.key.domain == domain }
     }
 
+    /// msys.core.mail_queue_delay_domain: the domain's queues (every binding) wait out their retry
+    /// interval, as if their next hop had not answered: the work ready now is delayed and no new
+    /// connection opens until then; deliveries under way finish. `reason` is the queues' last
+    /// error (console `domain`). Returns how many pieces of work were delayed.
+    public func delay(domain: String, reason: String) -> Int {
+        let nowMicros = Self.nowMicros()
+        return lock.withLock {
+            var moved = 0
+            for queue in queues.values where queue.key.domain.lowercased() == domain.lowercased() {
+                queue.unreachableUntil = nowMicros + Int64(queue.options.retryInterval) * 1_000_000
+                queue.lastError = reason
+                queue.lastErrorAt = Date()
+                while let work = queue.ready.popFirst() {
+                    postpone(work, to: queue, at: queue.unreachableUntil)
+                    moved += 1
+                }
+            }
+            return moved
+        }
+    }
+
     /// Moves matching delayed work to its queue and starts delivering it.
     func releaseNow(_ matches: (DelayedWork) -> Bool) -> Int {
         var starts: [Start] = []

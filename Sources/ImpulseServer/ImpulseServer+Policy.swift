@@ -67,10 +67,12 @@ extension ImpulseServer {
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let executor = services.effects
         let waitLoop = group.next()
+        let manager = queueManager
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
             state.blockingEffects = { executor.performBlocking($0, datasources: datasources, loop: waitLoop) }
+            state.queueDelayer = { domain, reason in manager.delay(domain: domain, reason: reason) }
             state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }

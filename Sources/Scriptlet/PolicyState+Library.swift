@@ -20,6 +20,13 @@ extension PolicyState {
         }
         installGaugesAndCounters()
         installAuditSeries()
+        lua.setInternal(.queueDelayDomain) { [unowned self] arguments in
+            guard let domain = arguments.string(1), !domain.isEmpty, domain.utf8.count <= 255 else {
+                return .error("msys.core.mail_queue_delay_domain: expected a domain record or name")
+            }
+            let delayed = queueDelayer?(domain, arguments.string(2) ?? "delayed by policy") ?? 0
+            return .values([.number(Double(delayed))])
+        }
         lua.setInternal(.bounceClassify) { arguments in
             .values([.number(Double(BounceClassifier.classify(arguments.string(1) ?? "")))])
         }

@@ -41,6 +41,9 @@ public final class PolicyState {
     /// console, a pool's job, init), blocking the calling thread; set by the server, which refuses
     /// it on an event loop.
     public var blockingEffects: (@Sendable (PolicyEffect) -> EffectResult)?
+    /// msys.core.mail_queue_delay_domain: delays a domain's queues with a reason; how many pieces of
+    /// work waited. Set by the server (nil: nothing is queued here).
+    public var queueDelayer: (@Sendable (_ domain: String, _ reason: String) -> Int)?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
     /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the

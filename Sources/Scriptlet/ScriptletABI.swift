@@ -33,6 +33,8 @@ enum ScriptletABI {
         /// msys.gauge_cache and msys.counter, shared by every state of the process.
         case gauge = "__impulse_gauge"
         case counter = "__impulse_counter"
+        /// msys.core.mail_queue_delay_domain: delay a domain's queues (the server's queue manager).
+        case queueDelayDomain = "__impulse_queue_delay_domain"
         /// msys.bounce: Momentum's bounce classification code of a reply (BounceClassifier).
         case bounceClassify = "__impulse_bounce_classify"
         /// msg:mime: a message's MIME structure (MIMEStructure), eight values per part.

@@ -573,3 +573,36 @@ def test_a_delivery_hook_may_wait(server_factory, mx_dns, sinks):
     assert "hook waited for first@sink.test: forty-two" in log
     assert "hook waited for second@sink.test: forty-two" in log
     assert "cannot suspend here" not in log
+
+
+POLICY_DELAY = """
+msys.registerControl("delay_domain", function(cc)
+  local record = msys.core.dns_get_domain(cc.argv[1])
+  print(record.name .. " " .. msys.core.mail_queue_delay_domain(record, "held by policy"))
+end)
+local m = {}
+msys.registerModule("delay", m)
+"""
+
+
+def test_a_script_delays_a_domain(server_factory, mx_dns, sinks):
+    from test_console import console
+    sink = sinks()
+    config = deliver_config(mx_dns, f'domain "one.itest" {{ gateway = "127.0.0.1:{sink.port}" retry_interval = 30 }}')
+    config["extra"] = ('alerting {}\nscriptlet "scriptlet" {\n  script "delay" { source = "delay" }\n}\n'
+                       'Control_Listener {\n  Listen "ctl.sock" { }\n}\n')
+    server = server_factory(**config)
+    (server.directory / "delay.lua").write_text(POLICY_DELAY)
+    server.start()
+    send(server.port, ["first@one.itest"])
+    sink.wait_for(1)
+    # The queue exists (its connection idles): delaying it holds the next message.
+    assert console(server, "delay_domain", "one.itest").stdout == "one.itest 0\n"
+    send(server.port, ["second@one.itest"])
+    time.sleep(2)
+    assert len(sink.messages) == 1
+    report = console(server, "domain", "one.itest").stdout
+    assert "held by policy" in report, report
+    # The operator can still release it.
+    console(server, "flush", "domain", "one.itest")
+    assert [m.recipients for m in sink.wait_for(2)] == [["first@one.itest"], ["second@one.itest"]]

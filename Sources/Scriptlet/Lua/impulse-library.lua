@@ -362,6 +362,21 @@ function msys.audit_series.remove_item(name, key)
 end
 preload("msys.audit_series", msys.audit_series)
 
+-- msys.core.dns_get_domain(name): the domain record delivery hooks get for a domain (its name);
+-- msys.core.mail_queue_delay_domain(dr or name, note): the domain's queues wait out their retry
+-- interval (as when its next hop does not answer), `note` their last error; returns how many
+-- messages waited.
+function core.dns_get_domain(name)
+  name = string.lower(tostring(name or ""))
+  if name == "" or #name > 255 or find(name, "[%s@]") then return nil end
+  return { type = "domain_record", domain = name, name = name }
+end
+function core.mail_queue_delay_domain(record, note)
+  local domain = type(record) == "table" and (record.domain or record.name) or record
+  if type(domain) ~= "string" then error("msys.core.mail_queue_delay_domain: expected a domain record or name", 2) end
+  return __impulse_queue_delay_domain(domain, note ~= nil and tostring(note) or nil)
+end
+
 -- msys.bounce: Momentum's bounce classification codes (10 invalid recipient, 20 soft bounce,
 -- 50 mail block … docs/lua/library.md) from a reply: the same rules as the bouncelog.
 msys.bounce = {}
