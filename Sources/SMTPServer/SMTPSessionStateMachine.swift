@@ -155,9 +155,14 @@ public struct SMTPSessionStateMachine {
 
     /// True when the recipient list may no longer change (after validate_rcptto_list_final).
     public func recipientListIsFinal(for callout: Callout) -> Bool {
-        if case .message = pending { return callout != .rcptToListFinal }
+        // validate_data and validate_data_spool may still change it (Momentum's manual adds a
+        // recipient in validate_data): the per-recipient callouts then run for the new list.
+        if case .message = pending { return !Self.beforeEachRecipient.contains(callout) }
         return false
     }
+
+    /// The message callouts that run before the per-recipient ones.
+    static let beforeEachRecipient: Set<Callout> = [.rcptToListFinal, .data, .dataSpool]
 
     /// A callout rewrote the recipient list. Addresses that do not parse are left out and
     /// returned; kept recipients keep their DSN parameters.
@@ -185,7 +190,14 @@ public struct SMTPSessionStateMachine {
         if case .message(var pendingTransaction, let message, let steps) = pending {
             let (list, refused) = rebuild(pendingTransaction.recipients, utf8: pendingTransaction.parameters.smtpUTF8)
             pendingTransaction.recipients = list
-            pending = .message(pendingTransaction, message, steps: steps)
+            // Changed before the per-recipient callouts began (the list is final after them): the
+            // steps still to come, with per-recipient ones for the new list.
+            let early = Self.beforeEachRecipient
+            let earlyLeft = Set(steps.filter { $0.recipient == nil && early.contains($0.0) }.map(\.0))
+            let rebuilt = messageSteps(recipients: list.count).filter { step in
+                step.recipient != nil || !early.contains(step.0) || earlyLeft.contains(step.0)
+            }
+            pending = .message(pendingTransaction, message, steps: rebuilt)
             return refused
         }
         guard var current = transaction else { return addresses }

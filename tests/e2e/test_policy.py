@@ -418,6 +418,10 @@ function mod:validate_data(msg, accept, vctx)
   if msg:context_get(msys.core.VCTX_MESS, "mailfrom_localpart") == "late" then vctx:add_recipient("x@example.test") end
   return msys.core.VALIDATE_CONT
 end
+function mod:validate_data_spool_each_rcpt(msg, accept, vctx)
+  if msg:context_get(msys.core.VCTX_MESS, "mailfrom_localpart") == "later" then vctx:add_recipient("y@example.test") end
+  return msys.core.VALIDATE_CONT
+end
 msys.registerModule("recipients", mod)
 """}).start()
     import time
@@ -435,10 +439,18 @@ msys.registerModule("recipients", mod)
     (envelope, _), = server.records().values()
     assert [(r["address"], r.get("notify")) for r in envelope["recipients"]] == [
         ("archive@example.test", None), ("first@example.test", None), ("last@example.test", "SUCCESS")]
+    # validate_data may still add one (as Momentum's manual does); the per-recipient callouts
+    # see the final list, and after them changing it raises.
     raw.command("MAIL FROM:<late@b.test>")
     raw.command("RCPT TO:<first@example.test>")
     raw.command("DATA")
-    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 451  # the list is final after rcptto_list_final
+    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 250
+    late = [e for e, _ in server.records().values() if e["mail_from"] == "late@b.test"][0]
+    assert [r["address"] for r in late["recipients"]] == ["archive@example.test", "first@example.test", "x@example.test"]
+    raw.command("MAIL FROM:<later@b.test>")
+    raw.command("RCPT TO:<first@example.test>")
+    raw.command("DATA")
+    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 451
     assert "vctx:add_recipient: the recipient list is final" in server.log.read_text()
 
 

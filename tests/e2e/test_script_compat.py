@@ -173,3 +173,37 @@ def test_copies_and_injection_of_a_received_message(server_factory):
     assert b"X-Copy" not in original and original.endswith(b"\r\nbody\r\n")
     assert b"X-Copy: yes\r\n" in copy and copy.endswith(b"body\r\ncopied\r\n")
     assert b"X-Copy" not in again and b"Subject: original" in again
+
+
+ADD_RECIPIENT_POLICY = """
+local mod = {}
+function mod:validate_data(msg, ac, vctx)
+  -- As Momentum's manual does it: a recipient added once the message is in.
+  vctx:add_recipient("archive@example.test")
+  return msys.core.VALIDATE_CONT
+end
+function mod:validate_data_spool_each_rcpt(msg, ac, vctx)
+  msg:header("X-Each", vctx:get(msys.core.VCTX_MESS, "rcptto_localpart"), "append")
+  return msys.core.VALIDATE_CONT
+end
+function mod:core_final_validation(msg, ac, vctx)
+  local ok, err = pcall(vctx.add_recipient, vctx, "late@example.test")
+  msg:header("X-Late", ok and "added" or "refused")
+end
+msys.registerModule("adder", mod)
+"""
+
+
+def test_add_recipient_in_validate_data(server_factory):
+    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "adder" { source = "adder" }\n}\n'
+    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
+    (server.directory / "adder.lua").write_text(ADD_RECIPIENT_POLICY)
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.sendmail("a@source.test", ["b@example.test"], "Subject: add\r\n\r\nbody\r\n")
+    (envelope, body), = server.records().values()
+    assert [r["address"] if isinstance(r, dict) else r for r in envelope["recipients"]] == \
+        ["b@example.test", "archive@example.test"], envelope["recipients"]
+    # The per-recipient callout ran for the added recipient too; after it the list is final.
+    assert b"X-Each: b\r\n" in body and b"X-Each: archive\r\n" in body
+    assert b"X-Late: refused" in body
