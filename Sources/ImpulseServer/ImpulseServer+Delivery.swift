@@ -108,7 +108,9 @@ extension ImpulseServer {
                 [
                     ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
                     ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
-                    ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain)
+                    ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain),
+                    // What msg:get_code answers in the hook: the next hop's reply.
+                    ContextUpdate(message: true, key: "#delivery_reply", value: event.note)
                 ])
             let entry = event.entry
             state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {

@@ -159,7 +159,8 @@ function m:validate_set_binding(msg)
   return msys.core.VALIDATE_CONT
 end
 function m:core_log_delivery_v1(msg, dr, now, note)
-  print("delivered " .. msg:rcptto() .. " via " .. dr.domain .. " binding " .. dr.binding .. ": " .. note)
+  print("delivered " .. msg:rcptto() .. " via " .. dr.domain .. " binding " .. dr.binding .. ": " .. note
+        .. " (get_code: " .. msg:get_code() .. ")")
 end
 function m:core_log_permanent_failure_v1(msg, dr, now, note)
   error("a broken permanent-failure hook")
@@ -187,7 +188,7 @@ def test_binding_chosen_by_policy_sets_source_address_and_hooks_fire(server_fact
     delivered = wait_until(lambda: len(mainlog(server, "D")) >= 2 and mainlog(server, "D"), what="two D records")
     assert any(line[8] == "vip" for line in delivered)
     log = wait_until(lambda: "delivered plain@sink.test" in server.log.read_text() and server.log.read_text(), what="hook output")
-    assert "delivered vip1@sink.test via sink.test binding vip: 250 2.0.0 queued" in log
+    assert "delivered vip1@sink.test via sink.test binding vip: 250 2.0.0 queued (get_code: 250 2.0.0 queued)" in log
     # The failing hook is reported with its module; delivery went on (permfail was bounced/logged).
     wait_until(lambda: "a broken permanent-failure hook" in server.log.read_text(), what="the hook's error in the log")
     assert "core_log_permanent_failure_v1 failed" in server.log.read_text()

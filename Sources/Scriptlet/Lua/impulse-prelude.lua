@@ -339,7 +339,17 @@ function MSG:code(code, text)
   return true
 end
 MSG.set_code = MSG.code
-function MSG:get_code() return self.__session.code, self.__session.text end
+-- msg:get_code(): the code and text set so far; in a delivery hook (core_log_*), the delivery's
+-- reply as one string ("550 5.1.1 …"), or the code and text a hook set, as one string too.
+function MSG:get_code()
+  local session = self.__session
+  local reply = session.mess and session.mess["#delivery_reply"]
+  if reply then
+    if session.code then return tostring(session.code) .. (session.text and (" " .. session.text) or "") end
+    return reply
+  end
+  return session.code, session.text
+end
 
 -- msg:routing_domain([domain]): the domain (queue) the message is routed to.
 function MSG:routing_domain(domain)
