@@ -150,13 +150,25 @@ public final class ImpulseServer: Sendable {
                 ])
         }
         logger.notice("spool: \(scan.entries.count) message(s) recovered, \(scan.damaged.count) quarantined")
-        // msys.http's client, on the server's event loops (made before init, which may use it).
+        // msys.http's client, on the server's event loops (made before init, which may use it);
+        // shut down again if the start fails from here on.
         services.effects.setHTTPClient(
             HTTPClient(eventLoopGroupProvider: .shared(group), configuration: HTTPEffects.configuration))
+        do {
+            return try startPolicyAndListeners(recovered: scan.entries)
+        } catch {
+            try? services.effects.httpClient?.syncShutdown()
+            services.effects.setHTTPClient(nil)
+            throw error
+        }
+    }
+
+    /// The rest of `start`: the policy (its init), delivery, the listeners, metrics and console.
+    private func startPolicyAndListeners(recovered: [SpoolDirectory.Entry]) throws -> [SocketAddress] {
         // The scheduler's Lua state lives on the control queue: init there, then console
         // commands, timers, reloads and deinit.
         try control.sync { try loadPolicy() }
-        startDelivery(recovered: scan.entries)
+        startDelivery(recovered: recovered)
 
         var tlsContexts: [String: NIOSSLContext] = [:]
         for listener in configuration.listeners {
