@@ -12,9 +12,11 @@ public final class SharedPolicyData: Sendable {
         var items: [String: (value: Int, expires: Double)] = [:]
     }
 
-    /// One `msys.cidr` table: blocks with their values, longest prefix wins.
+    /// One `msys.cidr` table: blocks with their values, longest prefix wins. Looked up by prefix
+    /// length, longest first, each length a dictionary of masked networks: at most 129 probes
+    /// per query however many blocks the table has.
     struct CIDRTable {
-        var entries: [(block: CIDRBlock, value: String)] = []
+        var byPrefix: [(length: Int, values: [[UInt8]: String])] = []
         var defaultValue: String?
         var source: String?
         /// `interpolate`: a `$` in a value stands for the address asked about.
@@ -110,10 +112,15 @@ public final class SharedPolicyData: Sendable {
         interpolate: Bool = false,
         recordTypeA: Bool = false
     ) {
+        var lengths: [Int: [[UInt8]: String]] = [:]
+        for (block, value) in entries {
+            lengths[block.prefixLength, default: [:]][Self.masked(block.network.octets, block.prefixLength)] = value
+        }
+        let byPrefix = lengths.sorted { $0.key > $1.key }.map { (length: $0.key, values: $0.value) }
         state.withLock {
             $0.cidrTables[name] = CIDRTable(
-                entries: entries.map { ($0.0, $0.1) }, defaultValue: defaultValue, source: source,
-                interpolate: interpolate, recordTypeA: recordTypeA)
+                byPrefix: byPrefix, defaultValue: defaultValue, source: source, interpolate: interpolate,
+                recordTypeA: recordTypeA)
         }
     }
 
@@ -128,10 +135,8 @@ public final class SharedPolicyData: Sendable {
     func queryCIDR(_ name: String, address: IPAddress) -> String?? {
         state.withLock { state in
             guard let table = state.cidrTables[name] else { return nil }
-            let best = table.entries.filter { $0.block.contains(address) }.max {
-                $0.block.prefixLength < $1.block.prefixLength
-            }
-            let value = best?.value ?? table.defaultValue
+            let best = table.byPrefix.lazy.compactMap { $0.values[Self.masked(address.octets, $0.length)] }.first
+            let value = best ?? table.defaultValue
             guard table.interpolate, let value else { return .some(value) }
             return .some(value.replacingOccurrences(of: "$", with: address.description))
         }
@@ -171,5 +176,16 @@ public final class SharedPolicyData: Sendable {
 
     func removeFromAuditSeries(_ name: String, key: String) {
         state.withLock { $0.auditSeries[name]?.remove(key) }
+    }
+
+    /// `octets` with every bit past the first `length` cleared.
+    static func masked(_ octets: [UInt8], _ length: Int) -> [UInt8] {
+        var result = octets
+        for index in result.indices {
+            let keep = length - index * 8
+            if keep >= 8 { continue }
+            result[index] = keep <= 0 ? 0 : result[index] & UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+        }
+        return result
     }
 }
