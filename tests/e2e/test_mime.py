@@ -22,6 +22,7 @@ function mod:validate_data(msg, ac, vctx)
     local out = {}
     describe(top, 0, out)
     msg:header("X-Tree", table.concat(out, "|"))
+    msg:header("X-From-Domain", table.concat(top:address_header("From", "domain"), ","))
   elseif subject == "edit" then
     -- Decode the base64 text part, change it, add a footer part, drop the attachment.
     local text, html, attachment = top.child.child, top.child.child.next, top.child.next
@@ -97,6 +98,7 @@ def test_reading_and_editing_parts(server_factory):
 
     assert messages["describe"]["X-Tree"] == (
         "multipart/mixed| multipart/alternative|  text/plain 13|  text/html 21| application/octet-stream 9")
+    assert messages["describe"]["X-From-Domain"] == "source.test"
 
     edited = messages["edit"]
     assert edited["X-Twice"] == "refused"

@@ -14,6 +14,7 @@ local sub, find, lower, gsub, match, format, concat, insert, remove =
 local content, set_content, header_fields = I.content, I.set_content, I.header_fields
 local field_value, field_name, folded_value = I.field_value, I.field_name, I.folded_value
 local b64encode, b64decode, qpencode, qpdecode = msys.base64.encode, msys.base64.decode, msys.qp.encode, msys.qp.decode
+local parse_addresses = msys.parseRFC2822Addresses
 local function pack(...) return { n = select("#", ...), ... } end
 
 msys.core.EC_MIME_TE_7BIT, msys.core.EC_MIME_TE_8BIT = "7bit", "8bit"
@@ -175,6 +176,15 @@ function METHODS:header(name, value, mode)
   self._fields = fields
   changed(self)
   return true
+end
+
+-- The addresses of the part's address fields, as msg:address_header gives them.
+function METHODS:address_header(name, component)
+  local out = {}
+  for _, value in ipairs(part_of(self, "msgpart:address_header"):header(name)) do
+    for _, item in ipairs(parse_addresses(value, component)) do out[#out + 1] = item end
+  end
+  return out
 end
 
 local function first_value(part, name)
