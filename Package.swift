@@ -268,7 +268,8 @@ let package = Package(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
-        .testTarget(name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver"], swiftSettings: strict),
+        .testTarget(
+            name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(
             name: "DeliveryTests",
             dependencies: [

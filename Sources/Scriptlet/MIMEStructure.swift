@@ -1,3 +1,5 @@
+import SMTPProtocol
+
 /// A message's MIME structure (RFC 2045, RFC 2046): where each part's header section and body
 /// are, and for a multipart its boundary, preamble and epilogue. Best-effort and bounded: the
 /// parse is one pass over each level (at most `PolicyLimits.maxMIMEDepth` levels deep, at most
@@ -90,7 +92,7 @@ public struct MIMEStructure: Sendable {
 
     /// The boundary of a `multipart/*` Content-Type in this header section, nil otherwise.
     static func multipartBoundary(_ header: [UInt8]) -> String? {
-        guard let value = HeaderBlock(header).value(of: "content-type") else { return nil }
+        guard let value = HeaderFieldReader(header).value(of: "content-type") else { return nil }
         let lower = value.lowercased()
         guard lower.hasPrefix("multipart/") else { return nil }
         return parameter("boundary", in: value).flatMap { $0.isEmpty || $0.utf8.count > 200 ? nil : $0 }
@@ -126,37 +128,5 @@ public struct MIMEStructure: Sendable {
             if key == name { return found }
         }
         return nil
-    }
-}
-
-/// The unfolded value of a field in a part's header section (the first one of that name). Works
-/// on octets: a String would take CRLF for one character.
-struct HeaderBlock {
-    let octets: [UInt8]
-    init(_ octets: [UInt8]) { self.octets = octets }
-
-    func value(of name: String) -> String? {
-        let wanted = Array(name.utf8)
-        var value: [UInt8]?
-        var position = 0
-        while position < octets.count {
-            var end = position
-            while end < octets.count && octets[end] != 10 { end += 1 }
-            var line = octets[position..<end]
-            if line.last == 13 { line = line.dropLast() }
-            position = end + 1
-            if line.isEmpty { break }
-            if line.first == 32 || line.first == 9 {
-                if value != nil { value! += [32] + line.drop { $0 == 32 || $0 == 9 } }
-                continue
-            }
-            if value != nil { break }
-            guard let colon = line.firstIndex(of: 58) else { continue }
-            let fieldName = line[line.startIndex..<colon].filter { $0 != 32 && $0 != 9 }.map {
-                $0 >= 65 && $0 <= 90 ? $0 + 32 : $0
-            }
-            if fieldName == wanted { value = Array(line[(colon + 1)...].drop { $0 == 32 || $0 == 9 }) }
-        }
-        return value.map { String(decoding: $0, as: UTF8.self) }
     }
 }

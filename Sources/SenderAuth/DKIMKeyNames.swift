@@ -1,4 +1,5 @@
 import Resolver
+import SMTPProtocol
 
 /// The key records a message's DKIM signatures need (`s=` and `d=` of each DKIM-Signature field,
 /// RFC 6376 §3.6.2.1), read before verification so they can be looked up without blocking and

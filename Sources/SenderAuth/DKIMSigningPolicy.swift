@@ -1,5 +1,6 @@
 import Foundation
 import ImpulseConfig
+import SMTPProtocol
 
 /// What the opendkim stanza decided for one message, on the event loop: sign for this domain
 /// once per selector, each with the key at its path (read, if it is not yet, where the signing

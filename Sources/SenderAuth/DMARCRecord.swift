@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Resolver
+import SMTPProtocol
 
 /// The DMARC record that governs a From: domain (RFC 7489 §6.6.3): the TXT record at
 /// `_dmarc.<From domain>` that starts with `v=DMARC1`, else the one at the organisational

@@ -1,3 +1,4 @@
+import SMTPProtocol
 import XCTest
 
 @testable import SenderAuth

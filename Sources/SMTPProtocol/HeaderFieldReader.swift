@@ -1,19 +1,19 @@
 /// Reads header fields from a message's header section (RFC 5322 §2.2): the unfolded values of
 /// the fields with a name, without the name and colon. Works on the octets (a field name is
 /// ASCII; a value is decoded as UTF-8 only once found); reading stops at the empty line.
-struct HeaderFieldReader {
+public struct HeaderFieldReader: Sendable {
     private let octets: [UInt8]
 
-    init(_ headerSection: [UInt8]) {
+    public init(_ headerSection: [UInt8]) {
         octets = headerSection
     }
 
     /// The first `name` field's value (`name` lower-case ASCII), unfolded and trimmed; nil when
     /// there is none.
-    func value(of name: String) -> String? { values(of: name, first: true).first }
+    public func value(of name: String) -> String? { values(of: name, first: true).first }
 
     /// Every `name` field's value, in order, unfolded and trimmed.
-    func values(of name: String, first: Bool = false) -> [String] {
+    public func values(of name: String, first: Bool = false) -> [String] {
         let wanted = Array(name.utf8)
         var values: [String] = []
         var value: [UInt8]?
