@@ -71,6 +71,13 @@ local function decode(columns, blob, arrays)
   return rows
 end
 
+-- A wait for msys.db and msys.http: the coroutine suspends where it can (a callout, a timer, a
+-- delivery hook); elsewhere (console commands, pool jobs, init) the thread blocks.
+function I.wait(...)
+  if I.in_pool or not coroutine.running() then return __impulse_block(...) end
+  return __impulse_suspend(...)
+end
+
 local function call(caller, operation, cache, sql, params, options)
   if type(cache) ~= "string" then error(caller .. ": the datasource (cache) name must be a string", 3) end
   if type(sql) ~= "string" then error(caller .. ": the statement must be a string", 3) end
@@ -79,12 +86,7 @@ local function call(caller, operation, cache, sql, params, options)
   options = options or {}
   local flat, n = flatten(caller, params)
   local nocache = flag(options.nocache, false) and "1" or "0"
-  local answer
-  if I.in_pool or not coroutine.running() then
-    answer = pack(__impulse_block("db", operation, cache, sql, nocache, unpack(flat, 1, n)))
-  else
-    answer = pack(__impulse_suspend("db", operation, cache, sql, nocache, unpack(flat, 1, n)))
-  end
+  local answer = pack(I.wait("db", operation, cache, sql, nocache, unpack(flat, 1, n)))
   if answer[1] ~= "ok" then
     local reason = tostring(answer[2])
     if flag(options.raise_error, true) then error(caller .. ": " .. reason, 3) end

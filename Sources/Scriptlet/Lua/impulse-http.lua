@@ -54,12 +54,7 @@ function CLIENT:do_request(method, url, body)
   local flat = {}
   for i, header in ipairs(self.headers) do flat[2 * i - 1], flat[2 * i] = header[1], header[2] end
   local data = body ~= nil and tostring(body) or nil
-  local answer
-  if I.in_pool or not coroutine.running() then
-    answer = pack(__impulse_block("http", tostring(method), tostring(url), self.timeout, data, unpack(flat)))
-  else
-    answer = pack(__impulse_suspend("http", tostring(method), tostring(url), self.timeout, data, unpack(flat)))
-  end
+  local answer = pack(I.wait("http", tostring(method), tostring(url), self.timeout, data, unpack(flat)))
   if answer[1] ~= "ok" then
     self.status, self.body, self.response_headers = nil, nil, nil
     return nil, tostring(answer[2])
