@@ -16,9 +16,12 @@ package typealias EndpointResponse = (
     status: Int, reason: String, contentType: String, body: [UInt8], headers: [String]
 )
 
+/// Answers an endpoint request, later and from any thread: the response, or nil (404).
+package typealias EndpointAnswer = @Sendable (EndpointResponse?) -> Void
+
 /// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; other paths go to the
-/// endpoints scripts registered (`endpoint`, run off the event loop; nil: 404). A request body
-/// over `maxRequestBody` is refused with 413.
+/// endpoints scripts registered (`endpoint`, which answers through its callback, never on the
+/// event loop's time). A request body over `maxRequestBody` is refused with 413.
 package final class MetricsHTTPServer: Sendable {
     package let channels: [Channel]
     /// Octets of a request body at most.
@@ -26,7 +29,7 @@ package final class MetricsHTTPServer: Sendable {
 
     package init(
         _ addresses: [(host: String, port: Int)], group: EventLoopGroup,
-        endpoint: @escaping @Sendable (EndpointRequest) -> EndpointResponse? = { _ in nil },
+        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void = { $1(nil) },
         scrape: @escaping @Sendable () -> [UInt8]
     ) throws {
         var channels: [Channel] = []
@@ -53,7 +56,7 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
     package typealias OutboundOut = HTTPServerResponsePart
 
     package let scrape: @Sendable () -> [UInt8]
-    package let endpoint: @Sendable (EndpointRequest) -> EndpointResponse?
+    package let endpoint: @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
     package var head: HTTPRequestHead?
     package var body: [UInt8] = []
     package var tooLarge = false
@@ -63,7 +66,7 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
 
     package init(
         scrape: @escaping @Sendable () -> [UInt8],
-        endpoint: @escaping @Sendable (EndpointRequest) -> EndpointResponse? = { _ in nil }
+        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void = { $1(nil) }
     ) {
         self.scrape = scrape
         self.endpoint = endpoint
@@ -103,22 +106,22 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
                 headers: request.headers.map { ($0.name, $0.value) }, body: body)
             let tooLarge = self.tooLarge
             body = []
-            // Scraping reads the spool directory, and an endpoint runs Lua that may wait: off the
-            // event loop.
-            DispatchQueue.global().async {
-                var response: EndpointResponse
-                if tooLarge {
-                    response = (413, "Payload Too Large", "text/plain", Array("request body too large\n".utf8), [])
-                } else if isMetrics {
-                    response = (200, "OK", "text/plain; version=0.0.4; charset=utf-8", scrape(), [])
-                } else if let answer = endpoint(received) {
-                    response = answer
-                } else {
-                    response = (404, "Not Found", "text/plain", Array("not found: try /metrics\n".utf8), [])
-                }
+            let answer: EndpointAnswer = { response in
+                let response =
+                    response ?? (404, "Not Found", "text/plain", Array("not found: try /metrics\n".utf8), [])
                 loop.execute {
                     bound.value.handler.respond(response, version: request.version, context: bound.value.context)
                 }
+            }
+            if tooLarge {
+                answer((413, "Payload Too Large", "text/plain", Array("request body too large\n".utf8), []))
+            } else if isMetrics {
+                // Scraping reads the spool directory: off the event loop.
+                DispatchQueue.global().async {
+                    answer((200, "OK", "text/plain; version=0.0.4; charset=utf-8", scrape(), []))
+                }
+            } else {
+                endpoint(received, answer)
             }
         }
     }

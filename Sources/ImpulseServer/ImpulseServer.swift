@@ -192,16 +192,15 @@ public final class ImpulseServer: Sendable {
             let manager = queueManager
             let spoolQueue = configuration.spoolbase + "/queue"
             do {
-                // msys.httpsrv.register's endpoints run in the scheduler's state, on the control queue.
+                // msys.httpsrv.register's endpoints run in the scheduler's state, on the control
+                // queue; the answer goes back from there (no thread waits for the queue).
                 let policy = self.policy
                 let controlQueue = control
-                let endpoint: @Sendable (EndpointRequest) -> EndpointResponse? = { request in
-                    controlQueue.sync {
-                        guard
-                            let answer = policy.value?.scheduler.runHTTPEndpoint(
-                                method: request.method, url: request.uri, body: request.body, headers: request.headers)
-                        else { return nil }
-                        return (answer.status, answer.reason, answer.contentType, answer.body, answer.headers)
+                let endpoint: @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void = { request, answer in
+                    controlQueue.async {
+                        let response = policy.value?.scheduler.runHTTPEndpoint(
+                            method: request.method, url: request.uri, body: request.body, headers: request.headers)
+                        answer(response.map { ($0.status, $0.reason, $0.contentType, $0.body, $0.headers) })
                     }
                 }
                 let metricsServer = try MetricsHTTPServer(
