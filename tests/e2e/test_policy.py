@@ -6,10 +6,11 @@ import time
 from conftest import BIN, ROOT, Raw, begin_data
 
 
-def policy_server(server_factory, scripts: dict[str, str], body='  relay_domains = ( "example.test" )'):
+def policy_server(server_factory, scripts: dict[str, str], body='  relay_domains = ( "example.test" )', extra="",
+                  **options):
     stanza = 'alerting {}\nscriptlet "scriptlet" {\n' + "".join(
         f'  script "{name}" {{ source = "{name}" }}\n' for name in scripts) + "}\n"
-    server = server_factory(body, extra=stanza)
+    server = server_factory(body, extra=stanza + extra, **options)
     for name, text in scripts.items():
         (server.directory / f"{name}.lua").write_text(text)
     return server

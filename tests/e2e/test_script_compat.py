@@ -4,6 +4,8 @@ msys.audit.inbound_session_count, ec_string's `.buffer`, and an IPv6 ec_sockaddr
 Momentum's form."""
 import smtplib
 
+from test_policy import policy_server
+
 POLICY = """
 local CONN = msys.core.VCTX_CONN
 local mod = {}
@@ -31,10 +33,7 @@ msys.registerModule("compat", mod)
 
 
 def test_library_differences_public_scripts_hit(server_factory):
-    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "compat" { source = "compat" }\n}\n'
-    server = server_factory('  relay_domains = ( "example.test" )', listen="[::1]:0", extra=stanza)
-    (server.directory / "compat.lua").write_text(POLICY)
-    server.start()
+    server = policy_server(server_factory, {"compat": POLICY}, listen="[::1]:0").start()
     with smtplib.SMTP("::1", server.port, timeout=10) as first, smtplib.SMTP("::1", server.port, timeout=10) as second:
         first.ehlo("client.test")
         second.ehlo("client.test")
@@ -75,9 +74,8 @@ msys.registerModule("cidr", mod)
 def test_cidr_tables_from_files_and_datasources(server_factory):
     import sqlite3
     import time
-    stanza = ('alerting {}\nscriptlet "scriptlet" {\n  script "cidr" { source = "cidr" }\n}\n'
-              'Datasource "DS" { uri = ( "sqlite:blocks.db" ) no_cache = true }\n')
-    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
+    server = policy_server(server_factory, {"cidr": ""},
+                           extra='Datasource "DS" { uri = ( "sqlite:blocks.db" ) no_cache = true }\n')
     directory = server.directory
     (directory / "listed.rbldnsd").write_text(
         ":127.0.0.2:Listed, see https://bl.example/lookup?ip=$\n127.0.0.0/8\n10.0.0.0/8 :127.0.0.3:internal $ here\n")
@@ -125,10 +123,7 @@ msys.registerModule("second", second)
 
 
 def test_core_final_validation2(server_factory):
-    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "final2" { source = "final2" }\n}\n'
-    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
-    (server.directory / "final2.lua").write_text(FINAL2_POLICY)
-    server.start()
+    server = policy_server(server_factory, {"final2": FINAL2_POLICY}).start()
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
         client.sendmail("a@source.test", ["b@example.test"], "Subject: cont\r\n\r\nbody\r\n")
         client.sendmail("a@source.test", ["b@example.test"], "Subject: done\r\n\r\nbody\r\n")
@@ -161,10 +156,7 @@ msys.registerModule("copier", mod)
 
 
 def test_copies_and_injection_of_a_received_message(server_factory):
-    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "copier" { source = "copier" }\n}\n'
-    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
-    (server.directory / "copier.lua").write_text(COPY_POLICY)
-    server.start()
+    server = policy_server(server_factory, {"copier": COPY_POLICY}).start()
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
         client.sendmail("a@source.test", ["b@example.test"], "Subject: original\r\n\r\nbody\r\n")
     records = {envelope["mail_from"]: (envelope, body) for envelope, body in server.records().values()}
@@ -195,10 +187,7 @@ msys.registerModule("adder", mod)
 
 
 def test_add_recipient_in_validate_data(server_factory):
-    stanza = 'alerting {}\nscriptlet "scriptlet" {\n  script "adder" { source = "adder" }\n}\n'
-    server = server_factory('  relay_domains = ( "example.test" )', extra=stanza)
-    (server.directory / "adder.lua").write_text(ADD_RECIPIENT_POLICY)
-    server.start()
+    server = policy_server(server_factory, {"adder": ADD_RECIPIENT_POLICY}).start()
     with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
         client.sendmail("a@source.test", ["b@example.test"], "Subject: add\r\n\r\nbody\r\n")
     (envelope, body), = server.records().values()
