@@ -255,6 +255,24 @@ def port_free(port, kind=socket.SOCK_DGRAM):
         probe.close()
 
 
+def alternating_rounds(servers, rounds, messages, sessions, size):
+    """The same smtp-source load against each server, `rounds` times, the order rotated each round
+    so no server always runs first (or last) on a noisy machine. Per server, a list of (msg/s,
+    machine CPU µs/msg, the Impulse process's own CPU µs/msg or None for the others)."""
+    names = list(servers)
+    results = {name: [] for name in names}
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            server = servers[name]
+            pid = server.process.pid if isinstance(server, ImpulseUnderTest) else None
+            before = process_cpu(pid) if pid else 0.0
+            rate, cpu = load(server.port, messages, sessions, size)
+            own = (process_cpu(pid) - before) * 1e6 / messages if pid else None
+            results[name].append((rate, cpu, own))
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -302,17 +320,7 @@ def main():
         names = list(servers)
         for size in [int(s) for s in args.sizes.split(",")]:
             for sessions in [int(s) for s in args.sessions.split(",")]:
-                results = {name: [] for name in names}
-                for round_number in range(args.rounds):
-                    # Rotate the order so no server always runs first (or last) on a noisy machine.
-                    shift = round_number % len(names)
-                    for name in names[shift:] + names[:shift]:
-                        server = servers[name]
-                        pid = server.process.pid if isinstance(server, ImpulseUnderTest) else None
-                        before = process_cpu(pid) if pid else 0.0
-                        rate, cpu = load(server.port, args.messages, sessions, size)
-                        own = (process_cpu(pid) - before) * 1e6 / args.messages if pid else None
-                        results[name].append((rate, cpu, own))
+                results = alternating_rounds(servers, args.rounds, args.messages, sessions, size)
                 row = {"size": size, "sessions": sessions}
                 for name in names:
                     row[name] = statistics.median(r[0] for r in results[name])

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from bench import BIN, ImpulseUnderTest, PostfixUnderTest, load, process_cpu  # noqa: E402
+from bench import BIN, ImpulseUnderTest, PostfixUnderTest, alternating_rounds, load  # noqa: E402
 from databases import PostgreSQL  # noqa: E402
 
 POLICY = ROOT / "scripts" / "bench" / "datasource-policy.lua"
@@ -86,21 +86,12 @@ def main():
             load(server.port, 200, 10, 1024)  # warm up; smtp-source fails if a recipient is refused
         names = list(servers)
         for sessions in [int(s) for s in args.sessions.split(",")]:
-            results = {name: [] for name in names}
-            for round_number in range(args.rounds):
-                shift = round_number % len(names)
-                for name in names[shift:] + names[:shift]:
-                    server = servers[name]
-                    pid = server.process.pid if isinstance(server, ImpulseUnderTest) else None
-                    before = process_cpu(pid) if pid else 0.0
-                    rate, _ = load(server.port, args.messages, sessions, args.size)
-                    own = (process_cpu(pid) - before) * 1e6 / args.messages if pid else None
-                    results[name].append((rate, own))
+            results = alternating_rounds(servers, args.rounds, args.messages, sessions, args.size)
             row = {"sessions": sessions}
             for name in names:
                 row[name] = statistics.median(r[0] for r in results[name])
-                if results[name][0][1] is not None:
-                    row[name + " cpu"] = statistics.median(r[1] for r in results[name])
+                if results[name][0][2] is not None:
+                    row[name + " cpu"] = statistics.median(r[2] for r in results[name])
             for driver in ("sqlite", "pgsql"):
                 for variant in ("", "-nocache"):
                     mine = f"impulse-{driver}{variant}"
