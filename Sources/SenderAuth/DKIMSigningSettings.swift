@@ -30,10 +30,13 @@ public struct DKIMSigningSettings: Sendable, Hashable {
 
     public init() {}
 
+    /// `defaultHeaders` as a set: asked once per header field of every signed message.
+    static let defaultHeaderSet = Set(defaultHeaders)
+
     /// Whether a field named `name` (lower case) is signed.
     public func signs(_ name: String) -> Bool {
         if skipHeaders.contains(where: { Self.matches(name, $0) }) { return false }
-        if headers.isEmpty { return Self.defaultHeaders.contains(name) }
+        if headers.isEmpty { return Self.defaultHeaderSet.contains(name) }
         return name == "from" || headers.contains { Self.matches(name, $0) }
     }
 
