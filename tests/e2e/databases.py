@@ -27,6 +27,18 @@ class Server:
     """A database server process in a temporary directory of its own."""
     directory = None
     process = None
+    log = None
+
+    def wait_until_ready(self, name, ready, timeout=60):
+        """Polls `ready` until it holds; the server's log in the error when it exits or never does."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if ready():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{name} exited: " + open(self.log.name).read())
+            time.sleep(0.2)
+        raise RuntimeError(f"{name} did not start: " + open(self.log.name).read()[-2000:])
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -72,16 +84,8 @@ class PostgreSQL(Server):
         self.process = subprocess.Popen(prefix + [f"{self.bin}/postgres", "-D", data, "-p", str(self.port), "-k",
                                                   self.directory, "-c", "listen_addresses=127.0.0.1",
                                                   "-c", "fsync=off"], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if subprocess.run([f"{self.bin}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)],
-                              capture_output=True).returncode == 0:
-                break
-            if self.process.poll() is not None:
-                raise RuntimeError("postgres exited: " + open(os.path.join(self.directory, "postgres.log")).read())
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("postgres did not start")
+        self.wait_until_ready("postgres", lambda: subprocess.run(
+            [f"{self.bin}/pg_isready", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True).returncode == 0)
         self.admin("CREATE USER ectest PASSWORD 'ectest'")
         self.admin("CREATE DATABASE ectest OWNER ectest")
         return self
@@ -122,15 +126,8 @@ class MariaDB(Server):
                                          f"--pid-file={self.directory}/mariadb.pid", "--skip-log-bin",
                                          "--innodb-flush-log-at-trx-commit=0", *user],
                                         stdout=self.log, stderr=self.log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if os.path.exists(self.socket) and self._client("root", "SELECT 1", check=False).returncode == 0:
-                break
-            if self.process.poll() is not None:
-                raise RuntimeError("mariadbd exited: " + open(os.path.join(self.directory, "mariadb.log")).read())
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("mariadbd did not start")
+        self.wait_until_ready("mariadbd", lambda: os.path.exists(self.socket)
+                              and self._client("root", "SELECT 1", check=False).returncode == 0)
         self._client("root", "CREATE DATABASE ectest; CREATE USER 'ectest'@'127.0.0.1' IDENTIFIED BY 'ectest'; "
                              "CREATE USER 'ectest'@'localhost' IDENTIFIED BY 'ectest'; "
                              "GRANT ALL ON ectest.* TO 'ectest'@'127.0.0.1'; GRANT ALL ON ectest.* TO 'ectest'@'localhost'")
