@@ -410,7 +410,7 @@ function mod:validate_connect(accept, vctx)
   return msys.core.VALIDATE_CONT
 end
 function mod:validate_rcptto(msg, str, accept, vctx)
-  if #vctx:recipient_list() == 0 then vctx:add_recipient("archive@example.test") end
+  if vctx:recipient_list()[0] == nil then vctx:add_recipient("archive@example.test") end
   return msys.core.VALIDATE_CONT
 end
 function mod:validate_rcptto_list_final(node, vctx)
@@ -455,6 +455,55 @@ msys.registerModule("recipients", mod)
     raw.command("DATA")
     assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 451
     assert "vctx:add_recipient: the recipient list is final" in server.log.read_text()
+
+
+def test_recipient_list_is_0_based_as_the_manuals_example_reads_it(server_factory):
+    # Momentum's manual, vctx:recipient_list: its example, unchanged.
+    server = policy_server(server_factory, {"manual": """
+require("msys.core");
+require("msys.extended.message");
+require("msys.extended.vctx");
+
+local mod = {};
+
+local function sum_table(tbl)
+  if (tbl == nil) then
+    return "";
+  end
+  local sum = "";
+  for i=0,#tbl do
+    sum = sum..tbl[i].." ";
+  end
+  return sum;
+end
+
+function mod:validate_data(str, accept, vctx)
+  vctx:add_recipient("mailfrom@messagesystems.com");
+  local addrs = vctx:recipient_list();
+  print ("validate_mailfrom:rcpts: "..sum_table(addrs));
+  if addrs[0] == "one@example.test" and vctx:recipient_list({ [0] = "zero@example.test", "one@example.test" }) then
+    print ("replaced: "..sum_table(vctx:recipient_list()));
+  end
+  return msys.core.VALIDATE_CONT;
+end
+
+msys.registerModule("validate_data", mod);
+"""})
+    server.config.write_text(server.config.read_text() + 'ec_logger "ec_logger" { paniclog = "log/paniclog.ec" }\n')
+    server.start()
+    raw = Raw(server.port)
+    raw.reply()
+    raw.command("EHLO c")
+    raw.command("MAIL FROM:<a@b.test>")
+    raw.command("RCPT TO:<one@example.test>")
+    raw.command("RCPT TO:<two@example.test>")
+    raw.command("DATA")
+    assert raw.command("Subject: r\r\n\r\nx\r\n.")[0] == 250
+    panic = (server.directory / "log" / "paniclog.ec").read_text()
+    assert ":scriptlet: validate_mailfrom:rcpts: one@example.test two@example.test mailfrom@messagesystems.com \n" in panic
+    assert ":scriptlet: replaced: zero@example.test one@example.test \n" in panic
+    (envelope, _), = server.records().values()
+    assert [r["address"] for r in envelope["recipients"]] == ["zero@example.test", "one@example.test"]
 
 
 def test_predefined_context_keys(server_factory):

@@ -212,16 +212,20 @@ local function address_of(value)
   value = tostring(value or "")
   return (gsub(gsub(value, "^%s*<?", ""), ">?%s*$", ""))
 end
+-- The list is 0-based, as Momentum's manual shows it (`for i = 0, #list do … list[i]`): a
+-- replacement may be 0-based too (its [0] comes first) or an ordinary 1-based table.
 function VCTX:recipient_list(replacement)
   local session = recipients_of(self, "vctx:recipient_list")
   if replacement == nil then
     local copy = {}
-    for i, address in ipairs(session.recipients) do copy[i] = address end
+    for i, address in ipairs(session.recipients) do copy[i - 1] = address end
     return copy
   end
   if session.final then error("vctx:recipient_list: the recipient list is final", 2) end
   local list = {}
-  for _, value in ipairs(type(replacement) == "table" and replacement or { replacement }) do list[#list + 1] = address_of(value) end
+  if type(replacement) ~= "table" then replacement = { replacement } end
+  if replacement[0] ~= nil then list[1] = address_of(replacement[0]) end
+  for _, value in ipairs(replacement) do list[#list + 1] = address_of(value) end
   session.recipients, session.recipients_changed = list, true
   return true
 end
