@@ -150,7 +150,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         switch options.ehloHostname {
         case "__hostname__": return manager.settings.hostname
         case "__message__":
-            let domain = QueueManager.domain(of: work.message.entry.envelope.mailFrom)
+            let domain = QueueManager.domain(of: work.message.entry.envelope.sender(of: work.recipients.first ?? 0))
             return domain.isEmpty ? manager.settings.hostname : domain
         default: return options.ehloHostname
         }
@@ -191,7 +191,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         currentEntry = entry
         let envelope = entry.envelope
         return SMTPClientStateMachine.Envelope(
-            mailFrom: envelope.mailFrom,
+            mailFrom: envelope.sender(of: work.recipients.first ?? 0),
             recipients: work.recipients.map {
                 let recipient = envelope.recipients[$0]
                 return .init(

@@ -23,6 +23,8 @@ final class QueuedMessage: @unchecked Sendable {
     /// The binding and group it leaves from (chosen once, when queued).
     var binding = "default"
     var group = "default"
+    /// Recipients a policy gave a binding of their own (by index).
+    var recipientBindings: [Int: (binding: String, group: String)] = [:]
 
     init(entry: SpoolDirectory.Entry) {
         self.entry = entry
@@ -31,6 +33,19 @@ final class QueuedMessage: @unchecked Sendable {
     }
 
     var id: String { entry.envelope.id }
+
+    /// The binding and group recipient `index` leaves from.
+    func binding(of index: Int) -> (binding: String, group: String) {
+        recipientBindings[index] ?? (binding, group)
+    }
+
+    /// The queue recipient `index` belongs to.
+    func queueKey(of index: Int) -> QueueKey {
+        let (binding, group) = binding(of: index)
+        let envelope = entry.envelope
+        let domain = envelope.routingDomain(of: index) ?? QueueManager.domain(of: envelope.recipients[index].address)
+        return QueueKey(binding: binding, group: group, domain: domain.lowercased())
+    }
 
     /// `work` without the recipients settled meanwhile (an operator failed them); nil when none is left.
     func live(_ work: DeliveryWork) -> DeliveryWork? {

@@ -115,22 +115,23 @@ extension QueueManager {
         var bounces:
             [(
                 SpoolDirectory.Entry, [DeliveryStatusNotification.RecipientStatus], ResolvedOutboundOptions, [Int],
-                String?
+                String?, sender: String
             )] = []
         var removals: [String] = []
         var count = 0
         lock.withLock {
             for message in messages.values where matches(message) {
                 let envelope = message.entry.envelope
-                let (binding, group) = (message.binding, message.group)
-                var statuses: [DeliveryStatusNotification.RecipientStatus] = []
-                var noticed: [Int] = []
+                // Each report goes to the sender its recipients were sent with (a VERP sender is per recipient).
+                var statuses: [String: [DeliveryStatusNotification.RecipientStatus]] = [:]
+                var noticed: [String: [Int]] = [:]
                 var unnoticed: [Int] = []
                 var options: ResolvedOutboundOptions?
                 for (index, recipient) in envelope.recipients.enumerated() where !message.states[index].settled {
-                    let domain = (envelope.routingDomain ?? Self.domain(of: recipient.address)).lowercased()
+                    let key = message.queueKey(of: index)
+                    let (domain, binding, group) = (key.domain, key.binding, key.group)
                     if let recipientDomain, domain != recipientDomain { continue }
-                    let key = QueueKey(binding: binding, group: group, domain: domain)
+                    let sender = envelope.sender(of: index)
                     let queue = queue(key)
                     options = options ?? queue.options
                     message.states[index].settled = true
@@ -142,32 +143,44 @@ extension QueueManager {
                         receivedAtMicros: envelope.receivedAtMicros, remoteAddress: "")
                     log.failure(
                         attempt, permanent: true, stage: 21, response: text, recipient: recipient.address,
-                        sender: envelope.mailFrom, now: now)
+                        sender: sender, now: now)
                     events.append(
                         Event(
                             kind: .permanentFailure, entry: message.entry, recipientIndex: index, key: key, note: text,
                             remoteAddress: "", attempts: message.states[index].attempts))
-                    if Self.wantsFailureNotice(recipient.notify) {
-                        statuses.append(
+                    if Self.wantsFailureNotice(recipient.notify), !quiet, !sender.isEmpty {
+                        statuses[sender, default: []].append(
                             .init(
                                 address: recipient.address, originalRecipient: recipient.originalRecipient,
                                 action: .failed,
                                 status: Self.enhancedStatus(in: text), diagnostic: text, lastAttempt: now))
-                        noticed.append(index)
+                        noticed[sender, default: []].append(index)
                     } else {
                         unnoticed.append(index)
                     }
                 }
                 guard let options else { continue }
                 count += 1
-                let bounced = !quiet && !statuses.isEmpty && options.generateBounces && !envelope.mailFrom.isEmpty
-                for index in bounced ? unnoticed : unnoticed + noticed {
+                let bounced = options.generateBounces
+                for index in bounced ? unnoticed : unnoticed + noticed.values.flatMap({ $0 }) {
                     journal.settled(segment: message.entry.path, id: envelope.id, index: index)
                 }
-                let segment = forgetIfSettled(message)
-                if bounced {
-                    bounces.append((message.entry, statuses, options, noticed, segment))
-                } else if let segment {
+                var segment = forgetIfSettled(message)
+                if bounced && !statuses.isEmpty {
+                    // The segment goes once the report is durable. With reports to several
+                    // senders (VERP) none of them removes it: start-up removes a segment whose
+                    // recipients are all settled, and no report can be lost to an early removal.
+                    let single = statuses.count == 1
+                    for sender in statuses.keys.sorted() {
+                        bounces.append(
+                            (
+                                message.entry, statuses[sender] ?? [], options, noticed[sender] ?? [],
+                                single ? segment : nil, sender: sender
+                            ))
+                    }
+                    segment = nil
+                }
+                if let segment {
                     removals.append(segment)
                 }
             }
@@ -184,8 +197,9 @@ extension QueueManager {
             for queue in queues.values { queue.ready.removeAll { $0.message.live($0) == nil } }
         }
         if let onEvent { for event in events { onEvent(event) } }
-        for (entry, statuses, options, settling, segment) in bounces {
-            bounce(entry, failed: statuses, options: options, settling: settling, removeSegment: segment)
+        for (entry, statuses, options, settling, segment, sender) in bounces {
+            bounce(
+                entry, failed: statuses, options: options, sender: sender, settling: settling, removeSegment: segment)
         }
         for segment in removals { journal.removeSegment(segment) }
         return count
@@ -217,7 +231,7 @@ extension QueueManager {
                 items.append(
                     QueuedItem(
                         id: envelope.id, key: key, receivedAtMicros: envelope.receivedAtMicros,
-                        sender: envelope.mailFrom,
+                        sender: envelope.sender(of: live.recipients.first ?? 0),
                         recipients: live.recipients.map { envelope.recipients[$0].address }, nextAttemptMicros: next))
             }
             for queue in queues.values { for work in queue.ready { add(work, key: queue.key, next: nil) } }

@@ -35,7 +35,9 @@ extension QueueManager {
         // Recipients whose failure is reported in a bounce: journaled as settled only once the
         // bounce is durable in the spool (a DSN is never lost to a failed spool write).
         var bouncedIndices: Set<Int> = []
-        let bounces = options.generateBounces && !envelope.mailFrom.isEmpty
+        // Every recipient of one work item was sent with one sender (its own, for a VERP recipient).
+        let sender = envelope.sender(of: work.recipients.first ?? 0)
+        let bounces = options.generateBounces && !sender.isEmpty
         var retry: [Int] = []
         var retryAt: Int64 = 0
         var removeSegment: String?
@@ -138,7 +140,7 @@ extension QueueManager {
             case .failure(let attempt, let permanent, let stage, let response, let recipient):
                 log.failure(
                     attempt, permanent: permanent, stage: stage, response: response, recipient: recipient,
-                    sender: envelope.mailFrom, now: now)
+                    sender: sender, now: now)
             case .deferred(let index, let attempts, let next):
                 journal.deferred(
                     segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)
@@ -151,8 +153,8 @@ extension QueueManager {
         if let onEvent { for event in events { onEvent(event) } }
         if bounces && !failed.isEmpty {
             bounce(
-                entry, failed: failed, options: options, settling: bouncedIndices.sorted(), removeSegment: removeSegment
-            )
+                entry, failed: failed, options: options, sender: sender, settling: bouncedIndices.sorted(),
+                removeSegment: removeSegment)
         } else if let removeSegment {
             journal.removeSegment(removeSegment)
         }
@@ -204,7 +206,8 @@ extension QueueManager {
         return "5.0.0"
     }
 
-    /// One RFC 3464 report to the envelope sender for the recipients that failed together (the
+    /// One RFC 3464 report to `sender` (the reverse path the recipients that failed together were
+    /// sent with) for those recipients (the
     /// caller checked that one is wanted: not for the null sender, RFC 5321 §4.5.5, nor with
     /// `generate_bounces = false`). The report is spooled (durably) and delivered like any other
     /// message. Only then are the failed recipients (`settling`) journaled as settled and the
@@ -212,7 +215,7 @@ extension QueueManager {
     /// every 30 s, and a restart in between finds the recipients pending and tries them again.
     func bounce(
         _ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus],
-        options: ResolvedOutboundOptions,
+        options: ResolvedOutboundOptions, sender: String,
         settling: [Int], removeSegment: String?
     ) {
         let envelope = entry.envelope
@@ -230,7 +233,7 @@ extension QueueManager {
             }
         }
         var report = DeliveryStatusNotification(
-            reportingMTA: settings.hostname, originalSender: envelope.mailFrom,
+            reportingMTA: settings.hostname, originalSender: sender,
             originalEnvelopeID: envelope.dsnEnvelopeID,
             arrivalDate: Date(timeIntervalSince1970: Double(envelope.receivedAtMicros) / 1_000_000), recipients: failed,
             returnFullMessage: options.bouncesInlineOriginal == .all || envelope.dsnReturn?.uppercased() == "FULL",
@@ -241,7 +244,7 @@ extension QueueManager {
         let bytes = report.render(messageID: id, boundary: "=_impulse_\(id)")
         var bounceEnvelope = SpoolEnvelope(
             id: id, receivedAtMicros: Self.nowMicros(), mailFrom: "",
-            recipients: [.init(address: envelope.mailFrom)], peerAddress: "127.0.0.1", peerPort: 0,
+            recipients: [.init(address: sender)], peerAddress: "127.0.0.1", peerPort: 0,
             helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
         bounceEnvelope.declaredSize = bytes.count
         spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)

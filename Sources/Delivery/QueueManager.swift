@@ -130,16 +130,20 @@ public final class QueueManager: @unchecked Sendable {
     /// The binding (and its group) a message leaves from: the one a policy chose, one of the
     /// chosen group's bindings in turn, or `default`.
     func binding(for envelope: SpoolEnvelope) -> (binding: String, group: String) {
-        if let name = envelope.binding {
+        binding(named: envelope.binding, group: envelope.bindingGroup, id: envelope.id)
+    }
+
+    func binding(named name: String?, group groupName: String?, id: String) -> (binding: String, group: String) {
+        if let name {
             if let definition = settings.bindings.first(where: { $0.name == name }) {
                 return (name, definition.group ?? "default")
             }
             if name == "default" { return ("default", "default") }
             logger.warning(
                 "delivery: message names an unknown binding; using default",
-                metadata: ["id": "\(envelope.id)", "binding": "\(name)"])
+                metadata: ["id": "\(id)", "binding": "\(name)"])
         }
-        if let groupName = envelope.bindingGroup {
+        if let groupName {
             let members = settings.bindings.filter { $0.group == groupName }
             if !members.isEmpty {
                 let turn = groupRotation[groupName, default: 0]
@@ -168,19 +172,29 @@ public final class QueueManager: @unchecked Sendable {
                 guard message.unsettled > 0, messages[message.id] == nil else { continue }
                 messages[message.id] = message
                 segments[entry.path, default: (0, false)].live += 1
-                let (binding, group) = binding(for: entry.envelope)
-                message.binding = binding
-                message.group = group
-                var byDomain: [String: [Int]] = [:]
-                var order: [String] = []
-                for (index, recipient) in entry.envelope.recipients.enumerated() where !message.states[index].settled {
-                    let domain = (entry.envelope.routingDomain ?? Self.domain(of: recipient.address)).lowercased()
-                    if byDomain[domain] == nil { order.append(domain) }
-                    byDomain[domain, default: []].append(index)
+                let envelope = entry.envelope
+                (message.binding, message.group) = binding(for: envelope)
+                let overrides = envelope.hasRecipientOverrides
+                if overrides {
+                    for (index, recipient) in envelope.recipients.enumerated()
+                    where recipient.binding != nil || recipient.bindingGroup != nil {
+                        message.recipientBindings[index] = binding(
+                            named: recipient.binding, group: recipient.bindingGroup, id: envelope.id)
+                    }
                 }
-                for domain in order {
-                    let queue = queue(QueueKey(binding: binding, group: group, domain: domain))
-                    let indices = byDomain[domain] ?? []
+                // One transaction carries recipients of one queue and one sender (a recipient's
+                // own VERP sender makes a transaction of its own).
+                var batches: [Batch: [Int]] = [:]
+                var order: [Batch] = []
+                for index in envelope.recipients.indices where !message.states[index].settled {
+                    let batch = Batch(
+                        key: message.queueKey(of: index), sender: overrides ? envelope.sender(of: index) : "")
+                    if batches[batch] == nil { order.append(batch) }
+                    batches[batch, default: []].append(index)
+                }
+                for batch in order {
+                    let queue = queue(batch.key)
+                    let indices = batches[batch] ?? []
                     for start in stride(from: 0, to: indices.count, by: queue.options.maxRecipientsPerBatch) {
                         let chunk = Array(
                             indices[start..<min(indices.count, start + queue.options.maxRecipientsPerBatch)])
@@ -199,6 +213,12 @@ public final class QueueManager: @unchecked Sendable {
             }
         }
         run(starts)
+    }
+
+    /// Recipients of one message that can share a transaction.
+    struct Batch: Hashable {
+        var key: QueueKey
+        var sender: String
     }
 
     /// Puts work in the delayed set (caller holds the lock).

@@ -19,12 +19,13 @@ extension ImpulseServer {
         services.spoolWriter.onCommit = { entries in
             for entry in entries where logReceptions {
                 let envelope = entry.envelope
-                for recipient in envelope.recipients {
+                for (index, recipient) in envelope.recipients.enumerated() {
+                    let (binding, group) = envelope.binding(of: index)
                     log.reception(
-                        messageID: envelope.id, sessionID: 0, recipient: recipient.address, sender: envelope.mailFrom,
-                        clientIP: envelope.peerAddress, size: entry.dataLength,
+                        messageID: envelope.id, sessionID: 0, recipient: recipient.address,
+                        sender: envelope.sender(of: index), clientIP: envelope.peerAddress, size: entry.dataLength,
                         protocolName: envelope.receivedProtocol == "internal" ? "internal" : "esmtp",
-                        bindingGroup: envelope.bindingGroup ?? "default", binding: envelope.binding ?? "default")
+                        bindingGroup: group ?? "default", binding: binding ?? "default")
                 }
             }
             manager.accepted(entries)
@@ -37,9 +38,9 @@ extension ImpulseServer {
     }
 
     /// Momentum runs validate_set_binding again for messages found in the spool at start-up
-    /// (the binding a policy chose may depend on configuration that changed). Runs in the
-    /// scheduler's state, on the control queue; a policy that chooses nothing keeps the
-    /// stored binding.
+    /// (the binding a policy chose may depend on configuration that changed), once per
+    /// recipient as at reception. Runs in the scheduler's state, on the control queue; a policy
+    /// that chooses nothing keeps the stored binding.
     func rebind(_ entries: [SpoolDirectory.Entry]) -> [SpoolDirectory.Entry] {
         guard let state = policy.value?.scheduler, state.implements(.setBinding) else { return entries }
         return entries.map { entry in
@@ -50,12 +51,6 @@ extension ImpulseServer {
                 sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                 peer: (envelope.peerAddress, envelope.peerPort))
             state.beginMessage(sessionID)
-            state.setContexts(
-                sessionID,
-                [
-                    ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
-                    ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients.first?.address ?? "")
-                ])
             let stored = entry
             state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
                 (try? stored.readData()) ?? []
@@ -65,17 +60,30 @@ extension ImpulseServer {
                 (try? effects.perform(effect, origin: .init(label: "recovery", limits: SMTPLimits()), on: loop).wait())
                     ?? .failed("effect executor stopped")
             }
-            if case .failed(let failure) = state.run(.setBinding, session: sessionID, waitFor: waitFor) {
-                logger.error(
-                    """
-                    scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a \
-                    recovered message: \(failure.message); keeping its binding
-                    """,
-                    metadata: ["id": "\(envelope.id)"])
-            } else if let changes = state.takeChanges(sessionID) {
-                if let binding = changes.binding { entry.envelope.binding = binding }
-                if let group = changes.bindingGroup { entry.envelope.bindingGroup = group }
+            for (index, recipient) in envelope.recipients.enumerated() {
+                state.setContexts(
+                    sessionID,
+                    [
+                        ContextUpdate(message: true, key: "mailfrom_address", value: envelope.sender(of: index)),
+                        ContextUpdate(message: true, key: "rcptto_address", value: recipient.address)
+                    ])
+                if case .failed(let failure) = state.run(
+                    .setBinding, session: sessionID, text: String(index), waitFor: waitFor)
+                {
+                    logger.error(
+                        """
+                        scriptlet: module \(failure.module) (\(failure.script)): validate_set_binding failed for a \
+                        recovered message: \(failure.message); keeping its binding
+                        """,
+                        metadata: ["id": "\(envelope.id)", "recipient": "\(recipient.address)"])
+                } else if let changes = state.takeChanges(sessionID),
+                    changes.binding != nil || changes.bindingGroup != nil
+                {
+                    entry.envelope.recipients[index].binding = changes.binding
+                    entry.envelope.recipients[index].bindingGroup = changes.bindingGroup
+                }
             }
+            entry.envelope.shareCommonRecipientValues()
             state.closeSession(sessionID)
             return entry
         }
@@ -106,7 +114,8 @@ extension ImpulseServer {
             state.setContexts(
                 sessionID,
                 [
-                    ContextUpdate(message: true, key: "mailfrom_address", value: envelope.mailFrom),
+                    ContextUpdate(
+                        message: true, key: "mailfrom_address", value: envelope.sender(of: event.recipientIndex)),
                     ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
                     ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain),
                     // What msg:get_code answers in the hook: the next hop's reply.

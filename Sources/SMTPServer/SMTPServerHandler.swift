@@ -382,6 +382,14 @@ package final class SMTPServerHandler: ChannelInboundHandler {
         case .startTLS(let reply):
             startTLS(reply, context: context)
         case .spool(var envelope, var parts):
+            for (address, reason) in machine.recipientsDiscarded {
+                logger.notice(
+                    "scriptlet: recipient discarded by policy",
+                    metadata: [
+                        "client": "\(clientLabel)", "id": "\(envelope.id)", "recipient": "\(address)",
+                        "reason": "\(reason)"
+                    ])
+            }
             if messageShownToPolicy, let policyState {
                 messageShownToPolicy = false
                 if let modified = policyState.takeModifiedMessage(sessionID), let message = parts.popLast() {
@@ -391,7 +399,11 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             if let policyState, policySessionOpen, policyState.hasRoutingDomainHook {
                 let domain = envelope.recipients.first.map { String($0.address.split(separator: "@").last ?? "") } ?? ""
                 switch policyState.routingDomain(session: sessionID, defaultDomain: domain) {
-                case .success(let chosen): envelope.routingDomain = chosen
+                case .success(let chosen?) where chosen != envelope.routingDomain:
+                    // A hook that chose a domain has the last word, for every recipient.
+                    envelope.routingDomain = chosen
+                    for index in envelope.recipients.indices { envelope.recipients[index].routingDomain = nil }
+                case .success: break
                 case .failure(let failure): logPolicyFailure(failure) // a hook error does not stop the message
                 }
             }

@@ -109,6 +109,10 @@ extension SMTPSessionStateMachine {
         envelope.binding = messageEdits.binding
         envelope.bindingGroup = messageEdits.bindingGroup
         envelope.priority = messageEdits.priority
+        recipientsDiscarded = []
+        if !messageEdits.recipients.isEmpty {
+            recipientsDiscarded = RecipientEdits.apply(messageEdits.recipients, to: &envelope)
+        }
         var parts: [ByteBuffer] = []
         if policy.traceHeaders {
             parts.append(
@@ -116,7 +120,7 @@ extension SMTPSessionStateMachine {
                     helo: heloName ?? "", client: clientAddress.description,
                     byHost: policy.receivedHostname ?? hostname, protocolName: envelope.receivedProtocol,
                     id: id,
-                    recipient: transaction.recipients.count == 1 ? transaction.recipients[0].0.description : nil,
+                    recipient: envelope.recipients.count == 1 ? envelope.recipients[0].address : nil,
                     tls: tlsDescription, date: now))
         }
         parts.append(message)

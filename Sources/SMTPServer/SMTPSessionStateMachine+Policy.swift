@@ -57,7 +57,8 @@ extension SMTPSessionStateMachine {
             return failure(.noRecipientsLeftAfterPolicy)
         }
         guard let (callout, recipientIndex) = steps.first else {
-            if let reason = messageEdits.discard {
+            messageEdits.currentRecipient = nil
+            if let reason = messageEdits.discard ?? everyRecipientDiscarded(transaction) {
                 // msg:discard: the client hears what it would for a spooled message.
                 self.transaction = nil
                 receptions += 1
@@ -69,17 +70,49 @@ extension SMTPSessionStateMachine {
         phase = .consulting
         pending = .message(transaction, message, steps: Array(steps.dropFirst()))
         var context: [PolicyContextUpdate] = []
+        messageEdits.currentRecipient = nil
+        var recipientText: String?
         if let recipientIndex, transaction.recipients.indices.contains(recipientIndex) {
+            // A per-recipient callout: the script sees this recipient's message (its recipient,
+            // and its own sender); the index goes as the text.
+            messageEdits.currentRecipient = recipientIndex
+            recipientText = String(recipientIndex)
             let recipient = transaction.recipients[recipientIndex].0
             context = Self.recipientContext(recipient, line: "RCPT TO:<\(recipient)>")
         }
-        return .consult(callout, text: nil, context: context, newMessage: false)
+        // Once some recipient has a sender of its own, every callout is told its sender.
+        if !messageEdits.recipients.isEmpty {
+            let sender =
+                messageEdits.currentRecipient.flatMap { messageEdits.recipients[$0]?.sender }
+                ?? transaction.sender?.description ?? ""
+            let at = sender.lastIndex(of: "@")
+            context += [
+                PolicyContextUpdate(message: true, key: "mailfrom_address", value: sender),
+                PolicyContextUpdate(
+                    message: true, key: "mailfrom_localpart", value: at.map { String(sender[..<$0]) } ?? sender),
+                PolicyContextUpdate(
+                    message: true, key: "mailfrom_domain",
+                    value: at.map { String(sender[sender.index(after: $0)...]) } ?? "")
+            ]
+        }
+        return .consult(callout, text: recipientText, context: context, newMessage: false)
+    }
+
+    /// The reason of the first per-recipient discard when scripts discarded every recipient.
+    func everyRecipientDiscarded(_ transaction: Transaction) -> String? {
+        guard !messageEdits.recipients.isEmpty else { return nil }
+        var first: String?
+        for index in transaction.recipients.indices {
+            guard let reason = messageEdits.recipients[index]?.discard else { return nil }
+            first = first ?? reason
+        }
+        return first
     }
 
     /// The message-phase callouts and hooks to run for a complete message, in Momentum's order
     /// (docs/lua/README.md, callouts): data, data_spool, then per recipient pre-each-rcpt / each_rcpt / post-each-rcpt,
-    /// then final validation (core_final_validation2, then core_final_validation) and post final
-    /// validation. All run before the spool write, so a
+    /// then final validation (core_final_validation2, then core_final_validation), post final
+    /// validation and, per recipient, set_binding. All run before the spool write, so a
     /// rejection still reaches the client and nothing is acknowledged before it is durable.
     package func messageSteps(recipients: Int) -> [(Callout, recipient: Int?)] {
         var steps: [(Callout, recipient: Int?)] = []
@@ -92,9 +125,13 @@ extension SMTPSessionStateMachine {
                 steps.append((callout, recipient))
             }
         }
-        for callout in [Callout.finalValidation2, .finalValidation, .postFinalValidation, .setBinding]
+        for callout in [Callout.finalValidation2, .finalValidation, .postFinalValidation]
         where policyCallouts.contains(callout) {
             steps.append((callout, nil))
+        }
+        // validate_set_binding: once per recipient, as Momentum runs it for each recipient's message.
+        if policyCallouts.contains(.setBinding) {
+            for recipient in 0..<recipients { steps.append((.setBinding, recipient)) }
         }
         return steps
     }

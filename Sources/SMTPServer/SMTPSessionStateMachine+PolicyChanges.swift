@@ -10,6 +10,12 @@ package struct MessageEdits {
     package var priority = 0
     /// msg:discard's reason: the client hears 250, the message is not spooled.
     package var discard: String?
+    /// What scripts set for one recipient in the per-recipient callouts (pre/post each-rcpt,
+    /// validate_data_spool_each_rcpt, validate_set_binding), by recipient index: as in Momentum,
+    /// where each recipient has its own message there.
+    package var recipients: [Int: RecipientEdits] = [:]
+    /// The recipient whose per-recipient callout is running, or nil in a message-wide one.
+    package var currentRecipient: Int?
 }
 
 /// Envelope changes scripts make (msg:mailfrom, msg:rcptto, msg:routing_domain, msg:binding,
@@ -33,6 +39,9 @@ extension SMTPSessionStateMachine {
             capabilitiesRemoved.insert(name)
             capabilitiesAdded.removeAll { String($0.split(separator: " ").first ?? "").uppercased() == name }
         }
+        if let index = messageEdits.currentRecipient, case .message = pending {
+            return problems + applyToRecipient(index, changes)
+        }
         if let sender = changes.mailFrom {
             if !changeSender(to: sender) {
                 problems.append("sender '\(sender)' set by a script is not a valid address; kept the old one")
@@ -46,6 +55,37 @@ extension SMTPSessionStateMachine {
         if let group = changes.bindingGroup { messageEdits.bindingGroup = group }
         if let priority = changes.priority { messageEdits.priority = priority == 0 ? 0 : 1 }
         if let reason = changes.discard { messageEdits.discard = reason }
+        return problems
+    }
+
+    /// Changes made in a per-recipient callout: the envelope's sender, routing domain, binding
+    /// and discard are that recipient's alone; a recipient rewrite is the recipient's own anyway.
+    mutating func applyToRecipient(_ index: Int, _ changes: PolicyChanges) -> [String] {
+        var problems: [String] = []
+        var edits = messageEdits.recipients[index] ?? RecipientEdits()
+        if let sender = changes.mailFrom {
+            let utf8 = transaction?.parameters.smtpUTF8 ?? true
+            if sender.isEmpty {
+                edits.sender = ""
+            } else if let parsed = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
+                Substring("<\(sender)>"))
+            {
+                edits.sender = parsed.description
+            } else {
+                problems.append("sender '\(sender)' set by a script is not a valid address; kept the old one")
+            }
+        }
+        for (old, new) in changes.recipientRewrites where !rewriteRecipient(old, to: new) {
+            problems.append("recipient '\(new)' set by a script is not a valid address; kept '\(old)'")
+        }
+        if let domain = changes.routingDomain { edits.routingDomain = domain }
+        if changes.binding != nil || changes.bindingGroup != nil {
+            edits.binding = changes.binding
+            edits.bindingGroup = changes.bindingGroup
+        }
+        if let reason = changes.discard { edits.discard = reason }
+        if let priority = changes.priority { messageEdits.priority = priority == 0 ? 0 : 1 }
+        messageEdits.recipients[index] = edits
         return problems
     }
 

@@ -116,6 +116,8 @@ public struct SMTPSessionStateMachine {
     package var pending: PendingDecision?
     /// What scripts decided about the current message (routing, binding, discard …).
     package var messageEdits = MessageEdits()
+    /// The recipients scripts discarded from the message just spooled (address, reason), for the log.
+    public internal(set) var recipientsDiscarded: [(address: String, reason: String)] = []
     /// EHLO keywords scripts added or removed (ac:esmtp_capability_add/remove).
     package var capabilitiesAdded: [String] = []
     package var capabilitiesRemoved: Set<String> = []

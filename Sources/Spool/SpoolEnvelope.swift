@@ -9,11 +9,68 @@ public struct SpoolEnvelope: Sendable, Equatable {
         public var notify: String?
         /// RFC 3461 ORCPT as sent (`rfc822;user@example.com`), or nil.
         public var originalRecipient: String?
+        /// What a policy set for this recipient alone (Momentum's per-recipient messages:
+        /// `validate_data_spool_each_rcpt`, `validate_set_binding`); nil means the message's.
+        /// The reverse path (a VERP sender; `""` is the null sender).
+        public var mailFrom: String?
+        public var routingDomain: String?
+        public var binding: String?
+        public var bindingGroup: String?
 
         public init(address: String, notify: String? = nil, originalRecipient: String? = nil) {
             self.address = address
             self.notify = notify
             self.originalRecipient = originalRecipient
+        }
+    }
+
+    /// The reverse path recipient `index` is delivered with (its own, else the message's).
+    public func sender(of index: Int) -> String {
+        recipients.indices.contains(index) ? recipients[index].mailFrom ?? mailFrom : mailFrom
+    }
+
+    /// The routing domain recipient `index` goes to, if a policy chose one.
+    public func routingDomain(of index: Int) -> String? {
+        recipients.indices.contains(index) ? recipients[index].routingDomain ?? routingDomain : routingDomain
+    }
+
+    /// The binding and binding group a policy chose for recipient `index`, if any.
+    public func binding(of index: Int) -> (binding: String?, group: String?) {
+        guard recipients.indices.contains(index) else { return (binding, bindingGroup) }
+        let recipient = recipients[index]
+        if recipient.binding != nil || recipient.bindingGroup != nil {
+            return (recipient.binding, recipient.bindingGroup)
+        }
+        return (binding, bindingGroup)
+    }
+
+    /// Stores a sender, routing domain or binding every recipient shares once, for the message,
+    /// and per recipient only what differs from the message's (docs/spool-format.md).
+    public mutating func shareCommonRecipientValues() {
+        guard hasRecipientOverrides else { return }
+        let indices = recipients.indices
+        let senders = Set(indices.map { sender(of: $0) })
+        if senders.count == 1, let only = senders.first { mailFrom = only }
+        for index in indices where recipients[index].mailFrom == mailFrom { recipients[index].mailFrom = nil }
+        let domains = indices.map { routingDomain(of: $0) }
+        if Set(domains).count == 1 {
+            routingDomain = domains[0]
+            for index in indices { recipients[index].routingDomain = nil }
+        }
+        let bindings = indices.map { binding(of: $0) }
+        if let first = bindings.first, bindings.allSatisfy({ $0 == first }) {
+            (binding, bindingGroup) = first
+            for index in indices {
+                recipients[index].binding = nil
+                recipients[index].bindingGroup = nil
+            }
+        }
+    }
+
+    /// Whether some recipient has a sender, routing domain or binding of its own.
+    public var hasRecipientOverrides: Bool {
+        recipients.contains {
+            $0.mailFrom != nil || $0.routingDomain != nil || $0.binding != nil || $0.bindingGroup != nil
         }
     }
 
@@ -89,6 +146,10 @@ public struct SpoolEnvelope: Sendable, Equatable {
                 out += ",\"orcpt\":"
                 Self.appendJSON(orcpt, to: &out)
             }
+            Self.appendField("mail_from", recipient.mailFrom, to: &out)
+            Self.appendField("routing_domain", recipient.routingDomain, to: &out)
+            Self.appendField("binding", recipient.binding, to: &out)
+            Self.appendField("binding_group", recipient.bindingGroup, to: &out)
             out += "}"
         }
         out += "]"
@@ -142,6 +203,13 @@ public struct SpoolEnvelope: Sendable, Equatable {
         return out
     }
 
+    /// `,"key":"value"` when there is a value.
+    static func appendField(_ key: String, _ value: String?, to out: inout String) {
+        guard let value else { return }
+        out += ",\"" + key + "\":"
+        appendJSON(value, to: &out)
+    }
+
     static func appendJSON(_ string: String, to out: inout String) {
         out += "\""
         for scalar in string.unicodeScalars {
@@ -181,10 +249,14 @@ public struct SpoolEnvelope: Sendable, Equatable {
         var parsedRecipients: [Recipient] = []
         for recipient in recipients {
             guard let address = recipient["address"] as? String else { return nil }
-            parsedRecipients.append(
-                Recipient(
-                    address: address, notify: recipient["notify"] as? String,
-                    originalRecipient: recipient["orcpt"] as? String))
+            var parsed = Recipient(
+                address: address, notify: recipient["notify"] as? String,
+                originalRecipient: recipient["orcpt"] as? String)
+            parsed.mailFrom = recipient["mail_from"] as? String
+            parsed.routingDomain = recipient["routing_domain"] as? String
+            parsed.binding = recipient["binding"] as? String
+            parsed.bindingGroup = recipient["binding_group"] as? String
+            parsedRecipients.append(parsed)
         }
         self.init(
             id: id, receivedAtMicros: received, mailFrom: mailFrom, recipients: parsedRecipients,

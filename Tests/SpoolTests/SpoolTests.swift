@@ -57,6 +57,37 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(SpoolEnvelope(jsonLine: Data(original.jsonLine().utf8)), original)
     }
 
+    func testRecipientsOwnSenderRoutingAndBindingRoundTripAndAreSharedWhenEqual() {
+        var original = envelope("ID-2", recipients: 3)
+        original.recipients[0].mailFrom = "bounces+0@example.com"
+        original.recipients[1].mailFrom = ""
+        original.recipients[1].routingDomain = "relay.example"
+        original.recipients[2].binding = "vip"
+        XCTAssertEqual(SpoolEnvelope(jsonLine: Data(original.jsonLine().utf8)), original)
+        XCTAssertEqual(original.sender(of: 0), "bounces+0@example.com")
+        XCTAssertEqual(original.sender(of: 1), "")
+        XCTAssertEqual(original.sender(of: 2), original.mailFrom)
+        XCTAssertEqual(original.routingDomain(of: 1), "relay.example")
+        XCTAssertNil(original.routingDomain(of: 2))
+        XCTAssertEqual(original.binding(of: 2).binding, "vip")
+        XCTAssertNil(original.binding(of: 0).binding)
+        // What differs stays per recipient.
+        var differing = original
+        differing.shareCommonRecipientValues()
+        XCTAssertEqual(differing, original)
+        // What every recipient shares is stored once, as the message's.
+        var shared = envelope("ID-3", recipients: 2)
+        for index in 0..<2 {
+            shared.recipients[index].mailFrom = "verp@example.com"
+            shared.recipients[index].binding = "vip"
+        }
+        shared.shareCommonRecipientValues()
+        XCTAssertEqual(shared.mailFrom, "verp@example.com")
+        XCTAssertEqual(shared.binding, "vip")
+        XCTAssertFalse(shared.hasRecipientOverrides)
+        XCTAssertEqual(shared.jsonLine().components(separatedBy: "verp@example.com").count, 2)
+    }
+
     func testMessagesAreDurableAndFoundAgain() throws {
         let directory = SpoolDirectory(base: base)
         try directory.prepare()

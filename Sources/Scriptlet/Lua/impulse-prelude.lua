@@ -355,15 +355,27 @@ function MSG:get_code()
   return session.code, session.text
 end
 
+-- In a per-recipient callout the message is that recipient's (Momentum gives each recipient its
+-- own there): its routing domain, binding and discard are kept apart from the message's, which
+-- they start from.
+local function own_message(session)
+  return session.rcpt or session
+end
+local function message_value(session, key)
+  local rcpt = session.rcpt
+  if rcpt and rcpt[key] ~= nil then return rcpt[key] end
+  return session[key]
+end
+
 -- msg:routing_domain([domain]): the domain (queue) the message is routed to.
 function MSG:routing_domain(domain)
   local session = self.__session
   if domain == nil then
-    return session.routing_domain or (session.mess.rcptto_domain ~= "" and session.mess.rcptto_domain) or nil
+    return message_value(session, "routing_domain") or (session.mess.rcptto_domain ~= "" and session.mess.rcptto_domain) or nil
   end
   domain = tostring(domain)
   if domain == "" or #domain > 255 or find(domain, "[%s@]") then error("msg:routing_domain: not a domain: " .. domain, 2) end
-  session.routing_domain = domain
+  own_message(session).routing_domain = domain
   changes(session).routing_domain = domain
   return true
 end
@@ -375,17 +387,17 @@ local function binding_phase(session, caller)
 end
 function MSG:binding(name)
   local session = self.__session
-  if name == nil then return session.binding end
+  if name == nil then return message_value(session, "binding") end
   binding_phase(session, "msg:binding")
   name = tostring(name)
   if name ~= "default" and not __impulse.bindings[name] then return nil end
-  session.binding = name
+  own_message(session).binding, own_message(session).binding_group = name, nil
   changes(session).binding = name
   return name
 end
 function MSG:binding_group(name)
   local session = self.__session
-  if name == nil then return session.binding_group end
+  if name == nil then return message_value(session, "binding_group") end
   binding_phase(session, "msg:binding_group")
   name = tostring(name)
   local members = __impulse.binding_groups[name]
@@ -394,7 +406,7 @@ function MSG:binding_group(name)
   -- Spread messages over the group's bindings in turn.
   local turn = (__impulse.binding_turn[name] or 0) % #members + 1
   __impulse.binding_turn[name] = turn
-  session.binding, session.binding_group = members[turn], name
+  own_message(session).binding, own_message(session).binding_group = members[turn], name
   local pending = changes(session)
   pending.binding, pending.binding_group = members[turn], name
   return members[turn]
@@ -677,8 +689,9 @@ end
 -- (logged with the reason) instead of being spooled.
 function MSG:discard(reason)
   local session = self.__session
-  session.discard = reason and tostring(reason) or "discarded by policy"
-  changes(session).discard = session.discard
+  local target = own_message(session)
+  target.discard = reason and tostring(reason) or "discarded by policy"
+  changes(session).discard = target.discard
   return true
 end
 
@@ -1080,6 +1093,7 @@ function __impulse_new_message(sid)
     session.routing_domain = nil; session.binding = nil; session.binding_group = nil
     session.msg.id = nil; session.msg.priority = 0
     session.recipients = nil; session.recipients_changed = false; session.final = false
+    session.per_rcpt = nil; session.rcpt = nil
   end
 end
 
@@ -1126,9 +1140,20 @@ end
 
 -- A phase starts: no code yet, and the recipient list is fetched afresh by the first callout that
 -- asks (Impulse has taken any change the previous callout made).
-local function begin_phase(session, sid)
+local per_recipient = { validate_data_spool_each_rcpt = true, validate_set_binding = true,
+                        core_pre_msg_each_rcpt = true, core_post_msg_each_rcpt = true }
+local function begin_phase(session, sid, callout, text)
   session.code, session.text, session.disconnect = nil, nil, false
   session.recipients, session.recipients_changed = nil, false
+  -- A per-recipient callout names its recipient by index (as its text): that recipient's message.
+  local rcpt = nil
+  if per_recipient[callout] and text then
+    local all = session.per_rcpt
+    if not all then all = {}; session.per_rcpt = all end
+    rcpt = all[text]
+    if not rcpt then rcpt = {}; all[text] = rcpt end
+  end
+  session.rcpt = rcpt
   set_current(sid)
 end
 
@@ -1145,7 +1170,7 @@ end
 local function run_callout(sid, callout, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
-  begin_phase(session, sid)
+  begin_phase(session, sid, callout, text)
   local make = argument_makers[callout] or message_arguments
   session.phase = callout
   for index, module in ipairs(modules) do
@@ -1165,7 +1190,7 @@ local function run_callout(sid, callout, text)
   end
   set_current(nil)
   if session.msg.priority ~= 0 and session.phase == "validate_set_binding" then changes(session).priority = session.msg.priority end
-  session.phase = nil
+  session.phase, session.rcpt = nil, nil
   return "ok", session.code, session.text, session.disconnect, session.discard, session.recipients_changed, session.changes ~= nil
 end
 
@@ -1226,10 +1251,10 @@ local function final_validation2(session)
 end
 
 -- Validation-style hooks: like a callout, the outcome is the vctx code.
-local function run_hook(sid, name)
+local function run_hook(sid, name, text)
   local session = sessions[sid]
   if not session then return "error", "?", "?", "no such session" end
-  begin_phase(session, sid)
+  begin_phase(session, sid, name, text)
   local failed, message
   if name == "core_final_validation2" then
     failed, message = final_validation2(session)
@@ -1237,6 +1262,7 @@ local function run_hook(sid, name)
     failed, message = call_modules(session, name, hook_arguments[name](session))
   end
   set_current(nil)
+  session.rcpt = nil
   if failed then return "error", failed.name, failed.script, tostring(message) end
   return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
 end
