@@ -15,7 +15,8 @@ protocol ConsoleCommand: Sendable {
 package enum Console {
     /// The built-in commands, in `help`'s order.
     static let commands: [any ConsoleCommand.Type] = [
-        HelpCommand.self, VersionCommand.self, SummaryCommand.self, ConfigReloadCommand.self, PaniclogCommand.self,
+        HelpCommand.self, VersionCommand.self, SummaryCommand.self, ConfigReloadCommand.self, ConfigQueryCommand.self,
+        PaniclogCommand.self,
         MailqCommand.self, ShowqueueCommand.self, MessageDetailsCommand.self, QueueActionCommand.self,
         LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self, SigningStatsCommand.self,
         DatasourceCommand.self

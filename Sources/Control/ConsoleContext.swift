@@ -21,6 +21,8 @@ package struct ConsoleContext: Sendable {
     package var reload: @Sendable () -> (ok: Bool, text: String)
     /// `shutdown`: asks for the graceful shutdown (nil before the server runs as a service).
     package var requestShutdown: (@Sendable () -> Void)?
+    /// `config get` / `config eval` (the words after `config`): the value and the console text.
+    package var configQuery: @Sendable ([String]) -> (value: String?, text: String)
     /// The commands the installed policy registered (msys.registerControl), for `help`.
     package var scriptCommands: @Sendable () -> [String]
     /// Runs a line no built-in command takes through the policy's commands; nil when none takes it.
@@ -32,6 +34,9 @@ package struct ConsoleContext: Sendable {
         version: String, shutdownTimeout: Int, logger: Logger, queueManager: QueueManager,
         statistics: ServerStatistics, deliveryLog: DeliveryLog, openSessions: @escaping @Sendable () -> Int,
         reload: @escaping @Sendable () -> (ok: Bool, text: String), requestShutdown: (@Sendable () -> Void)?,
+        configQuery: @escaping @Sendable ([String]) -> (value: String?, text: String) = { _ in
+            (nil, "config: not available\n")
+        },
         scriptCommands: @escaping @Sendable () -> [String],
         runScriptCommand: @escaping @Sendable ([String]) -> (ok: Bool, text: String)?,
         datasourceCommand: @escaping @Sendable (_ flush: String?) -> String = { _ in
@@ -47,6 +52,7 @@ package struct ConsoleContext: Sendable {
         self.openSessions = openSessions
         self.reload = reload
         self.requestShutdown = requestShutdown
+        self.configQuery = configQuery
         self.scriptCommands = scriptCommands
         self.runScriptCommand = runScriptCommand
         self.datasourceCommand = datasourceCommand

@@ -35,7 +35,8 @@ public struct ConfigurationLoader {
         var binder = Binder(sourcePath: sourcePath)
         binder.bindGlobal(root)
         let errors = binder.diagnostics.filter { $0.severity == .error }
-        guard errors.isEmpty, let configuration = binder.configuration else { throw ConfigError(binder.diagnostics) }
+        guard errors.isEmpty, var configuration = binder.configuration else { throw ConfigError(binder.diagnostics) }
+        configuration.query = ConfigQuery(root: root)
         return configuration
     }
 }

@@ -2,6 +2,9 @@
 public struct ImpulseConfiguration: Sendable {
     /// The master file this was read from.
     public var sourcePath: String
+    /// The file as written, for the console's `config get` / `config eval` and `msys.config`.
+    public var query = ConfigQuery(
+        root: ConfigScope(keyword: "", spelling: "", instance: nil, location: .init(file: "", line: 0, column: 0)))
     /// `hostname`: the name Impulse uses for itself (greeting, Received:, message ids).
     public var hostname: String
     /// `spoolbase`: root of the message spool.

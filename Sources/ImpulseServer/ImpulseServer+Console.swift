@@ -25,6 +25,7 @@ extension ImpulseServer {
                 return self.reload(from: path)
             },
             requestShutdown: shutdownRequest.withLockedValue { $0 },
+            configQuery: { [configurationQuery] words in configurationQuery.withLockedValue { $0 }.answer(words) },
             scriptCommands: { policy.value?.scheduler.controlCommands() ?? [] },
             runScriptCommand: { words in policy.value?.scheduler.runControl(words) },
             datasourceCommand: { flush in

@@ -40,6 +40,8 @@ public final class ImpulseServer: Sendable {
     let policy: ControlQueueBound<PolicyGeneration?>
     /// What `start()` opened, for `shutdown()` to close.
     let opened = NIOLockedValueBox(Opened())
+    /// The configuration as last read (start or reload), for `config get` / `config eval`.
+    let configurationQuery: NIOLockedValueBox<ConfigQuery>
     /// What the console's `shutdown` calls (the service group's graceful shutdown).
     let shutdownRequest = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
     var statistics: ServerStatistics { services.statistics }
@@ -71,6 +73,7 @@ public final class ImpulseServer: Sendable {
     ) {
         self.configuration = configuration
         self.configurationPath = configurationPath
+        self.configurationQuery = NIOLockedValueBox(configuration.query)
         self.policy = ControlQueueBound(nil, on: control)
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -266,6 +269,7 @@ public final class ImpulseServer: Sendable {
         services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
         install(generation)
+        configurationQuery.withLockedValue { $0 = newConfiguration.query }
         if let retired {
             retired.scheduler.cancelTimers()
             for bound in retired.states.values {

@@ -27,6 +27,11 @@ extension PolicyState {
             let delayed = queueDelayer?(domain, arguments.string(2) ?? "delayed by policy") ?? 0
             return .values([.number(Double(delayed))])
         }
+        lua.setInternal(.config) { [unowned self] arguments in
+            let words = (1...max(min(arguments.count, 32), 1)).compactMap { arguments.string($0) }
+            guard let answer = configQuery?(words) else { return .values([.nil, .string("config: not available\n")]) }
+            return .values([answer.value.map { .string($0) } ?? .nil, .string(answer.text)])
+        }
         lua.setInternal(.bounceClassify) { arguments in
             .values([.number(Double(BounceClassifier.classify(arguments.string(1) ?? "")))])
         }

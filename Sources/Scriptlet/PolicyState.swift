@@ -44,6 +44,8 @@ public final class PolicyState {
     /// msys.core.mail_queue_delay_domain: delays a domain's queues with a reason; how many pieces of
     /// work waited. Set by the server (nil: nothing is queued here).
     public var queueDelayer: (@Sendable (_ domain: String, _ reason: String) -> Int)?
+    /// msys.config: the console's `config get` / `config eval` (value, text).
+    public var configQuery: (@Sendable ([String]) -> (value: String?, text: String))?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
     public var timerScheduler: TimerScheduler?
     /// Carries out what Lua outside callouts waits for (timers, delivery hooks); set by the

@@ -35,6 +35,8 @@ enum ScriptletABI {
         case counter = "__impulse_counter"
         /// msys.core.mail_queue_delay_domain: delay a domain's queues (the server's queue manager).
         case queueDelayDomain = "__impulse_queue_delay_domain"
+        /// msys.config: the console's `config get` / `config eval` (ConfigQuery).
+        case config = "__impulse_config"
         /// msys.bounce: Momentum's bounce classification code of a reply (BounceClassifier).
         case bounceClassify = "__impulse_bounce_classify"
         /// msg:mime: a message's MIME structure (MIMEStructure), eight values per part.

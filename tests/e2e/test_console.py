@@ -259,3 +259,33 @@ def test_log_files_and_the_socket_are_not_world_readable(server_factory):
     for name in ("mainlog.ec", "paniclog.ec"):
         assert stat.S_IMODE(os.stat(server.directory / name).st_mode) == 0o640, name
     assert stat.S_IMODE(os.stat(server.directory / "ctl.sock").st_mode) == 0o600
+
+
+def test_config_get_and_eval_from_the_console_and_msys_config(server_factory):
+    server = policy_server(server_factory, {"m": POLICY + """
+msys.registerControl("policy config", function(cc)
+  -- Momentum's manual, msys.config: the value and the console's text.
+  local mob, tmob = msys.config("get", "max_outbound_connections");
+  local ymob, tymob = msys.config("get", "domain", "yahoo.com", "max_outbound_connections");
+  local eval, teval = msys.config("eval", "domain", "yahoo.com", "retry_interval");
+  local unset, tunset = msys.config("get", "domain", "yahoo.com", "retry_interval");
+  print(tostring(mob) .. "|" .. tostring(ymob) .. "|" .. tostring(eval) .. "|" .. tostring(unset))
+  print(tmob .. tymob .. teval .. tunset)
+end)
+"""})
+    server.config.write_text(server.config.read_text()
+                             + 'Control_Listener {\n  Listen "ctl.sock" { File_Mode = 0600 }\n}\n'
+                             + 'max_outbound_connections = 30\nretry_interval = 120\n'
+                             + 'domain "yahoo.com" { max_outbound_connections = 5 }\n')
+    server.start()
+    assert console(server, "config", "get", "domain", "yahoo.com", "max_outbound_connections").stdout == \
+        "max_outbound_connections = 5\n"
+    evaluated = console(server, "config", "eval", "domain", "yahoo.com", "retry_interval")
+    assert (evaluated.returncode, evaluated.stdout) == (0, "retry_interval = 120\n")
+    missing = console(server, "config", "get", "domain", "yahoo.com", "retry_interval")
+    assert (missing.returncode, missing.stdout) == (1, "Option 'retry_interval' is not set in scope 'domain \"yahoo.com\"'.\n")
+    assert "No such scope 'domain nowhere.test'" in console(server, "config", "get", "domain", "nowhere.test", "x").stdout
+    assert console(server, "policy", "config").stdout == (
+        "30|5|120|nil\n"
+        "max_outbound_connections = 30\nmax_outbound_connections = 5\nretry_interval = 120\n"
+        "Option 'retry_interval' is not set in scope 'domain \"yahoo.com\"'.\n\n")

@@ -377,6 +377,14 @@ function core.mail_queue_delay_domain(record, note)
   return __impulse_queue_delay_domain(domain, note ~= nil and tostring(note) or nil)
 end
 
+-- msys.config(action, ...): the console's `config get` / `config eval` over the configuration as
+-- last read; returns the value (nil when not set) and the console's text.
+function msys.config(action, ...)
+  local words = { tostring(action or "") }
+  for i = 1, select("#", ...) do words[#words + 1] = tostring((select(i, ...))) end
+  return __impulse_config(unpack(words))
+end
+
 -- msys.bounce: Momentum's bounce classification codes (10 invalid recipient, 20 soft bounce,
 -- 50 mail block … docs/lua/library.md) from a reply: the same rules as the bouncelog.
 msys.bounce = {}
