@@ -91,7 +91,7 @@ let package = Package(
         .target(
             name: "Scriptlet",
             dependencies: [
-                "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", "SMTPProtocol",
+                "LuaBridge", "CPCRE2", "CIDN2", "ImpulseConfig", "SMTPProtocol", "OutboundSMTP",
                 .product(name: "NIOCore", package: "swift-nio")
             ],
             resources: [

@@ -69,12 +69,14 @@ extension ImpulseServer {
         let waitLoop = group.next()
         let manager = queueManager
         let query = configuration.query
+        let hostname = configuration.hostname
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
             state.configureBindings(bindings)
             state.blockingEffects = { executor.performBlocking($0, datasources: datasources, loop: waitLoop) }
             state.queueDelayer = { domain, reason in manager.delay(domain: domain, reason: reason) }
             state.configQuery = { query.answer($0) }
+            state.hostname = hostname
             state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }
             if gc != (200, 200) { state.tuneGarbageCollector(pause: gc.pause, stepMultiplier: gc.stepMultiplier) }

@@ -88,9 +88,11 @@ public struct DeliveryStatusNotification: Sendable {
         func line(_ value: String) { text += value + "\r\n" }
         line("From: Mail Delivery System <\(Self.clean(mailerDaemon ?? "MAILER-DAEMON@\(reportingMTA)"))>")
         line("To: <\(Self.clean(originalSender))>")
-        line(
-            "Subject: "
-                + (failed.isEmpty ? "Delayed Mail (still being retried)" : "Undelivered Mail Returned to Sender"))
+        let subject =
+            !failed.isEmpty
+            ? "Undelivered Mail Returned to Sender"
+            : !delayed.isEmpty ? "Delayed Mail (still being retried)" : "Successful Mail Delivery Report"
+        line("Subject: \(subject)")
         line("Date: \(Self.date(now))")
         line("Message-ID: <\(messageID)@\(reportingMTA)>")
         line("Auto-Submitted: auto-replied")
@@ -112,6 +114,11 @@ public struct DeliveryStatusNotification: Sendable {
         if !delayed.isEmpty {
             line("Delivery to these recipients is delayed; the mail system will go on trying.")
             for recipient in delayed { line("<\(Self.clean(recipient.address))>: \(Self.clean(recipient.diagnostic))") }
+        }
+        let others = recipients.filter { $0.action != .failed && $0.action != .delayed }
+        if !others.isEmpty {
+            line("Your message was handled for these recipients:")
+            for recipient in others { line("<\(Self.clean(recipient.address))>: \(recipient.action.rawValue)") }
         }
         line("")
         line("--\(boundary)")

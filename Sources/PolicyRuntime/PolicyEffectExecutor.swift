@@ -230,7 +230,7 @@ package final class PolicyEffectExecutor: Sendable {
             !$0.domain.isEmpty
         }
         guard valid.count == recipients.count, recipients.count <= origin.limits.maxRecipientsPerMessage,
-            (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil
+            sender.isEmpty || (try? parser.parseReversePath(Substring("<\(sender)>"))) != nil
         else {
             return loop.makeSucceededFuture(.failed("invalid sender or recipient address"))
         }

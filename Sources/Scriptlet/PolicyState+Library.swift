@@ -3,6 +3,7 @@ import Foundation
 import ImpulseConfig
 import LuaBridge
 import LuaShim
+import OutboundSMTP
 import SMTPProtocol
 
 /// The Swift half of the msys library (Lua/impulse-library.lua is the Lua half): what needs data
@@ -26,6 +27,22 @@ extension PolicyState {
             }
             let delayed = queueDelayer?(domain, arguments.string(2) ?? "delayed by policy") ?? 0
             return .values([.number(Double(delayed))])
+        }
+        lua.setInternal(.rfc3464Report) { [unowned self] arguments in
+            guard let actionName = arguments.string(1),
+                let action = DeliveryStatusNotification.Action(rawValue: actionName),
+                let sender = arguments.string(2), let recipient = arguments.string(3)
+            else { return .error("msys.rfc3464: expected an action (msys.core.FAILED …), a sender and a recipient") }
+            let report = DeliveryStatusNotification(
+                reportingMTA: hostname, originalSender: sender, arrivalDate: Date(),
+                recipients: [
+                    .init(
+                        address: recipient, action: action, status: arguments.string(4) ?? "5.0.0",
+                        diagnostic: arguments.string(5) ?? "", lastAttempt: Date())
+                ],
+                returnFullMessage: false, original: arguments.octets(6) ?? [])
+            let id = UUID().uuidString.lowercased()
+            return .values([.bytes(report.render(messageID: id, boundary: "=_impulse_\(id)"))])
         }
         lua.setInternal(.config) { [unowned self] arguments in
             let words = (1...max(min(arguments.count, 32), 1)).compactMap { arguments.string($0) }

@@ -44,6 +44,8 @@ public final class PolicyState {
     /// msys.core.mail_queue_delay_domain: delays a domain's queues with a reason; how many pieces of
     /// work waited. Set by the server (nil: nothing is queued here).
     public var queueDelayer: (@Sendable (_ domain: String, _ reason: String) -> Int)?
+    /// The server's name (`hostname`): the Reporting-MTA of msys.rfc3464's reports.
+    public var hostname = "localhost"
     /// msys.config: the console's `config get` / `config eval` (value, text).
     public var configQuery: (@Sendable ([String]) -> (value: String?, text: String))?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.

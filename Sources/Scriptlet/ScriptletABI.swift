@@ -35,6 +35,9 @@ enum ScriptletABI {
         case counter = "__impulse_counter"
         /// msys.core.mail_queue_delay_domain: delay a domain's queues (the server's queue manager).
         case queueDelayDomain = "__impulse_queue_delay_domain"
+        /// msys.rfc3464.create_mdn / send_mdn: an RFC 3464 report (OutboundSMTP's
+        /// DeliveryStatusNotification, as the queue manager's bounces).
+        case rfc3464Report = "__impulse_delivery_report"
         /// msys.config: the console's `config get` / `config eval` (ConfigQuery).
         case config = "__impulse_config"
         /// msys.bounce: Momentum's bounce classification code of a reply (BounceClassifier).

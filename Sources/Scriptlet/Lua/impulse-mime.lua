@@ -6,8 +6,8 @@
 -- the whole message again, so the spooled message is what the tree says.
 local I = __impulse
 local MSG = I.MSG
-local type, tostring, error, setmetatable, getmetatable, rawget, ipairs, select, unpack =
-      type, tostring, error, setmetatable, getmetatable, rawget, ipairs, select, unpack
+local type, tostring, error, setmetatable, getmetatable, rawget, ipairs, pairs, select, unpack, pcall =
+      type, tostring, error, setmetatable, getmetatable, rawget, ipairs, pairs, select, unpack, pcall
 local sub, find, lower, gsub, match, format, concat, insert, remove =
       string.sub, string.find, string.lower, string.gsub, string.match, string.format, table.concat,
       table.insert, table.remove
@@ -385,3 +385,112 @@ function MSG:text_replace(pattern, replacement)
   walk(self:mime())
   return any
 end
+
+-- msys.rfc3464: RFC 3464 delivery status fields and reports (docs/lua/library.md). Actions are
+-- msys.core.FAILED, DELAYED, DELIVERED, RELAYED and EXPANDED.
+local rfc3464 = {}
+local actions = { failed = true, delayed = true, delivered = true, relayed = true, expanded = true }
+local action_class = { failed = "5", delayed = "4", delivered = "2", relayed = "2", expanded = "2" }
+local function action_of(action, caller)
+  action = lower(tostring(action or ""))
+  if not actions[action] then error(caller .. ": the action must be msys.core.FAILED, DELAYED, DELIVERED, RELAYED or EXPANDED", 3) end
+  return action
+end
+-- Action, Status and Diagnostic-Code of a reply text ("550 5.1.1 no such user"), in order.
+local function status_fields(text, action)
+  text = gsub(tostring(text or ""), "[%c]+", " ")
+  -- The reply may follow a stage ("RCPT TO: 550 5.1.1 …", as delivery hooks get it).
+  local code = match(text, "^%s*([245]%d%d)") or match(text, "^[%u ]+:%s*([245]%d%d)")
+  local enhanced = code and match(text, code .. "[%s%-]+([245]%.%d%d?%d?%.%d%d?%d?)")
+  if not action then
+    local class = code and sub(code, 1, 1)
+    action = class == "2" and "delivered" or class == "4" and "delayed" or "failed"
+  end
+  local status = enhanced
+  if not status or sub(status, 1, 1) ~= action_class[action] then status = action_class[action] .. ".0.0" end
+  local fields = { { "Action", action }, { "Status", status } }
+  if find(text, "%S") then fields[#fields + 1] = { "Diagnostic-Code", "smtp; " .. match(text, "^%s*(.-)%s*$") } end
+  return fields
+end
+local function reply_of(msg)
+  local code, text = msg:get_code()
+  if code == nil then return "" end
+  return text and (tostring(code) .. " " .. tostring(text)) or tostring(code)
+end
+-- compute_delivery_status(msg, action): the message's current recipient's fields, as a table of
+-- header = value.
+function rfc3464.compute_delivery_status(msg, action)
+  action = action_of(action, "msys.rfc3464.compute_delivery_status")
+  local out = {}
+  local recipient = msg:rcptto()
+  if recipient then out["Final-Recipient"] = "rfc822; " .. recipient end
+  for _, pair in ipairs(status_fields(reply_of(msg), action)) do out[pair[1]] = pair[2] end
+  return out
+end
+-- compute_delivery_status_string(response_text): the same fields for a reply text, as
+-- "Header: value\r\n" lines (the action follows from the reply's class).
+function rfc3464.compute_delivery_status_string(response_text)
+  local lines = {}
+  for _, pair in ipairs(status_fields(response_text)) do lines[#lines + 1] = pair[1] .. ": " .. pair[2] .. "\r\n" end
+  return concat(lines)
+end
+-- create_mdn(msg, action): the report (a multipart/report message, as Impulse's bounces) for the
+-- message's current recipient, to its sender, with the original's header.
+function rfc3464.create_mdn(msg, action)
+  action = action_of(action, "msys.rfc3464.create_mdn")
+  local recipient = msg:rcptto()
+  if not recipient then error("msys.rfc3464.create_mdn: the message has no current recipient in this phase", 2) end
+  local fields = status_fields(reply_of(msg), action)
+  local diagnostic = fields[3] and sub(fields[3][2], 7) or action
+  return __impulse_delivery_report(action, msg:mailfrom() or "", recipient, fields[2][2], diagnostic,
+                                  content(msg.__session) or "")
+end
+-- send_mdn(msg, action): create_mdn, injected from the null sender to the message's sender;
+-- never to the null sender (RFC 5321 §4.5.5). Returns the report's id, or nil and why.
+function rfc3464.send_mdn(msg, action)
+  local sender = msg:mailfrom()
+  if sender == nil or sender == "" then return nil, "no report to the null sender" end
+  local report = msys.core.ec_message_new()
+  set_content(report.__session, rfc3464.create_mdn(msg, action))
+  return report:inject("", sender)
+end
+-- extract_delivery_status(msg): the fields of a report's message/delivery-status part: the
+-- per-message fields and the first recipient's in one table, every recipient's block in
+-- `recipients`; nil when the message is not a report or no field parses.
+function rfc3464.extract_delivery_status(msg)
+  local ok, top = pcall(msg.mime, msg, true)
+  if not ok or not top then return nil end
+  local found
+  local function walk(part)
+    if found then return end
+    if part:content_type() == "message/delivery-status" then found = part return end
+    for _, child in ipairs(part:children() or {}) do walk(child) end
+  end
+  walk(top)
+  if not found then return nil end
+  local text = gsub(tostring(found:body() or ""), "\r\n", "\n")
+  local blocks, block, name = {}, nil, nil
+  for line in string.gmatch(text .. "\n", "([^\n]*)\n") do
+    if not find(line, "%S") then
+      block, name = nil, nil
+    elseif find(line, "^[ \t]") and block and name then
+      block[name] = block[name] .. " " .. match(line, "^%s*(.-)%s*$")
+    else
+      local field, value = match(line, "^([!-9;-~]+):%s*(.-)%s*$")
+      if field then
+        if not block then block = {}; blocks[#blocks + 1] = block end
+        block[field], name = value, field
+      end
+    end
+  end
+  if #blocks == 0 then return nil end
+  local out = { recipients = {} }
+  for i, each in ipairs(blocks) do
+    if i > 1 then out.recipients[#out.recipients + 1] = each end
+    if i <= 2 then for field, value in pairs(each) do out[field] = value end end
+  end
+  return out
+end
+msys.rfc3464 = rfc3464
+package.preload["msys.rfc3464"] = function() return rfc3464 end
+I.supported["msys.rfc3464"] = true
