@@ -13,7 +13,7 @@ extension QueueManager {
     /// What `report` decided under the lock and carries out after it, in order.
     enum RecordedOutcome {
         case delivered(DeliveryLog.Attempt)
-        case failure(DeliveryLog.Attempt, permanent: Bool, stage: Int, response: String, recipient: String)
+        case failure(FailureLog)
         case deferred(index: Int, attempts: Int, nextAttemptMicros: Int64)
         case settled(index: Int)
     }
@@ -38,6 +38,8 @@ extension QueueManager {
         // Every recipient of one work item was sent with one sender (its own, for a VERP recipient).
         let sender = envelope.sender(of: work.recipients.first ?? 0)
         let bounces = options.generateBounces && !sender.isEmpty
+        let deferTransient = logsFailureAfterHook?(.transientFailure) ?? false
+        let deferPermanent = logsFailureAfterHook?(.permanentFailure) ?? false
         var retry: [Int] = []
         var retryAt: Int64 = 0
         var removeSegment: String?
@@ -77,25 +79,34 @@ extension QueueManager {
                     if options.neverRetry || (options.maxRetries.map { attempts > $0 } ?? false) {
                         effects.append(
                             .failure(
-                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
+                                FailureLog(
+                                    attempt: attempt, permanent: false, stage: stage, response: text,
+                                    recipient: recipient.address, sender: sender)))
                         permanentText = Self.retriesExhaustedText
                     } else if nowMicros >= expiresAt {
                         effects.append(
                             .failure(
-                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
+                                FailureLog(
+                                    attempt: attempt, permanent: false, stage: stage, response: text,
+                                    recipient: recipient.address, sender: sender)))
                         permanentText = Self.expiredText
                     } else {
                         let next = min(
                             nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
                         message.states[index].nextAttemptMicros = next
                         effects.append(.deferred(index: index, attempts: attempts, nextAttemptMicros: next))
-                        effects.append(
-                            .failure(
-                                attempt, permanent: false, stage: stage, response: text, recipient: recipient.address))
-                        events.append(
-                            Event(
-                                kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                                remoteAddress: remoteAddress, attempts: attempts))
+                        var event = Event(
+                            kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                            remoteAddress: remoteAddress, attempts: attempts)
+                        let line = FailureLog(
+                            attempt: attempt, permanent: false, stage: stage, response: text,
+                            recipient: recipient.address, sender: sender)
+                        if deferTransient {
+                            event.failureLog = line
+                        } else {
+                            effects.append(.failure(line))
+                        }
+                        events.append(event)
                         retry.append(index)
                         retryAt = max(retryAt, next)
                     }
@@ -106,14 +117,18 @@ extension QueueManager {
                     queue?.lastError = text
                     queue?.lastErrorAt = now
                     let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
-                    effects.append(
-                        .failure(
-                            attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
-                            recipient: recipient.address))
-                    events.append(
-                        Event(
-                            kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                            remoteAddress: remoteAddress, attempts: message.states[index].attempts))
+                    var event = Event(
+                        kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                        remoteAddress: remoteAddress, attempts: message.states[index].attempts)
+                    let line = FailureLog(
+                        attempt: attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
+                        recipient: recipient.address, sender: sender)
+                    if deferPermanent {
+                        event.failureLog = line
+                    } else {
+                        effects.append(.failure(line))
+                    }
+                    events.append(event)
                     if Self.wantsFailureNotice(recipient.notify) {
                         if bounces { bouncedIndices.insert(index) }
                         failed.append(
@@ -137,10 +152,7 @@ extension QueueManager {
         for effect in effects {
             switch effect {
             case .delivered(let attempt): log.delivery(attempt, now: now)
-            case .failure(let attempt, let permanent, let stage, let response, let recipient):
-                log.failure(
-                    attempt, permanent: permanent, stage: stage, response: response, recipient: recipient,
-                    sender: sender, now: now)
+            case .failure(let line): line.write(to: log)
             case .deferred(let index, let attempts, let next):
                 journal.deferred(
                     segment: entry.path, id: envelope.id, index: index, attempts: attempts, nextAttemptMicros: next)

@@ -46,7 +46,32 @@ public final class QueueManager: @unchecked Sendable {
         public var note: String
         public var remoteAddress: String
         public var attempts: Int
+        /// The mainlog/bouncelog failure line of this outcome, when `logsFailureAfterHook` said
+        /// its hook may change the reason first: whoever gets the event writes it.
+        public var failureLog: FailureLog?
     }
+
+    /// A `T` or `P` line not yet written (DeliveryLog.failure's arguments).
+    public struct FailureLog: Sendable {
+        public var attempt: DeliveryLog.Attempt
+        public var permanent: Bool
+        public var stage: Int
+        public var response: String
+        public var recipient: String
+        public var sender: String
+
+        /// Writes the line to `log`, with `reason` (a delivery hook's msg:set_code) instead of
+        /// the reply when given.
+        public func write(to log: DeliveryLog, reason: String? = nil) {
+            log.failure(
+                attempt, permanent: permanent, stage: stage, response: reason ?? response, recipient: recipient,
+                sender: sender)
+        }
+    }
+
+    /// Whether a failure of this kind waits for its delivery hook (core_log_*_failure_v1), whose
+    /// msg:set_code becomes the logged reason, before it is logged. Set before `start`.
+    public var logsFailureAfterHook: (@Sendable (Event.Kind) -> Bool)?
 
     /// Called (outside the lock) for every recipient outcome. Set before `start`.
     public var onEvent: (@Sendable (Event) -> Void)?

@@ -32,6 +32,11 @@ extension ImpulseServer {
         }
         services.spoolWriter.onSegmentClosed = { manager.segmentClosed($0) }
         manager.onEvent = { [weak self] event in self?.deliveryEvent(event) }
+        let hookNames = deliveryHookNames
+        manager.logsFailureAfterHook = { kind in
+            let hook = kind == .permanentFailure ? "core_log_permanent_failure_v1" : "core_log_transient_failure_v1"
+            return kind != .delivered && hookNames.withLockedValue { $0.contains(hook) }
+        }
         journal.start()
         services.spoolWriter.start()
         manager.start(recovered: control.sync { rebind(recovered) })
@@ -100,12 +105,19 @@ extension ImpulseServer {
         case .transientFailure: hook = "core_log_transient_failure_v1"
         case .permanentFailure: hook = "core_log_permanent_failure_v1"
         }
-        guard deliveryHooks.contains(hook) else { return }
+        let log = deliveryLog
+        guard deliveryHooks.contains(hook) else {
+            event.failureLog?.write(to: log)
+            return
+        }
         let sessionID = services.makeSessionID()
         let logger = self.logger
         let policy = self.policy
         control.async {
-            guard let state = policy.value?.scheduler else { return }
+            guard let state = policy.value?.scheduler else {
+                event.failureLog?.write(to: log)
+                return
+            }
             let envelope = event.entry.envelope
             let recipient = envelope.recipients[event.recipientIndex]
             state.openSession(
@@ -147,6 +159,9 @@ extension ImpulseServer {
                         """
                     )
                 }
+                // The reason logged is the one the hook set with msg:set_code, if it set one.
+                event.failureLog?.write(
+                    to: log, reason: state.context(sessionID, message: true, "#delivery_code"))
                 state.closeSession(sessionID)
             }
         }

@@ -607,3 +607,50 @@ def test_a_script_delays_a_domain(server_factory, mx_dns, sinks):
     # The operator can still release it.
     console(server, "flush", "domain", "one.itest")
     assert [m.recipients for m in sink.wait_for(2)] == [["first@one.itest"], ["second@one.itest"]]
+
+
+# SparkPost's public sample kitchen-sink/log_reason_form_perm_fail.lua (its Lua part, unchanged).
+LOG_REASON_FORM_PERM_FAIL = """
+require("msys.core");
+local mod = {};
+local context_variable = "last_transfail";
+
+function mod:core_log_permanent_failure_v1(msg, domain, now, note, note_len)
+  note = msg:get_code();
+
+  if string.find(note, "^554 5%.4%.7 %[internal%] exceeded max") then
+    local exists, new_note = msg:context_exists_and_get(msys.core.ECMESS_CTX_MESS,
+                                                        context_variable);
+    if exists == 1 and new_note then
+      msg:set_code(554, "5.4.7 [internal] message timeout (last transfail: " ..
+                   new_note .. ")");
+    end
+  end
+end
+
+function mod:core_log_transient_failure_v1(msg, domain, now, note, note_len)
+  msg:context_set(msys.core.ECMESS_CTX_MESS, context_variable, msg:get_code());
+end
+
+msys.registerModule("lua_logger", mod);
+"""
+
+
+def test_a_permanent_failure_hook_rewrites_the_logged_reason_with_what_an_earlier_hook_kept(
+        server_factory, mx_dns, sinks):
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}"  message_expiration = 3 }}\n'
+                f'domain "sender.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
+                'keep_message_dicts_in_memory = true\n'
+                'scriptlet "scriptlet" { script "logger" { source = "logger" } }'))
+    (server.directory / "logger.lua").write_text(LOG_REASON_FORM_PERM_FAIL)
+    server.start()
+    send(server.port, ["tempfail@sink.test"])
+    permanent = wait_until(lambda: mainlog(server, "P"), timeout=30, what="a P record")
+    transient = mainlog(server, "T")
+    assert transient and transient[0][13].endswith("451 4.3.0 try again later")
+    assert permanent[0][13] == f"554 5.4.7 [internal] message timeout (last transfail: {transient[-1][13]})"
+    bouncelog = wait_until(lambda: [line for line in (server.directory / "bouncelog.ec").read_text().splitlines()
+                                    if line.split("@")[4] == "B"], what="a B record")
+    assert "message timeout (last transfail:" in bouncelog[0]

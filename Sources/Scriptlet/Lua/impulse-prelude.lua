@@ -340,6 +340,10 @@ function MSG:code(code, text)
   local session = self.__session
   if code == nil then return session.code, session.text end
   session.code, session.text = reply_code(code, "msg:code"), reply_text(text, "msg:code")
+  -- In a delivery hook the code set is the reason the mainlog and bouncelog give.
+  if session.mess and session.mess["#delivery_reply"] then
+    session.mess["#delivery_code"] = tostring(session.code) .. (session.text and (" " .. session.text) or "")
+  end
   return true
 end
 MSG.set_code = MSG.code
@@ -1267,6 +1271,39 @@ local function run_hook(sid, name, text)
   return "ok", session.code, session.text, session.disconnect, nil, session.recipients_changed, session.changes ~= nil
 end
 
+-- The message context scripts set in delivery hooks (msg:context_set … ECMESS_CTX_MESS) lasts from
+-- one hook of a message to the next, as Momentum's keep_message_dicts_in_memory keeps it: in the
+-- scheduler's state, for the 10,000 messages whose hooks ran last.
+local delivery_hooks = { core_log_delivery_v1 = true, core_log_transient_failure_v1 = true,
+                         core_log_permanent_failure_v1 = true }
+local message_dicts, message_dict_order, message_dict_first, message_dict_last = {}, {}, 1, 0
+local MESSAGE_DICTS = 10000
+local function restore_message_dict(session, id)
+  local kept = message_dicts[id]
+  if not kept then return end
+  for key, value in pairs(kept) do
+    if session.mess[key] == nil then session.mess[key] = value end
+  end
+end
+local function keep_message_dict(session, id)
+  local kept = {}
+  for key, value in pairs(session.mess) do
+    if string.sub(key, 1, 1) ~= "#" and key ~= "mailfrom_address" and key ~= "rcptto_address" and key ~= "rcptto_domain" then
+      kept[key] = value
+    end
+  end
+  if message_dicts[id] == nil then
+    message_dict_last = message_dict_last + 1
+    message_dict_order[message_dict_last] = id
+    if message_dict_last - message_dict_first + 1 > MESSAGE_DICTS then
+      message_dicts[message_dict_order[message_dict_first]] = nil
+      message_dict_order[message_dict_first] = nil
+      message_dict_first = message_dict_first + 1
+    end
+  end
+  message_dicts[id] = kept
+end
+
 -- Any hook by its prototype (HookRegistry): the arguments come as (kind, value) pairs — "msg",
 -- "accept", "vctx" (the session's objects), "buffer" (an ec_string), "text", "number", "opaque"
 -- (a table from "key=value" lines). Hooks without a session get nil for the session objects.
@@ -1290,7 +1327,10 @@ function __impulse_fire_hook(sid, name, ...)
   end
   local n = (count + 1) / 2
   if session then set_current(sid) end
+  local dict_id = delivery_hooks[name] and session and session.msg.id
+  if dict_id then restore_message_dict(session, dict_id) end
   local failed, message = call_modules(session, name, unpack(args, 1, n))
+  if dict_id then keep_message_dict(session, dict_id) end
   set_current(nil)
   if failed then return "error", failed.name, failed.script, tostring(message) end
   return "ok", buffer and tostring(buffer) or nil
