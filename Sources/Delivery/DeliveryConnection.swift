@@ -53,6 +53,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var segmentFile: (path: String, fd: Int32)?
     /// The last failure to reach a candidate (reported when none can be reached).
     var lastConnectFailure = ""
+    /// What a policy's core_get_outbound_tls_parameters chose for this connection.
+    var tlsOverride: OutboundTLSParameters?
 
     init(manager: QueueManager, key: QueueKey, options: ResolvedOutboundOptions, id: Int, loop: EventLoop) {
         self.manager = manager
@@ -62,9 +64,31 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         self.loop = loop
     }
 
-    /// Resolves the next hops (off the loop: libunbound blocks), then connects.
+    /// Asks the policy for the connection's TLS parameters (when it has a hook for them), then
+    /// resolves the next hops and connects.
     func start(_ work: DeliveryWork) {
         current = work
+        guard let hook = manager.outboundTLSHook, let first = work.recipients.first else {
+            resolve()
+            return
+        }
+        let configured: Int
+        switch options.tls {
+        case .no: configured = 0
+        case .ifavailable: configured = 1
+        case .required: configured = 2
+        }
+        let loop = self.loop
+        hook(work.message.entry, first, key, configured) { [self] parameters in
+            loop.execute {
+                self.tlsOverride = parameters
+                self.resolve()
+            }
+        }
+    }
+
+    /// Resolves the next hops (off the loop: libunbound blocks), then connects.
+    func resolve() {
         let hops = manager.hops
         let domain = key.domain
         let options = options
@@ -139,6 +163,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var tlsPolicy: SMTPClientStateMachine.TLSPolicy {
+        if let chosen = tlsOverride?.useTLS {
+            return chosen == 0 ? .off : chosen == 1 ? .opportunistic : .required
+        }
         switch options.tls {
         case .no: return .off
         case .ifavailable: return .opportunistic
@@ -244,10 +271,15 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 buffer.clear()
             }
             do {
-                var tls = TLSConfiguration.makeClientConfiguration()
-                tls.certificateVerification = .none
-                tls.minimumTLSVersion = .tlsv12
-                let handler = try NIOSSLClientHandler(context: NIOSSLContext(configuration: tls), serverHostname: nil)
+                let parameters = tlsOverride ?? OutboundTLSParameters()
+                let tls = try parameters.clientConfiguration()
+                // With a CA to verify against, the certificate must name the next hop (RFC 6125);
+                // a next hop given as an address is checked against that address.
+                let host = candidates[candidateIndex - 1].host
+                let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                let hostname = parameters.caFile != nil && !isAddress ? host : nil
+                let handler = try NIOSSLClientHandler(
+                    context: NIOSSLContext(configuration: tls), serverHostname: hostname)
                 try context.pipeline.syncOperations.addHandler(handler, position: .first)
                 guard var machine else { return }
                 let next = machine.tlsEstablished()
@@ -466,6 +498,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard self.context === context else { return }
-        lost("connection error: \(error)")
+        // A failed handshake (an unverifiable certificate …) says so.
+        let tls = error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError
+        lost("\(tls ? "TLS handshake failed" : "connection error"): \(error)")
     }
 }

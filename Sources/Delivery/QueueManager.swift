@@ -69,6 +69,21 @@ public final class QueueManager: @unchecked Sendable {
         }
     }
 
+    /// `core_get_outbound_tls_parameters`: asked before a connection starts, with the message it
+    /// starts with (entry, recipient index), its queue and the configured `tls` (0, 1, 2); `done`
+    /// gets what the policy chose, or nil to keep the configuration. Set before `start`.
+    public var outboundTLSHook:
+        (
+            @Sendable (
+                SpoolDirectory.Entry, Int, QueueKey, Int, @escaping @Sendable (OutboundTLSParameters?) -> Void
+            ) -> Void
+        )?
+
+    /// `core_pre_mailq_message_requeue`: work whose retry time came goes back to its queue (the
+    /// message, its first recipient of the work, the queue). Called outside the lock. Set before
+    /// `start`.
+    public var onRequeue: (@Sendable (SpoolDirectory.Entry, Int, QueueKey) -> Void)?
+
     /// Whether a failure of this kind waits for its delivery hook (core_log_*_failure_v1), whose
     /// msg:set_code becomes the logged reason, before it is logged. Set before `start`.
     public var logsFailureAfterHook: (@Sendable (Event.Kind) -> Bool)?
@@ -137,6 +152,37 @@ public final class QueueManager: @unchecked Sendable {
 
     /// Messages the spool writer has just made durable.
     public func accepted(_ entries: [SpoolDirectory.Entry]) { enqueue(entries) }
+
+    /// A `core_ec_message_enqueue` hook took recipient `index` of `entry` before it was queued
+    /// (EC_MESSAGE_ENQUEUE_HOOK_OK, or _ERR when `failed`): it is settled (journaled), logged as
+    /// delivered (`D`) or failed (`P`, with `reason`, no bounce), and not delivered by Impulse.
+    /// Returns the entry to queue, with that recipient settled.
+    public func takenByPolicy(
+        _ entry: SpoolDirectory.Entry, index: Int, failed: Bool, reason: String
+    ) -> SpoolDirectory.Entry {
+        var entry = entry
+        var state = entry.recipientStates[index] ?? DeliveryJournal.RecipientState()
+        state.settled = true
+        entry.recipientStates[index] = state
+        journal.settled(segment: entry.path, id: entry.envelope.id, index: index)
+        let envelope = entry.envelope
+        let chosen = envelope.binding(of: index)
+        let queueBinding = lock.withLock { self.binding(named: chosen.binding, group: chosen.group, id: envelope.id) }
+        let domain = (envelope.routingDomain(of: index) ?? Self.domain(of: envelope.recipients[index].address))
+            .lowercased()
+        let attempt = DeliveryLog.Attempt(
+            messageID: envelope.id, connectionID: 0, domain: domain, bindingGroup: queueBinding.group,
+            binding: queueBinding.binding, bytes: entry.dataLength, retries: 0,
+            receivedAtMicros: envelope.receivedAtMicros, remoteAddress: "")
+        if failed {
+            log.failure(
+                attempt, permanent: true, stage: 21, response: reason, recipient: envelope.recipients[index].address,
+                sender: envelope.sender(of: index))
+        } else {
+            log.delivery(attempt)
+        }
+        return entry
+    }
 
     /// The spool writer closed `segment`: once its messages are settled it can go.
     public func segmentClosed(_ segment: String) {
@@ -257,6 +303,8 @@ public final class QueueManager: @unchecked Sendable {
     func releaseDueWork() {
         let nowMicros = Self.nowMicros()
         var starts: [Start] = []
+        var requeued: [(SpoolDirectory.Entry, Int, QueueKey)] = []
+        let watching = onRequeue != nil
         lock.withLock {
             guard !stopping else { return }
             var touched: [ObjectIdentifier: DomainQueue] = [:]
@@ -265,6 +313,7 @@ public final class QueueManager: @unchecked Sendable {
                 let queue = queue(next.key)
                 queue.delayed -= 1
                 if let work = next.work.message.live(next.work) {
+                    if watching { requeued.append((work.message.entry, work.recipients[0], next.key)) }
                     if work.message.entry.envelope.priority > 0 {
                         queue.ready.prepend(work)
                     } else {
@@ -277,6 +326,7 @@ public final class QueueManager: @unchecked Sendable {
             ticks += 1
             if ticks % DeliveryLimits.idleQueueSweepTicks == 0 { removeIdleQueues(nowMicros: nowMicros) }
         }
+        if let onRequeue { for (entry, index, key) in requeued { onRequeue(entry, index, key) } }
         run(starts)
     }
 
@@ -473,7 +523,8 @@ public final class QueueManager: @unchecked Sendable {
 
     static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 
-    static func domain(of address: String) -> String {
+    /// The domain of an address (what follows its last `@`; empty without one).
+    public static func domain(of address: String) -> String {
         guard let at = address.lastIndex(of: "@") else { return "" }
         return String(address[address.index(after: at)...])
     }

@@ -28,11 +28,16 @@ extension ImpulseServer {
                         bindingGroup: group ?? "default", binding: binding ?? "default")
                 }
             }
-            manager.accepted(entries)
+            self.enqueueThroughPolicy(entries)
         }
         services.spoolWriter.onSegmentClosed = { manager.segmentClosed($0) }
         manager.onEvent = { [weak self] event in self?.deliveryEvent(event) }
         let hookNames = deliveryHookNames
+        manager.onRequeue = { [weak self] entry, index, key in self?.messageRequeued(entry, index: index, key: key) }
+        manager.outboundTLSHook = { [weak self] entry, index, key, configured, done in
+            guard let self else { return done(nil) }
+            self.outboundTLSParameters(entry, index: index, key: key, configured: configured, done: done)
+        }
         manager.logsFailureAfterHook = { kind in
             let hook = kind == .permanentFailure ? "core_log_permanent_failure_v1" : "core_log_transient_failure_v1"
             return kind != .delivered && hookNames.withLockedValue { $0.contains(hook) }
@@ -118,25 +123,10 @@ extension ImpulseServer {
                 event.failureLog?.write(to: log)
                 return
             }
-            let envelope = event.entry.envelope
-            let recipient = envelope.recipients[event.recipientIndex]
-            state.openSession(
-                sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                peer: (envelope.peerAddress, envelope.peerPort))
-            state.setContexts(
-                sessionID,
-                [
-                    ContextUpdate(
-                        message: true, key: "mailfrom_address", value: envelope.sender(of: event.recipientIndex)),
-                    ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
-                    ContextUpdate(message: true, key: "rcptto_domain", value: event.key.domain),
-                    // What msg:get_code answers in the hook: the next hop's reply.
-                    ContextUpdate(message: true, key: "#delivery_reply", value: event.note)
-                ])
-            let entry = event.entry
-            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
-                (try? entry.readData()) ?? []
-            }
+            // What msg:get_code answers in the hook: the next hop's reply.
+            Self.openMessageSession(
+                state, sessionID, entry: event.entry, index: event.recipientIndex, domain: event.key.domain,
+                extra: [ContextUpdate(message: true, key: "#delivery_reply", value: event.note)])
             let record: [String: String] = [
                 "type": "domain_record", "domain": event.key.domain, "name": event.key.domain,
                 "binding": event.key.binding,
@@ -163,6 +153,139 @@ extension ImpulseServer {
                 event.failureLog?.write(
                     to: log, reason: state.context(sessionID, message: true, "#delivery_code"))
                 state.closeSession(sessionID)
+            }
+        }
+    }
+
+    /// A session in the scheduler's state for a hook about recipient `index` of a queued message:
+    /// its connection context, sender, recipient and queue domain, and its content on demand.
+    static func openMessageSession(
+        _ state: PolicyState, _ sessionID: Int, entry: SpoolDirectory.Entry, index: Int, domain: String,
+        extra: [ContextUpdate] = []
+    ) {
+        let envelope = entry.envelope
+        state.openSession(
+            sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            peer: (envelope.peerAddress, envelope.peerPort))
+        state.setContexts(
+            sessionID,
+            [
+                ContextUpdate(message: true, key: "mailfrom_address", value: envelope.sender(of: index)),
+                ContextUpdate(message: true, key: "rcptto_address", value: envelope.recipients[index].address),
+                ContextUpdate(message: true, key: "rcptto_domain", value: domain)
+            ] + extra)
+        state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
+            (try? entry.readData()) ?? []
+        }
+    }
+
+    /// The queue domain of recipient `index` (its routing domain, else its own domain).
+    static func queueDomain(_ envelope: SpoolEnvelope, _ index: Int) -> String {
+        (envelope.routingDomain(of: index) ?? QueueManager.domain(of: envelope.recipients[index].address))
+            .lowercased()
+    }
+
+    /// Messages the spool writer made durable go to the queue manager; when the policy has a
+    /// `core_ec_message_enqueue` hook it runs first, once per recipient, in the scheduler's state
+    /// (on the control queue): a recipient a module took (EC_MESSAGE_ENQUEUE_HOOK_OK, or _ERR) is
+    /// settled and not delivered by Impulse.
+    func enqueueThroughPolicy(_ entries: [SpoolDirectory.Entry]) {
+        let hook = "core_ec_message_enqueue"
+        guard deliveryHooks.contains(hook) else { return queueManager.accepted(entries) }
+        let manager = queueManager, policy = self.policy, logger = self.logger, services = self.services
+        control.async {
+            guard let state = policy.value?.scheduler else { return manager.accepted(entries) }
+            var pending = entries.indices.flatMap { entry in
+                entries[entry].envelope.recipients.indices.map { (entry, $0) }
+            }[...]
+            var result = entries
+            // One recipient after another: each hook may wait, and completes on this queue.
+            func next() {
+                guard let (entryIndex, index) = pending.popFirst() else { return manager.accepted(result) }
+                let sessionID = services.makeSessionID()
+                let entry = result[entryIndex]
+                Self.openMessageSession(
+                    state, sessionID, entry: entry, index: index, domain: Self.queueDomain(entry.envelope, index))
+                state.fireHookWaiting(hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)]) {
+                    outcome in
+                    state.closeSession(sessionID)
+                    switch outcome {
+                    case .success("taken"?):
+                        result[entryIndex] = manager.takenByPolicy(
+                            entry, index: index, failed: false, reason: "taken by policy")
+                    case .success("failed"?):
+                        result[entryIndex] = manager.takenByPolicy(
+                            entry, index: index, failed: true,
+                            reason: "554 5.3.0 [internal] refused by policy when queued")
+                    case .success: break
+                    case .failure(let failure):
+                        logger.error(
+                            """
+                            scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \
+                            \(failure.message); the message is queued
+                            """)
+                    }
+                    next()
+                }
+            }
+            next()
+        }
+    }
+
+    /// `core_pre_mailq_message_requeue(msg, now)`: work whose retry time came goes back to its
+    /// queue; the hook runs in the scheduler's state (it changes nothing of the delivery).
+    func messageRequeued(_ entry: SpoolDirectory.Entry, index: Int, key: QueueKey) {
+        let hook = "core_pre_mailq_message_requeue"
+        guard deliveryHooks.contains(hook) else { return }
+        let sessionID = services.makeSessionID()
+        let policy = self.policy, logger = self.logger
+        control.async {
+            guard let state = policy.value?.scheduler else { return }
+            Self.openMessageSession(state, sessionID, entry: entry, index: index, domain: key.domain)
+            state.fireHookWaiting(hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)]) {
+                outcome in
+                if case .failure(let failure) = outcome {
+                    logger.error(
+                        "scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message)")
+                }
+                state.closeSession(sessionID)
+            }
+        }
+    }
+
+    /// `core_get_outbound_tls_parameters(msg, params)` before an outbound connection starts:
+    /// `params.use_tls` (0, 1, 2) and what msys.tls_params.set put there override the
+    /// configuration for that connection. A failing hook leaves the configuration in force.
+    func outboundTLSParameters(
+        _ entry: SpoolDirectory.Entry, index: Int, key: QueueKey, configured: Int,
+        done: @escaping @Sendable (OutboundTLSParameters?) -> Void
+    ) {
+        let hook = "core_get_outbound_tls_parameters"
+        guard deliveryHooks.contains(hook) else { return done(nil) }
+        let sessionID = services.makeSessionID()
+        let policy = self.policy, logger = self.logger
+        control.async {
+            guard let state = policy.value?.scheduler else { return done(nil) }
+            Self.openMessageSession(state, sessionID, entry: entry, index: index, domain: key.domain)
+            state.fireHookWaiting(hook, session: sessionID, [.message, .opaque(["use_tls": String(configured)])]) {
+                outcome in
+                state.closeSession(sessionID)
+                switch outcome {
+                case .success(let text):
+                    var values: [String: String] = [:]
+                    for line in (text ?? "").split(separator: "\n") {
+                        guard let equals = line.firstIndex(of: "=") else { continue }
+                        values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+                    }
+                    done(OutboundTLSParameters(values))
+                case .failure(let failure):
+                    logger.error(
+                        """
+                        scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \
+                        \(failure.message); the configured TLS settings apply
+                        """)
+                    done(nil)
+                }
             }
         }
     }

@@ -192,7 +192,10 @@ extension ImpulseServer {
         services.setPolicyStates(generation?.states ?? [:])
         services.setThreadPools(generation?.pools)
         services.effects.setDatasources(generation?.datasources)
-        let hooks = ["core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1"]
+        let hooks = [
+            "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
+            "core_ec_message_enqueue", "core_pre_mailq_message_requeue", "core_get_outbound_tls_parameters"
+        ]
         deliveryHookNames.withLockedValue { names in
             names = Set(hooks.filter { generation?.scheduler.implementsHook($0) == true })
         }

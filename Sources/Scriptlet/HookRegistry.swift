@@ -71,7 +71,8 @@ public enum HookRegistry {
         "core_final_validation",
         "core_post_final_validation", "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt",
         "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
-        "core_log_rejection_v1"
+        "core_log_rejection_v1", "core_ec_message_enqueue", "core_pre_mailq_message_requeue",
+        "core_get_outbound_tls_parameters"
     ]
     /// Hooks Impulse will fire but does not yet (a module implementing one is told); none now.
     public static let declaredForDelivery: Set<String> = []

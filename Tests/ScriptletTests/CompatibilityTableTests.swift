@@ -48,8 +48,8 @@ final class CompatibilityTableTests: XCTestCase {
 
     func testTheFiredHooksAreTheOnesThePageNames() throws {
         let text = try String(contentsOfFile: Self.page, encoding: .utf8)
-        let section = try XCTUnwrap(text.range(of: "The hooks\nImpulse calls:")).upperBound
-        let end = try XCTUnwrap(text.range(of: "Not yet called", range: section..<text.endIndex)).lowerBound
+        let section = try XCTUnwrap(text.range(of: "The hooks\nImpulse calls:\n\n")).upperBound
+        let end = text.range(of: "\n\n", range: section..<text.endIndex)?.lowerBound ?? text.endIndex
         let listed = Set(
             text[section..<end].split(separator: "\n").compactMap { line -> String? in
                 guard line.hasPrefix("- `") else { return nil }

@@ -24,11 +24,32 @@ local constants = {
   EC_AUTH_OK = 0, EC_AUTH_FAIL = 1, EC_AUTH_ERROR = 2,
   ECTP_COMPLETE_CALLBACK = 0, ECTP_COMPLETE_CALLBACK_SCHED = 1,
   EC_HOOK_CONT = 0, EC_HOOK_DONE = 1, EC_HOOK_RETRY = 2,
+  EC_MESSAGE_ENQUEUE_HOOK_CONT = 0, EC_MESSAGE_ENQUEUE_HOOK_OK = 1, EC_MESSAGE_ENQUEUE_HOOK_ERR = 2,
   FAILED = "failed", DELAYED = "delayed", DELIVERED = "delivered", RELAYED = "relayed", EXPANDED = "expanded",
   LOG_EMERG = 0, LOG_ALERT = 1, LOG_CRIT = 2, LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7,
   O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_RDRW = 2, O_CREAT = 64, O_APPEND = 1024, O_BINARY = 0,
 }
 for name, value in pairs(constants) do core[name] = value end
+-- Momentum's manual uses these bare, as globals, in its core_ec_message_enqueue example.
+for _, name in ipairs({ "EC_MESSAGE_ENQUEUE_HOOK_CONT", "EC_MESSAGE_ENQUEUE_HOOK_OK", "EC_MESSAGE_ENQUEUE_HOOK_ERR" }) do
+  _G[name] = constants[name]
+end
+
+-- msys.tls_params.set(params, key, value): in core_get_outbound_tls_parameters, one of the
+-- connection's TLS settings (docs/delivery.md): certfile, keyfile, ca, cipherlist. Any other key
+-- is an error: a setting Impulse would not apply must not look applied.
+local tls_keys = { certfile = true, keyfile = true, ca = true, cipherlist = true }
+msys.tls_params = {}
+function msys.tls_params.set(params, key, value)
+  if type(params) ~= "table" then error("msys.tls_params.set: expected the hook's params", 2) end
+  key = tostring(key)
+  if not tls_keys[key] then
+    error("msys.tls_params.set: unknown parameter '" .. key .. "' (certfile, keyfile, ca, cipherlist)", 2)
+  end
+  params[key] = tostring(value)
+  return true
+end
+preload("msys.tls_params", msys.tls_params)
 
 -- msys.core.string_new([text]): an ec_string (`tostring(s)`, `s.buffer`, `s:set()`).
 function core.string_new(text) return I.ec_string(text ~= nil and tostring(text) or "") end

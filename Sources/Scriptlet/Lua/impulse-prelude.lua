@@ -1275,7 +1275,8 @@ end
 -- one hook of a message to the next, as Momentum's keep_message_dicts_in_memory keeps it: in the
 -- scheduler's state, for the 10,000 messages whose hooks ran last.
 local delivery_hooks = { core_log_delivery_v1 = true, core_log_transient_failure_v1 = true,
-                         core_log_permanent_failure_v1 = true }
+                         core_log_permanent_failure_v1 = true, core_ec_message_enqueue = true,
+                         core_pre_mailq_message_requeue = true, core_get_outbound_tls_parameters = true }
 local message_dicts, message_dict_order, message_dict_first, message_dict_last = {}, {}, 1, 0
 local MESSAGE_DICTS = 10000
 local function restore_message_dict(session, id)
@@ -1304,6 +1305,21 @@ local function keep_message_dict(session, id)
   message_dicts[id] = kept
 end
 
+-- core_ec_message_enqueue answers EC_MESSAGE_ENQUEUE_HOOK_CONT (0 or nothing: the next module,
+-- then Impulse queues it), _OK (1: the module took the message) or _ERR (2: it took it, failed).
+local function message_enqueue(session, ...)
+  for index, module in ipairs(modules) do
+    local method = module.tbl.core_ec_message_enqueue
+    if type(method) == "function" then
+      session.module = module
+      local ok, result = xpcall(method, traceback, module_self(session, index, module), ...)
+      if not ok then return module, result end
+      if result == 1 then return nil, nil, "taken" end
+      if result == 2 then return nil, nil, "failed" end
+    end
+  end
+end
+
 -- Any hook by its prototype (HookRegistry): the arguments come as (kind, value) pairs — "msg",
 -- "accept", "vctx" (the session's objects), "buffer" (an ec_string), "text", "number", "opaque"
 -- (a table from "key=value" lines). Hooks without a session get nil for the session objects.
@@ -1329,10 +1345,26 @@ function __impulse_fire_hook(sid, name, ...)
   if session then set_current(sid) end
   local dict_id = delivery_hooks[name] and session and session.msg.id
   if dict_id then restore_message_dict(session, dict_id) end
-  local failed, message = call_modules(session, name, unpack(args, 1, n))
+  local failed, message, taken
+  if name == "core_ec_message_enqueue" then
+    failed, message, taken = message_enqueue(session, unpack(args, 1, n))
+  else
+    failed, message = call_modules(session, name, unpack(args, 1, n))
+  end
   if dict_id then keep_message_dict(session, dict_id) end
   set_current(nil)
   if failed then return "error", failed.name, failed.script, tostring(message) end
+  if taken then return "ok", taken end
+  if name == "core_get_outbound_tls_parameters" then
+    -- The params table as the modules left it, as "key=value" lines.
+    local lines = {}
+    for key, value in pairs(args[2] or {}) do
+      if type(key) == "string" and (type(value) == "string" or type(value) == "number") then
+        lines[#lines + 1] = key .. "=" .. gsub(tostring(value), "[\r\n]", " ")
+      end
+    end
+    return "ok", table.concat(lines, "\n")
+  end
   return "ok", buffer and tostring(buffer) or nil
 end
 
