@@ -16,7 +16,7 @@ extension ImpulseServer {
         let manager = queueManager
         let log = deliveryLog
         let logReceptions = log.mainlogPath != nil
-        services.spoolWriter.onCommit = { entries in
+        services.spoolWriter.onCommit = { [weak self] entries in
             for entry in entries where logReceptions {
                 let envelope = entry.envelope
                 for (index, recipient) in envelope.recipients.enumerated() {
@@ -28,6 +28,7 @@ extension ImpulseServer {
                         bindingGroup: group ?? "default", binding: binding ?? "default")
                 }
             }
+            guard let self else { return manager.accepted(entries) }
             self.enqueueThroughPolicy(entries)
         }
         services.spoolWriter.onSegmentClosed = { manager.segmentClosed($0) }
@@ -44,7 +45,51 @@ extension ImpulseServer {
         }
         journal.start()
         services.spoolWriter.start()
-        manager.start(recovered: control.sync { rebind(recovered) })
+        manager.start(recovered: control.sync { recoveredThroughPolicy(rebind(recovered)) })
+    }
+
+    /// core_ec_message_enqueue for the recipients of recovered messages still to deliver (their
+    /// hook may not have run before the stop), on the control queue before delivery starts. The
+    /// hook cannot wait here (the queue is not running yet): one that tries fails, and the
+    /// recipient is queued.
+    func recoveredThroughPolicy(_ entries: [SpoolDirectory.Entry]) -> [SpoolDirectory.Entry] {
+        let hook = "core_ec_message_enqueue"
+        guard deliveryHooks.contains(hook), let state = policy.value?.scheduler else { return entries }
+        return entries.map { entry in
+            var entry = entry
+            for index in entry.envelope.recipients.indices where entry.recipientStates[index]?.settled != true {
+                let sessionID = services.makeSessionID()
+                Self.openMessageSession(
+                    state, sessionID, entry: entry, index: index, domain: Self.queueDomain(entry.envelope, index))
+                let outcome = state.fireHook(
+                    hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)])
+                state.closeSession(sessionID)
+                entry = enqueueOutcome(outcome, entry: entry, index: index, hook: hook)
+            }
+            return entry
+        }
+    }
+
+    /// What a core_ec_message_enqueue outcome does to recipient `index` of `entry`.
+    func enqueueOutcome(
+        _ outcome: Result<String?, ScriptletFailure>, entry: SpoolDirectory.Entry, index: Int, hook: String
+    ) -> SpoolDirectory.Entry {
+        switch outcome {
+        case .success("taken"?):
+            return queueManager.takenByPolicy(entry, index: index, failed: false, reason: "taken by policy")
+        case .success("failed"?):
+            return queueManager.takenByPolicy(
+                entry, index: index, failed: true, reason: "554 5.3.0 [internal] refused by policy when queued")
+        case .success:
+            return entry
+        case .failure(let failure):
+            logger.error(
+                """
+                scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \(failure.message); \
+                the message is queued
+                """)
+            return entry
+        }
     }
 
     /// Momentum runs validate_set_binding again for messages found in the spool at start-up
@@ -192,8 +237,8 @@ extension ImpulseServer {
     func enqueueThroughPolicy(_ entries: [SpoolDirectory.Entry]) {
         let hook = "core_ec_message_enqueue"
         guard deliveryHooks.contains(hook) else { return queueManager.accepted(entries) }
-        let manager = queueManager, policy = self.policy, logger = self.logger, services = self.services
-        control.async {
+        let manager = queueManager, policy = self.policy, services = self.services
+        control.async { [self] in
             guard let state = policy.value?.scheduler else { return manager.accepted(entries) }
             var pending = entries.indices.flatMap { entry in
                 entries[entry].envelope.recipients.indices.map { (entry, $0) }
@@ -209,22 +254,7 @@ extension ImpulseServer {
                 state.fireHookWaiting(hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)]) {
                     outcome in
                     state.closeSession(sessionID)
-                    switch outcome {
-                    case .success("taken"?):
-                        result[entryIndex] = manager.takenByPolicy(
-                            entry, index: index, failed: false, reason: "taken by policy")
-                    case .success("failed"?):
-                        result[entryIndex] = manager.takenByPolicy(
-                            entry, index: index, failed: true,
-                            reason: "554 5.3.0 [internal] refused by policy when queued")
-                    case .success: break
-                    case .failure(let failure):
-                        logger.error(
-                            """
-                            scriptlet: module \(failure.module) (\(failure.script)): \(hook) failed: \
-                            \(failure.message); the message is queued
-                            """)
-                    }
+                    result[entryIndex] = self.enqueueOutcome(outcome, entry: entry, index: index, hook: hook)
                     next()
                 }
             }

@@ -94,3 +94,21 @@ def test_a_tls_hook_requires_verified_tls_for_its_connections(server_factory, mx
     assert plain.wait_for(1)[0].recipients == ["c@sender.test"]
     log = server.log.read_text()
     assert "core_get_outbound_tls_parameters failed" in log and "unknown parameter 'protocols'" in log
+
+
+def test_recovered_recipients_go_through_the_enqueue_hook(server_factory, mx_dns, sinks):
+    sink = sinks()
+    config = deliver_config(mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n'
+                                    'scriptlet "scriptlet" { script "queue_hooks" { source = "queue_hooks" } }')
+    held = dict(config, global_options=config["global_options"] + "\nsuspend_delivery = true\n")
+    server = server_factory(**held)
+    (server.directory / "queue_hooks.lua").write_text("local mod = {}\nmsys.registerModule('none', mod)\n")
+    server.start()
+    send(server.port, ["taken@sink.test", "plain@sink.test"])
+    assert server.stop() == 0
+    (server.directory / "queue_hooks.lua").write_text(ENQUEUE)
+    server.config.write_text(server.config.read_text().replace("suspend_delivery = true", ""))
+    server.start()
+    assert sink.wait_for(1)[0].recipients == ["plain@sink.test"]
+    assert len(wait_until(lambda: len(mainlog(server, "D")) >= 2 and mainlog(server, "D"), what="D records")) == 2
+    assert all(m.recipients == ["plain@sink.test"] for m in sink.messages)
