@@ -38,8 +38,6 @@ extension QueueManager {
         // Every recipient of one work item was sent with one sender (its own, for a VERP recipient).
         let sender = envelope.sender(of: work.recipients.first ?? 0)
         let bounces = options.generateBounces && !sender.isEmpty
-        let deferTransient = logsFailureAfterHook?(.transientFailure) ?? false
-        let deferPermanent = logsFailureAfterHook?(.permanentFailure) ?? false
         var retry: [Int] = []
         var retryAt: Int64 = 0
         var removeSegment: String?
@@ -101,7 +99,7 @@ extension QueueManager {
                         let line = FailureLog(
                             attempt: attempt, permanent: false, stage: stage, response: text,
                             recipient: recipient.address, sender: sender)
-                        if deferTransient {
+                        if logsFailureAfterHook?(.transientFailure) == true {
                             event.failureLog = line
                         } else {
                             effects.append(.failure(line))
@@ -123,7 +121,7 @@ extension QueueManager {
                     let line = FailureLog(
                         attempt: attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
                         recipient: recipient.address, sender: sender)
-                    if deferPermanent {
+                    if logsFailureAfterHook?(.permanentFailure) == true {
                         event.failureLog = line
                     } else {
                         effects.append(.failure(line))
