@@ -94,10 +94,16 @@ extension SMTPSessionStateMachine {
 
     package mutating func changeSender(to address: String) -> Bool {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
-        guard
-            let sender = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
-                Substring("<\(address)>"))
-        else { return false }
+        let sender: Mailbox?
+        if address.isEmpty {
+            sender = nil  // the null sender, <>
+        } else {
+            guard
+                let parsed = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
+                    Substring("<\(address)>"))
+            else { return false }
+            sender = parsed
+        }
         switch pending {
         case .mail(_, let parameters): pending = .mail(sender: sender, parameters: parameters)
         case .message(var pendingTransaction, let message, let steps):

@@ -133,3 +133,18 @@ def test_what_differs_per_recipient_survives_a_restart(server_factory, mx_dns, s
     assert delivered["vip@sink.test"].peer[0] == "127.0.0.3"
     assert delivered["plain@sink.test"].mail_from == "bounces+plain=sink.test@sender.test"
     assert delivered["plain@sink.test"].peer[0] == "127.0.0.1"
+
+
+def test_a_message_wide_callout_may_set_the_null_sender(server_factory):
+    from test_policy import policy_server
+    server = policy_server(server_factory, {"null": """
+local mod = {}
+function mod:validate_data(msg, accept, vctx)
+  msg:mailfrom("")
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("null", mod)
+"""}).start()
+    send(server.port, ["someone@example.test"])
+    (envelope, _), = server.records().values()
+    assert envelope["mail_from"] == "" and "not a valid address" not in server.log.read_text()
