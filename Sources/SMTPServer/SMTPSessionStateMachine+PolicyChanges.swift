@@ -96,7 +96,7 @@ extension SMTPSessionStateMachine {
         let utf8 = transaction?.parameters.smtpUTF8 ?? true
         let sender: Mailbox?
         if address.isEmpty {
-            sender = nil  // the null sender, <>
+            sender = nil // the null sender, <>
         } else {
             guard
                 let parsed = try? MailPathParser(limits: limits, allowUTF8: utf8).parseReversePath(
