@@ -79,12 +79,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         case .required: configured = 2
         }
         let loop = self.loop
-        hook(work.message.entry, first, key, configured) { [self] parameters in
+        let asked = hook(work.message.entry, first, key, configured) { [self] parameters in
             loop.execute {
                 self.tlsOverride = parameters
                 self.resolve()
             }
         }
+        if !asked { resolve() }
     }
 
     /// Resolves the next hops (off the loop: libunbound blocks), then connects.

@@ -42,9 +42,7 @@ final class QueuedMessage: @unchecked Sendable {
     /// The queue recipient `index` belongs to.
     func queueKey(of index: Int) -> QueueKey {
         let (binding, group) = binding(of: index)
-        let envelope = entry.envelope
-        let domain = envelope.routingDomain(of: index) ?? QueueManager.domain(of: envelope.recipients[index].address)
-        return QueueKey(binding: binding, group: group, domain: domain.lowercased())
+        return QueueKey(binding: binding, group: group, domain: entry.envelope.queueDomain(of: index))
     }
 
     /// `work` without the recipients settled meanwhile (an operator failed them); nil when none is left.

@@ -44,6 +44,17 @@ extension QueueManager {
         // Log lines and journal records are written after the lock: file I/O would make every
         // connection wait for every other one.
         var effects: [RecordedOutcome] = []
+        // A failure's event, and its log line: written now, or by whoever fires its hook, after
+        // it (the hook's msg:set_code becomes the reason).
+        func failure(_ event: Event, _ line: FailureLog) {
+            var event = event
+            if logsFailureAfterHook?(event.kind) == true {
+                event.failureLog = line
+            } else {
+                effects.append(.failure(line))
+            }
+            events.append(event)
+        }
         lock.withLock {
             let queue = queues[key]
             for (position, index) in work.recipients.enumerated() {
@@ -93,18 +104,13 @@ extension QueueManager {
                             nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
                         message.states[index].nextAttemptMicros = next
                         effects.append(.deferred(index: index, attempts: attempts, nextAttemptMicros: next))
-                        var event = Event(
-                            kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                            remoteAddress: remoteAddress, attempts: attempts)
-                        let line = FailureLog(
-                            attempt: attempt, permanent: false, stage: stage, response: text,
-                            recipient: recipient.address, sender: sender)
-                        if logsFailureAfterHook?(.transientFailure) == true {
-                            event.failureLog = line
-                        } else {
-                            effects.append(.failure(line))
-                        }
-                        events.append(event)
+                        failure(
+                            Event(
+                                kind: .transientFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                                remoteAddress: remoteAddress, attempts: attempts),
+                            FailureLog(
+                                attempt: attempt, permanent: false, stage: stage, response: text,
+                                recipient: recipient.address, sender: sender))
                         retry.append(index)
                         retryAt = max(retryAt, next)
                     }
@@ -115,18 +121,13 @@ extension QueueManager {
                     queue?.lastError = text
                     queue?.lastErrorAt = now
                     let isInternal = text == Self.expiredText || text == Self.retriesExhaustedText
-                    var event = Event(
-                        kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
-                        remoteAddress: remoteAddress, attempts: message.states[index].attempts)
-                    let line = FailureLog(
-                        attempt: attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
-                        recipient: recipient.address, sender: sender)
-                    if logsFailureAfterHook?(.permanentFailure) == true {
-                        event.failureLog = line
-                    } else {
-                        effects.append(.failure(line))
-                    }
-                    events.append(event)
+                    failure(
+                        Event(
+                            kind: .permanentFailure, entry: entry, recipientIndex: index, key: key, note: text,
+                            remoteAddress: remoteAddress, attempts: message.states[index].attempts),
+                        FailureLog(
+                            attempt: attempt, permanent: true, stage: isInternal ? 21 : stage, response: text,
+                            recipient: recipient.address, sender: sender))
                     if Self.wantsFailureNotice(recipient.notify) {
                         if bounces { bouncedIndices.insert(index) }
                         failed.append(

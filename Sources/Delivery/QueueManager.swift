@@ -71,12 +71,13 @@ public final class QueueManager: @unchecked Sendable {
 
     /// `core_get_outbound_tls_parameters`: asked before a connection starts, with the message it
     /// starts with (entry, recipient index), its queue and the configured `tls` (0, 1, 2); `done`
-    /// gets what the policy chose, or nil to keep the configuration. Set before `start`.
+    /// gets what the policy chose, or nil to keep the configuration. Returns false, and never
+    /// calls `done`, when the policy has no such hook. Set before `start`.
     public var outboundTLSHook:
         (
             @Sendable (
                 SpoolDirectory.Entry, Int, QueueKey, Int, @escaping @Sendable (OutboundTLSParameters?) -> Void
-            ) -> Void
+            ) -> Bool
         )?
 
     /// `core_pre_mailq_message_requeue`: work whose retry time came goes back to its queue (the
@@ -168,8 +169,7 @@ public final class QueueManager: @unchecked Sendable {
         let envelope = entry.envelope
         let chosen = envelope.binding(of: index)
         let queueBinding = lock.withLock { self.binding(named: chosen.binding, group: chosen.group, id: envelope.id) }
-        let domain = (envelope.routingDomain(of: index) ?? Self.domain(of: envelope.recipients[index].address))
-            .lowercased()
+        let domain = envelope.queueDomain(of: index)
         let attempt = DeliveryLog.Attempt(
             messageID: envelope.id, connectionID: 0, domain: domain, bindingGroup: queueBinding.group,
             binding: queueBinding.binding, bytes: entry.dataLength, retries: 0,
@@ -524,7 +524,7 @@ public final class QueueManager: @unchecked Sendable {
     static func nowMicros() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000_000) }
 
     /// The domain of an address (what follows its last `@`; empty without one).
-    public static func domain(of address: String) -> String {
+    static func domain(of address: String) -> String {
         guard let at = address.lastIndex(of: "@") else { return "" }
         return String(address[address.index(after: at)...])
     }

@@ -36,8 +36,7 @@ extension ImpulseServer {
         let hookNames = deliveryHookNames
         manager.onRequeue = { [weak self] entry, index, key in self?.messageRequeued(entry, index: index, key: key) }
         manager.outboundTLSHook = { [weak self] entry, index, key, configured, done in
-            guard let self else { return done(nil) }
-            self.outboundTLSParameters(entry, index: index, key: key, configured: configured, done: done)
+            self?.outboundTLSParameters(entry, index: index, key: key, configured: configured, done: done) ?? false
         }
         manager.logsFailureAfterHook = { kind in
             let hook = kind == .permanentFailure ? "core_log_permanent_failure_v1" : "core_log_transient_failure_v1"
@@ -60,7 +59,7 @@ extension ImpulseServer {
             for index in entry.envelope.recipients.indices where entry.recipientStates[index]?.settled != true {
                 let sessionID = services.makeSessionID()
                 Self.openMessageSession(
-                    state, sessionID, entry: entry, index: index, domain: Self.queueDomain(entry.envelope, index))
+                    state, sessionID, entry: entry, index: index, domain: entry.envelope.queueDomain(of: index))
                 let outcome = state.fireHook(
                     hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)])
                 state.closeSession(sessionID)
@@ -102,25 +101,20 @@ extension ImpulseServer {
             var entry = entry
             let envelope = entry.envelope
             let sessionID = services.makeSessionID()
-            state.openSession(
-                sessionID, connectionContext: envelope.context.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-                peer: (envelope.peerAddress, envelope.peerPort))
-            state.beginMessage(sessionID)
-            let stored = entry
-            state.offerMessage(sessionID, size: entry.dataLength, messageID: envelope.id) {
-                (try? stored.readData()) ?? []
-            }
+            Self.openMessageSession(state, sessionID, entry: entry, index: 0, domain: envelope.queueDomain(of: 0))
             // Its waits (DNS …) are carried out by the effect executor; the control queue waits.
             let waitFor: (PolicyEffect) -> EffectResult = { [effects = services.effects, loop = group.next()] effect in
                 (try? effects.perform(effect, origin: .init(label: "recovery", limits: SMTPLimits()), on: loop).wait())
                     ?? .failed("effect executor stopped")
             }
-            for (index, recipient) in envelope.recipients.enumerated() {
+            for (index, recipient) in envelope.recipients.enumerated()
+            where entry.recipientStates[index]?.settled != true {
                 state.setContexts(
                     sessionID,
                     [
                         ContextUpdate(message: true, key: "mailfrom_address", value: envelope.sender(of: index)),
-                        ContextUpdate(message: true, key: "rcptto_address", value: recipient.address)
+                        ContextUpdate(message: true, key: "rcptto_address", value: recipient.address),
+                        ContextUpdate(message: true, key: "rcptto_domain", value: envelope.queueDomain(of: index))
                     ])
                 if case .failed(let failure) = state.run(
                     .setBinding, session: sessionID, text: String(index), waitFor: waitFor)
@@ -224,12 +218,6 @@ extension ImpulseServer {
         }
     }
 
-    /// The queue domain of recipient `index` (its routing domain, else its own domain).
-    static func queueDomain(_ envelope: SpoolEnvelope, _ index: Int) -> String {
-        (envelope.routingDomain(of: index) ?? QueueManager.domain(of: envelope.recipients[index].address))
-            .lowercased()
-    }
-
     /// Messages the spool writer made durable go to the queue manager; when the policy has a
     /// `core_ec_message_enqueue` hook it runs first, once per recipient, in the scheduler's state
     /// (on the control queue): a recipient a module took (EC_MESSAGE_ENQUEUE_HOOK_OK, or _ERR) is
@@ -250,7 +238,7 @@ extension ImpulseServer {
                 let sessionID = services.makeSessionID()
                 let entry = result[entryIndex]
                 Self.openMessageSession(
-                    state, sessionID, entry: entry, index: index, domain: Self.queueDomain(entry.envelope, index))
+                    state, sessionID, entry: entry, index: index, domain: entry.envelope.queueDomain(of: index))
                 state.fireHookWaiting(hook, session: sessionID, [.message, .number(Date().timeIntervalSince1970)]) {
                     outcome in
                     state.closeSession(sessionID)
@@ -286,12 +274,13 @@ extension ImpulseServer {
     /// `core_get_outbound_tls_parameters(msg, params)` before an outbound connection starts:
     /// `params.use_tls` (0, 1, 2) and what msys.tls_params.set put there override the
     /// configuration for that connection. A failing hook leaves the configuration in force.
+    /// False (and `done` is never called) when no module implements the hook.
     func outboundTLSParameters(
         _ entry: SpoolDirectory.Entry, index: Int, key: QueueKey, configured: Int,
         done: @escaping @Sendable (OutboundTLSParameters?) -> Void
-    ) {
+    ) -> Bool {
         let hook = "core_get_outbound_tls_parameters"
-        guard deliveryHooks.contains(hook) else { return done(nil) }
+        guard deliveryHooks.contains(hook) else { return false }
         let sessionID = services.makeSessionID()
         let policy = self.policy, logger = self.logger
         control.async {
@@ -318,5 +307,6 @@ extension ImpulseServer {
                 }
             }
         }
+        return true
     }
 }

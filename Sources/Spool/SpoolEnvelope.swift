@@ -34,6 +34,19 @@ public struct SpoolEnvelope: Sendable, Equatable {
         recipients.indices.contains(index) ? recipients[index].routingDomain ?? routingDomain : routingDomain
     }
 
+    /// The domain whose queue recipient `index` goes to: its routing domain, else the domain of
+    /// its address (lower-cased).
+    public func queueDomain(of index: Int) -> String {
+        let domain: Substring
+        if let routed = routingDomain(of: index) {
+            domain = Substring(routed)
+        } else {
+            let address = recipients[index].address
+            domain = address.lastIndex(of: "@").map { address[address.index(after: $0)...] } ?? ""
+        }
+        return domain.lowercased()
+    }
+
     /// The binding and binding group a policy chose for recipient `index`, if any.
     public func binding(of index: Int) -> (binding: String?, group: String?) {
         guard recipients.indices.contains(index) else { return (binding, bindingGroup) }
