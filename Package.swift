@@ -102,7 +102,7 @@ let package = Package(
             swiftSettings: strict),
         // ecelerity.conf: lexer, parser, option catalogue and binding. Trusted input (the
         // operator's files), checked strictly: every mistake is an error with file:line:column.
-        .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        .target(name: "ImpulseConfig", dependencies: ["SMTPProtocol", "CPCRE2"], swiftSettings: strict),
         // The outbound SMTP client's protocol logic free of sockets. Parses untrusted replies
         // from next hops.
         .target(name: "OutboundSMTP", dependencies: ["SMTPProtocol"], swiftSettings: strict),

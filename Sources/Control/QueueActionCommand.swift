@@ -113,6 +113,13 @@ extension ConsoleContext {
                         """
                 }
                 text += "Active Connections: \(report.connections)\n"
+                if let host = queueManager.hostScope(of: report.key) {
+                    text +=
+                        "Host Scope: \(host.scope) (connections \(host.connections)/\(host.cap.map(String.init) ?? "-"))\n"
+                }
+            }
+            for throttle in queueManager.throttles(domain: domain) {
+                text += "Throttle: " + ThrottleCommand.line(throttle)
             }
             return (true, text)
         }

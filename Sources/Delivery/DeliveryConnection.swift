@@ -24,6 +24,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     let options: ResolvedOutboundOptions
     let id: Int
     let loop: EventLoop
+    /// The `host` scope whose connection count includes this connection.
+    let host: HostLimiter?
 
     var candidates: [NextHopResolver.Candidate] = []
     var candidateIndex = 0
@@ -56,7 +58,11 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// What a policy's core_get_outbound_tls_parameters chose for this connection.
     var tlsOverride: OutboundTLSParameters?
 
-    init(manager: QueueManager, key: QueueKey, options: ResolvedOutboundOptions, id: Int, loop: EventLoop) {
+    init(
+        manager: QueueManager, key: QueueKey, options: ResolvedOutboundOptions, id: Int, loop: EventLoop,
+        host: HostLimiter? = nil
+    ) {
+        self.host = host
         self.manager = manager
         self.key = key
         self.options = options

@@ -13,4 +13,7 @@ public enum DeliveryLimits {
     /// Timer ticks (250 ms) between sweeps of idle per-domain queues: once a minute, so mail to
     /// many random domains (backscatter) cannot grow the queue manager without bound.
     public static let idleQueueSweepTicks = 240
+    /// How long a queue keeps the `host` scope it found from its next hops' names before it
+    /// looks again (µs): an MX change reaches a busy queue within ten minutes.
+    public static let hostLookupLifetime: Int64 = 600 * 1_000_000
 }

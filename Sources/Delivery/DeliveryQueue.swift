@@ -92,9 +92,29 @@ final class DomainQueue: @unchecked Sendable {
     /// Recipients delivered and failed for good through this queue since start.
     var delivered = 0
     var failed = 0
+    /// outbound_throttle_messages / _connections of this binding and domain.
+    var messageThrottle: Throttle?
+    var connectionThrottle: Throttle?
+    /// The `host` scope its next hop falls in, once looked up (only when host scopes exist).
+    var host: HostLimiter?
+    var hostLookup = HostLookup.notYet
+    /// Whether a look-up has finished once (until then the queue opens no connection).
+    var hostLookupDoneOnce = false
+    /// When the throttle wake-up already scheduled fires (monotonic µs; 0: none).
+    var wakeAt: Int64 = 0
+
+    /// Where finding the queue's `host` scope stands.
+    enum HostLookup {
+        case notYet
+        case running
+        /// Done at this time (monotonic µs); looked up again after `DeliveryLimits.hostLookupLifetime`.
+        case done(at: Int64)
+    }
 
     init(key: QueueKey, options: ResolvedOutboundOptions) {
         self.key = key
         self.options = options
+        messageThrottle = options.throttleMessages.map(Throttle.init)
+        connectionThrottle = options.throttleConnections.map(Throttle.init)
     }
 }

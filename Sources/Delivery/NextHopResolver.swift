@@ -52,6 +52,35 @@ public struct NextHopResolver: Sendable {
         return mxCandidates(domain, port: options.remoteSMTPPort)
     }
 
+    /// The names of the hosts mail for `domain` goes to, best first, without their addresses:
+    /// the gateway, the route hosts (a `__mx__` route's MX hosts), or the MX hosts (the domain
+    /// itself without MX). What `host` scopes are matched against. Empty when DNS fails.
+    public func hostNames(for domain: String, options: ResolvedOutboundOptions) -> [String] {
+        if let gateway = options.gateway { return [gateway.host.lowercased()] }
+        var hops = [NextHop(host: "__mx__", port: nil)]
+        if let routes = options.routes, !routes.isEmpty { hops = routes }
+        var names: [String] = []
+        for hop in hops {
+            guard hop.isMX else {
+                names.append(hop.host.lowercased())
+                continue
+            }
+            if Self.addressLiteral(domain) != nil {
+                names.append(domain.lowercased())
+                continue
+            }
+            switch resolver?.lookup(domain, type: .mx) {
+            case .success(let records):
+                let sorted = records.filter { $0.value != "." && !$0.value.isEmpty }
+                    .sorted { ($0.preference ?? 0) < ($1.preference ?? 0) }.prefix(DeliveryLimits.maxMXHosts)
+                names += sorted.map { ($0.value.hasSuffix(".") ? String($0.value.dropLast()) : $0.value).lowercased() }
+            case .failure(.noData): names.append(domain.lowercased())
+            default: break
+            }
+        }
+        return names
+    }
+
     /// MX hosts in preference order, each host's addresses in turn; the domain itself when it
     /// has no MX (RFC 5321 §5.1 implicit MX).
     func mxCandidates(_ domain: String, port: Int) -> Result<[Candidate], Failure> {

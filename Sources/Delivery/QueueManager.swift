@@ -120,6 +120,10 @@ public final class QueueManager: @unchecked Sendable {
     var bounceRetryDelay: TimeAmount = .seconds(30)
     /// Domains an operator suspended from the console (`suspend domain`).
     var suspendedDomains: Set<String> = []
+    /// The `host` scopes in use, by binding and scope (HostLimiter.key).
+    var hostLimiters: [String: HostLimiter] = [:]
+    /// Times a throttle held work since start (metrics).
+    var throttleHolds = 0
 
     public init(
         settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
@@ -336,15 +340,18 @@ public final class QueueManager: @unchecked Sendable {
     /// its counters for the console start afresh. Caller holds the lock.
     func removeIdleQueues(nowMicros: Int64) {
         queues = queues.filter { _, queue in
-            !(queue.ready.isEmpty && queue.delayed == 0 && queue.connections == 0
-                && queue.unreachableUntil <= nowMicros)
+            let idle =
+                queue.ready.isEmpty && queue.delayed == 0 && queue.connections == 0
+                && queue.unreachableUntil <= nowMicros
+            if idle, let host = queue.host { release(host) }
+            return !idle
         }
     }
 
     /// What `pump` decided: hand work to an idle connection, or open a new one.
     enum Start {
         case resume(DeliveryConnection, DeliveryWork)
-        case open(DomainQueue, DeliveryWork, id: Int)
+        case open(DomainQueue, DeliveryWork, id: Int, host: HostLimiter?)
     }
 
     /// Gives the queue's ready work to idle connections, then opens connections up to the
@@ -360,13 +367,21 @@ public final class QueueManager: @unchecked Sendable {
             }
             queue.unreachableUntil = 0
         }
+        let now = Throttle.now
+        if !queue.ready.isEmpty && awaitingHost(queue, now: now) { return starts }
         while let head = queue.ready.first {
             guard let work = head.message.live(head) else {
                 queue.ready.removeFirst()
                 continue
             }
+            let messageWait = messageWait(queue, now: now)
+            if messageWait > 0 {
+                hold(queue, wait: messageWait, now: now, messages: true)
+                break
+            }
             if let idle = queue.idle.popLast() {
                 queue.ready.removeFirst()
+                takeMessage(queue, now: now)
                 starts.append(.resume(idle, work))
                 continue
             }
@@ -375,14 +390,22 @@ public final class QueueManager: @unchecked Sendable {
                 settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
             guard queue.connections < queue.options.maxOutboundConnections,
                 connectionsTotal < settings.outbound.globalMaxOutboundConnections,
-                connectionsByBinding[binding, default: 0] < bindingLimit
+                connectionsByBinding[binding, default: 0] < bindingLimit,
+                queue.host?.hasConnectionRoom ?? true
             else { break }
+            let connectionWait = connectionWait(queue, now: now)
+            if connectionWait > 0 {
+                hold(queue, wait: connectionWait, now: now, messages: false)
+                break
+            }
+            takeConnection(queue, now: now)
+            takeMessage(queue, now: now)
             queue.connections += 1
             connectionsTotal += 1
             connectionsByBinding[binding, default: 0] += 1
             nextConnectionID += 1
             queue.ready.removeFirst()
-            starts.append(.open(queue, work, id: nextConnectionID))
+            starts.append(.open(queue, work, id: nextConnectionID, host: queue.host))
         }
         return starts
     }
@@ -400,9 +423,9 @@ public final class QueueManager: @unchecked Sendable {
             switch start {
             case .resume(let connection, let work):
                 resumes[ObjectIdentifier(connection.loop), default: (connection.loop, [])].1.append((connection, work))
-            case .open(let queue, let work, let id):
+            case .open(let queue, let work, let id, let host):
                 let connection = DeliveryConnection(
-                    manager: self, key: queue.key, options: queue.options, id: id, loop: group.next())
+                    manager: self, key: queue.key, options: queue.options, id: id, loop: group.next(), host: host)
                 connection.start(work)
             }
         }
@@ -430,8 +453,20 @@ public final class QueueManager: @unchecked Sendable {
     func next(for connection: DeliveryConnection) -> Next {
         lock.withLock {
             guard !stopping, let queue = queues[connection.key] else { return .quit }
-            while !isSuspended(queue), let head = queue.ready.popFirst() {
-                if let work = head.message.live(head) { return .deliver(work) }
+            let now = Throttle.now
+            while !isSuspended(queue), let head = queue.ready.first {
+                guard let work = head.message.live(head) else {
+                    queue.ready.removeFirst()
+                    continue
+                }
+                let wait = messageWait(queue, now: now)
+                if wait > 0 {
+                    hold(queue, wait: wait, now: now, messages: true)
+                    break
+                }
+                queue.ready.removeFirst()
+                takeMessage(queue, now: now)
+                return .deliver(work)
             }
             queue.idle.append(connection)
             return .idle
@@ -456,6 +491,10 @@ public final class QueueManager: @unchecked Sendable {
             guard let queue = queues[connection.key] else { return }
             queue.idle.removeAll { $0 === connection }
             queue.connections -= 1
+            if let host = connection.host {
+                host.connections -= 1
+                if host.queues <= 0 && host.connections <= 0 { hostLimiters[host.key] = nil }
+            }
             connectionsTotal -= 1
             connectionsByBinding[connection.key.binding, default: 1] -= 1
             starts += pump(queue)

@@ -149,11 +149,8 @@ struct Binder {
             case "ec_logger": bindLogger(scope, into: &config.logs)
             case "alerting": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)
-            case "domain":
-                if let name = domainName(scope) {
-                    config.outbound.globalDomains[name] = bindDomain(
-                        scope, merging: config.outbound.globalDomains[name])
-                }
+            case "domain": bindDomain(scope, into: &config.outbound.globalDomains)
+            case "host": bindHost(scope, into: &config.outbound.globalHosts)
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "datasource": bindDatasource(scope, into: &config.datasources)
@@ -195,9 +192,9 @@ struct Binder {
                     if child.keyword == "binding" {
                         bindBinding(child, group: group, into: &config.bindings, outbound: &config.outbound)
                     } else if child.keyword == "domain" {
-                        if let name = domainName(child) {
-                            groupScope.domains[name] = bindDomain(child, merging: groupScope.domains[name])
-                        }
+                        bindDomain(child, into: &groupScope.domains)
+                    } else if child.keyword == "host" {
+                        bindHost(child, into: &groupScope.hosts)
                     } else {
                         warning(
                             child.location,
@@ -421,9 +418,9 @@ struct Binder {
         bindOutboundOptions(scope, into: &bindingScope.options)
         for child in scope.scopes {
             if child.keyword == "domain" {
-                if let domain = domainName(child) {
-                    bindingScope.domains[domain] = bindDomain(child, merging: bindingScope.domains[domain])
-                }
+                bindDomain(child, into: &bindingScope.domains)
+            } else if child.keyword == "host" {
+                bindHost(child, into: &bindingScope.hosts)
             } else {
                 warning(
                     child.location,
@@ -455,30 +452,71 @@ struct Binder {
         }
     }
 
-    /// A `domain "name"` scope's name, lower-cased; regex names are not supported yet.
-    mutating func domainName(_ scope: ConfigScope) -> String? {
-        guard let name = scope.instance, !name.isEmpty, !name.contains(" ") else {
-            error(scope.location, "domain needs a name: domain \"example.com\" { }")
-            return nil
+    /// A `domain "name"` or `domain "/PCRE/"` scope: its options, merged into an earlier
+    /// declaration of the same name.
+    mutating func bindDomain(_ scope: ConfigScope, into table: inout NamedScopes) {
+        bindNamedScope(scope, into: &table, what: "domain", example: "example.com") { loader, scope, options in
+            loader.bindOutboundOptions(
+                scope, into: &options, excluded: OutboundOptions.notInDomain, hint: "set it on a binding or globally")
         }
-        if name.hasPrefix("/") {
-            warning(
-                scope.location, "regular-expression domain scopes are not supported yet (ignored with everything in it)"
-            )
-            return nil
-        }
-        return name.lowercased()
     }
 
-    /// A `domain` scope's options, over what an earlier declaration of the same domain set.
-    mutating func bindDomain(_ scope: ConfigScope, merging earlier: OutboundOptions?) -> OutboundOptions {
-        var options = earlier ?? OutboundOptions()
-        bindOutboundOptions(
-            scope, into: &options, excluded: OutboundOptions.notInDomain, hint: "set it on a binding or globally")
+    /// A `host "mx.example.com"` or `host "/PCRE/"` scope (next-hop host names): only the
+    /// options Momentum allows there (connection cap and throttles).
+    mutating func bindHost(_ scope: ConfigScope, into table: inout NamedScopes) {
+        bindNamedScope(scope, into: &table, what: "host", example: "mx.example.com") { loader, scope, options in
+            for option in scope.options {
+                if OutboundOptions.hostOptionNames.contains(option.name) {
+                    do throws(ConfigError) { try options.apply(option) } catch { loader.record(error) }
+                } else {
+                    loader.error(
+                        option.location,
+                        """
+                        option '\(option.spelling)' is not valid in \(scope.displayName) (a host scope takes \
+                        \(OutboundOptions.hostOptionNames.sorted().joined(separator: ", ")))
+                        """)
+                }
+            }
+        }
+    }
+
+    /// A named `domain` or `host` scope: the name (exact, lower-cased, or a `/PCRE/` compiled
+    /// here), the options `bind` reads, merged into an earlier declaration of the same name.
+    mutating func bindNamedScope(
+        _ scope: ConfigScope, into table: inout NamedScopes, what: String, example: String,
+        bind: (inout Binder, ConfigScope, inout OutboundOptions) -> Void
+    ) {
+        guard let name = scope.instance, !name.isEmpty, !name.contains(" ") || name.hasPrefix("/") else {
+            error(scope.location, "\(what) needs a name: \(what) \"\(example)\" { }")
+            return
+        }
         for child in scope.scopes {
             error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
         }
-        return options
+        if name.hasPrefix("/") {
+            guard name.count >= 2, name.hasSuffix("/") else {
+                error(scope.location, "a regular-expression \(what) scope is written \"/pattern/\", found '\(name)'")
+                return
+            }
+            if let index = table.patternIndex(name) {
+                bind(&self, scope, &table.patterns[index].options)
+                return
+            }
+            do {
+                let pattern = try ScopePattern(name)
+                var options = OutboundOptions()
+                bind(&self, scope, &options)
+                table.patterns.append((pattern, options))
+            } catch {
+                self.error(
+                    scope.location,
+                    "\(what) pattern \(name) does not compile: \(error.message) at offset \(error.offset)")
+            }
+            return
+        }
+        var options = table[name.lowercased()] ?? OutboundOptions()
+        bind(&self, scope, &options)
+        table[name.lowercased()] = options
     }
 
     /// `bounce_logger { bouncelog = "path" }`.

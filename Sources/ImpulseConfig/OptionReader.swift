@@ -20,6 +20,20 @@ enum OptionReader {
         }
     }
 
+    /// A rate: `"N"` (per second) or `"N/S"` (N per S seconds).
+    static func rate(_ option: ConfigOption) throws(ConfigError) -> ThrottleRate {
+        let text = try scalar(option)
+        guard let rate = ThrottleRate(text) else {
+            throw ConfigError(
+                option.value.location,
+                """
+                '\(option.spelling)' expects a rate "N" (N per second) or "N/S" (N per S seconds; N 1-10000000, \
+                S 1-86400), found '\(text)'
+                """)
+        }
+        return rate
+    }
+
     /// Integers as C's strtol with base 0 reads them: decimal, `0x` hex, leading-0 octal.
     static func integer(_ option: ConfigOption, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
         let text = try scalar(option)

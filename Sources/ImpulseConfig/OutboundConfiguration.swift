@@ -10,16 +10,18 @@
 /// 6. global
 /// 7. the built-in default
 public struct OutboundConfiguration: Sendable {
-    /// A `binding` or `binding_group` scope's own options and its `domain` scopes.
+    /// A `binding` or `binding_group` scope's own options and its `domain` and `host` scopes.
     public struct Scope: Sendable {
         public var options = OutboundOptions()
-        /// Lower-cased domain name → options.
-        public var domains: [String: OutboundOptions] = [:]
+        public var domains = NamedScopes()
+        public var hosts = NamedScopes()
         public init() {}
     }
 
     public var global = OutboundOptions()
-    public var globalDomains: [String: OutboundOptions] = [:]
+    public var globalDomains = NamedScopes()
+    /// Global `host` scopes: next-hop host names (MX, gateway or route hosts) or `/PCRE/`.
+    public var globalHosts = NamedScopes()
     public var bindings: [String: Scope] = [:]
     public var bindingGroups: [String: Scope] = [:]
 
@@ -31,14 +33,49 @@ public struct OutboundConfiguration: Sendable {
         let bindingScope = bindings[binding]
         let groupScope = group.flatMap { bindingGroups[$0] }
         let chain: [OutboundOptions?] = [
-            bindingScope?.domains[domain], groupScope?.domains[domain], bindingScope?.options, groupScope?.options,
-            globalDomains[domain], global
+            bindingScope?.domains.lookup(domain)?.options, groupScope?.domains.lookup(domain)?.options,
+            bindingScope?.options, groupScope?.options, globalDomains.lookup(domain)?.options, global
         ]
         var merged = OutboundOptions()
         for scope in chain.reversed() {
             if let scope { merged = scope.over(merged) }
         }
         return ResolvedOutboundOptions(merged)
+    }
+
+    /// Whether any scope declares a `host` scope (only then are a domain's next-hop names looked
+    /// up before its connections open).
+    public var hasHostScopes: Bool {
+        !globalHosts.isEmpty || bindings.values.contains { !$0.hosts.isEmpty }
+            || bindingGroups.values.contains { !$0.hosts.isEmpty }
+    }
+
+    /// The `host` scope next-hop host `host` falls in for `binding` (of `group`), with the limits
+    /// in force there — Momentum's host chain, most specific first: `binding ▸ host` (a binding
+    /// inside a group included), `binding_group ▸ host`, global `host`. `scope` names the most
+    /// specific matching stanza (`binding:b1 host /…/`): every domain whose next hop falls in
+    /// it shares its limits. Nil when no host scope matches.
+    public func hostScope(binding: String, group: String?, host: String) -> (scope: String, limits: HostLimits)? {
+        let host = host.lowercased()
+        let bindingScope = bindings[binding]
+        let groupScope = group.flatMap { bindingGroups[$0] }
+        let found: [(container: String, match: (scope: String, options: OutboundOptions)?)] = [
+            ("binding:\(binding) ", bindingScope?.hosts.lookup(host)),
+            ("binding_group:\(group ?? "") ", groupScope?.hosts.lookup(host)),
+            ("", globalHosts.lookup(host))
+        ]
+        guard let first = found.first(where: { $0.match != nil }), let firstMatch = first.match else { return nil }
+        var merged = OutboundOptions()
+        for entry in found.reversed() {
+            if let options = entry.match?.options { merged = options.over(merged) }
+        }
+        return (
+            first.container + "host " + firstMatch.scope,
+            HostLimits(
+                maxOutboundConnections: merged.maxOutboundConnections,
+                throttleMessages: merged.outboundThrottleMessages,
+                throttleConnections: merged.outboundThrottleConnections)
+        )
     }
 
     /// `server_max_outbound_connections` of a binding (binding ▸ group ▸ global).
@@ -49,6 +86,14 @@ public struct OutboundConfiguration: Sendable {
 
     /// The global connection cap.
     public var globalMaxOutboundConnections: Int { global.serverMaxOutboundConnections ?? 20000 }
+}
+
+/// What a `host` scope limits: connections open at once and the two rates, each nil when no
+/// scope of the host chain sets it.
+public struct HostLimits: Sendable, Equatable {
+    public var maxOutboundConnections: Int?
+    public var throttleMessages: ThrottleRate?
+    public var throttleConnections: ThrottleRate?
 }
 
 /// The values in force for one binding and domain, defaults filled in.
@@ -82,6 +127,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var suspendDelivery: Bool
     /// `opendkim_sign` (Momentum's default: true; signing needs an opendkim stanza as well).
     public var opendkimSign: Bool
+    /// nil: unlimited.
+    public var throttleMessages: ThrottleRate?
+    public var throttleConnections: ThrottleRate?
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -114,6 +162,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         routes = options.routes
         suspendDelivery = options.suspendDelivery ?? false
         opendkimSign = options.opendkimSign ?? true
+        throttleMessages = options.outboundThrottleMessages
+        throttleConnections = options.outboundThrottleConnections
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

@@ -48,6 +48,10 @@ public struct OutboundOptions: Sendable, Equatable {
     public var suspendDelivery: Bool?
     /// `opendkim_sign`: whether the opendkim stanza signs mail of this scope.
     public var opendkimSign: Bool?
+    /// `outbound_throttle_messages`: messages sent at most at this rate.
+    public var outboundThrottleMessages: ThrottleRate?
+    /// `outbound_throttle_connections`: connections opened at most at this rate.
+    public var outboundThrottleConnections: ThrottleRate?
 
     public init() {}
 
@@ -58,7 +62,12 @@ public struct OutboundOptions: Sendable, Equatable {
         "max_deliveries_per_connection", "max_recipients_per_batch", "connect_timeout", "ehlo_timeout",
         "mailfrom_timeout",
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
-        "gateway", "routes", "suspend_delivery", "opendkim_sign"
+        "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
+        "outbound_throttle_connections"
+    ]
+    /// The options a `host` scope may set (Momentum's scope column H).
+    public static let hostOptionNames: Set<String> = [
+        "max_outbound_connections", "outbound_throttle_messages", "outbound_throttle_connections"
     ]
     /// Options a `domain` scope may not set (Momentum's scope column: G, B, BG only).
     static let notInDomain: Set<String> = ["server_max_outbound_connections", "bind_address"]
@@ -145,6 +154,8 @@ public struct OutboundOptions: Sendable, Equatable {
             routes = hops
         case "suspend_delivery": suspendDelivery = try OptionReader.bool(option)
         case "opendkim_sign": opendkimSign = try OptionReader.bool(option)
+        case "outbound_throttle_messages": outboundThrottleMessages = try OptionReader.rate(option)
+        case "outbound_throttle_connections": outboundThrottleConnections = try OptionReader.rate(option)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
     }
@@ -178,6 +189,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.routes = routes ?? fallback.routes
         result.suspendDelivery = suspendDelivery ?? fallback.suspendDelivery
         result.opendkimSign = opendkimSign ?? fallback.opendkimSign
+        result.outboundThrottleMessages = outboundThrottleMessages ?? fallback.outboundThrottleMessages
+        result.outboundThrottleConnections = outboundThrottleConnections ?? fallback.outboundThrottleConnections
         return result
     }
 }

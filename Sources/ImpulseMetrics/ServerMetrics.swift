@@ -141,8 +141,31 @@ package final class ServerMetrics: Sendable {
     /// Values read at scrape time (sessions, spool, thread pools), then the exposition text.
     package func scrape(
         sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
-        queue: (active: Int, delayed: Int, connections: Int, messages: Int)
+        queue: (active: Int, delayed: Int, connections: Int, messages: Int),
+        throttles: [QueueManager.ThrottleReport] = []
     ) -> [UInt8] {
+        // Per scope kind (domain, host) and throttle kind: how many are in use and how many hold
+        // work now; holds since start as a counter (the queue manager keeps the totals).
+        var inUse: [String: (count: Int, holding: Int, holds: Int)] = [:]
+        for kind in ["messages", "connections"] {
+            for scope in ["domain", "host"] { inUse[scope + " " + kind] = (0, 0, 0) }
+        }
+        for report in throttles {
+            let scope = report.owner.hasPrefix("host ") ? "host" : "domain"
+            inUse[scope + " " + report.kind, default: (0, 0, 0)].count += 1
+            if report.waitMicros > 0 { inUse[scope + " " + report.kind, default: (0, 0, 0)].holding += 1 }
+            inUse[scope + " " + report.kind, default: (0, 0, 0)].holds += report.holds
+        }
+        for (name, values) in inUse {
+            let parts = name.split(separator: " ").map(String.init)
+            let dimensions = [("scope", parts[0]), ("kind", parts[1])]
+            Metrics.Gauge(label: "impulse_outbound_throttles", dimensions: dimensions, factory: factory)
+                .record(values.count)
+            Metrics.Gauge(label: "impulse_outbound_throttles_holding", dimensions: dimensions, factory: factory)
+                .record(values.holding)
+            Metrics.Gauge(label: "impulse_outbound_throttle_holds", dimensions: dimensions, factory: factory)
+                .record(values.holds)
+        }
         Metrics.Gauge(label: "impulse_sessions", factory: factory).record(sessions)
         Metrics.Gauge(label: "impulse_queue_active", factory: factory).record(queue.active)
         Metrics.Gauge(label: "impulse_queue_delayed", factory: factory).record(queue.delayed)

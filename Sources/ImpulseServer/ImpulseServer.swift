@@ -225,7 +225,7 @@ public final class ImpulseServer: Sendable {
                         } ?? []
                     return services.metrics.scrape(
                         sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
-                        queue: manager.totals())
+                        queue: manager.totals(), throttles: manager.throttles())
                 }
                 opened.withLockedValue { $0.metricsServer = metricsServer }
                 for channel in metricsServer.channels {

@@ -123,15 +123,15 @@ final class ConfigurationLoaderTests: XCTestCase {
             ["ecelerity.conf:1:22: error: unknown option 'a' in domain \"x.example\""])
         let config = try load(
             """
-            outbound_throttle_messages = 5\nhost \"mx.example\" { a = b }\nfoo_module {}\nESMTP_Listener { Listen \
-            \":25\" {} }
+            connection_allocation_aggressiveness = high\npathway \"p\" { a = b }\nfoo_module {}\nESMTP_Listener { \
+            Listen \":25\" {} }
             """
         )
         XCTAssertEqual(
             config.warnings.map { $0.description.replacingOccurrences(of: directory + "/", with: "") },
             [
-                "ecelerity.conf:1:1: warning: option 'outbound_throttle_messages' is not supported yet (ignored)",
-                "ecelerity.conf:2:1: warning: scope 'host' is not supported yet (ignored with everything in it)",
+                "ecelerity.conf:1:1: warning: option 'connection_allocation_aggressiveness' is not supported yet (ignored)",
+                "ecelerity.conf:2:1: warning: scope 'pathway' is not supported yet (ignored with everything in it)",
                 """
                 ecelerity.conf:3:1: warning: module or scope 'foo_module' is not supported by Impulse yet (ignored \
                 with everything in it)
@@ -192,6 +192,72 @@ final class ConfigurationLoaderTests: XCTestCase {
         XCTAssertEqual(
             errors("scriptlet \"s\" { gc_pause = 10 }\nESMTP_Listener { Listen \":25\" {} }").first?.contains(
                 "between 50 and 10000"), true)
+    }
+
+    /// Throttle rates, regex domain scopes (exact names first, then patterns in file order) and
+    /// host scopes with their own chain: binding ▸ host, binding_group ▸ host, global host.
+    func testThrottlesRegexDomainsAndHostScopes() throws {
+        let config = try load(
+            """
+            outbound_throttle_messages = "100/60"
+            domain "/^mail[.]/" { outbound_throttle_connections = 2 }
+            domain "/example/" { retry_interval = 7 }
+            domain "mail.example" { retry_interval = 9 }
+            host "mx.shared.example" { max_outbound_connections = 3  outbound_throttle_messages = 10 }
+            host "/[.]google[.]com$/" { outbound_throttle_connections = "5/10" }
+            binding_group "bg" {
+              host "mx.shared.example" { outbound_throttle_messages = 20 }
+              binding "b" { host "/^mx[.]/" { outbound_throttle_connections = 1 } }
+            }
+            ESMTP_Listener { Listen ":25" {} }
+            """)
+        let outbound = config.outbound
+        let plain = outbound.resolve(binding: "default", group: "default", domain: "other.test")
+        XCTAssertEqual(plain.throttleMessages, ThrottleRate(count: 100, seconds: 60))
+        XCTAssertNil(plain.throttleConnections)
+        let exact = outbound.resolve(binding: "default", group: "default", domain: "MAIL.example")
+        XCTAssertEqual(exact.retryInterval, 9, "an exact name beats the patterns")
+        XCTAssertNil(exact.throttleConnections, "the exact scope is the one that applies")
+        let first = outbound.resolve(binding: "default", group: "default", domain: "mail.other")
+        XCTAssertEqual(first.throttleConnections, ThrottleRate(count: 2, seconds: 1))
+        XCTAssertEqual(first.retryInterval, 1200, "only the first matching pattern applies")
+        XCTAssertEqual(outbound.resolve(binding: "default", group: nil, domain: "an.example.net").retryInterval, 7)
+        XCTAssertTrue(outbound.hasHostScopes)
+        let global = try XCTUnwrap(outbound.hostScope(binding: "default", group: "default", host: "MX.shared.example"))
+        XCTAssertEqual(global.scope, "host mx.shared.example")
+        XCTAssertEqual(global.limits.maxOutboundConnections, 3)
+        XCTAssertEqual(global.limits.throttleMessages, ThrottleRate(count: 10, seconds: 1))
+        let grouped = try XCTUnwrap(outbound.hostScope(binding: "b", group: "bg", host: "mx.shared.example"))
+        XCTAssertEqual(grouped.scope, "binding:b host /^mx[.]/", "the most specific matching stanza names it")
+        XCTAssertEqual(grouped.limits.throttleConnections, ThrottleRate(count: 1, seconds: 1))
+        XCTAssertEqual(grouped.limits.throttleMessages, ThrottleRate(count: 20, seconds: 1), "binding_group ▸ host")
+        XCTAssertEqual(grouped.limits.maxOutboundConnections, 3, "global host")
+        let google = try XCTUnwrap(outbound.hostScope(binding: "default", group: nil, host: "alt1.aspmx.l.google.com"))
+        XCTAssertEqual(google.limits.throttleConnections, ThrottleRate(count: 5, seconds: 10))
+        XCTAssertNil(outbound.hostScope(binding: "default", group: nil, host: "mx.elsewhere.test"))
+        XCTAssertEqual(ThrottleRate(count: 5, seconds: 10).intervalMicros, 2_000_000)
+        XCTAssertEqual(ThrottleRate(count: 1000, seconds: 1).burst, 100)
+        XCTAssertEqual(ThrottleRate(count: 10, seconds: 1).burst, 1)
+
+        XCTAssertEqual(
+            errors("outbound_throttle_messages = \"10/0\"\nESMTP_Listener { Listen \":25\" {} }"),
+            [
+                """
+                ecelerity.conf:1:30: error: 'outbound_throttle_messages' expects a rate "N" (N per second) or \
+                "N/S" (N per S seconds; N 1-10000000, S 1-86400), found '10/0'
+                """
+            ])
+        XCTAssertEqual(
+            errors("host \"mx.example\" { retry_interval = 5 }\nESMTP_Listener { Listen \":25\" {} }"),
+            [
+                """
+                ecelerity.conf:1:21: error: option 'retry_interval' is not valid in host "mx.example" (a host scope \
+                takes max_outbound_connections, outbound_throttle_connections, outbound_throttle_messages)
+                """
+            ])
+        XCTAssertEqual(
+            errors("domain \"/(unclosed/\" { }\nESMTP_Listener { Listen \":25\" {} }").first?.contains(
+                "domain pattern /(unclosed/ does not compile: missing closing parenthesis"), true)
     }
 
     func testValueErrors() {

@@ -9,7 +9,13 @@ Recipient local parts steer it:
   slow...        waits `slow_seconds` before answering RCPT
   disconnect...  closes the connection at RCPT
 Server-wide: greeting (e.g. "421 busy"), starttls (a (cert, key) pair), starttls_injection
-(plain text sent right behind the 220 to STARTTLS, in the same packet), smtputf8/dsn offers.
+(plain text sent right behind the 220 to STARTTLS, in the same packet), smtputf8/dsn offers,
+rcpt_replies (local-part prefix -> a scripted RCPT reply, checked first; changeable while it
+runs) and mail_reply (a scripted reply to every MAIL, e.g. "421 4.7.0 try again later").
+
+It records when each message arrived (Message.at) and on which connection (Message.connection),
+when each connection opened (connection_times) and the most connections open at once
+(max_open), for throttle and connection-cap tests.
 """
 import socket
 import ssl
@@ -18,7 +24,9 @@ import time
 
 
 class Message:
-    def __init__(self, mail_from, recipients, data, peer, helo, tls, mail_line, rcpt_lines):
+    def __init__(self, mail_from, recipients, data, peer, helo, tls, mail_line, rcpt_lines, connection=0):
+        self.at = time.time()
+        self.connection = connection
         self.mail_from = mail_from
         self.recipients = recipients
         self.data = data
@@ -50,6 +58,11 @@ class Sink:
         self.connections = 0
         self.transactions = 0
         self.attempts: dict[str, int] = {}
+        self.rcpt_replies: dict[str, str] = {}
+        self.mail_reply = None
+        self.connection_times: list[float] = []
+        self.open = 0
+        self.max_open = 0
         self.lock = threading.Lock()
         self.stopped = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -82,25 +95,31 @@ class Sink:
                 return
             with self.lock:
                 self.connections += 1
-            threading.Thread(target=self._serve, args=(connection, peer), daemon=True).start()
+                self.connection_times.append(time.time())
+                self.open += 1
+                self.max_open = max(self.max_open, self.open)
+                number = self.connections
+            threading.Thread(target=self._serve, args=(connection, peer, number), daemon=True).start()
 
-    def _serve(self, connection, peer):
+    def _serve(self, connection, peer, number=0):
         stream = Lines(connection)
         try:
             stream.send(self.greeting)
             if not self.greeting.startswith("220"):
                 stream.readline(timeout=5)
                 return
-            self._session(stream, peer)
+            self._session(stream, peer, number)
         except (OSError, ConnectionError, ssl.SSLError):
             pass
         finally:
+            with self.lock:
+                self.open -= 1
             try:
                 stream.sock.close()
             except OSError:
                 pass
 
-    def _session(self, stream, peer):
+    def _session(self, stream, peer, number=0):
         helo, tls = "", False
         mail_from, recipients, mail_line, rcpt_lines = None, [], "", []
         while True:
@@ -129,6 +148,10 @@ class Sink:
                 stream.buffer = b""
                 tls = True
                 helo = ""
+            elif verb == "MAIL" and self.mail_reply:
+                stream.send(self.mail_reply)
+                if self.mail_reply.startswith("421"):
+                    return
             elif verb == "MAIL":
                 mail_from = line[line.index("<") + 1:line.index(">")]
                 recipients, mail_line, rcpt_lines = [], line, []
@@ -140,7 +163,11 @@ class Sink:
                 with self.lock:
                     self.attempts[address] = self.attempts.get(address, 0) + 1
                     attempt = self.attempts[address]
-                if local.startswith("tempfail"):
+                    scripted = next((reply for prefix, reply in self.rcpt_replies.items() if local.startswith(prefix)),
+                                    None)
+                if scripted:
+                    stream.send(scripted)
+                elif local.startswith("tempfail"):
                     stream.send("451 4.3.0 try again later")
                 elif local.startswith("permfail"):
                     stream.send("550 5.1.1 no such user here")
@@ -168,7 +195,8 @@ class Sink:
                     return
                 with self.lock:
                     self.transactions += 1
-                    self.messages.append(Message(mail_from, recipients, data, peer, helo, tls, mail_line, rcpt_lines))
+                    self.messages.append(Message(mail_from, recipients, data, peer, helo, tls, mail_line, rcpt_lines,
+                                                 number))
                 stream.send("250 2.0.0 queued")
                 mail_from, recipients = None, []
             elif verb == "RSET":

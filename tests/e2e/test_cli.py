@@ -27,9 +27,9 @@ def test_check_config_reports_file_line_column(tmp_path):
 
 
 def test_check_config_warns_about_unsupported_options(tmp_path):
-    result, config = check(tmp_path, 'outbound_throttle_messages = 4\nESMTP_Listener { Listen "127.0.0.1:25" {} }\n')
+    result, config = check(tmp_path, 'connection_allocation_aggressiveness = high\nESMTP_Listener { Listen "127.0.0.1:25" {} }\n')
     assert result.returncode == 0
-    assert f"{config}:1:1: warning: option 'outbound_throttle_messages' is not supported yet (ignored)" in result.stderr
+    assert f"{config}:1:1: warning: option 'connection_allocation_aggressiveness' is not supported yet (ignored)" in result.stderr
 
 
 def test_serve_refuses_a_bad_config(tmp_path):

@@ -1,0 +1,163 @@
+import ImpulseConfig
+import NIOCore
+
+/// Throttles and `host` scopes (docs/delivery.md, Throttles and host scopes): work a throttle
+/// holds stays in its queue's ready list — it is not an attempt, nothing is journaled — and the
+/// queue is pumped again when the throttle's next permit is due.
+extension QueueManager {
+    /// µs until the queue may send one more message under its own and its host's message
+    /// throttle (caller holds the lock).
+    func messageWait(_ queue: DomainQueue, now: Int64) -> Int64 {
+        max(queue.messageThrottle?.wait(now: now) ?? 0, queue.host?.messageThrottle?.wait(now: now) ?? 0)
+    }
+
+    /// µs until the queue may open one more connection (caller holds the lock).
+    func connectionWait(_ queue: DomainQueue, now: Int64) -> Int64 {
+        max(queue.connectionThrottle?.wait(now: now) ?? 0, queue.host?.connectionThrottle?.wait(now: now) ?? 0)
+    }
+
+    /// Counts one message against the queue's and its host's throttles.
+    func takeMessage(_ queue: DomainQueue, now: Int64) {
+        queue.messageThrottle?.take(now: now)
+        queue.host?.messageThrottle?.take(now: now)
+    }
+
+    /// Counts one connection against the queue's and its host's throttles and the host's cap.
+    func takeConnection(_ queue: DomainQueue, now: Int64) {
+        queue.connectionThrottle?.take(now: now)
+        queue.host?.connectionThrottle?.take(now: now)
+        queue.host?.connections += 1
+    }
+
+    /// A throttle holds the queue for `wait` µs: it is pumped again then (one wake-up per queue,
+    /// the earliest wins). Caller holds the lock.
+    func hold(_ queue: DomainQueue, wait: Int64, now: Int64, messages: Bool) {
+        if messages {
+            if (queue.messageThrottle?.wait(now: now) ?? 0) > 0 { queue.messageThrottle?.holds += 1 }
+            if (queue.host?.messageThrottle?.wait(now: now) ?? 0) > 0 { queue.host?.messageThrottle?.holds += 1 }
+        } else {
+            if (queue.connectionThrottle?.wait(now: now) ?? 0) > 0 { queue.connectionThrottle?.holds += 1 }
+            if (queue.host?.connectionThrottle?.wait(now: now) ?? 0) > 0 { queue.host?.connectionThrottle?.holds += 1 }
+        }
+        throttleHolds += 1
+        let at = now + wait
+        if queue.wakeAt != 0 && queue.wakeAt <= at { return }
+        queue.wakeAt = at
+        let key = queue.key
+        group.next().scheduleTask(in: .microseconds(wait)) { [weak self] in self?.throttleWake(key, at: at) }
+    }
+
+    func throttleWake(_ key: QueueKey, at: Int64) {
+        let starts: [Start] = lock.withLock {
+            guard let queue = queues[key] else { return [] }
+            if queue.wakeAt == at { queue.wakeAt = 0 }
+            return pump(queue)
+        }
+        run(starts)
+    }
+
+    /// Whether `pump` must wait for the queue's `host` scope to be found; starts the look-up
+    /// when it is due (caller holds the lock). A queue whose host is known keeps using it while
+    /// a later look-up runs.
+    func awaitingHost(_ queue: DomainQueue, now: Int64) -> Bool {
+        guard settings.outbound.hasHostScopes else { return false }
+        switch queue.hostLookup {
+        case .running: return queue.host == nil && !queue.hostLookupDoneOnce
+        case .done(let at) where now - at < DeliveryLimits.hostLookupLifetime: return false
+        case .notYet, .done:
+            let first = !queue.hostLookupDoneOnce
+            queue.hostLookup = .running
+            let key = queue.key
+            let options = queue.options
+            let hops = self.hops
+            blockingWork.runIfActive(eventLoop: group.next()) { hops.hostNames(for: key.domain, options: options) }
+                .whenComplete { [weak self] result in
+                    self?.hostFound(key, names: (try? result.get()) ?? [])
+                }
+            return first
+        }
+    }
+
+    /// The next-hop names of a queue are known: the first (in preference order) that falls in a
+    /// `host` scope gives the queue its host limits.
+    func hostFound(_ key: QueueKey, names: [String]) {
+        var starts: [Start] = []
+        lock.withLock {
+            guard let queue = queues[key] else { return }
+            var found: (scope: String, limits: HostLimits)?
+            for name in names {
+                found = settings.outbound.hostScope(binding: key.binding, group: key.group, host: name)
+                if found != nil { break }
+            }
+            let limiterKey = found.map { "\(key.binding) \($0.scope)" }
+            if queue.host?.key != limiterKey {
+                if let old = queue.host { release(old) }
+                queue.host = found.map { scope in
+                    let limiter = hostLimiters[limiterKey!] ?? HostLimiter(key: limiterKey!, limits: scope.limits)
+                    hostLimiters[limiter.key] = limiter
+                    limiter.queues += 1
+                    return limiter
+                }
+            }
+            queue.hostLookup = .done(at: Throttle.now)
+            queue.hostLookupDoneOnce = true
+            starts = pump(queue)
+        }
+        run(starts)
+    }
+
+    /// A queue stops using `limiter` (caller holds the lock).
+    func release(_ limiter: HostLimiter) {
+        limiter.queues -= 1
+        if limiter.queues <= 0 && limiter.connections <= 0 { hostLimiters[limiter.key] = nil }
+    }
+
+    /// One throttle's state, for the console's `throttle list` and `domain`.
+    public struct ThrottleReport: Sendable {
+        /// `domain <binding> <domain>` or `host <binding> <scope>`.
+        public var owner: String
+        /// `messages` or `connections`.
+        public var kind: String
+        public var rate: ThrottleRate
+        public var taken: Int
+        public var holds: Int
+        /// µs until the next permit (0: one is free now).
+        public var waitMicros: Int64
+    }
+
+    /// Every throttle in use, by owner (console `throttle list`); `domain` limits it to the
+    /// queues of one domain and their hosts.
+    public func throttles(domain: String? = nil) -> [ThrottleReport] {
+        let now = Throttle.now
+        return lock.withLock {
+            var reports: [ThrottleReport] = []
+            var hosts: [String: HostLimiter] = [:]
+            func add(_ owner: String, _ kind: String, _ throttle: Throttle?) {
+                guard let throttle else { return }
+                reports.append(
+                    ThrottleReport(
+                        owner: owner, kind: kind, rate: throttle.rate, taken: throttle.taken, holds: throttle.holds,
+                        waitMicros: throttle.wait(now: now)))
+            }
+            for queue in queues.values where domain == nil || queue.key.domain == domain {
+                let owner = "domain \(queue.key.group)/\(queue.key.binding) \(queue.key.domain)"
+                add(owner, "messages", queue.messageThrottle)
+                add(owner, "connections", queue.connectionThrottle)
+                if let host = queue.host { hosts[host.key] = host }
+            }
+            if domain == nil { for limiter in hostLimiters.values { hosts[limiter.key] = limiter } }
+            for limiter in hosts.values {
+                add("host \(limiter.key)", "messages", limiter.messageThrottle)
+                add("host \(limiter.key)", "connections", limiter.connectionThrottle)
+            }
+            return reports.sorted { ($0.owner, $0.kind) < ($1.owner, $1.kind) }
+        }
+    }
+
+    /// The `host` scope a queue's limits are shared in, with its open connections and cap.
+    public func hostScope(of key: QueueKey) -> (scope: String, connections: Int, cap: Int?)? {
+        lock.withLock {
+            queues[key]?.host.map { ($0.key, $0.connections, $0.limits.maxOutboundConnections) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ImpulseConfig
+import NIOCore
+
+/// A rate limit kept as the generic cell rate algorithm (GCRA, ITU-T I.371): one time, the
+/// theoretical arrival time of the next event, advanced by the rate's interval per event taken.
+/// An event may go when that time is at most `burst - 1` intervals ahead of now. Events are
+/// spaced evenly, and a late wake-up is absorbed by the burst allowance instead of lowering the
+/// rate. Mutated only under the queue manager's lock.
+struct Throttle {
+    let rate: ThrottleRate
+    /// µs on the monotonic clock (`Throttle.now`).
+    var theoreticalArrival: Int64 = 0
+    /// Events taken since start, and times work was held by this throttle.
+    var taken = 0
+    var holds = 0
+
+    init(_ rate: ThrottleRate) { self.rate = rate }
+
+    /// µs until an event may go (0: now).
+    func wait(now: Int64) -> Int64 {
+        let tolerance = Int64(rate.burst - 1) * rate.intervalMicros
+        return max(0, theoreticalArrival - tolerance - now)
+    }
+
+    /// Counts one event (the caller checked `wait` first).
+    mutating func take(now: Int64) {
+        theoreticalArrival = max(theoreticalArrival, now) + rate.intervalMicros
+        taken += 1
+    }
+
+    /// The monotonic clock throttles run on, in µs.
+    static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1000) }
+}
+
+/// The limits of one `host` scope for one binding: every queue whose next hop falls in the scope
+/// shares its connection count and throttles (MX rollup). Mutated only under the queue manager's
+/// lock.
+final class HostLimiter: @unchecked Sendable {
+    /// `binding` then the scope's name, e.g. `default host mx.example.com`.
+    let key: String
+    let limits: HostLimits
+    var connections = 0
+    var messageThrottle: Throttle?
+    var connectionThrottle: Throttle?
+    /// Queues using it now (it is forgotten when none does and no connection is open).
+    var queues = 0
+
+    init(key: String, limits: HostLimits) {
+        self.key = key
+        self.limits = limits
+        messageThrottle = limits.throttleMessages.map(Throttle.init)
+        connectionThrottle = limits.throttleConnections.map(Throttle.init)
+    }
+
+    /// Whether one more connection stays within the scope's cap.
+    var hasConnectionRoom: Bool { limits.maxOutboundConnections.map { connections < $0 } ?? true }
+}
