@@ -24,14 +24,19 @@ public final class DeliveryLog: Sendable {
     public let rejectlogPath: String?
     /// bounce_logger's log_transient_failures: T records in the bounce log too.
     public let bouncelogTransientFailures: Bool
+    /// The classification codes of bounce records.
+    public let classification: BounceClassification
     private let files = NIOLockedValueBox(Files())
 
-    public init(mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true)
-    {
+    public init(
+        mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true,
+        classification: BounceClassification = BounceClassification()
+    ) {
         mainlogPath = mainlog
         bouncelogPath = bouncelog
         rejectlogPath = rejectlog
         self.bouncelogTransientFailures = bouncelogTransientFailures
+        self.classification = classification
     }
 
     /// Opens (again) every configured file, creating missing directories; after `ec_rotate`
@@ -141,7 +146,10 @@ public final class DeliveryLog: Sendable {
         guard permanent || bouncelogTransientFailures else { return }
         let (rcptLocal, rcptDomain) = Self.split(recipient)
         let (senderLocal, senderDomain) = Self.split(sender)
-        let code = permanent ? Self.classify(text) : 70
+        let code =
+            permanent
+            ? classification.classify(text, domain: rcptDomain)
+            : classification.classifyTransient(text, domain: rcptDomain)
         writeBounce(
             Self.fields([
                 Self.time(now), attempt.messageID, attempt.messageID, String(attempt.connectionID),
@@ -170,9 +178,6 @@ public final class DeliveryLog: Sendable {
                 """,
             \.rejectlog)
     }
-
-    /// A bounce classification code (Momentum's bouncelog layout) from the reply text.
-    static func classify(_ text: String) -> Int { BounceClassifier.classify(text) }
 
     static func time(_ date: Date) -> String { String(Int(date.timeIntervalSince1970)) }
 

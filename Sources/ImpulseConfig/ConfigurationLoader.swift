@@ -152,6 +152,7 @@ struct Binder {
             case "domain": bindDomain(scope, into: &config.outbound.globalDomains)
             case "host": bindHost(scope, into: &config.outbound.globalHosts)
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
+            case "bounce_classifier_override": config.bounceClassifier = bindBounceClassifierOverride(scope)
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "datasource": bindDatasource(scope, into: &config.datasources)
             case "http_listener":

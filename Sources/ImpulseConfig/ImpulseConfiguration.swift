@@ -35,6 +35,8 @@ public struct ImpulseConfiguration: Sendable {
     public var bindings: [BindingDefinition] = []
     /// Outbound delivery options of every scope (global, binding_group, binding, domain).
     public var outbound = OutboundConfiguration()
+    /// `bounce_classifier_override`: operator rules for bounce classification codes.
+    public var bounceClassifier = BounceClassifierConfiguration()
     /// `Control_Listener`: the console's sockets. Without the stanza there is no control socket.
     public var control: ControlListenerConfiguration?
     /// `HTTP_Listener { Listen "addr:port" { } }`: Prometheus metrics at `/metrics`.

@@ -69,6 +69,7 @@ extension ImpulseServer {
         let waitLoop = group.next()
         let manager = queueManager
         let query = configuration.query
+        let classification = deliveryLog.classification
         let hostname = configuration.hostname
         let newState: @Sendable () throws -> PolicyState = {
             let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
@@ -76,6 +77,7 @@ extension ImpulseServer {
             state.blockingEffects = { executor.performBlocking($0, datasources: datasources, loop: waitLoop) }
             state.queueDelayer = { domain, reason in manager.delay(domain: domain, reason: reason) }
             state.configQuery = { query.answer($0) }
+            state.bounceClassifier = { classification.classify($0, domain: $1) }
             state.hostname = hostname
             state.immediateEffects = { executor.immediate($0) }
             state.sessionCounter = { block in limiter.sessions(in: block) }

@@ -97,7 +97,8 @@ public final class ImpulseServer: Sendable {
         let recordLog = DeliveryLog(
             mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
             rejectlog: configuration.logs.rejectlog,
-            bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures)
+            bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures,
+            classification: BounceClassification(configuration.bounceClassifier))
         deliveryLog = recordLog
         let services = ServerServices(
             spoolWriter: SpoolWriter(directory: spool, logger: logger),

@@ -49,8 +49,11 @@ extension PolicyState {
             guard let answer = configQuery?(words) else { return .values([.nil, .string("config: not available\n")]) }
             return .values([answer.value.map { .string($0) } ?? .nil, .string(answer.text)])
         }
-        lua.setInternal(.bounceClassify) { arguments in
-            .values([.number(Double(BounceClassifier.classify(arguments.string(1) ?? "")))])
+        lua.setInternal(.bounceClassify) { [unowned self] arguments in
+            let reply = arguments.string(1) ?? ""
+            let domain = arguments.string(2).flatMap { $0.isEmpty ? nil : $0 }
+            let code = bounceClassifier?(reply, domain) ?? BounceClassifier.classify(reply)
+            return .values([.number(Double(code))])
         }
         lua.setInternal(.mimeParse) { arguments in
             guard let message = arguments.octets(1) else { return .error("msg:mime: no message") }

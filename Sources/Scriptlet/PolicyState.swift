@@ -46,6 +46,9 @@ public final class PolicyState {
     public var queueDelayer: (@Sendable (_ domain: String, _ reason: String) -> Int)?
     /// The server's name (`hostname`): the Reporting-MTA of msys.rfc3464's reports.
     public var hostname = "localhost"
+    /// msys.bounce: the classification code of a reply about a recipient domain (the operator's
+    /// bounce_classifier_override rules, then the built-in ones). Nil: the built-in rules only.
+    public var bounceClassifier: (@Sendable (_ reply: String, _ domain: String?) -> Int)?
     /// msys.config: the console's `config get` / `config eval` (value, text).
     public var configQuery: (@Sendable ([String]) -> (value: String?, text: String))?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.

@@ -40,4 +40,34 @@ final class BounceClassifierTests: XCTestCase {
         XCTAssertNil(BounceClassifier.enhancedCode("version 10.5.1 of something"))
         XCTAssertNil(BounceClassifier.enhancedCode("550 no code"))
     }
+
+    /// Operator rules (Momentum's override file): domain rules first, then global ones, `*` as
+    /// a wildcard, the built-in rules last; bad lines reported by number.
+    func testOverrideRules() {
+        let text = """
+            # comment
+            example.com,52,no such user
+
+            ,99,*bad * words*
+            ,10 ,  550 5.7.1 user * gone
+            ,abc,x
+            only,two
+            ,10,**
+            """
+        let (rules, errors) = BounceRules.parse(text, codes: BounceClassifier.codes.union([99]))
+        XCTAssertEqual(rules.rules.count, 3)
+        XCTAssertEqual(
+            errors,
+            [
+                BounceRules.LineError(line: 6, reason: "'abc' is not a classification code (or custom class)"),
+                BounceRules.LineError(line: 7, reason: "expected domain,bounce_code,rule"),
+                BounceRules.LineError(line: 8, reason: "the rule is empty")
+            ])
+        XCTAssertEqual(rules.classify("550 5.1.1 No such user here", domain: "Example.COM"), 52)
+        XCTAssertEqual(rules.classify("550 5.1.1 No such user here", domain: "other.test"), 10, "built in")
+        XCTAssertEqual(rules.classify("554 BAD and rude WORDS", domain: nil), 99)
+        XCTAssertEqual(rules.classify("554 words bad", domain: nil), 40, "pieces must come in order: built in")
+        XCTAssertEqual(rules.classify("550 5.7.1 user long gone", domain: nil), 10)
+        XCTAssertEqual(BounceClassifier.names[51], "Spam Block")
+    }
 }

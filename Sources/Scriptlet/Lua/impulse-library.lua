@@ -409,8 +409,9 @@ end
 -- msys.bounce: Momentum's bounce classification codes (10 invalid recipient, 20 soft bounce,
 -- 50 mail block … docs/lua/library.md) from a reply: the same rules as the bouncelog.
 msys.bounce = {}
+-- `domain` (the recipient's) selects the operator's domain rules (bounce_classifier_override).
 function msys.bounce.classify_smtp_response(text, domain)
-  return __impulse_bounce_classify(tostring(text or ""))
+  return __impulse_bounce_classify(tostring(text or ""), domain ~= nil and tostring(domain) or nil)
 end
 -- The code for the reply set on a message (msg:code, vctx:set_code); 1 (undetermined) without
 -- one. In a delivery hook, classify the next hop's answer (the hook's note) with
@@ -419,7 +420,8 @@ function msys.bounce.classify(msg)
   if type(msg) ~= "table" or getmetatable(msg) ~= I.MSG then error("msys.bounce.classify: expected a message", 2) end
   local code, text = msg:get_code()
   if code == nil and text == nil then return 1 end
-  return __impulse_bounce_classify(tostring(code or "") .. " " .. tostring(text or ""))
+  local ok, domain = pcall(function() return msg:routing_domain() end)
+  return __impulse_bounce_classify(tostring(code or "") .. " " .. tostring(text or ""), ok and domain or nil)
 end
 preload("msys.bounce", msys.bounce)
 
