@@ -17,11 +17,14 @@ public final class DeliveryLog: Sendable {
         var mainlog: Int32 = -1
         var bouncelog: Int32 = -1
         var rejectlog: Int32 = -1
+        var adaptivelog: Int32 = -1
     }
 
     public let mainlogPath: String?
     public let bouncelogPath: String?
     public let rejectlogPath: String?
+    /// The adaptive log: what back-off rules did (Momentum's adaptive log layout).
+    public let adaptivelogPath: String?
     /// bounce_logger's log_transient_failures: T records in the bounce log too.
     public let bouncelogTransientFailures: Bool
     /// The classification codes of bounce records.
@@ -30,8 +33,9 @@ public final class DeliveryLog: Sendable {
 
     public init(
         mainlog: String?, bouncelog: String?, rejectlog: String? = nil, bouncelogTransientFailures: Bool = true,
-        classification: BounceClassification = BounceClassification()
+        classification: BounceClassification = BounceClassification(), adaptivelog: String? = nil
     ) {
+        adaptivelogPath = adaptivelog
         mainlogPath = mainlog
         bouncelogPath = bouncelog
         rejectlogPath = rejectlog
@@ -55,10 +59,13 @@ public final class DeliveryLog: Sendable {
             return fd
         }
         files.withLockedValue { files in
-            for fd in [files.mainlog, files.bouncelog, files.rejectlog] where fd >= 0 { Glibc.close(fd) }
+            for fd in [files.mainlog, files.bouncelog, files.rejectlog, files.adaptivelog] where fd >= 0 {
+                Glibc.close(fd)
+            }
             files.mainlog = openLog(mainlogPath)
             files.bouncelog = openLog(bouncelogPath)
             files.rejectlog = openLog(rejectlogPath)
+            files.adaptivelog = openLog(adaptivelogPath)
         }
         return failures
     }
@@ -157,6 +164,14 @@ public final class DeliveryLog: Sendable {
                 rcptLocal, rcptDomain, senderLocal, senderDomain, attempt.bindingGroup, attempt.binding, String(stage),
                 String(code), String(attempt.bytes), attempt.remoteAddress
             ]) + "@" + text)
+    }
+
+    /// An adaptive log record: `time@1@G@binding@domain@LEVEL@text` (the text may hold `@`).
+    public func adaptive(_ line: AdaptiveLogLine, now: Date = Date()) {
+        guard adaptivelogPath != nil else { return }
+        write(
+            Self.fields([Self.time(now), "1", "G", line.binding, line.domain, line.level]) + "@"
+                + Self.oneLine(line.text), \.adaptivelog)
     }
 
     /// A rejectlog line (Momentum's rejectlog layout) for a 4xx/5xx reply to a client: `time: R="ip:port"

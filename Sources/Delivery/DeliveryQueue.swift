@@ -102,6 +102,11 @@ final class DomainQueue: @unchecked Sendable {
     var hostLookupDoneOnce = false
     /// When the throttle wake-up already scheduled fires (monotonic µs; 0: none).
     var wakeAt: Int64 = 0
+    /// Messages sent in the current and the previous minute (what back-off halves when no
+    /// throttle is set), and when the current minute began (monotonic µs).
+    var sentThisWindow = 0
+    var sentLastWindow = 0
+    var windowStart: Int64 = 0
 
     /// Where finding the queue's `host` scope stands.
     enum HostLookup {

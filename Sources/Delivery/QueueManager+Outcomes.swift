@@ -23,13 +23,22 @@ extension QueueManager {
         _ connection: DeliveryConnection, work: DeliveryWork, outcomes: [SMTPClientStateMachine.RecipientOutcome],
         remoteAddress: String, remoteHost: String?, stage: Int, bytes: Int
     ) {
+        report(
+            key: connection.key, options: connection.options, connectionID: connection.id, work: work,
+            outcomes: outcomes, remoteAddress: remoteAddress, remoteHost: remoteHost, stage: stage, bytes: bytes)
+    }
+
+    /// The outcomes of one transaction of queue `key` (or of work failed without one).
+    func report(
+        key: QueueKey, options: ResolvedOutboundOptions, connectionID: Int, work: DeliveryWork,
+        outcomes: [SMTPClientStateMachine.RecipientOutcome], remoteAddress: String, remoteHost: String?, stage: Int,
+        bytes: Int
+    ) {
         let now = Date()
         let nowMicros = Int64(now.timeIntervalSince1970 * 1_000_000)
         let message = work.message
         let entry = message.entry
         let envelope = entry.envelope
-        let key = connection.key
-        let options = connection.options
         var events: [Event] = []
         var failed: [DeliveryStatusNotification.RecipientStatus] = []
         // Recipients whose failure is reported in a bounce: journaled as settled only once the
@@ -55,14 +64,28 @@ extension QueueManager {
             }
             events.append(event)
         }
+        // Back-off rules see each distinct failure reply of the transaction once.
+        var adapted: [String: SMTPClientStateMachine.RecipientOutcome] = [:]
+        var adaptiveLog: [AdaptiveLogLine] = []
         lock.withLock {
             let queue = queues[key]
             for (position, index) in work.recipients.enumerated() {
                 guard !message.states[index].settled else { continue }
-                let outcome = position < outcomes.count ? outcomes[position] : .transient("no outcome")
+                var outcome = position < outcomes.count ? outcomes[position] : .transient("no outcome")
+                if options.adaptiveEnabled, let text = outcome.failureText {
+                    if let known = adapted[text] {
+                        outcome = known
+                    } else {
+                        let replaced = adapt(key: key, reply: text, nowMicros: nowMicros, log: &adaptiveLog)
+                        if let replaced {
+                            outcome = replaced.first == "5" ? .permanent(replaced) : .transient(replaced)
+                        }
+                        adapted[text] = outcome
+                    }
+                }
                 let retries = message.states[index].attempts
                 let attempt = DeliveryLog.Attempt(
-                    messageID: envelope.id, connectionID: connection.id, domain: key.domain,
+                    messageID: envelope.id, connectionID: connectionID, domain: key.domain,
                     bindingGroup: key.group, binding: key.binding, bytes: bytes, retries: retries,
                     receivedAtMicros: envelope.receivedAtMicros, remoteAddress: remoteAddress)
                 let recipient = envelope.recipients[index]
@@ -161,6 +184,7 @@ extension QueueManager {
                 }
             }
         }
+        for line in adaptiveLog { log.adaptive(line) }
         if let onEvent { for event in events { onEvent(event) } }
         if bounces && !failed.isEmpty {
             bounce(

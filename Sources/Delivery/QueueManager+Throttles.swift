@@ -18,6 +18,12 @@ extension QueueManager {
 
     /// Counts one message against the queue's and its host's throttles.
     func takeMessage(_ queue: DomainQueue, now: Int64) {
+        if now - queue.windowStart >= 60_000_000 {
+            queue.sentLastWindow = now - queue.windowStart < 120_000_000 ? queue.sentThisWindow : 0
+            queue.sentThisWindow = 0
+            queue.windowStart = now
+        }
+        queue.sentThisWindow += 1
         queue.messageThrottle?.take(now: now)
         queue.host?.messageThrottle?.take(now: now)
     }

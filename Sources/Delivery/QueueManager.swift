@@ -124,6 +124,11 @@ public final class QueueManager: @unchecked Sendable {
     var hostLimiters: [String: HostLimiter] = [:]
     /// Times a throttle held work since start (metrics).
     var throttleHolds = 0
+    /// Response-driven back-off: the rules, and what they do to each queue now.
+    public let adaptiveRules = AdaptiveRules()
+    var adaptive: [QueueKey: AdaptiveState] = [:]
+    /// Times a back-off rule fired since start.
+    var adaptiveActions = 0
 
     public init(
         settings: Settings, group: EventLoopGroup, resolver: DNSResolver?, blockingWork: NIOThreadPool,
@@ -234,6 +239,7 @@ public final class QueueManager: @unchecked Sendable {
         if let existing = queues[key] { return existing }
         let queue = DomainQueue(
             key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
+        if let rate = adaptive[key]?.rate { queue.messageThrottle = Throttle(rate) }
         queues[key] = queue
         return queue
     }
@@ -308,10 +314,16 @@ public final class QueueManager: @unchecked Sendable {
         let nowMicros = Self.nowMicros()
         var starts: [Start] = []
         var requeued: [(SpoolDirectory.Entry, Int, QueueKey)] = []
+        var adaptiveLog: [AdaptiveLogLine] = []
         let watching = onRequeue != nil
         lock.withLock {
             guard !stopping else { return }
             var touched: [ObjectIdentifier: DomainQueue] = [:]
+            if !adaptive.isEmpty {
+                let expired = expireAdaptive(nowMicros: nowMicros)
+                adaptiveLog = expired.log
+                for queue in expired.queues { touched[ObjectIdentifier(queue)] = queue }
+            }
             while let next = delayed.min, next.dueMicros <= nowMicros {
                 _ = delayed.popMin()
                 let queue = queue(next.key)
@@ -330,6 +342,7 @@ public final class QueueManager: @unchecked Sendable {
             ticks += 1
             if ticks % DeliveryLimits.idleQueueSweepTicks == 0 { removeIdleQueues(nowMicros: nowMicros) }
         }
+        for line in adaptiveLog { log.adaptive(line) }
         if let onRequeue { for (entry, index, key) in requeued { onRequeue(entry, index, key) } }
         run(starts)
     }
@@ -352,6 +365,8 @@ public final class QueueManager: @unchecked Sendable {
     enum Start {
         case resume(DeliveryConnection, DeliveryWork)
         case open(DomainQueue, DeliveryWork, id: Int, host: HostLimiter?)
+        /// Fail the work without a connection (a back-off rule blackholed its queue).
+        case fail(DomainQueue, DeliveryWork, String)
     }
 
     /// Gives the queue's ready work to idle connections, then opens connections up to the
@@ -367,8 +382,10 @@ public final class QueueManager: @unchecked Sendable {
             }
             queue.unreachableUntil = 0
         }
+        if !adaptive.isEmpty, let held = adaptiveHold(queue) { return held }
         let now = Throttle.now
         if !queue.ready.isEmpty && awaitingHost(queue, now: now) { return starts }
+        let maxConnections = effectiveMaxConnections(key: queue.key, configured: queue.options.maxOutboundConnections)
         while let head = queue.ready.first {
             guard let work = head.message.live(head) else {
                 queue.ready.removeFirst()
@@ -388,7 +405,7 @@ public final class QueueManager: @unchecked Sendable {
             let binding = queue.key.binding
             let bindingLimit =
                 settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
-            guard queue.connections < queue.options.maxOutboundConnections,
+            guard queue.connections < maxConnections,
                 connectionsTotal < settings.outbound.globalMaxOutboundConnections,
                 connectionsByBinding[binding, default: 0] < bindingLimit,
                 queue.host?.hasConnectionRoom ?? true
@@ -427,6 +444,11 @@ public final class QueueManager: @unchecked Sendable {
                 let connection = DeliveryConnection(
                     manager: self, key: queue.key, options: queue.options, id: id, loop: group.next(), host: host)
                 connection.start(work)
+            case .fail(let queue, let work, let reason):
+                report(
+                    key: queue.key, options: queue.options, connectionID: 0, work: work,
+                    outcomes: work.recipients.map { _ in .permanent(reason) }, remoteAddress: "", remoteHost: nil,
+                    stage: 0, bytes: 0)
             }
         }
         for (loop, batch) in resumes.values {
@@ -454,7 +476,7 @@ public final class QueueManager: @unchecked Sendable {
         lock.withLock {
             guard !stopping, let queue = queues[connection.key] else { return .quit }
             let now = Throttle.now
-            while !isSuspended(queue), let head = queue.ready.first {
+            while !isSuspended(queue), !isHeldByBackoff(queue.key), let head = queue.ready.first {
                 guard let work = head.message.live(head) else {
                     queue.ready.removeFirst()
                     continue

@@ -16,6 +16,15 @@ struct Throttle {
 
     init(_ rate: ThrottleRate) { self.rate = rate }
 
+    /// A new rate that keeps an earlier throttle's clock and counts (back-off changes the rate
+    /// of a throttle in use).
+    init(_ rate: ThrottleRate, keeping earlier: Throttle?) {
+        self.rate = rate
+        theoreticalArrival = earlier?.theoreticalArrival ?? 0
+        taken = earlier?.taken ?? 0
+        holds = earlier?.holds ?? 0
+    }
+
     /// µs until an event may go (0: now).
     func wait(now: Int64) -> Int64 {
         let tolerance = Int64(rate.burst - 1) * rate.intervalMicros

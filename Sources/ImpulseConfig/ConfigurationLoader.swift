@@ -153,6 +153,22 @@ struct Binder {
             case "host": bindHost(scope, into: &config.outbound.globalHosts)
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "bounce_classifier_override": config.bounceClassifier = bindBounceClassifierOverride(scope)
+            case "adaptive":
+                for option in scope.options {
+                    do {
+                        switch option.name {
+                        case "adaptivelog": try config.logs.setPath(\.adaptivelog, option)
+                        case "enabled", "debug_level": _ = try OptionReader.scalar(option)
+                        default:
+                            warning(
+                                option.location,
+                                "adaptive option '\(option.spelling)' is not supported yet (ignored; docs/delivery.md)")
+                        }
+                    } catch { record(error) }
+                }
+                for child in scope.scopes {
+                    error(child.location, "'\(child.spelling)' is not valid inside \(scope.displayName)")
+                }
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "datasource": bindDatasource(scope, into: &config.datasources)
             case "http_listener":

@@ -93,6 +93,8 @@ public struct LogConfiguration: Sendable {
     public var rejectlog: String?
     /// `bounce_logger { bouncelog = … }`.
     public var bouncelog: String?
+    /// `adaptive { adaptivelog = … }`: what response-driven back-off did.
+    public var adaptivelog: String?
     /// `bounce_logger { log_transient_failures }`: T records in the bounce log too.
     public var bouncelogTransientFailures = true
     /// Where each log path was set, by path (a file that cannot be opened at start-up is

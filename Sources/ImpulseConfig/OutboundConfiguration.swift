@@ -130,6 +130,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     /// nil: unlimited.
     public var throttleMessages: ThrottleRate?
     public var throttleConnections: ThrottleRate?
+    /// `adaptive_enabled` (Impulse's default: true; Momentum's add-on is off until enabled).
+    public var adaptiveEnabled: Bool
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -164,6 +166,7 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         opendkimSign = options.opendkimSign ?? true
         throttleMessages = options.outboundThrottleMessages
         throttleConnections = options.outboundThrottleConnections
+        adaptiveEnabled = options.adaptiveEnabled ?? true
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

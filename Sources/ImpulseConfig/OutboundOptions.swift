@@ -52,6 +52,8 @@ public struct OutboundOptions: Sendable, Equatable {
     public var outboundThrottleMessages: ThrottleRate?
     /// `outbound_throttle_connections`: connections opened at most at this rate.
     public var outboundThrottleConnections: ThrottleRate?
+    /// `adaptive_enabled`: whether response-driven back-off acts on this scope's queues.
+    public var adaptiveEnabled: Bool?
 
     public init() {}
 
@@ -63,7 +65,7 @@ public struct OutboundOptions: Sendable, Equatable {
         "mailfrom_timeout",
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
-        "outbound_throttle_connections"
+        "outbound_throttle_connections", "adaptive_enabled"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -156,6 +158,7 @@ public struct OutboundOptions: Sendable, Equatable {
         case "opendkim_sign": opendkimSign = try OptionReader.bool(option)
         case "outbound_throttle_messages": outboundThrottleMessages = try OptionReader.rate(option)
         case "outbound_throttle_connections": outboundThrottleConnections = try OptionReader.rate(option)
+        case "adaptive_enabled": adaptiveEnabled = try OptionReader.bool(option)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
     }
@@ -191,6 +194,7 @@ public struct OutboundOptions: Sendable, Equatable {
         result.opendkimSign = opendkimSign ?? fallback.opendkimSign
         result.outboundThrottleMessages = outboundThrottleMessages ?? fallback.outboundThrottleMessages
         result.outboundThrottleConnections = outboundThrottleConnections ?? fallback.outboundThrottleConnections
+        result.adaptiveEnabled = adaptiveEnabled ?? fallback.adaptiveEnabled
         return result
     }
 }

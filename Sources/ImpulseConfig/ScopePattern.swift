@@ -1,7 +1,7 @@
 import CPCRE2
 
-/// A `/PCRE/` scope name (`domain "/…/"`, `host "/…/"`): compiled once when the configuration
-/// is read, matched against lower-cased names. The compiled pattern is shared between threads
+/// A `/PCRE/` scope name (`domain "/…/"`, `host "/…/"`) or another operator pattern (an
+/// adaptive rule's reply pattern): compiled once, matched many times. The compiled pattern is shared between threads
 /// (PCRE2 allows it); each match makes its own match data. Matches are bounded as msys.pcre's
 /// are, and a match that errs counts as no match.
 public final class ScopePattern: @unchecked Sendable, CustomStringConvertible {
@@ -11,15 +11,19 @@ public final class ScopePattern: @unchecked Sendable, CustomStringConvertible {
     let context: OpaquePointer?
 
     /// Compiles `text` (slashes included); throws PCRE2's message when it does not compile.
-    public init(_ text: String) throws(ScopePatternError) {
-        self.text = text
-        let body = String(text.dropFirst().dropLast())
+    public convenience init(_ text: String) throws(ScopePatternError) {
+        try self.init(pattern: String(text.dropFirst().dropLast()), text: text, caseless: true)
+    }
+
+    /// A bare pattern (no slashes), e.g. an adaptive rule's `code`; `text` is how it is shown.
+    public init(pattern body: String, text: String? = nil, caseless: Bool) throws(ScopePatternError) {
+        self.text = text ?? body
         var errorCode: Int32 = 0
         var errorOffset = 0
         let compiled = body.withCString { pointer in
             pcre2_compile_8(
                 UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), body.utf8.count,
-                PCRE2_UTF | PCRE2_CASELESS, &errorCode, &errorOffset, nil)
+                PCRE2_UTF | (caseless ? PCRE2_CASELESS : 0), &errorCode, &errorOffset, nil)
         }
         guard let compiled else {
             var buffer = [UInt8](repeating: 0, count: 256)

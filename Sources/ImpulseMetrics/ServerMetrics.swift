@@ -142,8 +142,11 @@ package final class ServerMetrics: Sendable {
     package func scrape(
         sessions: Int, spoolBytes: Int, pools: [(name: String, queued: Int, running: Int)],
         queue: (active: Int, delayed: Int, connections: Int, messages: Int),
-        throttles: [QueueManager.ThrottleReport] = []
+        throttles: [QueueManager.ThrottleReport] = [], adaptive: (actions: Int, held: Int, adjusted: Int) = (0, 0, 0)
     ) -> [UInt8] {
+        Metrics.Gauge(label: "impulse_adaptive_actions", factory: factory).record(adaptive.actions)
+        Metrics.Gauge(label: "impulse_adaptive_queues_held", factory: factory).record(adaptive.held)
+        Metrics.Gauge(label: "impulse_adaptive_queues_adjusted", factory: factory).record(adaptive.adjusted)
         // Per scope kind (domain, host) and throttle kind: how many are in use and how many hold
         // work now; holds since start as a counter (the queue manager keeps the totals).
         var inUse: [String: (count: Int, holding: Int, holds: Int)] = [:]

@@ -71,8 +71,26 @@ extension ImpulseServer {
         let query = configuration.query
         let classification = deliveryLog.classification
         let hostname = configuration.hostname
+        let adaptiveRegistrar: @Sendable (Bool, [AdaptiveRuleText], [String: String]) -> String? = {
+            replace, texts, aliases in
+            var rules: [AdaptiveRules.Rule] = []
+            for text in texts {
+                do throws(AdaptiveRuleError) {
+                    rules.append(
+                        try AdaptiveRules.rule(
+                            domain: text.domain, code: text.code, trigger: text.trigger, message: text.message,
+                            actions: text.actions, origin: "script"))
+                } catch {
+                    return "\(text.domain): \(error.description)"
+                }
+            }
+            manager.adaptiveRules.register(rules: rules, aliases: aliases, replace: replace)
+            return nil
+        }
         let newState: @Sendable () throws -> PolicyState = {
-            let state = try PolicyState(scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer)
+            let state = try PolicyState(
+                scripts: sources, shared: shared, memoryLimit: maxMemory, printer: printer,
+                adaptiveRegistrar: adaptiveRegistrar)
             state.configureBindings(bindings)
             state.blockingEffects = { executor.performBlocking($0, datasources: datasources, loop: waitLoop) }
             state.queueDelayer = { domain, reason in manager.delay(domain: domain, reason: reason) }

@@ -98,7 +98,8 @@ public final class ImpulseServer: Sendable {
             mainlog: configuration.logs.mainlog, bouncelog: configuration.logs.bouncelog,
             rejectlog: configuration.logs.rejectlog,
             bouncelogTransientFailures: configuration.logs.bouncelogTransientFailures,
-            classification: BounceClassification(configuration.bounceClassifier))
+            classification: BounceClassification(configuration.bounceClassifier),
+            adaptivelog: configuration.logs.adaptivelog)
         deliveryLog = recordLog
         let services = ServerServices(
             spoolWriter: SpoolWriter(directory: spool, logger: logger),
@@ -226,7 +227,8 @@ public final class ImpulseServer: Sendable {
                         } ?? []
                     return services.metrics.scrape(
                         sessions: services.sessions.count, spoolBytes: spoolBytes, pools: pools,
-                        queue: manager.totals(), throttles: manager.throttles())
+                        queue: manager.totals(), throttles: manager.throttles(),
+                        adaptive: manager.adaptiveTotals())
                 }
                 opened.withLockedValue { $0.metricsServer = metricsServer }
                 for channel in metricsServer.channels {

@@ -273,6 +273,11 @@ public struct SMTPClientStateMachine: Sendable {
     /// The connection broke or timed out before the transaction ended.
     public func connectionLost(_ reason: String) -> [RecipientOutcome] {
         if state == .done { return rcptOutcomes() }
+        // A refused MAIL (e.g. 421 before the next hop hung up) says more than the lost connection.
+        if let mail = mailReply, mail.code != 250 {
+            let text = "MAIL FROM: \(mail)"
+            return all(mail.isPermanent ? .permanent(text) : .transient(text))
+        }
         return all(.transient(reason))
     }
 
@@ -323,6 +328,13 @@ public struct SMTPClientStateMachine: Sendable {
         pendingPipelined -= 1
         if mailReply == nil {
             mailReply = reply
+            // 421: the next hop is closing the connection (RFC 5321 §3.8); the other replies
+            // will not come.
+            if reply.code == 421 {
+                state = .done
+                canStartAnotherTransaction = false
+                return failAll(reply, "MAIL FROM")
+            }
         } else if rcptReplies.count < envelope.recipients.count {
             rcptReplies.append(reply)
         } else {

@@ -55,6 +55,26 @@ extension PolicyState {
             let code = bounceClassifier?(reply, domain) ?? BounceClassifier.classify(reply)
             return .values([.number(Double(code))])
         }
+        lua.setInternal(.adaptiveRegister) { [unowned self] arguments in
+            let replace = arguments.string(1) == "replace"
+            var rules: [AdaptiveRuleText] = []
+            var aliases: [String: String] = [:]
+            for record in (arguments.string(2) ?? "").split(separator: "\u{1E}") {
+                let fields = record.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+                if fields.first == "alias", fields.count == 3 {
+                    aliases[fields[1].lowercased()] = fields[2].lowercased()
+                } else if fields.first == "rule", fields.count >= 5, fields.count % 2 == 1 {
+                    let pairs = stride(from: 5, to: fields.count, by: 2).map { (fields[$0], fields[$0 + 1]) }
+                    rules.append(
+                        AdaptiveRuleText(
+                            domain: fields[1], code: fields[2], trigger: fields[3], message: fields[4], actions: pairs))
+                } else {
+                    return .values([.string("a rule could not be read")])
+                }
+            }
+            guard let registrar = adaptiveRegistrar else { return .values([.nil]) }
+            return .values([registrar(replace, rules, aliases).map { .string($0) } ?? .nil])
+        }
         lua.setInternal(.mimeParse) { arguments in
             guard let message = arguments.octets(1) else { return .error("msg:mime: no message") }
             var values: [LuaValue] = []

@@ -49,6 +49,10 @@ public final class PolicyState {
     /// msys.bounce: the classification code of a reply about a recipient domain (the operator's
     /// bounce_classifier_override rules, then the built-in ones). Nil: the built-in rules only.
     public var bounceClassifier: (@Sendable (_ reply: String, _ domain: String?) -> Int)?
+    /// msys.adaptive.registerRules: hands back-off rules to the queue manager (replace, rules,
+    /// aliases); returns the first problem found, or nil. Nil: nothing takes rules here.
+    public var adaptiveRegistrar:
+        (@Sendable (_ replace: Bool, _ rules: [AdaptiveRuleText], _ aliases: [String: String]) -> String?)?
     /// msys.config: the console's `config get` / `config eval` (value, text).
     public var configQuery: (@Sendable ([String]) -> (value: String?, text: String))?
     /// Runs timer callbacks later on this state's thread (msys.timer); set by the state's owner.
@@ -131,8 +135,11 @@ public final class PolicyState {
     public init(
         scripts: [ScriptSource], jit: Bool = false, shared: SharedPolicyData = SharedPolicyData(),
         memoryLimit: Int = PolicyLimits.defaultMemoryLimit,
-        printer: (@Sendable (String) -> Void)? = nil
+        printer: (@Sendable (String) -> Void)? = nil,
+        adaptiveRegistrar: (@Sendable (Bool, [AdaptiveRuleText], [String: String]) -> String?)? = nil
     ) throws(ScriptletLoadError) {
+        // Scripts register back-off rules from their module-level code: the registrar is there first.
+        self.adaptiveRegistrar = adaptiveRegistrar
         lua = LuaState(jit: jit, sealed: false)
         self.memoryLimit = memoryLimit
         self.shared = shared

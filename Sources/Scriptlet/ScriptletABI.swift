@@ -42,6 +42,8 @@ enum ScriptletABI {
         case config = "__impulse_config"
         /// msys.bounce: Momentum's bounce classification code of a reply (BounceClassifier).
         case bounceClassify = "__impulse_bounce_classify"
+        /// msys.adaptive.registerRules: back-off rules for the queue manager (AdaptiveRules).
+        case adaptiveRegister = "__impulse_adaptive_register"
         /// msg:mime: a message's MIME structure (MIMEStructure), eight values per part.
         case mimeParse = "__impulse_mime_parse"
         /// msys.audit_series: define, add, count, remove_item on the process's shared series.

@@ -425,6 +425,65 @@ function msys.bounce.classify(msg)
 end
 preload("msys.bounce", msys.bounce)
 
+-- msys.adaptive.registerRules(rules[, "augment"|"replace"]): response-driven back-off rules in
+-- Momentum's Adaptive Delivery shape (docs/delivery.md, Adaptive back-off):
+--   { ["domain"] = { responses = { { code = "<PCRE>", trigger = "1"|"N/S",
+--       action = {"throttle", "down"} | { {"suspend", "4 hours"}, … }, message = "…" }, … } },
+--     ["alias.example"] = "domain" }
+-- An action list may also be flat name/parameter pairs ({"transcode", "554 …", "throttle", "down"}).
+-- `configuration` elements are not applied (Impulse's limits come from the configuration file).
+msys.adaptive = {}
+local function adaptive_actions(action, where)
+  if type(action) ~= "table" then
+    error(where .. ": action must be a table such as {\"suspend\", \"4 hours\"}", 3)
+  end
+  local flat = {}
+  if type(action[1]) == "table" then
+    for _, one in ipairs(action) do
+      flat[#flat + 1] = tostring(one[1]); flat[#flat + 1] = tostring(one[2] == nil and "" or one[2])
+    end
+  else
+    for i = 1, #action, 2 do
+      flat[#flat + 1] = tostring(action[i]); flat[#flat + 1] = tostring(action[i + 1] == nil and "" or action[i + 1])
+    end
+  end
+  return flat
+end
+function msys.adaptive.registerRules(rules, mode)
+  mode = mode == nil and "augment" or tostring(mode)
+  if mode ~= "augment" and mode ~= "replace" then
+    error("msys.adaptive.registerRules: the mode is \"augment\" or \"replace\", not \"" .. mode .. "\"", 2)
+  end
+  if type(rules) ~= "table" then error("msys.adaptive.registerRules: expected a table of domains", 2) end
+  local records = {}
+  for domain, entry in pairs(rules) do
+    domain = tostring(domain)
+    local where = "msys.adaptive.registerRules: " .. domain
+    if type(entry) == "string" then
+      records[#records + 1] = table.concat({ "alias", domain, entry }, "\31")
+    elseif type(entry) == "table" then
+      local responses = entry.responses or entry.rules
+      if type(responses) == "table" and responses.code ~= nil then responses = { responses } end
+      for _, response in ipairs(responses or {}) do
+        if type(response) ~= "table" or response.code == nil then error(where .. ": a response needs a code", 2) end
+        local fields = { "rule", domain, tostring(response.code), tostring(response.trigger or "1"),
+                         tostring(response.message or "") }
+        for _, value in ipairs(adaptive_actions(response.action, where)) do fields[#fields + 1] = value end
+        for _, value in ipairs(fields) do
+          if string.find(value, "[\30\31]") then error(where .. ": control characters in a rule", 2) end
+        end
+        records[#records + 1] = table.concat(fields, "\31")
+      end
+    else
+      error(where .. ": expected a table of responses or an alias name", 2)
+    end
+  end
+  local problem = __impulse_adaptive_register(mode, table.concat(records, "\30"))
+  if problem then error("msys.adaptive.registerRules: " .. problem, 2) end
+  return true
+end
+preload("msys.adaptive", msys.adaptive)
+
 -- msys.parseRFC2822Addresses(text[, component]) and msg:address_header(name[, component]):
 -- the addresses of an address list (RFC 5322 §3.4), as components: "all" (default; the
 -- address), "localpart"/"user", "domain", "name" (display name).
