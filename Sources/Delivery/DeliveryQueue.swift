@@ -92,9 +92,12 @@ final class DomainQueue: @unchecked Sendable {
     /// Recipients delivered and failed for good through this queue since start.
     var delivered = 0
     var failed = 0
-    /// outbound_throttle_messages / _connections of this binding and domain.
-    var messageThrottle: Throttle?
-    var connectionThrottle: Throttle?
+    /// outbound_throttle_messages / _connections in force for this binding and domain, shared
+    /// with every queue whose lookup ends at the same scope.
+    var messageThrottle: SharedThrottle?
+    var connectionThrottle: SharedThrottle?
+    /// The queue's own lower rate while back-off throttles it down.
+    var adaptiveThrottle: Throttle?
     /// The `host` scope its next hop falls in, once looked up (only when host scopes exist).
     var host: HostLimiter?
     var hostLookup = HostLookup.notYet
@@ -119,7 +122,5 @@ final class DomainQueue: @unchecked Sendable {
     init(key: QueueKey, options: ResolvedOutboundOptions) {
         self.key = key
         self.options = options
-        messageThrottle = options.throttleMessages.map(Throttle.init)
-        connectionThrottle = options.throttleConnections.map(Throttle.init)
     }
 }

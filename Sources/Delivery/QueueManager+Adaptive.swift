@@ -103,13 +103,12 @@ extension QueueManager {
             return "blackhole \(seconds)s: \(because)"
         case .throttleDown:
             let current =
-                state.rate ?? queue?.messageThrottle?.rate ?? queue.map(measuredRate)
-                ?? ThrottleRate(
-                    count: 60, seconds: 60)
+                state.rate ?? queue?.messageThrottle?.throttle.rate ?? queue.map(measuredRate)
+                ?? ThrottleRate(count: 60, seconds: 60)
             let lowered = Self.halve(current)
             state.rate = lowered
             state.adjustedUntil = nowMicros + Int64(AdaptiveRules.adjustmentLifetime) * 1_000_000
-            if let queue { queue.messageThrottle = Throttle(lowered, keeping: queue.messageThrottle) }
+            if let queue { queue.adaptiveThrottle = Throttle(lowered, keeping: queue.adaptiveThrottle) }
             return "outbound_throttle_messages \(current) -> \(lowered): \(because)"
         case .reduceConnections(let count):
             let before = effectiveMaxConnections(key: key, configured: queue?.options.maxOutboundConnections ?? 32)
@@ -201,9 +200,7 @@ extension QueueManager {
         state.rate = nil
         state.connectionReduction = 0
         state.adjustedUntil = 0
-        if let queue = queues[key] {
-            queue.messageThrottle = queue.options.throttleMessages.map { Throttle($0, keeping: queue.messageThrottle) }
-        }
+        queues[key]?.adaptiveThrottle = nil
         return "outbound_throttle_messages and max_outbound_connections restored"
     }
 

@@ -8,12 +8,27 @@ extension QueueManager {
     /// µs until the queue may send one more message under its own and its host's message
     /// throttle (caller holds the lock).
     func messageWait(_ queue: DomainQueue, now: Int64) -> Int64 {
-        max(queue.messageThrottle?.wait(now: now) ?? 0, queue.host?.messageThrottle?.wait(now: now) ?? 0)
+        max(
+            queue.messageThrottle?.throttle.wait(now: now) ?? 0,
+            queue.host?.messageThrottle?.throttle.wait(now: now) ?? 0,
+            queue.adaptiveThrottle?.wait(now: now) ?? 0)
     }
 
     /// µs until the queue may open one more connection (caller holds the lock).
     func connectionWait(_ queue: DomainQueue, now: Int64) -> Int64 {
-        max(queue.connectionThrottle?.wait(now: now) ?? 0, queue.host?.connectionThrottle?.wait(now: now) ?? 0)
+        max(
+            queue.connectionThrottle?.throttle.wait(now: now) ?? 0,
+            queue.host?.connectionThrottle?.throttle.wait(now: now) ?? 0)
+    }
+
+    /// The shared throttle a scope defines (made on first use; caller holds the lock).
+    func sharedThrottle(_ defined: ScopedRate?, kind: String) -> SharedThrottle? {
+        guard let defined else { return nil }
+        let key = "\(kind)\u{0}\(defined.scope)\u{0}\(defined.rate)"
+        if let existing = sharedThrottles[key] { return existing }
+        let made = SharedThrottle(defined, kind: kind)
+        sharedThrottles[key] = made
+        return made
     }
 
     /// Counts one message against the queue's and its host's throttles.
@@ -24,27 +39,29 @@ extension QueueManager {
             queue.windowStart = now
         }
         queue.sentThisWindow += 1
-        queue.messageThrottle?.take(now: now)
-        queue.host?.messageThrottle?.take(now: now)
+        queue.messageThrottle?.throttle.take(now: now)
+        queue.host?.messageThrottle?.throttle.take(now: now)
+        queue.adaptiveThrottle?.take(now: now)
     }
 
     /// Counts one connection against the queue's and its host's throttles and the host's cap.
     func takeConnection(_ queue: DomainQueue, now: Int64) {
-        queue.connectionThrottle?.take(now: now)
-        queue.host?.connectionThrottle?.take(now: now)
+        queue.connectionThrottle?.throttle.take(now: now)
+        queue.host?.connectionThrottle?.throttle.take(now: now)
         queue.host?.connections += 1
     }
 
     /// A throttle holds the queue for `wait` µs: it is pumped again then (one wake-up per queue,
     /// the earliest wins). Caller holds the lock.
     func hold(_ queue: DomainQueue, wait: Int64, now: Int64, messages: Bool) {
-        if messages {
-            if (queue.messageThrottle?.wait(now: now) ?? 0) > 0 { queue.messageThrottle?.holds += 1 }
-            if (queue.host?.messageThrottle?.wait(now: now) ?? 0) > 0 { queue.host?.messageThrottle?.holds += 1 }
-        } else {
-            if (queue.connectionThrottle?.wait(now: now) ?? 0) > 0 { queue.connectionThrottle?.holds += 1 }
-            if (queue.host?.connectionThrottle?.wait(now: now) ?? 0) > 0 { queue.host?.connectionThrottle?.holds += 1 }
+        let holding =
+            messages
+            ? [queue.messageThrottle, queue.host?.messageThrottle]
+            : [queue.connectionThrottle, queue.host?.connectionThrottle]
+        for shared in holding {
+            if let shared, shared.throttle.wait(now: now) > 0 { shared.throttle.holds += 1 }
         }
+        if messages, (queue.adaptiveThrottle?.wait(now: now) ?? 0) > 0 { queue.adaptiveThrottle?.holds += 1 }
         throttleHolds += 1
         let at = now + wait
         if queue.wakeAt != 0 && queue.wakeAt <= at { return }
@@ -99,7 +116,12 @@ extension QueueManager {
             if queue.host?.key != limiterKey {
                 if let old = queue.host { release(old) }
                 queue.host = found.map { scope in
-                    let limiter = hostLimiters[limiterKey!] ?? HostLimiter(key: limiterKey!, limits: scope.limits)
+                    let limiter =
+                        hostLimiters[limiterKey!]
+                        ?? HostLimiter(
+                            key: limiterKey!, limits: scope.limits,
+                            messageThrottle: sharedThrottle(scope.limits.throttleMessages, kind: "messages"),
+                            connectionThrottle: sharedThrottle(scope.limits.throttleConnections, kind: "connections"))
                     hostLimiters[limiter.key] = limiter
                     limiter.queues += 1
                     return limiter
@@ -120,7 +142,8 @@ extension QueueManager {
 
     /// One throttle's state, for the console's `throttle list` and `domain`.
     public struct ThrottleReport: Sendable {
-        /// `domain <binding> <domain>` or `host <binding> <scope>`.
+        /// The scope that sets it (`global`, `domain example.com`, `host mx.example.com` …), or
+        /// `adaptive <group>/<binding> <domain>` for a queue back-off throttled down.
         public var owner: String
         /// `messages` or `connections`.
         public var kind: String
@@ -131,31 +154,34 @@ extension QueueManager {
         public var waitMicros: Int64
     }
 
-    /// Every throttle in use, by owner (console `throttle list`); `domain` limits it to the
-    /// queues of one domain and their hosts.
+    /// Every throttle in use (console `throttle list`); `domain` limits it to those the
+    /// domain's queues and their hosts use.
     public func throttles(domain: String? = nil) -> [ThrottleReport] {
         let now = Throttle.now
         return lock.withLock {
             var reports: [ThrottleReport] = []
-            var hosts: [String: HostLimiter] = [:]
-            func add(_ owner: String, _ kind: String, _ throttle: Throttle?) {
-                guard let throttle else { return }
+            func add(_ owner: String, _ kind: String, _ throttle: Throttle) {
                 reports.append(
                     ThrottleReport(
                         owner: owner, kind: kind, rate: throttle.rate, taken: throttle.taken, holds: throttle.holds,
                         waitMicros: throttle.wait(now: now)))
             }
+            var shared: [ObjectIdentifier: SharedThrottle] = [:]
+            if domain == nil {
+                for throttle in sharedThrottles.values { shared[ObjectIdentifier(throttle)] = throttle }
+            }
             for queue in queues.values where domain == nil || queue.key.domain == domain {
-                let owner = "domain \(queue.key.group)/\(queue.key.binding) \(queue.key.domain)"
-                add(owner, "messages", queue.messageThrottle)
-                add(owner, "connections", queue.connectionThrottle)
-                if let host = queue.host { hosts[host.key] = host }
+                for throttle in [
+                    queue.messageThrottle, queue.connectionThrottle, queue.host?.messageThrottle,
+                    queue.host?.connectionThrottle
+                ] {
+                    if let throttle { shared[ObjectIdentifier(throttle)] = throttle }
+                }
+                if let own = queue.adaptiveThrottle {
+                    add("adaptive \(queue.key.group)/\(queue.key.binding) \(queue.key.domain)", "messages", own)
+                }
             }
-            if domain == nil { for limiter in hostLimiters.values { hosts[limiter.key] = limiter } }
-            for limiter in hosts.values {
-                add("host \(limiter.key)", "messages", limiter.messageThrottle)
-                add("host \(limiter.key)", "connections", limiter.connectionThrottle)
-            }
+            for throttle in shared.values { add(throttle.scope, throttle.kind, throttle.throttle) }
             return reports.sorted { ($0.owner, $0.kind) < ($1.owner, $1.kind) }
         }
     }

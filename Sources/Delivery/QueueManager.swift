@@ -122,6 +122,8 @@ public final class QueueManager: @unchecked Sendable {
     var suspendedDomains: Set<String> = []
     /// The `host` scopes in use, by binding and scope (HostLimiter.key).
     var hostLimiters: [String: HostLimiter] = [:]
+    /// The configured throttles, by kind, defining scope and rate (one per setting in use).
+    var sharedThrottles: [String: SharedThrottle] = [:]
     /// Times a throttle held work since start (metrics).
     var throttleHolds = 0
     /// Response-driven back-off: the rules, and what they do to each queue now.
@@ -239,7 +241,9 @@ public final class QueueManager: @unchecked Sendable {
         if let existing = queues[key] { return existing }
         let queue = DomainQueue(
             key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
-        if let rate = adaptive[key]?.rate { queue.messageThrottle = Throttle(rate) }
+        queue.messageThrottle = sharedThrottle(queue.options.throttleMessages, kind: "messages")
+        queue.connectionThrottle = sharedThrottle(queue.options.throttleConnections, kind: "connections")
+        if let rate = adaptive[key]?.rate { queue.adaptiveThrottle = Throttle(rate) }
         queues[key] = queue
         return queue
     }

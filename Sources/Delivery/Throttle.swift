@@ -41,24 +41,41 @@ struct Throttle {
     static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1000) }
 }
 
-/// The limits of one `host` scope for one binding: every queue whose next hop falls in the scope
-/// shares its connection count and throttles (MX rollup). Mutated only under the queue manager's
-/// lock.
+/// One configured throttle, shared by every queue whose option lookup ends at the scope that
+/// sets it (Momentum's throttles "by reference"). Made on first use and kept: there is one per
+/// throttle setting in the configuration. Mutated only under the queue manager's lock.
+final class SharedThrottle: @unchecked Sendable {
+    /// The scope that sets it (`global`, `domain example.com`, `binding b1 host /re/` …).
+    let scope: String
+    /// `messages` or `connections`.
+    let kind: String
+    var throttle: Throttle
+
+    init(_ defined: ScopedRate, kind: String) {
+        scope = defined.scope
+        self.kind = kind
+        throttle = Throttle(defined.rate)
+    }
+}
+
+/// The connection cap of one `host` scope for one binding, and the scope's throttles: every
+/// queue whose next hop falls in the scope shares them (MX rollup). Mutated only under the queue
+/// manager's lock.
 final class HostLimiter: @unchecked Sendable {
     /// `binding` then the scope's name, e.g. `default host mx.example.com`.
     let key: String
     let limits: HostLimits
     var connections = 0
-    var messageThrottle: Throttle?
-    var connectionThrottle: Throttle?
+    var messageThrottle: SharedThrottle?
+    var connectionThrottle: SharedThrottle?
     /// Queues using it now (it is forgotten when none does and no connection is open).
     var queues = 0
 
-    init(key: String, limits: HostLimits) {
+    init(key: String, limits: HostLimits, messageThrottle: SharedThrottle?, connectionThrottle: SharedThrottle?) {
         self.key = key
         self.limits = limits
-        messageThrottle = limits.throttleMessages.map(Throttle.init)
-        connectionThrottle = limits.throttleConnections.map(Throttle.init)
+        self.messageThrottle = messageThrottle
+        self.connectionThrottle = connectionThrottle
     }
 
     /// Whether one more connection stays within the scope's cap.

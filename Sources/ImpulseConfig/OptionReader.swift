@@ -27,8 +27,8 @@ enum OptionReader {
             throw ConfigError(
                 option.value.location,
                 """
-                '\(option.spelling)' expects a rate "N" (N per second) or "N/S" (N per S seconds; N 1-10000000, \
-                S 1-86400), found '\(text)'
+                '\(option.spelling)' expects a rate "N" (N per second) or "N/S" (N per S seconds; N 0-10000000, \
+                0 meaning no limit; S 1-86400), found '\(text)'
                 """)
         }
         return rate

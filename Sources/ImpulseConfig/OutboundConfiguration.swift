@@ -32,15 +32,32 @@ public struct OutboundConfiguration: Sendable {
         let domain = domain.lowercased()
         let bindingScope = bindings[binding]
         let groupScope = group.flatMap { bindingGroups[$0] }
-        let chain: [OutboundOptions?] = [
-            bindingScope?.domains.lookup(domain)?.options, groupScope?.domains.lookup(domain)?.options,
-            bindingScope?.options, groupScope?.options, globalDomains.lookup(domain)?.options, global
+        let bindingDomain = bindingScope?.domains.lookup(domain)
+        let groupDomain = groupScope?.domains.lookup(domain)
+        let globalDomain = globalDomains.lookup(domain)
+        let chain: [(options: OutboundOptions?, name: String)] = [
+            (bindingDomain?.options, "binding \(binding) domain \(bindingDomain?.scope ?? "")"),
+            (groupDomain?.options, "binding_group \(group ?? "") domain \(groupDomain?.scope ?? "")"),
+            (bindingScope?.options, "binding \(binding)"), (groupScope?.options, "binding_group \(group ?? "")"),
+            (globalDomain?.options, "domain \(globalDomain?.scope ?? "")"), (global, "global")
         ]
         var merged = OutboundOptions()
         for scope in chain.reversed() {
-            if let scope { merged = scope.over(merged) }
+            if let options = scope.options { merged = options.over(merged) }
         }
-        return ResolvedOutboundOptions(merged)
+        var resolved = ResolvedOutboundOptions(merged)
+        // Throttles by reference: named after the most specific scope that sets them.
+        func defined(_ rate: KeyPath<OutboundOptions, ThrottleRate?>) -> ScopedRate? {
+            for scope in chain {
+                if let value = scope.options?[keyPath: rate] {
+                    return value.count == 0 ? nil : ScopedRate(rate: value, scope: scope.name)
+                }
+            }
+            return nil
+        }
+        resolved.throttleMessages = defined(\.outboundThrottleMessages)
+        resolved.throttleConnections = defined(\.outboundThrottleConnections)
+        return resolved
     }
 
     /// Whether any scope declares a `host` scope (only then are a domain's next-hop names looked
@@ -60,8 +77,8 @@ public struct OutboundConfiguration: Sendable {
         let bindingScope = bindings[binding]
         let groupScope = group.flatMap { bindingGroups[$0] }
         let found: [(container: String, match: (scope: String, options: OutboundOptions)?)] = [
-            ("binding:\(binding) ", bindingScope?.hosts.lookup(host)),
-            ("binding_group:\(group ?? "") ", groupScope?.hosts.lookup(host)),
+            ("binding \(binding) ", bindingScope?.hosts.lookup(host)),
+            ("binding_group \(group ?? "") ", groupScope?.hosts.lookup(host)),
             ("", globalHosts.lookup(host))
         ]
         guard let first = found.first(where: { $0.match != nil }), let firstMatch = first.match else { return nil }
@@ -69,12 +86,21 @@ public struct OutboundConfiguration: Sendable {
         for entry in found.reversed() {
             if let options = entry.match?.options { merged = options.over(merged) }
         }
+        func defined(_ rate: KeyPath<OutboundOptions, ThrottleRate?>) -> ScopedRate? {
+            for entry in found {
+                if let match = entry.match, let value = match.options[keyPath: rate] {
+                    return value.count == 0
+                        ? nil : ScopedRate(rate: value, scope: entry.container + "host " + match.scope)
+                }
+            }
+            return nil
+        }
         return (
             first.container + "host " + firstMatch.scope,
             HostLimits(
                 maxOutboundConnections: merged.maxOutboundConnections,
-                throttleMessages: merged.outboundThrottleMessages,
-                throttleConnections: merged.outboundThrottleConnections)
+                throttleMessages: defined(\.outboundThrottleMessages),
+                throttleConnections: defined(\.outboundThrottleConnections))
         )
     }
 
@@ -92,8 +118,8 @@ public struct OutboundConfiguration: Sendable {
 /// scope of the host chain sets it.
 public struct HostLimits: Sendable, Equatable {
     public var maxOutboundConnections: Int?
-    public var throttleMessages: ThrottleRate?
-    public var throttleConnections: ThrottleRate?
+    public var throttleMessages: ScopedRate?
+    public var throttleConnections: ScopedRate?
 }
 
 /// The values in force for one binding and domain, defaults filled in.
@@ -127,9 +153,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var suspendDelivery: Bool
     /// `opendkim_sign` (Momentum's default: true; signing needs an opendkim stanza as well).
     public var opendkimSign: Bool
-    /// nil: unlimited.
-    public var throttleMessages: ThrottleRate?
-    public var throttleConnections: ThrottleRate?
+    /// nil: unlimited. Set by `OutboundConfiguration.resolve` with the scope that defines them.
+    public var throttleMessages: ScopedRate?
+    public var throttleConnections: ScopedRate?
     /// `adaptive_enabled` (Impulse's default: true; Momentum's add-on is off until enabled).
     public var adaptiveEnabled: Bool
 
@@ -164,8 +190,6 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         routes = options.routes
         suspendDelivery = options.suspendDelivery ?? false
         opendkimSign = options.opendkimSign ?? true
-        throttleMessages = options.outboundThrottleMessages
-        throttleConnections = options.outboundThrottleConnections
         adaptiveEnabled = options.adaptiveEnabled ?? true
     }
 

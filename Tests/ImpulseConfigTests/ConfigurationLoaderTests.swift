@@ -213,27 +213,43 @@ final class ConfigurationLoaderTests: XCTestCase {
             """)
         let outbound = config.outbound
         let plain = outbound.resolve(binding: "default", group: "default", domain: "other.test")
-        XCTAssertEqual(plain.throttleMessages, ThrottleRate(count: 100, seconds: 60))
+        XCTAssertEqual(plain.throttleMessages, ScopedRate(rate: ThrottleRate(count: 100, seconds: 60), scope: "global"))
         XCTAssertNil(plain.throttleConnections)
         let exact = outbound.resolve(binding: "default", group: "default", domain: "MAIL.example")
         XCTAssertEqual(exact.retryInterval, 9, "an exact name beats the patterns")
         XCTAssertNil(exact.throttleConnections, "the exact scope is the one that applies")
         let first = outbound.resolve(binding: "default", group: "default", domain: "mail.other")
-        XCTAssertEqual(first.throttleConnections, ThrottleRate(count: 2, seconds: 1))
+        XCTAssertEqual(
+            first.throttleConnections, ScopedRate(rate: ThrottleRate(count: 2, seconds: 1), scope: "domain /^mail[.]/"),
+            "a throttle is named after the scope that sets it: every domain the pattern matches shares it")
         XCTAssertEqual(first.retryInterval, 1200, "only the first matching pattern applies")
         XCTAssertEqual(outbound.resolve(binding: "default", group: nil, domain: "an.example.net").retryInterval, 7)
         XCTAssertTrue(outbound.hasHostScopes)
         let global = try XCTUnwrap(outbound.hostScope(binding: "default", group: "default", host: "MX.shared.example"))
         XCTAssertEqual(global.scope, "host mx.shared.example")
         XCTAssertEqual(global.limits.maxOutboundConnections, 3)
-        XCTAssertEqual(global.limits.throttleMessages, ThrottleRate(count: 10, seconds: 1))
+        XCTAssertEqual(global.limits.throttleMessages?.rate, ThrottleRate(count: 10, seconds: 1))
         let grouped = try XCTUnwrap(outbound.hostScope(binding: "b", group: "bg", host: "mx.shared.example"))
-        XCTAssertEqual(grouped.scope, "binding:b host /^mx[.]/", "the most specific matching stanza names it")
-        XCTAssertEqual(grouped.limits.throttleConnections, ThrottleRate(count: 1, seconds: 1))
-        XCTAssertEqual(grouped.limits.throttleMessages, ThrottleRate(count: 20, seconds: 1), "binding_group ▸ host")
+        XCTAssertEqual(grouped.scope, "binding b host /^mx[.]/", "the most specific matching stanza names it")
+        XCTAssertEqual(
+            grouped.limits.throttleConnections,
+            ScopedRate(rate: ThrottleRate(count: 1, seconds: 1), scope: "binding b host /^mx[.]/"))
+        XCTAssertEqual(
+            grouped.limits.throttleMessages,
+            ScopedRate(rate: ThrottleRate(count: 20, seconds: 1), scope: "binding_group bg host mx.shared.example"),
+            "binding_group ▸ host")
         XCTAssertEqual(grouped.limits.maxOutboundConnections, 3, "global host")
         let google = try XCTUnwrap(outbound.hostScope(binding: "default", group: nil, host: "alt1.aspmx.l.google.com"))
-        XCTAssertEqual(google.limits.throttleConnections, ThrottleRate(count: 5, seconds: 10))
+        XCTAssertEqual(google.limits.throttleConnections?.rate, ThrottleRate(count: 5, seconds: 10))
+        // "0" turns a less specific throttle off (Momentum: no limit).
+        let unlimited = try load(
+            "outbound_throttle_messages = 5\ndomain \"free.example\" { outbound_throttle_messages = 0 }\n"
+                + "ESMTP_Listener { Listen \":25\" {} }")
+        XCTAssertNil(
+            unlimited.outbound.resolve(binding: "default", group: nil, domain: "free.example").throttleMessages)
+        XCTAssertEqual(
+            unlimited.outbound.resolve(binding: "default", group: nil, domain: "other.example").throttleMessages?.scope,
+            "global")
         XCTAssertNil(outbound.hostScope(binding: "default", group: nil, host: "mx.elsewhere.test"))
         XCTAssertEqual(ThrottleRate(count: 5, seconds: 10).intervalMicros, 2_000_000)
         XCTAssertEqual(ThrottleRate(count: 1000, seconds: 1).burst, 100)
@@ -244,7 +260,7 @@ final class ConfigurationLoaderTests: XCTestCase {
             [
                 """
                 ecelerity.conf:1:30: error: 'outbound_throttle_messages' expects a rate "N" (N per second) or \
-                "N/S" (N per S seconds; N 1-10000000, S 1-86400), found '10/0'
+                "N/S" (N per S seconds; N 0-10000000, 0 meaning no limit; S 1-86400), found '10/0'
                 """
             ])
         XCTAssertEqual(

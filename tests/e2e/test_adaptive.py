@@ -113,11 +113,14 @@ def test_built_in_rule_slows_a_rate_limited_queue(server_factory, sinks):
     records = wait_until(lambda: adaptive_log(server), what="an adaptive record")
     assert records[0][6].startswith("outbound_throttle_messages 20 -> 10: unusual rate of mail from this address")
     assert "outbound_throttle_messages 10" in console(server, "adaptive", "list")
-    assert "domain default/default solo.itest messages 10/s" in console(server, "throttle", "list")
+    listing = console(server, "throttle", "list")
+    assert "adaptive default/default solo.itest messages 10/s" in listing, listing
+    assert "domain solo.itest messages 20/s" in listing
     assert metric(server, "impulse_adaptive_queues_adjusted") == 1
     assert "(built-in)" in console(server, "adaptive", "rules")
     console(server, "adaptive", "reset", "solo.itest")
-    assert "domain default/default solo.itest messages 20/s" in console(server, "throttle", "list")
+    listing = console(server, "throttle", "list")
+    assert "domain solo.itest messages 20/s" in listing and "adaptive " not in listing, listing
 
 
 def test_adaptive_enabled_false_leaves_the_queue_alone(server_factory, sinks):

@@ -67,14 +67,26 @@ def test_message_throttle_paces_delivery_without_failing_anything(server_factory
     wait_until(lambda: len(mainlog(server, "D")) == 31, what="31 D records")
     assert mainlog(server, "T") == []
     listing = console(server, "throttle", "list")
-    assert re.search(r"^domain default/default solo\.itest messages 10/s: sent 31, held [1-9]\d*, next permit ",
+    assert re.search(r"^domain solo\.itest messages 10/s: sent 31, held [1-9]\d*, next permit ",
                      listing, re.M), listing
     view = console(server, "domain", "solo.itest")
-    assert "Throttle: domain default/default solo.itest messages 10/s: sent 31" in view
+    assert "Throttle: domain solo.itest messages 10/s: sent 31" in view
     port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     holds = re.search(r'impulse_outbound_throttle_holds\{scope="domain",kind="messages"\} (\d+)', metrics)
     assert holds and int(holds.group(1)) > 0, metrics
+
+
+def test_a_global_throttle_is_shared_by_every_domain(server_factory, shared_mx_dns, sinks):
+    """Momentum's throttles are "by reference": one set globally limits the whole server, not
+    each domain."""
+    sink = sinks()
+    server = server_factory(**shaped(shared_mx_dns, sink, "", extra='outbound_throttle_messages = "8"\n')).start()
+    send_many(server.port, [f"g{i}@{'solo' if i % 2 else 'shared1'}.itest" for i in range(25)])
+    messages = sink.wait_for(25, timeout=30)
+    measured = rate([m.at for m in messages])
+    assert 7.2 <= measured <= 8.8, f"{measured:.2f}/s across two domains for a global throttle of 8/s"
+    assert "global messages 8/s: sent 25" in console(server, "throttle", "list")
 
 
 def test_connection_throttle_paces_new_connections(server_factory, shared_mx_dns, sinks):
@@ -126,7 +138,7 @@ def test_regex_host_scope_throttle_is_shared_by_its_domains(server_factory, shar
     solo = next(m.at for m in messages if m.recipients[0] == "free@solo.itest")
     assert solo < sorted(shared)[-1]
     listing = console(server, "throttle", "list")
-    assert "host default host /^mx[.]shared[.]/ messages 5/s: sent 16" in listing, listing
+    assert "host /^mx[.]shared[.]/ messages 5/s: sent 16" in listing, listing
 
 
 def test_regex_domain_scope_applies_and_exact_names_win(server_factory, shared_mx_dns, sinks):
