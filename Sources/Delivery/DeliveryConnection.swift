@@ -278,13 +278,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 buffer.clear()
             }
             do {
-                let parameters = tlsOverride ?? OutboundTLSParameters()
+                let parameters = OutboundTLSParameters(configured: options, policy: tlsOverride)
                 let tls = try parameters.clientConfiguration()
-                // With a CA to verify against, the certificate must name the next hop (RFC 6125);
-                // a next hop given as an address is checked against that address.
+                // With tls_verify = host, the certificate must name the next hop (RFC 6125); a
+                // next hop given as an address is checked against that address.
                 let host = candidates[candidateIndex - 1].host
                 let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
-                let hostname = parameters.caFile != nil && !isAddress ? host : nil
+                let hostname = parameters.verifiesHost && !isAddress ? host : nil
                 let handler = try NIOSSLClientHandler(
                     context: NIOSSLContext(configuration: tls), serverHostname: hostname)
                 try context.pipeline.syncOperations.addHandler(handler, position: .first)

@@ -1,3 +1,4 @@
+import ImpulseConfig
 import NIOSSL
 
 /// What a policy's `core_get_outbound_tls_parameters(msg, params)` hook chose for one outbound
@@ -15,8 +16,34 @@ public struct OutboundTLSParameters: Sendable, Equatable {
     public var caFile: String?
     /// OpenSSL cipher list.
     public var cipherList: String?
+    /// What is checked of the next hop's certificate (`tls_verify`); a policy's CA means `host`.
+    public var verify = OutboundOptions.TLSVerify.no
 
     public init() {}
+
+    /// The configuration's parameters (`tls_verify`, `tls_ca`, `tls_certificate`, `tls_key`,
+    /// `tls_ciphers`), with what a policy chose over them.
+    public init(configured options: ResolvedOutboundOptions, policy: OutboundTLSParameters?) {
+        verify = options.tlsVerify
+        caFile = options.tlsCA
+        certificateFile = options.tlsCertificate
+        keyFile = options.tlsKey
+        cipherList = options.tlsCiphers
+        guard let policy else { return }
+        useTLS = policy.useTLS
+        if let ca = policy.caFile {
+            caFile = ca
+            verify = .host
+        }
+        if let certificate = policy.certificateFile {
+            certificateFile = certificate
+            keyFile = policy.keyFile
+        }
+        if let ciphers = policy.cipherList { cipherList = ciphers }
+    }
+
+    /// Whether the next hop's certificate must name the host it was reached as.
+    public var verifiesHost: Bool { verify == .host }
 
     /// Reads the hook's `params` table (its string values).
     public init(_ values: [String: String]) {
@@ -27,16 +54,20 @@ public struct OutboundTLSParameters: Sendable, Equatable {
         cipherList = values["cipherlist"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// The client TLS configuration for a STARTTLS to a next hop: without a CA, certificates are
-    /// not verified (opportunistic TLS, RFC 7435); a CA makes the handshake verify the chain and
-    /// the host name. A file that cannot be read is an error (the attempt fails temporarily).
+    /// The client TLS configuration for a STARTTLS to a next hop: with `tls_verify = no` (or
+    /// `optional`) certificates are not verified (opportunistic TLS, RFC 7435); `ca` verifies the
+    /// chain to the CA file (else the system's roots); `host` also the host name (RFC 6125). A
+    /// file that cannot be read is an error (the attempt fails temporarily).
     public func clientConfiguration() throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
-        tls.certificateVerification = .none
-        if let caFile {
+        switch verify {
+        case .no, .optional: tls.certificateVerification = .none
+        case .ca: tls.certificateVerification = .noHostnameVerification
+        case .host: tls.certificateVerification = .fullVerification
+        }
+        if let caFile, verify == .ca || verify == .host {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
-            tls.certificateVerification = .fullVerification
         }
         if let certificateFile {
             tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }

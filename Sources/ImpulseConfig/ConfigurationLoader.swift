@@ -14,7 +14,8 @@ public struct ConfigurationLoader {
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
-        "user", "group", "supplemental_groups", "chroot", "tls_verify", "http_basic_auth"
+        "user", "group", "supplemental_groups", "chroot", "http_basic_auth", "use_dane", "enable_dane", "use_mta_sts",
+        "enable_mta_sts"
     ]
 
     static let globalOptions: Set<String> = [

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Typed reads of option values, each failing with the option's location and what was expected.
 enum OptionReader {
     static func scalar(_ option: ConfigOption) throws(ConfigError) -> String {
@@ -143,6 +145,15 @@ enum OptionReader {
             throw ConfigError(option.value.location, "'\(option.spelling)' expects a path, found an empty string")
         }
         return resolve(path: text, relativeTo: option.location.file)
+    }
+
+    /// A path to a file that must be readable now (a certificate, a CA bundle).
+    static func readablePath(_ option: ConfigOption) throws(ConfigError) -> String {
+        let path = try self.path(option)
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw ConfigError(option.value.location, "'\(option.spelling)': cannot read '\(path)'")
+        }
+        return path
     }
 
     static func resolve(path: String, relativeTo file: String) -> String {

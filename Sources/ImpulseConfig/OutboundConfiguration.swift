@@ -158,6 +158,12 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var throttleConnections: ScopedRate?
     /// `adaptive_enabled` (Impulse's default: true; Momentum's add-on is off until enabled).
     public var adaptiveEnabled: Bool
+    /// `tls_verify` (default `no`), and the files and ciphers of outbound TLS.
+    public var tlsVerify: OutboundOptions.TLSVerify
+    public var tlsCA: String?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var tlsCiphers: String?
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -191,6 +197,11 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         suspendDelivery = options.suspendDelivery ?? false
         opendkimSign = options.opendkimSign ?? true
         adaptiveEnabled = options.adaptiveEnabled ?? true
+        tlsVerify = options.tlsVerify ?? .no
+        tlsCA = options.tlsCA
+        tlsCertificate = options.tlsCertificate
+        tlsKey = options.tlsKey
+        tlsCiphers = options.tlsCiphers
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

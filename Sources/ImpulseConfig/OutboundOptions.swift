@@ -16,6 +16,18 @@ public struct OutboundOptions: Sendable, Equatable {
         case no, ifavailable, required
     }
 
+    /// `tls_verify`: what is checked of the next hop's certificate.
+    public enum TLSVerify: String, Sendable, Equatable {
+        /// Nothing (opportunistic TLS, RFC 7435).
+        case no
+        /// The chain, to `tls_ca` (or the system's roots).
+        case ca
+        /// The chain and the next hop's host name (RFC 6125).
+        case host
+        /// Accepted as Momentum writes it; checks nothing (delivery must not fail on it).
+        case optional
+    }
+
     /// `bounces_inline_original`.
     public enum InlineOriginal: String, Sendable, Equatable {
         case none, headers, all
@@ -54,6 +66,13 @@ public struct OutboundOptions: Sendable, Equatable {
     public var outboundThrottleConnections: ThrottleRate?
     /// `adaptive_enabled`: whether response-driven back-off acts on this scope's queues.
     public var adaptiveEnabled: Bool?
+    public var tlsVerify: TLSVerify?
+    /// `tls_ca`, `tls_certificate` (a client certificate, may hold the key), `tls_key`,
+    /// `tls_ciphers`: files are absolute.
+    public var tlsCA: String?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var tlsCiphers: String?
 
     public init() {}
 
@@ -65,7 +84,8 @@ public struct OutboundOptions: Sendable, Equatable {
         "mailfrom_timeout",
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
-        "outbound_throttle_connections", "adaptive_enabled"
+        "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
+        "tls_ciphers"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -159,6 +179,13 @@ public struct OutboundOptions: Sendable, Equatable {
         case "outbound_throttle_messages": outboundThrottleMessages = try OptionReader.rate(option)
         case "outbound_throttle_connections": outboundThrottleConnections = try OptionReader.rate(option)
         case "adaptive_enabled": adaptiveEnabled = try OptionReader.bool(option)
+        case "tls_verify":
+            tlsVerify = try OptionReader.choice(
+                option, [("no", .no), ("ca", .ca), ("host", .host), ("optional", TLSVerify.optional)])
+        case "tls_ca": tlsCA = try OptionReader.readablePath(option)
+        case "tls_certificate": tlsCertificate = try OptionReader.readablePath(option)
+        case "tls_key": tlsKey = try OptionReader.readablePath(option)
+        case "tls_ciphers": tlsCiphers = try OptionReader.scalar(option)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
     }
@@ -195,6 +222,11 @@ public struct OutboundOptions: Sendable, Equatable {
         result.outboundThrottleMessages = outboundThrottleMessages ?? fallback.outboundThrottleMessages
         result.outboundThrottleConnections = outboundThrottleConnections ?? fallback.outboundThrottleConnections
         result.adaptiveEnabled = adaptiveEnabled ?? fallback.adaptiveEnabled
+        result.tlsVerify = tlsVerify ?? fallback.tlsVerify
+        result.tlsCA = tlsCA ?? fallback.tlsCA
+        result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate
+        result.tlsKey = tlsKey ?? fallback.tlsKey
+        result.tlsCiphers = tlsCiphers ?? fallback.tlsCiphers
         return result
     }
 }

@@ -107,7 +107,10 @@ final class ConfigurationLoaderTests: XCTestCase {
             ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
         XCTAssertEqual(errors("ESMTP_Listener { enable_authentication = true Listen \":25\" {} }").count, 1)
         // Ignoring these would leave the server running as root or delivering over unverified TLS.
-        for option in ["user = \"ecuser\"", "group = \"ecuser\"", "chroot = \"/var/empty\"", "tls_verify = \"ca\""] {
+        for option in [
+            "user = \"ecuser\"", "group = \"ecuser\"", "chroot = \"/var/empty\"", "use_dane = true",
+            "use_mta_sts = true"
+        ] {
             let name = option.split(separator: " ")[0]
             XCTAssertEqual(
                 errors(option + "\nESMTP_Listener { Listen \":25\" {} }"),
