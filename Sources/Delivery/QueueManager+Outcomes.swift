@@ -49,6 +49,9 @@ extension QueueManager {
         let bounces = options.generateBounces && !sender.isEmpty
         var retry: [Int] = []
         var retryAt: Int64 = 0
+        // Recipients whose sender is told now that they are delayed (once each).
+        var delayNotices: [DeliveryStatusNotification.RecipientStatus] = []
+        var delayIndices: [Int] = []
         var removeSegment: String?
         // Log lines and journal records are written after the lock: file I/O would make every
         // connection wait for every other one.
@@ -126,6 +129,19 @@ extension QueueManager {
                         let next = min(
                             nowMicros + Int64(options.retryDelay(afterAttempts: attempts)) * 1_000_000, expiresAt)
                         message.states[index].nextAttemptMicros = next
+                        if options.generateDelayDSN, !sender.isEmpty, !message.states[index].delayNotified,
+                            nowMicros - envelope.receivedAtMicros >= Int64(options.delayDSNRetryInterval) * 1_000_000,
+                            Self.wantsDelayNotice(recipient.notify)
+                        {
+                            message.states[index].delayNotified = true
+                            delayIndices.append(index)
+                            delayNotices.append(
+                                DeliveryStatusNotification.RecipientStatus(
+                                    address: recipient.address, originalRecipient: recipient.originalRecipient,
+                                    action: .delayed, status: Self.enhancedStatus(in: text, transient: true),
+                                    diagnostic: text, remoteMTA: remoteHost, lastAttempt: now,
+                                    willRetryUntil: Date(timeIntervalSince1970: Double(expiresAt) / 1_000_000)))
+                        }
                         effects.append(.deferred(index: index, attempts: attempts, nextAttemptMicros: next))
                         failure(
                             Event(
@@ -186,6 +202,9 @@ extension QueueManager {
         }
         for line in adaptiveLog { log.adaptive(line) }
         if let onEvent { for event in events { onEvent(event) } }
+        if !delayNotices.isEmpty {
+            notify(entry, statuses: delayNotices, options: options, sender: sender, settling: [], warned: delayIndices)
+        }
         if bounces && !failed.isEmpty {
             bounce(
                 entry, failed: failed, options: options, sender: sender, settling: bouncedIndices.sorted(),
@@ -230,15 +249,24 @@ extension QueueManager {
         return notify.contains("FAILURE")
     }
 
-    /// The RFC 3463 status in a reply (`550 5.1.1 …` → `5.1.1`), else 5.0.0.
-    static func enhancedStatus(in text: String) -> String {
+    /// RFC 3461 §4.1: a delay notice only when NOTIFY asks for DELAY, or without NOTIFY (the
+    /// MTA's choice; Impulse's is to notify when `generate_delay_dsn` is on).
+    static func wantsDelayNotice(_ notify: String?) -> Bool {
+        guard let notify = notify?.uppercased() else { return true }
+        return notify.contains("DELAY")
+    }
+
+    /// The RFC 3463 status in a reply (`550 5.1.1 …` → `5.1.1`), else 5.0.0 — with class 4 for a
+    /// recipient still being tried (`transient`: 4.0.0 by default).
+    static func enhancedStatus(in text: String, transient: Bool = false) -> String {
+        let klass = transient ? "4" : "5"
         for word in text.split(separator: " ").prefix(6) {
             let parts = word.split(separator: ".")
             if parts.count == 3, parts[0] == "5" || parts[0] == "4", parts.allSatisfy({ Int($0) != nil }) {
-                return "5.\(parts[1]).\(parts[2])"
+                return "\(klass).\(parts[1]).\(parts[2])"
             }
         }
-        return "5.0.0"
+        return "\(klass).0.0"
     }
 
     /// One RFC 3464 report to `sender` (the reverse path the recipients that failed together were
@@ -252,6 +280,17 @@ extension QueueManager {
         _ entry: SpoolDirectory.Entry, failed: [DeliveryStatusNotification.RecipientStatus],
         options: ResolvedOutboundOptions, sender: String,
         settling: [Int], removeSegment: String?
+    ) {
+        notify(
+            entry, statuses: failed, options: options, sender: sender, settling: settling, removeSegment: removeSegment)
+    }
+
+    /// One RFC 3464 report (failures, or delays with `generate_delay_dsn`) to `sender`; once it
+    /// is spooled, `settling` recipients are journaled settled and `warned` ones as notified.
+    func notify(
+        _ entry: SpoolDirectory.Entry, statuses failed: [DeliveryStatusNotification.RecipientStatus],
+        options: ResolvedOutboundOptions, sender: String, settling: [Int], warned: [Int] = [],
+        removeSegment: String? = nil
     ) {
         let envelope = entry.envelope
         let original: [UInt8]
@@ -282,12 +321,14 @@ extension QueueManager {
             recipients: [.init(address: sender)], peerAddress: "127.0.0.1", peerPort: 0,
             helo: settings.hostname, receivedProtocol: "internal", listener: "internal")
         bounceEnvelope.declaredSize = bytes.count
-        spoolBounce(bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
+        spoolBounce(
+            bounceEnvelope, bytes: bytes, original: entry, settling: settling, warned: warned,
+            removeSegment: removeSegment)
     }
 
     func spoolBounce(
         _ bounceEnvelope: SpoolEnvelope, bytes: [UInt8], original entry: SpoolDirectory.Entry, settling: [Int],
-        removeSegment: String?
+        warned: [Int] = [], removeSegment: String?
     ) {
         let loop = group.next()
         let promise = loop.makePromise(of: Void.self)
@@ -296,6 +337,7 @@ extension QueueManager {
             switch result {
             case .success:
                 for index in settling { journal.settled(segment: entry.path, id: entry.envelope.id, index: index) }
+                for index in warned { journal.delayNotified(segment: entry.path, id: entry.envelope.id, index: index) }
                 if let removeSegment { journal.removeSegment(removeSegment) }
             case .failure(let error):
                 logger.error(
@@ -306,7 +348,8 @@ extension QueueManager {
                     ])
                 loop.scheduleTask(in: manager.bounceRetryDelay) {
                     manager.spoolBounce(
-                        bounceEnvelope, bytes: bytes, original: entry, settling: settling, removeSegment: removeSegment)
+                        bounceEnvelope, bytes: bytes, original: entry, settling: settling, warned: warned,
+                        removeSegment: removeSegment)
                 }
             }
         }

@@ -148,7 +148,7 @@ struct Binder {
             case "spf": config.spf = bindSPF(scope, existing: config.spf)
             case "dmarc": config.dmarc = bindDMARC(scope, existing: config.dmarc)
             case "ec_logger": bindLogger(scope, into: &config.logs)
-            case "alerting": bindModuleOptionsOnly(scope)
+            case "alerting", "delay_dsn": bindModuleOptionsOnly(scope)
             case "binding": bindBinding(scope, group: nil, into: &config.bindings, outbound: &config.outbound)
             case "domain": bindDomain(scope, into: &config.outbound.globalDomains)
             case "host": bindHost(scope, into: &config.outbound.globalHosts)

@@ -164,6 +164,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var tlsCiphers: String?
+    /// `generate_delay_dsn` (default false) and `delay_dsn_retry_interval` (default 3600 s).
+    public var generateDelayDSN: Bool
+    public var delayDSNRetryInterval: Int
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -202,6 +205,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         tlsCertificate = options.tlsCertificate
         tlsKey = options.tlsKey
         tlsCiphers = options.tlsCiphers
+        generateDelayDSN = options.generateDelayDSN ?? false
+        delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

@@ -67,6 +67,10 @@ public struct OutboundOptions: Sendable, Equatable {
     /// `adaptive_enabled`: whether response-driven back-off acts on this scope's queues.
     public var adaptiveEnabled: Bool?
     public var tlsVerify: TLSVerify?
+    /// `generate_delay_dsn`, and `delay_dsn_retry_interval`: how long a recipient may wait before
+    /// its sender hears that it is delayed.
+    public var generateDelayDSN: Bool?
+    public var delayDSNRetryInterval: Int?
     /// `tls_ca`, `tls_certificate` (a client certificate, may hold the key), `tls_key`,
     /// `tls_ciphers`: files are absolute.
     public var tlsCA: String?
@@ -85,7 +89,7 @@ public struct OutboundOptions: Sendable, Equatable {
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
-        "tls_ciphers"
+        "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -186,6 +190,8 @@ public struct OutboundOptions: Sendable, Equatable {
         case "tls_certificate": tlsCertificate = try OptionReader.readablePath(option)
         case "tls_key": tlsKey = try OptionReader.readablePath(option)
         case "tls_ciphers": tlsCiphers = try OptionReader.scalar(option)
+        case "generate_delay_dsn": generateDelayDSN = try OptionReader.bool(option)
+        case "delay_dsn_retry_interval": delayDSNRetryInterval = try OptionReader.integer(option, in: 1...day)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
     }
@@ -223,6 +229,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.outboundThrottleConnections = outboundThrottleConnections ?? fallback.outboundThrottleConnections
         result.adaptiveEnabled = adaptiveEnabled ?? fallback.adaptiveEnabled
         result.tlsVerify = tlsVerify ?? fallback.tlsVerify
+        result.generateDelayDSN = generateDelayDSN ?? fallback.generateDelayDSN
+        result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate
         result.tlsKey = tlsKey ?? fallback.tlsKey

@@ -22,11 +22,14 @@ public struct DeliveryStatusNotification: Sendable {
         public var diagnostic: String
         public var remoteMTA: String?
         public var lastAttempt: Date?
+        /// For a delayed recipient: until when it is retried (RFC 3464 §2.3.9).
+        public var willRetryUntil: Date?
 
         public init(
             address: String, originalRecipient: String? = nil, action: Action, status: String, diagnostic: String,
-            remoteMTA: String? = nil, lastAttempt: Date? = nil
+            remoteMTA: String? = nil, lastAttempt: Date? = nil, willRetryUntil: Date? = nil
         ) {
+            self.willRetryUntil = willRetryUntil
             self.address = address
             self.originalRecipient = originalRecipient
             self.action = action
@@ -137,6 +140,7 @@ public struct DeliveryStatusNotification: Sendable {
             if let remote = recipient.remoteMTA { line("Remote-MTA: dns; \(Self.clean(remote))") }
             line("Diagnostic-Code: smtp; \(Self.clean(recipient.diagnostic))")
             if let last = recipient.lastAttempt { line("Last-Attempt-Date: \(Self.date(last))") }
+            if let until = recipient.willRetryUntil { line("Will-Retry-Until: \(Self.date(until))") }
         }
         if omitOriginal {
             line("")

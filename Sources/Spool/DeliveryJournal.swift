@@ -27,6 +27,8 @@ public final class DeliveryJournal: @unchecked Sendable {
         public var attempts = 0
         /// Next attempt, µs since the epoch (0: now).
         public var nextAttemptMicros: Int64 = 0
+        /// Whether the sender was told the recipient is delayed (a delay DSN is sent once).
+        public var delayNotified = false
         public init() {}
     }
 
@@ -64,6 +66,11 @@ public final class DeliveryJournal: @unchecked Sendable {
     /// Records that recipient `index` of message `id` (stored in `segment`) is settled.
     public func settled(segment: String, id: String, index: Int) {
         append(segment, "S \(id) \(index)\n")
+    }
+
+    /// Records that the sender was sent a delay DSN for the recipient.
+    public func delayNotified(segment: String, id: String, index: Int) {
+        append(segment, "W \(id) \(index)\n")
     }
 
     /// Records a temporary failure and when the recipient is tried next.
@@ -231,6 +238,7 @@ public final class DeliveryJournal: @unchecked Sendable {
             var state = states[id]?[index] ?? RecipientState()
             switch fields[0] {
             case "S": state.settled = true
+            case "W": state.delayNotified = true
             case "T":
                 guard fields.count == 5, let attempts = Int(fields[3]), let next = Int64(fields[4]) else { continue }
                 if !state.settled {

@@ -654,3 +654,38 @@ def test_a_permanent_failure_hook_rewrites_the_logged_reason_with_what_an_earlie
     bouncelog = wait_until(lambda: [line for line in (server.directory / "bouncelog.ec").read_text().splitlines()
                                     if line.split("@")[4] == "B"], what="a B record")
     assert "message timeout (last transfail:" in bouncelog[0]
+
+
+def test_a_delayed_recipient_gets_one_delay_dsn(server_factory, mx_dns, sinks):
+    """generate_delay_dsn: once a recipient has waited delay_dsn_retry_interval, its sender gets
+    one RFC 3464 report with Action: delayed — not again on later retries, nor after a restart;
+    not for a recipient whose NOTIFY leaves DELAY out."""
+    sink = sinks()
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}"  generate_delay_dsn = true  '
+                'delay_dsn_retry_interval = 1 }\n'
+                f'domain "sender.test" {{ gateway = "127.0.0.1:{sink.port}" }}\ndelay_dsn {{ }}')).start()
+    send(server.port, ["tempfail-a@sink.test"])
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+        client.ehlo()
+        client.sendmail("bob@sender.test", ["tempfail-b@sink.test"], b"Subject: quiet\r\n\r\nx\r\n",
+                        rcpt_options=["NOTIFY=FAILURE"])
+    notice = sink.wait_for(1, timeout=20)[0]
+    assert notice.mail_from == "" and notice.recipients == ["alice@sender.test"]
+    message, blocks = dsn_parts(notice.data)
+    assert message["Subject"].startswith("Delayed Mail")
+    recipient = blocks[1]
+    assert recipient["Action"] == "delayed"
+    assert recipient["Status"] == "4.3.0"
+    assert recipient["Final-Recipient"] == "rfc822; tempfail-a@sink.test"
+    assert "451 4.3.0 try again later" in recipient["Diagnostic-Code"]
+    assert recipient["Will-Retry-Until"]
+    # Later retries (every second or two) send no second notice.
+    wait_until(lambda: len(mainlog(server, "T")) >= 6, what="more retries")
+    assert len(sink.messages) == 1
+    # Nor does a restart: the journal remembers the notice.
+    server.stop()
+    server.start()
+    before = len(mainlog(server, "T"))
+    wait_until(lambda: len(mainlog(server, "T")) >= before + 4, what="retries after the restart")
+    assert len(sink.messages) == 1, [m.recipients for m in sink.messages]
