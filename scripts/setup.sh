@@ -80,6 +80,8 @@ if [[ $what == test || $what == bench ]]; then
   # Real database servers the datasource tests start on loopback in a temporary directory.
   need postgresql
   need mariadb-server /usr/sbin/mariadbd
+  # Dovecot's LMTP server: the independent LMTP implementation delivery is checked against.
+  need dovecot-lmtpd /usr/lib/dovecot/lmtp
   need python3 python3
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest /usr/lib/python3/dist-packages/pytest

@@ -128,6 +128,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(self) }
             }
+        if candidate.address.hasPrefix("/") {
+            bootstrap.connect(unixDomainSocketPath: candidate.address).whenFailure { [self] error in
+                lastConnectFailure = "\(candidate.address): \(error)"
+                connectNext()
+            }
+            return
+        }
         if let source = options.bindAddress {
             do {
                 bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0))
@@ -163,7 +170,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         let candidate = candidates[candidateIndex - 1]
         guard let envelope = prepare(work) else { return }
-        var machine = SMTPClientStateMachine(envelope: envelope, heloName: heloName(for: work), tlsPolicy: tlsPolicy)
+        var machine = SMTPClientStateMachine(
+            envelope: envelope, heloName: heloName(for: work), tlsPolicy: tlsPolicy,
+            lmtp: options.deliveryMethod == .lmtp)
         machine.remoteAddress = candidate.address
         self.machine = machine
         armTimeout()
@@ -440,8 +449,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             manager.report(
                 self, work: work,
                 outcomes: machine.connectionLost(reason).map {
-                    if case .delivered = $0 { return $0 }
-                    return .transient("421 4.4.2 \(reason)")
+                    // The outcomes the next hop's own replies decided stay; the rest lost the connection.
+                    if case .transient(let text) = $0, text == reason { return .transient("421 4.4.2 \(reason)") }
+                    if case .transient("no reply to RCPT") = $0 { return .transient("421 4.4.2 \(reason)") }
+                    return $0
                 }, remoteAddress: machine.remoteAddress, remoteHost: candidates[candidateIndex - 1].host,
                 stage: machine.stageCode, bytes: currentSize)
         } else if machine == nil && current != nil {

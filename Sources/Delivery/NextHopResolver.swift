@@ -31,7 +31,7 @@ public struct NextHopResolver: Sendable {
 
     func allCandidates(for domain: String, options: ResolvedOutboundOptions) -> Result<[Candidate], Failure> {
         if let gateway = options.gateway {
-            return addresses(of: gateway.host, port: gateway.port ?? options.remoteSMTPPort)
+            return addresses(of: gateway.host, port: gateway.port ?? options.deliveryPort)
         }
         if let routes = options.routes, !routes.isEmpty {
             var result: [Candidate] = []
@@ -39,8 +39,8 @@ public struct NextHopResolver: Sendable {
             for hop in routes {
                 let found =
                     hop.isMX
-                    ? mxCandidates(domain, port: options.remoteSMTPPort)
-                    : addresses(of: hop.host, port: hop.port ?? options.remoteSMTPPort)
+                    ? mxCandidates(domain, port: options.deliveryPort)
+                    : addresses(of: hop.host, port: hop.port ?? options.deliveryPort)
                 switch found {
                 case .success(let list): result += list
                 case .failure(let failure): lastFailure = failure
@@ -49,7 +49,7 @@ public struct NextHopResolver: Sendable {
             if result.isEmpty { return .failure(lastFailure ?? .temporary("no route to \(domain)")) }
             return .success(result)
         }
-        return mxCandidates(domain, port: options.remoteSMTPPort)
+        return mxCandidates(domain, port: options.deliveryPort)
     }
 
     /// The names of the hosts mail for `domain` goes to, best first, without their addresses:
@@ -123,6 +123,7 @@ public struct NextHopResolver: Sendable {
 
     /// A host's IPv4 addresses (IPv6 when it has none), or the literal itself.
     func addresses(of host: String, port: Int) -> Result<[Candidate], Failure> {
+        if host.hasPrefix("/") { return .success([Candidate(host: host, address: host, port: 0)]) }
         if let literal = Self.addressLiteral(host) {
             return .success([Candidate(host: host, address: literal, port: port)])
         }

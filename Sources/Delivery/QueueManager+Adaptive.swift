@@ -79,7 +79,8 @@ extension QueueManager {
         guard let colon = text.range(of: ": ") else { return text }
         let context = text[..<colon.lowerBound]
         let known = [
-            "greeting", "EHLO", "HELO", "STARTTLS", "STARTTLS (required)", "RSET", "MAIL FROM", "RCPT TO", "DATA",
+            "greeting", "EHLO", "LHLO", "HELO", "STARTTLS", "STARTTLS (required)", "RSET", "MAIL FROM", "RCPT TO",
+            "DATA",
             "end of data"
         ]
         return known.contains(String(context)) ? String(text[colon.upperBound...]) : text

@@ -237,7 +237,7 @@ extension QueueManager {
         case .transient(let value), .permanent(let value): text = value
         }
         let prefixes: [(String, Int)] = [
-            ("greeting", 12), ("EHLO", 10), ("HELO", 10), ("STARTTLS", 15), ("RSET", 13),
+            ("greeting", 12), ("EHLO", 10), ("LHLO", 10), ("HELO", 10), ("STARTTLS", 15), ("RSET", 13),
             ("MAIL FROM", 2), ("RCPT TO", 4), ("DATA", 6), ("end of data", 9)
         ]
         return prefixes.first { text.hasPrefix($0.0) }?.1 ?? otherwise

@@ -164,6 +164,11 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var tlsCiphers: String?
+    /// `delivery_method` (default ESMTP).
+    public var deliveryMethod: OutboundOptions.DeliveryMethod
+    /// The port next hops are reached on: `lmtp_port` (default 2003) for LMTP, else
+    /// `remote_smtp_port`.
+    public var deliveryPort: Int
     /// `generate_delay_dsn` (default false) and `delay_dsn_retry_interval` (default 3600 s).
     public var generateDelayDSN: Bool
     public var delayDSNRetryInterval: Int
@@ -206,6 +211,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         tlsKey = options.tlsKey
         tlsCiphers = options.tlsCiphers
         generateDelayDSN = options.generateDelayDSN ?? false
+        deliveryMethod = options.deliveryMethod ?? .esmtp
+        deliveryPort = deliveryMethod == .lmtp ? options.lmtpPort ?? 2003 : remoteSMTPPort
         delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
     }
 

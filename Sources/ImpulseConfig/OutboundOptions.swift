@@ -16,6 +16,14 @@ public struct OutboundOptions: Sendable, Equatable {
         case no, ifavailable, required
     }
 
+    /// `delivery_method`: the protocol mail is delivered with.
+    public enum DeliveryMethod: String, Sendable, Equatable {
+        /// SMTP with extensions (RFC 5321).
+        case esmtp
+        /// LMTP (RFC 2033), to `lmtp_port` or a Unix socket gateway.
+        case lmtp
+    }
+
     /// `tls_verify`: what is checked of the next hop's certificate.
     public enum TLSVerify: String, Sendable, Equatable {
         /// Nothing (opportunistic TLS, RFC 7435).
@@ -71,6 +79,9 @@ public struct OutboundOptions: Sendable, Equatable {
     /// its sender hears that it is delayed.
     public var generateDelayDSN: Bool?
     public var delayDSNRetryInterval: Int?
+    public var deliveryMethod: DeliveryMethod?
+    /// `lmtp_port`: the port of LMTP next hops.
+    public var lmtpPort: Int?
     /// `tls_ca`, `tls_certificate` (a client certificate, may hold the key), `tls_key`,
     /// `tls_ciphers`: files are absolute.
     public var tlsCA: String?
@@ -89,7 +100,7 @@ public struct OutboundOptions: Sendable, Equatable {
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
-        "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval"
+        "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -191,6 +202,20 @@ public struct OutboundOptions: Sendable, Equatable {
         case "tls_key": tlsKey = try OptionReader.readablePath(option)
         case "tls_ciphers": tlsCiphers = try OptionReader.scalar(option)
         case "generate_delay_dsn": generateDelayDSN = try OptionReader.bool(option)
+        case "delivery_method":
+            let text = try OptionReader.scalar(option)
+            switch text.uppercased() {
+            case "ESMTP": deliveryMethod = .esmtp
+            case "LMTP": deliveryMethod = .lmtp
+            default:
+                throw ConfigError(
+                    option.value.location,
+                    """
+                    '\(option.spelling)' \(text) is not supported: Impulse delivers with ESMTP or LMTP (SMTP, \
+                    ECSTREAM, APN, GCM and MM7 are not available)
+                    """)
+            }
+        case "lmtp_port": lmtpPort = try OptionReader.integer(option, in: 1...65535)
         case "delay_dsn_retry_interval": delayDSNRetryInterval = try OptionReader.integer(option, in: 1...day)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
@@ -230,6 +255,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.adaptiveEnabled = adaptiveEnabled ?? fallback.adaptiveEnabled
         result.tlsVerify = tlsVerify ?? fallback.tlsVerify
         result.generateDelayDSN = generateDelayDSN ?? fallback.generateDelayDSN
+        result.deliveryMethod = deliveryMethod ?? fallback.deliveryMethod
+        result.lmtpPort = lmtpPort ?? fallback.lmtpPort
         result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate
@@ -252,8 +279,17 @@ public struct NextHop: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    /// `host`, `host:port`, `1.2.3.4`, `1.2.3.4:25`, `[::1]:25`, `[::1]`.
+    /// A Unix socket next hop (`unix:/path`): its path is the host.
+    public var isUnixSocket: Bool { host.hasPrefix("/") }
+
+    /// `host`, `host:port`, `1.2.3.4`, `1.2.3.4:25`, `[::1]:25`, `[::1]`, `unix:/path/to/socket`.
     public init?(_ text: String) {
+        if text.hasPrefix("unix:/") {
+            let path = String(text.dropFirst("unix:".count))
+            guard path.utf8.count < 108, !path.contains("\0") else { return nil }
+            self.init(host: path, port: nil)
+            return
+        }
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return nil }
             let address = String(text[text.index(after: text.startIndex)..<close])
@@ -305,6 +341,7 @@ public struct NextHop: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
+        if isUnixSocket { return "unix:\(host)" }
         let shown = host.contains(":") ? "[\(host)]" : host
         return port.map { "\(shown):\($0)" } ?? shown
     }

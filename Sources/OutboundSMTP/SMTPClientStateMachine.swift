@@ -3,7 +3,8 @@
 /// EHLO is refused), optional STARTTLS (RFC 3207), MAIL with SIZE / BODY / SMTPUTF8 / DSN
 /// parameters the next hop offers (RFC 1870, 6152, 6531, 3461), RCPT for each recipient, DATA
 /// and the message, QUIT. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go in one write.
-/// The outcome says, per recipient, delivered / temporary failure / permanent failure.
+/// The outcome says, per recipient, delivered / temporary failure / permanent failure. In LMTP
+/// mode (RFC 2033) it says LHLO, and the message gets one reply per accepted recipient.
 public struct SMTPClientStateMachine: Sendable {
     public struct Recipient: Sendable, Equatable {
         public var address: String
@@ -79,6 +80,10 @@ public struct SMTPClientStateMachine: Sendable {
     public private(set) var envelope: Envelope
     public let heloName: String
     public let tlsPolicy: TLSPolicy
+    /// LMTP (RFC 2033): LHLO instead of EHLO, a reply per recipient after the message.
+    public let lmtp: Bool
+    /// LMTP: the replies to the message so far, one per accepted recipient in RCPT order.
+    private var messageReplies: [SMTPServerReply] = []
     private(set) var state: State = .greeting
     private var tlsActive = false
     /// EHLO keywords of the next hop (upper-cased keyword → parameters).
@@ -98,11 +103,15 @@ public struct SMTPClientStateMachine: Sendable {
     /// DATA was sent and its own reply (not the message's) is what comes next.
     private var waitingForDataReply = true
 
-    public init(envelope: Envelope, heloName: String, tlsPolicy: TLSPolicy = .opportunistic) {
+    public init(envelope: Envelope, heloName: String, tlsPolicy: TLSPolicy = .opportunistic, lmtp: Bool = false) {
         self.envelope = envelope
         self.heloName = heloName
         self.tlsPolicy = tlsPolicy
+        self.lmtp = lmtp
     }
+
+    /// EHLO, or LHLO in LMTP mode.
+    var greetingCommand: String { "\(lmtp ? "LHLO" : "EHLO") \(heloName)" }
 
     /// Every recipient with the same outcome.
     func all(_ outcome: RecipientOutcome) -> [RecipientOutcome] {
@@ -120,14 +129,14 @@ public struct SMTPClientStateMachine: Sendable {
         case .greeting:
             guard reply.code == 220 else { return failAll(reply, "greeting") }
             state = .ehlo
-            return .send(["EHLO \(heloName)"])
+            return .send([greetingCommand])
         case .ehlo:
             guard reply.code == 250 else {
-                if reply.code == 502 || reply.code == 500 || reply.code == 501 {
+                if !lmtp && (reply.code == 502 || reply.code == 500 || reply.code == 501) {
                     state = .helo
                     return .send(["HELO \(heloName)"])
                 }
-                return failAll(reply, "EHLO")
+                return failAll(reply, lmtp ? "LHLO" : "EHLO")
             }
             // A next hop that greets with our own name is this server: the mail would loop
             // (Postfix's "loops back to myself").
@@ -197,6 +206,15 @@ public struct SMTPClientStateMachine: Sendable {
             guard reply.code == 354 else { return finishedAfterData(failure: reply, context: "DATA") }
             state = .message
             return .sendMessage
+        case .message where lmtp:
+            // RFC 2033 §4.2: one reply per recipient RCPT accepted, in order.
+            waitingForDataReply = false
+            messageReplies.append(reply)
+            let accepted = rcptReplies.filter { $0.code == 250 || $0.code == 251 }.count
+            if messageReplies.count < accepted { return .wait }
+            state = .done
+            canStartAnotherTransaction = !messageReplies.contains { $0.code == 421 }
+            return .finished(lmtpOutcomes(missing: .transient("no reply to the message")), quit: true)
         case .message:
             waitingForDataReply = false
             state = .done
@@ -219,6 +237,7 @@ public struct SMTPClientStateMachine: Sendable {
     public mutating func nextTransaction(_ next: Envelope) -> Action {
         envelope = next
         rcptReplies = []
+        messageReplies = []
         mailReply = nil
         pendingPipelined = 0
         waitingForDataReply = true
@@ -267,12 +286,14 @@ public struct SMTPClientStateMachine: Sendable {
     public mutating func tlsEstablished() -> Action {
         tlsActive = true
         state = .ehlo
-        return .send(["EHLO \(heloName)"])
+        return .send([greetingCommand])
     }
 
     /// The connection broke or timed out before the transaction ended.
     public func connectionLost(_ reason: String) -> [RecipientOutcome] {
         if state == .done { return rcptOutcomes() }
+        // LMTP: recipients whose reply to the message came are settled by it (not sent twice).
+        if lmtp && state == .message && !messageReplies.isEmpty { return lmtpOutcomes(missing: .transient(reason)) }
         // A refused MAIL (e.g. 421 before the next hop hung up) says more than the lost connection.
         if let mail = mailReply, mail.code != 250 {
             let text = "MAIL FROM: \(mail)"
@@ -368,6 +389,24 @@ public struct SMTPClientStateMachine: Sendable {
             }
             let text = "RCPT TO: \(reply)"
             return reply.isPermanent ? .permanent(text) : .transient(text)
+        }
+    }
+
+    /// LMTP: each accepted recipient's outcome is its own reply to the message; `missing` for
+    /// those whose reply has not come.
+    func lmtpOutcomes(missing: RecipientOutcome) -> [RecipientOutcome] {
+        var next = messageReplies.makeIterator()
+        return envelope.recipients.indices.map { index -> RecipientOutcome in
+            guard index < rcptReplies.count else { return .transient("no reply to RCPT") }
+            let rcpt = rcptReplies[index]
+            guard rcpt.code == 250 || rcpt.code == 251 else {
+                let text = "RCPT TO: \(rcpt)"
+                return rcpt.isPermanent ? .permanent(text) : .transient(text)
+            }
+            guard let answer = next.next() else { return missing }
+            if answer.code == 250 { return .delivered(answer) }
+            let text = "end of data: \(answer)"
+            return answer.isPermanent ? .permanent(text) : .transient(text)
         }
     }
 

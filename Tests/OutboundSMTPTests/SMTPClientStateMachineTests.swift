@@ -38,6 +38,43 @@ final class SMTPClientStateMachineTests: XCTestCase {
             .finished([.delivered(done), .permanent("RCPT TO: 550 5.1.1 no such user")], quit: true))
     }
 
+    /// LMTP (RFC 2033): LHLO (no HELO fallback), and one reply to the message per accepted
+    /// recipient, each deciding that recipient; a connection lost midway keeps what was said.
+    func testLMTPRepliesPerRecipient() throws {
+        let three = SMTPClientStateMachine.Envelope(
+            mailFrom: "a@source.test",
+            recipients: [.init(address: "x@dest.test"), .init(address: "y@dest.test"), .init(address: "z@dest.test")],
+            size: 10)
+        var machine = SMTPClientStateMachine(envelope: three, heloName: "mx.test", tlsPolicy: .off, lmtp: true)
+        XCTAssertEqual(machine.received(try reply("220 lmtp")), .send(["LHLO mx.test"]))
+        _ = machine.received(try reply("250-lmtp\n250 PIPELINING"))
+        XCTAssertEqual(machine.received(try reply("250 ok")), .wait)
+        XCTAssertEqual(machine.received(try reply("250 ok")), .wait)
+        XCTAssertEqual(machine.received(try reply("550 5.1.1 unknown")), .wait)
+        XCTAssertEqual(machine.received(try reply("250 ok")), .wait)
+        XCTAssertEqual(machine.received(try reply("354 go")), .sendMessage)
+        let saved = try reply("250 2.0.0 <x@dest.test> saved")
+        var lost = machine
+        XCTAssertEqual(machine.received(saved), .wait, "one reply per accepted recipient")
+        _ = lost.received(saved)
+        XCTAssertEqual(
+            lost.connectionLost("gone"),
+            [.delivered(saved), .permanent("RCPT TO: 550 5.1.1 unknown"), .transient("gone")],
+            "a recipient the server already took is not sent again")
+        XCTAssertEqual(
+            machine.received(try reply("452 4.2.2 <z@dest.test> mailbox full")),
+            .finished(
+                [
+                    .delivered(saved), .permanent("RCPT TO: 550 5.1.1 unknown"),
+                    .transient("end of data: 452 4.2.2 <z@dest.test> mailbox full")
+                ], quit: true))
+        var refused = SMTPClientStateMachine(envelope: three, heloName: "mx.test", tlsPolicy: .off, lmtp: true)
+        _ = refused.received(try reply("220 lmtp"))
+        XCTAssertEqual(
+            refused.received(try reply("500 5.5.1 unknown command")),
+            .finished(Array(repeating: .permanent("LHLO: 500 5.5.1 unknown command"), count: 3), quit: true))
+    }
+
     /// Connection reuse (RFC 5321 §3.3): the next transaction follows a finished one at once; one
     /// that left MAIL accepted without a message is cleared with RSET first; a 421 ends reuse.
     func testAnotherTransactionOnTheSameConnection() throws {

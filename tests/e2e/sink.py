@@ -16,6 +16,10 @@ runs) and mail_reply (a scripted reply to every MAIL, e.g. "421 4.7.0 try again 
 It records when each message arrived (Message.at) and on which connection (Message.connection),
 when each connection opened (connection_times) and the most connections open at once
 (max_open), for throttle and connection-cap tests.
+
+lmtp=True makes it an LMTP server (RFC 2033): LHLO, and after the message one reply per accepted
+recipient — data_replies (local-part prefix -> reply) choose them, 250 otherwise; a message is
+recorded with the recipients that got 250. unix_path listens on a Unix socket instead of TCP.
 """
 import socket
 import ssl
@@ -42,12 +46,19 @@ class Message:
 
 class Sink:
     def __init__(self, host="127.0.0.1", port=0, greeting="220 sink.test ESMTP", starttls=None, dsn=True, smtputf8=True,
-                 slow_seconds=2.0, starttls_injection=None):
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind((host, port))
+                 slow_seconds=2.0, starttls_injection=None, lmtp=False, unix_path=None):
+        if unix_path:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.listener.bind(str(unix_path))
+            self.host, self.port = str(unix_path), 0
+        else:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind((host, port))
+            self.host, self.port = self.listener.getsockname()
         self.listener.listen(64)
-        self.host, self.port = self.listener.getsockname()
+        self.lmtp = lmtp
+        self.data_replies: dict[str, str] = {}
         self.greeting = greeting
         self.starttls = starttls
         self.starttls_injection = starttls_injection
@@ -127,7 +138,10 @@ class Sink:
             if line is None:
                 return
             verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
+            if verb in ("EHLO", "HELO", "LHLO") and (verb == "LHLO") != self.lmtp:
+                stream.send("500 5.5.1 wrong greeting for this protocol")
+                continue
+            if verb in ("EHLO", "HELO", "LHLO"):
                 helo = line[5:].strip()
                 if verb == "HELO":
                     stream.send("250 sink.test")
@@ -193,6 +207,23 @@ class Sink:
                 data = stream.read_data()
                 if data is None:
                     return
+                if self.lmtp:
+                    # RFC 2033 §4.2: one reply per accepted recipient, in order.
+                    delivered = []
+                    for address in recipients:
+                        local = address.split("@")[0].lower()
+                        reply = next((r for p, r in self.data_replies.items() if local.startswith(p)),
+                                     f"250 2.0.0 <{address}> delivered")
+                        if reply.startswith("250"):
+                            delivered.append(address)
+                        stream.send(reply)
+                    with self.lock:
+                        self.transactions += 1
+                        if delivered:
+                            self.messages.append(Message(mail_from, delivered, data, peer, helo, tls, mail_line,
+                                                         rcpt_lines, number))
+                    mail_from, recipients = None, []
+                    continue
                 with self.lock:
                     self.transactions += 1
                     self.messages.append(Message(mail_from, recipients, data, peer, helo, tls, mail_line, rcpt_lines,
