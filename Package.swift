@@ -262,8 +262,11 @@ let package = Package(
             name: "FuzzHeaderSection", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzHeaderSection",
             swiftSettings: strict),
         .executableTarget(
-            name: "FuzzMIMEStructure", dependencies: ["FuzzSupport", "Scriptlet"], path: "Fuzz/FuzzMIMEStructure",
+            name: "FuzzMIMEStructure", dependencies: ["FuzzSupport", "SMTPProtocol"], path: "Fuzz/FuzzMIMEStructure",
             swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzSevenBitDowngrade", dependencies: ["FuzzSupport", "OutboundSMTP"],
+            path: "Fuzz/FuzzSevenBitDowngrade", swiftSettings: strict),
         .testTarget(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),

@@ -1,5 +1,5 @@
 import FuzzSupport
-import Scriptlet
+import SMTPProtocol
 
 /// libFuzzer target: the MIME parser behind msg:mime, on hostile messages. Every part it reports
 /// lies inside the message and inside its parent, and the bounds on parts hold.

@@ -55,6 +55,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var segmentFile: (path: String, fd: Int32)?
     /// The last failure to reach a candidate (reported when none can be reached).
     var lastConnectFailure = ""
+    /// The message made 7-bit for a next hop without 8BITMIME (sent instead of the spool's).
+    var sevenBitMessage: [UInt8]?
     /// What a policy's core_get_outbound_tls_parameters chose for this connection.
     var tlsOverride: OutboundTLSParameters?
 
@@ -270,12 +272,27 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         guard let context else { return }
         switch action {
         case .send(let lines):
+            if lines.first?.hasPrefix("MAIL FROM:") == true, let machine, machine.needsSevenBit,
+                options.transform8BitMIME != .no, !makeSevenBit()
+            {
+                return
+            }
             var out = context.channel.allocator.buffer(capacity: 64)
             for line in lines { out.writeString(line + "\r\n") }
             context.writeAndFlush(wrapOutboundOut(out), promise: nil)
             armTimeout()
         case .sendMessage:
             var stream = DotStuffedDataEncoder.Stream()
+            if let converted = sevenBitMessage {
+                sevenBitMessage = nil
+                var out: [UInt8] = []
+                out.reserveCapacity(converted.count + converted.count / 32 + 8)
+                converted.withUnsafeBufferPointer { stream.encode($0, into: &out) }
+                stream.finish(into: &out)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: out)), promise: nil)
+                armTimeout()
+                return
+            }
             sendPiece(from: 0, stream: &stream, context: context)
         case .startTLS:
             // Whatever followed the 220 in plain text was sent before the handshake: it is never
@@ -344,6 +361,37 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// The next hop has no 8BITMIME and the message is 8-bit: reads it whole and converts it
+    /// (`transform_8bitmime_content`) before MAIL is sent. False when it cannot be (strict, or
+    /// the spool cannot be read): the transaction is given up with the reason.
+    func makeSevenBit() -> Bool {
+        guard let entry = currentEntry, let file = segmentFile, var machine else { return false }
+        let mode: SevenBitDowngrade.Mode
+        switch options.transform8BitMIME {
+        case .strict: mode = .strict
+        case .strip: mode = .strip
+        case .no, .ifneeded: mode = .ifNeeded
+        }
+        let outcome: SMTPClientStateMachine.RecipientOutcome
+        do {
+            let message = try entry.readData(from: file.fd, range: 0..<entry.dataLength)
+            do {
+                sevenBitMessage = try SevenBitDowngrade.convert(message, mode: mode)
+                return true
+            } catch {
+                outcome = .permanent(
+                    "554 5.6.3 the next hop does not take 8-bit mail (no 8BITMIME) and this message cannot be "
+                        + "made 7-bit: \(error.description)")
+            }
+        } catch {
+            outcome = .transient("451 4.3.0 cannot read the spool: \(error)")
+        }
+        let action = machine.abandonTransaction(outcome)
+        self.machine = machine
+        perform(action)
+        return false
+    }
+
     /// A transaction ended: report it, then take more work, wait idle or quit.
     func finishedTransaction(_ outcomes: [SMTPClientStateMachine.RecipientOutcome]) {
         guard let machine else { return }
@@ -365,6 +413,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         currentEntry = nil
         firstPiece = nil
+        sevenBitMessage = nil
         guard machine.canStartAnotherTransaction,
             options.maxDeliveriesPerConnection == 0 || deliveries < options.maxDeliveriesPerConnection
         else {

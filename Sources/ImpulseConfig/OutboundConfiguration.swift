@@ -164,6 +164,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var tlsCiphers: String?
+    /// `transform_8bitmime_content` (default ifneeded).
+    public var transform8BitMIME: OutboundOptions.EightBitTransform
     /// `delivery_method` (default ESMTP).
     public var deliveryMethod: OutboundOptions.DeliveryMethod
     /// The port next hops are reached on: `lmtp_port` (default 2003) for LMTP, else
@@ -212,6 +214,7 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         tlsCiphers = options.tlsCiphers
         generateDelayDSN = options.generateDelayDSN ?? false
         deliveryMethod = options.deliveryMethod ?? .esmtp
+        transform8BitMIME = options.transform8BitMIME ?? .ifneeded
         deliveryPort = deliveryMethod == .lmtp ? options.lmtpPort ?? 2003 : remoteSMTPPort
         delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
     }

@@ -24,6 +24,18 @@ public struct OutboundOptions: Sendable, Equatable {
         case lmtp
     }
 
+    /// `transform_8bitmime_content`: what becomes of 8-bit mail for a next hop without 8BITMIME.
+    public enum EightBitTransform: String, Sendable, Equatable {
+        /// Sent as it is.
+        case no
+        /// Encoded to 7 bits where it can be (quoted-printable, base64).
+        case ifneeded
+        /// Encoded, and failed when 8-bit octets would remain.
+        case strict
+        /// The eighth bit of body octets cleared.
+        case strip
+    }
+
     /// `tls_verify`: what is checked of the next hop's certificate.
     public enum TLSVerify: String, Sendable, Equatable {
         /// Nothing (opportunistic TLS, RFC 7435).
@@ -80,6 +92,7 @@ public struct OutboundOptions: Sendable, Equatable {
     public var generateDelayDSN: Bool?
     public var delayDSNRetryInterval: Int?
     public var deliveryMethod: DeliveryMethod?
+    public var transform8BitMIME: EightBitTransform?
     /// `lmtp_port`: the port of LMTP next hops.
     public var lmtpPort: Int?
     /// `tls_ca`, `tls_certificate` (a client certificate, may hold the key), `tls_key`,
@@ -100,7 +113,8 @@ public struct OutboundOptions: Sendable, Equatable {
         "rcptto_timeout", "body_timeout", "idle_timeout", "remote_smtp_port", "tls", "bind_address", "ehlo_hostname",
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
-        "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port"
+        "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port",
+        "transform_8bitmime_content"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -216,6 +230,9 @@ public struct OutboundOptions: Sendable, Equatable {
                     """)
             }
         case "lmtp_port": lmtpPort = try OptionReader.integer(option, in: 1...65535)
+        case "transform_8bitmime_content":
+            transform8BitMIME = try OptionReader.choice(
+                option, [("no", .no), ("ifneeded", .ifneeded), ("strict", .strict), ("strip", .strip)])
         case "delay_dsn_retry_interval": delayDSNRetryInterval = try OptionReader.integer(option, in: 1...day)
         default: throw ConfigError(option.location, "'\(option.spelling)' is not an outbound option")
         }
@@ -257,6 +274,7 @@ public struct OutboundOptions: Sendable, Equatable {
         result.generateDelayDSN = generateDelayDSN ?? fallback.generateDelayDSN
         result.deliveryMethod = deliveryMethod ?? fallback.deliveryMethod
         result.lmtpPort = lmtpPort ?? fallback.lmtpPort
+        result.transform8BitMIME = transform8BitMIME ?? fallback.transform8BitMIME
         result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate

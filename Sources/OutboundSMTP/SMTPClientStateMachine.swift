@@ -232,6 +232,21 @@ public struct SMTPClientStateMachine: Sendable {
         }
     }
 
+    /// The message has 8-bit octets and the next hop did not offer 8BITMIME (known once EHLO
+    /// was answered): it must be made 7-bit, or go as it is (RFC 6152 §3).
+    public var needsSevenBit: Bool { envelope.eightBit && extensions["8BITMIME"] == nil }
+
+    /// Gives up the transaction whose MAIL (and what follows) was decided but not yet sent:
+    /// every recipient gets `outcome`, and the connection can carry another transaction.
+    public mutating func abandonTransaction(_ outcome: RecipientOutcome) -> Action {
+        state = .done
+        pendingPipelined = 0
+        mailReply = nil
+        rcptReplies = []
+        canStartAnotherTransaction = true
+        return .finished(all(outcome), quit: true)
+    }
+
     /// Starts another transaction on the same connection after `.finished` (when
     /// `canStartAnotherTransaction`): MAIL, RCPTs and DATA for `next`.
     public mutating func nextTransaction(_ next: Envelope) -> Action {

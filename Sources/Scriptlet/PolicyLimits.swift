@@ -1,4 +1,5 @@
 import ImpulseConfig
+import SMTPProtocol
 
 /// Every bound the policy runtime puts on scripts, with why (docs/lua/README.md, "Sandbox";
 /// docs/threat-model.md). `max_memory` (scriptlet scope) is the one an operator sets.
@@ -36,8 +37,8 @@ public enum PolicyLimits {
     public static let maxAuditSeriesInterval = 31_536_000
     /// MIME parts msg:mime takes apart at most, and how deep multiparts nest before one is
     /// taken as a leaf: a message cannot make the parse or the part tree unbounded.
-    public static let maxMIMEParts = 500
-    public static let maxMIMEDepth = 20
+    public static let maxMIMEParts = MIMEStructure.maxParts
+    public static let maxMIMEDepth = MIMEStructure.maxDepth
     /// Compiled msys.pcre patterns kept per state (Momentum's pcre_cache_size default).
     public static let pcreCacheSize = 100
     /// Waits one callout may have answered at once (cached DNS answers) before it suspends

@@ -11,7 +11,7 @@ Recipient local parts steer it:
 Server-wide: greeting (e.g. "421 busy"), starttls (a (cert, key) pair), starttls_injection
 (plain text sent right behind the 220 to STARTTLS, in the same packet), smtputf8/dsn offers,
 rcpt_replies (local-part prefix -> a scripted RCPT reply, checked first; changeable while it
-runs) and mail_reply (a scripted reply to every MAIL, e.g. "421 4.7.0 try again later").
+runs), eight_bit_mime (False: no 8BITMIME offered) and mail_reply (a scripted reply to every MAIL, e.g. "421 4.7.0 try again later").
 
 It records when each message arrived (Message.at) and on which connection (Message.connection),
 when each connection opened (connection_times) and the most connections open at once
@@ -46,7 +46,7 @@ class Message:
 
 class Sink:
     def __init__(self, host="127.0.0.1", port=0, greeting="220 sink.test ESMTP", starttls=None, dsn=True, smtputf8=True,
-                 slow_seconds=2.0, starttls_injection=None, lmtp=False, unix_path=None):
+                 slow_seconds=2.0, starttls_injection=None, lmtp=False, unix_path=None, eight_bit_mime=True):
         if unix_path:
             self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.listener.bind(str(unix_path))
@@ -58,6 +58,7 @@ class Sink:
             self.host, self.port = self.listener.getsockname()
         self.listener.listen(64)
         self.lmtp = lmtp
+        self.eight_bit_mime = eight_bit_mime
         self.data_replies: dict[str, str] = {}
         self.greeting = greeting
         self.starttls = starttls
@@ -146,7 +147,7 @@ class Sink:
                 if verb == "HELO":
                     stream.send("250 sink.test")
                     continue
-                offers = ["PIPELINING", "SIZE 10485760", "8BITMIME"]
+                offers = ["PIPELINING", "SIZE 10485760"] + (["8BITMIME"] if self.eight_bit_mime else [])
                 if self.dsn:
                     offers.append("DSN")
                 if self.smtputf8:

@@ -689,3 +689,61 @@ def test_a_delayed_recipient_gets_one_delay_dsn(server_factory, mx_dns, sinks):
     before = len(mainlog(server, "T"))
     wait_until(lambda: len(mainlog(server, "T")) >= before + 4, what="retries after the restart")
     assert len(sink.messages) == 1, [m.recipients for m in sink.messages]
+
+
+# Every octet but the line-end ones (a bare CR or LF is refused at reception).
+BINARY = bytes(octet for octet in range(256) if octet not in (10, 13))
+EIGHT_BIT_MULTIPART = (
+    "Subject: multipart\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+    "preamble\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+    "Grüße aus Köln = zwei Zeilen, \r\nund eine sehr lange Zeile: " + "ä" * 60 + " \r\n"
+    "--b1\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + BINARY + (
+    "\r\n--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nplain ascii\r\n--b1--\r\n").encode()
+
+
+def test_eight_bit_mail_is_made_seven_bit_for_a_next_hop_without_8bitmime(server_factory, mx_dns, sinks):
+    """transform_8bitmime_content = ifneeded (the default): text parts become quoted-printable,
+    other parts base64, and a message that is not MIME gains MIME headers; Python's email
+    package reads back exactly what was sent."""
+    old = sinks(eight_bit_mime=False)
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{old.port}" }}')).start()
+    send(server.port, ["multi@sink.test"], body=EIGHT_BIT_MULTIPART)
+    send(server.port, ["plain@sink.test"], body="Subject: plain\r\n\r\nNaïve café\r\n".encode())
+    received = {m.recipients[0]: m for m in old.wait_for(2)}
+    for message in received.values():
+        assert all(octet < 128 for octet in message.data), message.data
+        assert "BODY=8BITMIME" not in message.mail_line
+    parsed = email.message_from_bytes(received["multi@sink.test"].data, policy=email_policy.default)
+    original = email.message_from_bytes(EIGHT_BIT_MULTIPART, policy=email_policy.default)
+    text, binary, ascii_part = parsed.iter_parts()
+    sent_text, sent_binary, sent_ascii = original.iter_parts()
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert text.get_content().startswith("Grüße aus Köln = zwei Zeilen, \r\nund eine sehr lange Zeile: ää")
+    assert text.get_content().rstrip("\r\n") == sent_text.get_content().rstrip("\r\n")
+    assert binary["Content-Transfer-Encoding"] == "base64"
+    assert binary.get_content() == BINARY == sent_binary.get_payload(decode=True).rstrip(b"\r\n")
+    assert ascii_part.get_content() == sent_ascii.get_content() and ascii_part["Content-Transfer-Encoding"] is None
+    assert all(len(line) <= 78 for line in received["multi@sink.test"].data.split(b"\r\n"))
+    plain = email.message_from_bytes(received["plain@sink.test"].data, policy=email_policy.default)
+    assert plain["MIME-Version"] == "1.0" and plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content_type() == "text/plain" and plain.get_param("charset") == "unknown-8bit"
+    assert plain.get_payload(decode=True) == "Naïve café\r\n".encode()
+    assert len(mainlog(server, "D")) >= 2
+
+
+def test_strict_refuses_what_cannot_be_made_seven_bit_and_no_sends_it_as_it_is(server_factory, mx_dns, sinks):
+    old = sinks(eight_bit_mime=False)
+    server = server_factory(**deliver_config(
+        mx_dns, f'domain "sink.test" {{ gateway = "127.0.0.1:{old.port}"  transform_8bitmime_content = strict }}\n'
+                f'domain "one.itest" {{ gateway = "127.0.0.1:{old.port}"  transform_8bitmime_content = no }}\n'
+                f'domain "sender.test" {{ gateway = "127.0.0.1:{old.port}" }}')).start()
+    attached = ("Subject: forwarded\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+                "Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nÜber\r\n--b--\r\n").encode()
+    send(server.port, ["strict@sink.test"], body=attached)
+    failed = wait_until(lambda: mainlog(server, "P"), what="a P line")
+    assert failed[0][13].startswith("554 5.6.3 the next hop does not take 8-bit mail (no 8BITMIME)")
+    assert "attached message (message/rfc822)" in failed[0][13]
+    send(server.port, ["asis@one.itest"], body="Subject: as is\r\n\r\nÜber\r\n".encode())
+    message = wait_until(lambda: [m for m in old.messages if m.recipients == ["asis@one.itest"]], what="as is")[0]
+    assert "Über".encode() in message.data

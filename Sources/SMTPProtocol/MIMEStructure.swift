@@ -1,9 +1,6 @@
-import SMTPProtocol
-
 /// A message's MIME structure (RFC 2045, RFC 2046): where each part's header section and body
 /// are, and for a multipart its boundary, preamble and epilogue. Best-effort and bounded: the
-/// parse is one pass over each level (at most `PolicyLimits.maxMIMEDepth` levels deep, at most
-/// `PolicyLimits.maxMIMEParts` parts), a multipart whose delimiters are missing is a leaf, a
+/// parse is one pass over each level (at most `maxDepth` levels deep, at most `maxParts` parts), a multipart whose delimiters are missing is a leaf, a
 /// missing close delimiter ends the last part at the end of its parent — never an error.
 public struct MIMEStructure: Sendable {
     public struct Part: Equatable, Sendable {
@@ -24,6 +21,10 @@ public struct MIMEStructure: Sendable {
         public var closed = false
     }
 
+    /// The most parts and levels a parse looks at (msg:mime's limits, and the 8-bit downgrade's).
+    public static let maxParts = 500
+    public static let maxDepth = 20
+
     public private(set) var parts: [Part] = []
 
     /// Takes `message` apart.
@@ -32,11 +33,11 @@ public struct MIMEStructure: Sendable {
     }
 
     private mutating func parse(_ message: [UInt8], start: Int, end: Int, parent: Int, depth: Int) {
-        guard parts.count < PolicyLimits.maxMIMEParts else { return }
+        guard parts.count < Self.maxParts else { return }
         let bodyStart = Self.bodyStart(message, from: start, to: end)
         let index = parts.count
         parts.append(Part(parent: parent, start: start, bodyStart: bodyStart, end: end))
-        guard depth < PolicyLimits.maxMIMEDepth,
+        guard depth < Self.maxDepth,
             let boundary = Self.multipartBoundary(Array(message[start..<bodyStart]))
         else { return }
         // Delimiter lines: "--boundary" (or "--boundary--") at a line's start, then white space.
@@ -78,7 +79,7 @@ public struct MIMEStructure: Sendable {
     }
 
     /// Where the body starts: after the first empty line (CRLF or LF), or `end` without one.
-    static func bodyStart(_ message: [UInt8], from start: Int, to end: Int) -> Int {
+    public static func bodyStart(_ message: [UInt8], from start: Int, to end: Int) -> Int {
         var position = start
         while position < end {
             var lineEnd = position
@@ -91,7 +92,7 @@ public struct MIMEStructure: Sendable {
     }
 
     /// The boundary of a `multipart/*` Content-Type in this header section, nil otherwise.
-    static func multipartBoundary(_ header: [UInt8]) -> String? {
+    public static func multipartBoundary(_ header: [UInt8]) -> String? {
         guard let value = HeaderFieldReader(header).value(of: "content-type") else { return nil }
         let lower = value.lowercased()
         guard lower.hasPrefix("multipart/") else { return nil }
@@ -99,12 +100,12 @@ public struct MIMEStructure: Sendable {
     }
 
     /// A `name=value` or `name="value"` parameter of a header field value (RFC 2045 §5.1).
-    static func parameter(_ name: String, in value: String) -> String? {
+    public static func parameter(_ name: String, in value: String) -> String? {
         var rest = Substring(value)
         while let semicolon = rest.firstIndex(of: ";") {
             rest = rest[rest.index(after: semicolon)...].drop { $0 == " " || $0 == "\t" }
             guard let equals = rest.firstIndex(of: "=") else { continue }
-            let key = rest[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            let key = String(rest[..<equals].filter { $0 != " " && $0 != "\t" }).lowercased()
             var after = rest[rest.index(after: equals)...].drop { $0 == " " || $0 == "\t" }
             var found = ""
             if after.first == "\"" {

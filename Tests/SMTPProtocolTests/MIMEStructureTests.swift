@@ -1,8 +1,8 @@
 import XCTest
 
-@testable import Scriptlet
+@testable import SMTPProtocol
 
-/// The MIME parser under msg:mime: where parts are, and what it does with broken structure.
+/// The MIME parser under msg:mime and the 8-bit downgrade: where parts are, and what it does with broken structure.
 final class MIMEStructureTests: XCTestCase {
     private func parts(_ text: String) -> [MIMEStructure.Part] { MIMEStructure(Array(text.utf8)).parts }
 
@@ -45,9 +45,9 @@ final class MIMEStructureTests: XCTestCase {
         var deep = ""
         for level in 0..<60 { deep += "Content-Type: multipart/mixed; boundary=l\(level)\r\n\r\n--l\(level)\r\n" }
         let nested = parts(deep + "\r\nleaf\r\n")
-        XCTAssertEqual(nested.count, PolicyLimits.maxMIMEDepth + 1)
+        XCTAssertEqual(nested.count, MIMEStructure.maxDepth + 1)
         var many = "Content-Type: multipart/mixed; boundary=m\r\n\r\n"
         for _ in 0..<2000 { many += "--m\r\n\r\np\r\n" }
-        XCTAssertEqual(parts(many + "--m--\r\n").count, PolicyLimits.maxMIMEParts)
+        XCTAssertEqual(parts(many + "--m--\r\n").count, MIMEStructure.maxParts)
     }
 }
