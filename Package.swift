@@ -80,6 +80,8 @@ let package = Package(
             swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // hiredis, the Redis client cluster-wide throttles use (Debian's libhiredis-dev).
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // Line editing and history for `impulse console` (Debian's libedit-dev).
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // IDNA2008 for msys.idn (Debian's libidn2-dev).
@@ -113,7 +115,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver",
+                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "CHiredis",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

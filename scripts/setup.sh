@@ -43,6 +43,8 @@ need libidn2-dev /usr/include/idn2.h
 need lua-cjson
 # libedit: line editing and history in `impulse console`.
 need libedit-dev /usr/include/editline/readline.h
+# hiredis: the Redis client of cluster-wide throttles.
+need libhiredis-dev /usr/include/hiredis/hiredis.h
 # zlib: the CRC-32 over each spool record.
 need zlib1g-dev /usr/include/zlib.h
 # libopendkim: DKIM signing and verification; libspf2: SPF checks; libopendmarc and the public
@@ -80,6 +82,8 @@ if [[ $what == test || $what == bench ]]; then
   # Real database servers the datasource tests start on loopback in a temporary directory.
   need postgresql
   need mariadb-server /usr/sbin/mariadbd
+  # Redis: the store cluster-wide throttles share, started by the tests on loopback.
+  need redis-server /usr/bin/redis-server
   # Dovecot's LMTP server: the independent LMTP implementation delivery is checked against.
   need dovecot-lmtpd /usr/lib/dovecot/lmtp
   need python3 python3

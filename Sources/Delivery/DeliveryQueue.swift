@@ -96,6 +96,9 @@ final class DomainQueue: @unchecked Sendable {
     /// with every queue whose lookup ends at the same scope.
     var messageThrottle: SharedThrottle?
     var connectionThrottle: SharedThrottle?
+    /// cluster_outbound_throttle_messages / _connections in force (shared through the store).
+    var clusterMessageThrottle: ClusterThrottle?
+    var clusterConnectionThrottle: ClusterThrottle?
     /// The queue's own lower rate while back-off throttles it down.
     var adaptiveThrottle: Throttle?
     /// The `host` scope its next hop falls in, once looked up (only when host scopes exist).

@@ -8,17 +8,22 @@ extension QueueManager {
     /// µs until the queue may send one more message under its own and its host's message
     /// throttle (caller holds the lock).
     func messageWait(_ queue: DomainQueue, now: Int64) -> Int64 {
-        max(
+        let local = max(
             queue.messageThrottle?.throttle.wait(now: now) ?? 0,
             queue.host?.messageThrottle?.throttle.wait(now: now) ?? 0,
             queue.adaptiveThrottle?.wait(now: now) ?? 0)
+        // The cluster's permit is asked for only when the local limits let the message go.
+        if local > 0 || queue.clusterMessageThrottle == nil { return local }
+        return clusterWait(queue.clusterMessageThrottle, queue: queue, now: now)
     }
 
     /// µs until the queue may open one more connection (caller holds the lock).
     func connectionWait(_ queue: DomainQueue, now: Int64) -> Int64 {
-        max(
+        let local = max(
             queue.connectionThrottle?.throttle.wait(now: now) ?? 0,
             queue.host?.connectionThrottle?.throttle.wait(now: now) ?? 0)
+        if local > 0 || queue.clusterConnectionThrottle == nil { return local }
+        return clusterWait(queue.clusterConnectionThrottle, queue: queue, now: now)
     }
 
     /// The shared throttle a scope defines (made on first use; caller holds the lock).
@@ -42,12 +47,14 @@ extension QueueManager {
         queue.messageThrottle?.throttle.take(now: now)
         queue.host?.messageThrottle?.throttle.take(now: now)
         queue.adaptiveThrottle?.take(now: now)
+        takeCluster(queue.clusterMessageThrottle, now: now)
     }
 
     /// Counts one connection against the queue's and its host's throttles and the host's cap.
     func takeConnection(_ queue: DomainQueue, now: Int64) {
         queue.connectionThrottle?.throttle.take(now: now)
         queue.host?.connectionThrottle?.throttle.take(now: now)
+        takeCluster(queue.clusterConnectionThrottle, now: now)
         queue.host?.connections += 1
     }
 
@@ -182,6 +189,7 @@ extension QueueManager {
                 }
             }
             for throttle in shared.values { add(throttle.scope, throttle.kind, throttle.throttle) }
+            if domain == nil { reports += clusterThrottleReports(now: now) }
             return reports.sorted { ($0.owner, $0.kind) < ($1.owner, $1.kind) }
         }
     }

@@ -124,6 +124,9 @@ public final class QueueManager: @unchecked Sendable {
     var hostLimiters: [String: HostLimiter] = [:]
     /// The configured throttles, by kind, defining scope and rate (one per setting in use).
     var sharedThrottles: [String: SharedThrottle] = [:]
+    /// The store cluster-wide throttles share (`cluster { throttle_store }`), and those throttles.
+    let clusterStore: RedisThrottleStore?
+    var clusterThrottles: [String: ClusterThrottle] = [:]
     /// Times a throttle held work since start (metrics).
     var throttleHolds = 0
     /// Response-driven back-off: the rules, and what they do to each queue now.
@@ -146,6 +149,9 @@ public final class QueueManager: @unchecked Sendable {
         self.log = log
         self.idGenerator = idGenerator
         self.logger = logger
+        clusterStore = settings.outbound.clusterThrottleStore.map {
+            RedisThrottleStore(host: $0.host, port: $0.port ?? 6379, logger: logger)
+        }
     }
 
     /// Queues what the spool held at start-up (its segments are all closed) and starts the
@@ -243,6 +249,8 @@ public final class QueueManager: @unchecked Sendable {
             key: key, options: settings.outbound.resolve(binding: key.binding, group: key.group, domain: key.domain))
         queue.messageThrottle = sharedThrottle(queue.options.throttleMessages, kind: "messages")
         queue.connectionThrottle = sharedThrottle(queue.options.throttleConnections, kind: "connections")
+        queue.clusterMessageThrottle = clusterThrottle(queue.options.clusterThrottleMessages, kind: "messages")
+        queue.clusterConnectionThrottle = clusterThrottle(queue.options.clusterThrottleConnections, kind: "connections")
         if let rate = adaptive[key]?.rate { queue.adaptiveThrottle = Throttle(rate) }
         queues[key] = queue
         return queue

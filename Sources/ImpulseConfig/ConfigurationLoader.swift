@@ -154,6 +154,31 @@ struct Binder {
             case "host": bindHost(scope, into: &config.outbound.globalHosts)
             case "bounce_logger": bindBounceLogger(scope, into: &config.logs)
             case "bounce_classifier_override": config.bounceClassifier = bindBounceClassifierOverride(scope)
+            case "cluster":
+                for option in scope.options {
+                    do throws(ConfigError) {
+                        switch option.name {
+                        case "throttle_store":
+                            let text = try OptionReader.scalar(option)
+                            guard text.lowercased().hasPrefix("redis://"),
+                                let address = NextHop(String(text.dropFirst("redis://".count))), !address.isUnixSocket
+                            else {
+                                throw ConfigError(
+                                    option.value.location,
+                                    "'\(option.spelling)' expects redis://host:port, found '\(text)'")
+                            }
+                            config.outbound.clusterThrottleStore = NextHop(
+                                host: address.host, port: address.port ?? 6379)
+                        default:
+                            warning(
+                                option.location,
+                                "cluster option '\(option.spelling)' is not supported yet (ignored; docs/delivery.md)")
+                        }
+                    } catch { record(error) }
+                }
+                for child in scope.scopes {
+                    warning(child.location, "scope '\(child.spelling)' in cluster is not supported yet (ignored)")
+                }
             case "adaptive":
                 for option in scope.options {
                     do {
@@ -266,6 +291,16 @@ struct Binder {
                 error(listener.location, "Listen \"\(listener.address)\" is already defined at \(first)")
             }
             seen[listener.address] = listener.location
+        }
+        if config.outbound.clusterThrottleStore == nil,
+            let first = Self.firstOption(named: OutboundOptions.clusterOptionNames, in: root)
+        {
+            error(
+                first.location,
+                """
+                '\(first.spelling)' needs a store every node shares: cluster { throttle_store = \
+                "redis://host:port" }
+                """)
         }
         config.warnings = diagnostics.filter { $0.severity == .warning }
         checkAuthservIDs(config)
@@ -433,7 +468,10 @@ struct Binder {
             bindings.append(BindingDefinition(name: name, group: group, location: scope.location))
         }
         var bindingScope = outbound.bindings[name] ?? OutboundConfiguration.Scope()
-        bindOutboundOptions(scope, into: &bindingScope.options)
+        bindOutboundOptions(
+            scope, into: &bindingScope.options,
+            excluded: OutboundOptions.onlyGlobalOrDomain.union(OutboundOptions.notInBinding),
+            hint: "not in a binding: globally, in a binding_group or a domain")
         for child in scope.scopes {
             if child.keyword == "domain" {
                 bindDomain(child, into: &bindingScope.domains)
@@ -468,6 +506,15 @@ struct Binder {
                 reject(option, in: scope)
             }
         }
+    }
+
+    /// The first option (depth first, in file order) with one of these names.
+    static func firstOption(named names: Set<String>, in scope: ConfigScope) -> ConfigOption? {
+        if let found = scope.options.first(where: { names.contains($0.name) }) { return found }
+        for child in scope.scopes {
+            if let found = firstOption(named: names, in: child) { return found }
+        }
+        return nil
     }
 
     /// A `domain "name"` or `domain "/PCRE/"` scope: its options, merged into an earlier

@@ -24,6 +24,8 @@ public struct OutboundConfiguration: Sendable {
     public var globalHosts = NamedScopes()
     public var bindings: [String: Scope] = [:]
     public var bindingGroups: [String: Scope] = [:]
+    /// `cluster { throttle_store = "redis://host:port" }`: where cluster-wide throttles live.
+    public var clusterThrottleStore: NextHop?
 
     public init() {}
 
@@ -57,6 +59,8 @@ public struct OutboundConfiguration: Sendable {
         }
         resolved.throttleMessages = defined(\.outboundThrottleMessages)
         resolved.throttleConnections = defined(\.outboundThrottleConnections)
+        resolved.clusterThrottleMessages = defined(\.clusterThrottleMessages)
+        resolved.clusterThrottleConnections = defined(\.clusterThrottleConnections)
         return resolved
     }
 
@@ -156,6 +160,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     /// nil: unlimited. Set by `OutboundConfiguration.resolve` with the scope that defines them.
     public var throttleMessages: ScopedRate?
     public var throttleConnections: ScopedRate?
+    /// `cluster_outbound_throttle_*`: shared with every node through the throttle store.
+    public var clusterThrottleMessages: ScopedRate?
+    public var clusterThrottleConnections: ScopedRate?
     /// `adaptive_enabled` (Impulse's default: true; Momentum's add-on is off until enabled).
     public var adaptiveEnabled: Bool
     /// `tls_verify` (default `no`), and the files and ciphers of outbound TLS.

@@ -92,6 +92,10 @@ public struct OutboundOptions: Sendable, Equatable {
     public var generateDelayDSN: Bool?
     public var delayDSNRetryInterval: Int?
     public var deliveryMethod: DeliveryMethod?
+    /// `cluster_outbound_throttle_messages` / `_connections`: rates shared by every node through
+    /// the cluster's throttle store.
+    public var clusterThrottleMessages: ThrottleRate?
+    public var clusterThrottleConnections: ThrottleRate?
     public var transform8BitMIME: EightBitTransform?
     /// `lmtp_port`: the port of LMTP next hops.
     public var lmtpPort: Int?
@@ -114,7 +118,11 @@ public struct OutboundOptions: Sendable, Equatable {
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
         "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port",
-        "transform_8bitmime_content"
+        "transform_8bitmime_content", "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections"
+    ]
+    /// Options a `binding` scope may not set (Momentum's scope column: G, BG, D only).
+    static let notInBinding: Set<String> = [
+        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections"
     ]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
@@ -122,6 +130,10 @@ public struct OutboundOptions: Sendable, Equatable {
     ]
     /// Options a `domain` scope may not set (Momentum's scope column: G, B, BG only).
     static let notInDomain: Set<String> = ["server_max_outbound_connections", "bind_address"]
+    /// The cluster-wide throttle options.
+    public static let clusterOptionNames: Set<String> = [
+        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections"
+    ]
     /// Options only the global and `domain` scopes may set.
     static let onlyGlobalOrDomain: Set<String> = ["routes"]
 
@@ -230,6 +242,8 @@ public struct OutboundOptions: Sendable, Equatable {
                     """)
             }
         case "lmtp_port": lmtpPort = try OptionReader.integer(option, in: 1...65535)
+        case "cluster_outbound_throttle_messages": clusterThrottleMessages = try OptionReader.rate(option)
+        case "cluster_outbound_throttle_connections": clusterThrottleConnections = try OptionReader.rate(option)
         case "transform_8bitmime_content":
             transform8BitMIME = try OptionReader.choice(
                 option, [("no", .no), ("ifneeded", .ifneeded), ("strict", .strict), ("strip", .strip)])
@@ -275,6 +289,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.deliveryMethod = deliveryMethod ?? fallback.deliveryMethod
         result.lmtpPort = lmtpPort ?? fallback.lmtpPort
         result.transform8BitMIME = transform8BitMIME ?? fallback.transform8BitMIME
+        result.clusterThrottleMessages = clusterThrottleMessages ?? fallback.clusterThrottleMessages
+        result.clusterThrottleConnections = clusterThrottleConnections ?? fallback.clusterThrottleConnections
         result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate
