@@ -116,6 +116,8 @@ let package = Package(
             name: "Delivery",
             dependencies: [
                 "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "CHiredis",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,7 +19,7 @@ package enum Console {
         PaniclogCommand.self,
         MailqCommand.self, ShowqueueCommand.self, MessageDetailsCommand.self, QueueActionCommand.self,
         LogLevelCommand.self, ReopenLogsCommand.self, ShutdownCommand.self, SigningStatsCommand.self,
-        ThrottleCommand.self, BounceClassifierCommand.self, AdaptiveCommand.self,
+        ThrottleCommand.self, BounceClassifierCommand.self, AdaptiveCommand.self, MTASTSCommand.self,
         DatasourceCommand.self
     ]
 

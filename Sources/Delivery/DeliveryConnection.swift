@@ -20,7 +20,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias OutboundOut = ByteBuffer
 
     let manager: QueueManager
-    let key: QueueKey
+    /// The queue it works for: another with the same next hop when it migrates (under the queue
+    /// manager's lock, from `next(for:)` on this connection's loop).
+    var key: QueueKey
     let options: ResolvedOutboundOptions
     let id: Int
     let loop: EventLoop
@@ -57,6 +59,13 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var lastConnectFailure = ""
     /// The message made 7-bit for a next hop without 8BITMIME (sent instead of the spool's).
     var sevenBitMessage: [UInt8]?
+    /// A policy's TLS hook chose this connection's TLS (it then serves that domain only).
+    var askedTLSHook = false
+    /// The domain's MTA-STS policy (RFC 8461), once looked up (`use_mta_sts`).
+    var stsPolicy: MTASTSPolicy?
+    var stsChecked = false
+    /// This connection's TLS-RPT session was counted.
+    var stsCounted = false
     /// What a policy's core_get_outbound_tls_parameters chose for this connection.
     var tlsOverride: OutboundTLSParameters?
 
@@ -89,6 +98,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         let loop = self.loop
         let asked = hook(work.message.entry, first, key, configured) { [self] parameters in
             loop.execute {
+                self.askedTLSHook = true
                 self.tlsOverride = parameters
                 self.resolve()
             }
@@ -101,11 +111,39 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         let hops = manager.hops
         let domain = key.domain
         let options = options
+        // MTA-STS applies to MX delivery only (RFC 8461 §4): not through a gateway or routes.
+        if !stsChecked, let policies = manager.mtaSTS, options.useMTASTS, options.enableMTASTS,
+            options.gateway == nil, options.routes?.isEmpty ?? true
+        {
+            stsChecked = true
+            let loop = self.loop
+            policies.policy(for: domain) { [self] policy in
+                loop.execute {
+                    self.stsPolicy = policy
+                    self.resolve()
+                }
+            }
+            return
+        }
         manager.blockingWork.runIfActive(eventLoop: loop) { hops.candidates(for: domain, options: options) }
             .whenComplete { [self] result in
                 switch result {
                 case .success(.success(let found)):
-                    candidates = found
+                    if let policy = stsPolicy, policy.mode == .enforce {
+                        // Only the MX hosts the policy names (RFC 8461 §4.1).
+                        candidates = found.filter { policy.allows($0.host) }
+                        if candidates.isEmpty {
+                            manager.mtaSTS?.count(domain, failure: "validation-failure")
+                            giveUp(
+                                """
+                                451 4.7.5 MTA-STS: no MX host of \(domain) is one its policy names \
+                                (mx: \(policy.mx.joined(separator: ", ")))
+                                """, permanent: false)
+                            return
+                        }
+                    } else {
+                        candidates = found
+                    }
                     connectNext()
                 case .success(.failure(.permanent(let text))): giveUp(text, permanent: true)
                 case .success(.failure(.temporary(let text))): giveUp(text, permanent: false)
@@ -181,6 +219,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var tlsPolicy: SMTPClientStateMachine.TLSPolicy {
+        // An enforced MTA-STS policy requires TLS whatever else says (RFC 8461 §5).
+        if stsPolicy?.mode == .enforce { return .required }
         if let chosen = tlsOverride?.useTLS {
             return chosen == 0 ? .off : chosen == 1 ? .opportunistic : .required
         }
@@ -304,7 +344,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 buffer.clear()
             }
             do {
-                let parameters = OutboundTLSParameters(configured: options, policy: tlsOverride)
+                var parameters = OutboundTLSParameters(configured: options, policy: tlsOverride)
+                // Enforced MTA-STS: the certificate must be valid for the MX host (RFC 8461 §4.2).
+                if stsPolicy?.mode == .enforce { parameters.verify = .host }
                 let tls = try parameters.clientConfiguration()
                 // With tls_verify = host, the certificate must name the next hop (RFC 6125); a
                 // next hop given as an address is checked against that address.
@@ -395,6 +437,11 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     /// A transaction ended: report it, then take more work, wait idle or quit.
     func finishedTransaction(_ outcomes: [SMTPClientStateMachine.RecipientOutcome]) {
         guard let machine else { return }
+        if machine.tlsActive {
+            countTLSSession(failure: nil)
+        } else if outcomes.contains(where: { "\($0)".contains("does not offer STARTTLS") }) {
+            countTLSSession(failure: "starttls-not-supported")
+        }
         let greetingFailed =
             current != nil && deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
             && outcomes.allSatisfy { if case .transient = $0 { return true } else { return false } }
@@ -420,7 +467,8 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             quit()
             return
         }
-        switch manager.next(for: self) {
+        let connectedHost = candidateIndex > 0 ? candidates[candidateIndex - 1].host : nil
+        switch manager.next(for: self, connectedTo: connectedHost) {
         case .deliver(let work):
             begin(work)
         case .quit:
@@ -483,9 +531,18 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         connectNext()
     }
 
+    /// A TLS-RPT session (RFC 8460) to a domain with an MTA-STS policy: counted once per
+    /// connection, a success or a failure of that type.
+    func countTLSSession(failure: String?) {
+        guard let policy = stsPolicy, policy.mode != .none, !stsCounted else { return }
+        stsCounted = true
+        manager.mtaSTS?.count(key.domain, failure: failure)
+    }
+
     /// The connection broke or timed out.
     func lost(_ reason: String) {
         guard !closed else { return }
+        if reason.contains("TLS") { countTLSSession(failure: "validation-failure") }
         if let work = current, let machine {
             if deliveries == 0 && (machine.stageCode == 12 || machine.stageCode == 10)
                 && candidateIndex < candidates.count

@@ -106,6 +106,8 @@ final class DomainQueue: @unchecked Sendable {
     var hostLookup = HostLookup.notYet
     /// Whether a look-up has finished once (until then the queue opens no connection).
     var hostLookupDoneOnce = false
+    /// Its next hops' names as last looked up (host scopes; connection migration).
+    var hostNames: [String] = []
     /// When the throttle wake-up already scheduled fires (monotonic µs; 0: none).
     var wakeAt: Int64 = 0
     /// Messages sent in the current and the previous minute (what back-off halves when no

@@ -114,6 +114,7 @@ extension QueueManager {
         var starts: [Start] = []
         lock.withLock {
             guard let queue = queues[key] else { return }
+            queue.hostNames = names
             var found: (scope: String, limits: HostLimits)?
             for name in names {
                 found = settings.outbound.hostScope(binding: key.binding, group: key.group, host: name)

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import HeapModule
 import ImpulseConfig
@@ -122,8 +123,13 @@ public final class QueueManager: @unchecked Sendable {
     var suspendedDomains: Set<String> = []
     /// The `host` scopes in use, by binding and scope (HostLimiter.key).
     var hostLimiters: [String: HostLimiter] = [:]
+    /// Queues waiting for a shared connection slot, first come first served (QueueManager+Slots).
+    var waitingForSlot = Deque<QueueKey>()
+    var waitingForSlotSet: Set<QueueKey> = []
     /// The configured throttles, by kind, defining scope and rate (one per setting in use).
     var sharedThrottles: [String: SharedThrottle] = [:]
+    /// MTA-STS policies (`use_mta_sts`); set before `start`.
+    public var mtaSTS: MTASTSPolicies?
     /// The store cluster-wide throttles share (`cluster { throttle_store }`), and those throttles.
     let clusterStore: RedisThrottleStore?
     var clusterThrottles: [String: ClusterThrottle] = [:]
@@ -379,6 +385,8 @@ public final class QueueManager: @unchecked Sendable {
         case open(DomainQueue, DeliveryWork, id: Int, host: HostLimiter?)
         /// Fail the work without a connection (a back-off rule blackholed its queue).
         case fail(DomainQueue, DeliveryWork, String)
+        /// Close an idle connection whose slot another queue needs.
+        case close(DeliveryConnection)
     }
 
     /// Gives the queue's ready work to idle connections, then opens connections up to the
@@ -408,7 +416,7 @@ public final class QueueManager: @unchecked Sendable {
                 hold(queue, wait: messageWait, now: now, messages: true)
                 break
             }
-            if let idle = queue.idle.popLast() {
+            if let idle = takeIdle(from: queue) {
                 queue.ready.removeFirst()
                 takeMessage(queue, now: now)
                 starts.append(.resume(idle, work))
@@ -417,11 +425,15 @@ public final class QueueManager: @unchecked Sendable {
             let binding = queue.key.binding
             let bindingLimit =
                 settings.outbound.serverMaxOutboundConnections(binding: binding, group: queue.key.group) ?? Int.max
-            guard queue.connections < maxConnections,
-                connectionsTotal < settings.outbound.globalMaxOutboundConnections,
+            guard queue.connections < maxConnections else { break }
+            guard connectionsTotal < settings.outbound.globalMaxOutboundConnections,
                 connectionsByBinding[binding, default: 0] < bindingLimit,
                 queue.host?.hasConnectionRoom ?? true
-            else { break }
+            else {
+                // A shared cap: wait in line for a slot (and free one an idle connection holds).
+                if let victim = waitForSlot(queue) { starts.append(.close(victim)) }
+                break
+            }
             let connectionWait = connectionWait(queue, now: now)
             if connectionWait > 0 {
                 hold(queue, wait: connectionWait, now: now, messages: false)
@@ -456,6 +468,8 @@ public final class QueueManager: @unchecked Sendable {
                 let connection = DeliveryConnection(
                     manager: self, key: queue.key, options: queue.options, id: id, loop: group.next(), host: host)
                 connection.start(work)
+            case .close(let connection):
+                connection.closeIdle()
             case .fail(let queue, let work, let reason):
                 report(
                     key: queue.key, options: queue.options, connectionID: 0, work: work,
@@ -484,7 +498,7 @@ public final class QueueManager: @unchecked Sendable {
         case quit
     }
 
-    func next(for connection: DeliveryConnection) -> Next {
+    func next(for connection: DeliveryConnection, connectedTo host: String? = nil) -> Next {
         lock.withLock {
             guard !stopping, let queue = queues[connection.key] else { return .quit }
             let now = Throttle.now
@@ -502,7 +516,12 @@ public final class QueueManager: @unchecked Sendable {
                 takeMessage(queue, now: now)
                 return .deliver(work)
             }
-            queue.idle.append(connection)
+            // Out of work while other queues wait for the slot it holds: it carries a sibling
+            // domain's mail when one goes to the same next hop, else it closes and hands the
+            // slot on, rather than idling on it.
+            if let work = migrate(connection, from: queue, connectedTo: host) { return .deliver(work) }
+            if slotWanted(by: connection) { return .quit }
+            parkIdle(connection, in: queue)
             return .idle
         }
     }
@@ -511,10 +530,8 @@ public final class QueueManager: @unchecked Sendable {
     /// work was handed to it meanwhile.
     func unpark(_ connection: DeliveryConnection) -> Bool {
         lock.withLock {
-            guard let queue = queues[connection.key], let index = queue.idle.firstIndex(where: { $0 === connection })
-            else { return false }
-            queue.idle.remove(at: index)
-            return true
+            guard let queue = queues[connection.key] else { return false }
+            return forgetIdle(connection, in: queue)
         }
     }
 
@@ -523,7 +540,7 @@ public final class QueueManager: @unchecked Sendable {
         var starts: [Start] = []
         lock.withLock {
             guard let queue = queues[connection.key] else { return }
-            queue.idle.removeAll { $0 === connection }
+            forgetIdle(connection, in: queue)
             queue.connections -= 1
             if let host = connection.host {
                 host.connections -= 1
@@ -532,7 +549,9 @@ public final class QueueManager: @unchecked Sendable {
             connectionsTotal -= 1
             connectionsByBinding[connection.key.binding, default: 1] -= 1
             starts += pump(queue)
-            for other in queues.values where other !== queue && !other.ready.isEmpty { starts += pump(other) }
+            if !starts.contains(where: { if case .open = $0 { return true } else { return false } }) {
+                starts += offerSlot()
+            }
         }
         run(starts)
     }
@@ -567,7 +586,10 @@ public final class QueueManager: @unchecked Sendable {
         let idle: [DeliveryConnection] = lock.withLock {
             stopping = true
             return queues.values.flatMap { queue in
-                defer { queue.idle.removeAll() }
+                defer {
+                    queue.idle.removeAll()
+                    queue.host?.idle.removeAll()
+                }
                 return queue.idle
             }
         }

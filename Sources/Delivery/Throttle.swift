@@ -70,6 +70,8 @@ final class HostLimiter: @unchecked Sendable {
     var connectionThrottle: SharedThrottle?
     /// Queues using it now (it is forgotten when none does and no connection is open).
     var queues = 0
+    /// Idle connections counted in `connections` (one may be closed for a domain that waits).
+    var idle: [DeliveryConnection] = []
 
     init(key: String, limits: HostLimits, messageThrottle: SharedThrottle?, connectionThrottle: SharedThrottle?) {
         self.key = key

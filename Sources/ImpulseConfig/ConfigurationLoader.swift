@@ -14,11 +14,11 @@ public struct ConfigurationLoader {
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
-        "user", "group", "supplemental_groups", "chroot", "http_basic_auth", "use_dane", "enable_dane", "use_mta_sts",
-        "enable_mta_sts"
+        "user", "group", "supplemental_groups", "chroot", "http_basic_auth", "use_dane", "enable_dane"
     ]
 
     static let globalOptions: Set<String> = [
+        "mta_sts_policy_store", "mta_sts_https_port", "mta_sts_ca",
         "hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
         "reception_memory_limit", "resolv_conf", "dns_nameservers"
     ]
@@ -118,6 +118,10 @@ struct Binder {
                 case "reception_memory_limit":
                     config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
                 case "resolv_conf": config.resolvConf = try OptionReader.path(option)
+                case "mta_sts_policy_store": config.outbound.mtaSTSPolicyStore = try OptionReader.path(option)
+                case "mta_sts_https_port":
+                    config.outbound.mtaSTSHTTPSPort = try OptionReader.integer(option, in: 1...65535)
+                case "mta_sts_ca": config.outbound.mtaSTSCA = try OptionReader.readablePath(option)
                 case "signing_stats":
                     config.signingStats = try OptionReader.choice(
                         option, [("all", "all"), ("global", "global"), ("off", "off")])
@@ -230,7 +234,10 @@ struct Binder {
                     continue
                 }
                 var groupScope = config.outbound.bindingGroups[group] ?? OutboundConfiguration.Scope()
-                bindOutboundOptions(scope, into: &groupScope.options)
+                bindOutboundOptions(
+                    scope, into: &groupScope.options,
+                    excluded: OutboundOptions.onlyGlobalOrDomain.union(OutboundOptions.notInGroup),
+                    hint: "only globally or in a domain scope")
                 for child in scope.scopes {
                     if child.keyword == "binding" {
                         bindBinding(child, group: group, into: &config.bindings, outbound: &config.outbound)

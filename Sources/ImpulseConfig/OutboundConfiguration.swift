@@ -26,6 +26,11 @@ public struct OutboundConfiguration: Sendable {
     public var bindingGroups: [String: Scope] = [:]
     /// `cluster { throttle_store = "redis://host:port" }`: where cluster-wide throttles live.
     public var clusterThrottleStore: NextHop?
+    /// `mta_sts_policy_store` (a directory; nil: under the spool), and Impulse's
+    /// `mta_sts_https_port` and `mta_sts_ca` for the policy fetch.
+    public var mtaSTSPolicyStore: String?
+    public var mtaSTSHTTPSPort = 443
+    public var mtaSTSCA: String?
 
     public init() {}
 
@@ -171,6 +176,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var tlsCiphers: String?
+    /// `use_mta_sts` (default false) and `enable_mta_sts` (default true).
+    public var useMTASTS: Bool
+    public var enableMTASTS: Bool
     /// `transform_8bitmime_content` (default ifneeded).
     public var transform8BitMIME: OutboundOptions.EightBitTransform
     /// `delivery_method` (default ESMTP).
@@ -222,6 +230,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         generateDelayDSN = options.generateDelayDSN ?? false
         deliveryMethod = options.deliveryMethod ?? .esmtp
         transform8BitMIME = options.transform8BitMIME ?? .ifneeded
+        useMTASTS = options.useMTASTS ?? false
+        enableMTASTS = options.enableMTASTS ?? true
         deliveryPort = deliveryMethod == .lmtp ? options.lmtpPort ?? 2003 : remoteSMTPPort
         delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
     }

@@ -96,6 +96,10 @@ public struct OutboundOptions: Sendable, Equatable {
     /// the cluster's throttle store.
     public var clusterThrottleMessages: ThrottleRate?
     public var clusterThrottleConnections: ThrottleRate?
+    /// `use_mta_sts` (global, domain): look the domain's MTA-STS policy up; `enable_mta_sts`:
+    /// apply it.
+    public var useMTASTS: Bool?
+    public var enableMTASTS: Bool?
     public var transform8BitMIME: EightBitTransform?
     /// `lmtp_port`: the port of LMTP next hops.
     public var lmtpPort: Int?
@@ -118,12 +122,15 @@ public struct OutboundOptions: Sendable, Equatable {
         "gateway", "routes", "suspend_delivery", "opendkim_sign", "outbound_throttle_messages",
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
         "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port",
-        "transform_8bitmime_content", "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections"
+        "transform_8bitmime_content", "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections",
+        "use_mta_sts", "enable_mta_sts"
     ]
     /// Options a `binding` scope may not set (Momentum's scope column: G, BG, D only).
     static let notInBinding: Set<String> = [
-        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections"
+        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections", "use_mta_sts"
     ]
+    /// Options a `binding_group` scope may not set (Momentum's scope column: G, D only).
+    static let notInGroup: Set<String> = ["use_mta_sts"]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
         "max_outbound_connections", "outbound_throttle_messages", "outbound_throttle_connections"
@@ -244,6 +251,8 @@ public struct OutboundOptions: Sendable, Equatable {
         case "lmtp_port": lmtpPort = try OptionReader.integer(option, in: 1...65535)
         case "cluster_outbound_throttle_messages": clusterThrottleMessages = try OptionReader.rate(option)
         case "cluster_outbound_throttle_connections": clusterThrottleConnections = try OptionReader.rate(option)
+        case "use_mta_sts": useMTASTS = try OptionReader.bool(option)
+        case "enable_mta_sts": enableMTASTS = try OptionReader.bool(option)
         case "transform_8bitmime_content":
             transform8BitMIME = try OptionReader.choice(
                 option, [("no", .no), ("ifneeded", .ifneeded), ("strict", .strict), ("strip", .strip)])
@@ -291,6 +300,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.transform8BitMIME = transform8BitMIME ?? fallback.transform8BitMIME
         result.clusterThrottleMessages = clusterThrottleMessages ?? fallback.clusterThrottleMessages
         result.clusterThrottleConnections = clusterThrottleConnections ?? fallback.clusterThrottleConnections
+        result.useMTASTS = useMTASTS ?? fallback.useMTASTS
+        result.enableMTASTS = enableMTASTS ?? fallback.enableMTASTS
         result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate

@@ -32,6 +32,13 @@ extension ImpulseServer {
             self.enqueueThroughPolicy(entries)
         }
         services.spoolWriter.onSegmentClosed = { manager.segmentClosed($0) }
+        let outbound = configuration.outbound
+        manager.mtaSTS = MTASTSPolicies(
+            resolver: resolver,
+            settings: .init(
+                port: outbound.mtaSTSHTTPSPort, caFile: outbound.mtaSTSCA,
+                storeDirectory: outbound.mtaSTSPolicyStore ?? configuration.spoolbase + "/mtasts"),
+            group: group, blockingWork: deliveryWork, logger: logger)
         manager.onEvent = { [weak self] event in self?.deliveryEvent(event) }
         let hookNames = deliveryHookNames
         manager.onRequeue = { [weak self] entry, index, key in self?.messageRequeued(entry, index: index, key: key) }

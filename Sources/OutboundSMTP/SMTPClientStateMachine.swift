@@ -85,7 +85,8 @@ public struct SMTPClientStateMachine: Sendable {
     /// LMTP: the replies to the message so far, one per accepted recipient in RCPT order.
     private var messageReplies: [SMTPServerReply] = []
     private(set) var state: State = .greeting
-    private var tlsActive = false
+    /// STARTTLS succeeded on this connection.
+    public private(set) var tlsActive = false
     /// EHLO keywords of the next hop (upper-cased keyword → parameters).
     public private(set) var extensions: [String: String] = [:]
     private var pipelining = false

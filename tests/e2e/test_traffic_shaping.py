@@ -111,6 +111,8 @@ def test_host_scope_caps_connections_for_every_domain_behind_one_mx(server_facto
     messages = sink.wait_for(8, timeout=30)
     assert sink.max_open == 1, f"{sink.max_open} connections at once to one capped MX host"
     assert {m.recipients[0].split("@")[1] for m in messages} == {"shared1.itest", "shared2.itest"}
+    # The connection out of one domain's mail carried the other's (same next hop): one in all.
+    assert sink.connections == 1, f"{sink.connections} connections"
     view = console(server, "domain", "shared2.itest")
     assert "Host Scope: default host mx.shared.itest (connections " in view and "/1)" in view, view
 
