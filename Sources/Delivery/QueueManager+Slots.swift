@@ -29,11 +29,20 @@ extension QueueManager {
         return true
     }
 
-    /// `queue` could not open a connection for lack of a shared slot: it waits in line (once).
+    /// `queue` could not open a connection for lack of a shared slot: it waits in line (once;
+    /// `waitingForSlotSet` says who is in line, the deque may hold entries of queues that left).
     /// When the slot it lacks is its host scope's and an idle connection of another domain holds
     /// one, that connection is taken to be closed (the caller closes it). Caller holds the lock.
     func waitForSlot(_ queue: DomainQueue) -> DeliveryConnection? {
-        if waitingForSlotSet.insert(queue.key).inserted { waitingForSlot.append(queue.key) }
+        if waitingForSlotSet.insert(queue.key).inserted {
+            waitingForSlot.append(queue.key)
+            // Entries of queues that left the line are dropped once they outnumber the line.
+            if waitingForSlot.count > 2 * waitingForSlotSet.count + 1024 {
+                var seen: Set<QueueKey> = []
+                waitingForSlot = Deque(
+                    waitingForSlot.filter { waitingForSlotSet.contains($0) && seen.insert($0).inserted })
+            }
+        }
         guard let host = queue.host, !host.hasConnectionRoom,
             let victim = host.idle.first(where: { $0.key != queue.key }), let owner = queues[victim.key]
         else { return nil }
@@ -49,11 +58,11 @@ extension QueueManager {
     /// a policy's hook chose (TLS is then decided per domain). Looks at most at the first 64 queues in line. Caller holds the lock.
     func migrate(_ connection: DeliveryConnection, from queue: DomainQueue, connectedTo host: String?) -> DeliveryWork?
     {
-        guard let limiter = connection.host, let host, !waitingForSlot.isEmpty, !connection.askedTLSHook else {
+        guard let limiter = connection.host, let host, !waitingForSlotSet.isEmpty, !connection.askedTLSHook else {
             return nil
         }
         let now = Throttle.now
-        for key in waitingForSlot.prefix(64) {
+        for key in waitingForSlot.prefix(64) where waitingForSlotSet.contains(key) {
             guard let sibling = queues[key], sibling !== queue, sibling.host === limiter,
                 key.binding == queue.key.binding, sibling.options == queue.options, !sibling.options.useMTASTS,
                 sibling.options.gateway != nil || sibling.hostNames.contains(host.lowercased()),
@@ -68,10 +77,8 @@ extension QueueManager {
                 queue.connections -= 1
                 sibling.connections += 1
                 connection.key = key
-                if sibling.ready.isEmpty, let index = waitingForSlot.firstIndex(of: key) {
-                    waitingForSlot.remove(at: index)
-                    waitingForSlotSet.remove(key)
-                }
+                // Out of the line (its entry in the deque is skipped when reached).
+                if sibling.ready.isEmpty { waitingForSlotSet.remove(key) }
                 return work
             }
         }
@@ -81,7 +88,7 @@ extension QueueManager {
     /// Whether queues wait for a slot this connection holds: its host scope's cap, the server's or
     /// its binding's is reached (caller holds the lock).
     func slotWanted(by connection: DeliveryConnection) -> Bool {
-        guard !waitingForSlot.isEmpty else { return false }
+        guard !waitingForSlotSet.isEmpty else { return false }
         if let host = connection.host, !host.hasConnectionRoom { return true }
         let binding = connection.key.binding
         let bindingLimit =
@@ -97,7 +104,8 @@ extension QueueManager {
         var remaining = waitingForSlot.count
         while remaining > 0, let key = waitingForSlot.popFirst() {
             remaining -= 1
-            waitingForSlotSet.remove(key)
+            // An entry whose queue left the line meanwhile.
+            guard waitingForSlotSet.remove(key) != nil else { continue }
             guard let queue = queues[key], !queue.ready.isEmpty else { continue }
             let made = pump(queue)
             starts += made
