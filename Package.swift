@@ -80,6 +80,8 @@ let package = Package(
             swiftSettings: strict),
         // PCRE2 for msys.pcre (Debian's libpcre2-dev).
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
+        // OpenSSL's libcrypto digests (SHA-256, SHA-512) for DANE's TLSA matching.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // hiredis, the Redis client cluster-wide throttles use (Debian's libhiredis-dev).
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // Line editing and history for `impulse console` (Debian's libedit-dev).
@@ -115,7 +117,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "CHiredis",
+                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "CHiredis", "CLibCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),

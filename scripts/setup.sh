@@ -84,6 +84,9 @@ if [[ $what == test || $what == bench ]]; then
   need mariadb-server /usr/sbin/mariadbd
   # Redis: the store cluster-wide throttles share, started by the tests on loopback.
   need redis-server /usr/bin/redis-server
+  # A DNSSEC-signed zone for the DANE test: ldns signs it, NSD serves it on loopback.
+  need ldnsutils /usr/bin/ldns-signzone
+  need nsd /usr/sbin/nsd
   # Dovecot's LMTP server: the independent LMTP implementation delivery is checked against.
   need dovecot-lmtpd /usr/lib/dovecot/lmtp
   need python3 python3

@@ -61,6 +61,10 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     var sevenBitMessage: [UInt8]?
     /// A policy's TLS hook chose this connection's TLS (it then serves that domain only).
     var askedTLSHook = false
+    /// The TLSA records of the host being connected to (DANE), when DNSSEC vouched for them:
+    /// TLS is then required and the certificate must match one (an empty list: TLS without
+    /// authentication, RFC 7672 §2.2).
+    var dane: DANEVerifier?
     /// The domain's MTA-STS policy (RFC 8461), once looked up (`use_mta_sts`).
     var stsPolicy: MTASTSPolicy?
     var stsChecked = false
@@ -162,6 +166,39 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
         }
         let candidate = candidates[candidateIndex]
         candidateIndex += 1
+        dane = nil
+        // DANE (RFC 7672): an MX host whose MX and address records DNSSEC vouched for has its
+        // TLSA records looked up first.
+        if options.useDANE, options.enableDANE, options.gateway == nil, options.routes?.isEmpty ?? true,
+            candidate.secure, let resolver = manager.hops.resolver
+        {
+            let name = "_\(candidate.port)._tcp.\(candidate.host)"
+            manager.blockingWork.runIfActive(eventLoop: loop) { resolver.lookup(name, type: .tlsa) }
+                .whenComplete { [self] result in
+                    switch result {
+                    case .success(.success(let records)) where records.allSatisfy(\.secure):
+                        dane = DANEVerifier(records: records.compactMap { DANEVerifier.Record($0.value) })
+                    case .success(.success), .success(.failure(.nxdomain)), .success(.failure(.noData)):
+                        break // no (validated) TLSA records: no DANE for this host
+                    case .success(.failure(let error)):
+                        // A TLSA look-up that fails (or is bogus) makes the host unusable (§2.2).
+                        lastConnectFailure = "\(candidate.host): TLSA look-up failed: \(error)"
+                        connectNext()
+                        return
+                    case .failure(let error):
+                        lastConnectFailure = "\(candidate.host): TLSA look-up failed: \(error)"
+                        connectNext()
+                        return
+                    }
+                    connect(to: candidate)
+                }
+            return
+        }
+        connect(to: candidate)
+    }
+
+    /// Opens the TCP (or Unix socket) connection to one candidate.
+    func connect(to candidate: NextHopResolver.Candidate) {
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(Int64(options.connectTimeout)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -219,8 +256,9 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     var tlsPolicy: SMTPClientStateMachine.TLSPolicy {
-        // An enforced MTA-STS policy requires TLS whatever else says (RFC 8461 §5).
-        if stsPolicy?.mode == .enforce { return .required }
+        // An enforced MTA-STS policy or DANE requires TLS whatever else says (RFC 8461 §5,
+        // RFC 7672 §2.2).
+        if stsPolicy?.mode == .enforce || dane != nil { return .required }
         if let chosen = tlsOverride?.useTLS {
             return chosen == 0 ? .off : chosen == 1 ? .opportunistic : .required
         }
@@ -353,8 +391,20 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                 let host = candidates[candidateIndex - 1].host
                 let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
                 let hostname = parameters.verifiesHost && !isAddress ? host : nil
-                let handler = try NIOSSLClientHandler(
-                    context: NIOSSLContext(configuration: tls), serverHostname: hostname)
+                let handler: NIOSSLClientHandler
+                if let dane, !dane.records.isEmpty {
+                    // DANE replaces the certificate authorities: the chain must match a TLSA record.
+                    var daneTLS = tls
+                    daneTLS.certificateVerification = .noHostnameVerification
+                    handler = try NIOSSLClientHandler(
+                        context: NIOSSLContext(configuration: daneTLS), serverHostname: nil,
+                        customVerificationCallback: { chain, promise in
+                            promise.succeed(dane.matches(chain) ? .certificateVerified : .failed)
+                        })
+                } else {
+                    handler = try NIOSSLClientHandler(
+                        context: NIOSSLContext(configuration: tls), serverHostname: hostname)
+                }
                 try context.pipeline.syncOperations.addHandler(handler, position: .first)
                 guard var machine else { return }
                 let next = machine.tlsEstablished()

@@ -27,8 +27,8 @@ public struct MTASTSPolicy: Sendable, Equatable, Codable {
         var mode: Mode?
         var mx: [String] = []
         var maxAge: Int?
-        for raw in text.split(whereSeparator: { $0 == "\n" }) {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+        // CRLF is one Character in Swift: split on every kind of line end.
+        for line in text.split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else {
                 if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
                 return .failure(PolicyError("line '\(line.prefix(80))' is not 'key: value'"))

@@ -13,6 +13,8 @@ public struct NextHopResolver: Sendable {
         public var host: String
         public var address: String
         public var port: Int
+        /// DNSSEC validated the MX record and the address (what DANE needs, RFC 7672 §2.2).
+        public var secure = false
     }
 
     public enum Failure: Error, Sendable, Equatable {
@@ -107,7 +109,12 @@ public struct NextHopResolver: Sendable {
             for record in hosts where result.count < DeliveryLimits.maxAddressesPerAttempt {
                 let host = record.value.hasSuffix(".") ? String(record.value.dropLast()) : record.value
                 switch addresses(of: host, port: port) {
-                case .success(let list): result += list
+                case .success(let list):
+                    result += list.map {
+                        var candidate = $0
+                        candidate.secure = record.secure && $0.secure
+                        return candidate
+                    }
                 case .failure(let failure):
                     // One MX host without an address does not fail the domain.
                     if case .permanent(let text) = failure {
@@ -132,7 +139,7 @@ public struct NextHopResolver: Sendable {
         for type in [DNSRecordType.a, .aaaa] {
             switch resolver.lookup(host, type: type) {
             case .success(let records) where !records.isEmpty:
-                return .success(records.map { Candidate(host: host, address: $0.value, port: port) })
+                return .success(records.map { Candidate(host: host, address: $0.value, port: port, secure: $0.secure) })
             case .success, .failure(.noData):
                 continue
             case .failure(.nxdomain):

@@ -14,11 +14,11 @@ public struct ConfigurationLoader {
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
-        "user", "group", "supplemental_groups", "chroot", "http_basic_auth", "use_dane", "enable_dane"
+        "user", "group", "supplemental_groups", "chroot", "http_basic_auth"
     ]
 
     static let globalOptions: Set<String> = [
-        "mta_sts_policy_store", "mta_sts_https_port", "mta_sts_ca",
+        "mta_sts_policy_store", "mta_sts_https_port", "mta_sts_ca", "dnssec_trust_anchors", "dnssec_trust_anchor_file",
         "hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
         "reception_memory_limit", "resolv_conf", "dns_nameservers"
     ]
@@ -119,6 +119,8 @@ struct Binder {
                     config.receptionMemoryLimit = try OptionReader.integer(option, in: 65536...(1 << 40))
                 case "resolv_conf": config.resolvConf = try OptionReader.path(option)
                 case "mta_sts_policy_store": config.outbound.mtaSTSPolicyStore = try OptionReader.path(option)
+                case "dnssec_trust_anchors": config.dnssecTrustAnchors = try OptionReader.list(option).map(\.0)
+                case "dnssec_trust_anchor_file": config.dnssecTrustAnchorFile = try OptionReader.readablePath(option)
                 case "mta_sts_https_port":
                     config.outbound.mtaSTSHTTPSPort = try OptionReader.integer(option, in: 1...65535)
                 case "mta_sts_ca": config.outbound.mtaSTSCA = try OptionReader.readablePath(option)
@@ -506,7 +508,10 @@ struct Binder {
     ) {
         for option in scope.options {
             if excluded.contains(option.name) {
-                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (\(hint))")
+                let why =
+                    OutboundOptions.onlyGlobalOrDomain.contains(option.name)
+                    ? "only globally or in a domain scope" : hint
+                error(option.location, "option '\(option.spelling)' is not valid in \(scope.displayName) (\(why))")
             } else if OutboundOptions.optionNames.contains(option.name) {
                 do { try options.apply(option) } catch { record(error) }
             } else {

@@ -19,6 +19,10 @@ public struct ImpulseConfiguration: Sendable {
     public var resolvConf: String?
     /// `dns_nameservers` (Impulse): name servers as `ip` or `ip@port`; when set, resolv_conf is not read.
     public var dnsNameservers: [String] = []
+    /// `dnssec_trust_anchors` (DS or DNSKEY records) and `dnssec_trust_anchor_file` (Impulse):
+    /// DNSSEC validation for DANE.
+    public var dnssecTrustAnchors: [String] = []
+    public var dnssecTrustAnchorFile: String?
     public var listeners: [ListenerConfiguration] = []
     public var logs = LogConfiguration()
     public var scriptlet: ScriptletConfiguration?

@@ -179,6 +179,9 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     /// `use_mta_sts` (default false) and `enable_mta_sts` (default true).
     public var useMTASTS: Bool
     public var enableMTASTS: Bool
+    /// `use_dane` (default false) and `enable_dane` (default true).
+    public var useDANE: Bool
+    public var enableDANE: Bool
     /// `transform_8bitmime_content` (default ifneeded).
     public var transform8BitMIME: OutboundOptions.EightBitTransform
     /// `delivery_method` (default ESMTP).
@@ -232,6 +235,8 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         transform8BitMIME = options.transform8BitMIME ?? .ifneeded
         useMTASTS = options.useMTASTS ?? false
         enableMTASTS = options.enableMTASTS ?? true
+        useDANE = options.useDANE ?? false
+        enableDANE = options.enableDANE ?? true
         deliveryPort = deliveryMethod == .lmtp ? options.lmtpPort ?? 2003 : remoteSMTPPort
         delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
     }

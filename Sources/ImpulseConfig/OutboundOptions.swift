@@ -100,6 +100,10 @@ public struct OutboundOptions: Sendable, Equatable {
     /// apply it.
     public var useMTASTS: Bool?
     public var enableMTASTS: Bool?
+    /// `use_dane` (global, domain): DNSSEC-validated TLSA records decide the next hops' TLS
+    /// (RFC 7672); `enable_dane`: apply them.
+    public var useDANE: Bool?
+    public var enableDANE: Bool?
     public var transform8BitMIME: EightBitTransform?
     /// `lmtp_port`: the port of LMTP next hops.
     public var lmtpPort: Int?
@@ -123,14 +127,14 @@ public struct OutboundOptions: Sendable, Equatable {
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
         "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port",
         "transform_8bitmime_content", "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections",
-        "use_mta_sts", "enable_mta_sts"
+        "use_mta_sts", "enable_mta_sts", "use_dane", "enable_dane"
     ]
     /// Options a `binding` scope may not set (Momentum's scope column: G, BG, D only).
     static let notInBinding: Set<String> = [
-        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections", "use_mta_sts"
+        "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections", "use_mta_sts", "use_dane"
     ]
     /// Options a `binding_group` scope may not set (Momentum's scope column: G, D only).
-    static let notInGroup: Set<String> = ["use_mta_sts"]
+    static let notInGroup: Set<String> = ["use_mta_sts", "use_dane"]
     /// The options a `host` scope may set (Momentum's scope column H).
     public static let hostOptionNames: Set<String> = [
         "max_outbound_connections", "outbound_throttle_messages", "outbound_throttle_connections"
@@ -253,6 +257,8 @@ public struct OutboundOptions: Sendable, Equatable {
         case "cluster_outbound_throttle_connections": clusterThrottleConnections = try OptionReader.rate(option)
         case "use_mta_sts": useMTASTS = try OptionReader.bool(option)
         case "enable_mta_sts": enableMTASTS = try OptionReader.bool(option)
+        case "use_dane": useDANE = try OptionReader.bool(option)
+        case "enable_dane": enableDANE = try OptionReader.bool(option)
         case "transform_8bitmime_content":
             transform8BitMIME = try OptionReader.choice(
                 option, [("no", .no), ("ifneeded", .ifneeded), ("strict", .strict), ("strip", .strip)])
@@ -302,6 +308,8 @@ public struct OutboundOptions: Sendable, Equatable {
         result.clusterThrottleConnections = clusterThrottleConnections ?? fallback.clusterThrottleConnections
         result.useMTASTS = useMTASTS ?? fallback.useMTASTS
         result.enableMTASTS = enableMTASTS ?? fallback.enableMTASTS
+        result.useDANE = useDANE ?? fallback.useDANE
+        result.enableDANE = enableDANE ?? fallback.enableDANE
         result.delayDSNRetryInterval = delayDSNRetryInterval ?? fallback.delayDSNRetryInterval
         result.tlsCA = tlsCA ?? fallback.tlsCA
         result.tlsCertificate = tlsCertificate ?? fallback.tlsCertificate

@@ -80,7 +80,9 @@ public final class ImpulseServer: Sendable {
         self.spool = SpoolDirectory(base: configuration.spoolbase, mode: configuration.spoolMode)
         let resolver: DNSResolver?
         do {
-            resolver = try DNSResolver(nameservers: configuration.dnsNameservers, resolvConf: configuration.resolvConf)
+            resolver = try DNSResolver(
+                nameservers: configuration.dnsNameservers, resolvConf: configuration.resolvConf,
+                trustAnchors: configuration.dnssecTrustAnchors, trustAnchorFile: configuration.dnssecTrustAnchorFile)
         } catch {
             logger.error("dns: \(error); DNS lookups will fail")
             resolver = nil

@@ -107,6 +107,13 @@ package struct DNSMessage {
             }
             return DNSRecord(
                 value: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        case .tlsa:
+            guard rdata.count >= 4, rdata.count <= 1024 else {
+                throw .badAnswer("TLSA record of \(rdata.count) octets")
+            }
+            let start = rdata.lowerBound
+            let hex = bytes[(start + 3)..<rdata.upperBound].map { String(format: "%02x", $0) }.joined()
+            return DNSRecord(value: "\(bytes[start]) \(bytes[start + 1]) \(bytes[start + 2]) \(hex)")
         case .mx:
             guard rdata.count >= 3 else { throw .badAnswer("MX record of \(rdata.count) octets") }
             let (name, end) = try readName(at: rdata.lowerBound + 2)

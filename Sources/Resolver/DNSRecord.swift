@@ -1,6 +1,6 @@
 /// DNS record types Impulse looks up (RFC 1035 §3.2.2, RFC 3596).
 public enum DNSRecordType: String, Sendable, CaseIterable {
-    case a = "A", aaaa = "AAAA", mx = "MX", txt = "TXT", ptr = "PTR", ns = "NS"
+    case a = "A", aaaa = "AAAA", mx = "MX", txt = "TXT", ptr = "PTR", ns = "NS", tlsa = "TLSA"
 
     /// The type's number on the wire.
     public var code: UInt16 {
@@ -11,18 +11,24 @@ public enum DNSRecordType: String, Sendable, CaseIterable {
         case .mx: return 15
         case .txt: return 16
         case .aaaa: return 28
+        case .tlsa: return 52
         }
     }
 }
 
-/// One answer: MX answers carry their preference.
+/// One answer: MX answers carry their preference. TLSA answers (RFC 6698) read
+/// `usage selector matching-type hex-data`.
 public struct DNSRecord: Sendable, Equatable {
     public var value: String
     public var preference: Int?
+    /// DNSSEC validated the answer (libunbound's "secure": a trust anchor is configured and the
+    /// chain to it holds). False without trust anchors.
+    public var secure = false
 
-    public init(value: String, preference: Int? = nil) {
+    public init(value: String, preference: Int? = nil, secure: Bool = false) {
         self.value = value
         self.preference = preference
+        self.secure = secure
     }
 }
 

@@ -38,9 +38,16 @@ public final class DNSResolver: Sendable {
     let loop: ResolverLoop
     let counters = NIOLockedValueBox(Statistics())
 
-    /// `timeout`: how long one look-up may take (tests shorten it).
-    public init(nameservers: [String], resolvConf: String?, timeout: Double = DNSLimits.queryTimeout) throws {
-        loop = try ResolverLoop(nameservers: nameservers, resolvConf: resolvConf, timeout: timeout)
+    /// `timeout`: how long one look-up may take (tests shorten it). `trustAnchors` (DS or DNSKEY
+    /// records in zone-file text) and `trustAnchorFile` (e.g. Debian's /usr/share/dns/root.key)
+    /// turn DNSSEC validation on: answers are then marked secure, and bogus ones fail.
+    public init(
+        nameservers: [String], resolvConf: String?, timeout: Double = DNSLimits.queryTimeout,
+        trustAnchors: [String] = [], trustAnchorFile: String? = nil
+    ) throws {
+        loop = try ResolverLoop(
+            nameservers: nameservers, resolvConf: resolvConf, timeout: timeout, trustAnchors: trustAnchors,
+            trustAnchorFile: trustAnchorFile)
         loop.start(cache: cache, counters: counters)
     }
 

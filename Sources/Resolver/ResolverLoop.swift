@@ -53,7 +53,10 @@ final class ResolverLoop: @unchecked Sendable {
     private var cache: DNSCache?
     private var counters: NIOLockedValueBox<DNSResolver.Statistics>?
 
-    init(nameservers: [String], resolvConf: String?, timeout: Double) throws {
+    init(
+        nameservers: [String], resolvConf: String?, timeout: Double, trustAnchors: [String] = [],
+        trustAnchorFile: String? = nil
+    ) throws {
         self.timeout = timeout
         guard let base = event_base_new() else {
             throw DNSResolver.SetupError(description: "cannot create an event base")
@@ -81,6 +84,16 @@ final class ResolverLoop: @unchecked Sendable {
             for server in nameservers {
                 let status = ub_ctx_set_fwd(context, server)
                 if status != 0 { throw fail("name server '\(server)': \(String(cString: ub_strerror(status)))") }
+            }
+        }
+        for anchor in trustAnchors {
+            let status = ub_ctx_add_ta(context, anchor)
+            if status != 0 { throw fail("trust anchor '\(anchor)': \(String(cString: ub_strerror(status)))") }
+        }
+        if let trustAnchorFile {
+            let status = ub_ctx_add_ta_file(context, trustAnchorFile)
+            if status != 0 {
+                throw fail("trust anchor file \(trustAnchorFile): \(String(cString: ub_strerror(status)))")
             }
         }
     }
@@ -197,8 +210,15 @@ final class ResolverLoop: @unchecked Sendable {
     }
 
     /// Resolver thread: libunbound's answer for `entry`.
-    fileprivate func answered(_ entry: Outstanding, rcode: Int32, packet: UnsafeRawBufferPointer?) {
+    fileprivate func answered(
+        _ entry: Outstanding, rcode: Int32, packet: UnsafeRawBufferPointer?, secure: Bool = false, bogus: String? = nil
+    ) {
         guard outstanding[entry.key] === entry else { return } // timed out meanwhile
+        if let bogus {
+            // DNSSEC says the answer is forged or broken: never used, never cached.
+            complete(entry, .failure(.serverFailure("DNSSEC validation failed: \(bogus)")))
+            return
+        }
         guard rcode == 0, let packet else {
             complete(entry, .failure(.serverFailure(rcode == 2 || rcode == 0 ? "no answer" : "rcode \(rcode)")))
             return
@@ -207,7 +227,15 @@ final class ResolverLoop: @unchecked Sendable {
         let (answer, keep): (Result<[DNSRecord], DNSLookupError>, UInt32?) =
             switch DNSMessage.parse(packet, type: entry.key.type) {
             case .failure(let error): (.failure(error), nil)
-            case .success(.records(let records, let ttl)): (.success(records), min(ttl, DNSLimits.maxTTL))
+            case .success(.records(let records, let ttl)):
+                (
+                    .success(
+                        records.map {
+                            var record = $0
+                            record.secure = secure
+                            return record
+                        }), min(ttl, DNSLimits.maxTTL)
+                )
             case .success(.nxdomain(let ttl)): (.failure(.nxdomain), ttl.map { min($0, DNSLimits.maxNegativeTTL) })
             case .success(.noData(let ttl)): (.failure(.noData), ttl.map { min($0, DNSLimits.maxNegativeTTL) })
             case .success(.failure(let code)): (.failure(.serverFailure("rcode \(code)")), nil)
@@ -281,7 +309,9 @@ private func resolverAnswered(
     guard let token else { return }
     let entry = Unmanaged<Outstanding>.fromOpaque(token).takeRetainedValue()
     let bytes = packet.map { UnsafeRawBufferPointer(start: $0, count: Int(max(0, length))) }
-    entry.loop.answered(entry, rcode: rcode, packet: bytes)
+    // libunbound's security: 0 insecure, 1 bogus, 2 secure.
+    let why = security == 1 ? (whyBogus.map { String(cString: $0) } ?? "bogus") : nil
+    entry.loop.answered(entry, rcode: rcode, packet: bytes, secure: security == 2, bogus: why)
 }
 
 private typealias Outstanding = ResolverLoop.Outstanding
