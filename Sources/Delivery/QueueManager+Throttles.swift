@@ -70,11 +70,48 @@ extension QueueManager {
         }
         if messages, (queue.adaptiveThrottle?.wait(now: now) ?? 0) > 0 { queue.adaptiveThrottle?.holds += 1 }
         throttleHolds += 1
+        // A throttle many queues share (a global or regex-domain one, a host scope's) keeps them
+        // in line and wakes once per permit — not every queue at every permit.
+        if let shared = holding.compactMap({ $0 }).first(where: { $0.throttle.wait(now: now) == wait }) {
+            if shared.waitingSet.insert(queue.key).inserted { shared.waiting.append(queue.key) }
+            let at = now + wait
+            if shared.wakeAt != 0 && shared.wakeAt <= at { return }
+            shared.wakeAt = at
+            group.next().scheduleTask(in: .microseconds(wait)) { [weak self] in self?.sharedThrottleWake(shared, at: at)
+            }
+            return
+        }
         let at = now + wait
         if queue.wakeAt != 0 && queue.wakeAt <= at { return }
         queue.wakeAt = at
         let key = queue.key
         group.next().scheduleTask(in: .microseconds(wait)) { [weak self] in self?.throttleWake(key, at: at) }
+    }
+
+    /// A shared throttle's next permit is due: the queues in its line are pumped in turn until the
+    /// permit is used; the rest wait for the next one.
+    func sharedThrottleWake(_ shared: SharedThrottle, at: Int64) {
+        var starts: [Start] = []
+        lock.withLock {
+            if shared.wakeAt == at { shared.wakeAt = 0 }
+            var remaining = shared.waiting.count
+            while remaining > 0, shared.throttle.wait(now: Throttle.now) == 0, let key = shared.waiting.popFirst() {
+                remaining -= 1
+                shared.waitingSet.remove(key)
+                if let queue = queues[key] { starts += pump(queue) }
+            }
+            let now = Throttle.now
+            let wait = shared.throttle.wait(now: now)
+            if !shared.waiting.isEmpty && shared.wakeAt == 0 {
+                let next = max(wait, 1000)
+                shared.wakeAt = now + next
+                let due = shared.wakeAt
+                group.next().scheduleTask(in: .microseconds(next)) { [weak self] in
+                    self?.sharedThrottleWake(shared, at: due)
+                }
+            }
+        }
+        run(starts)
     }
 
     func throttleWake(_ key: QueueKey, at: Int64) {

@@ -1,3 +1,4 @@
+import DequeModule
 import ImpulseConfig
 import NIOCore
 
@@ -50,6 +51,11 @@ final class SharedThrottle: @unchecked Sendable {
     /// `messages` or `connections`.
     let kind: String
     var throttle: Throttle
+    /// Queues the throttle holds, in the order they came, and when its wake-up is due
+    /// (monotonic µs; 0: none scheduled).
+    var waiting = Deque<QueueKey>()
+    var waitingSet: Set<QueueKey> = []
+    var wakeAt: Int64 = 0
 
     init(_ defined: ScopedRate, kind: String) {
         scope = defined.scope
