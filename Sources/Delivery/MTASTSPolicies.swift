@@ -152,9 +152,10 @@ public final class MTASTSPolicies: Sendable {
                     timeout: .init(connect: .seconds(10), read: .seconds(10)))
                 configuration.decompression = .disabled
                 configuration.dnsOverride = [host: address]
-                let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
+                // The request first: a client is made only when it can be used (and shut down).
                 let request = try HTTPClient.Request(
                     url: "https://\(host):\(settings.port)/.well-known/mta-sts.txt", method: .GET)
+                let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: configuration)
                 let accumulator = ResponseAccumulator(request: request, maxBodySize: MTASTSPolicy.maxBodySize)
                 client.execute(
                     request: request, delegate: accumulator, eventLoop: .delegate(on: loop),
