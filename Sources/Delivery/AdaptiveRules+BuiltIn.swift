@@ -25,7 +25,7 @@ extension AdaptiveRules {
             "too many connections: one fewer"
         ),
         (
-            #"^4\d\d.*(?i:rate[- ]?limit|too many (messages|mails|emails|recipients)|sending rate)"#, "3/60",
+            #"^4\d\d.*(?i:rate[- ]?limit|too many (messages|mails|emails)|sending rate)"#, "3/60",
             [("throttle", "down")], "rate limited: slowing down"
         ),
         (

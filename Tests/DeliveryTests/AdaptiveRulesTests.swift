@@ -23,6 +23,7 @@ final class AdaptiveRulesTests: XCTestCase {
         XCTAssertEqual(
             firstAction("550 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org"), .suspend(3600))
         XCTAssertNil(firstAction("451 4.3.0 try again later"))
+        XCTAssertNil(firstAction("452 4.5.3 Too many recipients"), "a per-transaction limit, not a rate")
         XCTAssertNil(firstAction("550 5.1.1 no such user"))
         XCTAssertNil(firstAction("250 2.0.0 rate limit free"))
     }
