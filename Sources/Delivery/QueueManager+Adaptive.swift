@@ -24,8 +24,9 @@ final class AdaptiveState: @unchecked Sendable {
     var rate: ThrottleRate?
     var connectionReduction = 0
     var adjustedUntil: Int64 = 0
-    /// Recent match times per rule (at most the rule's trigger count each).
-    var matches: [String: [Int64]] = [:]
+    /// Recent match times per rule (at most the rule's trigger count each), with the rule's
+    /// window (µs): times older than it no longer count, and are dropped by the expiry sweep.
+    var matches: [String: (times: [Int64], window: Int64)] = [:]
 
     var isIdle: Bool { suspendedUntil == 0 && blackholedUntil == 0 && rate == nil && connectionReduction == 0 }
 }
@@ -52,15 +53,15 @@ extension QueueManager {
         for rule in adaptiveRules.rules(for: key.domain.lowercased()) where rule.pattern.matches(reply) {
             let state = adaptive[key] ?? AdaptiveState()
             adaptive[key] = state
-            var times = state.matches[rule.identity, default: []]
-            times.append(nowMicros)
             let window = Int64(rule.seconds) * 1_000_000
+            var times = state.matches[rule.identity]?.times ?? []
+            times.append(nowMicros)
             times = times.filter { nowMicros - $0 < window }.suffix(rule.count)
             guard times.count >= rule.count else {
-                state.matches[rule.identity] = times
+                state.matches[rule.identity] = (times, window)
                 continue
             }
-            state.matches[rule.identity] = []
+            state.matches[rule.identity] = nil
             adaptiveActions += 1
             for action in rule.actions {
                 let text = apply(action, to: key, state: state, rule: rule, reply: reply, nowMicros: nowMicros)
@@ -137,7 +138,9 @@ extension QueueManager {
 
     /// max_outbound_connections less what back-off took away (at least one).
     func effectiveMaxConnections(key: QueueKey, configured: Int) -> Int {
-        guard let reduction = adaptive[key]?.connectionReduction, reduction > 0 else { return configured }
+        guard !adaptive.isEmpty, let reduction = adaptive[key]?.connectionReduction, reduction > 0 else {
+            return configured
+        }
         return max(1, configured - reduction)
     }
 
@@ -191,7 +194,10 @@ extension QueueManager {
                 )
                 if let queue = queues[key] { touched.append(queue) }
             }
-            if state.isIdle && state.matches.values.allSatisfy({ $0.isEmpty }) { adaptive[key] = nil }
+            // Matches that fell out of their rule's window are forgotten, and with them the state
+            // of a queue no rule acts on: replies from many domains cannot grow it for ever.
+            state.matches = state.matches.filter { nowMicros - ($0.value.times.last ?? 0) < $0.value.window }
+            if state.isIdle && state.matches.isEmpty { adaptive[key] = nil }
         }
         return (log, touched)
     }

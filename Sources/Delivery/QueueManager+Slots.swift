@@ -1,5 +1,3 @@
-import DequeModule
-
 /// Connection slots shared between queues (the server's and a binding's connection caps, a host
 /// scope's cap): a queue that could not open a connection for lack of one waits in line, and a
 /// connection that closes gives its slot to the first queue in line that can use it — without
@@ -29,20 +27,11 @@ extension QueueManager {
         return true
     }
 
-    /// `queue` could not open a connection for lack of a shared slot: it waits in line (once;
-    /// `waitingForSlotSet` says who is in line, the deque may hold entries of queues that left).
+    /// `queue` could not open a connection for lack of a shared slot: it waits in line (once).
     /// When the slot it lacks is its host scope's and an idle connection of another domain holds
     /// one, that connection is taken to be closed (the caller closes it). Caller holds the lock.
     func waitForSlot(_ queue: DomainQueue) -> DeliveryConnection? {
-        if waitingForSlotSet.insert(queue.key).inserted {
-            waitingForSlot.append(queue.key)
-            // Entries of queues that left the line are dropped once they outnumber the line.
-            if waitingForSlot.count > 2 * waitingForSlotSet.count + 1024 {
-                var seen: Set<QueueKey> = []
-                waitingForSlot = Deque(
-                    waitingForSlot.filter { waitingForSlotSet.contains($0) && seen.insert($0).inserted })
-            }
-        }
+        waitingForSlot.join(queue.key)
         guard let host = queue.host, !host.hasConnectionRoom,
             let victim = host.idle.first(where: { $0.key != queue.key }), let owner = queues[victim.key]
         else { return nil }
@@ -58,29 +47,25 @@ extension QueueManager {
     /// a policy's hook chose (TLS is then decided per domain). Looks at most at the first 64 queues in line. Caller holds the lock.
     func migrate(_ connection: DeliveryConnection, from queue: DomainQueue, connectedTo host: String?) -> DeliveryWork?
     {
-        guard let limiter = connection.host, let host, !waitingForSlotSet.isEmpty, !connection.askedTLSHook else {
+        guard let limiter = connection.host, let host, !waitingForSlot.isEmpty, !connection.askedTLSHook else {
             return nil
         }
         let now = Throttle.now
-        for key in waitingForSlot.prefix(64) where waitingForSlotSet.contains(key) {
+        for key in waitingForSlot.first(64) {
             guard let sibling = queues[key], sibling !== queue, sibling.host === limiter,
                 key.binding == queue.key.binding, sibling.options == queue.options, !sibling.options.useMTASTS,
                 sibling.options.gateway != nil || sibling.hostNames.contains(host.lowercased()),
                 sibling.connections
                     < effectiveMaxConnections(key: key, configured: sibling.options.maxOutboundConnections),
-                !isSuspended(sibling), !isHeldByBackoff(key), messageWait(sibling, now: now) == 0
+                !isSuspended(sibling), !isHeldByBackoff(key), let work = sendableHead(sibling, now: now)
             else { continue }
-            while let head = sibling.ready.first {
-                sibling.ready.removeFirst()
-                guard let work = head.message.live(head) else { continue }
-                takeMessage(sibling, now: now)
-                queue.connections -= 1
-                sibling.connections += 1
-                connection.key = key
-                // Out of the line (its entry in the deque is skipped when reached).
-                if sibling.ready.isEmpty { waitingForSlotSet.remove(key) }
-                return work
-            }
+            sibling.ready.removeFirst()
+            takeMessage(sibling, now: now)
+            queue.connections -= 1
+            sibling.connections += 1
+            connection.key = key
+            if sibling.ready.isEmpty { waitingForSlot.leave(key) }
+            return work
         }
         return nil
     }
@@ -88,7 +73,7 @@ extension QueueManager {
     /// Whether queues wait for a slot this connection holds: its host scope's cap, the server's or
     /// its binding's is reached (caller holds the lock).
     func slotWanted(by connection: DeliveryConnection) -> Bool {
-        guard !waitingForSlotSet.isEmpty else { return false }
+        guard !waitingForSlot.isEmpty else { return false }
         if let host = connection.host, !host.hasConnectionRoom { return true }
         let binding = connection.key.binding
         let bindingLimit =
@@ -102,10 +87,8 @@ extension QueueManager {
     func offerSlot() -> [Start] {
         var starts: [Start] = []
         var remaining = waitingForSlot.count
-        while remaining > 0, let key = waitingForSlot.popFirst() {
+        while remaining > 0, let key = waitingForSlot.next() {
             remaining -= 1
-            // An entry whose queue left the line meanwhile.
-            guard waitingForSlotSet.remove(key) != nil else { continue }
             guard let queue = queues[key], !queue.ready.isEmpty else { continue }
             let made = pump(queue)
             starts += made

@@ -36,6 +36,26 @@ extension QueueManager {
         return made
     }
 
+    /// The queue's first work that can go now: work whose recipients were all settled meanwhile
+    /// is dropped on the way; nil when there is none, or when a message throttle holds the
+    /// queue (it is then woken at the next permit). The work stays first in line for the caller
+    /// to take. Caller holds the lock.
+    func sendableHead(_ queue: DomainQueue, now: Int64) -> DeliveryWork? {
+        while let head = queue.ready.first {
+            guard let work = head.message.live(head) else {
+                queue.ready.removeFirst()
+                continue
+            }
+            let wait = messageWait(queue, now: now)
+            if wait > 0 {
+                hold(queue, wait: wait, now: now, messages: true)
+                return nil
+            }
+            return work
+        }
+        return nil
+    }
+
     /// Counts one message against the queue's and its host's throttles.
     func takeMessage(_ queue: DomainQueue, now: Int64) {
         if now - queue.windowStart >= 60_000_000 {
@@ -73,7 +93,7 @@ extension QueueManager {
         // A throttle many queues share (a global or regex-domain one, a host scope's) keeps them
         // in line and wakes once per permit — not every queue at every permit.
         if let shared = holding.compactMap({ $0 }).first(where: { $0.throttle.wait(now: now) == wait }) {
-            if shared.waitingSet.insert(queue.key).inserted { shared.waiting.append(queue.key) }
+            shared.waiting.join(queue.key)
             let at = now + wait
             if shared.wakeAt != 0 && shared.wakeAt <= at { return }
             shared.wakeAt = at
@@ -95,9 +115,8 @@ extension QueueManager {
         lock.withLock {
             if shared.wakeAt == at { shared.wakeAt = 0 }
             var remaining = shared.waiting.count
-            while remaining > 0, shared.throttle.wait(now: Throttle.now) == 0, let key = shared.waiting.popFirst() {
+            while remaining > 0, shared.throttle.wait(now: Throttle.now) == 0, let key = shared.waiting.next() {
                 remaining -= 1
-                shared.waitingSet.remove(key)
                 if let queue = queues[key] { starts += pump(queue) }
             }
             let now = Throttle.now
@@ -127,7 +146,7 @@ extension QueueManager {
     /// when it is due (caller holds the lock). A queue whose host is known keeps using it while
     /// a later look-up runs.
     func awaitingHost(_ queue: DomainQueue, now: Int64) -> Bool {
-        guard settings.outbound.hasHostScopes else { return false }
+        guard hasHostScopes else { return false }
         switch queue.hostLookup {
         case .running: return queue.host == nil && !queue.hostLookupDoneOnce
         case .done(let at) where now - at < DeliveryLimits.hostLookupLifetime: return false

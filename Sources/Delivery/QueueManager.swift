@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import HeapModule
 import ImpulseConfig
@@ -121,11 +120,12 @@ public final class QueueManager: @unchecked Sendable {
     var bounceRetryDelay: TimeAmount = .seconds(30)
     /// Domains an operator suspended from the console (`suspend domain`).
     var suspendedDomains: Set<String> = []
+    /// Whether the configuration has `host` scopes (read once: `pump` asks for every message).
+    let hasHostScopes: Bool
     /// The `host` scopes in use, by binding and scope (HostLimiter.key).
     var hostLimiters: [String: HostLimiter] = [:]
     /// Queues waiting for a shared connection slot, first come first served (QueueManager+Slots).
-    var waitingForSlot = Deque<QueueKey>()
-    var waitingForSlotSet: Set<QueueKey> = []
+    var waitingForSlot = WaitingLine()
     /// The configured throttles, by kind, defining scope and rate (one per setting in use).
     var sharedThrottles: [String: SharedThrottle] = [:]
     /// MTA-STS policies (`use_mta_sts`); set before `start`.
@@ -155,6 +155,7 @@ public final class QueueManager: @unchecked Sendable {
         self.log = log
         self.idGenerator = idGenerator
         self.logger = logger
+        hasHostScopes = settings.outbound.hasHostScopes
         clusterStore = settings.outbound.clusterThrottleStore.map {
             RedisThrottleStore(host: $0.host, port: $0.port ?? 6379, logger: logger)
         }
@@ -406,16 +407,7 @@ public final class QueueManager: @unchecked Sendable {
         let now = Throttle.now
         if !queue.ready.isEmpty && awaitingHost(queue, now: now) { return starts }
         let maxConnections = effectiveMaxConnections(key: queue.key, configured: queue.options.maxOutboundConnections)
-        while let head = queue.ready.first {
-            guard let work = head.message.live(head) else {
-                queue.ready.removeFirst()
-                continue
-            }
-            let messageWait = messageWait(queue, now: now)
-            if messageWait > 0 {
-                hold(queue, wait: messageWait, now: now, messages: true)
-                break
-            }
+        while let work = sendableHead(queue, now: now) {
             if let idle = takeIdle(from: queue) {
                 queue.ready.removeFirst()
                 takeMessage(queue, now: now)
@@ -502,16 +494,7 @@ public final class QueueManager: @unchecked Sendable {
         lock.withLock {
             guard !stopping, let queue = queues[connection.key] else { return .quit }
             let now = Throttle.now
-            while !isSuspended(queue), !isHeldByBackoff(queue.key), let head = queue.ready.first {
-                guard let work = head.message.live(head) else {
-                    queue.ready.removeFirst()
-                    continue
-                }
-                let wait = messageWait(queue, now: now)
-                if wait > 0 {
-                    hold(queue, wait: wait, now: now, messages: true)
-                    break
-                }
+            if !isSuspended(queue), !isHeldByBackoff(queue.key), let work = sendableHead(queue, now: now) {
                 queue.ready.removeFirst()
                 takeMessage(queue, now: now)
                 return .deliver(work)

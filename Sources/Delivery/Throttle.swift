@@ -1,4 +1,3 @@
-import DequeModule
 import ImpulseConfig
 import NIOCore
 
@@ -53,8 +52,7 @@ final class SharedThrottle: @unchecked Sendable {
     var throttle: Throttle
     /// Queues the throttle holds, in the order they came, and when its wake-up is due
     /// (monotonic µs; 0: none scheduled).
-    var waiting = Deque<QueueKey>()
-    var waitingSet: Set<QueueKey> = []
+    var waiting = WaitingLine()
     var wakeAt: Int64 = 0
 
     init(_ defined: ScopedRate, kind: String) {

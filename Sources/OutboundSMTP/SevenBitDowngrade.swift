@@ -1,3 +1,4 @@
+import Foundation
 import SMTPProtocol
 
 /// Makes an 8-bit message 7-bit for a next hop without 8BITMIME (RFC 6152 §3; Momentum's
@@ -159,28 +160,11 @@ public enum SevenBitDowngrade {
         return out
     }
 
-    /// Base64 (RFC 2045 §6.8) in lines of 76 characters.
+    /// Base64 (RFC 2045 §6.8) in CRLF-ended lines of 76 characters (Foundation's encoder).
     static func base64(_ body: ArraySlice<UInt8>) -> [UInt8] {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count * 4 / 3 + body.count / 57 * 2 + 4)
-        var lineLength = 0
-        var index = body.startIndex
-        while index < body.endIndex {
-            let count = min(3, body.endIndex - index)
-            let a = body[index], b = count > 1 ? body[index + 1] : 0, c = count > 2 ? body[index + 2] : 0
-            out.append(alphabet[Int(a >> 2)])
-            out.append(alphabet[Int((a & 3) << 4 | b >> 4)])
-            out.append(count > 1 ? alphabet[Int((b & 15) << 2 | c >> 6)] : 61)
-            out.append(count > 2 ? alphabet[Int(c & 63)] : 61)
-            lineLength += 4
-            index += count
-            if lineLength == 76 {
-                out += [13, 10]
-                lineLength = 0
-            }
-        }
-        if lineLength > 0 { out += [13, 10] }
-        return out
+        let text = Data(body).base64EncodedString(options: [
+            .lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed
+        ])
+        return Array(text.utf8) + (text.isEmpty ? [] : [13, 10])
     }
 }
