@@ -100,7 +100,7 @@ let package = Package(
             ],
             resources: [
                 "impulse-prelude.lua", "impulse-library.lua", "impulse-threadpools.lua", "impulse-timers.lua",
-                "impulse-datasource.lua", "impulse-http.lua", "impulse-mime.lua"
+                "impulse-datasource.lua", "impulse-http.lua", "impulse-mime.lua", "impulse-throttles.lua"
             ]
             .map { .embedInCode("Lua/\($0)") },
             swiftSettings: strict),
@@ -110,6 +110,17 @@ let package = Package(
         // The outbound SMTP client's protocol logic free of sockets. Parses untrusted replies
         // from next hops.
         .target(name: "OutboundSMTP", dependencies: ["SMTPProtocol"], swiftSettings: strict),
+        // Rate limits as GCRA clocks, kept locally or shared between nodes through Redis (hiredis):
+        // the delivery throttles' clock and policies' named throttles. Talks to the operator's
+        // Redis server, trusted to answer the script it runs.
+        .target(
+            name: "SharedThrottles",
+            dependencies: [
+                "ImpulseConfig", "CHiredis", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
+            ],
+            swiftSettings: strict),
         // The queue manager and outbound connections: routing (gateway, routes, MX through
         // Resolver), retries, bounces, the delivery journal, mainlog/bouncelog; STARTTLS
         // through swift-nio-ssl. Talks to untrusted next hops and DNS; acts on trusted queue
@@ -117,7 +128,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "CHiredis", "CLibCrypto",
+                "OutboundSMTP", "Spool", "ImpulseConfig", "Resolver", "SharedThrottles", "CLibCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -169,7 +180,7 @@ let package = Package(
             name: "PolicyRuntime",
             dependencies: [
                 "Scriptlet", "LuaBridge", "Spool", "Resolver", "SMTPProtocol", "ImpulseConfig", "SenderAuth",
-                "Datasource", .product(name: "NIOCore", package: "swift-nio"),
+                "Datasource", "SharedThrottles", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio")
@@ -209,7 +220,7 @@ let package = Package(
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
                 "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control", "SenderAuth", "Datasource",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "SharedThrottles", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -276,6 +287,8 @@ let package = Package(
         .testTarget(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
+        .testTarget(
+            name: "SharedThrottlesTests", dependencies: ["SharedThrottles", "ImpulseConfig"], swiftSettings: strict),
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
         .testTarget(
             name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver", "SMTPProtocol"], swiftSettings: strict),

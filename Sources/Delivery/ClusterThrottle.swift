@@ -1,4 +1,5 @@
 import ImpulseConfig
+import SharedThrottles
 
 /// A `cluster_outbound_throttle_*` throttle: its permits come from the cluster's throttle store
 /// (RedisThrottleStore), one request at a time, so every node sharing the store shares the rate.

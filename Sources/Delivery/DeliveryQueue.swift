@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import ImpulseConfig
+import SharedThrottles
 import Spool
 
 /// Which queue a piece of work is in: the binding (and its group) it leaves from and the

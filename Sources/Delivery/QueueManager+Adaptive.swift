@@ -1,6 +1,7 @@
 import Foundation
 import ImpulseConfig
 import OutboundSMTP
+import SharedThrottles
 
 extension SMTPClientStateMachine.RecipientOutcome {
     /// The reply of a failure (nil for a delivery).

@@ -1,4 +1,5 @@
 import ImpulseConfig
+import SharedThrottles
 
 /// Cluster-wide throttles (docs/delivery.md, Cluster-wide throttles): a queue under one waits for
 /// a permit from the throttle store; the request runs off the lock and its answer pumps the

@@ -1,3 +1,5 @@
+import SharedThrottles
+
 /// Connection slots shared between queues (the server's and a binding's connection caps, a host
 /// scope's cap): a queue that could not open a connection for lack of one waits in line, and a
 /// connection that closes gives its slot to the first queue in line that can use it — without

@@ -1,5 +1,6 @@
 import ImpulseConfig
 import NIOCore
+import SharedThrottles
 
 /// Throttles and `host` scopes (docs/delivery.md, Throttles and host scopes): work a throttle
 /// holds stays in its queue's ready list — it is not an attempt, nothing is journaled — and the

@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import OutboundSMTP
 import Resolver
+import SharedThrottles
 import Spool
 
 /// Outbound delivery: every spooled message with recipients to settle is queued per binding

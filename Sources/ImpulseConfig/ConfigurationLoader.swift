@@ -124,6 +124,8 @@ struct Binder {
                 case "mta_sts_https_port":
                     config.outbound.mtaSTSHTTPSPort = try OptionReader.integer(option, in: 1...65535)
                 case "mta_sts_ca": config.outbound.mtaSTSCA = try OptionReader.readablePath(option)
+                case "siv_throttle_cache_size":
+                    config.namedThrottleCapacity = try OptionReader.integer(option, in: 1...1_000_000)
                 case "signing_stats":
                     config.signingStats = try OptionReader.choice(
                         option, [("all", "all"), ("global", "global"), ("off", "off")])

@@ -54,7 +54,7 @@ extension ImpulseServer {
         }
         let scriptLogger = logger
         let printer: @Sendable (String) -> Void = { scriptLogger.notice("scriptlet: \($0)") }
-        let shared = SharedPolicyData()
+        let shared = SharedPolicyData(namedThrottleCapacity: configuration.namedThrottleCapacity)
         let bindings = configuration.bindings.map { (name: $0.name, group: $0.group) }
         let limiter = services.limiter
         let metrics: ServerMetrics? = configuration.httpListens.isEmpty ? nil : services.metrics

@@ -16,6 +16,7 @@ import SMTPProtocol
 import SMTPServer
 import Scriptlet
 import SenderAuth
+import SharedThrottles
 import Spool
 
 /// The running inbound server: spool recovery, one socket per `Listen`, sessions, and an orderly
@@ -110,6 +111,13 @@ public final class ImpulseServer: Sendable {
             blockingWork: pool, resolver: resolver, recordLog: recordLog,
             metricsServed: !configuration.httpListens.isEmpty)
         self.services = services
+        // Policies' named throttles share the cluster's store (their own connection to it).
+        services.effects.setNamedThrottles(
+            NamedThrottles(
+                capacity: configuration.namedThrottleCapacity,
+                store: configuration.outbound.clusterThrottleStore.map {
+                    RedisThrottleStore(host: $0.host, port: $0.port ?? 6379, logger: logger)
+                }))
         journal = DeliveryJournal(logger: logger)
         queueManager = QueueManager(
             settings: .init(

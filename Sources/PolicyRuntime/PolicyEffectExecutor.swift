@@ -10,6 +10,7 @@ import Resolver
 import SMTPProtocol
 import Scriptlet
 import SenderAuth
+import SharedThrottles
 import Spool
 
 /// Carries out every wait a policy asks for (`PolicyEffect`: sleep, DNS, file reads, injection,
@@ -41,6 +42,14 @@ package final class PolicyEffectExecutor: Sendable {
     private let httpClientBox = NIOLockedValueBox<HTTPClient?>(nil)
     package func setHTTPClient(_ client: HTTPClient?) { httpClientBox.withLockedValue { $0 = client } }
     package var httpClient: HTTPClient? { httpClientBox.withLockedValue { $0 } }
+
+    /// msys.shared_throttle's clocks: kept for the life of the process (a reload keeps them), so
+    /// set once at start, with the cluster's throttle store when there is one.
+    private let namedThrottleClocks = NIOLockedValueBox(NamedThrottles(capacity: 1000, store: nil))
+    package func setNamedThrottles(_ throttles: NamedThrottles) {
+        namedThrottleClocks.withLockedValue { $0 = throttles }
+    }
+    package var namedThrottles: NamedThrottles { namedThrottleClocks.withLockedValue { $0 } }
 
     /// msys.db's datasources (nil without any); replaced on reload.
     private let datasourceSet = NIOLockedValueBox<Datasources?>(nil)
@@ -208,6 +217,19 @@ package final class PolicyEffectExecutor: Sendable {
             return DatabaseEffects.perform(call, in: datasources, on: loop)
         case .http(let call):
             return HTTPEffects.perform(call, client: httpClient, on: loop)
+        case .namedThrottle(let operation, let name, let count, let seconds):
+            let throttles = namedThrottles
+            let step: @Sendable () -> EffectResult = {
+                guard let operation = NamedThrottles.Operation(rawValue: operation) else {
+                    return .failed("unknown throttle operation")
+                }
+                let wait = throttles.perform(
+                    operation, name: name, rate: ThrottleRate(count: count, seconds: seconds))
+                return .ok([.number(Double(wait) / 1_000_000)])
+            }
+            // Without a store the clock is this process's: nothing to wait for.
+            guard throttles.blocks else { return loop.makeSucceededFuture(step()) }
+            return blockingWork.runIfActive(eventLoop: loop, step).recover { _ in .failed("thread pool stopped") }
         case .dnsLookup(let name, let typeName):
             guard let type = DNSRecordType(rawValue: typeName) else {
                 return loop.makeSucceededFuture(.failed("unsupported type"))

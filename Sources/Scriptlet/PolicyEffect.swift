@@ -34,6 +34,13 @@ public enum PolicyEffect: Equatable, Sendable {
     case database(DatabaseCall)
     /// msys.http.client's do_request: an HTTP request (`HTTPCall.success` or why it failed).
     case http(HTTPCall)
+    /// msys.shared_throttle's inc, check, take and tarpit: one step of named throttle `name`'s
+    /// clock (`take`, `count` or `peek`) at `count` events per `seconds`; the µs the event has
+    /// to wait as a number (0: it may go now).
+    case namedThrottle(operation: String, name: String, count: Int, seconds: Int)
+
+    /// The steps `namedThrottle` takes.
+    public static let namedThrottleOperations: Set<String> = ["take", "count", "peek"]
 
     /// Decodes a call of `__impulse_suspend(kind, …)` from Impulse's Lua; an error message names
     /// the msys function when the arguments are not what it sends.
@@ -97,6 +104,14 @@ public enum PolicyEffect: Equatable, Sendable {
             return DatabaseCall.decode(arguments, from: 2).map { .database($0) }
         case "http":
             return HTTPCall.decode(arguments, from: 2).map { .http($0) }
+        case "throttle":
+            guard let operation = arguments.string(2), PolicyEffect.namedThrottleOperations.contains(operation),
+                let name = arguments.string(3), !name.isEmpty, name.utf8.count <= PolicyLimits.maxThrottleName,
+                let count = arguments[4].integer(in: 1...10_000_000), let seconds = arguments[5].integer(in: 1...86_400)
+            else {
+                return .failure(EffectDecodingError("msys.shared_throttle: bad throttle"))
+            }
+            return .success(.namedThrottle(operation: operation, name: name, count: count, seconds: seconds))
         case "arc_verify":
             guard let message = arguments.octets(2) else {
                 return .failure(EffectDecodingError("msys.validate.openarc.verify: no message"))

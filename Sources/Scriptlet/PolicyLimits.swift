@@ -30,6 +30,8 @@ public enum PolicyLimits {
     public static let maxHTTPBody = 4 << 20
     /// Request header fields one msys.http client sends at most.
     public static let maxHTTPHeaders = 100
+    /// Octets of a msys.shared_throttle name at most (it is part of the store's key).
+    public static let maxThrottleName = 256
     /// Keys one msys.audit_series keeps at most (client addresses: a peer chooses how many).
     public static let maxAuditSeriesKeys = 100_000
     /// Windows one msys.audit_series keeps at most, and the longest window, in seconds.

@@ -21,6 +21,7 @@ extension PolicyState {
         }
         installGaugesAndCounters()
         installAuditSeries()
+        installNamedThrottles()
         lua.setInternal(.queueDelayDomain) { [unowned self] arguments in
             guard let domain = arguments.string(1), !domain.isEmpty, domain.utf8.count <= 255 else {
                 return .error("msys.core.mail_queue_delay_domain: expected a domain record or name")
@@ -190,6 +191,35 @@ extension PolicyState {
             default: return .error("msys.counter: unknown operation \(operation)")
             }
             return .values([.number(Double(value))])
+        }
+    }
+
+    /// msys.shared_throttle's names and rates (Lua/impulse-library.lua waits for the clock through
+    /// the `throttle` effect): `create` checks and records a rate, `rate` answers it as count
+    /// and seconds before a wait.
+    private func installNamedThrottles() {
+        lua.setInternal(.namedThrottle) { [shared] arguments in
+            guard let operation = arguments.string(1), let name = arguments.string(2), !name.isEmpty,
+                name.utf8.count <= PolicyLimits.maxThrottleName
+            else {
+                return .error(
+                    "msys.shared_throttle: the name must be a string of 1 to \(PolicyLimits.maxThrottleName) octets")
+            }
+            switch operation {
+            case "create":
+                guard let text = arguments.string(3), let rate = ThrottleRate(text), rate.count > 0 else {
+                    return .error(
+                        "msys.shared_throttle.create: the rate must be \"N\" or \"N/S\" "
+                            + "(N events in S seconds, N from 1 to 10000000, S from 1 to 86400)")
+                }
+                shared.defineThrottle(name, rate: rate)
+                return .values([.boolean(true)])
+            case "rate":
+                guard let rate = shared.throttleRate(name) else { return .values([.nil]) }
+                return .values([.number(Double(rate.count)), .number(Double(rate.seconds))])
+            default:
+                return .error("msys.shared_throttle: unknown operation \(operation)")
+            }
         }
     }
 

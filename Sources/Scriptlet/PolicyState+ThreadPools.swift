@@ -34,8 +34,9 @@ extension PolicyState {
                 return .values([])
             case "readfile":
                 return .values(PolicyEffect.readFile(arguments.string(2) ?? "").luaValues)
-            case "db", "http":
-                // msys.db and msys.http outside a coroutine: the console, a pool's job, init.
+            case "db", "http", "throttle":
+                // msys.db, msys.http and msys.shared_throttle outside a coroutine: the console, a
+                // pool's job, init.
                 switch PolicyEffect.decode(arguments) {
                 case .failure(let failure): return .error(failure.message)
                 case .success(let effect):

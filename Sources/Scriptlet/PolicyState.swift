@@ -171,6 +171,7 @@ public final class PolicyState {
             try lua.runTrusted(TrustedLuaChunk.datasources.source, chunkName: TrustedLuaChunk.datasources.fileName)
             try lua.runTrusted(TrustedLuaChunk.http.source, chunkName: TrustedLuaChunk.http.fileName)
             try lua.runTrusted(TrustedLuaChunk.mime.source, chunkName: TrustedLuaChunk.mime.fileName)
+            try lua.runTrusted(TrustedLuaChunk.throttles.source, chunkName: TrustedLuaChunk.throttles.fileName)
             lua.seal()
         } catch {
             throw ScriptletLoadError(script: "(prelude)", message: error.message)

@@ -46,6 +46,8 @@ enum ScriptletABI {
         case adaptiveRegister = "__impulse_adaptive_register"
         /// msg:mime: a message's MIME structure (MIMEStructure), eight values per part.
         case mimeParse = "__impulse_mime_parse"
+        /// msys.shared_throttle: create a named throttle, and look its rate up before a wait.
+        case namedThrottle = "__impulse_named_throttle"
         /// msys.audit_series: define, add, count, remove_item on the process's shared series.
         case auditSeries = "__impulse_audit_series"
         /// ac:inbound_session_count: open sessions from a CIDR block.

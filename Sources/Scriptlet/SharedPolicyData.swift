@@ -4,7 +4,8 @@ import Synchronization
 
 /// What every Lua state of the process shares: Momentum keeps these process-wide, while Impulse
 /// has one Lua state per event loop, so they live here, behind a lock, not in any state.
-/// `msys.gauge_cache`, `msys.counter`, `msys.cidr` tables and `msys.audit_series`.
+/// `msys.gauge_cache`, `msys.counter`, `msys.cidr` tables, `msys.audit_series` and the rates of
+/// `msys.shared_throttle`'s throttles (their clocks are the effect executor's).
 public final class SharedPolicyData: Sendable {
     struct Gauge {
         var maxItems: Int
@@ -30,11 +31,18 @@ public final class SharedPolicyData: Sendable {
         var counters: [String: Int64] = [:]
         var cidrTables: [String: CIDRTable] = [:]
         var auditSeries: [String: AuditSeries] = [:]
+        /// Named throttles' rates, and when each was last used (a sequence number).
+        var throttleRates: [String: (rate: ThrottleRate, used: Int)] = [:]
+        var throttleUses = 0
     }
 
     private let state = Mutex(State())
+    /// `siv_throttle_cache_size`: at most this many named throttles.
+    let namedThrottleCapacity: Int
 
-    public init() {}
+    public init(namedThrottleCapacity: Int = 1000) {
+        self.namedThrottleCapacity = max(1, namedThrottleCapacity)
+    }
 
     // MARK: gauge_cache
 
@@ -139,6 +147,32 @@ public final class SharedPolicyData: Sendable {
             let value = best ?? table.defaultValue
             guard table.interpolate, let value else { return .some(value) }
             return .some(value.replacingOccurrences(of: "$", with: address.description))
+        }
+    }
+
+    // MARK: shared_throttle
+
+    /// `msys.shared_throttle.create`: names a throttle and its rate (a new rate for a name
+    /// replaces the old). Past `namedThrottleCapacity` the throttle used longest ago is forgotten.
+    func defineThrottle(_ name: String, rate: ThrottleRate) {
+        state.withLock { state in
+            state.throttleUses += 1
+            if state.throttleRates[name] == nil, state.throttleRates.count >= namedThrottleCapacity,
+                let oldest = state.throttleRates.min(by: { $0.value.used < $1.value.used })?.key
+            {
+                state.throttleRates[oldest] = nil
+            }
+            state.throttleRates[name] = (rate, state.throttleUses)
+        }
+    }
+
+    /// The rate of named throttle `name` (nil: not created, or forgotten), marking it used.
+    func throttleRate(_ name: String) -> ThrottleRate? {
+        state.withLock { state in
+            guard let entry = state.throttleRates[name] else { return nil }
+            state.throttleUses += 1
+            state.throttleRates[name]?.used = state.throttleUses
+            return entry.rate
         }
     }
 

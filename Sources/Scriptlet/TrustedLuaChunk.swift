@@ -17,6 +17,8 @@ enum TrustedLuaChunk: CaseIterable {
     case http
     /// `msg:mime` and MIME part objects.
     case mime
+    /// `msys.shared_throttle`: named rate limits shared by every state and node.
+    case throttles
 
     /// The chunk name tracebacks show: the file's name.
     var fileName: String {
@@ -28,6 +30,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .datasources: "impulse-datasource.lua"
         case .http: "impulse-http.lua"
         case .mime: "impulse-mime.lua"
+        case .throttles: "impulse-throttles.lua"
         }
     }
 
@@ -42,6 +45,7 @@ enum TrustedLuaChunk: CaseIterable {
         case .datasources: octets = PackageResources.impulse_datasource_lua
         case .http: octets = PackageResources.impulse_http_lua
         case .mime: octets = PackageResources.impulse_mime_lua
+        case .throttles: octets = PackageResources.impulse_throttles_lua
         }
         return String(decoding: octets, as: UTF8.self)
     }

@@ -382,6 +382,37 @@ final class PolicyStateTests: XCTestCase {
         guard case .done(.reply(421, _)) = policy.resume(second, with: .ok([])) else { return XCTFail() }
     }
 
+    func testSharedThrottlesWaitForTheExecutorsClock() throws {
+        let policy = try state([
+            (
+                "limits",
+                """
+                msys.shared_throttle.create("per-ip", "2/60")
+                local okRate, badRate = pcall(function() msys.shared_throttle.create("x", "ten") end)
+                badRateMessage = badRate
+                local okName, noName = pcall(function() local over = msys.shared_throttle.check("never-created"); return over end)
+                noNameMessage = noName
+                local m = {}
+                function m:validate_connect(ac, vctx)
+                  local ok, wait = msys.shared_throttle.take("per-ip")
+                  if not ok then vctx:set_code(421, "4.7.0 wait " .. wait) end
+                  return msys.core.VALIDATE_CONT
+                end
+                msys.registerModule("limits", m)
+                """
+            )
+        ])
+        let messages = try policy.lua.run("return badRateMessage, noNameMessage", chunkName: "t")
+        XCTAssertTrue(messages[0].description.hasPrefix("limits.lua:2: msys.shared_throttle.create: the rate"))
+        XCTAssertTrue(
+            messages[1].description.hasPrefix("limits.lua:4: msys.shared_throttle.check: no throttle named"))
+        policy.openSession(1, connectionContext: [])
+        guard case .suspended(let first) = policy.start(.connect, session: 1) else { return XCTFail() }
+        XCTAssertEqual(first.effect, .namedThrottle(operation: "take", name: "per-ip", count: 2, seconds: 60))
+        guard case .done(let outcome) = policy.resume(first, with: .ok([.number(12.5)])) else { return XCTFail() }
+        XCTAssertEqual(outcome, .reply(code: 421, text: "4.7.0 wait 12.5"))
+    }
+
     func testRoutingDomainHookWithAWritableBuffer() throws {
         let policy = try state([
             (

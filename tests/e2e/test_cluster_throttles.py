@@ -113,3 +113,68 @@ def test_a_cluster_throttle_needs_a_store(server_factory):
     assert result.returncode == 2
     assert ("'cluster_outbound_throttle_messages' needs a store every node shares: cluster { throttle_store = "
             '"redis://host:port" }') in result.stderr
+
+
+THROTTLED_POLICY = """
+msys.shared_throttle.create("rcpts", "%s")
+local m = {}
+function m:validate_rcptto(msg, rcpt, ac, vctx)
+  local ok, wait = msys.shared_throttle.take("rcpts")
+  if not ok then
+    vctx:set_code(451, string.format("4.7.1 over the shared rate, try in %%.0f s", wait))
+    return msys.core.VALIDATE_DONE
+  end
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("limits", m)
+"""
+
+
+def policy_nodes(server_factory, redis, rate_text, count=2):
+    servers = []
+    for _ in range(count):
+        server = server_factory(
+            '  relay_domains = ( "solo.itest" )',
+            extra=('alerting {}\nscriptlet "scriptlet" { script "limits" { source = "limits" } }\n'
+                   + (f'cluster {{ throttle_store = "redis://127.0.0.1:{redis.port}" }}\n' if redis else '')))
+        (server.directory / "limits.lua").write_text(THROTTLED_POLICY % rate_text)
+        servers.append(server.start())
+    return servers
+
+
+def offer_recipients(port, count, tag):
+    """RCPT TO `count` times on one session; the number accepted."""
+    import smtplib
+    accepted = 0
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo("client.test")
+        client.mail("alice@sender.test")
+        for i in range(count):
+            code, text = client.rcpt(f"{tag}{i}@solo.itest")
+            if code == 250:
+                accepted += 1
+            else:
+                assert code == 451 and b"over the shared rate" in text, (code, text)
+        client.rset()
+    return accepted
+
+
+def test_a_named_throttle_from_lua_is_shared_by_two_nodes(server_factory, redis):
+    # 10 at once, then one every 6 s: within a few seconds the two nodes together take 10.
+    first, second = policy_nodes(server_factory, redis, "10/60")
+    accepted = offer_recipients(first.port, 8, "a") + offer_recipients(second.port, 8, "b")
+    accepted += offer_recipients(first.port, 4, "c")
+    assert accepted in (10, 11), f"{accepted} recipients taken by two nodes under one shared 10/60"
+
+
+def test_without_a_store_each_node_keeps_its_own_named_throttle(server_factory):
+    first, second = policy_nodes(server_factory, None, "10/60")
+    accepted = offer_recipients(first.port, 12, "a") + offer_recipients(second.port, 12, "b")
+    assert accepted in (20, 21, 22), f"{accepted} recipients taken by two separate nodes of 10/60 each"
+
+
+def test_named_throttles_fall_back_to_the_node_while_redis_is_away(server_factory, redis):
+    first, = policy_nodes(server_factory, redis, "5/60", count=1)
+    redis.stop()
+    assert offer_recipients(first.port, 8, "a") in (5, 6)
+    wait_until(lambda: "is unreachable" in first.log.read_text(), what="the store's absence logged")

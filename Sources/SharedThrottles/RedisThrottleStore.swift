@@ -9,9 +9,9 @@ import NIOConcurrencyHelpers
 /// agree. Calls block (one connection, one call at a time): run them off the event loops. When
 /// Redis cannot be reached the store says so, and callers fall back to local throttles; it is
 /// tried again at most once a second, and its return is logged.
-final class RedisThrottleStore: @unchecked Sendable {
+package final class RedisThrottleStore: @unchecked Sendable {
     /// What Redis said about one permit.
-    enum Answer: Sendable, Equatable {
+    package enum Answer: Sendable, Equatable {
         /// Taken: the event may go.
         case granted
         /// Not yet: ask again in this many µs.
@@ -20,9 +20,19 @@ final class RedisThrottleStore: @unchecked Sendable {
         case unavailable
     }
 
-    let host: String
-    let port: Int
-    let logger: Logger
+    /// What a call does to the throttle's clock (the script's third argument).
+    package enum Operation: String, Sendable {
+        /// Count the event only when it may go now (a permit).
+        case take
+        /// Count the event whatever the rate; the answer is how long it should have waited.
+        case count
+        /// Count nothing: how long the next event would wait.
+        case peek
+    }
+
+    package let host: String
+    package let port: Int
+    package let logger: Logger
     /// Held for a whole call (one connection, one call at a time).
     private let lock = NIOLock()
     private var context: UnsafeMutablePointer<redisContext>?
@@ -39,26 +49,32 @@ final class RedisThrottleStore: @unchecked Sendable {
         set { downState.withLockedValue { $0.until = newValue } }
     }
 
-    /// The GCRA step: KEYS[1] the throttle, ARGV the interval and the burst tolerance in µs.
-    /// Returns 0 when the event is granted (and counted), else the µs to wait.
+    /// The GCRA step: KEYS[1] the throttle; ARGV the interval and the burst tolerance in µs, and
+    /// the operation (take, count or peek). Returns the µs the event has to wait (0: it may go
+    /// now). `take` counts it only when that is 0, `count` always, `peek` never. A count past the
+    /// quota moves the clock at most one interval beyond the tolerance, so events over the rate
+    /// hold the throttle while they go on and not for their whole number afterwards.
     static let script = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         local interval = tonumber(ARGV[1])
         local tolerance = tonumber(ARGV[2])
+        local mode = ARGV[3] or 'take'
         local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
         if tat < now then tat = now end
         local wait = tat - tolerance - now
-        if wait > 0 then return wait end
+        if wait < 0 then wait = 0 end
+        if mode == 'peek' or (mode == 'take' and wait > 0) then return wait end
         local next = tat + interval
+        if next > now + tolerance + interval then next = now + tolerance + interval end
         redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
-        return 0
+        return wait
         """
 
     /// Seconds a connection attempt or a call may take.
     static let timeoutSeconds = 1
 
-    init(host: String, port: Int, logger: Logger) {
+    package init(host: String, port: Int, logger: Logger) {
         self.host = host
         self.port = port
         self.logger = logger
@@ -67,18 +83,24 @@ final class RedisThrottleStore: @unchecked Sendable {
     deinit { if let context { redisFree(context) } }
 
     /// Whether the last call found Redis unreachable.
-    var isDown: Bool { down }
+    package var isDown: Bool { down }
 
     /// Down, and its second of rest is over: a call would try to connect again.
-    var mayTryAgain: Bool {
+    package var mayTryAgain: Bool {
         downState.withLockedValue { $0.down && ($0.until.map { Date() >= $0 } ?? true) }
     }
 
     /// Asks for one permit of throttle `key` (blocking).
-    func acquire(key: String, intervalMicros: Int64, toleranceMicros: Int64) -> Answer {
+    package func acquire(key: String, intervalMicros: Int64, toleranceMicros: Int64) -> Answer {
+        run(.take, key: key, intervalMicros: intervalMicros, toleranceMicros: toleranceMicros)
+    }
+
+    /// Carries out `operation` on throttle `key` (blocking): `.granted` when the event may go
+    /// now, else how long it has to wait (for `count`: should have waited; it was counted).
+    package func run(_ operation: Operation, key: String, intervalMicros: Int64, toleranceMicros: Int64) -> Answer {
         lock.withLock {
             guard let context = connected() else { return .unavailable }
-            let arguments = [String(intervalMicros), String(toleranceMicros)]
+            let arguments = [String(intervalMicros), String(toleranceMicros), operation.rawValue]
             var reply: Reply
             if let sha = scriptSHA {
                 reply = command(context, ["EVALSHA", sha, "1", key] + arguments)
@@ -99,7 +121,7 @@ final class RedisThrottleStore: @unchecked Sendable {
                 lost(why)
                 return .unavailable
             case .error(let text), .string(let text):
-                logger.warning("cluster throttle: Redis answered \(text); using the local throttle")
+                logger.warning("shared throttle: Redis answered \(text); using the local throttle")
                 return .unavailable
             }
         }
@@ -125,7 +147,7 @@ final class RedisThrottleStore: @unchecked Sendable {
         scriptSHA = nil
         if down {
             down = false
-            logger.notice("cluster throttle: Redis at \(host):\(port) is reachable again; throttles are shared again")
+            logger.notice("shared throttle: Redis at \(host):\(port) is reachable again; throttles are shared again")
         }
         downUntil = nil
         return made
@@ -139,7 +161,7 @@ final class RedisThrottleStore: @unchecked Sendable {
         if !down {
             down = true
             logger.warning(
-                "cluster throttle: Redis at \(host):\(port) is unreachable (\(why)); each node keeps the limits locally until it returns"
+                "shared throttle: Redis at \(host):\(port) is unreachable (\(why)); each node keeps the limits locally until it returns"
             )
         }
     }

@@ -1,45 +1,5 @@
 import ImpulseConfig
-import NIOCore
-
-/// A rate limit kept as the generic cell rate algorithm (GCRA, ITU-T I.371): one time, the
-/// theoretical arrival time of the next event, advanced by the rate's interval per event taken.
-/// An event may go when that time is at most `burst - 1` intervals ahead of now. Events are
-/// spaced evenly, and a late wake-up is absorbed by the burst allowance instead of lowering the
-/// rate. Mutated only under the queue manager's lock.
-struct Throttle {
-    let rate: ThrottleRate
-    /// µs on the monotonic clock (`Throttle.now`).
-    var theoreticalArrival: Int64 = 0
-    /// Events taken since start, and times work was held by this throttle.
-    var taken = 0
-    var holds = 0
-
-    init(_ rate: ThrottleRate) { self.rate = rate }
-
-    /// A new rate that keeps an earlier throttle's clock and counts (back-off changes the rate
-    /// of a throttle in use).
-    init(_ rate: ThrottleRate, keeping earlier: Throttle?) {
-        self.rate = rate
-        theoreticalArrival = earlier?.theoreticalArrival ?? 0
-        taken = earlier?.taken ?? 0
-        holds = earlier?.holds ?? 0
-    }
-
-    /// µs until an event may go (0: now).
-    func wait(now: Int64) -> Int64 {
-        let tolerance = Int64(rate.burst - 1) * rate.intervalMicros
-        return max(0, theoreticalArrival - tolerance - now)
-    }
-
-    /// Counts one event (the caller checked `wait` first).
-    mutating func take(now: Int64) {
-        theoreticalArrival = max(theoreticalArrival, now) + rate.intervalMicros
-        taken += 1
-    }
-
-    /// The monotonic clock throttles run on, in µs.
-    static var now: Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1000) }
-}
+import SharedThrottles
 
 /// One configured throttle, shared by every queue whose option lookup ends at the scope that
 /// sets it (Momentum's throttles "by reference"). Made on first use and kept: there is one per

@@ -1,7 +1,6 @@
 import ImpulseConfig
+import SharedThrottles
 import XCTest
-
-@testable import Delivery
 
 /// The GCRA throttle: events evenly spaced at the rate, a burst allowance for high rates.
 final class ThrottleTests: XCTestCase {
