@@ -295,7 +295,8 @@ let package = Package(
         .testTarget(
             name: "DeliveryTests",
             dependencies: [
-                "Delivery", "OutboundSMTP", "Spool", "ImpulseConfig",
+                "Delivery", "OutboundSMTP", "Spool", "ImpulseConfig", "CLibCrypto",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio")
             ], swiftSettings: strict),

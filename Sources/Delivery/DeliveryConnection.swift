@@ -396,10 +396,19 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
                     // DANE replaces the certificate authorities: the chain must match a TLSA record.
                     var daneTLS = tls
                     daneTLS.certificateVerification = .noHostnameVerification
+                    let names = [host, key.domain]
+                    let logger = manager.logger
                     handler = try NIOSSLClientHandler(
-                        context: NIOSSLContext(configuration: daneTLS), serverHostname: nil,
+                        context: NIOSSLContext(configuration: daneTLS), serverHostname: isAddress ? nil : host,
                         customVerificationCallback: { chain, promise in
-                            promise.succeed(dane.matches(chain) ? .certificateVerified : .failed)
+                            switch dane.verify(chain, names: names) {
+                            case .matched: promise.succeed(.certificateVerified)
+                            case .failed(let why):
+                                logger.warning(
+                                    "delivery: DANE: \(names[0]) presented a certificate no TLSA record vouches for: \(why)",
+                                    metadata: ["domain": "\(names[1])"])
+                                promise.succeed(.failed)
+                            }
                         })
                 } else {
                     handler = try NIOSSLClientHandler(
