@@ -12,10 +12,20 @@ import Foundation
 /// `quit`).
 struct Console: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Talk to a running server's control listener (interactive without a command).")
+        abstract: "Talk to a running server's control listener (interactive without a command).",
+        discussion: "The socket is --socket, else the first Control_Listener socket of --config, else "
+            + "/tmp/2025 (Momentum's ec_console default, where the example configuration listens). A "
+            + "socket is a Unix socket path (relative to the current directory) or 127.0.0.1:port. Exit "
+            + "status: 0 done, 1 refused or failed, 2 unreachable. The server's commands: impulse console help.")
+
+    /// Where ec_console looks without being told, and where the example configuration listens.
+    static let defaultSocket = "/tmp/2025"
 
     @Option(name: .long, help: "The control socket: a Unix socket path, or 127.0.0.1:port.")
-    var socket: String = "/tmp/2025"
+    var socket: String?
+
+    @Option(name: .long, help: "A configuration whose Control_Listener names the socket.")
+    var config: String?
 
     @Argument(
         parsing: .captureForPassthrough,
@@ -23,6 +33,12 @@ struct Console: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
+        // The command is passed through as it is, so the console's own help is caught here.
+        if command.first == "--help" || command.first == "-h" {
+            print(Impulse.helpMessage(for: Console.self))
+            return
+        }
+        let socket = try endpoint()
         let connection: ControlConnection
         do {
             connection = try ControlConnection(endpoint: socket)
@@ -58,6 +74,20 @@ struct Console: ParsableCommand {
         }
     }
 
+    /// --socket, else the configuration's first control socket, else the default.
+    func endpoint() throws -> String {
+        if let socket { return socket }
+        guard let config else { return Self.defaultSocket }
+        guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
+        switch configuration.control?.endpoints.first {
+        case .unix(let path, _): return path
+        case .tcp(let address): return address.description
+        case nil:
+            FileHandle.standardError.write(Data("impulse console: \(config) opens no Control_Listener\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
     func reply(_ connection: ControlConnection, _ line: String) throws -> (Bool, String) {
         do {
             return try connection.send(line)
@@ -80,8 +110,16 @@ final class ControlConnection {
     /// Longest reply the console accepts.
     static let maxReply = 64 << 20
 
+    /// A Unix socket path unless it reads as host:port with a numeric port (`ctl.sock`,
+    /// `./ctl.sock` and `/run/impulse/ctl.sock` are paths; `127.0.0.1:2025` and `[::1]:2025` are not).
+    static func isSocketPath(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("/") || endpoint.hasPrefix(".") { return true }
+        guard let colon = endpoint.lastIndex(of: ":") else { return true }
+        return UInt16(endpoint[endpoint.index(after: colon)...]) == nil
+    }
+
     init(endpoint: String) throws {
-        if endpoint.hasPrefix("/") || endpoint.hasPrefix(".") {
+        if Self.isSocketPath(endpoint) {
             fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw Failure(description: String(cString: strerror(errno))) }
             var address = sockaddr_un()

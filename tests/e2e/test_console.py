@@ -45,6 +45,36 @@ def test_no_control_listener_means_no_socket(server_factory):
     assert result.returncode == 2 and "cannot reach" in result.stderr
 
 
+def test_console_finds_its_socket_by_help_relative_path_and_configuration(server_factory):
+    helped = subprocess.run([BIN, "console", "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0 and "USAGE: impulse console" in helped.stdout and "/tmp/2025" in helped.stdout
+    assert "cannot reach" not in helped.stderr
+    server = console_server(server_factory)
+    # A socket path relative to the current directory, without ./
+    relative = subprocess.run([BIN, "console", "--socket", "ctl.sock", "version"], capture_output=True, text=True,
+                              timeout=30, cwd=server.directory)
+    assert relative.returncode == 0 and relative.stdout.startswith("Impulse version"), relative
+    # The configuration's Control_Listener names the socket (its relative path is the config's).
+    configured = subprocess.run([BIN, "console", "--config", str(server.config), "version"], capture_output=True,
+                                text=True, timeout=30, cwd="/")
+    assert configured.returncode == 0 and configured.stdout.startswith("Impulse version"), configured
+    plain = policy_server(server_factory, {"m": POLICY})
+    missing = subprocess.run([BIN, "console", "--config", str(plain.config), "version"], capture_output=True,
+                             text=True, timeout=30)
+    assert missing.returncode == 2 and "opens no Control_Listener" in missing.stderr
+
+
+def test_the_example_configuration_listens_where_the_console_looks():
+    from conftest import ROOT
+    from_config = subprocess.run([BIN, "check-config", "--config", str(ROOT / "examples" / "ecelerity.conf")],
+                                 capture_output=True, text=True, timeout=60)
+    assert from_config.returncode == 0, from_config.stderr
+    text = (ROOT / "examples" / "ecelerity.conf").read_text()
+    assert 'Listen "/tmp/2025" { File_Mode = 0600 }' in text
+    helped = subprocess.run([BIN, "console", "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "else /tmp/2025" in " ".join(helped.split())
+
+
 def test_console_commands_and_exit_statuses(server_factory):
     server = console_server(server_factory)
     socket_path = server.directory / "ctl.sock"
