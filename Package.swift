@@ -82,6 +82,8 @@ let package = Package(
         .systemLibrary(name: "CPCRE2", pkgConfig: "libpcre2-8", providers: [.apt(["libpcre2-dev"])]),
         // OpenSSL's libcrypto digests (SHA-256, SHA-512) for DANE's TLSA matching.
         .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // The system's libcrypt (libxcrypt) for crypt(3)-hashed passwords of SMTP AUTH.
+        .systemLibrary(name: "CLibXCrypt", providers: [.apt(["libcrypt-dev"])]),
         // hiredis, the Redis client cluster-wide throttles use (Debian's libhiredis-dev).
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         // Line editing and history for `impulse console` (Debian's libedit-dev).
@@ -192,7 +194,7 @@ let package = Package(
             name: "SMTPServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "LuaBridge", "Resolver", "Delivery",
-                "PolicyRuntime", "ImpulseMetrics", "SenderAuth",
+                "PolicyRuntime", "ImpulseMetrics", "SenderAuth", "CLibXCrypt", "CLibCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

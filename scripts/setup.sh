@@ -45,6 +45,8 @@ need lua-cjson
 need libedit-dev /usr/include/editline/readline.h
 # hiredis: the Redis client of cluster-wide throttles.
 need libhiredis-dev /usr/include/hiredis/hiredis.h
+# libcrypt (libxcrypt): crypt(3)-hashed passwords in SMTP AUTH password files.
+need libcrypt-dev /usr/include/crypt.h
 # zlib: the CRC-32 over each spool record.
 need zlib1g-dev /usr/include/zlib.h
 # libopendkim: DKIM signing and verification; libspf2: SPF checks; libopendmarc and the public

@@ -1,6 +1,8 @@
 #ifndef IMPULSE_CLIBCRYPTO_SHIM_H
 #define IMPULSE_CLIBCRYPTO_SHIM_H
 #include <openssl/sha.h>
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -54,6 +56,23 @@ done:
     if (leaf) X509_free(leaf);
     if (trusted) X509_free(trusted);
     return result;
+}
+
+/* CRAM-MD5 (RFC 2195): HMAC-MD5 of `challenge` keyed with `password`, as 32 lower-case hex digits
+ * in `hex` (33 octets with the NUL). Returns 1 when computed. */
+static inline int impulse_cram_md5(const char *password, size_t passwordLength, const char *challenge,
+                                   size_t challengeLength, char *hex) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (!HMAC(EVP_md5(), password, (int)passwordLength, (const unsigned char *)challenge, challengeLength, digest,
+              &length) || length != 16) return 0;
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int index = 0; index < 16; index++) {
+        hex[2 * index] = digits[digest[index] >> 4];
+        hex[2 * index + 1] = digits[digest[index] & 15];
+    }
+    hex[32] = 0;
+    return 1;
 }
 
 /* OpenSSL's text for a verification error code. */

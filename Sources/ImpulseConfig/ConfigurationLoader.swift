@@ -1,4 +1,5 @@
 import Foundation
+import SMTPProtocol
 
 /// Turns a parsed scope tree into an `ImpulseConfiguration`, checking every option's name, scope,
 /// type and range. Unknown names are errors; Momentum options Impulse does not implement yet are
@@ -10,7 +11,7 @@ public struct ConfigurationLoader {
     /// Momentum options that must not be silently dropped: ignoring them would accept mail or
     /// clients the operator meant to refuse.
     static let refusedWhenUnsupported: Set<String> = [
-        "enable_authentication", "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
+        "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
         "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
@@ -397,6 +398,8 @@ struct Binder {
                     ? lhs.0.block.prefixLength > rhs.0.block.prefixLength : lhs.1 > rhs.1
             }
             listener.peers = peers.map(\.0)
+            checkAuthentication(policy, at: listen)
+            for peer in listener.peers { checkAuthentication(peer.policy, at: listen) }
             if listener.implicitTLS && policy.tlsCertificate == nil {
                 error(listen.location, "Listen \"\(instance)\" has implicit_tls = true but no tls_certificate")
             }
@@ -409,6 +412,39 @@ struct Binder {
             if enabled { result.append(listener) }
         }
         return result
+    }
+
+    /// SMTP AUTH as a listener (or Peer) ends up: every mechanism `smtp_extensions` lists has its
+    /// credentials, CRAM-MD5's hold clear text, and a mechanism that can never be used is said.
+    mutating func checkAuthentication(_ policy: InboundPolicy, at listen: ConfigScope) {
+        for entry in policy.smtpExtensions where entry.hasPrefix("AUTH ") {
+            guard let mechanism = SASLMechanism(rawValue: String(entry.dropFirst(5))) else { continue }
+            guard let backend = policy.authBackends[mechanism] else {
+                let option =
+                    mechanism == .cramMD5 ? "AuthCramMD5Parameters" : "Auth\(mechanism.rawValue.capitalized)Parameters"
+                error(listen.location, "'\(entry)' is in smtp_extensions but \(option) = [ uri = \"…\" ] is not set")
+                continue
+            }
+            if mechanism == .cramMD5, case .file(let file) = backend.source, !file.hasClearText {
+                error(
+                    backend.location,
+                    "AUTH CRAM-MD5 needs clear-text passwords, and \(file.path) holds only hashed ones")
+            }
+        }
+        let mechanisms = policy.authMechanisms
+        if !mechanisms.isEmpty, !policy.authWithoutTLS, policy.tlsCertificate == nil,
+            mechanisms.allSatisfy(\.sendsPassword)
+        {
+            warning(
+                listen.location,
+                """
+                \(listen.displayName) offers AUTH \(mechanisms.map(\.rawValue).joined(separator: ", ")) only under TLS \
+                but has no tls_certificate: nobody can authenticate (set auth_without_tls = true to allow it)
+                """)
+        }
+        if policy.authenticationRequired && mechanisms.isEmpty {
+            error(listen.location, "enable_authentication = true, but smtp_extensions offers no AUTH mechanism")
+        }
     }
 
     mutating func bindPeer(_ scope: ConfigScope, base: InboundPolicy) -> PeerPolicy? {

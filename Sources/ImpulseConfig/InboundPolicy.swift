@@ -37,8 +37,39 @@ public struct InboundPolicy: Sendable {
     /// `postmaster_address` (Impulse): where `RCPT TO:<Postmaster>` (no domain, RFC 5321 §4.5.1)
     /// is delivered; nil means `postmaster@` the server's `hostname`.
     public var postmasterAddress: Mailbox?
+    /// `smtp_extensions`: the AUTH mechanisms listed there (with their `Auth…Parameters`) are
+    /// offered; the other extensions Impulse offers are always on. docs/smtp-auth.md.
+    public var smtpExtensions: [String] = []
+    public var authBackends: [SASLMechanism: AuthBackend] = [:]
+    /// `enable_authentication`: a client must authenticate before MAIL (530 otherwise), unless
+    /// it may relay by address (relay_hosts, open_relay).
+    public var authenticationRequired = false
+    /// `auth_without_tls` (Impulse): PLAIN and LOGIN, which send the password itself, also on a
+    /// connection without TLS. Off: they are offered and accepted only under TLS (538).
+    public var authWithoutTLS = false
 
     public init() {}
+
+    /// The mechanisms offered, in `smtp_extensions` order: listed there and given credentials.
+    public var authMechanisms: [SASLMechanism] {
+        smtpExtensions.compactMap { entry in
+            guard entry.hasPrefix("AUTH "), let mechanism = SASLMechanism(rawValue: String(entry.dropFirst(5))),
+                authBackends[mechanism] != nil
+            else { return nil }
+            return mechanism
+        }
+    }
+
+    /// `smtp_extensions` entries Impulse accepts: the extensions it always offers, and AUTH
+    /// mechanisms. Momentum's XCLIENT, XREMOTEIP, XSETCONTEXT, XDUMPCONTEXT and ALWAYS-ALLOW are not.
+    static let alwaysOfferedExtensions: Set<String> = [
+        "ENHANCEDSTATUSCODES", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "CHUNKING", "SMTPUTF8"
+    ]
+
+    /// The `Auth…Parameters` option of a mechanism.
+    static let authParameterOptions: [String: SASLMechanism] = [
+        "authloginparameters": .login, "authplainparameters": .plain, "authcrammd5parameters": .cramMD5
+    ]
 
     /// Option names this struct understands (the scopes that may hold them are checked by the loader).
     public static let optionNames: Set<String> = [
@@ -48,7 +79,9 @@ public struct InboundPolicy: Sendable {
         "received_hostname", "relay_hosts", "relay_domains", "open_relay", "context", "starttls_injection_policy",
         "tls_certificate", "tls_key", "allow_null_envelope_sender", "rfc2822_lone_lf_in_body", "rfc2822_trace_headers",
         "postmaster_address", "max_commands_per_session", "max_session_duration", "tls_handshake_timeout",
-        "close_timeout", "max_received_headers", "max_header_size", "max_header_fields"
+        "close_timeout", "max_received_headers", "max_header_size", "max_header_fields", "smtp_extensions",
+        "authloginparameters", "authplainparameters", "authcrammd5parameters", "authdigestmd5parameters",
+        "enable_authentication", "auth_without_tls"
     ]
 
     /// Applies one option on top of what is already set (a more specific scope replaces, never merges).
@@ -99,6 +132,34 @@ public struct InboundPolicy: Sendable {
             staticBanner = banner
         case "received_hostname":
             receivedHostname = try OptionReader.scalar(option)
+        case "smtp_extensions":
+            var extensions: [String] = []
+            for (text, location) in try OptionReader.list(option) {
+                let entry = text.uppercased().split(separator: " ", omittingEmptySubsequences: true).joined(
+                    separator: " ")
+                if entry.hasPrefix("AUTH ") {
+                    guard SASLMechanism(rawValue: String(entry.dropFirst(5))) != nil else {
+                        throw ConfigError(
+                            location,
+                            "'\(text)' in '\(option.spelling)': Impulse offers AUTH PLAIN, AUTH LOGIN and AUTH CRAM-MD5 "
+                                + "(DIGEST-MD5 is obsolete, RFC 6331)")
+                    }
+                } else if !Self.alwaysOfferedExtensions.contains(entry) {
+                    throw ConfigError(
+                        location, "'\(text)' in '\(option.spelling)' is not supported yet (docs/smtp-auth.md)")
+                }
+                extensions.append(entry)
+            }
+            smtpExtensions = extensions
+        case "authloginparameters", "authplainparameters", "authcrammd5parameters":
+            authBackends[Self.authParameterOptions[option.name]!] = try AuthBackend.parse(option)
+        case "authdigestmd5parameters":
+            throw ConfigError(
+                option.location, "'\(option.spelling)': DIGEST-MD5 is not supported (obsolete, RFC 6331)")
+        case "enable_authentication":
+            authenticationRequired = try OptionReader.bool(option)
+        case "auth_without_tls":
+            authWithoutTLS = try OptionReader.bool(option)
         case "relay_hosts":
             relayHosts = try OptionReader.cidrList(option)
         case "relay_domains":

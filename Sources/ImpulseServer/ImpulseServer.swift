@@ -41,6 +41,9 @@ public final class ImpulseServer: Sendable {
     let policy: ControlQueueBound<PolicyGeneration?>
     /// What `start()` opened, for `shutdown()` to close.
     let opened = NIOLockedValueBox(Opened())
+    /// The listeners' inbound settings (Listen, Peer) and TLS contexts new sessions take:
+    /// `config reload` replaces them (what is bound stays: address, backlog, implicit TLS).
+    let inbound = SharedSetting<InboundListeners>()
     /// The configuration as last read (start or reload), for `config get` / `config eval`.
     let configurationQuery: NIOLockedValueBox<ConfigQuery>
     /// What the console's `shutdown` calls (the service group's graceful shutdown).
@@ -185,16 +188,12 @@ public final class ImpulseServer: Sendable {
         try control.sync { try loadPolicy() }
         startDelivery(recovered: recovered)
 
-        var tlsContexts: [String: NIOSSLContext] = [:]
-        for listener in configuration.listeners {
-            try loadTLS(for: listener.policy, into: &tlsContexts)
-            for peer in listener.peers { try loadTLS(for: peer.policy, into: &tlsContexts) }
-        }
+        inbound.replace(try inboundListeners(configuration))
         var bound: [SocketAddress] = []
         for listener in configuration.listeners {
             let channel: Channel
             do {
-                channel = try bootstrap(for: listener, tlsContexts: tlsContexts)
+                channel = try bootstrap(for: listener)
                     .bind(host: listener.address.host, port: listener.address.port).wait()
             } catch {
                 throw StartError(description: "\(listener.location): cannot listen on \(listener.address): \(error)")
@@ -263,14 +262,17 @@ public final class ImpulseServer: Sendable {
     }
 
     /// `config reload` / SIGHUP: re-reads the policy parts of `newConfiguration` (scripts,
-    /// bindings, thread pools). On any error — syntax, a failing require, init not returning true —
+    /// bindings, thread pools) and the inbound settings of the listeners already bound (relay
+    /// control, limits, TLS certificates, SMTP AUTH and its password files). On any error — syntax, a failing require, init not returning true —
     /// nothing changes and the error is thrown. Otherwise new sessions get the new policy, the
     /// retired configuration's `deinit` runs, and its thread pools stop once their jobs are done.
     /// Other options need a restart; they are reported, not applied.
     public func reload(_ newConfiguration: ImpulseConfiguration) throws {
         let signing = try Self.receptionSigning(newConfiguration)
         let authentication = try Self.receptionAuthentication(newConfiguration)
+        let listeners = try inboundListeners(newConfiguration)
         let generation = try makePolicy(newConfiguration)
+        inbound.replace(listeners)
         services.signing.replace(signing)
         services.authentication.replace(authentication)
         services.effects.scriptSigning.withLockedValue {
@@ -302,7 +304,10 @@ public final class ImpulseServer: Sendable {
             || newConfiguration.hostname != configuration.hostname
         {
             logger.warning(
-                "config reload: listener, spoolbase and hostname changes need a restart; the policy was reloaded")
+                """
+                config reload: new or removed Listen addresses, spoolbase and hostname changes need a restart; \
+                the policy and the existing listeners' settings were reloaded
+                """)
         }
         logger.notice("config reload: \(generation?.scriptCount ?? 0) script(s) now serve new sessions")
     }
@@ -354,22 +359,40 @@ public final class ImpulseServer: Sendable {
         policy.tlsCertificate.map { $0 + "\u{0}" + (policy.tlsKey ?? $0) }
     }
 
-    func bootstrap(for listener: ListenerConfiguration, tlsContexts contexts: [String: NIOSSLContext])
-        -> ServerBootstrap
-    {
+    /// Every listener's settings by name, and the TLS contexts their policies name (a certificate
+    /// that cannot be loaded is an error).
+    func inboundListeners(_ configuration: ImpulseConfiguration) throws -> InboundListeners {
+        var tlsContexts: [String: NIOSSLContext] = [:]
+        for listener in configuration.listeners {
+            try loadTLS(for: listener.policy, into: &tlsContexts)
+            for peer in listener.peers { try loadTLS(for: peer.policy, into: &tlsContexts) }
+        }
+        return InboundListeners(
+            listeners: Dictionary(
+                configuration.listeners.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            tlsContexts: tlsContexts)
+    }
+
+    func bootstrap(for bound: ListenerConfiguration) -> ServerBootstrap {
+        let inbound = self.inbound
         let services = self.services
         let logger = self.logger
         let hostname = configuration.hostname
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: Int32(listener.backlog))
+            .serverChannelOption(.backlog, value: Int32(bound.backlog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // The settings in force now (a reload may have replaced them); what the
+                    // socket was bound with stays.
+                    let current = inbound.value
+                    var listener = current?.listeners[bound.name] ?? bound
+                    listener.implicitTLS = bound.implicitTLS
                     try Self.initialize(
                         channel: channel, listener: listener, services: services, hostname: hostname,
-                        contexts: contexts, logger: logger)
+                        contexts: current?.tlsContexts ?? [:], logger: logger)
                 }
             }
     }
@@ -470,4 +493,10 @@ extension ImpulseServer {
         configuration.dkimSigning?.authservID ?? configuration.spf?.authservID ?? configuration.dmarc?.authservID
             ?? configuration.hostname
     }
+}
+
+/// The inbound settings new sessions take, by listener name, and the TLS contexts they use.
+struct InboundListeners: Sendable {
+    var listeners: [String: ListenerConfiguration]
+    var tlsContexts: [String: NIOSSLContext]
 }

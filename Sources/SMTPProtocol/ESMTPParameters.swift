@@ -44,6 +44,8 @@ public struct MailParameters: Sendable, Equatable {
     /// RFC 3461 §4.3, §4.4. `envelopeID` is kept as the xtext the client sent.
     public var ret: DSNReturn?
     public var envelopeID: String?
+    /// RFC 4954 §5 `AUTH=`: the mailbox that submitted the message, as the xtext sent, or `<>`.
+    public var auth: String?
 
     public init() {}
 }

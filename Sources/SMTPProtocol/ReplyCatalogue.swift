@@ -37,6 +37,36 @@ extension SMTPReply {
         SMTPReply(.serviceNotAvailable, .mailSystem, "\(host) Temporary local problem, closing connection")
     }
 
+    // MARK: Authentication (RFC 4954 §4, §6)
+
+    public static let authSucceeded = SMTPReply(.authSucceeded, .security, "Authentication successful")
+    /// A SASL challenge, base64 (an empty text for an empty challenge).
+    public static func authChallenge(_ base64: String) -> SMTPReply { SMTPReply(.authContinue, nil, base64) }
+    public static let authNotAvailable = SMTPReply(
+        .notImplemented, .invalidCommand, "Error: authentication not enabled")
+    public static let authNeedsEHLO = SMTPReply(.badSequence, .invalidCommand, "Error: send EHLO first")
+    public static let authAlreadyDone = SMTPReply(.badSequence, .invalidCommand, "Error: already authenticated")
+    public static let authInTransaction = SMTPReply(
+        .badSequence, .invalidCommand, "Error: AUTH is not permitted during a mail transaction")
+    public static let authMechanismUnknown = SMTPReply(
+        .parameterNotImplemented, .invalidArguments, "Unrecognized authentication mechanism")
+    public static let authCancelled = SMTPReply(.argumentSyntaxError, .security, "Authentication cancelled")
+    public static let authBadEncoding = SMTPReply(
+        .argumentSyntaxError, .syntaxError, "Cannot decode the response (base64 expected)")
+    public static let authLineTooLong = SMTPReply(
+        .syntaxError, .authLineTooLong, "Authentication exchange line is too long")
+    public static let authInvalid = SMTPReply(
+        .authCredentialsInvalid, .credentialsInvalid, "Authentication credentials invalid")
+    public static let authMechanismTooWeak = SMTPReply(
+        .mechanismTooWeak, .mechanismTooWeak, "Authentication mechanism is too weak for this user")
+    public static let authTemporaryFailure = SMTPReply(
+        .temporaryAuthFailure, .security, "Temporary authentication failure")
+    public static let authEncryptionRequired = SMTPReply(
+        .encryptionRequired, .encryptionRequired, "Encryption required for requested authentication mechanism")
+    public static let authRequired = SMTPReply(.authRequired, .security, "Authentication required")
+    public static let tooManyAuthFailures = SMTPReply(
+        .serviceNotAvailable, .security, "Too many failed authentications, closing connection")
+
     // MARK: Commands (RFC 5321 §4.1)
 
     /// The EHLO reply: the greeting line (the host, or a policy's text), then the extensions.
@@ -211,7 +241,10 @@ extension SMTPReply {
             tooManyRecipients(limit: 100), sourceRouting("a%b@c"), relayDenied("a@b"),
             messageTooBig(limit: 1000), bareLineEnd, textLineTooLong(limit: 1000), tooManyHops(limit: 50),
             headerSectionTooLarge(limit: 1000), tooManyHeaderFields(limit: 10),
-            localError, insufficientStorage
+            localError, insufficientStorage,
+            authSucceeded, authChallenge("VXNlcm5hbWU6"), authNotAvailable, authNeedsEHLO, authAlreadyDone,
+            authInTransaction, authMechanismUnknown, authCancelled, authBadEncoding, authLineTooLong, authInvalid,
+            authMechanismTooWeak, authTemporaryFailure, authEncryptionRequired, authRequired, tooManyAuthFailures
         ]
     }
 }

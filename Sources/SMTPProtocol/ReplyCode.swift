@@ -1,19 +1,28 @@
 /// The reply codes Impulse sends (RFC 5321 §4.2.2, <https://www.rfc-editor.org/rfc/rfc5321#section-4.2.2>;
-/// 555 from RFC 5321 §4.1.1.11).
+/// 555 from RFC 5321 §4.1.1.11; 235, 334, 454, 500, 504, 530, 534, 535 and 538 for AUTH from
+/// RFC 4954 §6).
 public enum ReplyCode: Int, Sendable, CaseIterable {
     case helpMessage = 214
     case serviceReady = 220
     case closing = 221
+    case authSucceeded = 235
     case completed = 250
     case cannotVerify = 252
+    case authContinue = 334
     case startMailInput = 354
     case serviceNotAvailable = 421
     case localError = 451
     case insufficientStorage = 452
+    case temporaryAuthFailure = 454
     case syntaxError = 500
     case argumentSyntaxError = 501
     case notImplemented = 502
     case badSequence = 503
+    case parameterNotImplemented = 504
+    case authRequired = 530
+    case mechanismTooWeak = 534
+    case authCredentialsInvalid = 535
+    case encryptionRequired = 538
     case mailboxUnavailable = 550
     case exceededStorage = 552
     case mailboxNameNotAllowed = 553
@@ -64,6 +73,8 @@ public enum StatusDetail: String, Sendable, CaseIterable {
     case tooManyRecipients = "5.3"
     /// X.5.4 Invalid command arguments.
     case invalidArguments = "5.4"
+    /// X.5.6 Authentication exchange line is too long (RFC 4954 §6).
+    case authLineTooLong = "5.6"
     /// X.6.0 Other or undefined media error.
     case media = "6.0"
     /// X.6.7 Non-ASCII addresses not permitted for that sender/recipient (RFC 6531 §3.5).
@@ -72,6 +83,12 @@ public enum StatusDetail: String, Sendable, CaseIterable {
     case security = "7.0"
     /// X.7.1 Delivery not authorized, message refused.
     case notAuthorized = "7.1"
+    /// X.7.8 Authentication credentials invalid (RFC 4954 §6).
+    case credentialsInvalid = "7.8"
+    /// X.7.9 Authentication mechanism is too weak (RFC 4954 §6).
+    case mechanismTooWeak = "7.9"
+    /// X.7.11 Encryption required for requested authentication mechanism (RFC 4954 §6).
+    case encryptionRequired = "7.11"
 }
 
 extension SMTPReply {

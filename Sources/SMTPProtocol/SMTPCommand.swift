@@ -1,4 +1,4 @@
-/// A parsed SMTP command (RFC 5321 §4.1.1, RFC 3030 BDAT, RFC 3207 STARTTLS).
+/// A parsed SMTP command (RFC 5321 §4.1.1, RFC 3030 BDAT, RFC 3207 STARTTLS, RFC 4954 AUTH).
 public enum SMTPCommand: Sendable, Equatable {
     case helo(String)
     case ehlo(String)
@@ -14,6 +14,20 @@ public enum SMTPCommand: Sendable, Equatable {
     case expn(String)
     case help(String?)
     case startTLS
+    /// `AUTH mechanism [initial-response]` (RFC 4954 §4): the mechanism upper-cased; the initial
+    /// response as sent (base64, `=` for an empty one), nil when there was none.
+    case auth(mechanism: String, initialResponse: String?)
+}
+
+/// The SASL mechanisms Impulse's server offers (RFC 4954 §4; PLAIN: RFC 4616; LOGIN: the
+/// widely deployed draft-murchison-sasl-login; CRAM-MD5: RFC 2195).
+public enum SASLMechanism: String, Sendable, CaseIterable, Hashable {
+    case plain = "PLAIN"
+    case login = "LOGIN"
+    case cramMD5 = "CRAM-MD5"
+
+    /// Whether the client sends the password itself (readable by anyone on the wire without TLS).
+    public var sendsPassword: Bool { self != .cramMD5 }
 }
 
 /// A command that could not be parsed, with the reply it maps to.

@@ -51,9 +51,29 @@ public enum SMTPCommandParser {
         case "STARTTLS":
             try requireNoArgument(rest, verb)
             return .startTLS
+        case "AUTH":
+            return try parseAuth(rest)
         default:
             throw SMTPCommandError(.commandUnrecognized)
         }
+    }
+
+    /// "AUTH" SP sasl-mech [SP initial-response] (RFC 4954 §4): sasl-mech is 1*20 of upper-case
+    /// letters, digits, "-" and "_" (taken case-insensitively); initial-response is base64 or "=".
+    static func parseAuth(_ rest: Substring) throws(SMTPCommandError) -> SMTPCommand {
+        let words = rest.split(separator: " ", omittingEmptySubsequences: true)
+        guard let mechanism = words.first, words.count <= 2 else {
+            throw SMTPCommandError(.usage("AUTH <mechanism> [initial-response]"))
+        }
+        let name = mechanism.uppercased()
+        guard (1...20).contains(name.utf8.count),
+            name.utf8.allSatisfy({
+                ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F
+            })
+        else {
+            throw SMTPCommandError(.usage("AUTH <mechanism> [initial-response]"))
+        }
+        return .auth(mechanism: name, initialResponse: words.count == 2 ? String(words[1]) : nil)
     }
 
     static func requireNoArgument(_ rest: Substring, _ verb: String) throws(SMTPCommandError) {
@@ -102,6 +122,13 @@ public enum SMTPCommandParser {
                         throw SMTPCommandError(.invalidParameterValue("ENVID value"))
                     }
                     parameters.envelopeID = value
+                case "AUTH":
+                    // RFC 4954 §5: AUTH=<mailbox as xtext> or AUTH=<>.
+                    guard let value, value.utf8.count <= 500, value == "<>" || ESMTPParameterList.isXtext(value)
+                    else {
+                        throw SMTPCommandError(.invalidParameterValue("AUTH value"))
+                    }
+                    parameters.auth = value
                 default:
                     throw SMTPCommandError(.unsupportedParameter(keyword))
                 }

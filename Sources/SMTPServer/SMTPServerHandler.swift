@@ -381,6 +381,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             write(reply, context: context)
         case .startTLS(let reply):
             startTLS(reply, context: context)
+        case .authenticate(let mechanism, let credentials):
+            authenticate(mechanism, credentials, context: context)
         case .spool(var envelope, var parts):
             for (address, reason) in machine.recipientsDiscarded {
                 logger.notice(

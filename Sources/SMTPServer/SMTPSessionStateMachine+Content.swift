@@ -134,10 +134,11 @@ extension SMTPSessionStateMachine {
     /// failure).
     package static let insufficientStorage = SMTPReply.insufficientStorage
 
-    /// RFC 3848 protocol keyword for the Received: header.
+    /// RFC 3848 protocol keyword for the Received: header (RFC 6531 §3.7.3 for UTF8SMTP): S for
+    /// TLS, A for an authenticated client.
     package func receivedProtocol(utf8: Bool) -> String {
         guard extendedMode else { return "SMTP" }
-        return (utf8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "")
+        return (utf8 ? "UTF8SMTP" : "ESMTP") + (tlsActive ? "S" : "") + (authenticatedUser != nil ? "A" : "")
     }
 
     /// The message was refused on its way to the spool (DMARC enforcement): nothing was written,

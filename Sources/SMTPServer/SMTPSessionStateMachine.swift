@@ -31,6 +31,8 @@ public struct SMTPSessionStateMachine {
         case consult(Callout, text: String?, context: [PolicyContextUpdate], newMessage: Bool)
         /// A script discarded the message (msg:discard): answer `reply`, log, spool nothing.
         case discarded(SMTPReply, id: String, reason: String)
+        /// Check credentials an AUTH exchange gathered; call `authenticationDecided` with the verdict.
+        case authenticate(SASLMechanism, SASLCredentials)
     }
 
     /// What a policy callout is deciding, and what happens when it lets the command through.
@@ -66,6 +68,8 @@ public struct SMTPSessionStateMachine {
         case data
         case chunk(last: Bool)
         case spooling
+        /// Inside an AUTH exchange: the next line is a response, not a command.
+        case authenticating
         case closed
     }
 
@@ -76,7 +80,8 @@ public struct SMTPSessionStateMachine {
     public let clientAddress: IPAddress
     public let clientPort: Int
     public let listener: String
-    public let clientMayRelay: Bool
+    /// The client may relay: by address (relay_hosts, open_relay), or since it authenticated.
+    public internal(set) var clientMayRelay: Bool
     public let tlsAvailable: Bool
     public internal(set) var tlsActive: Bool
     public internal(set) var tlsDescription: String?
@@ -123,6 +128,12 @@ public struct SMTPSessionStateMachine {
     package var capabilitiesRemoved: Set<String> = []
     /// The command line being handled, as text, for callouts that receive it (`str`).
     package var currentLine = ""
+    /// The AUTH exchange under way, the user and mechanism once one succeeded, and failed
+    /// attempts in this session.
+    package var authExchange: SASLExchange?
+    public internal(set) var authenticatedUser: String?
+    public internal(set) var authenticatedMechanism: SASLMechanism?
+    package var authFailures = 0
 
     public init(
         policy: InboundPolicy, hostname: String, clientAddress: IPAddress, clientPort: Int, listener: String,
@@ -249,6 +260,7 @@ public struct SMTPSessionStateMachine {
 
     /// Handles one command line (CRLF removed).
     public mutating func receive(line: ByteBuffer) -> Action {
+        if phase == .authenticating { return receiveAuthResponse(line) }
         guard phase == .command else { return .reply(.badSequence) }
         commandCount += 1
         if limits.maxCommandsPerSession > 0 && commandCount > limits.maxCommandsPerSession {
@@ -273,7 +285,12 @@ public struct SMTPSessionStateMachine {
 
     /// A command line longer than the limit was discarded.
     public mutating func receiveOverlongLine() -> Action {
-        failure(.lineTooLong(limit: limits.maxCommandLineLength))
+        if phase == .authenticating {
+            phase = .command
+            authExchange = nil
+            return failure(.authLineTooLong)
+        }
+        return failure(.lineTooLong(limit: limits.maxCommandLineLength))
     }
 
     package mutating func handle(_ command: SMTPCommand) -> Action {
@@ -329,6 +346,8 @@ public struct SMTPSessionStateMachine {
             guard extendedMode else { return failure(.startTLSNeedsEHLO) }
             guard transaction == nil else { return failure(.startTLSInTransaction) }
             return .startTLS(.readyToStartTLS)
+        case .auth(let mechanism, let initialResponse):
+            return auth(mechanism: mechanism, initialResponse: initialResponse)
         }
     }
 
@@ -350,6 +369,8 @@ public struct SMTPSessionStateMachine {
             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "DSN"
         ]
         if tlsAvailable && !tlsActive { lines.append("STARTTLS") }
+        let mechanisms = offeredMechanisms
+        if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.map(\.rawValue).joined(separator: " ")) }
         lines.append("HELP")
         guard !capabilitiesAdded.isEmpty || !capabilitiesRemoved.isEmpty else { return lines }
         // Scripts' edits: never the greeting line, never a keyword twice.
@@ -374,6 +395,12 @@ public struct SMTPSessionStateMachine {
         if sender == nil && !policy.allowNullEnvelopeSender {
             return failure(.nullSenderRefused)
         }
+        if policy.authenticationRequired && authenticatedUser == nil && !policy.clientMayRelay(clientAddress) {
+            return failure(.authRequired)
+        }
+        var parameters = parameters
+        // RFC 4954 §5: AUTH= from a client that has not authenticated is taken as AUTH=<>.
+        if parameters.auth != nil && authenticatedUser == nil { parameters.auth = "<>" }
         // With any policy loaded, MAIL always goes through the policy state: the message context
         // must start empty and hold the mailfrom_* keys even when no module implements validate_mailfrom.
         guard !policyCallouts.isEmpty || checksSender else { return acceptMail(sender, parameters) }

@@ -22,6 +22,8 @@ package final class ServerServices: Sendable {
     package let sessions: SessionRegistry
     package let hostname: String
     package let memory: ReceptionMemoryBudget
+    /// Failed SMTP AUTH attempts per client address (they slow its next failures down).
+    package let authFailures = AuthFailureTracker()
     /// Carries out what policies wait for (sleep, DNS, file reads, injection, pool jobs).
     package let effects: PolicyEffectExecutor
     /// mainlog, bouncelog and rejectlog.

@@ -124,6 +124,8 @@ enum ScriptletABI {
         /// msys.registerControl: the registered command names, and running one.
         case controls = "__impulse_controls"
         case runControl = "__impulse_run_control"
+        /// SMTP AUTH through a msys.registerAuth scheme: `"ok"`, `"fail"`, or `"error"` and why.
+        case authenticate = "__impulse_authenticate"
         /// A timer fired: run its callback.
         case timerFire = "__impulse_timer_fire"
         /// Pool states: run a marshalled job; the scheduler: run a job's completion.

@@ -20,6 +20,7 @@ final class CommandParserFixtureTests: XCTestCase {
             if parameters.smtpUTF8 { text += " SMTPUTF8" }
             if let ret = parameters.ret { text += " RET=\(ret.rawValue)" }
             if let id = parameters.envelopeID { text += " ENVID=\(id)" }
+            if let auth = parameters.auth { text += " AUTH=\(auth)" }
             if sender?.hadSourceRoute == true { text += " source-routed" }
             return text
         case .rcpt(let recipient, _):
@@ -34,6 +35,7 @@ final class CommandParserFixtureTests: XCTestCase {
         case .expn(let argument): return "EXPN \(argument)"
         case .help: return "HELP"
         case .startTLS: return "STARTTLS"
+        case .auth(let mechanism, let initial): return "AUTH \(mechanism)\(initial.map { " [\($0)]" } ?? "")"
         }
     }
 

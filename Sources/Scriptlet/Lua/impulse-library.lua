@@ -748,6 +748,34 @@ function I.MSG:inject(mailfrom, rcptto)
   return answer[2]
 end
 
+-- msys.registerAuth(scheme, tbl): an SMTP AUTH back-end for listeners whose Auth…Parameters uri
+-- is scheme://…: tbl:authenticate(path, params, user, password) — path is what follows scheme://,
+-- params the Auth…Parameters dictionary — returns msys.core.EC_AUTH_OK, EC_AUTH_FAIL or
+-- EC_AUTH_ERROR, and may wait (msys.db, msys.dnsLookup …). enumGroups / queryGroups are kept,
+-- not called (docs/smtp-auth.md).
+local auth_schemes = {}
+function msys.registerAuth(scheme, tbl)
+  if type(scheme) ~= "string" or not find(scheme, "^[%w_%-]+$") then
+    error("msys.registerAuth: the scheme must be a name such as \"myauth\"", 2)
+  end
+  if type(tbl) ~= "table" or type(tbl.authenticate) ~= "function" then
+    error("msys.registerAuth: the table needs an authenticate function", 2)
+  end
+  auth_schemes[string.lower(scheme)] = tbl
+  return true
+end
+-- "ok", "fail", or "error" and why.
+function __impulse_authenticate(scheme, path, user, password, ...)
+  local tbl = auth_schemes[scheme]
+  if not tbl then return "error", "no scheme '" .. scheme .. "' was registered with msys.registerAuth" end
+  local params = {}
+  for i = 1, select("#", ...), 2 do params[(select(i, ...))] = (select(i + 1, ...)) end
+  local status = tbl:authenticate(path, params, user, password)
+  if status == core.EC_AUTH_OK then return "ok" end
+  if status == core.EC_AUTH_FAIL then return "fail" end
+  return "error", "authenticate returned " .. tostring(status)
+end
+
 -- msys.registerControl(name, fn): a console command. fn(cc) gets cc.argc (the command name
 -- included) and cc.argv[0 .. argc-1]; what it prints is the command's output. Names may have
 -- several words ("policy stats"); the longest registered one that starts the line wins.

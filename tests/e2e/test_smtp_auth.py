@@ -1,0 +1,199 @@
+"""SMTP AUTH (RFC 4954) end to end: Python's smtplib and swaks as clients, over STARTTLS with a
+certificate the test makes; a password file with clear-text and crypt(3)-hashed (openssl passwd
+-6, SHA-512) passwords, and a Lua msys.registerAuth scheme. Authenticated clients relay, others
+do not; failures are answered as RFC 4954 says, slowed per client and logged without the
+password."""
+import base64
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, Raw, client_tls_context
+
+
+def password_file(directory):
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-salt", "impulsesalt", "hashed-pass"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    path = directory / "users"
+    path.write_text(f"# Impulse test users\nalice:clear-pass\nbob:{hashed}\n")
+    return path
+
+
+def auth_server(server_factory, certificate, tmp_path, extra="", extra_global=""):
+    cert, key = certificate
+    users = password_file(tmp_path)
+    body = (f'  relay_domains = ( "example.test" )\n  tls_certificate = "{cert}"\n  tls_key = "{key}"\n'
+            f'  smtp_extensions = ( "ENHANCEDSTATUSCODES" "STARTTLS" "AUTH PLAIN" "AUTH LOGIN" "AUTH CRAM-MD5" )\n'
+            f'  AuthPlainParameters = [ uri = "file://{users}" ]\n'
+            f'  AuthLoginParameters = [ uri = "file://{users}" ]\n'
+            f'  AuthCramMD5Parameters = [ uri = "file://{users}" log_authentication = "true" ]\n{extra}')
+    return server_factory(body, global_options=extra_global)
+
+
+def tls_client(server):
+    client = smtplib.SMTP("127.0.0.1", server.port, timeout=30)
+    client.ehlo("client.test")
+    client.starttls(context=client_tls_context())
+    client.ehlo("client.test")
+    return client
+
+
+def test_mechanisms_are_offered_under_tls_and_each_one_works(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path).start()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as plain:
+        plain.ehlo("client.test")
+        assert plain.esmtp_features["auth"].split() == ["CRAM-MD5"], "no password in clear text before TLS"
+        code, text = plain.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0clear-pass").decode())
+        assert (code, text) == (538, b"5.7.11 Encryption required for requested authentication mechanism")
+    for mechanism, user, password in [("PLAIN", "alice", "clear-pass"), ("LOGIN", "alice", "clear-pass"),
+                                      ("CRAM-MD5", "alice", "clear-pass"), ("PLAIN", "bob", "hashed-pass"),
+                                      ("LOGIN", "bob", "hashed-pass")]:
+        with tls_client(server) as client:
+            assert client.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "CRAM-MD5"]
+            client.user, client.password = user, password
+            authenticator = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login,
+                             "CRAM-MD5": client.auth_cram_md5}[mechanism]
+            assert client.auth(mechanism, authenticator) == (235, b"2.7.0 Authentication successful"), mechanism
+    log = server.log.read_text()
+    assert "auth: authenticated" in log and "mechanism=CRAM-MD5" in log, "log_authentication logs successes"
+
+
+def test_authenticated_clients_relay_and_others_do_not(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path).start()
+    with tls_client(server) as client:
+        client.mail("alice@sender.test")
+        assert client.rcpt("someone@elsewhere.test")[0] == 550
+        client.rset()
+        client.login("bob", "hashed-pass")
+        client.sendmail("bob@sender.test", ["someone@elsewhere.test"], b"Subject: relayed\r\n\r\nHi.\r\n")
+    assert len(server.spooled_ids()) == 1
+
+
+def test_failures_are_answered_slowed_and_logged_without_the_password(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path).start()
+    with tls_client(server) as client:
+        client.user, client.password = "alice", "not-the-password"
+        with pytest.raises(smtplib.SMTPAuthenticationError) as first:
+            client.auth("PLAIN", client.auth_plain)
+        assert first.value.smtp_code == 535 and first.value.smtp_error == b"5.7.8 Authentication credentials invalid"
+        started = time.monotonic()
+        code, _ = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0nobody\0guess-2").decode())
+        assert code == 535 and time.monotonic() - started >= 0.9, "the second failure from this address waits"
+        code, text = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0nobody\0guess-3").decode())
+        assert code == 421, "the third failure ends the session"
+    log = server.log.read_text()
+    assert "auth: authentication failed" in log and "user=alice" in log and "user=nobody" in log
+    assert "not-the-password" not in log and "guess-2" not in log
+    # The address is still slowed in a new session.
+    with tls_client(server) as client:
+        started = time.monotonic()
+        code, _ = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0wrong").decode())
+        assert code == 535 and time.monotonic() - started >= 2.5
+
+
+def test_exchange_errors_and_sequence(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path).start()
+    with tls_client(server) as client:
+        assert client.docmd("AUTH", "DIGEST-MD5")[0] == 504
+        assert client.docmd("AUTH", "PLAIN") == (334, b"")
+        assert client.docmd("*")[0] == 501
+        assert client.docmd("AUTH", "PLAIN") == (334, b"")
+        assert client.docmd("!!!notbase64")[0] == 501
+        client.mail("alice@sender.test")
+        assert client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0clear-pass").decode())[0] == 503
+        client.rset()
+        assert client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0clear-pass").decode())[0] == 235
+        assert client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0clear-pass").decode())[0] == 503
+        assert client.docmd("MAIL", "FROM:<alice@sender.test> AUTH=alice@sender.test")[0] == 250
+
+
+def test_swaks_authenticates_over_starttls(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path).start()
+    result = subprocess.run(["swaks", "--server", f"127.0.0.1:{server.port}", "--tls", "--auth", "LOGIN",
+                             "--auth-user", "bob", "--auth-password", "hashed-pass", "--from", "bob@sender.test",
+                             "--to", "friend@elsewhere.test", "--helo", "client.test"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "235 2.7.0 Authentication successful" in result.stdout
+
+
+def test_enable_authentication_requires_it_before_mail(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path, extra="  enable_authentication = true\n").start()
+    with tls_client(server) as client:
+        assert client.mail("alice@sender.test") == (530, b"5.7.0 Authentication required")
+        client.login("alice", "clear-pass")
+        assert client.mail("alice@sender.test")[0] == 250
+
+
+SCHEME = """
+local scheme = {}
+function scheme:authenticate(path, params, user, password)
+  if params.realm ~= "test-realm" or path ~= "accounts" then return msys.core.EC_AUTH_ERROR end
+  msys.sleep(0.05)  -- a back-end may wait
+  if user == "lua-user" and password == "lua-pass" then return msys.core.EC_AUTH_OK end
+  return msys.core.EC_AUTH_FAIL
+end
+msys.registerAuth("luaauth", scheme)
+local mod = {}
+function mod:validate_data_spool(msg, ac, vctx)
+  msg:header("X-Auth", (vctx:get(msys.core.VCTX_CONN, "auth_user") or "none") .. "/" ..
+    (vctx:get(msys.core.VCTX_CONN, "auth_name") or "") .. "/" .. (vctx:get(msys.core.VCTX_CONN, "auth_status") or ""))
+  return msys.core.VALIDATE_CONT
+end
+msys.registerModule("authcheck", mod)
+"""
+
+
+def test_a_lua_scheme_decides_and_the_context_says_who(server_factory, certificate, tmp_path):
+    cert, key = certificate
+    (tmp_path / "authcheck.lua").write_text(SCHEME)
+    server = server_factory(
+        f'  relay_domains = ( "example.test" )\n  tls_certificate = "{cert}"\n  tls_key = "{key}"\n'
+        '  smtp_extensions = ( "AUTH PLAIN" )\n'
+        '  AuthPlainParameters = [ uri = "luaauth://accounts" realm = "test-realm" ]\n',
+        extra=f'alerting {{}}\nscriptlet "scriptlet" {{ script "authcheck" {{ source = "{tmp_path}/authcheck" }} }}\n')
+    server.start()
+    with tls_client(server) as client:
+        client.user, client.password = "lua-user", "wrong"
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.auth("PLAIN", client.auth_plain)
+        client.login("lua-user", "lua-pass")
+        client.sendmail("lua-user@sender.test", ["friend@elsewhere.test"], b"Subject: s\r\n\r\nbody\r\n")
+    (envelope, body), = server.records().values()
+    assert b"X-Auth: lua-user/PLAIN/pass\r\n" in body
+    assert b"with ESMTPSA id " in body, "RFC 3848: TLS and authenticated"
+
+
+def test_configuration_mistakes_name_their_place(server_factory, certificate, tmp_path):
+    cert, key = certificate
+    missing = server_factory('  smtp_extensions = ( "AUTH PLAIN" )\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(missing.config)], capture_output=True, text=True)
+    assert result.returncode != 0 and "'AUTH PLAIN' is in smtp_extensions but AuthPlainParameters" in result.stderr
+    (tmp_path / "broken").write_text("alice:one\nno-colon-here\nalice:two\n")
+    broken = server_factory(f'  smtp_extensions = ( "AUTH PLAIN" )\n  AuthPlainParameters = [ uri = "file://{tmp_path}/broken" ]\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(broken.config)], capture_output=True, text=True)
+    assert f"{tmp_path}/broken:2:1: error: expected user:password" in result.stderr, result.stderr
+    assert f"{tmp_path}/broken:3:1: error: user 'alice' is listed twice" in result.stderr
+    digest = server_factory('  smtp_extensions = ( "AUTH DIGEST-MD5" )\n')
+    result = subprocess.run([BIN, "check-config", "--config", str(digest.config)], capture_output=True, text=True)
+    assert result.returncode != 0 and "DIGEST-MD5 is obsolete" in result.stderr
+
+
+def test_config_reload_reads_the_password_file_again(server_factory, certificate, tmp_path):
+    server = auth_server(server_factory, certificate, tmp_path)
+    server.config.write_text(server.config.read_text() + 'Control_Listener { Listen "ctl.sock" { } }\n')
+    server.start()
+    users = tmp_path / "users"
+    users.write_text(users.read_text() + "carol:new-pass\n")
+    with tls_client(server) as client:
+        client.user, client.password = "carol", "new-pass"
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.auth("PLAIN", client.auth_plain)
+    reload = subprocess.run([BIN, "console", "--socket", str(server.directory / "ctl.sock"), "config", "reload"],
+                            capture_output=True, text=True, timeout=30)
+    assert reload.returncode == 0, reload.stdout + reload.stderr
+    with tls_client(server) as client:
+        client.user, client.password = "carol", "new-pass"
+        assert client.auth("PLAIN", client.auth_plain)[0] == 235
