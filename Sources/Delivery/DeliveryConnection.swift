@@ -251,6 +251,11 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
             envelope: envelope, heloName: heloName(for: work), tlsPolicy: tlsPolicy,
             lmtp: options.deliveryMethod == .lmtp)
         machine.remoteAddress = candidate.address
+        machine.credentials = options.outboundAuth.map { auth in
+            SMTPClientStateMachine.Credentials(
+                user: auth.user, password: auth.password, mechanism: auth.mechanism,
+                withoutTLS: options.outboundAuthWithoutTLS, problem: auth.problem)
+        }
         self.machine = machine
         armTimeout()
     }

@@ -46,11 +46,15 @@ public struct ConfigQuery: Sendable {
         for scope in scopes {
             if let found = scope.options.last(where: { $0.name == option }) {
                 let value = Self.text(of: found.value)
-                return (value, "\(found.spelling) = \(value)\n")
+                // A password is not printed on the console (scripts still get it).
+                return (value, "\(found.spelling) = \(Self.secretOptions.contains(option) ? "(hidden)" : value)\n")
             }
         }
         return (nil, "Option '\(rest[0])' is not set in scope '\(Self.name(of: path))'.\n")
     }
+
+    /// Options whose value the console does not print.
+    static let secretOptions: Set<String> = ["outbound_smtp_auth_pass"]
 
     /// `domain "yahoo.com"` style names of a path, `''` for the global scope.
     static func name(of path: [ConfigScope]) -> String {

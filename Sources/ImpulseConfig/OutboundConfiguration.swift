@@ -192,6 +192,24 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
     /// `generate_delay_dsn` (default false) and `delay_dsn_retry_interval` (default 3600 s).
     public var generateDelayDSN: Bool
     public var delayDSNRetryInterval: Int
+    /// outbound_smtp_auth: what to authenticate to the next hop with (nil: no AUTH), and
+    /// `outbound_smtp_auth_without_tls` (default false: only over TLS).
+    public var outboundAuth: OutboundAuth?
+    public var outboundAuthWithoutTLS: Bool
+    /// `outbound_smtp_auth_key` (Momentum: a key scripts look credentials up by).
+    public var outboundAuthKey: String?
+
+    /// Credentials for a next hop (RFC 4954): never logged, never shown by the console.
+    public struct OutboundAuth: Sendable, Equatable, CustomStringConvertible {
+        public var user: String
+        public var password: String
+        /// PLAIN (the default) or LOGIN.
+        public var mechanism: String
+        /// Set when only one of user and password is configured: delivery fails temporarily
+        /// with this, rather than going without AUTH.
+        public var problem: String?
+        public var description: String { "\(mechanism) as \(user)" }
+    }
 
     init(_ options: OutboundOptions) {
         retryInterval = options.retryInterval ?? 1200
@@ -239,6 +257,16 @@ public struct ResolvedOutboundOptions: Sendable, Equatable {
         enableDANE = options.enableDANE ?? true
         deliveryPort = deliveryMethod == .lmtp ? options.lmtpPort ?? 2003 : remoteSMTPPort
         delayDSNRetryInterval = options.delayDSNRetryInterval ?? 3600
+        if options.outboundAuthUser != nil || options.outboundAuthPassword != nil {
+            let missing = options.outboundAuthUser == nil ? "outbound_smtp_auth_user" : "outbound_smtp_auth_pass"
+            let complete = options.outboundAuthUser != nil && options.outboundAuthPassword != nil
+            outboundAuth = OutboundAuth(
+                user: options.outboundAuthUser ?? "", password: options.outboundAuthPassword ?? "",
+                mechanism: options.outboundAuthType ?? "PLAIN",
+                problem: complete ? nil : "outbound SMTP AUTH is configured without \(missing)")
+        }
+        outboundAuthWithoutTLS = options.outboundAuthWithoutTLS ?? false
+        outboundAuthKey = options.outboundAuthKey
     }
 
     /// The delay before attempt `attempt + 1` after `attempt` failures (1×, 2×, 4×… of

@@ -107,6 +107,13 @@ public struct OutboundOptions: Sendable, Equatable {
     public var transform8BitMIME: EightBitTransform?
     /// `lmtp_port`: the port of LMTP next hops.
     public var lmtpPort: Int?
+    /// Momentum's outbound_smtp_auth: `outbound_smtp_auth_user`, `_pass`, `_type` (PLAIN or
+    /// LOGIN) and `_key`; and Impulse's `outbound_smtp_auth_without_tls`.
+    public var outboundAuthUser: String?
+    public var outboundAuthPassword: String?
+    public var outboundAuthType: String?
+    public var outboundAuthKey: String?
+    public var outboundAuthWithoutTLS: Bool?
     /// `tls_ca`, `tls_certificate` (a client certificate, may hold the key), `tls_key`,
     /// `tls_ciphers`: files are absolute.
     public var tlsCA: String?
@@ -127,7 +134,9 @@ public struct OutboundOptions: Sendable, Equatable {
         "outbound_throttle_connections", "adaptive_enabled", "tls_verify", "tls_ca", "tls_certificate", "tls_key",
         "tls_ciphers", "generate_delay_dsn", "delay_dsn_retry_interval", "delivery_method", "lmtp_port",
         "transform_8bitmime_content", "cluster_outbound_throttle_messages", "cluster_outbound_throttle_connections",
-        "use_mta_sts", "enable_mta_sts", "use_dane", "enable_dane"
+        "use_mta_sts", "enable_mta_sts", "use_dane", "enable_dane", "outbound_smtp_auth_user",
+        "outbound_smtp_auth_pass",
+        "outbound_smtp_auth_type", "outbound_smtp_auth_key", "outbound_smtp_auth_without_tls"
     ]
     /// Options a `binding` scope may not set (Momentum's scope column: G, BG, D only).
     static let notInBinding: Set<String> = [
@@ -253,6 +262,12 @@ public struct OutboundOptions: Sendable, Equatable {
                     """)
             }
         case "lmtp_port": lmtpPort = try OptionReader.integer(option, in: 1...65535)
+        case "outbound_smtp_auth_user": outboundAuthUser = try OptionReader.scalar(option)
+        case "outbound_smtp_auth_pass": outboundAuthPassword = try OptionReader.scalar(option)
+        case "outbound_smtp_auth_key": outboundAuthKey = try OptionReader.scalar(option)
+        case "outbound_smtp_auth_type":
+            outboundAuthType = try OptionReader.choice(option, [("plain", "PLAIN"), ("login", "LOGIN")])
+        case "outbound_smtp_auth_without_tls": outboundAuthWithoutTLS = try OptionReader.bool(option)
         case "cluster_outbound_throttle_messages": clusterThrottleMessages = try OptionReader.rate(option)
         case "cluster_outbound_throttle_connections": clusterThrottleConnections = try OptionReader.rate(option)
         case "use_mta_sts": useMTASTS = try OptionReader.bool(option)
@@ -303,6 +318,11 @@ public struct OutboundOptions: Sendable, Equatable {
         result.generateDelayDSN = generateDelayDSN ?? fallback.generateDelayDSN
         result.deliveryMethod = deliveryMethod ?? fallback.deliveryMethod
         result.lmtpPort = lmtpPort ?? fallback.lmtpPort
+        result.outboundAuthUser = outboundAuthUser ?? fallback.outboundAuthUser
+        result.outboundAuthPassword = outboundAuthPassword ?? fallback.outboundAuthPassword
+        result.outboundAuthType = outboundAuthType ?? fallback.outboundAuthType
+        result.outboundAuthKey = outboundAuthKey ?? fallback.outboundAuthKey
+        result.outboundAuthWithoutTLS = outboundAuthWithoutTLS ?? fallback.outboundAuthWithoutTLS
         result.transform8BitMIME = transform8BitMIME ?? fallback.transform8BitMIME
         result.clusterThrottleMessages = clusterThrottleMessages ?? fallback.clusterThrottleMessages
         result.clusterThrottleConnections = clusterThrottleConnections ?? fallback.clusterThrottleConnections

@@ -1,11 +1,34 @@
+import Foundation
+
 /// One outbound SMTP transaction as a state machine (RFC 5321 §3–4), independent of sockets: it
 /// is told what the next hop said and answers with what to do next. Greeting, EHLO (HELO when
 /// EHLO is refused), optional STARTTLS (RFC 3207), MAIL with SIZE / BODY / SMTPUTF8 / DSN
 /// parameters the next hop offers (RFC 1870, 6152, 6531, 3461), RCPT for each recipient, DATA
 /// and the message, QUIT. With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go in one write.
 /// The outcome says, per recipient, delivered / temporary failure / permanent failure. In LMTP
-/// mode (RFC 2033) it says LHLO, and the message gets one reply per accepted recipient.
+/// mode (RFC 2033) it says LHLO, and the message gets one reply per accepted recipient. With
+/// credentials it authenticates after EHLO (and TLS) with AUTH PLAIN or LOGIN (RFC 4954).
 public struct SMTPClientStateMachine: Sendable {
+    /// What to authenticate to the next hop with (RFC 4954; PLAIN is RFC 4616).
+    public struct Credentials: Sendable, Equatable {
+        public var user: String
+        public var password: String
+        /// `PLAIN` or `LOGIN`.
+        public var mechanism: String
+        /// Authenticate on a connection without TLS too (the password then travels readable).
+        public var withoutTLS: Bool
+        /// A configuration mistake that makes delivery fail temporarily instead of going without AUTH.
+        public var problem: String?
+
+        public init(user: String, password: String, mechanism: String, withoutTLS: Bool, problem: String? = nil) {
+            self.user = user
+            self.password = password
+            self.mechanism = mechanism
+            self.withoutTLS = withoutTLS
+            self.problem = problem
+        }
+    }
+
     public struct Recipient: Sendable, Equatable {
         public var address: String
         /// RFC 3461 NOTIFY and ORCPT as the client gave them, passed on when the next hop has DSN.
@@ -75,6 +98,9 @@ public struct SMTPClientStateMachine: Sendable {
 
     enum State: Sendable, Equatable {
         case greeting, ehlo, helo, startTLS, reset, mail, recipients, data, message, abortingData, done
+        /// AUTH LOGIN sent (the user name is asked for next), the user name sent (the password),
+        /// and the last AUTH step sent (235 expected).
+        case authLogin, authLoginUser, auth
     }
 
     public private(set) var envelope: Envelope
@@ -99,6 +125,10 @@ public struct SMTPClientStateMachine: Sendable {
     public private(set) var canStartAnotherTransaction = false
     /// The IP address of the next hop, for logs (set by the connection).
     public var remoteAddress = ""
+    /// What to authenticate with after EHLO (set by the connection); nil: no AUTH.
+    public var credentials: Credentials?
+    /// AUTH succeeded on this connection.
+    public private(set) var authenticated = false
     /// The last transaction left MAIL accepted without a message: RSET before the next one.
     private var needsReset = false
     /// DATA was sent and its own reply (not the message's) is what comes next.
@@ -163,7 +193,7 @@ public struct SMTPClientStateMachine: Sendable {
                     all(.transient("the next hop does not offer STARTTLS, which is required for this domain")),
                     quit: true)
             }
-            return beginTransaction()
+            return authenticateOrBegin()
         case .reset:
             guard reply.code == 250 else { return failAll(reply, "RSET") }
             return beginTransaction()
@@ -174,12 +204,12 @@ public struct SMTPClientStateMachine: Sendable {
                 return .finished(
                     all(.transient("the next hop does not offer STARTTLS (no EHLO), which is required")), quit: true)
             }
-            return beginTransaction()
+            return authenticateOrBegin()
         case .startTLS:
             guard reply.code == 220 else {
                 if tlsPolicy == .required { return failAll(reply, "STARTTLS (required)") }
                 // Opportunistic: go on in plain text.
-                return beginTransaction()
+                return authenticateOrBegin()
             }
             return .startTLS
         case .mail:
@@ -230,8 +260,57 @@ public struct SMTPClientStateMachine: Sendable {
             return .finished(rcptOutcomes(), quit: true)
         case .done:
             return .wait
+        case .authLogin:
+            guard reply.code == 334 else { return authFailed(reply) }
+            state = .authLoginUser
+            return .send([Self.base64(credentials?.user ?? "")])
+        case .authLoginUser:
+            guard reply.code == 334 else { return authFailed(reply) }
+            state = .auth
+            return .send([Self.base64(credentials?.password ?? "")])
+        case .auth:
+            guard reply.code == 235 else { return authFailed(reply) }
+            authenticated = true
+            return beginTransaction()
         }
     }
+
+    /// After EHLO (and TLS): AUTH when there are credentials, else the transaction. AUTH needs
+    /// TLS unless allowed without, and the mechanism among those the next hop offers; otherwise
+    /// delivery fails temporarily (the next hop or the configuration may change).
+    mutating func authenticateOrBegin() -> Action {
+        guard let credentials, !authenticated else { return beginTransaction() }
+        state = .done
+        if let problem = credentials.problem { return .finished(all(.transient(problem)), quit: true) }
+        guard tlsActive || credentials.withoutTLS else {
+            return .finished(
+                all(.transient("AUTH to the next hop needs TLS, and the connection has none (outbound_smtp_auth)")),
+                quit: true)
+        }
+        let offered = (extensions["AUTH"] ?? "").uppercased().split(separator: " ").map(String.init)
+        guard offered.contains(credentials.mechanism) else {
+            return .finished(
+                all(
+                    .transient(
+                        "the next hop does not offer AUTH \(credentials.mechanism) (it offers: \(offered.isEmpty ? "none" : offered.joined(separator: " ")))"
+                    )),
+                quit: true)
+        }
+        if credentials.mechanism == "LOGIN" {
+            state = .authLogin
+            return .send(["AUTH LOGIN"])
+        }
+        state = .auth
+        return .send(["AUTH PLAIN " + Self.base64("\0\(credentials.user)\0\(credentials.password)")])
+    }
+
+    /// AUTH was refused: a temporary failure whatever the code (a wrong password is the
+    /// sender's configuration, not the recipients' fault; Postfix defers too).
+    func authFailed(_ reply: SMTPServerReply) -> Action {
+        .finished(all(.transient("AUTH to the next hop failed: \(reply)")), quit: true)
+    }
+
+    static func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
 
     /// The message has 8-bit octets and the next hop did not offer 8BITMIME (known once EHLO
     /// was answered): it must be made 7-bit, or go as it is (RFC 6152 §3).
@@ -270,7 +349,7 @@ public struct SMTPClientStateMachine: Sendable {
     public var stageCode: Int {
         switch state {
         case .greeting: return 12
-        case .ehlo, .helo: return 10
+        case .ehlo, .helo, .authLogin, .authLoginUser, .auth: return 10
         case .startTLS: return tlsActive ? 16 : 15
         case .reset: return 13
         case .mail:
@@ -290,7 +369,7 @@ public struct SMTPClientStateMachine: Sendable {
     public var waitingFor: Wait {
         switch state {
         case .greeting: return .greeting
-        case .ehlo, .helo, .startTLS, .reset: return .ehlo
+        case .ehlo, .helo, .startTLS, .reset, .authLogin, .authLoginUser, .auth: return .ehlo
         case .mail: return pipelining ? .recipients : .mail
         case .recipients, .data, .abortingData: return .recipients
         case .message: return .body

@@ -7,6 +7,7 @@ final class ConfigQueryTests: XCTestCase {
         let root = try ConfigParser().parse(
             text: """
                 retry_interval = 120
+                outbound_smtp_auth_pass = "s3cret"
                 dns_nameservers = ( "127.0.0.1" "::1" )
                 binding_group "bulk" {
                   max_outbound_connections = 9
@@ -34,6 +35,9 @@ final class ConfigQueryTests: XCTestCase {
             query.answer(["get", "binding_group", "none", "retry_interval"]).text,
             "No such scope 'binding_group none' in scope ''.\n")
         XCTAssertNil(query.answer(["set", "retry_interval", "5"]).value)
+        // The console does not print a password; scripts (msys.config) get it.
+        XCTAssertEqual(query.answer(["get", "outbound_smtp_auth_pass"]).text, "outbound_smtp_auth_pass = (hidden)\n")
+        XCTAssertEqual(query.answer(["get", "outbound_smtp_auth_pass"]).value, "s3cret")
         XCTAssertEqual(
             query.answer(["eval", "no_such_option"]).text, "Option 'no_such_option' is not set in scope ''.\n")
     }

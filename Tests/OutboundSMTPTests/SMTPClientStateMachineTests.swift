@@ -254,4 +254,45 @@ final class SMTPClientStateMachineTests: XCTestCase {
             }
         }
     }
+
+    /// AUTH to a smart host (RFC 4954): PLAIN after TLS, LOGIN in steps, never without TLS unless
+    /// allowed, and a refused AUTH is a temporary failure.
+    func testOutboundAuth() throws {
+        let single = SMTPClientStateMachine.Envelope(
+            mailFrom: "a@source.test", recipients: [.init(address: "x@dest.test")], size: 10)
+        var plain = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .required)
+        plain.credentials = .init(user: "u", password: "p", mechanism: "PLAIN", withoutTLS: false)
+        _ = plain.received(try reply("220 relay"))
+        XCTAssertEqual(plain.received(try reply("250-relay\n250-STARTTLS\n250 AUTH PLAIN LOGIN")), .send(["STARTTLS"]))
+        XCTAssertEqual(plain.received(try reply("220 go")), .startTLS)
+        XCTAssertEqual(plain.tlsEstablished(), .send(["EHLO mx.test"]))
+        XCTAssertEqual(plain.received(try reply("250-relay\n250 AUTH PLAIN LOGIN")), .send(["AUTH PLAIN AHUAcA=="]))
+        XCTAssertEqual(plain.received(try reply("235 2.7.0 ok")), .send(["MAIL FROM:<a@source.test>"]))
+        XCTAssertTrue(plain.authenticated)
+
+        var login = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .off)
+        login.credentials = .init(user: "user", password: "pw", mechanism: "LOGIN", withoutTLS: true)
+        _ = login.received(try reply("220 relay"))
+        XCTAssertEqual(login.received(try reply("250-relay\n250 AUTH LOGIN")), .send(["AUTH LOGIN"]))
+        XCTAssertEqual(login.received(try reply("334 VXNlcm5hbWU6")), .send(["dXNlcg=="]))
+        XCTAssertEqual(login.received(try reply("334 UGFzc3dvcmQ6")), .send(["cHc="]))
+        XCTAssertEqual(
+            login.received(try reply("535 5.7.8 no")),
+            .finished([.transient("AUTH to the next hop failed: 535 5.7.8 no")], quit: true))
+
+        var clear = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .off)
+        clear.credentials = .init(user: "u", password: "p", mechanism: "PLAIN", withoutTLS: false)
+        _ = clear.received(try reply("220 relay"))
+        guard case .finished(let outcomes, _) = clear.received(try reply("250-relay\n250 AUTH PLAIN")),
+            case .transient(let why) = outcomes[0]
+        else { return XCTFail("AUTH without TLS went ahead") }
+        XCTAssertTrue(why.contains("needs TLS"), why)
+
+        var unoffered = SMTPClientStateMachine(envelope: single, heloName: "mx.test", tlsPolicy: .off)
+        unoffered.credentials = .init(user: "u", password: "p", mechanism: "LOGIN", withoutTLS: true)
+        _ = unoffered.received(try reply("220 relay"))
+        XCTAssertEqual(
+            unoffered.received(try reply("250-relay\n250 AUTH PLAIN")),
+            .finished([.transient("the next hop does not offer AUTH LOGIN (it offers: PLAIN)")], quit: true))
+    }
 }

@@ -197,3 +197,34 @@ def test_config_reload_reads_the_password_file_again(server_factory, certificate
     with tls_client(server) as client:
         client.user, client.password = "carol", "new-pass"
         assert client.auth("PLAIN", client.auth_plain)[0] == 235
+
+
+def test_outbound_auth_to_a_smart_host(server_factory, certificate, tmp_path):
+    """Impulse relays through another Impulse that requires AUTH: outbound_smtp_auth over TLS."""
+    from test_delivery import deliver_config, mainlog, send, wait_until
+    smart_host = auth_server(server_factory, certificate, tmp_path,
+                             extra="  enable_authentication = true\n").start()
+
+    def relay(password):
+        config = deliver_config(
+            "127.0.0.1@1",
+            f'domain "far.test" {{ gateway = "127.0.0.1:{smart_host.port}" tls = required\n'
+            f'  ehlo_hostname = "relay.impulse.test"  outbound_smtp_auth_user = "bob" outbound_smtp_auth_pass = "{password}" '
+            f'outbound_smtp_auth_type = "LOGIN" }}',
+            relay=("far.test",))
+        return server_factory(**config).start()
+
+    good = relay("hashed-pass")
+    send(good.port, ["someone@far.test"])
+    wait_until(lambda: len(smart_host.spooled_ids()) == 1, what="the smart host took the message")
+    (envelope, body), = smart_host.records().values()
+    assert b"with ESMTPSA id" in body
+    wait_until(lambda: mainlog(good, "D"), what="a D line")
+
+    bad = relay("wrong-pass")
+    send(bad.port, ["other@far.test"])
+    transient = wait_until(lambda: mainlog(bad, "T"), what="a T line")
+    assert "AUTH to the next hop failed: 535 5.7.8" in transient[0][13], transient
+    for node in (good, bad):
+        assert "hashed-pass" not in node.log.read_text() and "wrong-pass" not in node.log.read_text()
+        assert "hashed-pass" not in (node.directory / "mainlog.ec").read_text()
