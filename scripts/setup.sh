@@ -91,6 +91,8 @@ if [[ $what == test || $what == bench ]]; then
   need nsd /usr/sbin/nsd
   # Dovecot's LMTP server: the independent LMTP implementation delivery is checked against.
   need dovecot-lmtpd /usr/lib/dovecot/lmtp
+  # HAProxy: the load balancer whose PROXY protocol headers (v1 and v2) listeners are checked with.
+  need haproxy /usr/sbin/haproxy
   need python3 python3
   if ! python3 -c 'import pytest' >/dev/null 2>&1; then
     need python3-pytest /usr/lib/python3/dist-packages/pytest

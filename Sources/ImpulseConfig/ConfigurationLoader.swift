@@ -12,7 +12,7 @@ public struct ConfigurationLoader {
     /// clients the operator meant to refuse.
     static let refusedWhenUnsupported: Set<String> = [
         "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
-        "proxy_protocol", "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
+        "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
         // Ignored, these would leave the server running as root, outside its chroot, delivering
         // over unverified TLS or serving HTTP without its password.
         "user", "group", "supplemental_groups", "chroot", "http_basic_auth"

@@ -47,6 +47,12 @@ public struct InboundPolicy: Sendable {
     /// `auth_without_tls` (Impulse): PLAIN and LOGIN, which send the password itself, also on a
     /// connection without TLS. Off: they are offered and accepted only under TLS (538).
     public var authWithoutTLS = false
+    /// `proxy_protocol`: connections from clients in this scope (a load balancer) begin with a
+    /// HAProxy PROXY header (v1 or v2), whose client address then stands for the connection's.
+    public var proxyProtocol = false
+    /// `proxy_protocol_timeout`: seconds the whole header may take (Momentum's 0, wait forever,
+    /// is refused: a peer must not hold a connection without limit).
+    public var proxyProtocolTimeout = 60
 
     public init() {}
 
@@ -81,7 +87,7 @@ public struct InboundPolicy: Sendable {
         "postmaster_address", "max_commands_per_session", "max_session_duration", "tls_handshake_timeout",
         "close_timeout", "max_received_headers", "max_header_size", "max_header_fields", "smtp_extensions",
         "authloginparameters", "authplainparameters", "authcrammd5parameters", "authdigestmd5parameters",
-        "enable_authentication", "auth_without_tls"
+        "enable_authentication", "auth_without_tls", "proxy_protocol", "proxy_protocol_timeout"
     ]
 
     /// Applies one option on top of what is already set (a more specific scope replaces, never merges).
@@ -160,6 +166,10 @@ public struct InboundPolicy: Sendable {
             authenticationRequired = try OptionReader.bool(option)
         case "auth_without_tls":
             authWithoutTLS = try OptionReader.bool(option)
+        case "proxy_protocol":
+            proxyProtocol = try OptionReader.bool(option)
+        case "proxy_protocol_timeout":
+            proxyProtocolTimeout = try OptionReader.integer(option, in: 1...3600)
         case "relay_hosts":
             relayHosts = try OptionReader.cidrList(option)
         case "relay_domains":

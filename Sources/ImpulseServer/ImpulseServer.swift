@@ -405,6 +405,30 @@ public final class ImpulseServer: Sendable {
             channel.close(promise: nil)
             return
         }
+        let (peerPolicy, _) = listener.policy(for: ip)
+        guard peerPolicy.proxyProtocol else {
+            try startSession(
+                channel: channel, client: (ip, remote.port ?? 0), listener: listener, services: services,
+                hostname: hostname, contexts: contexts, logger: logger)
+            return
+        }
+        // A load balancer in front: the session is the client's its PROXY header names.
+        try channel.pipeline.syncOperations.addHandler(
+            ProxyProtocolHandler(timeoutSeconds: peerPolicy.proxyProtocolTimeout, peer: "\(ip)", logger: logger) {
+                channel, client in
+                try startSession(
+                    channel: channel, client: client ?? (ip, remote.port ?? 0), listener: listener,
+                    services: services, hostname: hostname, contexts: contexts, logger: logger)
+            })
+    }
+
+    /// The session of `client` (the connection's peer, or the client a PROXY header named): its
+    /// Peer policy, its share of the listener's limits, TLS, and the SMTP handler.
+    static func startSession(
+        channel: Channel, client: (address: IPAddress, port: Int), listener: ListenerConfiguration,
+        services: ServerServices, hostname: String, contexts: [String: NIOSSLContext], logger: Logger
+    ) throws {
+        let ip = client.address
         let (policy, block) = listener.policy(for: ip)
         let listenerName = listener.name
         guard let ticket = services.limiter.acquire(listener: listenerName, block: block, address: ip, policy: policy)
@@ -419,7 +443,7 @@ public final class ImpulseServer: Sendable {
         }
         let policyState = services.policyState(for: channel.eventLoop)
         let machine = SMTPSessionStateMachine(
-            policy: policy, hostname: hostname, clientAddress: ip, clientPort: remote.port ?? 0,
+            policy: policy, hostname: hostname, clientAddress: ip, clientPort: client.port,
             listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
             tlsActive: listener.implicitTLS, idGenerator: services.idGenerator,
             policyCallouts: policyState?.callouts ?? [])
