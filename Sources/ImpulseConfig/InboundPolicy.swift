@@ -67,10 +67,15 @@ public struct InboundPolicy: Sendable {
     }
 
     /// `smtp_extensions` entries Impulse accepts: the extensions it always offers, and AUTH
-    /// mechanisms. Momentum's XCLIENT, XREMOTEIP, XSETCONTEXT, XDUMPCONTEXT and ALWAYS-ALLOW are not.
+    /// mechanisms, and XCLIENT. Momentum's XREMOTEIP, XSETCONTEXT, XDUMPCONTEXT and ALWAYS-ALLOW
+    /// are not.
     static let alwaysOfferedExtensions: Set<String> = [
-        "ENHANCEDSTATUSCODES", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "CHUNKING", "SMTPUTF8"
+        "ENHANCEDSTATUSCODES", "STARTTLS", "PIPELINING", "8BITMIME", "SIZE", "DSN", "CHUNKING", "SMTPUTF8", "XCLIENT"
     ]
+
+    /// `smtp_extensions` lists XCLIENT: clients of this scope (a trusted proxy) may say which
+    /// client they speak for (Postfix's XCLIENT).
+    public var xclientAllowed: Bool { smtpExtensions.contains("XCLIENT") }
 
     /// The `Auth…Parameters` option of a mechanism.
     static let authParameterOptions: [String: SASLMechanism] = [

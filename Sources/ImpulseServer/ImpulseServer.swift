@@ -447,11 +447,11 @@ public final class ImpulseServer: Sendable {
             listener: listenerName, tlsAvailable: tlsContext != nil && !listener.implicitTLS,
             tlsActive: listener.implicitTLS, idGenerator: services.idGenerator,
             policyCallouts: policyState?.callouts ?? [])
-        try channel.pipeline.syncOperations.addHandler(
-            SMTPServerHandler(
-                machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext,
-                logger: logger,
-                policyState: policyState, sessionID: services.makeSessionID()))
+        let handler = SMTPServerHandler(
+            machine: machine, services: services, tlsContext: listener.implicitTLS ? nil : tlsContext, logger: logger,
+            policyState: policyState, sessionID: services.makeSessionID())
+        handler.policyForClient = { listener.policy(for: $0).0 }
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 
     /// Stops accepting, lets sessions finish their transaction (at most `shutdown_timeout`

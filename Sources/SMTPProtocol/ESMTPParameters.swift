@@ -112,6 +112,26 @@ enum ESMTPParameterList {
         return true
     }
 
+    /// The text an xtext stands for (`+XX` decoded); nil when it is not xtext or not UTF-8.
+    static func decodeXtext(_ text: String) -> String? {
+        guard isXtext(text) else { return nil }
+        var out: [UInt8] = []
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "+"),
+                let value = UInt8(String(decoding: bytes[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+            {
+                out.append(value)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
     static func isUpperHex(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }

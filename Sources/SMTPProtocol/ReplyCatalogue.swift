@@ -67,6 +67,17 @@ extension SMTPReply {
     public static let tooManyAuthFailures = SMTPReply(
         .serviceNotAvailable, .security, "Too many failed authentications, closing connection")
 
+    // MARK: XCLIENT (Postfix's XCLIENT_README)
+
+    public static let xclientNotAuthorized = SMTPReply(
+        .mailboxUnavailable, .security, "Error: insufficient authorization")
+    public static let xclientInTransaction = SMTPReply(
+        .badSequence, .invalidCommand, "Error: XCLIENT is not permitted during a mail transaction")
+    public static func unknownXClientAttribute(_ name: String) -> SMTPReply {
+        SMTPReply(.argumentSyntaxError, .invalidArguments, "Bad XCLIENT attribute name: \(name)")
+    }
+    public static let xclientBadAddress = SMTPReply(.argumentSyntaxError, .invalidArguments, "Bad XCLIENT ADDR or PORT")
+
     // MARK: Commands (RFC 5321 §4.1)
 
     /// The EHLO reply: the greeting line (the host, or a policy's text), then the extensions.
@@ -244,7 +255,8 @@ extension SMTPReply {
             localError, insufficientStorage,
             authSucceeded, authChallenge("VXNlcm5hbWU6"), authNotAvailable, authNeedsEHLO, authAlreadyDone,
             authInTransaction, authMechanismUnknown, authCancelled, authBadEncoding, authLineTooLong, authInvalid,
-            authMechanismTooWeak, authTemporaryFailure, authEncryptionRequired, authRequired, tooManyAuthFailures
+            authMechanismTooWeak, authTemporaryFailure, authEncryptionRequired, authRequired, tooManyAuthFailures,
+            xclientNotAuthorized, xclientInTransaction, unknownXClientAttribute("FOO"), xclientBadAddress
         ]
     }
 }

@@ -17,6 +17,24 @@ public enum SMTPCommand: Sendable, Equatable {
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4): the mechanism upper-cased; the initial
     /// response as sent (base64, `=` for an empty one), nil when there was none.
     case auth(mechanism: String, initialResponse: String?)
+    /// Postfix's XCLIENT extension: `XCLIENT attribute=value …`, names upper-cased, values
+    /// xtext-decoded (RFC 3461 §4), in the order sent.
+    case xclient([XClientAttribute])
+}
+
+/// One `name=value` of an XCLIENT command (Postfix's XCLIENT_README).
+public struct XClientAttribute: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    /// The attributes Impulse takes: the client's address, port, reverse name, HELO name,
+    /// protocol and SASL login name.
+    public static let known: Set<String> = ["ADDR", "PORT", "NAME", "HELO", "PROTO", "LOGIN"]
 }
 
 /// The SASL mechanisms Impulse's server offers (RFC 4954 §4; PLAIN: RFC 4616; LOGIN: the

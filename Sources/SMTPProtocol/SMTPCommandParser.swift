@@ -53,6 +53,8 @@ public enum SMTPCommandParser {
             return .startTLS
         case "AUTH":
             return try parseAuth(rest)
+        case "XCLIENT":
+            return try parseXClient(rest)
         default:
             throw SMTPCommandError(.commandUnrecognized)
         }
@@ -74,6 +76,27 @@ public enum SMTPCommandParser {
             throw SMTPCommandError(.usage("AUTH <mechanism> [initial-response]"))
         }
         return .auth(mechanism: name, initialResponse: words.count == 2 ? String(words[1]) : nil)
+    }
+
+    /// "XCLIENT" 1*( SP attribute-name "=" attribute-value ) (Postfix's XCLIENT_README): at most
+    /// 10 attributes, values xtext of at most 255 octets once decoded.
+    static func parseXClient(_ rest: Substring) throws(SMTPCommandError) -> SMTPCommand {
+        let words = rest.split(separator: " ", omittingEmptySubsequences: true)
+        guard !words.isEmpty, words.count <= 10 else { throw SMTPCommandError(.usage("XCLIENT attribute=value …")) }
+        var attributes: [XClientAttribute] = []
+        for word in words {
+            guard let equals = word.firstIndex(of: "=") else {
+                throw SMTPCommandError(.usage("XCLIENT attribute=value …"))
+            }
+            let name = word[..<equals].uppercased()
+            let encoded = String(word[word.index(after: equals)...])
+            guard XClientAttribute.known.contains(name) else { throw SMTPCommandError(.unknownXClientAttribute(name)) }
+            guard ESMTPParameterList.isXtext(encoded), let value = ESMTPParameterList.decodeXtext(encoded),
+                value.utf8.count <= 255
+            else { throw SMTPCommandError(.invalidParameterValue("XCLIENT \(name) value")) }
+            attributes.append(XClientAttribute(name: name, value: value))
+        }
+        return .xclient(attributes)
     }
 
     static func requireNoArgument(_ rest: Substring, _ verb: String) throws(SMTPCommandError) {

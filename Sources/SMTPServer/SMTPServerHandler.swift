@@ -76,6 +76,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package var senderChecked = false
     /// DKIM and DMARC results for the message being received (until it is spooled or refused).
     package var messageAuthentication: MessageAuthentication?
+    /// The inbound policy for a client address (its Peer's): what XCLIENT's client gets.
+    package var policyForClient: (@Sendable (IPAddress) -> InboundPolicy)?
 
     package init(
         machine: SMTPSessionStateMachine, services: ServerServices, tlsContext: NIOSSLContext?, logger: Logger,
@@ -116,24 +118,28 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             closeWith(machine.beginDraining() ?? .shuttingDownBeforeGreeting, context: context)
             return
         }
-        if let policyState {
-            var seeds = machine.policy.context.map { ($0.key, $0.value) }
-            if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
-            let local = context.channel.localAddress
-            policyState.openSession(
-                sessionID, connectionContext: seeds, peer: (machine.clientAddress.description, machine.clientPort),
-                listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
-            policyState.recipientSource[sessionID] = { [unowned self] in
-                guard let addresses = machine.recipientsForPolicy else { return nil }
-                return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
-            }
-            policySessionOpen = true
-        }
+        openPolicySession(context: context)
         // On an implicit-TLS listener the handshake comes first; it has its own deadline.
         if machine.tlsActive { startHandshakeDeadline(context: context) }
         perform(machine.start(), context: context)
         context.flush()
         scheduleTimeout(context: context)
+    }
+
+    /// The policy state's session for the client `machine` serves, its connection context seeded.
+    package func openPolicySession(context: ChannelHandlerContext, extra: [(String, String)] = []) {
+        guard let policyState else { return }
+        var seeds = machine.policy.context.map { ($0.key, $0.value) }
+        if machine.clientMayRelay { seeds.append(("can_relay", "true")) }
+        let local = context.channel.localAddress
+        policyState.openSession(
+            sessionID, connectionContext: seeds + extra, peer: (machine.clientAddress.description, machine.clientPort),
+            listener: (local?.ipAddress ?? "0.0.0.0", local?.port ?? 0))
+        policyState.recipientSource[sessionID] = { [unowned self] in
+            guard let addresses = machine.recipientsForPolicy else { return nil }
+            return (addresses, currentCallout.map(machine.recipientListIsFinal(for:)) ?? false)
+        }
+        policySessionOpen = true
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -383,6 +389,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             startTLS(reply, context: context)
         case .authenticate(let mechanism, let credentials):
             authenticate(mechanism, credentials, context: context)
+        case .xclient(let identity):
+            restart(as: identity, context: context)
         case .spool(var envelope, var parts):
             for (address, reason) in machine.recipientsDiscarded {
                 logger.notice(

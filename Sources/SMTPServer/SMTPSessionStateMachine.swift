@@ -33,6 +33,8 @@ public struct SMTPSessionStateMachine {
         case discarded(SMTPReply, id: String, reason: String)
         /// Check credentials an AUTH exchange gathered; call `authenticationDecided` with the verdict.
         case authenticate(SASLMechanism, SASLCredentials)
+        /// A trusted proxy's XCLIENT: start the session again as this client (then greet it).
+        case xclient(XClientIdentity)
     }
 
     /// What a policy callout is deciding, and what happens when it lets the command through.
@@ -348,6 +350,8 @@ public struct SMTPSessionStateMachine {
             return .startTLS(.readyToStartTLS)
         case .auth(let mechanism, let initialResponse):
             return auth(mechanism: mechanism, initialResponse: initialResponse)
+        case .xclient(let attributes):
+            return xclient(attributes)
         }
     }
 
@@ -371,6 +375,7 @@ public struct SMTPSessionStateMachine {
         if tlsAvailable && !tlsActive { lines.append("STARTTLS") }
         let mechanisms = offeredMechanisms
         if !mechanisms.isEmpty { lines.append("AUTH " + mechanisms.map(\.rawValue).joined(separator: " ")) }
+        if policy.xclientAllowed { lines.append("XCLIENT " + XClientIdentity.advertised) }
         lines.append("HELP")
         guard !capabilitiesAdded.isEmpty || !capabilitiesRemoved.isEmpty else { return lines }
         // Scripts' edits: never the greeting line, never a keyword twice.

@@ -33,7 +33,7 @@ final class SMTPSessionStateMachineTests: XCTestCase {
         case .reply(let reply), .replyAndClose(let reply), .beginData(let reply), .startTLS(let reply),
             .discarded(let reply, _, _):
             return reply.code
-        case .readChunk, .spool, .consult, .authenticate: return nil
+        case .readChunk, .spool, .consult, .authenticate, .xclient: return nil
         }
     }
 

@@ -36,6 +36,8 @@ final class CommandParserFixtureTests: XCTestCase {
         case .help: return "HELP"
         case .startTLS: return "STARTTLS"
         case .auth(let mechanism, let initial): return "AUTH \(mechanism)\(initial.map { " [\($0)]" } ?? "")"
+        case .xclient(let attributes):
+            return "XCLIENT " + attributes.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         }
     }
 

@@ -118,3 +118,56 @@ def test_proxy_protocol_timeout_zero_is_refused(server_factory):
     server = server_factory('  proxy_protocol = true\n  proxy_protocol_timeout = 0\n')
     result = subprocess.run([BIN, "check-config", "--config", str(server.config)], capture_output=True, text=True)
     assert result.returncode != 0 and "proxy_protocol_timeout" in result.stderr
+
+
+def xclient_server(server_factory):
+    return server_factory(
+        '  relay_domains = ( "example.test" )\n  relay_hosts = ( "203.0.113.0/24" )\n'
+        '  Peer "127.0.0.1/32" { smtp_extensions = ( "XCLIENT" ) }\n').start()
+
+
+def test_swaks_xclient_from_a_trusted_proxy(server_factory):
+    server = xclient_server(server_factory)
+    result = subprocess.run(["swaks", "--server", f"127.0.0.1:{server.port}", "--xclient-addr", "203.0.113.7",
+                             "--xclient-name", "mail.client.example", "--helo", "proxy.test",
+                             "--from", "a@sender.test", "--to", "x@elsewhere.test"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (envelope, body), = server.records().values()
+    assert envelope["peer"]["address"] == "203.0.113.7" and b"[203.0.113.7]" in body
+    assert "xclient: the session continues as the proxy's client" in server.log.read_text()
+
+
+def test_xclient_rules(server_factory):
+    server = xclient_server(server_factory)
+    raw = Raw(server.port)
+    assert raw.reply()[0] == 220
+    ehlo = raw.command("EHLO proxy.test")
+    assert "XCLIENT NAME ADDR PORT PROTO HELO LOGIN" in ehlo[1]
+    raw.command("MAIL FROM:<a@sender.test>")
+    assert raw.command("XCLIENT ADDR=198.51.100.9")[0] == 503
+    raw.command("RSET")
+    # A client outside relay_hosts, authenticated by the proxy (LOGIN): it may relay, and the
+    # session starts again with a greeting.
+    assert raw.command("XCLIENT ADDR=198.51.100.9 LOGIN=alice HELO=client.example PROTO=ESMTP")[0] == 220
+    assert raw.command("MAIL FROM:<a@sender.test>")[0] == 250
+    assert raw.command("RCPT TO:<x@elsewhere.test>")[0] == 250
+    raw.command("RSET")
+    # The client it now speaks for is not trusted with XCLIENT.
+    assert raw.command("XCLIENT ADDR=203.0.113.9")[0] == 550
+    # Without LOGIN, a client outside relay_hosts may not relay.
+    other = Raw(server.port)
+    other.reply()
+    other.command("EHLO proxy.test")
+    assert other.command("XCLIENT ADDR=198.51.100.9")[0] == 220
+    other.command("EHLO client.example")
+    other.command("MAIL FROM:<a@sender.test>")
+    assert other.command("RCPT TO:<x@elsewhere.test>")[0] == 550
+
+
+def test_xclient_is_refused_to_untrusted_clients(server_factory):
+    server = server_factory('  relay_domains = ( "example.test" )\n').start()
+    raw = Raw(server.port)
+    raw.reply()
+    assert "XCLIENT" not in raw.command("EHLO client.test")[1]
+    assert raw.command("XCLIENT ADDR=203.0.113.7") == (550, "550 5.7.0 Error: insufficient authorization")
