@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("IMPULSE_BIN", str(ROOT / ".build" / "release" / "impulse"))
+# As root, a configuration without `user` runs only when told to.
+ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []
 
 
 def wait_port(port, timeout=30):
@@ -89,7 +91,7 @@ class ImpulseUnderTest:
                           + scriptlet)
         name = self.name
         self.log = open(directory / f"{name}.log", "wb")
-        self.process = subprocess.Popen([BIN, "serve", "--config", str(config), "--log-level", "warning"],
+        self.process = subprocess.Popen([BIN, "serve", "--config", str(config), "--log-level", "warning"] + ROOT_FLAG,
                                         stdout=self.log, stderr=self.log)
         wait_port(port)
 

@@ -91,6 +91,12 @@ if [[ $what == test || $what == bench ]]; then
   need nsd /usr/sbin/nsd
   # Dovecot's LMTP server: the independent LMTP implementation delivery is checked against.
   need dovecot-lmtpd /usr/lib/dovecot/lmtp
+  # The unprivileged account a server started as root becomes (`user = "impulse"`): the
+  # privilege tests run as it, as an installed Impulse does.
+  if ! id impulse >/dev/null 2>&1; then
+    echo "setup: adding the system user impulse" >&2
+    "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin impulse
+  fi
   # HAProxy: the load balancer whose PROXY protocol headers (v1 and v2) listeners are checked with.
   need haproxy /usr/sbin/haproxy
   need python3 python3

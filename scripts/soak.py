@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from sink import Sink  # noqa: E402  (the recording sink the delivery tests use)
 
 BIN = os.environ.get("IMPULSE_BIN", str(ROOT / ".build" / "release" / "impulse"))
+# As root, a configuration without `user` runs only when told to.
+ROOT_FLAG = ["--allow-root"] if os.geteuid() == 0 else []
 
 
 def free_port():
@@ -50,7 +52,7 @@ class Server:
 
     def start(self):
         log = open(self.directory / "impulse.log", "ab")
-        self.process = subprocess.Popen([BIN, "serve", "--config", str(self.directory / "ecelerity.conf")], stdout=log, stderr=log)
+        self.process = subprocess.Popen([BIN, "serve", "--config", str(self.directory / "ecelerity.conf")] + ROOT_FLAG, stdout=log, stderr=log)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

@@ -201,7 +201,7 @@ final class DeliveryConnection: ChannelInboundHandler, @unchecked Sendable {
     func connect(to candidate: NextHopResolver.Candidate) {
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.seconds(Int64(options.connectTimeout)))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(self) }
             }

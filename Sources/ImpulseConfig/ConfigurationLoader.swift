@@ -13,15 +13,15 @@ public struct ConfigurationLoader {
     static let refusedWhenUnsupported: Set<String> = [
         "always_deny", "tls_verify_mode", "tls_client_ca", "relay_for_sending_domains",
         "require_ehlo", "inbound_throttle_messages", "service_sessions", "prohibited_hosts",
-        // Ignored, these would leave the server running as root, outside its chroot, delivering
-        // over unverified TLS or serving HTTP without its password.
-        "user", "group", "supplemental_groups", "chroot", "http_basic_auth"
+        // Ignored, these would leave the server with groups it should not have, outside its
+        // chroot, or serving HTTP without its password.
+        "supplemental_groups", "chroot", "http_basic_auth"
     ]
 
     static let globalOptions: Set<String> = [
         "mta_sts_policy_store", "mta_sts_https_port", "mta_sts_ca", "dnssec_trust_anchors", "dnssec_trust_anchor_file",
         "hostname", "spoolbase", "spool_mode", "force_fsync", "shutdown_timeout",
-        "reception_memory_limit", "resolv_conf", "dns_nameservers"
+        "reception_memory_limit", "resolv_conf", "dns_nameservers", "user", "group", "siv_throttle_cache_size"
     ]
     static let listenOptions: Set<String> = ["enable", "listen_backlog", "implicit_tls"]
     static let moduleCommonOptions: Set<String> = ["enabled", "debug_level"]
@@ -125,6 +125,8 @@ struct Binder {
                 case "mta_sts_https_port":
                     config.outbound.mtaSTSHTTPSPort = try OptionReader.integer(option, in: 1...65535)
                 case "mta_sts_ca": config.outbound.mtaSTSCA = try OptionReader.readablePath(option)
+                case "user": config.user = try OptionReader.scalar(option)
+                case "group": config.group = try OptionReader.scalar(option)
                 case "siv_throttle_cache_size":
                     config.namedThrottleCapacity = try OptionReader.integer(option, in: 1...1_000_000)
                 case "signing_stats":

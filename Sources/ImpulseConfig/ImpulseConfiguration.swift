@@ -50,6 +50,9 @@ public struct ImpulseConfiguration: Sendable {
     public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard
     /// `Datasource "name"` scopes: msys.db's databases (docs/datasources.md).
     public var datasources: [DatasourceDefinition] = []
+    /// `user` and `group`: who Impulse runs as once its ports are bound (when started as root).
+    public var user: String?
+    public var group: String?
     /// `siv_throttle_cache_size`: how many named throttles policies may create
     /// (msys.shared_throttle); the one used longest ago goes when a new one would pass it.
     public var namedThrottleCapacity = 1000

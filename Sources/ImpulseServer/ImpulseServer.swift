@@ -138,7 +138,10 @@ public final class ImpulseServer: Sendable {
 
     /// Prepares the spool, recovers what is in it, loads TLS material and binds every listener.
     /// Returns the bound addresses (port 0 in the config becomes the real port).
-    public func start() throws -> [SocketAddress] {
+    /// Starts the server. Started as root, it binds its sockets, hands the spool, logs and
+    /// control sockets to the configured `user` and gives up root before it loads a script or
+    /// accepts mail; without `user` it refuses unless `allowRoot` (PrivilegeDrop).
+    public func start(allowRoot: Bool = false) throws -> [SocketAddress] {
         services.signing.replace(try Self.receptionSigning(configuration))
         services.authentication.replace(try Self.receptionAuthentication(configuration))
         services.effects.scriptSigning.withLockedValue {
@@ -157,6 +160,28 @@ public final class ImpulseServer: Sendable {
                     return "\(logs.placeOf(path))cannot open log file \(failure)"
                 }.joined(separator: "; "))
         }
+        let drop: PrivilegeDrop?
+        do {
+            drop = try PrivilegeDrop.plan(configuration, allowRoot: allowRoot)
+            if let drop {
+                try drop.hand(configuration.spoolbase, recursive: true)
+                for path in configuration.logs.locations.keys where FileManager.default.fileExists(atPath: path) {
+                    try drop.hand(path, recursive: false)
+                }
+            } else if geteuid() != 0, configuration.user != nil {
+                logger.notice("not started as root: user and group have no effect")
+            }
+        } catch {
+            throw StartError(description: "\(error)")
+        }
+        // The sockets first (ports under 1024 need root); they accept nothing until the policy
+        // is loaded and delivery runs.
+        let bound = try bindListeners()
+        try openHTTPAndControl(handingTo: drop)
+        if let drop {
+            do { try drop.apply() } catch { throw StartError(description: "\(error)") }
+            logger.notice("running as \(drop.user) (uid \(drop.uid), gid \(drop.gid))")
+        }
         let scan = spool.scan(readOnly: false, logger: logger)
         opened.withLockedValue { $0.recovered = scan.entries }
         for entry in scan.entries {
@@ -173,21 +198,24 @@ public final class ImpulseServer: Sendable {
         services.effects.setHTTPClient(
             HTTPClient(eventLoopGroupProvider: .shared(group), configuration: HTTPEffects.configuration))
         do {
-            return try startPolicyAndListeners(recovered: scan.entries)
+            // The scheduler's Lua state lives on the control queue: init there, then console
+            // commands, timers, reloads and deinit.
+            try control.sync { try loadPolicy() }
+            startDelivery(recovered: scan.entries)
         } catch {
             try? services.effects.httpClient?.syncShutdown()
             services.effects.setHTTPClient(nil)
             throw error
         }
+        for channel in opened.withLockedValue({ $0.listeners }) {
+            channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        }
+        return bound
     }
 
     /// The rest of `start`: the policy (its init), delivery, the listeners, metrics and console.
-    private func startPolicyAndListeners(recovered: [SpoolDirectory.Entry]) throws -> [SocketAddress] {
-        // The scheduler's Lua state lives on the control queue: init there, then console
-        // commands, timers, reloads and deinit.
-        try control.sync { try loadPolicy() }
-        startDelivery(recovered: recovered)
-
+    /// Binds every Listen socket, not yet accepting (`start` turns accepting on at the end).
+    private func bindListeners() throws -> [SocketAddress] {
         inbound.replace(try inboundListeners(configuration))
         var bound: [SocketAddress] = []
         for listener in configuration.listeners {
@@ -201,6 +229,12 @@ public final class ImpulseServer: Sendable {
             opened.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
         }
+        return bound
+    }
+
+    /// The HTTP_Listener (metrics, msys.httpsrv) and the control listener, whose Unix sockets go
+    /// to the user Impulse is about to become.
+    private func openHTTPAndControl(handingTo drop: PrivilegeDrop?) throws {
         if !configuration.httpListens.isEmpty {
             let services = services
             let manager = queueManager
@@ -254,11 +288,11 @@ public final class ImpulseServer: Sendable {
                     runControl(line)
                 }
                 opened.withLockedValue { $0.controlServer = controlServer }
+                for case .unix(let path, _) in control.endpoints { try drop?.hand(path, recursive: false) }
             } catch {
                 throw StartError(description: "\(control.location): cannot open the control listener: \(error)")
             }
         }
-        return bound
     }
 
     /// `config reload` / SIGHUP: re-reads the policy parts of `newConfiguration` (scripts,
@@ -381,7 +415,8 @@ public final class ImpulseServer: Sendable {
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Int32(bound.backlog))
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .serverChannelOption(.autoRead, value: false)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

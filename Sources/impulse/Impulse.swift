@@ -10,7 +10,7 @@ import ServiceLifecycle
 import Spool
 
 @main
-struct Impulse: AsyncParsableCommand {
+struct Impulse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "impulse",
         abstract: "A mail transfer agent that runs Momentum (ecelerity) Lua policies.",
@@ -31,7 +31,10 @@ func loadConfiguration(_ path: String) -> ImpulseConfiguration? {
     }
 }
 
-struct Serve: AsyncParsableCommand {
+/// Runs on the process's main thread, synchronously: started as root, the server gives up root
+/// there, and a thread that has not would be the one `ps` shows (an async main leaves the main
+/// thread parked with the credentials it started with).
+struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the server in the foreground.")
 
     @Option(name: .long, help: "Path of ecelerity.conf.")
@@ -50,6 +53,11 @@ struct Serve: AsyncParsableCommand {
     )
     var threads: Int?
 
+    @Flag(
+        name: .long,
+        help: "Run as root although the configuration sets no user (for trying it out; never in production).")
+    var allowRoot = false
+
     /// On 2 cores (docs/performance.md): without a policy one loop leaves a core to the spool
     /// writer and the kernel (15–30 % faster than two); with a policy the loops are busier and a
     /// loop per core measured from equal to 30 % faster at 50 sessions, equal at 10.
@@ -58,7 +66,7 @@ struct Serve: AsyncParsableCommand {
         return policy ? max(1, cores) : max(1, cores - 1)
     }
 
-    func run() async throws {
+    func run() throws {
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         let panicFile: PanicLogHandler.File?
         do {
@@ -86,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             threads: threads ?? Self.defaultThreads(policy: configuration.scriptlet != nil))
         let addresses: [String]
         do {
-            addresses = try server.start().map {
+            addresses = try server.start(allowRoot: allowRoot).map {
                 "\($0.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "?"):\($0.port ?? 0)"
             }
         } catch {
@@ -114,9 +122,23 @@ struct Serve: AsyncParsableCommand {
         let reload = DispatchSource.makeSignalSource(signal: SIGHUP, queue: server.control)
         reload.setEventHandler { _ = server.reload(from: configPath) }
         reload.resume()
-        try await group.run()
+        // The services run on Swift's concurrency threads; this (main) thread waits for them.
+        let finished = DispatchSemaphore(value: 0)
+        let failure = ServiceFailure()
+        Task.detached {
+            do { try await group.run() } catch { failure.error = error }
+            finished.signal()
+        }
+        finished.wait()
         reload.cancel()
+        if let error = failure.error { throw error }
     }
+}
+
+/// How the service group ended, handed from its task to the waiting main thread.
+final class ServiceFailure: @unchecked Sendable {
+    /// Written once by the service task before it signals, read after the wait.
+    var error: Error?
 }
 
 struct CheckConfig: ParsableCommand {

@@ -106,9 +106,9 @@ final class ConfigurationLoaderTests: XCTestCase {
             errors("ESMTP_Listener { Listen \":25\" { spoolbase = x } }"),
             ["ecelerity.conf:1:33: error: option 'spoolbase' is not valid in Listen \":25\""])
         XCTAssertEqual(errors("ESMTP_Listener { enable_authentication = true Listen \":25\" {} }").count, 1)
-        // Ignoring these would leave the server running as root or delivering over unverified TLS.
+        // Ignoring these would leave the server outside its chroot or with groups it should not have.
         for option in [
-            "user = \"ecuser\"", "group = \"ecuser\"", "chroot = \"/var/empty\""
+            "supplemental_groups = ( \"mail\" )", "chroot = \"/var/empty\""
         ] {
             let name = option.split(separator: " ")[0]
             XCTAssertEqual(

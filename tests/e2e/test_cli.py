@@ -1,7 +1,7 @@
 """impulse check-config and spool list as an operator uses them."""
 import subprocess
 
-from conftest import BIN
+from conftest import BIN, ROOT_FLAG
 
 
 def check(tmp_path, text):
@@ -35,6 +35,6 @@ def test_check_config_warns_about_unsupported_options(tmp_path):
 def test_serve_refuses_a_bad_config(tmp_path):
     config = tmp_path / "ecelerity.conf"
     config.write_text("bogus_option = 1\n")
-    result = subprocess.run([BIN, "serve", "--config", str(config)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([BIN, "serve", "--config", str(config)] + ROOT_FLAG, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "unknown option 'bogus_option'" in result.stderr

@@ -3,7 +3,7 @@ import shutil
 import subprocess
 import time
 
-from conftest import BIN, ROOT, Raw, begin_data
+from conftest import BIN, ROOT, ROOT_FLAG, Raw, begin_data
 
 
 def policy_server(server_factory, scripts: dict[str, str], body='  relay_domains = ( "example.test" )', extra="",
@@ -155,7 +155,7 @@ local mod = {}
 function mod:init() return false end
 msys.registerModule("initmod", mod)
 """})
-    result = subprocess.run([BIN, "serve", "--config", str(server.config)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([BIN, "serve", "--config", str(server.config)] + ROOT_FLAG, capture_output=True, text=True, timeout=60)
     # A clean exit with the reason: nothing made before init (the HTTP client, thread pools) is left to crash on.
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Fatal error" not in result.stderr
