@@ -1,11 +1,24 @@
 # Convenience targets; each is a script in scripts/ that installs what it needs.
-.PHONY: run test bench bench-relay bench-queue bench-dkim bench-datasource bench-dns bench-policy build fuzz soak
+.PHONY: install package package-test run test bench bench-relay bench-queue bench-dkim bench-datasource bench-dns bench-policy build fuzz soak
 
 build:
 	swift build -c release --product impulse
 
 run:
 	scripts/run.sh
+
+# PREFIX (default /usr/local) and DESTDIR as usual: the binary, /etc/impulse, the systemd unit,
+# logrotate, /var/spool/impulse and /var/log/impulse (docs/operations.md).
+PREFIX ?= /usr/local
+install:
+	scripts/install.sh $(PREFIX)
+
+# A Debian package (dpkg-deb) in .build/, and its install-and-start test.
+package:
+	scripts/package-deb.sh
+
+package-test:
+	scripts/package-test.sh
 
 test:
 	scripts/test.sh

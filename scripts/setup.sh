@@ -97,6 +97,8 @@ if [[ $what == test || $what == bench ]]; then
     echo "setup: adding the system user impulse" >&2
     "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin impulse
   fi
+  # logrotate: the package test rotates the installed server's logs (and has it reopen them).
+  need logrotate /usr/sbin/logrotate
   # HAProxy: the load balancer whose PROXY protocol headers (v1 and v2) listeners are checked with.
   need haproxy /usr/sbin/haproxy
   need python3 python3

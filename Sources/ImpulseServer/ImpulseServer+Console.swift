@@ -39,6 +39,9 @@ extension ImpulseServer {
     @discardableResult
     public func reload(from path: String) -> (ok: Bool, text: String) {
         logger.notice("config reload: reading \(path)")
+        let notifier = SystemdNotifier()
+        notifier.reloading()
+        defer { notifier.ready(status: "serving") }
         let fresh: ImpulseConfiguration
         do {
             fresh = try ConfigurationLoader().load(path: path)

@@ -8,16 +8,22 @@ import ServiceLifecycle
 public struct ImpulseService: Service {
     let server: ImpulseServer
     let logger: Logger
+    /// What systemd is told once the service runs (its signal handlers are in place by then).
+    let readyStatus: String
 
-    public init(server: ImpulseServer, logger: Logger) {
+    public init(server: ImpulseServer, logger: Logger, readyStatus: String = "serving") {
         self.server = server
         self.logger = logger
+        self.readyStatus = readyStatus
     }
 
     public func run() async throws {
+        // systemd's Type=notify: mail is accepted, and SIGTERM and SIGHUP are handled, from now on.
+        SystemdNotifier().ready(status: readyStatus)
         // Returns when graceful shutdown is triggered (throws only when the task is cancelled,
         // which is a shutdown too).
         try? await gracefulShutdown()
+        SystemdNotifier().stopping()
         logger.notice(
             "impulse stopping: finishing in-flight transactions (at most \(server.configuration.shutdownTimeout)s)")
         let server = self.server

@@ -14,12 +14,15 @@ struct Console: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Talk to a running server's control listener (interactive without a command).",
         discussion: "The socket is --socket, else the first Control_Listener socket of --config, else "
-            + "/tmp/2025 (Momentum's ec_console default, where the example configuration listens). A "
+            + "/tmp/2025 (Momentum's ec_console default, where the example configuration listens), or "
+            + "/run/impulse/ctl.sock (the installed configuration's) when only that one exists. A "
             + "socket is a Unix socket path (relative to the current directory) or 127.0.0.1:port. Exit "
             + "status: 0 done, 1 refused or failed, 2 unreachable. The server's commands: impulse console help.")
 
-    /// Where ec_console looks without being told, and where the example configuration listens.
+    /// Where ec_console looks without being told, and where the example configuration listens;
+    /// then where the installed configuration listens (docs/operations.md).
     static let defaultSocket = "/tmp/2025"
+    static let installedSocket = "/run/impulse/ctl.sock"
 
     @Option(name: .long, help: "The control socket: a Unix socket path, or 127.0.0.1:port.")
     var socket: String?
@@ -77,7 +80,11 @@ struct Console: ParsableCommand {
     /// --socket, else the configuration's first control socket, else the default.
     func endpoint() throws -> String {
         if let socket { return socket }
-        guard let config else { return Self.defaultSocket }
+        guard let config else {
+            let exists = { (path: String) in FileManager.default.fileExists(atPath: path) }
+            return !exists(Self.defaultSocket) && exists(Self.installedSocket)
+                ? Self.installedSocket : Self.defaultSocket
+        }
         guard let configuration = loadConfiguration(config) else { throw ExitCode(2) }
         switch configuration.control?.endpoints.first {
         case .unix(let path, _): return path

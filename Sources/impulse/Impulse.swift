@@ -113,7 +113,11 @@ struct Serve: ParsableCommand {
         // server's control queue.
         let group = ServiceGroup(
             configuration: .init(
-                services: [ImpulseService(server: server, logger: logger)],
+                services: [
+                    ImpulseService(
+                        server: server, logger: logger,
+                        readyStatus: "listening on \(addresses.joined(separator: ", "))")
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         server.onShutdownRequest { Task { await group.triggerGracefulShutdown() } }
         // SIGHUP: config reload (Momentum's console `config reload`): on any error the running
