@@ -13,6 +13,8 @@ stage=.build/package/root
 rm -rf .build/package
 mkdir -p "$stage/DEBIAN"
 DESTDIR="$PWD/$stage" IMPULSE_SKIP_BUILD=1 scripts/install.sh /usr >/dev/null
+# Debugging symbols stay in the build tree; the package carries the stripped binary.
+strip --strip-unneeded "$stage/usr/sbin/impulse"
 
 commit_time=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 hash=$(git rev-parse --short HEAD 2>/dev/null || echo local)
