@@ -203,6 +203,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // The HTTP_Listener's API: message injection (Momentum's REST transmissions), /stats JSON,
+        // authentication and rate of each Listen. Handles untrusted network input.
+        .target(
+            name: "HTTPInjection",
+            dependencies: [
+                "SMTPServer", "Delivery", "ImpulseMetrics", "ImpulseConfig", "Scriptlet", "PolicyRuntime", "Spool",
+                "SMTPProtocol", "SenderAuth", "CLibCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
         // The operator's console: the control listener (`Control_Listener`) and one file per
         // console command. Trusted: local operators (the listener's socket mode or address decides
         // who they are).
@@ -222,6 +234,7 @@ let package = Package(
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "Resolver", "Delivery", "LuaBridge",
                 "Logs", "ImpulseMetrics", "PolicyRuntime", "SMTPServer", "Control", "SenderAuth", "Datasource",
+                "HTTPInjection",
                 "SharedThrottles", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -292,6 +305,8 @@ let package = Package(
         .testTarget(
             name: "SharedThrottlesTests", dependencies: ["SharedThrottles", "ImpulseConfig"], swiftSettings: strict),
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
+        .testTarget(
+            name: "HTTPInjectionTests", dependencies: ["HTTPInjection", "ImpulseConfig"], swiftSettings: strict),
         .testTarget(
             name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(

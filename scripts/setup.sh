@@ -117,6 +117,14 @@ if [[ $what == test || $what == bench ]]; then
     need python3-authres /usr/lib/python3/dist-packages/authres/__init__.py
     python3 -c 'import authres' >/dev/null 2>&1 || python3 -m pip install -q authres
   fi
+  # openapi-spec-validator and jsonschema: docs/http-api.yaml is checked, and the API's answers
+  # are checked against it.
+  if ! python3 -c 'import openapi_spec_validator, jsonschema, yaml' >/dev/null 2>&1; then
+    need python3-yaml /usr/lib/python3/dist-packages/yaml/__init__.py
+    need python3-jsonschema /usr/lib/python3/dist-packages/jsonschema/__init__.py
+    python3 -c 'import openapi_spec_validator, jsonschema, yaml' >/dev/null 2>&1 \
+      || python3 -m pip install -q openapi-spec-validator jsonschema pyyaml
+  fi
   # pyspf: the independent SPF implementation the tests check against.
   if ! python3 -c 'import spf' >/dev/null 2>&1; then
     need python3-spf /usr/lib/python3/dist-packages/spf.py

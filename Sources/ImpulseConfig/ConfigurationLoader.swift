@@ -208,26 +208,7 @@ struct Binder {
                 }
             case "threadpool": bindThreadPool(scope, into: &config.threadPools)
             case "datasource": bindDatasource(scope, into: &config.datasources)
-            case "http_listener":
-                for option in scope.options {
-                    warning(option.location, "option '\(option.spelling)' in \(scope.displayName) is not supported yet")
-                }
-                for child in scope.scopes {
-                    guard child.keyword == "listen", let instance = child.instance else {
-                        error(
-                            child.location,
-                            "'\(child.spelling)' is not valid inside \(scope.displayName) (expected Listen)")
-                        continue
-                    }
-                    for option in child.options {
-                        warning(
-                            option.location, "option '\(option.spelling)' in \(child.displayName) is not supported yet")
-                    }
-                    switch ListenAddress.parse(instance) {
-                    case .success(let address): config.httpListens.append(address)
-                    case .failure(let failure): error(child.location, failure.reason)
-                    }
-                }
+            case "http_listener": bindHTTPListener(scope, into: &config.httpListeners)
             case "control_listener":
                 if config.control != nil {
                     error(scope.location, "a second Control_Listener (put every Listen in one)")

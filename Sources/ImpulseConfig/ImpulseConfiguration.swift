@@ -43,8 +43,11 @@ public struct ImpulseConfiguration: Sendable {
     public var bounceClassifier = BounceClassifierConfiguration()
     /// `Control_Listener`: the console's sockets. Without the stanza there is no control socket.
     public var control: ControlListenerConfiguration?
-    /// `HTTP_Listener { Listen "addr:port" { } }`: Prometheus metrics at `/metrics`.
-    public var httpListens: [ListenAddress] = []
+    /// `HTTP_Listener { Listen "addr:port" { } }`: Prometheus metrics at `/metrics`, the
+    /// injection API and /stats (docs/http-api.md).
+    public var httpListeners: [HTTPListen] = []
+    /// The addresses of `httpListeners`.
+    public var httpListens: [ListenAddress] { httpListeners.map(\.address) }
     /// `ThreadPool "name" { Concurrency Backlog }`: Momentum's standard pools with their
     /// defaults, changed or extended by the file's stanzas (msys.runInPool runs in them).
     public var threadPools: [ThreadPoolDefinition] = ThreadPoolDefinition.standard

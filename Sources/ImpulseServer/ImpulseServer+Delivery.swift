@@ -24,7 +24,7 @@ extension ImpulseServer {
                     log.reception(
                         messageID: envelope.id, sessionID: 0, recipient: recipient.address,
                         sender: envelope.sender(of: index), clientIP: envelope.peerAddress, size: entry.dataLength,
-                        protocolName: envelope.receivedProtocol == "internal" ? "internal" : "esmtp",
+                        protocolName: Self.mainlogProtocol(envelope.receivedProtocol),
                         bindingGroup: group ?? "default", binding: binding ?? "default")
                 }
             }
@@ -95,6 +95,16 @@ extension ImpulseServer {
                 the message is queued
                 """)
             return entry
+        }
+    }
+
+    /// The protocol field of a mainlog `R` line, Momentum's words: `esmtp`, `rest` (HTTP
+    /// injection), `internal` (made by the server).
+    static func mainlogProtocol(_ received: String) -> String {
+        switch received {
+        case "internal": return "internal"
+        case "HTTP": return "rest"
+        default: return "esmtp"
         }
     }
 

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Control
 import Delivery
 import Foundation
+import HTTPInjection
 import ImpulseConfig
 import ImpulseMetrics
 import Logging
@@ -62,7 +63,7 @@ public final class ImpulseServer: Sendable {
     struct Opened {
         var listeners: [Channel] = []
         var controlServer: ControlServer?
-        var metricsServer: MetricsHTTPServer?
+        var metricsServer: HTTPListenerServer?
         var recovered: [SpoolDirectory.Entry] = []
     }
 
@@ -251,9 +252,7 @@ public final class ImpulseServer: Sendable {
                         answer(response.map { ($0.status, $0.reason, $0.contentType, $0.body, $0.headers) })
                     }
                 }
-                let metricsServer = try MetricsHTTPServer(
-                    configuration.httpListens.map { ($0.host, $0.port) }, group: group, endpoint: endpoint
-                ) {
+                let scrape: @Sendable () -> [UInt8] = {
                     let spoolBytes = ((try? FileManager.default.contentsOfDirectory(atPath: spoolQueue)) ?? []).reduce(
                         0
                     ) { total, name in
@@ -273,10 +272,17 @@ public final class ImpulseServer: Sendable {
                         queue: manager.totals(), throttles: manager.throttles(),
                         adaptive: manager.adaptiveTotals())
                 }
+                let api = HTTPAPI(
+                    listens: configuration.httpListeners, services: services, queueManager: manager, logger: logger,
+                    scrape: scrape, scriptEndpoint: endpoint)
+                let metricsServer = try HTTPListenerServer(
+                    configuration.httpListeners.map {
+                        ($0.address.host, $0.address.port, $0.settings.maxRequestSize)
+                    }, group: group, endpoint: api.handle)
                 opened.withLockedValue { $0.metricsServer = metricsServer }
                 for channel in metricsServer.channels {
                     let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                    logger.notice("metrics on http://\(address)/metrics")
+                    logger.notice("HTTP listener on http://\(address) (/metrics, /api/v1/transmissions, /stats)")
                 }
             } catch {
                 throw StartError(description: "HTTP_Listener: cannot listen: \(error)")

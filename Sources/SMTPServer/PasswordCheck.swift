@@ -5,8 +5,10 @@ import ImpulseConfig
 /// Checks SASL credentials against a `file://` password file (docs/smtp-auth.md): clear-text
 /// passwords compared in constant time, crypt(3) hashes through the system's libcrypt (slow by
 /// design: call it off the event loops), CRAM-MD5 digests recomputed from a clear-text password.
-enum PasswordCheck {
-    static func verify(_ credentials: SASLCredentials, in file: PasswordFile) -> SMTPSessionStateMachine.AuthVerdict {
+package enum PasswordCheck {
+    package static func verify(_ credentials: SASLCredentials, in file: PasswordFile)
+        -> SMTPSessionStateMachine.AuthVerdict
+    {
         guard let stored = file.entries[credentials.user] else { return .rejected(tooWeak: false) }
         switch (credentials.proof, stored) {
         case (.password(let given), .clear(let expected)):
@@ -35,7 +37,7 @@ enum PasswordCheck {
     }
 
     /// Constant time for equal lengths.
-    static func equal(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+    package static func equal(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
         guard lhs.count == rhs.count else { return false }
         var difference: UInt8 = 0
         for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }

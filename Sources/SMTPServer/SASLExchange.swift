@@ -16,6 +16,12 @@ public struct SASLCredentials: Sendable, Equatable {
     /// PLAIN's authorization identity (empty: the same as `user`).
     public var authorizationID: String
     public var proof: Proof
+
+    package init(user: String, authorizationID: String = "", proof: Proof) {
+        self.user = user
+        self.authorizationID = authorizationID
+        self.proof = proof
+    }
 }
 
 /// One AUTH exchange on the server side (RFC 4954 §4): the challenges to send and the

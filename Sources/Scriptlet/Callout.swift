@@ -18,6 +18,9 @@ public enum Callout: String, Sendable, CaseIterable {
     case finalValidation2 = "core_final_validation2"
     case finalValidation = "core_final_validation"
     case postFinalValidation = "core_post_final_validation"
+    /// Momentum 4's hook for messages generated from an HTTP injection (REST transmissions),
+    /// before set_binding and final validation.
+    case messageGeneratedDataSpool = "msg_gen_data_spool"
 
     /// The callout's position in `allCases`, 1-based (how Impulse names it to Lua). A switch, not
     /// a table: this runs for every callout (CalloutTests checks it against `allCases`).
@@ -39,6 +42,7 @@ public enum Callout: String, Sendable, CaseIterable {
         case .finalValidation2: return 14
         case .finalValidation: return 15
         case .postFinalValidation: return 16
+        case .messageGeneratedDataSpool: return 17
         }
     }
 
@@ -46,7 +50,7 @@ public enum Callout: String, Sendable, CaseIterable {
     public var isHook: Bool {
         switch self {
         case .validateAccept, .preMessageEachRcpt, .postMessageEachRcpt, .finalValidation2, .finalValidation,
-            .postFinalValidation:
+            .postFinalValidation, .messageGeneratedDataSpool:
             return true
         default: return false
         }

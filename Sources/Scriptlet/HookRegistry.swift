@@ -72,7 +72,7 @@ public enum HookRegistry {
         "core_post_final_validation", "core_pre_msg_each_rcpt", "core_post_msg_each_rcpt",
         "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
         "core_log_rejection_v1", "core_ec_message_enqueue", "core_pre_mailq_message_requeue",
-        "core_get_outbound_tls_parameters"
+        "core_get_outbound_tls_parameters", "msg_gen_data_spool"
     ]
     /// Hooks Impulse will fire but does not yet (a module implementing one is told); none now.
     public static let declaredForDelivery: Set<String> = []
@@ -364,6 +364,9 @@ public enum HookRegistry {
         ("core_post_msg_each_rcpt", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_post_final_validation", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         ("core_final_validation2", "int", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
+        // Momentum 4's hook for HTTP-injected (msg_gen) messages: Momentum passes the message;
+        // Impulse also passes accept and vctx, so a module can refuse it (vctx:set_code).
+        ("msg_gen_data_spool", "void", "ec_message * msg, accept_construct * ac, validate_context * ctx"),
         // The rejection log hook: core_log_rejection with the text already formatted (INFERRED).
         (
             "core_log_rejection_v1", "void",

@@ -223,7 +223,8 @@ public struct SpoolEnvelope: Sendable, Equatable {
         appendJSON(value, to: &out)
     }
 
-    static func appendJSON(_ string: String, to out: inout String) {
+    /// `string` as a JSON string (RFC 8259 §7), control characters escaped.
+    package static func appendJSON(_ string: String, to out: inout String) {
         out += "\""
         for scalar in string.unicodeScalars {
             switch scalar {

@@ -68,11 +68,12 @@ final class HookRegistryTests: XCTestCase {
 }
 
 final class CalloutTests: XCTestCase {
-    /// The numbers Lua knows callouts by are their 1-based positions; hooks are the `core_` ones.
-    func testNumbersFollowTheCaseOrderAndHooksAreCoreNames() {
+    /// The numbers Lua knows callouts by are their 1-based positions; hooks are the
+    /// `<scope>_<hook>` ones (`core_…`, and the msg_gen module's `msg_gen_data_spool`).
+    func testNumbersFollowTheCaseOrderAndHooksAreScopedNames() {
         for (offset, callout) in Callout.allCases.enumerated() {
             XCTAssertEqual(callout.number, offset + 1, "\(callout)")
-            XCTAssertEqual(callout.isHook, callout.rawValue.hasPrefix("core_"), "\(callout)")
+            XCTAssertEqual(callout.isHook, !callout.rawValue.hasPrefix("validate_"), "\(callout)")
         }
     }
 }

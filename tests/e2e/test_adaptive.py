@@ -47,7 +47,7 @@ def adaptive_log(server):
 
 
 def metric(server, name):
-    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     return int(float(re.search(rf"^{name} (\S+)$", text, re.M).group(1)))
 

@@ -143,7 +143,7 @@ def test_script_endpoints_on_the_http_listener(server_factory):
     server = policy_server(server_factory, {"endpoints": ENDPOINTS})
     server.config.write_text(server.config.read_text() + 'HTTP_Listener {\n  Listen "127.0.0.1:0" { }\n}\n')
     server.start()
-    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
     base = f"http://127.0.0.1:{port}"
     with urllib.request.urlopen(base + "/policy/status?x=1", timeout=10) as response:
         assert (response.status, response.read()) == (200, b"policy ok /policy/status?x=1")

@@ -27,7 +27,7 @@ def test_metrics_count_a_known_load(server_factory):
     server = policy_server(server_factory, {"m": POLICY}, body='  relay_domains = ( "example.test" "other.test" )')
     server.config.write_text(server.config.read_text() + 'HTTP_Listener {\n  Listen "127.0.0.1:0" { }\n}\n')
     server.start()
-    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
     with smtplib.SMTP("127.0.0.1", server.port) as client:
         client.sendmail("a@source.test", ["x@example.test", "y@other.test"], "Subject: 1\r\n\r\nbody\r\n")
         client.sendmail("a@source.test", ["z@example.test", "blocked@example.test"], "Subject: 2\r\n\r\nbody\r\n")

@@ -97,7 +97,7 @@ def test_suspend_and_resume_a_domain_and_metrics(setup):
     assert console(server, "resume", "domain", "sink.test") == (0, "sink.test resumed.\n")
     assert sink.wait_for(1)[0].recipients == ["held@sink.test"]
     delayed_id(server, "tempfail5@sink.test")
-    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     assert re.search(r'^impulse_messages_delivered_total\{binding="default",domain="sink.test"\} 1(\.0)?$', text, re.M) or \
         re.search(r'^impulse_messages_delivered_total\{domain="sink.test",binding="default"\} 1(\.0)?$', text, re.M), text

@@ -71,7 +71,7 @@ def test_message_throttle_paces_delivery_without_failing_anything(server_factory
                      listing, re.M), listing
     view = console(server, "domain", "solo.itest")
     assert "Throttle: domain solo.itest messages 10/s: sent 31" in view
-    port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", server.log.read_text()).group(1))
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     holds = re.search(r'impulse_outbound_throttle_holds\{scope="domain",kind="messages"\} (\d+)', metrics)
     assert holds and int(holds.group(1)) > 0, metrics

@@ -1205,6 +1205,7 @@ local hook_arguments = {
   core_final_validation2 = function(session) return session.msg, session.accept, session.vctx end,
   core_final_validation = function(session) return session.msg, session.accept, session.vctx end,
   core_post_final_validation = function(session) return session.msg, session.accept, session.vctx end,
+  msg_gen_data_spool = function(session) return session.msg, session.accept, session.vctx end,
   core_pre_msg_each_rcpt = function(session) return session.msg, session.accept end,
   core_post_msg_each_rcpt = function(session) return session.msg, session.accept, session.vctx end,
 }

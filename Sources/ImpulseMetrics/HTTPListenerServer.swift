@@ -3,12 +3,34 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A request for an endpoint scripts registered (msys.httpsrv.register).
+/// A request to the HTTP_Listener, with where it came from.
 package struct EndpointRequest: Sendable {
     package var method: String
     package var uri: String
     package var headers: [(String, String)]
     package var body: [UInt8]
+    /// The client's and the listening socket's addresses.
+    package var remoteAddress: SocketAddress?
+    package var localAddress: SocketAddress?
+    /// Which `Listen` of the listener received it (its position in the configuration).
+    package var listenIndex: Int = 0
+    /// The event loop of the connection (the request's policy callouts run in its policy state).
+    package var eventLoop: EventLoop?
+
+    package init(method: String, uri: String, headers: [(String, String)], body: [UInt8]) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The path without its query.
+    package var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+
+    /// The first header field named `name` (case-insensitive).
+    package func header(_ name: String) -> String? {
+        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+    }
 }
 
 /// What an endpoint answered: status, reason, content type, body, extra `Name: value` fields.
@@ -19,27 +41,25 @@ package typealias EndpointResponse = (
 /// Answers an endpoint request, later and from any thread: the response, or nil (404).
 package typealias EndpointAnswer = @Sendable (EndpointResponse?) -> Void
 
-/// The `HTTP_Listener`: `GET /metrics` answers Prometheus' text exposition; other paths go to the
-/// endpoints scripts registered (`endpoint`, which answers through its callback, never on the
-/// event loop's time). A request body over `maxRequestBody` is refused with 413.
-package final class MetricsHTTPServer: Sendable {
+/// The `HTTP_Listener`'s sockets (docs/http-api.md): HTTP/1.1 with keep-alive; each complete
+/// request goes to `endpoint`, which answers through its callback from any thread, never on the
+/// event loop's time. A body over its Listen's `maxRequestBody` is refused with 413.
+package final class HTTPListenerServer: Sendable {
     package let channels: [Channel]
-    /// Octets of a request body at most.
-    package static let maxRequestBody = 1 << 20
 
     package init(
-        _ addresses: [(host: String, port: Int)], group: EventLoopGroup,
-        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void = { $1(nil) },
-        scrape: @escaping @Sendable () -> [UInt8]
+        _ addresses: [(host: String, port: Int, maxRequestBody: Int)], group: EventLoopGroup,
+        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
     ) throws {
         var channels: [Channel] = []
-        for address in addresses {
+        for (index, address) in addresses.enumerated() {
             let channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                         try channel.pipeline.syncOperations.addHandler(
-                            MetricsRequestHandler(scrape: scrape, endpoint: endpoint))
+                            HTTPRequestHandler(
+                                listenIndex: index, maxRequestBody: address.maxRequestBody, endpoint: endpoint))
                     }
                 }
                 .bind(host: address.host, port: address.port).wait()
@@ -51,24 +71,27 @@ package final class MetricsHTTPServer: Sendable {
     package func close() { for channel in channels { try? channel.close().wait() } }
 }
 
-package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
+package final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelHandler {
     package typealias InboundIn = HTTPServerRequestPart
     package typealias OutboundOut = HTTPServerResponsePart
 
-    package let scrape: @Sendable () -> [UInt8]
     package let endpoint: @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
+    package let listenIndex: Int
+    package let maxRequestBody: Int
     package var head: HTTPRequestHead?
     package var body: [UInt8] = []
     package var tooLarge = false
     package var idleTask: Scheduled<Void>?
     /// A connection idle this long is closed (a scraper reconnects; a silent peer holds nothing).
+    /// The clock stops while a request is being answered (an injection may take its time).
     package static let idleTimeout = TimeAmount.seconds(30)
 
     package init(
-        scrape: @escaping @Sendable () -> [UInt8],
-        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void = { $1(nil) }
+        listenIndex: Int, maxRequestBody: Int,
+        endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
     ) {
-        self.scrape = scrape
+        self.listenIndex = listenIndex
+        self.maxRequestBody = maxRequestBody
         self.endpoint = endpoint
     }
 
@@ -87,39 +110,45 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
             head = request
             body = []
             tooLarge = false
-        case .body(var chunk):
-            if body.count + chunk.readableBytes > MetricsHTTPServer.maxRequestBody {
+            if let declared = request.headers.first(name: "Content-Length").flatMap(Int.init),
+                declared > maxRequestBody
+            {
                 tooLarge = true
+            }
+        case .body(var chunk):
+            if tooLarge || body.count + chunk.readableBytes > maxRequestBody {
+                tooLarge = true
+                body = []
             } else if let bytes = chunk.readBytes(length: chunk.readableBytes) {
                 body += bytes
             }
         case .end:
             guard let request = head else { return }
             head = nil
-            let isMetrics = request.method == .GET && request.uri.split(separator: "?").first == "/metrics"
-            let scrape = scrape
-            let endpoint = endpoint
+            idleTask?.cancel()
             let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
-            let received = EndpointRequest(
+            var received = EndpointRequest(
                 method: request.method.rawValue, uri: request.uri,
                 headers: request.headers.map { ($0.name, $0.value) }, body: body)
-            let tooLarge = self.tooLarge
+            received.remoteAddress = context.channel.remoteAddress
+            received.localAddress = context.channel.localAddress
+            received.listenIndex = listenIndex
+            received.eventLoop = loop
             body = []
             let answer: EndpointAnswer = { response in
                 let response =
-                    response ?? (404, "Not Found", "text/plain", Array("not found: try /metrics\n".utf8), [])
+                    response ?? (404, "Not Found", "text/plain", Array("not found\n".utf8), [])
                 loop.execute {
                     bound.value.handler.respond(response, version: request.version, context: bound.value.context)
                 }
             }
             if tooLarge {
-                answer((413, "Payload Too Large", "text/plain", Array("request body too large\n".utf8), []))
-            } else if isMetrics {
-                // Scraping reads the spool directory: off the event loop.
-                DispatchQueue.global().async {
-                    answer((200, "OK", "text/plain; version=0.0.4; charset=utf-8", scrape(), []))
-                }
+                answer(
+                    (
+                        413, "Payload Too Large", "application/json",
+                        Array(#"{"errors":[{"message":"request body larger than max_request_size"}]}"#.utf8), []
+                    ))
             } else {
                 endpoint(received, answer)
             }
@@ -127,6 +156,7 @@ package final class MetricsRequestHandler: ChannelInboundHandler, RemovableChann
     }
 
     package func respond(_ response: EndpointResponse, version: HTTPVersion, context: ChannelHandlerContext) {
+        rearm(context.channel)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: "\(response.body.count)")
