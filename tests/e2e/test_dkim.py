@@ -546,3 +546,30 @@ msys.registerModule("verifier", mod)
     finally:
         dns.terminate()
         dns.wait()
+
+
+def test_messages_injected_over_http_are_signed_and_delivered(server_factory, sink, keys):
+    """The HTTP injection API (docs/http-api.md) goes through the same signing as SMTP."""
+    import json
+    import re
+    import urllib.request
+    stanza = STANZA.replace('"keys/', f'"{keys["directory"]}/')
+    server = server_factory(
+        body='  relay_domains = ( "sink.test" )', deliver=True,
+        global_options=f'domain "sink.test" {{ gateway = "127.0.0.1:{sink.port}" }}\n',
+        extra=stanza + 'HTTP_Listener {\n  Listen "127.0.0.1:0" { }\n}\n').start()
+    port = int(re.search(r"HTTP listener on http://127\.0\.0\.1:(\d+) ", server.log.read_text()).group(1))
+    body = {"recipients": [{"address": "bob@sink.test", "substitution_data": {"n": "Bob"}}, "eve@sink.test"],
+            "content": {"from": {"email": "alice@sender.test", "name": "Alice"}, "subject": "Hi {{n}}",
+                        "text": "Hello {{n}}, café.\n"}}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/transmissions",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    received = sink.wait_for(2)
+    for message in received:
+        assert message.data.startswith(b"DKIM-Signature: v=1;"), message.data[:200]
+        assert b"d=sender.test" in message.data
+        assert verifies(message.data, keys), message.data[:800]
+        assert not verifies(message.data.replace(b"Subject: Hi", b"Subject: Ho"), keys)
+    assert sorted(m.recipients[0] for m in received) == ["bob@sink.test", "eve@sink.test"]
