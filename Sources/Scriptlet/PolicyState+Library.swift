@@ -361,11 +361,12 @@ extension PolicyState {
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("$") || line.hasPrefix("!") { continue }
-            if line.hasPrefix(":") {
+            let fields = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
+            // `:A:TXT` sets the default value; an IPv6 block such as `::1/128` starts with ':' too.
+            if line.hasPrefix(":"), fields.first.flatMap({ CIDRBlock(String($0)) }) == nil {
                 defaultValue = value(Substring(line))
                 continue
             }
-            let fields = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
             guard let first = fields.first, let block = CIDRBlock(String(first)) else {
                 problems.append("line \(number + 1): not an address or CIDR block: \(line.prefix(60))")
                 continue

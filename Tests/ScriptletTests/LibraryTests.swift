@@ -106,6 +106,8 @@ final class LibraryTests: XCTestCase {
                 msys.cidr.define("bl", { type = "rbldnsd", file = "\(file)" })
                 msys.cidr.define("inline", { type = "inline", entries = { ["127.0.0.0/8"] = "loopback" },
                                              default_value = "other" })
+                -- An IPv6 block starts with ':' like rbldnsd's default-value line, and is a block.
+                msys.cidr.define("six", { type = "inline", entries = { ["::1/128"] = "loopback" } })
                 return true
                 """), [.boolean(true)])
         XCTAssertEqual(
@@ -123,6 +125,9 @@ final class LibraryTests: XCTestCase {
                 .string("loopback"), .string("other"), .boolean(false),
                 .string("msys.cidr.query: no table named 'missing' (define it first)")
             ])
+        XCTAssertEqual(
+            try run(second, #"return msys.cidr.query("six", "::1"), msys.cidr.query("six", "192.0.2.7")"#),
+            [.string("loopback"), .nil])
     }
 
     func testGaugeCachesAndCountersAreShared() throws {
