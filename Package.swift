@@ -215,6 +215,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // `impulse policy test`: a policy run against transcripts in a server on loopback, with
+        // DNS, msys.db and msys.http answered from the transcript.
+        .target(
+            name: "PolicyTest",
+            dependencies: [
+                "ImpulseServer", "SMTPServer", "Scriptlet", "ImpulseConfig", "Spool", "HTTPInjection",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: strict),
         // The operator's console: the control listener (`Control_Listener`) and one file per
         // console command. Trusted: local operators (the listener's socket mode or address decides
         // who they are).
@@ -248,7 +258,7 @@ let package = Package(
             name: "impulse",
             dependencies: [
                 "Logs",
-                "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine", "SenderAuth",
+                "ImpulseServer", "ImpulseConfig", "Spool", "Scriptlet", "CEditLine", "SenderAuth", "PolicyTest",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log")
@@ -305,6 +315,7 @@ let package = Package(
         .testTarget(
             name: "SharedThrottlesTests", dependencies: ["SharedThrottles", "ImpulseConfig"], swiftSettings: strict),
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
+        .testTarget(name: "PolicyTestTests", dependencies: ["PolicyTest"], swiftSettings: strict),
         .testTarget(
             name: "HTTPInjectionTests", dependencies: ["HTTPInjection", "ImpulseConfig"], swiftSettings: strict),
         .testTarget(

@@ -37,6 +37,9 @@ if ldd "$stage/usr/sbin/impulse" | grep -q "libswift\|/opt/swift"; then
 fi
 
 installed_size=$(du -sk "$stage" | cut -f1)
+# No "Provides: mail-transport-agent": Debian's MTAs conflict with that virtual package, so
+# installing Impulse would remove Postfix or Exim, and Impulse has no /usr/sbin/sendmail for the
+# packages that depend on an MTA.
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: impulse
 Version: $version
@@ -47,7 +50,6 @@ Depends: $depends, passwd
 Recommends: lua-cjson
 Section: mail
 Priority: optional
-Provides: mail-transport-agent
 Description: Mail transfer agent running Momentum (ecelerity) Lua policies
  Impulse reads Momentum's ecelerity.conf syntax and runs its Lua scriptlets
  unchanged: inbound SMTP with AUTH and TLS, a durable spool, outbound delivery

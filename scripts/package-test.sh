@@ -18,7 +18,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+mtas_before=$(dpkg-query -W -f '${Package} ${Status}\n' postfix exim4-daemon-light exim4-daemon-heavy 2>/dev/null \
+  | grep -c " installed$" || true)
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+mtas_after=$(dpkg-query -W -f '${Package} ${Status}\n' postfix exim4-daemon-light exim4-daemon-heavy 2>/dev/null \
+  | grep -c " installed$" || true)
+[[ $mtas_before == "$mtas_after" ]] || fail "installing the package removed another MTA"
 for path in /usr/sbin/impulse /lib/systemd/system/impulse.service /etc/logrotate.d/impulse \
   /etc/impulse/ecelerity.conf /usr/share/doc/impulse/operations.md; do
   dpkg -L impulse | grep -qx "$path" || fail "$path is not in the package"

@@ -72,9 +72,12 @@ public final class ImpulseServer: Sendable {
         shutdownRequest.withLockedValue { $0 = body }
     }
 
-    public init(
+    /// `trace` and `substituteEffects` are `impulse policy test`'s (docs/policy-test.md): what it
+    /// watches, and the answers that stand in for DNS, msys.db and msys.http.
+    package init(
         configuration: ImpulseConfiguration, configurationPath: String? = nil, logger: Logger,
-        threads: Int = System.coreCount
+        threads: Int = System.coreCount, trace: PolicyTrace? = nil,
+        substituteEffects: (@Sendable (PolicyEffect) -> EffectResult?)? = nil
     ) {
         self.configuration = configuration
         self.configurationPath = configurationPath
@@ -113,7 +116,7 @@ public final class ImpulseServer: Sendable {
             idGenerator: MessageIDGenerator(), hostname: configuration.hostname,
             receptionMemoryLimit: configuration.receptionMemoryLimit,
             blockingWork: pool, resolver: resolver, recordLog: recordLog,
-            metricsServed: !configuration.httpListens.isEmpty)
+            metricsServed: !configuration.httpListens.isEmpty, trace: trace, substituteEffects: substituteEffects)
         self.services = services
         // Policies' named throttles share the cluster's store (their own connection to it).
         services.effects.setNamedThrottles(

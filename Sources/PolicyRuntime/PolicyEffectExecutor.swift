@@ -27,9 +27,15 @@ package final class PolicyEffectExecutor: Sendable {
     /// msys.runInPool's pools (nil without a scriptlet stanza); replaced on reload.
     private let luaPools = NIOLockedValueBox<LuaThreadPools?>(nil)
 
+    /// Answers that stand in for DNS, msys.db and msys.http (`impulse policy test`'s transcript):
+    /// when set, those effects are answered by it, at once, and never reach the network.
+    package let substitute: (@Sendable (PolicyEffect) -> EffectResult?)?
+
     package init(
-        blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator
+        blockingWork: NIOThreadPool, resolver: DNSResolver?, spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator,
+        substitute: (@Sendable (PolicyEffect) -> EffectResult?)? = nil
     ) {
+        self.substitute = substitute
         self.blockingWork = blockingWork
         self.resolver = resolver
         self.spoolWriter = spoolWriter
@@ -72,6 +78,7 @@ package final class PolicyEffectExecutor: Sendable {
     /// The result of `effect` when it is there without waiting — a DNS answer in the resolver's
     /// cache — so the script goes on at once; nil when it must be carried out (`perform`).
     package func immediate(_ effect: PolicyEffect) -> EffectResult? {
+        if let substitute, let answer = substitute(effect) { return answer }
         if case .database(let call) = effect { return DatabaseEffects.cached(call, in: datasources) }
         guard case .dnsLookup(let name, let typeName) = effect, let resolver,
             let type = DNSRecordType(rawValue: typeName), let answer = resolver.cachedAnswer(name, type: type)
@@ -155,6 +162,7 @@ package final class PolicyEffectExecutor: Sendable {
     }
 
     private func carryOut(_ effect: PolicyEffect, origin: Origin, on loop: EventLoop) -> EventLoopFuture<EffectResult> {
+        if let substitute, let answer = substitute(effect) { return loop.makeSucceededFuture(answer) }
         switch effect {
         case .sleep(let seconds):
             return loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1_000_000_000))) { EffectResult.ok([]) }
@@ -281,6 +289,7 @@ extension PolicyEffectExecutor {
         guard MultiThreadedEventLoopGroup.currentEventLoop == nil else {
             return .failed("cannot wait here (an event loop); call it from a callout, a timer or a hook")
         }
+        if let substitute, let answer = substitute(effect) { return answer }
         if case .database(let call) = effect { return DatabaseEffects.runBlocking(call, in: datasources) }
         let origin = Origin(label: "blocking", limits: SMTPLimits())
         return (try? perform(effect, origin: origin, on: loop).wait()) ?? .failed("the server is stopping")

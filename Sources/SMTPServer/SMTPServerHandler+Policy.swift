@@ -23,6 +23,13 @@ extension SMTPServerHandler {
                 currentCallout.rawValue, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds &- calloutStarted))
         }
         if case .failed(let failure) = outcome { logPolicyFailure(failure) }
+        if let trace = services.trace, let currentCallout, let policyState, let before = contextBeforeCallout,
+            policyState.implements(currentCallout)
+        {
+            contextBeforeCallout = nil
+            let after = policyState.contextSnapshot(sessionID)
+            trace.callout(currentCallout, outcome, PolicyTrace.changes(from: before, to: after), after)
+        }
         switch outcome {
         case .reply, .disconnect: replyFromPolicy = true
         default: replyFromPolicy = false

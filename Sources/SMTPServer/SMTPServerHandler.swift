@@ -68,6 +68,8 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package var policyDeadline = NIODeadline.now()
     /// When the running callout started (for its latency metric).
     package var calloutStarted: UInt64 = 0
+    /// The session's context before the running callout (only under `impulse policy test`).
+    package var contextBeforeCallout: (conn: [String: String], mess: [String: String])?
     /// SPF, DKIM verification and DMARC for this session (the configuration's at its start).
     package let authentication: ReceptionAuthentication?
     /// The SPF result for the current transaction's MAIL FROM.
@@ -350,6 +352,7 @@ package final class SMTPServerHandler: ChannelInboundHandler {
             currentCallout = callout
             if services.metricsServed { calloutStarted = DispatchTime.now().uptimeNanoseconds }
             policyDeadline = .now() + .seconds(machine.policy.limits.commandTimeout)
+            if services.trace != nil { contextBeforeCallout = policyState.contextSnapshot(sessionID) }
             switch policyState.start(callout, session: sessionID, text: text) {
             case .done(let outcome):
                 action = decided(outcome)
@@ -427,6 +430,9 @@ package final class SMTPServerHandler: ChannelInboundHandler {
     package func submitToSpool(_ envelope: SpoolEnvelope, _ parts: [ByteBuffer], context: ChannelHandlerContext) {
         let promise = context.eventLoop.makePromise(of: Void.self)
         services.spoolWriter.submit(.init(envelope: envelope, data: parts, promise: promise))
+        if let trace = services.trace {
+            trace.spooled(envelope, parts.reduce(into: [UInt8]()) { $0 += $1.readableBytesView })
+        }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let domains = envelope.recipients.map { String($0.address.split(separator: "@").last ?? "") }
         let binding = envelope.binding ?? "default"

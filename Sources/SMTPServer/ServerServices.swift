@@ -32,6 +32,8 @@ package final class ServerServices: Sendable {
     package let signing = SharedSetting<ReceptionSigning>()
     /// SPF, DKIM verification and DMARC at reception, when configured.
     package let authentication = SharedSetting<ReceptionAuthentication>()
+    /// `impulse policy test`'s observer; nil when serving.
+    package let trace: PolicyTrace?
     /// An HTTP_Listener serves the metrics: only then are callouts timed.
     package var metricsServed: Bool { metrics.served }
     /// One policy state per event loop (empty without a scriptlet stanza); replaced on reload.
@@ -41,11 +43,13 @@ package final class ServerServices: Sendable {
 
     package init(
         spoolWriter: SpoolWriter, idGenerator: MessageIDGenerator, hostname: String, receptionMemoryLimit: Int,
-        blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool
+        blockingWork: NIOThreadPool, resolver: DNSResolver?, recordLog: DeliveryLog, metricsServed: Bool,
+        trace: PolicyTrace? = nil, substituteEffects: (@Sendable (PolicyEffect) -> EffectResult?)? = nil
     ) {
+        self.trace = trace
         self.effects = PolicyEffectExecutor(
             blockingWork: blockingWork, resolver: resolver, spoolWriter: spoolWriter,
-            idGenerator: idGenerator)
+            idGenerator: idGenerator, substitute: substituteEffects)
         self.recordLog = recordLog
         self.memory = ReceptionMemoryBudget(limit: receptionMemoryLimit)
         self.spoolWriter = spoolWriter

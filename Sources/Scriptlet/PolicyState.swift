@@ -331,6 +331,23 @@ public final class PolicyState {
         return value
     }
 
+    /// A session's string-valued context keys: connection (`conn`) and message (`mess`).
+    public func contextSnapshot(_ id: Int) -> (conn: [String: String], mess: [String: String]) {
+        var conn: [String: String] = [:]
+        var mess: [String: String] = [:]
+        guard let values = try? lua.callInternal(.contextDump, [.number(Double(id))]) else { return ([:], [:]) }
+        var index = 0
+        while index + 2 < values.count {
+            if case .string(let scope) = values[index], case .string(let key) = values[index + 1],
+                case .string(let value) = values[index + 2]
+            {
+                if scope == "c" { conn[key] = value } else { mess[key] = value }
+            }
+            index += 3
+        }
+        return (conn, mess)
+    }
+
     /// A new transaction: the message context starts empty (docs/lua/objects.md).
     public func beginMessage(_ id: Int) {
         _ = try? call(entry.newMessage, [.number(Double(id))])

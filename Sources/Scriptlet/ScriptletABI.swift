@@ -108,6 +108,8 @@ enum ScriptletABI {
         case set = "__impulse_set"
         case get = "__impulse_get"
         case newMessage = "__impulse_new_message"
+        /// A session's context keys, for `impulse policy test`'s report.
+        case contextDump = "__impulse_context_dump"
         case setMessage = "__impulse_set_message"
         case takeMessage = "__impulse_take_message"
         case takeRecipients = "__impulse_take_recipients"

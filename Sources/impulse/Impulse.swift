@@ -14,7 +14,7 @@ struct Impulse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "impulse",
         abstract: "A mail transfer agent that runs Momentum (ecelerity) Lua policies.",
-        subcommands: [Serve.self, CheckConfig.self, SpoolCommand.self, Console.self])
+        subcommands: [Serve.self, CheckConfig.self, SpoolCommand.self, Console.self, PolicyCommand.self])
 }
 
 /// Loads a configuration and prints its diagnostics; nil (after printing) when it has errors.

@@ -1090,6 +1090,24 @@ function __impulse_get(sid, scope, key)
   return session and (scope == MESS and session.mess or session.conn)[key]
 end
 
+-- Every string-valued context key of a session, as (scope, key, value) triples, scope "c" or "m",
+-- at most 1000 keys (what `impulse policy test` prints as context changes).
+function __impulse_context_dump(sid)
+  local session = sessions[sid]
+  if not session then return end
+  local out, n = {}, 0
+  for scope, dict in pairs({ c = session.conn, m = session.mess }) do
+    for key, value in pairs(dict) do
+      if n >= 3000 then break end
+      if type(key) == "string" and (type(value) == "string" or type(value) == "number") then
+        out[n + 1], out[n + 2], out[n + 3] = scope, key, tostring(value)
+        n = n + 3
+      end
+    end
+  end
+  return unpack(out, 1, n)
+end
+
 function __impulse_new_message(sid)
   local session = sessions[sid]
   if session then
