@@ -194,7 +194,7 @@ let package = Package(
             name: "SMTPServer",
             dependencies: [
                 "SMTPProtocol", "ImpulseConfig", "Spool", "Scriptlet", "LuaBridge", "Resolver", "Delivery",
-                "PolicyRuntime", "ImpulseMetrics", "SenderAuth", "CLibXCrypt", "CLibCrypto",
+                "PolicyRuntime", "ImpulseMetrics", "SenderAuth", "CLibXCrypt", "CLibCrypto", "Datasource",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

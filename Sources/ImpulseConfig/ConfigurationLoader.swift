@@ -65,6 +65,17 @@ struct Binder {
         for diagnostic in error.diagnostics where !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
     }
 
+    /// `ecauth://NAME` needs a `Datasource "NAME"` scope (it may come later in the file).
+    mutating func checkAuthDatasources(_ config: ImpulseConfiguration) {
+        let names = Set(config.datasources.map(\.name))
+        let policies = config.listeners.flatMap { [$0.policy] + $0.peers.map(\.policy) }
+        for backend in policies.flatMap({ $0.authBackends.values }) {
+            if case .datasource(let name, _) = backend.source, !names.contains(name) {
+                error(backend.location, "\(backend.uri): there is no Datasource \"\(name)\" scope")
+            }
+        }
+    }
+
     /// Reports an option Impulse does not handle in this scope: unsupported, misplaced or unknown.
     mutating func reject(_ option: ConfigOption, in scope: ConfigScope) {
         if MomentumOptionCatalog.names.contains(option.name) || InboundPolicy.optionNames.contains(option.name)
@@ -297,6 +308,7 @@ struct Binder {
                 "redis://host:port" }
                 """)
         }
+        checkAuthDatasources(config)
         config.warnings = diagnostics.filter { $0.severity == .warning }
         checkAuthservIDs(config)
         configuration = config

@@ -11,6 +11,10 @@ public struct AuthBackend: Sendable, Equatable {
         /// `scheme://rest`: a scheme a policy registers with msys.registerAuth; its
         /// `authenticate(rest, parameters, user, password)` decides.
         case script(scheme: String, path: String)
+        /// `ecauth://DATASOURCE` with `query = "SELECT … :username …"`: Momentum's auth_ds, a
+        /// datasource look-up. With `:password` in the query a returned row is a success;
+        /// without, the row's first column is the stored password (clear or crypt(3)).
+        case datasource(name: String, query: String)
     }
 
     public var uri: String
@@ -57,7 +61,25 @@ public struct AuthBackend: Sendable, Equatable {
             return AuthBackend(
                 uri: uri, source: .file(file), parameters: parameters, logAuthentication: logs,
                 location: option.location)
-        case "digest", "ecauth", "groups":
+        case "ecauth":
+            let name = rest.hasSuffix("/") ? String(rest.dropLast()) : rest
+            guard !name.isEmpty, !name.contains("/") else {
+                throw ConfigError(
+                    option.value.location,
+                    "'\(option.spelling)': ecauth://DATASOURCE names a Datasource scope, e.g. uri = \"ecauth://users\"")
+            }
+            guard let query = parameters["query"], query.contains(":username") else {
+                throw ConfigError(
+                    option.value.location,
+                    """
+                    '\(option.spelling)': ecauth:// needs query = "SELECT password FROM users WHERE name = :username" \
+                    (:username is the user; with :password in it, a row means the password is right)
+                    """)
+            }
+            return AuthBackend(
+                uri: uri, source: .datasource(name: name, query: query), parameters: parameters,
+                logAuthentication: logs, location: option.location)
+        case "digest", "groups":
             throw ConfigError(
                 option.value.location,
                 """

@@ -22,7 +22,16 @@ import Spool
 extension ImpulseServer {
     /// Loads the policy of `configuration` and installs it (start).
     func loadPolicy() throws {
-        install(try makePolicy(configuration))
+        install(try makePolicy(configuration), configuration)
+    }
+
+    /// The configuration's datasources (msys.db, and SMTP AUTH's ecauth://), their threads sized
+    /// by the thread pool each names.
+    func makeDatasources(_ configuration: ImpulseConfiguration) -> Datasources {
+        Datasources(configuration.datasources) { name in
+            let pool = configuration.threadPools.first { $0.name.lowercased() == name.lowercased() }
+            return max(pool?.concurrency ?? 4, 1)
+        }
     }
 
     /// One configuration's Lua policy: the scheduler's state (init/deinit), a state per event
@@ -60,10 +69,7 @@ extension ImpulseServer {
         let metrics: ServerMetrics? = configuration.httpListens.isEmpty ? nil : services.metrics
         let gc = (pause: scriptlet.gcPause, stepMultiplier: scriptlet.gcStepMultiplier)
         let maxMemory = scriptlet.maxMemory
-        let datasources = Datasources(configuration.datasources) { name in
-            let pool = configuration.threadPools.first { $0.name.lowercased() == name.lowercased() }
-            return max(pool?.concurrency ?? 4, 1)
-        }
+        let datasources = makeDatasources(configuration)
         // Every state of a generation: the same scripts, shared data, bindings and session counts.
         let executor = services.effects
         let waitLoop = group.next()
@@ -207,11 +213,12 @@ extension ImpulseServer {
     }
 
     /// Makes `generation` the policy of new sessions (sessions already open keep theirs); on the
-    /// control queue.
-    func install(_ generation: PolicyGeneration?) {
+    /// control queue. Without a policy, `configuration`'s datasources still serve SMTP AUTH.
+    func install(_ generation: PolicyGeneration?, _ configuration: ImpulseConfiguration) {
         services.setPolicyStates(generation?.states ?? [:])
         services.setThreadPools(generation?.pools)
-        services.effects.setDatasources(generation?.datasources)
+        services.effects.setDatasources(
+            generation?.datasources ?? (configuration.datasources.isEmpty ? nil : makeDatasources(configuration)))
         let hooks = [
             "core_log_delivery_v1", "core_log_transient_failure_v1", "core_log_permanent_failure_v1",
             "core_ec_message_enqueue", "core_pre_mailq_message_requeue", "core_get_outbound_tls_parameters"

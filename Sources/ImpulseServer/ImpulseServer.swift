@@ -326,7 +326,7 @@ public final class ImpulseServer: Sendable {
         }
         services.statistics.signing.setGranularity(.init(rawValue: newConfiguration.signingStats) ?? .all)
         let retired = policy.value
-        install(generation)
+        install(generation, newConfiguration)
         configurationQuery.withLockedValue { $0 = newConfiguration.query }
         if let retired {
             retired.scheduler.cancelTimers()

@@ -1,3 +1,4 @@
+import Datasource
 import ImpulseConfig
 import Logging
 import NIOCore
@@ -30,6 +31,41 @@ extension SMTPServerHandler {
                 }
             } else {
                 finish(PasswordCheck.verify(credentials, in: file), nil)
+            }
+        case .datasource(let name, let query):
+            guard let datasource = services.effects.datasources?[name] else {
+                finish(.temporaryFailure, "no datasource named '\(name)'")
+                return
+            }
+            var parameters: [String: SQLStatement.Value] = ["username": credentials.user]
+            let checksPassword = query.contains(":password")
+            if checksPassword {
+                // The database compares: only a password itself can be handed to it.
+                guard case .password(let password) = credentials.proof else {
+                    finish(.rejected(tooWeak: true), nil)
+                    return
+                }
+                parameters["password"] = password
+            }
+            let request = DatasourceRequest(
+                operation: .fetchRow, statement: SQLStatement(query), parameters: .named(parameters), noCache: true)
+            let blockingWork = services.effects.blockingWork
+            datasource.run(request, on: loop).whenSuccess { result in
+                switch result {
+                case .failure(let error): finish(.temporaryFailure, "datasource \(name): \(error.message)")
+                case .success(let answer) where answer.rows.isEmpty: finish(.rejected(tooWeak: false), nil)
+                case .success where checksPassword: finish(.accepted(user: credentials.user), nil)
+                case .success(let answer):
+                    guard let stored = answer.rows[0].first ?? nil else {
+                        return finish(.rejected(tooWeak: false), nil)
+                    }
+                    let file = PasswordFile(
+                        path: "ecauth://\(name)",
+                        entries: [credentials.user: stored.hasPrefix("$") ? .hashed(stored) : .clear(stored)])
+                    // A crypt(3) hash costs CPU: not on the event loop.
+                    blockingWork.runIfActive(eventLoop: loop) { PasswordCheck.verify(credentials, in: file) }
+                        .whenComplete { finish((try? $0.get()) ?? .temporaryFailure, nil) }
+                }
             }
         case .script(let scheme, let path):
             guard let policyState, policySessionOpen, case .password(let password) = credentials.proof else {

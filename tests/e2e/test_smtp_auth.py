@@ -228,3 +228,71 @@ def test_outbound_auth_to_a_smart_host(server_factory, certificate, tmp_path):
     for node in (good, bad):
         assert "hashed-pass" not in node.log.read_text() and "wrong-pass" not in node.log.read_text()
         assert "hashed-pass" not in (node.directory / "mainlog.ec").read_text()
+
+
+def test_ecauth_checks_credentials_in_a_datasource(server_factory, certificate, tmp_path):
+    """ecauth:// (Momentum's auth_ds) on a real SQLite file: the stored password (clear or crypt(3))
+    is compared, or the query compares it itself when it names :password."""
+    import sqlite3
+    hashed = subprocess.run(["openssl", "passwd", "-6", "-salt", "dbsalt", "db-hashed"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    database = tmp_path / "users.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE users (name TEXT PRIMARY KEY, password TEXT, active INTEGER)")
+        db.executemany("INSERT INTO users VALUES (?, ?, ?)",
+                       [("carol", "db-clear", 1), ("dave", hashed, 1), ("erin", "db-clear", 0)])
+    cert, key = certificate
+    body = (f'  relay_domains = ( "example.test" )\n  tls_certificate = "{cert}"\n  tls_key = "{key}"\n'
+            f'  smtp_extensions = ( "ENHANCEDSTATUSCODES" "STARTTLS" "AUTH PLAIN" "AUTH LOGIN" "AUTH CRAM-MD5" )\n'
+            '  AuthPlainParameters = [ uri = "ecauth://users"\n'
+            '    query = "SELECT password FROM users WHERE name = :username AND active = 1" ]\n'
+            '  AuthLoginParameters = [ uri = "ecauth://users"\n'
+            '    query = "SELECT 1 FROM users WHERE name = :username AND password = :password AND active = 1" ]\n'
+            '  AuthCramMD5Parameters = [ uri = "ecauth://users"\n'
+            '    query = "SELECT password FROM users WHERE name = :username AND active = 1" ]\n')
+    server = server_factory(body, extra=f'Datasource "users" {{\n  uri = ( "sqlite:{database}" )\n}}\n').start()
+
+    def attempt(mechanism, user, password):
+        with tls_client(server) as client:
+            client.user, client.password = user, password
+            authenticator = {"PLAIN": client.auth_plain, "LOGIN": client.auth_login,
+                             "CRAM-MD5": client.auth_cram_md5}[mechanism]
+            try:
+                code, _ = client.auth(mechanism, authenticator)
+            except smtplib.SMTPAuthenticationError as error:
+                code = error.smtp_code
+            if code == 235:
+                # Authenticated: may relay.
+                assert client.sendmail("a@sender.test", ["x@elsewhere.test"], b"Subject: t\r\n\r\nb\r\n") == {}
+            return code
+
+    assert attempt("PLAIN", "carol", "db-clear") == 235
+    assert attempt("PLAIN", "dave", "db-hashed") == 235
+    assert attempt("LOGIN", "carol", "db-clear") == 235
+    assert attempt("CRAM-MD5", "carol", "db-clear") == 235
+    assert attempt("PLAIN", "carol", "wrong") == 535
+    assert attempt("LOGIN", "carol", "wrong") == 535
+    assert attempt("PLAIN", "erin", "db-clear") == 535  # inactive: no row
+    assert attempt("PLAIN", "nobody", "x") == 535
+    assert attempt("CRAM-MD5", "dave", "db-hashed") == 534  # only a hash is stored: too weak (RFC 4954 §6)
+    assert "db-hashed" not in server.log.read_text() and "db-clear" not in server.log.read_text()
+
+
+def test_ecauth_configuration_errors(tmp_path):
+    config = tmp_path / "ecelerity.conf"
+
+    def check(parameters, datasource=True):
+        config.write_text('spoolbase = "spool"\nESMTP_Listener {\n  smtp_extensions = ( "AUTH PLAIN" )\n'
+                          f'  AuthPlainParameters = [ {parameters} ]\n  Listen "127.0.0.1:0" {{ }}\n}}\n'
+                          + ('Datasource "users" { uri = ( "sqlite:/tmp/x.db" ) }\n' if datasource else ""))
+        result = subprocess.run([BIN, "check-config", "--config", str(config)], capture_output=True, text=True)
+        return result.returncode, result.stdout + result.stderr
+
+    code, out = check('uri = "ecauth://users"')
+    assert code == 2 and "ecauth:// needs query" in out
+    code, out = check('uri = "ecauth://" query = "SELECT 1 WHERE :username"')
+    assert code == 2 and "ecauth://DATASOURCE names a Datasource scope" in out
+    code, out = check('uri = "ecauth://other" query = "SELECT password FROM u WHERE n = :username"')
+    assert code == 2 and 'ecelerity.conf:4:3: error: ecauth://other: there is no Datasource "other" scope' in out
+    code, out = check('uri = "ecauth://users" query = "SELECT password FROM u WHERE n = :username"')
+    assert code == 0, out
