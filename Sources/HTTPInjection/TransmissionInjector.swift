@@ -140,8 +140,17 @@ final class TransmissionInjector {
         var finished = false
         run.run { [self] outcome in
             finished = true
-            let changes = run.changes
+            var changes = run.changes
             let modified = state.takeModifiedMessage(sessionID)
+            if case .proceed = outcome, state.hasRoutingDomainHook {
+                // core_config_get_message_routing_domain has the last word, as for SMTP.
+                let domain = changes.routingDomain ?? String(address.split(separator: "@").last ?? "")
+                switch state.routingDomain(session: sessionID, defaultDomain: domain) {
+                case .success(let chosen?): changes.routingDomain = chosen
+                case .success: break
+                case .failure(let failure): logFailure(failure)
+                }
+            }
             if let failure = state.closeSession(sessionID) { logFailure(failure) }
             decided(
                 index, outcome, changes: changes, envelope: envelope, message: message, modified: modified, now: now)
@@ -154,7 +163,7 @@ final class TransmissionInjector {
     private var identityContext: [(String, String)] {
         guard let identity = client.identity else { return [] }
         return [
-            ("auth_user", identity.user), ("auth_name", "HTTP-\(identity.scheme.uppercased())"), ("auth_status", "ok")
+            ("auth_user", identity.user), ("auth_name", "HTTP-\(identity.scheme.uppercased())"), ("auth_status", "pass")
         ]
     }
 

@@ -160,6 +160,10 @@ end
 function mod:core_final_validation(msg, accept, vctx)
   if msg:rcptto():find("^later@") then vctx:set_code(451, "4.7.1 come back later") end
 end
+function mod:core_config_get_message_routing_domain(scope, msg, buff)
+  if tostring(buff):match("%.sub%.example%.test$") then buff:set("example.test") end
+  return #buff
+end
 msys.registerModule("inject", mod)
 """
 
@@ -180,6 +184,11 @@ def test_the_policy_sees_and_decides_each_injected_message(server_factory):
     assert b'X-Seen-Meta: {"tenant":"acme"}\r\n' in data
     assert b"X-Tenant: acme\r\n" in data and b"X-User: anonymous\r\n" in data
     assert envelope["binding"] == "bulk" or envelope["recipients"][0].get("binding") == "bulk", envelope
+    # The routing-domain hook has the last word, as for SMTP.
+    status, answer = request(http_port(server), "/api/v1/transmissions", dict(body, recipients=["x@a.sub.example.test"]))
+    assert status == 200
+    envelope, _ = server.records()[answer["results"]["recipients"][0]["message_id"]]
+    assert envelope.get("routing_domain") == "example.test", envelope
     # Every recipient refused for now: 503, so the client retries.
     status, answer = request(http_port(server), "/api/v1/transmissions", dict(body, recipients=["later@example.test"]))
     assert status == 503 and answer["results"]["recipients"][0]["code"] == 451
