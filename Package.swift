@@ -203,12 +203,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: strict),
+        // What the injection API reads and builds: strict JSON with positions, transmissions,
+        // templates and RFC 5322 messages. Handles untrusted network input; no I/O.
+        .target(
+            name: "TransmissionFormat", dependencies: ["Spool"], swiftSettings: strict),
         // The HTTP_Listener's API: message injection (Momentum's REST transmissions), /stats JSON,
         // authentication and rate of each Listen. Handles untrusted network input.
         .target(
             name: "HTTPInjection",
             dependencies: [
                 "SMTPServer", "Delivery", "ImpulseMetrics", "ImpulseConfig", "Scriptlet", "PolicyRuntime", "Spool",
+                "TransmissionFormat",
                 "SMTPProtocol", "SenderAuth", "CLibCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -220,7 +225,7 @@ let package = Package(
         .target(
             name: "PolicyTest",
             dependencies: [
-                "ImpulseServer", "SMTPServer", "Scriptlet", "ImpulseConfig", "Spool", "HTTPInjection",
+                "ImpulseServer", "SMTPServer", "Scriptlet", "ImpulseConfig", "Spool", "TransmissionFormat",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -309,6 +314,9 @@ let package = Package(
         .executableTarget(
             name: "FuzzSevenBitDowngrade", dependencies: ["FuzzSupport", "OutboundSMTP"],
             path: "Fuzz/FuzzSevenBitDowngrade", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzTransmission", dependencies: ["FuzzSupport", "TransmissionFormat"],
+            path: "Fuzz/FuzzTransmission", swiftSettings: strict),
         .testTarget(
             name: "SMTPProtocolTests", dependencies: ["SMTPProtocol"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "OutboundSMTPTests", dependencies: ["OutboundSMTP"], swiftSettings: strict),
@@ -317,7 +325,8 @@ let package = Package(
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
         .testTarget(name: "PolicyTestTests", dependencies: ["PolicyTest"], swiftSettings: strict),
         .testTarget(
-            name: "HTTPInjectionTests", dependencies: ["HTTPInjection", "ImpulseConfig"], swiftSettings: strict),
+            name: "HTTPInjectionTests", dependencies: ["HTTPInjection", "TransmissionFormat", "ImpulseConfig"],
+            swiftSettings: strict),
         .testTarget(
             name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver", "SMTPProtocol"], swiftSettings: strict),
         .testTarget(

@@ -12,7 +12,7 @@ seconds=${1:-${FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(FuzzSMTPCommand FuzzDataDecoder FuzzConfig FuzzThreadedLua FuzzReplyParser FuzzHeaderSection FuzzLuaPatterns FuzzDNSMessage FuzzDKIMVerify FuzzMIMEStructure FuzzSevenBitDowngrade)
+  targets=(FuzzSMTPCommand FuzzDataDecoder FuzzConfig FuzzThreadedLua FuzzReplyParser FuzzHeaderSection FuzzLuaPatterns FuzzDNSMessage FuzzDKIMVerify FuzzMIMEStructure FuzzSevenBitDowngrade FuzzTransmission)
 fi
 # lld: gold fails on AddressSanitizer objects with debug information.
 # The C layer (LuaShim) is instrumented too, so its branches guide the fuzzer.

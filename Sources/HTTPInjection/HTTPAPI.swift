@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import SMTPServer
 import Synchronization
+import TransmissionFormat
 
 /// The HTTP_Listener's routes (docs/http-api.md; the OpenAPI description is docs/http-api.yaml):
 /// `POST /api/v1/transmissions` injects, `GET /stats/summary` and `GET /stats/queues/mailq`

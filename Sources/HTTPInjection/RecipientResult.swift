@@ -1,3 +1,5 @@
+import TransmissionFormat
+
 /// What became of one recipient of a transmission, as the API answers it.
 package enum RecipientResult: Sendable, Equatable {
     /// Spooled and fsync'd (or discarded by policy, which a client is told as accepted, as SMTP's

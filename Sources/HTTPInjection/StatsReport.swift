@@ -1,6 +1,7 @@
 import Delivery
 import Foundation
 import SMTPServer
+import TransmissionFormat
 
 /// The read-only JSON of Momentum's `/stats/summary` and `/stats/queues/mailq` (docs/http-api.md):
 /// what the console's `summary` and `mailq` show.

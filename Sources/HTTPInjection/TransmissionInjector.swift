@@ -8,6 +8,7 @@ import SMTPServer
 import Scriptlet
 import SenderAuth
 import Spool
+import TransmissionFormat
 
 /// Injects one transmission on the event loop that received it (docs/http-api.md): for each
 /// recipient, builds its message, runs the policy's msg_gen callouts, signs it (the opendkim
@@ -34,7 +35,7 @@ final class TransmissionInjector {
     private var next = 0
     private var outstanding = 0
     private var completion: (([RecipientResult]) -> Void)?
-    private let composer: MessageComposer
+    private let hostname: String
     private let parser = MailPathParser(limits: SMTPLimits(), allowUTF8: true)
     private static let policyTimeout = TimeAmount.seconds(300)
 
@@ -48,7 +49,7 @@ final class TransmissionInjector {
         self.loop = loop
         self.logger = logger
         self.connectionContext = connectionContext
-        self.composer = MessageComposer(hostname: services.hostname)
+        self.hostname = services.hostname
         results = Array(repeating: nil, count: transmission.recipients.count)
     }
 
@@ -92,7 +93,7 @@ final class TransmissionInjector {
         let id = services.idGenerator.next(now: now)
         let message: [UInt8]
         do {
-            message = try MessageComposer(hostname: composer.hostname, now: now).compose(
+            message = try MessageComposer(hostname: hostname, date: ReceivedHeader.rfc5322Date(now)).compose(
                 transmission, for: recipient, messageID: id)
         } catch {
             results[index] = .rejected(code: 554, reason: "5.6.0 \(error)")

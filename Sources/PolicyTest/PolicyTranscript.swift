@@ -1,4 +1,4 @@
-import HTTPInjection
+import TransmissionFormat
 
 /// A policy test's transcript (docs/policy-test.md): the answers that stand in for DNS, msys.db
 /// and msys.http, one or more SMTP conversations (`> ` lines sent, `< ` lines expected), and

@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import HTTPInjection
+@testable import TransmissionFormat
 
 final class JSONParserTests: XCTestCase {
     func parse(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }
@@ -31,6 +31,7 @@ final class JSONParserTests: XCTestCase {
         XCTAssertNotNil(failure("\"\\ud800\""))
         XCTAssertNotNil(failure("\"\\q\""))
         XCTAssertNotNil(failure("{} {}"))
+        XCTAssertEqual(failure("[1e999]")?.reason, "the number is out of range")
         XCTAssertNotNil(failure(""))
         XCTAssertEqual(failure("\"abc")?.column, 1)
     }

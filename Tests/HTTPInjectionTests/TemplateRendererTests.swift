@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import HTTPInjection
+@testable import TransmissionFormat
 
 final class TemplateRendererTests: XCTestCase {
     let transmission = JSONValue.object([

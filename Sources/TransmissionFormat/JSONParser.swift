@@ -239,6 +239,8 @@ package struct JSONParser {
         guard let value = Double(String(decoding: bytes[start..<offset], as: UTF8.self)) else {
             throw error("not a number", at: start)
         }
+        // RFC 8259 §6 lets a parser bound the range: a double's.
+        guard value.isFinite else { throw error("the number is out of range", at: start) }
         return .number(value)
     }
 }

@@ -1,16 +1,16 @@
 import Foundation
-import SMTPServer
 
 /// Builds the RFC 5322 message (RFC 2045–2047 for MIME) one recipient of a transmission gets:
 /// the template rendered with the recipient's substitution data, CRLF line endings, and the
 /// fields a submission server adds when the client left them out (Date, Message-ID; RFC 6409 §8).
 package struct MessageComposer {
     package var hostname: String
-    package var now: Date
+    /// The Date: field's value (RFC 5322 §3.3) for the messages it builds.
+    package var date: String
 
-    package init(hostname: String, now: Date = Date()) {
+    package init(hostname: String, date: String) {
         self.hostname = hostname
-        self.now = now
+        self.date = date
     }
 
     package struct Failure: Error, CustomStringConvertible {
@@ -52,7 +52,7 @@ package struct MessageComposer {
             throw Failure(description: "content.email_rfc822 has no header section (RFC 5322 §2.1)")
         }
         var added = ""
-        if !Self.hasField("date", in: header) { added += "Date: \(ReceivedHeader.rfc5322Date(now))\r\n" }
+        if !Self.hasField("date", in: header) { added += "Date: \(date)\r\n" }
         if !Self.hasField("message-id", in: header) { added += "Message-ID: <\(messageID)@\(hostname)>\r\n" }
         return Array(added.utf8) + bytes
     }
@@ -77,7 +77,7 @@ package struct MessageComposer {
         if let replyTo = parts.replyTo {
             fields.append("Reply-To: " + Self.encodeWords(try renderer.render(replyTo, .header)))
         }
-        fields.append("Date: " + ReceivedHeader.rfc5322Date(now))
+        fields.append("Date: " + date)
         fields.append("Message-ID: <\(messageID)@\(hostname)>")
         for (name, value) in parts.headers {
             fields.append(name + ": " + Self.encodeWords(try renderer.render(value, .header)))
@@ -104,9 +104,19 @@ package struct MessageComposer {
             fields.append("Content-Transfer-Encoding: \(encoding)")
             body = encoded
         }
+        // Whatever a template rendered, a field stays one field (its encoded words fold with CRLF SP).
+        fields = fields.map(Self.oneField)
         let message = fields.joined(separator: "\r\n") + "\r\n\r\n" + body
         guard message.utf8.count <= InjectionLimits.maxMessageSize else { throw TemplateRenderer.TooLarge() }
         return Array(message.utf8)
+    }
+
+    /// `field` with any CR or LF that is not part of a fold (CRLF followed by a space) made a space.
+    static func oneField(_ field: String) -> String {
+        guard field.contains("\r") || field.contains("\n") else { return field }
+        let folded = field.replacingOccurrences(of: "\r\n ", with: "\u{0}")
+        return folded.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+            .replacingOccurrences(of: "\u{0}", with: "\r\n ")
     }
 
     /// `"Name" <address>`, the name as an encoded word when it is not plain ASCII (RFC 2047 §5).

@@ -59,10 +59,10 @@ package struct Transmission: Sendable {
         }
         substitutionData = try Self.object(json, "substitution_data", at: "")
         metadata = try Self.object(json, "metadata", at: "")
-        campaignID = try Self.string(json, "campaign_id", at: "")
+        campaignID = try Self.line(json, "campaign_id", at: "")
         let contentValue = try Self.require(json, "content", at: "")
         guard case .object = contentValue else { throw FieldError(location: "content", reason: "expected an object") }
-        var sender = try Self.string(json, "return_path", at: "")
+        var sender = try Self.line(json, "return_path", at: "")
         if let rfc822 = try Self.string(contentValue, "email_rfc822", at: "content") {
             for other in ["from", "subject", "text", "html", "headers", "reply_to"] where contentValue[other] != nil {
                 throw FieldError(location: "content.\(other)", reason: "not allowed with content.email_rfc822")
@@ -87,16 +87,16 @@ package struct Transmission: Sendable {
         var address: String
         var name: String?
         switch from {
-        case .string(let text): address = text
+        case .string(let text): address = try checkedLine(text, at: "content.from")
         case .object:
-            address = try string(from, "email", at: "content.from") ?? ""
-            name = try string(from, "name", at: "content.from")
+            address = try line(from, "email", at: "content.from") ?? ""
+            name = try line(from, "name", at: "content.from")
         default: throw FieldError(location: "content.from", reason: "expected an address or {\"email\", \"name\"}")
         }
         guard address.contains("@"), address.utf8.count <= InjectionLimits.maxAddress else {
             throw FieldError(location: "content.from", reason: "'\(address)' is not an email address")
         }
-        guard let subject = try string(content, "subject", at: "content") else {
+        guard let subject = try line(content, "subject", at: "content") else {
             throw FieldError(location: "content.subject", reason: "required")
         }
         var parts = Parts(fromAddress: address, fromName: name, subject: subject)
@@ -105,7 +105,7 @@ package struct Transmission: Sendable {
         guard parts.text != nil || parts.html != nil else {
             throw FieldError(location: "content", reason: "needs text, html or email_rfc822")
         }
-        parts.replyTo = try string(content, "reply_to", at: "content")
+        parts.replyTo = try line(content, "reply_to", at: "content")
         if let headers = content["headers"] {
             guard case .object(let members) = headers else {
                 throw FieldError(location: "content.headers", reason: "expected an object of header fields")
@@ -140,15 +140,15 @@ package struct Transmission: Sendable {
     private static func recipient(_ item: JSONValue, at location: String) throws(FieldError) -> Recipient {
         var recipient = Recipient(address: "")
         switch item {
-        case .string(let text): recipient.address = text
+        case .string(let text): recipient.address = try checkedLine(text, at: location)
         case .object:
             let address = try require(item, "address", at: location)
             switch address {
-            case .string(let text): recipient.address = text
+            case .string(let text): recipient.address = try checkedLine(text, at: location + ".address")
             case .object:
-                recipient.address = try string(address, "email", at: location + ".address") ?? ""
-                recipient.name = try string(address, "name", at: location + ".address")
-                recipient.headerTo = try string(address, "header_to", at: location + ".address")
+                recipient.address = try line(address, "email", at: location + ".address") ?? ""
+                recipient.name = try line(address, "name", at: location + ".address")
+                recipient.headerTo = try line(address, "header_to", at: location + ".address")
             default:
                 throw FieldError(location: location + ".address", reason: "expected an address or {\"email\", …}")
             }
@@ -178,6 +178,20 @@ package struct Transmission: Sendable {
         case .string(let text)?: return text
         default: throw FieldError(location: path(base, key), reason: "expected a string")
         }
+    }
+
+    private static func checkedLine(_ text: String, at location: String) throws(FieldError) -> String {
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw FieldError(location: location, reason: "control characters (line breaks) are not allowed here")
+        }
+        return text
+    }
+
+    /// A string that goes into a header field or the envelope: no line breaks or other control
+    /// characters (they would end the field and start another: header injection).
+    private static func line(_ json: JSONValue, _ key: String, at base: String) throws(FieldError) -> String? {
+        guard let text = try string(json, key, at: base) else { return nil }
+        return try checkedLine(text, at: path(base, key))
     }
 
     private static func object(_ json: JSONValue, _ key: String, at base: String) throws(FieldError) -> JSONValue? {
