@@ -64,12 +64,16 @@ extension Binder {
                     '\(option.spelling)' is not supported on the HTTP_Listener yet: keep it on loopback or put a \
                     TLS proxy in front (docs/http-api.md)
                     """)
+            case "idle_time": settings.idleTime = try OptionReader.integer(option, in: 1...86400)
+            case "event_loop", "listen_backlog":
+                warning(
+                    option.location, "option '\(option.spelling)' is not supported on the HTTP_Listener yet (ignored)")
             default:
                 error(
                     option.location,
                     """
                     unknown option '\(option.spelling)' for the HTTP_Listener (enable_authentication, \
-                    AuthBasicParameters, AuthBearerParameters, max_request_size, request_rate)
+                    AuthBasicParameters, AuthBearerParameters, max_request_size, request_rate, idle_time)
                     """)
             }
         } catch { record(error) }

@@ -24,6 +24,8 @@ public struct HTTPListenerSettings: Sendable, Equatable {
     public var bearerTokens: PasswordFile?
     /// Momentum's `max_request_size`: the largest request body, in octets.
     public var maxRequestSize = 16 << 20
+    /// Momentum's `idle_time`: seconds a connection may stay idle (not while a request is answered).
+    public var idleTime = 30
     /// `request_rate`: requests a listener socket serves per interval, across clients.
     public var requestRate = ThrottleRate(count: 1000, seconds: 1)
 

@@ -48,7 +48,7 @@ package final class HTTPListenerServer: Sendable {
     package let channels: [Channel]
 
     package init(
-        _ addresses: [(host: String, port: Int, maxRequestBody: Int)], group: EventLoopGroup,
+        _ addresses: [(host: String, port: Int, maxRequestBody: Int, idleSeconds: Int)], group: EventLoopGroup,
         endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
     ) throws {
         var channels: [Channel] = []
@@ -59,7 +59,8 @@ package final class HTTPListenerServer: Sendable {
                     channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                         try channel.pipeline.syncOperations.addHandler(
                             HTTPRequestHandler(
-                                listenIndex: index, maxRequestBody: address.maxRequestBody, endpoint: endpoint))
+                                listenIndex: index, maxRequestBody: address.maxRequestBody,
+                                idleTimeout: .seconds(Int64(address.idleSeconds)), endpoint: endpoint))
                     }
                 }
                 .bind(host: address.host, port: address.port).wait()
@@ -84,12 +85,13 @@ package final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelH
     package var idleTask: Scheduled<Void>?
     /// A connection idle this long is closed (a scraper reconnects; a silent peer holds nothing).
     /// The clock stops while a request is being answered (an injection may take its time).
-    package static let idleTimeout = TimeAmount.seconds(30)
+    package let idleTimeout: TimeAmount
 
     package init(
-        listenIndex: Int, maxRequestBody: Int,
+        listenIndex: Int, maxRequestBody: Int, idleTimeout: TimeAmount = .seconds(30),
         endpoint: @escaping @Sendable (EndpointRequest, @escaping EndpointAnswer) -> Void
     ) {
+        self.idleTimeout = idleTimeout
         self.listenIndex = listenIndex
         self.maxRequestBody = maxRequestBody
         self.endpoint = endpoint
@@ -100,7 +102,7 @@ package final class HTTPRequestHandler: ChannelInboundHandler, RemovableChannelH
 
     package func rearm(_ channel: Channel) {
         idleTask?.cancel()
-        idleTask = channel.eventLoop.scheduleTask(in: Self.idleTimeout) { channel.close(promise: nil) }
+        idleTask = channel.eventLoop.scheduleTask(in: idleTimeout) { channel.close(promise: nil) }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -280,7 +280,7 @@ public final class ImpulseServer: Sendable {
                     scrape: scrape, scriptEndpoint: endpoint)
                 let metricsServer = try HTTPListenerServer(
                     configuration.httpListeners.map {
-                        ($0.address.host, $0.address.port, $0.settings.maxRequestSize)
+                        ($0.address.host, $0.address.port, $0.settings.maxRequestSize, $0.settings.idleTime)
                     }, group: group, endpoint: api.handle)
                 opened.withLockedValue { $0.metricsServer = metricsServer }
                 for channel in metricsServer.channels {

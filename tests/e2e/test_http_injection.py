@@ -334,5 +334,18 @@ def test_listener_options_are_checked_at_load(tmp_path):
     assert code == 2 and "must allow at least one request" in out
     code, out = check("max_request_size = 10")
     assert code == 2 and "max_request_size" in out
-    code, out = check('request_rate = "50/1"\nmax_request_size = 65536')
-    assert code == 0, out
+    code, out = check("idle_time = 0")
+    assert code == 2 and "idle_time" in out
+    code, out = check('request_rate = "50/1"\nmax_request_size = 65536\nidle_time = 5\nevent_loop = "http"')
+    assert code == 0 and "'event_loop' is not supported on the HTTP_Listener yet (ignored)" in out, out
+
+
+def test_idle_connections_are_closed_after_idle_time(server_factory):
+    import socket
+    import time
+    server = api_server(server_factory, "idle_time = 1").start()
+    connection = socket.create_connection(("127.0.0.1", http_port(server)), timeout=10)
+    started = time.time()
+    assert connection.recv(1) == b""  # closed by the server, without a request
+    assert 0.8 < time.time() - started < 5
+    connection.close()
