@@ -60,14 +60,25 @@ final class TransmissionInjector {
 
     /// Works through the recipients one message at a time (policy states are per loop and run
     /// one callout at a time); spool writes overlap.
+    /// A large transmission yields the loop every `messagesPerTurn` messages, so the sessions
+    /// sharing it are served in between.
     private func proceed() {
+        var thisTurn = 0
         while next < transmission.recipients.count {
+            if thisTurn == Self.messagesPerTurn {
+                let bound = NIOLoopBound(self, eventLoop: loop)
+                loop.execute { bound.value.proceed() }
+                return
+            }
             let index = next
             next += 1
+            thisTurn += 1
             if prepare(index) { return } // a policy callout is waiting; it calls proceed() again
         }
         finishIfDone()
     }
+
+    private static let messagesPerTurn = 32
 
     private func finishIfDone() {
         guard next >= transmission.recipients.count, outstanding == 0, let completion else { return }

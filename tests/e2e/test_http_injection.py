@@ -349,3 +349,19 @@ def test_idle_connections_are_closed_after_idle_time(server_factory):
     assert connection.recv(1) == b""  # closed by the server, without a request
     assert 0.8 < time.time() - started < 5
     connection.close()
+
+
+def test_a_large_batch_is_spooled_whole(server_factory):
+    """More recipients than one turn of the event loop handles (the injector yields every 32)."""
+    server = api_server(server_factory, scripts={"inject": POLICY})
+    server.config.write_text(server.config.read_text() + 'binding "bulk" { }\n')
+    server.start()
+    body = {"recipients": [{"address": f"u{i}@example.test", "substitution_data": {"i": i}} for i in range(150)],
+            "content": {"from": "a@sender.test", "subject": "n {{i}}", "text": "t"}}
+    status, answer = request(http_port(server), "/api/v1/transmissions", body)
+    assert status == 200 and answer["results"]["total_accepted_recipients"] == 150
+    ids = [r["message_id"] for r in answer["results"]["recipients"]]
+    assert len(set(ids)) == 150
+    records = server.records()
+    assert {records[i][1].split(b"Subject: ")[1].split(b"\r\n")[0] for i in ids} == {
+        f"n {i}".encode() for i in range(150)}
