@@ -325,7 +325,8 @@ let package = Package(
         .testTarget(name: "ResolverTests", dependencies: ["Resolver"], swiftSettings: strict),
         .testTarget(name: "PolicyTestTests", dependencies: ["PolicyTest"], swiftSettings: strict),
         .testTarget(
-            name: "HTTPInjectionTests", dependencies: ["HTTPInjection", "TransmissionFormat", "ImpulseConfig"],
+            name: "HTTPInjectionTests",
+            dependencies: ["HTTPInjection", "TransmissionFormat", "ImpulseConfig", "SMTPServer"],
             swiftSettings: strict),
         .testTarget(
             name: "SenderAuthTests", dependencies: ["SenderAuth", "Resolver", "SMTPProtocol"], swiftSettings: strict),

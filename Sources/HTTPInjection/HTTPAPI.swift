@@ -42,11 +42,37 @@ package final class HTTPAPI: Sendable {
         guard access.admit() else {
             return answer(Self.error(429, "Too Many Requests", "request_rate exceeded", headers: ["Retry-After: 1"]))
         }
+        let authorization = request.header("Authorization")
+        let client = request.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
+        // A client that keeps failing is not given more password checks (each may cost a crypt(3)
+        // hash) until its failures age out (the same count and window as SMTP AUTH's).
+        if authorization != nil, let client, services.authFailures.recentFailures(client) >= Self.maxFailures {
+            return answer(
+                Self.error(
+                    429, "Too Many Requests", "too many failed authentications from this address; try later",
+                    headers: ["Retry-After: 60"]))
+        }
         // Credentials may be a crypt(3) hash to check, and the body JSON to read: off the loop.
         DispatchQueue.global().async { [self] in
-            route(request, identity: access.identify(authorization: request.header("Authorization")), access, answer)
+            let identity = access.identify(authorization: authorization)
+            if let client {
+                if identity == .refused {
+                    // Answered later the more often this address failed, as SMTP AUTH's 535.
+                    let delay = services.authFailures.failed(client)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in
+                        route(request, identity: identity, access, answer)
+                    }
+                    return
+                }
+                if case .user = identity { services.authFailures.succeeded(client) }
+            }
+            route(request, identity: identity, access, answer)
         }
     }
+
+    /// Failed authentications from one address (within AuthFailureTracker.window) after which its
+    /// requests with credentials are refused unchecked.
+    static let maxFailures = 20
 
     private func route(
         _ request: EndpointRequest, identity: HTTPAccess.Identity, _ access: HTTPAccess,

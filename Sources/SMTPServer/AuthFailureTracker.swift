@@ -40,6 +40,11 @@ package final class AuthFailureTracker: Sendable {
         }
     }
 
+    /// Failures from `client` within `window` of its last one.
+    package func recentFailures(_ client: IPAddress, now: Double = Date().timeIntervalSince1970) -> Int {
+        entries.withLock { entries in entries[client].map { now - $0.last < Self.window ? $0.failures : 0 } ?? 0 }
+    }
+
     /// A success from `client`: its count starts again.
     package func succeeded(_ client: IPAddress) { _ = entries.withLock { $0.removeValue(forKey: client) } }
 }

@@ -1,4 +1,5 @@
 import ImpulseConfig
+import SMTPServer
 import XCTest
 
 @testable import HTTPInjection
@@ -34,5 +35,21 @@ final class HTTPAccessTests: XCTestCase {
         XCTAssertEqual(access.identify(authorization: "Basic !!!"), .refused)
         XCTAssertEqual(access.identify(authorization: "Bearer x"), .refused) // no tokens configured
         XCTAssertEqual(access.identify(authorization: "Digest x"), .refused)
+    }
+}
+
+final class AuthFailureCountTests: XCTestCase {
+    /// What the HTTP API's lock-out reads: failures within the window, forgotten after it or on a success.
+    func testRecentFailuresAgeOutAndResetOnSuccess() throws {
+        let tracker = AuthFailureTracker()
+        let client = try XCTUnwrap(IPAddress("192.0.2.1"))
+        XCTAssertEqual(tracker.failed(client, now: 100), 0)
+        XCTAssertEqual(tracker.failed(client, now: 101), 1)
+        XCTAssertEqual(tracker.failed(client, now: 102), 2)
+        XCTAssertEqual(tracker.recentFailures(client, now: 103), 3)
+        XCTAssertEqual(tracker.recentFailures(client, now: 102 + AuthFailureTracker.window), 0)
+        tracker.succeeded(client)
+        XCTAssertEqual(tracker.recentFailures(client, now: 103), 0)
+        XCTAssertEqual(tracker.recentFailures(try XCTUnwrap(IPAddress("192.0.2.2")), now: 103), 0)
     }
 }
