@@ -38,6 +38,10 @@ final class TransmissionInjector {
     private let hostname: String
     private let parser = MailPathParser(limits: SMTPLimits(), allowUTF8: true)
     private static let policyTimeout = TimeAmount.seconds(300)
+    /// The transmission's return_path is one for all its recipients: checked once.
+    private lazy var senderIsValid =
+        transmission.returnPath.isEmpty
+        || (try? parser.parseReversePath(Substring("<\(transmission.returnPath)>"))) != nil
 
     init(
         _ transmission: Transmission, client: Client, services: ServerServices, loop: EventLoop, logger: Logger,
@@ -93,15 +97,13 @@ final class TransmissionInjector {
             results[index] = .rejected(code: 553, reason: "5.1.3 '\(recipient.address)' is not a valid address")
             return false
         }
-        guard
-            transmission.returnPath.isEmpty
-                || (try? parser.parseReversePath(Substring("<\(transmission.returnPath)>"))) != nil
-        else {
+        guard senderIsValid else {
             results[index] = .rejected(code: 553, reason: "5.1.7 '\(transmission.returnPath)' is not a valid sender")
             return false
         }
         let now = Date()
         let id = services.idGenerator.next(now: now)
+        let metadataContext = messageContext(recipient)
         let message: [UInt8]
         do {
             message = try MessageComposer(hostname: hostname, date: ReceivedHeader.rfc5322Date(now)).compose(
@@ -118,7 +120,7 @@ final class TransmissionInjector {
             id: id, receivedAtMicros: Int64(now.timeIntervalSince1970 * 1_000_000), mailFrom: transmission.returnPath,
             recipients: [SpoolEnvelope.Recipient(address: recipient.address)], peerAddress: client.address,
             peerPort: client.port, helo: "", receivedProtocol: "HTTP", listener: "http",
-            context: Dictionary(messageContext(recipient), uniquingKeysWith: { _, last in last }))
+            context: Dictionary(metadataContext, uniquingKeysWith: { _, last in last }))
         if let identity = client.identity { envelope.context["auth_user"] = identity.user }
         guard let state = services.policyState(for: loop), Self.hasPolicy(state) else {
             spool(index, envelope, message, modified: nil, now: now)
@@ -142,7 +144,7 @@ final class TransmissionInjector {
                     message: true, key: "mailfrom_domain",
                     value: at.map { String(sender[sender.index(after: $0)...]) } ?? "")
             ] + Self.recipientContext(recipient.address)
-                + messageContext(recipient).map { ContextUpdate(message: true, key: $0.0, value: $0.1) })
+                + metadataContext.map { ContextUpdate(message: true, key: $0.0, value: $0.1) })
         let address = recipient.address
         state.recipientSource[sessionID] = { ([address], true) }
         let run = InjectionPolicyRun(
